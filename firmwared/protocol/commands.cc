@@ -1,0 +1,78 @@
+#include "firmwared/protocol/commands.h"
+
+#include <algorithm>
+
+namespace fw::protocol {
+
+namespace {
+
+std::vector<CommandInfo> build_table() {
+  std::vector<CommandInfo> t = {
+      {"ADD_PROPERTY", "PROPERTY_ADDED", "ADD_PROPERTY FOLDER NAME[[]]",
+       "Adds a custom writable property to every entity of FOLDER.",
+       {"NAME[] declares an array property. Custom properties and their values persist."},
+       2, 2, false},
+      {"COMMANDS", "COMMANDS", "COMMANDS", "Lists the commands the daemon understands.", {}, 0,
+       0, false},
+      {"CONFIG_KEYS", "CONFIG_KEYS", "CONFIG_KEYS",
+       "Lists the configuration keys, in alphabetical order.", {}, 0, 0, false},
+      {"DROP", "DROPPED", "DROP FOLDER ID", "Removes an entity of FOLDER.",
+       {"Instances must be ready; firmwares must not be used by any instance."}, 2, 2, false},
+      {"FOLDERS", "FOLDERS", "FOLDERS", "Lists the folders (kinds of entities).", {}, 0, 0,
+       false},
+      {"GET_CONFIG", "GET_CONFIG", "GET_CONFIG KEY",
+       "Prints the value of a configuration key (case-insensitive).", {}, 1, 1, false},
+      {"GET_PROPERTY", "GET_PROPERTY", "GET_PROPERTY FOLDER ID PROPERTY",
+       "Prints the value of a property of an entity.",
+       {"PROPERTY[i] reads element i of an array property; PROPERTY alone joins them."}, 3, 3,
+       false},
+      {"HELP", "HELP", "HELP COMMAND", "Prints the help of a command.", {}, 1, 1, false},
+      {"KILL", "KILLED", "KILL ID", "Kills a started instance (SIGKILL to its PID 1).",
+       {"The reply carries the exit status; the overlay diff stays."}, 1, 1, true},
+      {"LIST", "LIST", "LIST FOLDER", "Lists the entities of FOLDER as name[sha1].", {}, 1, 1,
+       false},
+      {"PING", "PONG", "PING", "Checks that the daemon answers.", {}, 0, 0, false},
+      {"PREPARE", "PREPARED", "PREPARE FOLDER PATH|ID",
+       "Creates an entity: a firmware from a directory or image, an instance from a firmware.",
+       {"Relative paths are resolved against the client's working directory."}, 2, 2, true},
+      {"PROPERTIES", "PROPERTIES", "PROPERTIES FOLDER",
+       "Lists the property names of FOLDER; arrays end with [].", {}, 1, 1, false},
+      {"QUIT", "BYEBYE", "QUIT", "Asks the daemon to exit cleanly.",
+       {"Running instances keep running and are re-adopted at the next start."}, 0, 0, false},
+      {"REMOUNT", "REMOUNTED", "REMOUNT ID",
+       "Remounts the overlay of a ready instance so a rebuilt firmware directory shows.", {}, 1,
+       1, false},
+      {"SET_PROPERTY", "SET_PROPERTY", "SET_PROPERTY FOLDER ID PROPERTY VALUE",
+       "Sets a writable property of an entity.",
+       {"PROPERTY[i] VALUE replaces or appends element i; VALUE nil truncates the array at i.",
+        "PROPERTY \"a b 'c d'\" sets a whole array with shell-like quoting, never expanded."},
+       4, 4, false},
+      {"SHOW", "SHOW", "SHOW FOLDER ID", "Prints every property of an entity as 'name: value'.",
+       {}, 2, 2, false},
+      {"START", "STARTED", "START ID", "Starts an instance: its firmware's init runs as PID 1.",
+       {}, 1, 1, true},
+      {"SUBSCRIBE", "SUBSCRIBED", "SUBSCRIBE",
+       "Asks for notifications (PREPARED, STARTED, DEAD, ...) on this connection.", {}, 0, 0,
+       false},
+      {"VERSION", "VERSION", "VERSION", "Prints the daemon's version.", {}, 0, 0, false},
+  };
+  std::sort(t.begin(), t.end(),
+            [](const CommandInfo& a, const CommandInfo& b) { return a.name < b.name; });
+  return t;
+}
+
+}  // namespace
+
+const std::vector<CommandInfo>& commands() {
+  static const std::vector<CommandInfo> table = build_table();
+  return table;
+}
+
+const CommandInfo* find_command(std::string_view name) {
+  for (const auto& c : commands()) {
+    if (c.name == name) return &c;
+  }
+  return nullptr;
+}
+
+}  // namespace fw::protocol
