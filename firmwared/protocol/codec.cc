@@ -23,6 +23,70 @@ std::string arity_text(const CommandInfo& c) {
   return std::to_string(c.min_args) + " to " + std::to_string(c.max_args) + " arguments";
 }
 
+// No message nests deeper than this (a request needs 2 levels, a SHOW reply 3).
+constexpr int kMaxNestingDepth = 64;
+
+// True when `text` opens more than `limit` arrays/objects at once, counting brackets
+// outside strings only. nlohmann's parser and destructor are iterative (3.11), but copying,
+// comparing or dumping a value recurses once per level: a 1 MiB line of '[' parses into a
+// tree that overflows the stack as soon as it is copied or printed. Checked before parsing,
+// so such a line also never allocates a tree.
+bool nests_deeper_than(std::string_view text, int limit) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;  // skips the escaped character, which may be '"'
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > limit) return true;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return false;
+}
+
+// Parses `text` (EBADMSG naming the byte of a syntax error). The throwing overload is used
+// because only the exception carries the position.
+Result<Json> parse_json(std::string_view text, std::string_view what) {
+  try {
+    return Json::parse(text);
+  } catch (const Json::parse_error& e) {
+    return make_error(EBADMSG, std::string(what) + " is not valid JSON: syntax error at byte " +
+                                   std::to_string(e.byte));
+  } catch (const Json::exception& e) {
+    return make_error(EBADMSG, std::string(what) + " is not valid JSON: " + e.what());
+  }
+}
+
+// Quotes client-supplied text in an error message, cut to a bounded length (on a UTF-8
+// character boundary) so that the ERROR reply stays far below kMaxMessageBytes.
+std::string quote_bounded(std::string_view s) {
+  constexpr size_t kMaxShown = 64;
+  size_t cut = s.size();
+  if (cut > kMaxShown) {
+    cut = kMaxShown;
+    while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+  }
+  // Appended piecewise: "'" + std::string(...) trips g++ 12's -Wrestrict false positive.
+  std::string out;
+  out.reserve(cut + 5);
+  out += '\'';
+  out.append(s.substr(0, cut));
+  if (cut < s.size()) out += "...";
+  out += '\'';
+  return out;
+}
+
+bool has_nul(const std::string& s) { return s.find('\0') != std::string::npos; }
+
 }  // namespace
 
 std::variant<Request, DecodeFailure> decode_request(std::string_view line) {
@@ -31,9 +95,24 @@ std::variant<Request, DecodeFailure> decode_request(std::string_view line) {
                 "request of " + std::to_string(line.size()) + " bytes exceeds the 1 MiB limit");
   }
   if (!is_valid_utf8(line)) return fail(0, EILSEQ, "request is not valid UTF-8");
-  Json j = Json::parse(line, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return fail(0, EBADMSG, "request is not valid JSON");
-  if (!j.is_object()) return fail(0, EBADMSG, "request is not a JSON object");
+  if (line.find_first_not_of(" \t\r\n") == std::string_view::npos) {
+    return fail(0, EBADMSG, "request is an empty line");
+  }
+  // nlohmann's lexer takes a raw NUL for the end of input and would ignore what follows;
+  // valid JSON never holds one (inside strings it must be escaped as \u0000).
+  if (line.find('\0') != std::string_view::npos) {
+    return fail(0, EBADMSG, "request contains a NUL byte");
+  }
+  if (nests_deeper_than(line, kMaxNestingDepth)) {
+    return fail(0, EBADMSG,
+                "request nests deeper than " + std::to_string(kMaxNestingDepth) + " levels");
+  }
+  auto parsed = parse_json(line, "request");
+  if (!parsed.ok()) return DecodeFailure{0, std::move(parsed.error())};
+  Json j = std::move(*parsed);
+  if (!j.is_object()) {
+    return fail(0, EBADMSG, std::string("request is a JSON ") + j.type_name() + ", not an object");
+  }
 
   Request r;
   auto seq_it = j.find("seq");
@@ -47,7 +126,7 @@ std::variant<Request, DecodeFailure> decode_request(std::string_view line) {
   for (auto it = j.begin(); it != j.end(); ++it) {
     const std::string& k = it.key();
     if (k != "seq" && k != "command" && k != "args" && k != "cwd") {
-      return fail(r.seq, EINVAL, "request has an unknown field '" + k + "'");
+      return fail(r.seq, EINVAL, "request has an unknown field " + quote_bounded(k));
     }
   }
   auto cmd_it = j.find("command");
@@ -56,15 +135,22 @@ std::variant<Request, DecodeFailure> decode_request(std::string_view line) {
   r.command = to_upper(cmd_it->get<std::string>());
   const CommandInfo* info = find_command(r.command);
   if (info == nullptr) {
-    std::string shown = cmd_it->get<std::string>();
-    if (shown.size() > 64) shown = shown.substr(0, 64) + "...";
-    return fail(r.seq, ENOSYS, "unknown command '" + shown + "' (COMMANDS lists them)");
+    return fail(
+        r.seq, ENOSYS,
+        "unknown command " + quote_bounded(cmd_it->get<std::string>()) + " (COMMANDS lists them)");
   }
   if (auto a = j.find("args"); a != j.end()) {
     if (!a->is_array()) return fail(r.seq, EINVAL, "request field 'args' is not an array");
     for (const auto& v : *a) {
+      const std::string index = std::to_string(r.args.size());
       if (!v.is_string()) {
-        return fail(r.seq, EINVAL, "request field 'args' holds a non-string element");
+        return fail(
+            r.seq, EINVAL,
+            "request field 'args' element " + index + " is a " + v.type_name() + ", not a string");
+      }
+      // Arguments end up in paths and C strings, where a NUL would silently cut them.
+      if (has_nul(v.get_ref<const std::string&>())) {
+        return fail(r.seq, EINVAL, "request field 'args' element " + index + " contains a NUL");
       }
       r.args.push_back(v.get<std::string>());
     }
@@ -72,6 +158,9 @@ std::variant<Request, DecodeFailure> decode_request(std::string_view line) {
   if (auto c = j.find("cwd"); c != j.end()) {
     if (!c->is_string() || c->get<std::string>().empty() || c->get<std::string>()[0] != '/') {
       return fail(r.seq, EINVAL, "request field 'cwd' is not an absolute path");
+    }
+    if (has_nul(c->get_ref<const std::string&>())) {
+      return fail(r.seq, EINVAL, "request field 'cwd' contains a NUL");
     }
     r.cwd = c->get<std::string>();
   }
@@ -131,6 +220,13 @@ Error Message::error() const {
 }
 
 Result<Message> decode_message(std::string_view line) {
+  if (line.find('\0') != std::string_view::npos) {
+    return make_error(EBADMSG, "the daemon sent a line containing a NUL byte");
+  }
+  if (nests_deeper_than(line, kMaxNestingDepth)) {
+    return make_error(EBADMSG, "the daemon sent a line nesting deeper than " +
+                                   std::to_string(kMaxNestingDepth) + " levels");
+  }
   Json j = Json::parse(line, nullptr, false);
   if (j.is_discarded() || !j.is_object()) {
     return make_error(EBADMSG, "the daemon sent a line that is not a JSON object");
@@ -140,7 +236,8 @@ Result<Message> decode_message(std::string_view line) {
     m.kind = Message::Kind::kReply;
     m.name = a->get<std::string>();
     auto s = j.find("seq");
-    if (s == j.end() || !s->is_number_unsigned()) {
+    if (s == j.end() || !s->is_number_unsigned() ||
+        s->get<uint64_t>() > std::numeric_limits<uint32_t>::max()) {
       return make_error(EBADMSG, "the daemon sent a reply without a valid 'seq'");
     }
     m.seq = s->get<uint32_t>();

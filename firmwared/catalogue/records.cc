@@ -1,0 +1,287 @@
+// Firmware and instance records of the catalogue.
+
+#include <string_view>
+
+#include "firmwared/catalogue/catalogue.h"
+#include "firmwared/catalogue/internal.h"
+
+namespace fw::catalogue {
+
+using internal::check_sha1;
+using internal::display_name;
+using internal::entity_exists;
+using internal::query_texts;
+using internal::with_context;
+
+namespace {
+
+constexpr int kMaxInstanceId = 254;
+
+// ---- firmwares ----
+
+// UPSERT, not INSERT OR REPLACE: REPLACE deletes the old row, which would move it to the
+// end of the creation order and fire the delete trigger (forgetting its custom values).
+constexpr std::string_view kUpsertFirmware = R"(
+    INSERT INTO firmwares (sha1, path, source_path, format, size, uuid, created)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+    ON CONFLICT (sha1) DO UPDATE SET
+      path = excluded.path, source_path = excluded.source_path, format = excluded.format,
+      size = excluded.size, uuid = excluded.uuid, created = excluded.created)";
+
+constexpr std::string_view kSelectFirmwares = R"(
+    SELECT f.sha1, COALESCE(n.name, ''), f.path, f.source_path, f.format, f.uuid, f.size,
+           f.created
+    FROM firmwares AS f LEFT JOIN names AS n ON n.folder = 'firmwares' AND n.sha1 = f.sha1)";
+
+FirmwareRecord firmware_from_row(const Statement& st) {
+  FirmwareRecord r;
+  r.sha1 = st.column_text(0);
+  r.name = st.column_text(1);
+  r.path = st.column_text(2);
+  r.source_path = st.column_text(3);
+  r.format = st.column_text(4);
+  r.uuid = st.column_text(5);
+  r.size = static_cast<uint64_t>(st.column_int64(6));  // stored as its int64 bit pattern
+  r.created = st.column_int64(7);
+  return r;
+}
+
+Result<std::vector<FirmwareRecord>> select_firmwares(Db& db, std::string_view where,
+                                                     std::string_view param) {
+  FW_ASSIGN_OR_RETURN(Statement st,
+                      db.prepare(std::string(kSelectFirmwares) + " " + std::string(where)));
+  if (!param.empty()) st.bind(1, param);  // unbound, ?1 is NULL and matches nothing
+  std::vector<FirmwareRecord> out;
+  for (;;) {
+    FW_ASSIGN_OR_RETURN(bool row, st.step());
+    if (!row) return out;
+    out.push_back(firmware_from_row(st));
+  }
+}
+
+// ---- instances ----
+
+constexpr std::string_view kUpsertInstance = R"(
+    INSERT INTO instances (sha1, id, firmware_sha1, state, monitor_pid, monitor_start_time,
+                           init_pid, exit_status, created, interface, stolen_interface,
+                           stolen_btusb)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+    ON CONFLICT (sha1) DO UPDATE SET
+      id = excluded.id, firmware_sha1 = excluded.firmware_sha1, state = excluded.state,
+      monitor_pid = excluded.monitor_pid, monitor_start_time = excluded.monitor_start_time,
+      init_pid = excluded.init_pid, exit_status = excluded.exit_status,
+      created = excluded.created, interface = excluded.interface,
+      stolen_interface = excluded.stolen_interface, stolen_btusb = excluded.stolen_btusb)";
+
+constexpr std::string_view kSelectInstances = R"(
+    SELECT i.sha1, COALESCE(n.name, ''), i.id, i.firmware_sha1, i.state, i.monitor_pid,
+           i.monitor_start_time, i.init_pid, i.exit_status, i.created, i.interface,
+           i.stolen_interface, i.stolen_btusb
+    FROM instances AS i LEFT JOIN names AS n ON n.folder = 'instances' AND n.sha1 = i.sha1)";
+
+InstanceRecord instance_from_row(const Statement& st) {
+  InstanceRecord r;
+  r.sha1 = st.column_text(0);
+  r.name = st.column_text(1);
+  r.id = static_cast<int>(st.column_int64(2));
+  r.firmware_sha1 = st.column_text(3);
+  r.state = st.column_text(4);
+  r.monitor_pid = st.column_int64(5);
+  r.monitor_start_time = static_cast<uint64_t>(st.column_int64(6));
+  r.init_pid = st.column_int64(7);
+  if (!st.column_is_null(8)) r.exit_status = static_cast<int>(st.column_int64(8));
+  r.created = st.column_int64(9);
+  r.interface = st.column_text(10);
+  r.stolen_interface = st.column_text(11);
+  r.stolen_btusb = st.column_text(12);
+  return r;
+}
+
+// Reads the instances, then each one's cmdline.
+Result<std::vector<InstanceRecord>> select_instances(Db& db, std::string_view where,
+                                                     std::string_view param) {
+  std::vector<InstanceRecord> out;
+  {
+    FW_ASSIGN_OR_RETURN(Statement st,
+                        db.prepare(std::string(kSelectInstances) + " " + std::string(where)));
+    if (!param.empty()) st.bind(1, param);
+    for (;;) {
+      FW_ASSIGN_OR_RETURN(bool row, st.step());
+      if (!row) break;
+      out.push_back(instance_from_row(st));
+    }
+  }
+  for (InstanceRecord& r : out) {
+    FW_ASSIGN_OR_RETURN(
+        r.cmdline,
+        query_texts(db, "SELECT value FROM instance_cmdline WHERE sha1 = ?1 ORDER BY idx", r.sha1));
+  }
+  return out;
+}
+
+Status write_instance(Db& db, const InstanceRecord& r) {
+  FW_ASSIGN_OR_RETURN(Statement st, db.prepare(kUpsertInstance));
+  st.bind(1, r.sha1).bind(2, int64_t{r.id}).bind(3, r.firmware_sha1).bind(4, r.state);
+  st.bind(5, r.monitor_pid).bind(6, static_cast<int64_t>(r.monitor_start_time));
+  st.bind(7, r.init_pid);
+  if (r.exit_status) {
+    st.bind(8, int64_t{*r.exit_status});
+  } else {
+    st.bind_null(8);
+  }
+  st.bind(9, r.created).bind(10, r.interface).bind(11, r.stolen_interface);
+  st.bind(12, r.stolen_btusb);
+  FW_TRY(st.run());
+
+  FW_ASSIGN_OR_RETURN(Statement clear, db.prepare("DELETE FROM instance_cmdline WHERE sha1 = ?1"));
+  FW_TRY(clear.bind(1, r.sha1).run());
+  FW_ASSIGN_OR_RETURN(Statement insert,
+                      db.prepare("INSERT INTO instance_cmdline (sha1, idx, value) "
+                                 "VALUES (?1, ?2, ?3)"));
+  insert.bind(1, r.sha1);
+  for (size_t i = 0; i < r.cmdline.size(); ++i) {
+    FW_TRY(insert.bind(2, static_cast<int64_t>(i)).bind(3, r.cmdline[i]).run());
+    insert.reset();
+  }
+  return {};
+}
+
+// EINVAL, ENOENT or EEXIST when `r` cannot be stored, with a message saying why.
+Status check_instance(Db& db, const InstanceRecord& r) {
+  FW_TRY(check_sha1(r.sha1));
+  if (r.id < 0 || r.id > kMaxInstanceId) {
+    return make_error(
+        EINVAL, "id " + std::to_string(r.id) + " is outside 0.." + std::to_string(kMaxInstanceId));
+  }
+  FW_ASSIGN_OR_RETURN(bool firmware_exists, entity_exists(db, kFirmwares, r.firmware_sha1));
+  if (!firmware_exists) {
+    return make_error(ENOENT, "firmware " + r.firmware_sha1 + " is not in the catalogue");
+  }
+  FW_ASSIGN_OR_RETURN(Statement st,
+                      db.prepare("SELECT sha1 FROM instances WHERE id = ?1 AND sha1 <> ?2"));
+  st.bind(1, int64_t{r.id}).bind(2, r.sha1);
+  FW_ASSIGN_OR_RETURN(bool taken, st.step());
+  if (taken) {
+    FW_ASSIGN_OR_RETURN(std::string holder, display_name(db, kInstances, st.column_text(0)));
+    return make_error(EEXIST,
+                      "id " + std::to_string(r.id) + " is already used by instance " + holder);
+  }
+  return {};
+}
+
+Status delete_entity(Db& db, std::string_view table, const std::string& sha1) {
+  FW_ASSIGN_OR_RETURN(Statement st,
+                      db.prepare("DELETE FROM " + std::string(table) + " WHERE sha1 = ?1"));
+  return st.bind(1, sha1).run();  // the table's trigger forgets the name and custom values
+}
+
+}  // namespace
+
+// ---- firmwares ----
+
+Status Catalogue::put_firmware(const FirmwareRecord& r) {
+  auto put = [&]() -> Status {
+    FW_TRY(check_sha1(r.sha1));
+    FW_ASSIGN_OR_RETURN(Statement st, db_.prepare(kUpsertFirmware));
+    st.bind(1, r.sha1).bind(2, r.path).bind(3, r.source_path).bind(4, r.format);
+    st.bind(5, static_cast<int64_t>(r.size)).bind(6, r.uuid).bind(7, r.created);
+    FW_TRY(st.run());
+    return internal::write_name(db_, kFirmwares, r.sha1, r.name);
+  };
+  return with_context(transaction(put), "storing firmware " + r.sha1);
+}
+
+Result<std::optional<FirmwareRecord>> Catalogue::get_firmware(const std::string& sha1) {
+  auto get = [&]() -> Result<std::optional<FirmwareRecord>> {
+    FW_ASSIGN_OR_RETURN(auto found, select_firmwares(db_, "WHERE f.sha1 = ?1", sha1));
+    if (found.empty()) return std::optional<FirmwareRecord>();
+    return std::optional<FirmwareRecord>(std::move(found.front()));
+  };
+  return with_context(get(), "reading firmware " + sha1);
+}
+
+Result<std::vector<FirmwareRecord>> Catalogue::list_firmwares() {
+  // rowid breaks ties in `created`: insertion order, kept by the UPSERT.
+  return with_context(select_firmwares(db_, "ORDER BY f.created, f.rowid", ""),
+                      "listing firmwares");
+}
+
+Status Catalogue::delete_firmware(const std::string& sha1) {
+  auto remove = [&]() -> Status {
+    FW_ASSIGN_OR_RETURN(bool exists, entity_exists(db_, kFirmwares, sha1));
+    if (!exists) return make_error(ENOENT, "not in the catalogue");
+    FW_ASSIGN_OR_RETURN(
+        std::vector<std::string> users,
+        query_texts(db_, "SELECT sha1 FROM instances WHERE firmware_sha1 = ?1 ORDER BY id", sha1));
+    if (!users.empty()) {
+      std::string names;
+      for (const std::string& user : users) {
+        FW_ASSIGN_OR_RETURN(std::string name, display_name(db_, kInstances, user));
+        names += (names.empty() ? "" : ", ") + name;
+      }
+      return make_error(EBUSY,
+                        std::string("used by instance") + (users.size() > 1 ? "s " : " ") + names);
+    }
+    return delete_entity(db_, kFirmwares, sha1);
+  };
+  return with_context(transaction(remove), "deleting firmware " + sha1);
+}
+
+// ---- instances ----
+
+Status Catalogue::put_instance(const InstanceRecord& r) {
+  auto put = [&]() -> Status {
+    FW_TRY(check_instance(db_, r));
+    FW_TRY(write_instance(db_, r));
+    return internal::write_name(db_, kInstances, r.sha1, r.name);
+  };
+  return with_context(transaction(put), "storing instance " + r.sha1);
+}
+
+Result<std::optional<InstanceRecord>> Catalogue::get_instance(const std::string& sha1) {
+  auto get = [&]() -> Result<std::optional<InstanceRecord>> {
+    FW_ASSIGN_OR_RETURN(auto found, select_instances(db_, "WHERE i.sha1 = ?1", sha1));
+    if (found.empty()) return std::optional<InstanceRecord>();
+    return std::optional<InstanceRecord>(std::move(found.front()));
+  };
+  return with_context(get(), "reading instance " + sha1);
+}
+
+Result<std::vector<InstanceRecord>> Catalogue::list_instances() {
+  return with_context(select_instances(db_, "ORDER BY i.id", ""), "listing instances");
+}
+
+Status Catalogue::delete_instance(const std::string& sha1) {
+  auto remove = [&]() -> Status {
+    FW_ASSIGN_OR_RETURN(bool exists, entity_exists(db_, kInstances, sha1));
+    if (!exists) return make_error(ENOENT, "not in the catalogue");
+    return delete_entity(db_, kInstances, sha1);  // instance_cmdline rows cascade
+  };
+  return with_context(transaction(remove), "deleting instance " + sha1);
+}
+
+Result<int> Catalogue::lowest_free_instance_id() {
+  auto find = [&]() -> Result<int> {
+    FW_ASSIGN_OR_RETURN(Statement st, db_.prepare("SELECT id FROM instances ORDER BY id"));
+    int free_id = 0;  // ids are unique and sorted: the first gap is the answer
+    for (;;) {
+      FW_ASSIGN_OR_RETURN(bool row, st.step());
+      if (!row || st.column_int64(0) != free_id) break;
+      ++free_id;
+    }
+    if (free_id > kMaxInstanceId) {
+      return make_error(ENOSPC, "all " + std::to_string(kMaxInstanceId + 1) + " ids (0.." +
+                                    std::to_string(kMaxInstanceId) + ") are in use");
+    }
+    return free_id;
+  };
+  return with_context(find(), "choosing an instance id");
+}
+
+Result<std::vector<std::string>> Catalogue::instances_of_firmware(const std::string& sha1) {
+  return with_context(
+      query_texts(db_, "SELECT sha1 FROM instances WHERE firmware_sha1 = ?1 ORDER BY id", sha1),
+      "listing the instances of firmware " + sha1);
+}
+
+}  // namespace fw::catalogue

@@ -1,0 +1,199 @@
+#include "firmwared/config/config.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <set>
+
+#include "firmwared/base/fd.h"
+#include "firmwared/base/paths.h"
+#include "firmwared/base/strings.h"
+#include "firmwared/config/ini.h"
+#include "firmwared/config/rules.h"
+
+extern char** environ;
+
+namespace fw::config {
+namespace {
+
+using internal::KeySpec;
+
+constexpr std::string_view kSection = "firmwared";
+
+bool is_inside(std::string_view path, std::string_view dir) {
+  if (dir.empty() || !starts_with(path, dir)) return false;
+  return path.size() == dir.size() || path[dir.size()] == '/';
+}
+
+std::string where(std::string_view origin, unsigned long line) {
+  return std::string(origin) + ":" + std::to_string(line);
+}
+
+}  // namespace
+
+ShippedPaths shipped_paths(std::string_view exe_dir) {
+  const std::string build_dir = FW_BINARY_DIR;
+  char real[PATH_MAX];
+  // /proc/self/exe is canonical; the configured build dir may go through a symlink.
+  const std::string real_build_dir =
+      ::realpath(build_dir.c_str(), real) != nullptr ? std::string(real) : build_dir;
+  if (is_inside(exe_dir, build_dir) || is_inside(exe_dir, real_build_dir)) {
+    const std::string src = FW_SOURCE_DIR;
+    return {src + "/resources", src + "/apparmor-profiles/firmwared-instance",
+            build_dir + "/net-helpers/net_hook"};
+  }
+  const std::string data = std::string(FW_INSTALL_DATADIR) + "/firmwared";
+  return {data + "/resources", data + "/apparmor/firmwared-instance",
+          std::string(FW_INSTALL_LIBEXECDIR) + "/firmwared/net_hook"};
+}
+
+const std::vector<KeyInfo>& keys() {
+  static const std::vector<KeyInfo> kInfos = [] {
+    const ShippedPaths shipped = shipped_paths(executable_dir());
+    std::vector<KeyInfo> infos;
+    for (const KeySpec& k : internal::key_specs()) {
+      std::string def;
+      if (k.fixed_default != nullptr) {
+        def = k.fixed_default;
+      } else if (k.name == std::string_view("apparmor_profile")) {
+        def = shipped.apparmor_profile;
+      } else if (k.name == std::string_view("net_hook")) {
+        def = shipped.net_hook;
+      } else {
+        def = shipped.resources_dir;
+      }
+      infos.push_back({k.name, def, k.description, internal::rule_text(k.rule)});
+    }
+    return infos;
+  }();
+  return kInfos;
+}
+
+std::map<std::string, std::string> current_environment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string_view entry(*e);
+    size_t eq = entry.find('=');
+    if (eq == std::string_view::npos) continue;
+    env.emplace(entry.substr(0, eq), entry.substr(eq + 1));
+  }
+  return env;
+}
+
+Config::Config() {
+  for (const KeyInfo& k : keys()) entries_.emplace(k.name, Entry{k.default_value, "default"});
+}
+
+Result<Config> Config::load(const std::string& path,
+                            const std::map<std::string, std::string>& env) {
+  const std::string file = path.empty() ? std::string(kDefaultPath) : path;
+  Fd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    if (errno == ENOENT && path.empty()) return parse("", file, env);
+    return errno_error("reading configuration file '" + file + "'");
+  }
+  std::string text;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_error("reading configuration file '" + file + "'");
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  return parse(text, file, env);
+}
+
+Result<Config> Config::parse(std::string_view ini_text, std::string_view origin,
+                             const std::map<std::string, std::string>& env) {
+  Config config;
+  FW_TRY(config.set_from_file(ini_text, origin));
+  config.set_from_env(env);
+  FW_TRY(config.validate());
+  return config;
+}
+
+Status Config::set_from_file(std::string_view ini_text, std::string_view origin) {
+  FW_ASSIGN_OR_RETURN(const std::vector<internal::IniEntry> ini,
+                      internal::parse_ini(ini_text, origin));
+  std::set<std::string> seen;
+  for (const internal::IniEntry& e : ini) {
+    const std::string at = where(origin, e.line);
+    const std::string key = internal::quote(e.key);
+    if (!e.in_section) {
+      return make_error(EINVAL, at + ": key " + key + " is outside section [firmwared]");
+    }
+    if (to_lower(e.section) != kSection) {
+      return make_error(EINVAL, at + ": key " + key + " is in section [" + e.section +
+                                    "], not in section [firmwared]");
+    }
+    const std::string lower = to_lower(e.key);
+    if (internal::find_key(lower) == nullptr) {
+      return make_error(EINVAL, at + ": unknown key " + key + " in section [firmwared]");
+    }
+    if (!seen.insert(lower).second) return make_error(EINVAL, at + ": duplicate key " + key);
+    entries_[lower] = Entry{e.value, at};
+  }
+  return {};
+}
+
+void Config::set_from_env(const std::map<std::string, std::string>& env) {
+  // Variables with the prefix but no matching key are ignored: the environment is shared
+  // with other programs, unlike the file.
+  for (auto& [name, entry] : entries_) {
+    const std::string var = std::string(kEnvPrefix) + to_upper(name);
+    if (auto it = env.find(var); it != env.end()) entry = Entry{it->second, var};
+  }
+}
+
+Status Config::validate() const {
+  for (const auto& [name, entry] : entries_) {
+    const KeySpec* spec = internal::find_key(name);
+    std::string rule;
+    if (entry.value.size() > kMaxValueBytes) {
+      rule = "at most " + std::to_string(kMaxValueBytes) + " bytes long";
+    } else if (!internal::satisfies(spec->rule, entry.value)) {
+      rule = internal::rule_text(spec->rule);
+    } else {
+      continue;
+    }
+    return make_error(EINVAL, "invalid value " + internal::quote(entry.value) + " for key '" +
+                                  name + "' (from " + entry.source + "): must be " + rule);
+  }
+  return {};
+}
+
+std::optional<std::string> Config::get(std::string_view key) const {
+  auto it = entries_.find(to_lower(key));
+  if (it == entries_.end()) return std::nullopt;
+  return it->second.value;
+}
+
+std::vector<std::string> Config::key_names() const {
+  std::vector<std::string> names;
+  for (const auto& [name, entry] : entries_) names.push_back(name);
+  return names;
+}
+
+std::string Config::source(std::string_view key) const {
+  auto it = entries_.find(to_lower(key));
+  return it == entries_.end() ? "" : it->second.source;
+}
+
+const std::string& Config::value(std::string_view key) const {
+  // Accessors only pass names from the key table, which the constructor filled in.
+  return entries_.find(key)->second.value;
+}
+
+log::Level Config::log_level() const {
+  const std::string& v = value("log_level");
+  if (v == "error") return log::Level::kError;
+  if (v == "warning") return log::Level::kWarning;
+  if (v == "notice") return log::Level::kNotice;
+  if (v == "debug") return log::Level::kDebug;
+  return log::Level::kInfo;
+}
+
+}  // namespace fw::config

@@ -1,0 +1,111 @@
+#pragma once
+// The daemon's configuration (DESIGN.md §7, firmwared.conf(5)): an INI file whose keys live
+// in section [firmwared], overridden by FIRMWARED_<KEY> environment variables.
+// Precedence: defaults < file < environment. Every value is validated at load.
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "firmwared/base/log.h"
+#include "firmwared/base/result.h"
+
+namespace fw::config {
+
+// The file read when the daemon is given no path; its absence means "all defaults".
+inline constexpr std::string_view kDefaultPath = "/etc/firmwared.conf";
+// The prefix of the environment variables overriding keys (FIRMWARED_SOCKET_PATH, ...).
+inline constexpr std::string_view kEnvPrefix = "FIRMWARED_";
+// No value may be longer than this many bytes.
+inline constexpr size_t kMaxValueBytes = 4096;
+
+// The description of one key, as listed by CONFIG_KEYS and firmwared.conf(5).
+struct KeyInfo {
+  std::string name;           // lower case, e.g. "socket_path"
+  std::string default_value;  // the value used when neither file nor environment sets it
+  std::string description;    // one sentence: what the key controls
+  std::string rule;           // what a valid value is, completing "must be ..."
+};
+
+// Returns every key, sorted by name. Shipped-file defaults are resolved once, on first call.
+const std::vector<KeyInfo>& keys();
+
+// Where the shipped files are by default, for an executable living in `exe_dir`.
+struct ShippedPaths {
+  std::string resources_dir;
+  std::string apparmor_profile;
+  std::string net_hook;
+};
+// When `exe_dir` is inside the build tree, returns the source/build tree locations
+// (<source>/resources, <source>/apparmor-profiles/firmwared-instance,
+// <build>/net-helpers/net_hook); otherwise the installed ones
+// (<datadir>/firmwared/resources, <datadir>/firmwared/apparmor/firmwared-instance,
+// <libexecdir>/firmwared/net_hook). Does not check that the files exist.
+ShippedPaths shipped_paths(std::string_view exe_dir);
+
+// Returns a copy of the process environment (environ) as name -> value.
+std::map<std::string, std::string> current_environment();
+
+class Config {
+ public:
+  // Reads the INI file at `path` (kDefaultPath when empty), then applies `env`, then
+  // validates. A missing explicit file is ENOENT; a missing kDefaultPath means defaults;
+  // other read failures carry their errno. Syntax errors, unknown keys, keys outside
+  // [firmwared] and invalid values are EINVAL with a message naming file, line, key, value.
+  static Result<Config> load(const std::string& path,
+                             const std::map<std::string, std::string>& env);
+  // Same as load() on `ini_text`; `origin` names the text in messages and sources.
+  static Result<Config> parse(std::string_view ini_text, std::string_view origin,
+                              const std::map<std::string, std::string>& env);
+
+  // Returns the value of `key` (matched case-insensitively), nullopt for an unknown key.
+  std::optional<std::string> get(std::string_view key) const;
+  // Returns every key name, sorted.
+  std::vector<std::string> key_names() const;
+  // Returns where the value of `key` came from: "default", "<file>:<line>" or the
+  // environment variable's name ("FIRMWARED_SOCKET_PATH"); "" for an unknown key.
+  std::string source(std::string_view key) const;
+
+  const std::string& apparmor_profile() const { return value("apparmor_profile"); }
+  const std::string& container_interface() const { return value("container_interface"); }
+  const std::string& database_path() const { return value("database_path"); }
+  bool disable_apparmor() const { return flag("disable_apparmor"); }
+  bool dump_profile() const { return flag("dump_profile"); }
+  const std::string& host_interface_prefix() const { return value("host_interface_prefix"); }
+  log::Level log_level() const;
+  const std::string& mount_path() const { return value("mount_path"); }
+  const std::string& net_first_two_bytes() const { return value("net_first_two_bytes"); }
+  const std::string& net_hook() const { return value("net_hook"); }
+  // Empty when no hook is configured.
+  const std::string& post_prepare_instance_hook() const {
+    return value("post_prepare_instance_hook");
+  }
+  bool prevent_removal() const { return flag("prevent_removal"); }
+  const std::string& repository_path() const { return value("repository_path"); }
+  const std::string& resources_dir() const { return value("resources_dir"); }
+  const std::string& socket_path() const { return value("socket_path"); }
+  bool verbose_hook_scripts() const { return flag("verbose_hook_scripts"); }
+
+ private:
+  struct Entry {
+    std::string value;
+    std::string source;
+  };
+  Config();
+  const std::string& value(std::string_view key) const;
+  bool flag(std::string_view key) const { return value(key) == "y"; }
+  Status set_from_file(std::string_view ini_text, std::string_view origin);
+  void set_from_env(const std::map<std::string, std::string>& env);
+  Status validate() const;
+
+  std::map<std::string, Entry, std::less<>> entries_;
+};
+
+// Creates mount_path (0755), repository_path (0700) and the directory of database_path
+// (0755), with missing parents (0755), when they do not exist; existing directories are left
+// as they are. An existing non-directory is ENOTDIR naming it; other failures carry errno.
+Status ensure_runtime_dirs(const Config& config);
+
+}  // namespace fw::config

@@ -1,0 +1,171 @@
+#include "firmwared/config/rules.h"
+
+#include <sys/un.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+
+namespace fw::config::internal {
+namespace {
+
+// Sorted by name: keys() and CONFIG_KEYS list them in this order.
+constexpr std::array kKeys = {
+    KeySpec{"apparmor_profile", Rule::kPath, nullptr,
+            "AppArmor profile template from which each instance's profile is generated"},
+    KeySpec{"container_interface", Rule::kIfaceName, "eth0",
+            "name of the network interface seen inside each instance"},
+    KeySpec{"database_path", Rule::kPath, "/var/lib/firmwared/catalogue.db",
+            "SQLite catalogue of the firmwares and instances"},
+    KeySpec{"disable_apparmor", Rule::kBool, "n",
+            "y: do not confine instances with AppArmor, and do not warn when the kernel lacks it"},
+    KeySpec{"dump_profile", Rule::kBool, "n", "y: log each generated AppArmor profile"},
+    KeySpec{"host_interface_prefix", Rule::kIfacePrefix, "fd_veth",
+            "prefix of the host end of each instance's veth pair; the instance id is appended"},
+    KeySpec{"log_level", Rule::kLogLevel, "info", "most verbose level of the daemon's log"},
+    KeySpec{"mount_path", Rule::kPath, "/var/lib/firmwared/mount_points",
+            "directory holding the instances' workspaces (ro, rw, work, union)"},
+    KeySpec{"net_first_two_bytes", Rule::kNetPrefix, "10.202.",
+            "first two bytes of the instances' IPv4 networks: instance <id> uses "
+            "<bytes><id>.0/24"},
+    KeySpec{"net_hook", Rule::kPath, nullptr,
+            "helper program that creates and configures the instances' network interfaces"},
+    KeySpec{"post_prepare_instance_hook", Rule::kOptionalPath, "",
+            "program run after an instance is prepared; empty: none"},
+    KeySpec{"prevent_removal", Rule::kBool, "n",
+            "y: keep an instance's workspace (its overlay diff) when it is dropped"},
+    KeySpec{"repository_path", Rule::kPath, "/var/lib/firmwared/firmwares",
+            "directory where imported firmware images are stored"},
+    KeySpec{"resources_dir", Rule::kPath, nullptr,
+            "directory of the shipped resources (word lists for instance names, ...)"},
+    KeySpec{"socket_path", Rule::kSocketPath, "/run/firmwared.sock",
+            "Unix socket on which the daemon accepts clients"},
+    KeySpec{"verbose_hook_scripts", Rule::kBool, "n",
+            "y: hook scripts trace the commands they run"},
+};
+
+bool is_control(char c) {
+  auto u = static_cast<unsigned char>(c);
+  return u < 0x20 || u == 0x7f;
+}
+
+bool is_path(std::string_view v) {
+  return !v.empty() && v[0] == '/' && v.find('\0') == std::string_view::npos &&
+         v.find('\n') == std::string_view::npos;
+}
+
+bool is_iface_prefix(std::string_view v) {
+  if (v.empty() || v.size() > 11) return false;
+  return std::all_of(v.begin(), v.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
+  });
+}
+
+// The kernel's dev_valid_name() (net/core/dev.c) rejects these; IFNAMSIZ is 16 with the NUL.
+bool is_iface_name(std::string_view v) {
+  if (v.empty() || v.size() > 15 || v == "." || v == "..") return false;
+  return std::none_of(v.begin(), v.end(),
+                      [](char c) { return c == '/' || c == ':' || c == ' ' || is_control(c); });
+}
+
+// Consumes "<byte>." from the front of `v`: 0..255 in decimal, no leading zero.
+bool take_byte_and_dot(std::string_view& v) {
+  size_t dot = v.find('.');
+  if (dot == std::string_view::npos || dot == 0 || dot > 3) return false;
+  std::string_view digits = v.substr(0, dot);
+  if (digits.size() > 1 && digits[0] == '0') return false;
+  int n = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return false;
+    n = n * 10 + (c - '0');
+  }
+  v.remove_prefix(dot + 1);
+  return n <= 255;
+}
+
+bool is_net_prefix(std::string_view v) {
+  return take_byte_and_dot(v) && take_byte_and_dot(v) && v.empty();
+}
+
+}  // namespace
+
+std::span<const KeySpec> key_specs() { return kKeys; }
+
+const KeySpec* find_key(std::string_view name) {
+  for (const KeySpec& k : kKeys) {
+    if (name == k.name) return &k;
+  }
+  return nullptr;
+}
+
+bool satisfies(Rule rule, std::string_view value) {
+  switch (rule) {
+    case Rule::kBool:
+      return value == "y" || value == "n";
+    case Rule::kIfacePrefix:
+      return is_iface_prefix(value);
+    case Rule::kIfaceName:
+      return is_iface_name(value);
+    case Rule::kNetPrefix:
+      return is_net_prefix(value);
+    case Rule::kPath:
+      return is_path(value);
+    case Rule::kSocketPath:
+      // bind(2) needs the path and its NUL in sockaddr_un.sun_path (unix(7)).
+      return is_path(value) && value.size() < sizeof(sockaddr_un::sun_path);
+    case Rule::kOptionalPath:
+      return value.empty() || is_path(value);
+    case Rule::kLogLevel:
+      return value == "error" || value == "warning" || value == "notice" || value == "info" ||
+             value == "debug";
+  }
+  return false;
+}
+
+std::string rule_text(Rule rule) {
+  switch (rule) {
+    case Rule::kBool:
+      return "y or n";
+    case Rule::kIfacePrefix:
+      return "1 to 11 characters among A-Z a-z 0-9 _ -";
+    case Rule::kIfaceName:
+      return "1 to 15 characters without '/', ':', whitespace or control characters, "
+             "and not '.' or '..'";
+    case Rule::kNetPrefix:
+      return "two decimal numbers 0 to 255 without leading zeros, each followed by a dot "
+             "(like 10.202.)";
+    case Rule::kPath:
+      return "an absolute path without NUL or newline";
+    case Rule::kSocketPath:
+      return "an absolute path without NUL or newline, shorter than " +
+             std::to_string(sizeof(sockaddr_un::sun_path)) + " bytes";
+    case Rule::kOptionalPath:
+      return "empty or an absolute path without NUL or newline";
+    case Rule::kLogLevel:
+      return "one of error, warning, notice, info, debug";
+  }
+  return "";
+}
+
+std::string quote(std::string_view value) {
+  constexpr size_t kShown = 64;
+  std::string r = "'";
+  for (char c : value.substr(0, kShown)) {
+    if (c == '\n') {
+      r += "\\n";
+    } else if (c == '\t') {
+      r += "\\t";
+    } else if (is_control(c)) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\x%02x", static_cast<unsigned char>(c));
+      r += buf;
+    } else {
+      r += c;
+    }
+  }
+  if (value.size() > kShown) r += "...";
+  return r + "'";
+}
+
+}  // namespace fw::config::internal

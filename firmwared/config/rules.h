@@ -1,0 +1,41 @@
+#pragma once
+// Internal to fw_config: the key table and the value rules behind keys() and validation.
+
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace fw::config::internal {
+
+enum class Rule {
+  kBool,          // y or n
+  kIfacePrefix,   // host_interface_prefix
+  kIfaceName,     // container_interface
+  kNetPrefix,     // net_first_two_bytes
+  kPath,          // absolute path
+  kSocketPath,    // absolute path fitting sun_path
+  kOptionalPath,  // empty or absolute path
+  kLogLevel,      // error, warning, notice, info, debug
+};
+
+struct KeySpec {
+  const char* name;
+  Rule rule;
+  const char* fixed_default;  // nullptr: a shipped file, resolved by shipped_paths()
+  const char* description;
+};
+
+// Returns every key, sorted by name.
+std::span<const KeySpec> key_specs();
+// Returns the spec of `name` (exact, lower case), nullptr when unknown.
+const KeySpec* find_key(std::string_view name);
+
+// Returns true when `value` satisfies `rule` (the length limit is checked separately).
+bool satisfies(Rule rule, std::string_view value);
+// Returns the rule as a phrase completing "must be ...".
+std::string rule_text(Rule rule);
+
+// Returns `value` quoted for an error message: control bytes escaped, long values cut.
+std::string quote(std::string_view value);
+
+}  // namespace fw::config::internal

@@ -1,0 +1,14 @@
+#pragma once
+// The daemon's own commands: PING, VERSION, COMMANDS, FOLDERS, CONFIG_KEYS, GET_CONFIG,
+// HELP, QUIT, SUBSCRIBE (DESIGN §5).
+
+#include "firmwared/config/config.h"
+#include "firmwared/server/dispatcher.h"
+#include "firmwared/server/server.h"
+
+namespace fw::server {
+
+void register_builtin_commands(Dispatcher& dispatcher, Server& server,
+                               const config::Config& config);
+
+}  // namespace fw::server

@@ -1,0 +1,68 @@
+#pragma once
+// The daemon's front: the libevent loop's listening socket, the client sessions, the
+// notification bus and the clean shutdown (BYEBYE, socket unlinked).
+
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "firmwared/base/result.h"
+#include "firmwared/protocol/codec.h"
+#include "firmwared/server/dispatcher.h"
+#include "firmwared/server/session.h"
+#include "firmwared/server/socket.h"
+
+namespace fw::server {
+
+inline constexpr size_t kMaxSessions = 1024;
+
+class Server {
+ public:
+  Server(event_base* base, Dispatcher& dispatcher);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Creates the socket (see listen_unix) and starts accepting clients.
+  Status listen(const std::string& socket_path);
+  // Handles SIGTERM, SIGINT and SIGQUIT by a clean shutdown; ignores SIGPIPE.
+  Status install_signal_handlers();
+
+  // Sends a notification to every subscribed client; returns its event_id.
+  uint64_t notify(const std::string& event, protocol::Json fields = protocol::Json::object());
+  uint64_t last_event_id() const { return next_event_id_ - 1; }
+  void subscribe(uint64_t session_id);
+
+  // Stops accepting, unlinks the socket, notifies BYEBYE, then leaves the loop once every
+  // client's output is flushed (at most one second later).
+  void shutdown(const std::string& why);
+  bool shutting_down() const { return shutting_down_; }
+  size_t session_count() const { return sessions_.size(); }
+
+ private:
+  static void accept_cb(evconnlistener* l, evutil_socket_t fd, sockaddr* addr, int len,
+                        void* ctx) noexcept;
+  static void signal_cb(evutil_socket_t sig, short what, void* ctx) noexcept;
+  static void drain_cb(evutil_socket_t fd, short what, void* ctx) noexcept;
+  void on_accept(int fd);
+  void on_line(Session& session, std::string_view line);
+  void on_closed(Session& session, const std::string& why);
+  void reject(int fd, const Error& error);
+
+  event_base* base_;
+  Dispatcher& dispatcher_;
+  ListeningSocket socket_;
+  evconnlistener* listener_ = nullptr;
+  std::vector<event*> signal_events_;
+  event* drain_timer_ = nullptr;
+  int drain_ticks_ = 0;
+  std::map<uint64_t, std::shared_ptr<Session>> sessions_;
+  uint64_t next_session_id_ = 1;
+  uint64_t next_event_id_ = 1;
+  bool shutting_down_ = false;
+};
+
+}  // namespace fw::server

@@ -1,0 +1,134 @@
+#include "firmwared/server/socket.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <vector>
+
+#include "firmwared/base/log.h"
+
+namespace fw::server {
+
+namespace {
+
+constexpr const char* kGroupName = "firmwared";
+
+Result<sockaddr_un> make_address(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof(addr.sun_path)) {
+    return make_error(ENAMETOOLONG, "socket path '" + path + "' is empty or longer than " +
+                                        std::to_string(sizeof(addr.sun_path) - 1) + " bytes");
+  }
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  return addr;
+}
+
+// True when something accepts connections on `addr` (another daemon is alive).
+bool someone_answers(const sockaddr_un& addr) {
+  Fd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!probe) return false;
+  return ::connect(probe.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0;
+}
+
+Status remove_stale(const std::string& path, const sockaddr_un& addr) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return {};
+    return errno_error("inspecting socket path '" + path + "'");
+  }
+  if (!S_ISSOCK(st.st_mode)) {
+    return make_error(EEXIST, "socket path '" + path + "' exists and is not a socket");
+  }
+  if (someone_answers(addr)) {
+    return make_error(EADDRINUSE, "another firmwared answers on '" + path + "'");
+  }
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return errno_error("removing stale socket '" + path + "'");
+  }
+  log::notice("removed stale socket '" + path + "'");
+  return {};
+}
+
+}  // namespace
+
+Result<ListeningSocket> listen_unix(const std::string& path) {
+  FW_ASSIGN_OR_RETURN(sockaddr_un addr, make_address(path));
+  ListeningSocket ls;
+  ls.path = path;
+
+  // The lock serialises two daemons starting at once; it is never unlinked (unlinking a
+  // lock file reopens the race it closes).
+  const std::string lock_path = path + ".lock";
+  ls.lock_fd.reset(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (!ls.lock_fd) return errno_error("opening lock file '" + lock_path + "'");
+  if (::flock(ls.lock_fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) {
+      return make_error(EADDRINUSE, "another firmwared holds '" + lock_path + "'");
+    }
+    return errno_error("locking '" + lock_path + "'");
+  }
+  FW_TRY(remove_stale(path, addr));
+
+  ls.fd.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!ls.fd) return errno_error("creating the socket for '" + path + "'");
+  // bind(2) creates the file with 0777 & ~umask: set the umask so the socket is born 0660
+  // (no window where others could connect). Single-threaded at this point.
+  const mode_t old_umask = ::umask(0117);
+  const int rc = ::bind(ls.fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr));
+  const int bind_errno = errno;
+  ::umask(old_umask);
+  if (rc != 0) return errno_error(bind_errno, "binding socket '" + path + "'");
+  if (const group* g = ::getgrnam(kGroupName); g != nullptr) {
+    if (::chown(path.c_str(), 0, g->gr_gid) != 0) {
+      log::warning("giving socket '" + path + "' to group " + kGroupName + ": " +
+                   std::strerror(errno) + ", ignoring");
+    }
+  }
+  if (::listen(ls.fd.get(), SOMAXCONN) != 0) {
+    Error e = errno_error("listening on '" + path + "'");
+    ::unlink(path.c_str());
+    return e;
+  }
+  return ls;
+}
+
+Result<PeerCredentials> check_peer(int fd) {
+  ucred cred{};
+  socklen_t len = sizeof(cred);
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+    return errno_error("reading peer credentials (SO_PEERCRED)");
+  }
+  PeerCredentials pc{cred.pid, cred.uid, cred.gid, cred.uid == 0};
+  if (pc.allowed) return pc;
+  const group* g = ::getgrnam(kGroupName);
+  if (g == nullptr) return pc;
+  const gid_t wanted = g->gr_gid;
+  if (cred.gid == wanted) {
+    pc.allowed = true;
+    return pc;
+  }
+  // SO_PEERGROUPS (Linux ≥ 4.13): the peer's supplementary groups at connect(2) time.
+  std::vector<gid_t> groups(64);
+  len = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &len) != 0) {
+    if (errno != ERANGE) return errno_error("reading peer groups (SO_PEERGROUPS)");
+    groups.resize(len / sizeof(gid_t));
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &len) != 0) {
+      return errno_error("reading peer groups (SO_PEERGROUPS)");
+    }
+  }
+  groups.resize(len / sizeof(gid_t));
+  for (gid_t gid : groups) {
+    if (gid == wanted) pc.allowed = true;
+  }
+  return pc;
+}
+
+}  // namespace fw::server

@@ -1,0 +1,35 @@
+#pragma once
+// The daemon's listening socket: safe creation (lock, stale-file replacement, mode 0660,
+// group `firmwared`) and peer authentication with SO_PEERCRED / SO_PEERGROUPS.
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "firmwared/base/fd.h"
+#include "firmwared/base/result.h"
+
+namespace fw::server {
+
+struct ListeningSocket {
+  Fd fd;       // listening AF_UNIX stream socket, non-blocking, CLOEXEC
+  Fd lock_fd;  // flock()ed "<path>.lock", held while the daemon runs
+  std::string path;
+};
+
+// Creates the socket at `path`. Errors: EADDRINUSE when another firmwared answers there
+// or holds the lock; EEXIST when `path` exists and is not a socket; ENAMETOOLONG; others
+// from socket(2)/bind(2)/listen(2), each naming the path and the step.
+Result<ListeningSocket> listen_unix(const std::string& path);
+
+struct PeerCredentials {
+  pid_t pid = 0;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  bool allowed = false;  // uid 0 or a member of group `firmwared`
+};
+
+// Reads the peer's credentials and decides whether it may talk to the daemon.
+Result<PeerCredentials> check_peer(int fd);
+
+}  // namespace fw::server

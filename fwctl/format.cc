@@ -1,0 +1,64 @@
+#include "fwctl/format.h"
+
+#include "firmwared/base/strings.h"
+
+namespace fwctl {
+
+using fw::protocol::Json;
+
+namespace {
+
+std::string scalar(const Json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_null()) return "";
+  return v.dump();
+}
+
+std::string words(const Json& array) {
+  std::vector<std::string> parts;
+  if (array.is_array()) {
+    for (const auto& v : array) parts.push_back(scalar(v));
+  }
+  return fw::join(parts, " ");
+}
+
+}  // namespace
+
+std::string format_reply(const fw::protocol::Message& reply) {
+  const Json& b = reply.body;
+  const std::string& a = reply.name;
+  if (a == "PONG") return "PONG";
+  if (a == "BYEBYE") return "firmwared said bye bye";
+  if (a == "VERSION") return scalar(b.value("version", Json()));
+  if (a == "COMMANDS") return words(b.value("commands", Json::array()));
+  if (a == "FOLDERS") return words(b.value("folders", Json::array()));
+  if (a == "CONFIG_KEYS") return words(b.value("keys", Json::array()));
+  if (a == "GET_CONFIG") return scalar(b.value("value", Json()));
+  if (a == "SUBSCRIBED") return "";
+  if (a == "HELP") {
+    std::string out = "Command " + scalar(b.value("command", Json())) + "\nSynopsis: " +
+                      scalar(b.value("synopsis", Json())) + "\nOverview: " +
+                      scalar(b.value("overview", Json()));
+    for (const auto& line : b.value("help", Json::array())) out += "\n" + scalar(line);
+    return out;
+  }
+  // Unknown to this fwctl (a newer daemon): show every field.
+  std::string out;
+  for (auto it = b.begin(); it != b.end(); ++it) {
+    if (it.key() == "seq" || it.key() == "answer") continue;
+    if (!out.empty()) out += "\n";
+    out += it.key() + ": " + (it->is_array() ? words(*it) : scalar(*it));
+  }
+  return out;
+}
+
+std::string format_event(const fw::protocol::Message& event) {
+  std::string out = event.name;
+  for (auto it = event.body.begin(); it != event.body.end(); ++it) {
+    if (it.key() == "event") continue;
+    out += " " + it.key() + "=" + (it->is_array() ? words(*it) : scalar(*it));
+  }
+  return out;
+}
+
+}  // namespace fwctl

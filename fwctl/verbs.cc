@@ -1,0 +1,149 @@
+#include "fwctl/verbs.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <climits>
+#include <csignal>
+#include <iostream>
+
+#include "firmwared/base/strings.h"
+#include "firmwared/protocol/commands.h"
+#include "fwctl/format.h"
+
+namespace fwctl {
+
+namespace {
+
+using fw::protocol::Message;
+
+Deadline deadline_for(const Context& ctx, bool long_running) {
+  if (long_running && !ctx.timeout_explicit) return std::nullopt;
+  if (ctx.timeout <= 0) return std::nullopt;
+  return std::chrono::steady_clock::now() +
+         std::chrono::milliseconds(static_cast<int64_t>(ctx.timeout * 1000));
+}
+
+std::string current_dir() {
+  char buf[PATH_MAX];
+  return ::getcwd(buf, sizeof(buf)) != nullptr ? std::string(buf) : std::string();
+}
+
+// Sends one command; prints the reply. Returns the exit code.
+int run_daemon_command(Context& ctx, const fw::protocol::CommandInfo& info,
+                       const std::vector<std::string>& args) {
+  const int n = static_cast<int>(args.size());
+  if (n < info.min_args || (info.max_args >= 0 && n > info.max_args)) {
+    std::cerr << "fwctl: usage: fwctl " << fw::to_lower(info.synopsis.substr(0, info.name.size()))
+              << info.synopsis.substr(info.name.size()) << "\n";
+    return kExitError;
+  }
+  auto client = Client::connect(ctx.socket_path);
+  if (!client.ok()) return report_error(ctx, client.error(), false);
+  fw::protocol::Request req;
+  req.command = info.name;
+  req.args = args;
+  if (std::string cwd = current_dir(); !cwd.empty()) req.cwd = cwd;
+  auto reply = client->call(req, deadline_for(ctx, info.long_running));
+  if (!reply.ok()) return report_error(ctx, reply.error(), false);
+  if (ctx.json) {
+    std::cout << reply->body.dump() << std::endl;
+    return reply->is_error() ? kExitError : kExitOk;
+  }
+  if (reply->is_error()) return report_error(ctx, reply->error(), true);
+  const std::string text = format_reply(*reply);
+  if (!text.empty()) std::cout << text << std::endl;
+  return kExitOk;
+}
+
+int run_help(Context&, const std::vector<std::string>& args) {
+  if (args.size() != 1) {
+    std::cerr << "fwctl: usage: fwctl help VERB\n";
+    return kExitError;
+  }
+  const Verb* v = find_verb(fw::to_lower(args[0]));
+  if (v == nullptr) {
+    std::cerr << "fwctl: unknown verb '" << args[0] << "' (fwctl --help lists them)\n";
+    return kExitUnknownVerb;
+  }
+  // The three fdc lines, then fwctl's usage and any longer help.
+  std::cout << "Command " << fw::to_upper(v->name) << "\nSynopsis: " << v->synopsis
+            << "\nOverview: " << v->summary << "\n";
+  for (const auto& line : v->help) std::cout << line << "\n";
+  std::cout << "Usage: " << v->usage << "\n";
+  return kExitOk;
+}
+
+volatile std::sig_atomic_t g_interrupted = 0;
+
+int run_events(Context& ctx, const std::vector<std::string>& args) {
+  if (!args.empty()) {
+    std::cerr << "fwctl: usage: fwctl events\n";
+    return kExitError;
+  }
+  auto client = Client::connect(ctx.socket_path);
+  if (!client.ok()) return report_error(ctx, client.error(), false);
+  fw::protocol::Request req;
+  req.command = "SUBSCRIBE";
+  auto reply = client->call(req, deadline_for(ctx, false));
+  if (!reply.ok()) return report_error(ctx, reply.error(), false);
+  if (reply->is_error()) return report_error(ctx, reply->error(), true);
+  std::signal(SIGINT, [](int) { g_interrupted = 1; });
+  while (!g_interrupted) {
+    auto msg = client->read_message(std::nullopt);
+    if (!msg.ok()) return g_interrupted ? kExitOk : report_error(ctx, msg.error(), false);
+    if (msg->kind != Message::Kind::kEvent) continue;
+    std::cout << (ctx.json ? msg->body.dump() : format_event(*msg)) << std::endl;
+    if (msg->name == "BYEBYE") return kExitOk;
+  }
+  return kExitOk;
+}
+
+std::vector<Verb> build_verbs() {
+  std::vector<Verb> v;
+  for (const auto& c : fw::protocol::commands()) {
+    if (c.name == "SUBSCRIBE") continue;  // `fwctl events` subscribes
+    Verb verb;
+    verb.name = fw::to_lower(c.name);
+    verb.usage = "fwctl " + verb.name + c.synopsis.substr(c.name.size());
+    verb.synopsis = c.synopsis;
+    verb.summary = c.overview;
+    verb.help = c.help;
+    verb.run = [&c](Context& ctx, const std::vector<std::string>& args) {
+      return run_daemon_command(ctx, c, args);
+    };
+    v.push_back(std::move(verb));
+  }
+  v.push_back({"events", "fwctl events", "EVENTS", "Prints the daemon's notifications until interrupted.",
+               {"With --json, one JSON object per line, as sent by the daemon."}, run_events});
+  v.push_back({"help", "fwctl help VERB", "HELP VERB", "Explains a verb.", {}, run_help});
+  std::sort(v.begin(), v.end(), [](const Verb& a, const Verb& b) { return a.name < b.name; });
+  return v;
+}
+
+}  // namespace
+
+const std::vector<Verb>& verbs() {
+  static const std::vector<Verb> table = build_verbs();
+  return table;
+}
+
+const Verb* find_verb(const std::string& name) {
+  for (const auto& v : verbs()) {
+    if (v.name == name) return &v;
+  }
+  return nullptr;
+}
+
+int report_error(const Context& ctx, const fw::Error& error, bool from_daemon) {
+  if (from_daemon) {
+    std::cerr << "firmwared error: " << error.message << std::endl;
+    return kExitError;
+  }
+  (void)ctx;
+  std::cerr << "fwctl: " << error.message << std::endl;
+  // Not reaching the daemon, or no answer in time.
+  return kExitUnreachable;
+}
+
+}  // namespace fwctl

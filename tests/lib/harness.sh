@@ -1,0 +1,166 @@
+# Shared helpers of the root integration tests (sourced, bash).
+#
+# Each test runs a real firmwared on a private configuration under a fresh
+# /tmp/fwtest.XXXXXX directory and removes everything it created on exit, even on
+# failure: daemon, mounts under the directory, loop devices of its images, the directory.
+#
+# Environment: FW_BUILD_DIR (where firmwared and fwctl are), FW_SOURCE_DIR, and
+# FW_TESTS_MUST_RUN=1 to turn a skip (not root) into a failure.
+
+set -euo pipefail
+
+FW_BUILD_DIR=${FW_BUILD_DIR:?FW_BUILD_DIR must point at the build tree}
+FW_SOURCE_DIR=${FW_SOURCE_DIR:?FW_SOURCE_DIR must point at the source tree}
+FIRMWARED="$FW_BUILD_DIR/firmwared/firmwared"
+FWCTL="$FW_BUILD_DIR/fwctl/fwctl"
+PYTHON=/usr/bin/python3
+FW_TEST_NAME=$(basename "$0" .sh)
+FW_DAEMON_PID=""
+FW_FAILURES=0
+FW_CHECKS=0
+
+skip() {
+  if [[ "${FW_TESTS_MUST_RUN:-0}" == 1 ]]; then
+    echo "FAIL: $FW_TEST_NAME cannot run: $* (FW_TESTS_MUST_RUN=1 forbids skipping)" >&2
+    exit 1
+  fi
+  echo "SKIP: $FW_TEST_NAME: $*" >&2
+  exit 77
+}
+
+require_root() {
+  [[ $(id -u) -eq 0 ]] || skip "needs root"
+}
+
+# Unmounts everything below $1, deepest first; lazily if busy.
+unmount_below() {
+  local dir=$1 m
+  [[ -d "$dir" ]] || return 0
+  while read -r m; do
+    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+  done < <(awk -v d="$dir" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo |
+             sort -r)
+}
+
+# Detaches loop devices whose backing file lies below $1.
+detach_loops_below() {
+  local dir=$1 dev file
+  while read -r dev file; do
+    [[ "$file" == "$dir"/* ]] && losetup -d "$dev" 2>/dev/null || true
+  done < <(losetup -n -O NAME,BACK-FILE 2>/dev/null || true)
+}
+
+fw_cleanup() {
+  local rc=$?
+  set +e
+  stop_daemon
+  if [[ -n "${FW_TMP:-}" ]]; then
+    unmount_below "$FW_TMP"
+    detach_loops_below "$FW_TMP"
+    rm -rf "$FW_TMP"
+  fi
+  if [[ $rc -eq 0 && $FW_FAILURES -ne 0 ]]; then rc=1; fi
+  if [[ $rc -eq 0 ]]; then
+    echo "PASS: $FW_TEST_NAME ($FW_CHECKS checks)"
+  elif [[ $rc -ne 77 ]]; then
+    echo "FAIL: $FW_TEST_NAME ($FW_FAILURES of $FW_CHECKS checks failed, exit $rc)" >&2
+    if [[ -n "${FW_LOG:-}" && -f "${FW_LOG_COPY:-}" ]]; then
+      echo "--- daemon log ---" >&2
+      tail -n 40 "$FW_LOG_COPY" >&2
+    fi
+  fi
+  exit $rc
+}
+
+# Creates the test's private directory and the environment pointing the daemon and fwctl
+# at it.
+setup() {
+  FW_TMP=$(mktemp -d /tmp/fwtest.XXXXXX)
+  chmod 0755 "$FW_TMP"
+  trap fw_cleanup EXIT
+  export FIRMWARED_SOCKET_PATH="$FW_TMP/firmwared.sock"
+  export FIRMWARED_DATABASE_PATH="$FW_TMP/var/catalogue.db"
+  export FIRMWARED_MOUNT_PATH="$FW_TMP/mount_points"
+  export FIRMWARED_REPOSITORY_PATH="$FW_TMP/firmwares"
+  export FIRMWARED_LOG_LEVEL=debug
+  FW_LOG="$FW_TMP/firmwared.log"
+  FW_LOG_COPY="/tmp/$FW_TEST_NAME.daemon.log"
+}
+
+# Starts the daemon (extra arguments go to it) and waits until it answers PING.
+start_daemon() {
+  "$FIRMWARED" "$@" >>"$FW_LOG" 2>&1 &
+  FW_DAEMON_PID=$!
+  local i
+  for i in $(seq 1 200); do
+    if "$FWCTL" ping >/dev/null 2>&1; then return 0; fi
+    if ! kill -0 "$FW_DAEMON_PID" 2>/dev/null; then
+      cp "$FW_LOG" "$FW_LOG_COPY" 2>/dev/null || true
+      echo "firmwared exited during start:" >&2
+      cat "$FW_LOG" >&2
+      FW_DAEMON_PID=""
+      return 1
+    fi
+    sleep 0.025
+  done
+  echo "firmwared did not answer PING within 5 s" >&2
+  return 1
+}
+
+# Stops the daemon with SIGTERM (SIGKILL after 5 s); returns its exit status.
+stop_daemon() {
+  [[ -n "$FW_DAEMON_PID" ]] || return 0
+  local pid=$FW_DAEMON_PID rc=0 i
+  FW_DAEMON_PID=""
+  kill -TERM "$pid" 2>/dev/null || true
+  for i in $(seq 1 200); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.025
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "firmwared did not stop on SIGTERM, killing it" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || rc=$?
+  cp "$FW_LOG" "$FW_LOG_COPY" 2>/dev/null || true
+  return $rc
+}
+
+fwctl() { "$FWCTL" "$@"; }
+
+check() {  # check DESCRIPTION COMMAND...: the command must succeed
+  local what=$1
+  shift
+  FW_CHECKS=$((FW_CHECKS + 1))
+  if ! "$@"; then
+    FW_FAILURES=$((FW_FAILURES + 1))
+    echo "  not ok: $what" >&2
+  fi
+}
+
+expect_eq() {  # expect_eq DESCRIPTION EXPECTED ACTUAL
+  FW_CHECKS=$((FW_CHECKS + 1))
+  if [[ "$2" != "$3" ]]; then
+    FW_FAILURES=$((FW_FAILURES + 1))
+    printf '  not ok: %s\n    expected: %q\n    actual:   %q\n' "$1" "$2" "$3" >&2
+  fi
+}
+
+expect_match() {  # expect_match DESCRIPTION REGEX ACTUAL
+  FW_CHECKS=$((FW_CHECKS + 1))
+  if ! [[ "$3" =~ $2 ]]; then
+    FW_FAILURES=$((FW_FAILURES + 1))
+    printf '  not ok: %s\n    expected to match: %s\n    actual: %q\n' "$1" "$2" "$3" >&2
+  fi
+}
+
+# Runs a command, storing stdout in OUT, stderr in ERR and the exit status in RC.
+run() {
+  local o e
+  o=$(mktemp) e=$(mktemp)
+  RC=0
+  "$@" >"$o" 2>"$e" || RC=$?
+  OUT=$(cat "$o")
+  ERR=$(cat "$e")
+  rm -f "$o" "$e"
+}

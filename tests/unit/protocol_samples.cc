@@ -1,0 +1,163 @@
+// Prints one sample of every protocol message, one JSON object per line, built by the real
+// codec functions: a request per command, a reply per answer (defined and planned), ERROR
+// replies (from decode_request failures and from make_error), and every event.
+// validate_schemas.py checks each line against schemas/*.json; a line of unknown shape
+// ({"missing_sample": ...}) makes it fail, so a command added to the table without a sample
+// here (and a schema entry) is caught.
+
+#include <cerrno>
+#include <iostream>
+#include <map>
+#include <string>
+#include <variant>
+
+#include "firmwared/base/result.h"
+#include "firmwared/base/version.h"
+#include "firmwared/protocol/codec.h"
+#include "firmwared/protocol/commands.h"
+
+namespace fw::protocol {
+namespace {
+
+const char kSha1[] = "5f3a9c0e8b7d6a1f2e4c3b5a6d7e8f9012345678";
+const char kFirmwareSha1[] = "d6d41c4c5e51819e373c1ab8ed8813a2030c506a";
+
+Json names_of_commands() {
+  Json names = Json::array();
+  for (const auto& c : commands()) names.push_back(c.name);
+  return names;
+}
+
+// Fields of a successful reply, by answer.
+std::map<std::string, Json> reply_fields() {
+  const CommandInfo& help = *find_command("PREPARE");
+  return {
+      {"PONG", Json::object()},
+      {"VERSION", {{"version", FIRMWARED_VERSION}}},
+      {"COMMANDS", {{"commands", names_of_commands()}}},
+      {"FOLDERS", {{"folders", {"firmwares", "instances"}}}},
+      {"CONFIG_KEYS", {{"keys", {"container_interface", "socket_path", "verbose_hook_scripts"}}}},
+      {"GET_CONFIG", {{"key", "socket_path"}, {"value", "/run/firmwared.sock"}}},
+      {"HELP",
+       {{"command", help.name},
+        {"synopsis", help.synopsis},
+        {"overview", help.overview},
+        {"help", help.help}}},
+      {"BYEBYE", Json::object()},
+      {"SUBSCRIBED", {{"event_id", 0}}},
+      // Planned shapes (docs/protocol.md), built the way the daemon will build them.
+      {"PREPARED", {{"folder", "instances"}, {"sha1", kSha1}, {"name", "brave_turing"}}},
+      {"LIST",
+       {{"folder", "firmwares"},
+        {"entities", {{{"name", "insidious_fionola"}, {"sha1", kFirmwareSha1}}}}}},
+      {"SHOW",
+       {{"folder", "instances"},
+        {"sha1", kSha1},
+        {"name", "brave_turing"},
+        {"properties",
+         {{{"name", "state"}, {"value", "ready"}}, {{"name", "interface"}, {"value", "eth0"}}}}}},
+      {"GET_PROPERTY", {{"value", "eth0"}}},
+      {"SET_PROPERTY", Json::object()},
+      {"PROPERTIES", {{"properties", {"name", "sha1", "cmdline[]"}}}},
+      {"PROPERTY_ADDED", {{"name", "owner"}}},
+      {"DROPPED", {{"folder", "instances"}, {"sha1", kSha1}, {"name", "brave_turing"}}},
+      {"STARTED", {{"sha1", kSha1}, {"name", "brave_turing"}}},
+      {"KILLED", {{"sha1", kSha1}, {"name", "brave_turing"}, {"exit_status", 137}}},
+      {"REMOUNTED", {{"sha1", kSha1}, {"name", "brave_turing"}}},
+  };
+}
+
+std::map<std::string, Json> event_fields() {
+  return {
+      {"BYEBYE", Json::object()},
+      {"PREPARED",
+       {{"folder", "firmwares"}, {"sha1", kFirmwareSha1}, {"name", "insidious_fionola"}}},
+      {"PREPARE_PROGRESS", {{"folder", "firmwares"}, {"percent", 42}}},
+      {"STARTED", {{"sha1", kSha1}, {"name", "brave_turing"}}},
+      {"DEAD", {{"sha1", kSha1}, {"name", "brave_turing"}, {"exit_status", 0}}},
+      {"DROPPED", {{"folder", "instances"}, {"sha1", kSha1}, {"name", "brave_turing"}}},
+      {"PROPERTY_SET",
+       {{"folder", "instances"},
+        {"sha1", kSha1},
+        {"name", "brave_turing"},
+        {"property", "interface"},
+        {"value", "eth1"}}},
+  };
+}
+
+void print_requests() {
+  uint32_t seq = 1;
+  for (const auto& c : commands()) {
+    Request r{seq++, c.name, {}, std::nullopt};
+    for (int i = 0; i < c.min_args; ++i) r.args.push_back("arg" + std::to_string(i));
+    std::cout << encode_request(r);
+  }
+  std::cout << encode_request({seq++, "PREPARE", {"firmwares", "fw/ü \"x\"\n"}, "/home/me"});
+  std::cout << encode_request({seq++, "get_config", {"SOCKET_PATH"}, std::nullopt});
+  std::cout << encode_request({4294967295u, "PING", {}, std::nullopt});
+}
+
+void print_replies() {
+  const auto fields = reply_fields();
+  uint32_t seq = 100;
+  for (const auto& c : commands()) {
+    auto it = fields.find(c.answer);
+    if (it == fields.end()) {
+      std::cout << encode(Json{{"missing_sample", "reply " + c.answer}});
+      continue;
+    }
+    std::cout << encode(make_reply(seq++, c.answer, it->second));
+  }
+  // Names are file names: invalid UTF-8 must still give a valid line (U+FFFD).
+  std::cout << encode(make_reply(
+      seq++, "LIST",
+      {{"folder", "firmwares"}, {"entities", {{{"name", "bad\xff\xfe"}, {"sha1", kSha1}}}}}));
+}
+
+void print_errors() {
+  const char* bad_requests[] = {
+      "",
+      "not json",
+      "[1, 2]",
+      "{\"command\": \"PING\"}",
+      "{\"seq\": -1, \"command\": \"PING\"}",
+      "{\"seq\": 12, \"command\": \"FROB\"}",
+      "{\"seq\": 13, \"command\": \"HELP\", \"args\": []}",
+      "{\"seq\": 14, \"command\": \"PING\", \"extra\": true}",
+      "{\"seq\": 15, \"command\": \"PING\", \"cwd\": \"relative\"}",
+      "{\"seq\": 16, \"command\": \"HELP\", \"args\": [\"\xc0\xaf\"]}",
+  };
+  for (const char* line : bad_requests) {
+    auto decoded = decode_request(line);
+    if (const auto* f = std::get_if<DecodeFailure>(&decoded)) {
+      std::cout << encode(make_error_reply(f->seq, f->error));
+    } else {
+      std::cout << encode(Json{{"missing_sample", std::string("error for ") + line}});
+    }
+  }
+  std::cout << encode(
+      make_error_reply(7, make_error(EBUSY, "instance brave_turing is started, not ready")));
+  std::cout << encode(make_error_reply(8, make_error(ENOENT, "no entity 'nope' in instances")));
+  std::cout << encode(make_error_reply(9, make_error(ESRCH, "no property 'colour' in instances")));
+  std::cout << encode(make_error_reply(10, make_error(4000, "errno without a symbol")));
+}
+
+void print_events() {
+  uint64_t id = 1;
+  for (const auto& [name, fields] : event_fields()) {
+    std::cout << encode(make_event(name, id++, fields));
+  }
+  std::cout << encode(make_event("BYEBYE", 18446744073709551615u));
+}
+
+}  // namespace
+}  // namespace fw::protocol
+
+int main() {
+  fw::protocol::print_requests();
+  fw::protocol::print_replies();
+  fw::protocol::print_errors();
+  fw::protocol::print_events();
+  std::cout.flush();
+  return std::cout.good() ? 0 : 1;
+}
