@@ -1,17 +1,23 @@
 // firmwared: wires the modules together (config → socket → runtime dirs → catalogue →
-// commands → loop). Policy lives in the modules, not here.
+// folders → commands → loop). Policy lives in the modules, not here.
 
 #include <event2/event.h>
 
 #include <cstring>
 #include <iostream>
+#include <memory>
 
 #include "firmwared/base/log.h"
 #include "firmwared/base/version.h"
 #include "firmwared/catalogue/catalogue.h"
 #include "firmwared/config/config.h"
+#include "firmwared/core/firmware_mounter.h"
+#include "firmwared/core/firmwares.h"
+#include "firmwared/core/names.h"
 #include "firmwared/server/builtin_commands.h"
 #include "firmwared/server/dispatcher.h"
+#include "firmwared/server/folder_commands.h"
+#include "firmwared/server/loop_executor.h"
 #include "firmwared/server/server.h"
 
 namespace {
@@ -26,6 +32,41 @@ constexpr const char* kUsage =
 int fail(const std::string& step, const fw::Error& e) {
   fw::log::error("firmwared: " + step + ": " + e.message);
   return 1;
+}
+
+// Everything after the configuration; returns the exit status.
+int serve(const fw::config::Config& config, event_base* base) {
+  fw::server::Dispatcher dispatcher;
+  fw::server::Server server(base, dispatcher);
+  // Take the socket (and its lock) first: nothing else may be touched while another
+  // daemon runs.
+  if (auto s = server.listen(config.socket_path()); !s.ok()) return fail("opening the socket", s.error());
+  if (auto s = fw::config::ensure_runtime_dirs(config); !s.ok()) {
+    return fail("creating runtime directories", s.error());
+  }
+  auto catalogue = fw::catalogue::Catalogue::open(config.database_path());
+  if (!catalogue.ok()) return fail("opening the catalogue", catalogue.error());
+  auto words = fw::core::WordLists::load(config.resources_dir());
+  if (!words.ok()) return fail("loading the name word lists", words.error());
+
+  fw::server::ServerEventSink events(server);
+  fw::server::LoopExecutor executor(base);
+  if (auto s = executor.init(); !s.ok()) return fail("starting the executor", s.error());
+  fw::core::KernelFirmwareMounter mounter;
+  fw::core::Firmwares firmwares({*catalogue, config, executor, events, *words, mounter});
+  if (auto s = firmwares.restore(); !s.ok()) return fail("restoring firmwares", s.error());
+
+  const std::map<std::string, fw::core::Folder*> folders = {{"firmwares", &firmwares}};
+  fw::server::register_builtin_commands(dispatcher, server, config, {"firmwares"});
+  fw::server::register_folder_commands(dispatcher, folders);
+  if (auto s = server.install_signal_handlers(); !s.ok()) {
+    return fail("installing signal handlers", s.error());
+  }
+  fw::log::notice("firmwared " FIRMWARED_VERSION " ready on " + config.socket_path());
+  const int rc = event_base_dispatch(base) < 0 ? 1 : 0;
+  firmwares.cancel_imports();
+  fw::log::notice("firmwared stopped");
+  return rc;
 }
 
 }  // namespace
@@ -47,41 +88,11 @@ int main(int argc, char** argv) {
     }
     config_path = argv[1];
   }
-
   auto config = fw::config::Config::load(config_path, fw::config::current_environment());
   if (!config.ok()) return fail("loading the configuration", config.error());
   fw::log::set_max_level(config->log_level());
 
-  event_base* base = event_base_new();
-  if (base == nullptr) return fail("creating the event loop", fw::make_error(ENOMEM, "event_base_new failed"));
-  int rc = 0;
-  {
-    fw::server::Dispatcher dispatcher;
-    fw::server::Server server(base, dispatcher);
-    // Take the socket (and its lock) first: nothing else may be touched while another
-    // daemon runs.
-    if (auto s = server.listen(config->socket_path()); !s.ok()) {
-      event_base_free(base);
-      return fail("opening the socket", s.error());
-    }
-    if (auto s = fw::config::ensure_runtime_dirs(*config); !s.ok()) {
-      event_base_free(base);
-      return fail("creating runtime directories", s.error());
-    }
-    auto catalogue = fw::catalogue::Catalogue::open(config->database_path());
-    if (!catalogue.ok()) {
-      event_base_free(base);
-      return fail("opening the catalogue", catalogue.error());
-    }
-    fw::server::register_builtin_commands(dispatcher, server, *config);
-    if (auto s = server.install_signal_handlers(); !s.ok()) {
-      event_base_free(base);
-      return fail("installing signal handlers", s.error());
-    }
-    fw::log::notice("firmwared " FIRMWARED_VERSION " ready on " + config->socket_path());
-    if (event_base_dispatch(base) < 0) rc = 1;
-    fw::log::notice("firmwared stopped");
-  }
-  event_base_free(base);
-  return rc;
+  std::unique_ptr<event_base, decltype(&event_base_free)> base(event_base_new(), event_base_free);
+  if (!base) return fail("creating the event loop", fw::make_error(ENOMEM, "event_base_new"));
+  return serve(*config, base.get());
 }

@@ -1,5 +1,8 @@
 #include "fwctl/format.h"
 
+#include <algorithm>
+#include <cstdio>
+
 #include "firmwared/base/strings.h"
 
 namespace fwctl {
@@ -24,7 +27,7 @@ std::string words(const Json& array) {
 
 }  // namespace
 
-std::string format_reply(const fw::protocol::Message& reply) {
+std::string format_reply(const fw::protocol::Message& reply, const std::vector<std::string>& args) {
   const Json& b = reply.body;
   const std::string& a = reply.name;
   if (a == "PONG") return "PONG";
@@ -34,7 +37,36 @@ std::string format_reply(const fw::protocol::Message& reply) {
   if (a == "FOLDERS") return words(b.value("folders", Json::array()));
   if (a == "CONFIG_KEYS") return words(b.value("keys", Json::array()));
   if (a == "GET_CONFIG") return scalar(b.value("value", Json()));
-  if (a == "SUBSCRIBED") return "";
+  if (a == "SUBSCRIBED" || a == "SET_PROPERTY") return "";
+  if (a == "PREPARED") {
+    const std::string folder = scalar(b.value("folder", Json()));
+    std::string head = b.value("existed", false)
+                           ? "entity already in " + folder + " folder"
+                           : "new entity in " + folder + " folder created";
+    return head + "\nsha1: " + scalar(b.value("sha1", Json())) +
+           "\nname: " + scalar(b.value("name", Json()));
+  }
+  if (a == "LIST") {
+    std::vector<std::string> parts;
+    for (const auto& e : b.value("entities", Json::array())) {
+      parts.push_back(scalar(e.value("name", Json())) + "[" + scalar(e.value("sha1", Json())) + "]");
+    }
+    return fw::join(parts, " ");
+  }
+  if (a == "SHOW") {
+    std::string out;
+    for (const auto& p : b.value("properties", Json::array())) {
+      if (!out.empty()) out += "\n";
+      out += scalar(p.value("name", Json())) + ": " + scalar(p.value("value", Json()));
+    }
+    return out;
+  }
+  if (a == "GET_PROPERTY") return scalar(b.value("value", Json()));
+  if (a == "PROPERTIES") return words(b.value("properties", Json::array()));
+  if (a == "PROPERTY_ADDED") return "property " + scalar(b.value("name", Json())) + " added";
+  if (a == "DROPPED") {
+    return (args.size() >= 2 ? args[1] : scalar(b.value("name", Json()))) + " dropped";
+  }
   if (a == "HELP") {
     std::string out = "Command " + scalar(b.value("command", Json())) + "\nSynopsis: " +
                       scalar(b.value("synopsis", Json())) + "\nOverview: " +
@@ -59,6 +91,21 @@ std::string format_event(const fw::protocol::Message& event) {
     out += " " + it.key() + "=" + (it->is_array() ? words(*it) : scalar(*it));
   }
   return out;
+}
+
+}  // namespace fwctl
+
+namespace fwctl {
+
+std::string format_progress(int percent, const std::string& path) {
+  percent = std::clamp(percent, 0, 100);
+  const int width = 30;
+  const int filled = percent * width / 100;
+  std::string bar(static_cast<size_t>(filled), '#');
+  bar.resize(width, '.');
+  char pct[8];
+  std::snprintf(pct, sizeof(pct), "%3d%%", percent);
+  return "[" + bar + "] " + pct + " " + path;
 }
 
 }  // namespace fwctl

@@ -44,14 +44,33 @@ int run_daemon_command(Context& ctx, const fw::protocol::CommandInfo& info,
   req.command = info.name;
   req.args = args;
   if (std::string cwd = current_dir(); !cwd.empty()) req.cwd = cwd;
-  auto reply = client->call(req, deadline_for(ctx, info.long_running));
+  // An import shows its progress on a terminal (stderr), never on a pipe.
+  const bool progress = info.name == "PREPARE" && !ctx.json && ::isatty(2) == 1;
+  bool bar_shown = false;
+  if (progress) {
+    fw::protocol::Request sub;
+    sub.command = "SUBSCRIBE";
+    auto r = client->call(sub, deadline_for(ctx, false));
+    if (!r.ok()) return report_error(ctx, r.error(), false);
+  }
+  auto on_event = [&](const Message& m) {
+    if (!progress || m.name != "PREPARE_PROGRESS") return;
+    std::cerr << "\r" << format_progress(m.body.value("percent", 0), m.body.value("path", ""))
+              << std::flush;
+    bar_shown = true;
+  };
+  auto reply = client->call(req, deadline_for(ctx, info.long_running), on_event);
+  if (bar_shown) std::cerr << "\n";
   if (!reply.ok()) return report_error(ctx, reply.error(), false);
   if (ctx.json) {
     std::cout << reply->body.dump() << std::endl;
     return reply->is_error() ? kExitError : kExitOk;
   }
   if (reply->is_error()) return report_error(ctx, reply->error(), true);
-  const std::string text = format_reply(*reply);
+  if (auto w = reply->body.find("warning"); w != reply->body.end() && w->is_string()) {
+    std::cerr << "fwctl: warning: " << w->get<std::string>() << std::endl;
+  }
+  const std::string text = format_reply(*reply, args);
   if (!text.empty()) std::cout << text << std::endl;
   return kExitOk;
 }

@@ -8,7 +8,8 @@ namespace fw::server {
 
 using protocol::Json;
 
-void register_builtin_commands(Dispatcher& d, Server& server, const config::Config& config) {
+void register_builtin_commands(Dispatcher& d, Server& server, const config::Config& config,
+                               std::vector<std::string> folders) {
   d.add("PING", [](const auto&, const auto&, Responder r) { r.ok(); });
   d.add("VERSION", [](const auto&, const auto&, Responder r) {
     r.ok({{"version", FIRMWARED_VERSION}});
@@ -18,8 +19,8 @@ void register_builtin_commands(Dispatcher& d, Server& server, const config::Conf
     for (const auto& c : protocol::commands()) names.push_back(c.name);
     r.ok({{"commands", names}});
   });
-  d.add("FOLDERS", [](const auto&, const auto&, Responder r) {
-    r.ok({{"folders", {"firmwares", "instances"}}});
+  d.add("FOLDERS", [folders](const auto&, const auto&, Responder r) {
+    r.ok({{"folders", folders}});
   });
   d.add("CONFIG_KEYS", [&config](const auto&, const auto&, Responder r) {
     r.ok({{"keys", config.key_names()}});

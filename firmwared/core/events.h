@@ -1,0 +1,22 @@
+#pragma once
+// Notifications leaving the core (PREPARED, PREPARE_PROGRESS, DROPPED, PROPERTY_SET, ...).
+// The server turns them into protocol messages; the core never sees JSON.
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace fw::core {
+
+using EventValue = std::variant<std::string, int64_t>;
+using EventFields = std::vector<std::pair<std::string, EventValue>>;
+
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  virtual void emit(const std::string& event, EventFields fields) = 0;
+};
+
+}  // namespace fw::core

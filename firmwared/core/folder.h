@@ -1,0 +1,50 @@
+#pragma once
+// A folder (DESIGN §2): the commands every kind of entity answers. The server routes
+// PREPARE, LIST, SHOW, GET_PROPERTY, SET_PROPERTY, PROPERTIES, ADD_PROPERTY and DROP here.
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "firmwared/base/result.h"
+
+namespace fw::core {
+
+struct EntitySummary {
+  std::string sha1;
+  std::string name;
+  bool existed = false;      // PREPARE found it already catalogued
+  std::string warning;       // non-fatal remark for the user ("" none)
+};
+
+struct PropertyValue {
+  std::string name;
+  std::string value;
+};
+
+using PrepareDone = std::function<void(Result<EntitySummary>)>;
+
+class Folder {
+ public:
+  virtual ~Folder() = default;
+  virtual const std::string& name() const = 0;  // "firmwares"
+
+  // Creates an entity from `source` (a path, URL or identifier; relative paths are
+  // resolved against `cwd`). May complete later, on the loop thread.
+  virtual void prepare(const std::string& source, const std::optional<std::string>& cwd,
+                       PrepareDone done) = 0;
+  virtual Result<std::vector<EntitySummary>> list() = 0;
+  // Every property, in PROPERTIES order.
+  virtual Result<std::vector<PropertyValue>> show(const std::string& id) = 0;
+  virtual Result<std::string> get_property(const std::string& id, const std::string& prop) = 0;
+  virtual Status set_property(const std::string& id, const std::string& prop,
+                              const std::string& value) = 0;
+  virtual Result<std::vector<std::string>> property_names() = 0;
+  // `name` or `name[]`; returns the property name as stored.
+  virtual Result<std::string> add_property(const std::string& name) = 0;
+  virtual Result<EntitySummary> drop(const std::string& id) = 0;
+};
+
+}  // namespace fw::core

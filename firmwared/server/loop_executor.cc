@@ -1,0 +1,77 @@
+#include "firmwared/server/loop_executor.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "firmwared/base/log.h"
+
+namespace fw::server {
+
+LoopExecutor::LoopExecutor(event_base* base) : base_(base) {}
+
+LoopExecutor::~LoopExecutor() {
+  if (wake_event_ != nullptr) event_free(wake_event_);
+  for (auto& [id, t] : threads_) {
+    if (t.joinable()) t.join();
+  }
+}
+
+Status LoopExecutor::init() {
+  wake_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!wake_fd_) return errno_error("creating the executor's eventfd");
+  wake_event_ = event_new(base_, wake_fd_.get(), EV_READ | EV_PERSIST, wake_cb, this);
+  if (wake_event_ == nullptr || event_add(wake_event_, nullptr) != 0) {
+    return make_error(ENOMEM, "watching the executor's eventfd");
+  }
+  return {};
+}
+
+void LoopExecutor::post(std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back(std::move(fn));
+  }
+  const uint64_t one = 1;
+  ssize_t n = ::write(wake_fd_.get(), &one, sizeof(one));  // EAGAIN: counter full, still woken
+  (void)n;
+}
+
+void LoopExecutor::run(std::function<void()> work, std::function<void()> done) {
+  const uint64_t id = next_thread_++;
+  threads_[id] = std::thread([this, id, work = std::move(work), done = std::move(done)]() mutable {
+    try {
+      work();
+    } catch (const std::exception& e) {
+      log::error(std::string("background task threw: ") + e.what());
+    }
+    post([this, id, done = std::move(done)]() {
+      if (auto it = threads_.find(id); it != threads_.end()) {
+        it->second.join();  // it has finished its work: join returns at once
+        threads_.erase(it);
+      }
+      done();
+    });
+  });
+}
+
+void LoopExecutor::drain() {
+  uint64_t count = 0;
+  ssize_t n = ::read(wake_fd_.get(), &count, sizeof(count));
+  (void)n;
+  std::deque<std::function<void()>> batch;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    batch.swap(queue_);
+  }
+  for (auto& fn : batch) fn();
+}
+
+void LoopExecutor::wake_cb(evutil_socket_t, short, void* ctx) noexcept {
+  try {
+    static_cast<LoopExecutor*>(ctx)->drain();
+  } catch (const std::exception& e) {
+    log::error(std::string("completing a background task: ") + e.what());
+  }
+}
+
+}  // namespace fw::server
