@@ -13,11 +13,15 @@
 #include "firmwared/config/config.h"
 #include "firmwared/core/firmware_mounter.h"
 #include "firmwared/core/firmwares.h"
+#include "firmwared/core/instance_mounter.h"
+#include "firmwared/core/instances.h"
 #include "firmwared/core/names.h"
 #include "firmwared/server/builtin_commands.h"
 #include "firmwared/server/dispatcher.h"
 #include "firmwared/server/folder_commands.h"
+#include "firmwared/server/instance_commands.h"
 #include "firmwared/server/loop_executor.h"
+#include "firmwared/server/monitor_launcher.h"
 #include "firmwared/server/server.h"
 
 namespace {
@@ -56,9 +60,17 @@ int serve(const fw::config::Config& config, event_base* base) {
   fw::core::Firmwares firmwares({*catalogue, config, executor, events, *words, mounter});
   if (auto s = firmwares.restore(); !s.ok()) return fail("restoring firmwares", s.error());
 
-  const std::map<std::string, fw::core::Folder*> folders = {{"firmwares", &firmwares}};
-  fw::server::register_builtin_commands(dispatcher, server, config, {"firmwares"});
+  fw::core::KernelInstanceMounter instance_mounter;
+  fw::server::MonitorLauncher launcher(base, fw::server::default_monitor_path());
+  fw::core::Instances instances({*catalogue, config, events, *words, firmwares, instance_mounter,
+                                 launcher, executor});
+  if (auto s = instances.restore(); !s.ok()) return fail("restoring instances", s.error());
+
+  const std::map<std::string, fw::core::Folder*> folders = {{"firmwares", &firmwares},
+                                                            {"instances", &instances}};
+  fw::server::register_builtin_commands(dispatcher, server, config, {"firmwares", "instances"});
   fw::server::register_folder_commands(dispatcher, folders);
+  fw::server::register_instance_commands(dispatcher, instances);
   if (auto s = server.install_signal_handlers(); !s.ok()) {
     return fail("installing signal handlers", s.error());
   }

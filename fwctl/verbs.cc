@@ -71,7 +71,10 @@ int run_daemon_command(Context& ctx, const fw::protocol::CommandInfo& info,
     std::cerr << "fwctl: warning: " << w->get<std::string>() << std::endl;
   }
   const std::string text = format_reply(*reply, args);
-  if (!text.empty()) std::cout << text << std::endl;
+  // A value is printed even when empty (scripts read one line per GET).
+  if (!text.empty() || reply->name == "GET_PROPERTY" || reply->name == "GET_CONFIG") {
+    std::cout << text << std::endl;
+  }
   return kExitOk;
 }
 

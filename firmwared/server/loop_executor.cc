@@ -5,6 +5,8 @@
 
 #include "firmwared/base/log.h"
 
+#include <memory>
+
 namespace fw::server {
 
 LoopExecutor::LoopExecutor(event_base* base) : base_(base) {}
@@ -52,6 +54,22 @@ void LoopExecutor::run(std::function<void()> work, std::function<void()> done) {
       done();
     });
   });
+}
+
+void LoopExecutor::after(int milliseconds, std::function<void()> fn) {
+  auto* heap = new std::function<void()>(std::move(fn));
+  timeval tv{milliseconds / 1000, (milliseconds % 1000) * 1000};
+  auto cb = [](evutil_socket_t, short, void* arg) noexcept {
+    std::unique_ptr<std::function<void()>> f(static_cast<std::function<void()>*>(arg));
+    try {
+      (*f)();
+    } catch (const std::exception& e) {
+      log::error(std::string("timer callback threw: ") + e.what());
+    }
+  };
+  // event_base_once frees its event itself; a timer pending when the loop is freed leaks
+  // only this small closure at exit.
+  if (event_base_once(base_, -1, EV_TIMEOUT, cb, heap, &tv) != 0) delete heap;
 }
 
 void LoopExecutor::drain() {

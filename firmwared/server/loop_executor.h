@@ -13,10 +13,11 @@
 #include "firmwared/base/fd.h"
 #include "firmwared/base/result.h"
 #include "firmwared/core/executor.h"
+#include "firmwared/core/launcher.h"
 
 namespace fw::server {
 
-class LoopExecutor final : public core::Executor {
+class LoopExecutor final : public core::Executor, public core::Timers {
  public:
   explicit LoopExecutor(event_base* base);
   // Joins every worker (their completions are dropped: the loop is gone).
@@ -27,6 +28,7 @@ class LoopExecutor final : public core::Executor {
   Status init();
   void run(std::function<void()> work, std::function<void()> done) override;
   void post(std::function<void()> fn) override;
+  void after(int milliseconds, std::function<void()> fn) override;
   size_t running() const { return threads_.size(); }
 
  private:

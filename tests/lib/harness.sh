@@ -164,3 +164,41 @@ run() {
   ERR=$(cat "$e")
   rm -f "$o" "$e"
 }
+
+# Builds the example firmware (examples/make-example-firmware) into $FW_TMP/example, once
+# per test, and sets FW_EX_DIR (the rootfs directory), FW_EX_EXT2, FW_EX_SQUASHFS and
+# FW_EX_EROFS ("" when mkfs.erofs is missing).
+build_example_firmware() {
+  if [[ -n "${FW_EX_DIR:-}" && -d "$FW_EX_DIR" ]]; then return 0; fi
+  local out="$FW_TMP/example" line
+  mkdir -p "$out"
+  FW_EX_DIR="" FW_EX_EXT2="" FW_EX_SQUASHFS="" FW_EX_EROFS=""
+  while read -r line; do
+    case $line in
+      */rootfs) FW_EX_DIR=$line ;;
+      *.ext2) FW_EX_EXT2=$line ;;
+      *.squashfs) FW_EX_SQUASHFS=$line ;;
+      *.erofs) FW_EX_EROFS=$line ;;
+    esac
+  done < <("$FW_SOURCE_DIR/examples/make-example-firmware" "$out")
+  if [[ -z "$FW_EX_DIR" || -z "$FW_EX_EXT2" || -z "$FW_EX_SQUASHFS" ]]; then
+    echo "make-example-firmware did not produce the rootfs, ext2 and squashfs images" >&2
+    return 1
+  fi
+}
+
+# Checks that nothing of this test is left in the kernel: no mount at or below $FW_TMP and
+# no loop device whose backing file lies below $FW_TMP. Call it after dropping everything
+# and stopping the daemon.
+assert_no_leaks() {
+  local mounts loops
+  mounts=$(awk -v d="$FW_TMP" '$5 == d || index($5, d "/") == 1 { print $5 }' \
+             /proc/self/mountinfo)
+  expect_eq "no mount left below $FW_TMP" "" "$mounts"
+  loops=$(for f in /sys/block/loop*/loop/backing_file; do
+            [[ -r "$f" ]] || continue
+            b=$(cat "$f" 2>/dev/null) || continue
+            [[ "$b" == "$FW_TMP"/* ]] && echo "${f#/sys/block/}: $b"
+          done; true)
+  expect_eq "no loop device backed by a file below $FW_TMP" "" "$loops"
+}

@@ -1,0 +1,42 @@
+#include "firmwared/core/instance_mounter.h"
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <unistd.h>
+
+#include "firmwared/sys/mount.h"
+
+namespace fw::core {
+
+Status KernelInstanceMounter::mount_lower(const std::string& firmware_mount, const std::string& ro) {
+  FW_ASSIGN_OR_RETURN(sys::Mount m, sys::bind_readonly(firmware_mount, ro));
+  m.release();
+  return {};
+}
+
+Status KernelInstanceMounter::mount_overlay(const std::string& lower, const std::string& upper,
+                                            const std::string& work, const std::string& target) {
+  FW_ASSIGN_OR_RETURN(sys::Mount m, sys::mount_overlay({lower}, upper, work, target));
+  m.release();
+  return {};
+}
+
+Status KernelInstanceMounter::unmount(const std::string& target) { return sys::unmount(target); }
+
+Result<bool> KernelInstanceMounter::is_mounted(const std::string& target) {
+  return sys::is_mount_point(target);
+}
+
+Status KernelInstanceMounter::remove_tree(const std::string& path) {
+  // FTW_MOUNT: never walk into a mount; FTW_PHYS: never follow symlinks; FTW_DEPTH:
+  // children first. The overlay's work dir holds root-owned 0000 dirs: fine as root.
+  auto rm = [](const char* p, const struct stat*, int, FTW*) -> int {
+    return ::remove(p) == 0 || errno == ENOENT ? 0 : -1;
+  };
+  if (::nftw(path.c_str(), rm, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) != 0 && errno != ENOENT) {
+    return errno_error("removing '" + path + "'");
+  }
+  return {};
+}
+
+}  // namespace fw::core

@@ -1,0 +1,112 @@
+#pragma once
+// The instances folder (DESIGN §4, §6, §8; issue 3/7): prepare a workspace over a
+// firmware, start it through a monitor, track it, kill it, remount, drop, and re-adopt
+// running instances after a daemon restart.
+//
+// States: ready → starting → started → stopping → ready. "starting" is the window between
+// START and PID 1's exec; the catalogue records "started" only once exec succeeded.
+
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "firmwared/catalogue/catalogue.h"
+#include "firmwared/config/config.h"
+#include "firmwared/core/custom_properties.h"
+#include "firmwared/core/events.h"
+#include "firmwared/core/firmwares.h"
+#include "firmwared/core/folder.h"
+#include "firmwared/core/instance_mounter.h"
+#include "firmwared/core/launcher.h"
+#include "firmwared/core/names.h"
+
+namespace fw::core {
+
+struct InstancesDeps {
+  catalogue::Catalogue& catalogue;
+  const config::Config& config;
+  EventSink& events;
+  const WordLists& words;
+  Firmwares& firmwares;
+  InstanceMounter& mounter;
+  Launcher& launcher;
+  Timers& timers;
+};
+
+struct KillResult {
+  std::string sha1, name;
+  std::optional<int> exit_status;
+};
+
+using StartDone = std::function<void(Result<EntitySummary>)>;
+using KillDone = std::function<void(Result<KillResult>)>;
+
+// Milliseconds a START may take before the monitor is killed, and a KILL before the
+// monitor is killed too.
+inline constexpr int kStartTimeoutMs = 15000;
+inline constexpr int kKillTimeoutMs = 5000;
+
+class Instances final : public Folder {
+ public:
+  explicit Instances(InstancesDeps deps);
+  ~Instances() override;
+
+  // At daemon start: re-adopts instances whose monitor still runs, marks the others ready
+  // (recording their exit status if the monitor left one) and mounts their overlays.
+  Status restore();
+
+  const std::string& name() const override { return name_; }
+  void prepare(const std::string& source, const std::optional<std::string>& cwd,
+               PrepareDone done) override;
+  Result<std::vector<EntitySummary>> list() override;
+  Result<std::vector<PropertyValue>> show(const std::string& id) override;
+  Result<std::string> get_property(const std::string& id, const std::string& prop) override;
+  Status set_property(const std::string& id, const std::string& prop,
+                      const std::string& value) override;
+  Result<std::vector<std::string>> property_names() override;
+  Result<std::string> add_property(const std::string& name) override;
+  Result<EntitySummary> drop(const std::string& id) override;
+
+  // START: answers once PID 1 exec'd (or failed). EBUSY unless ready.
+  void start(const std::string& id, StartDone done);
+  // KILL: answers once the monitor reaped PID 1. ECHILD when not started.
+  void kill(const std::string& id, KillDone done);
+  // REMOUNT: unmounts and remounts the overlay (ready only, else EBUSY).
+  Result<EntitySummary> remount(const std::string& id);
+
+  // "ready", "starting", "started" or "stopping".
+  std::string state_of(const std::string& sha1) const;
+  // The console's outer pts of a started instance ("" otherwise).
+  std::string outer_pts(const std::string& sha1) const;
+  Result<catalogue::InstanceRecord> find(const std::string& id);
+  std::string workspace(const std::string& sha1) const;
+
+ private:
+  struct Runtime;
+  Result<EntitySummary> create(const catalogue::FirmwareRecord& fw);
+  Status mount_workspace(const catalogue::InstanceRecord& r);
+  MonitorEvents events_for(const std::string& sha1);
+  void on_started(const std::string& sha1, int64_t init_pid);
+  void on_exited(const std::string& sha1, std::optional<int> status);
+  Status check_writable(const catalogue::InstanceRecord& r, const std::string& prop,
+                        const std::string& value, std::vector<std::string>* cmdline);
+  std::vector<std::pair<std::string, std::string>> builtin_values(
+      const catalogue::InstanceRecord& r) const;
+  Result<std::string> new_name();
+
+  std::string name_ = "instances";
+  InstancesDeps d_;
+  CustomProperties custom_;
+  std::mt19937_64 rng_;
+  std::map<std::string, std::unique_ptr<Runtime>> running_;  // by sha1
+};
+
+// Validates an interface name as the kernel does (dev_valid_name): 1..15 bytes, not "."
+// or "..", no '/', ':' or whitespace. EINVAL naming the rule.
+Status validate_interface_name(const std::string& name);
+// Validates `iface[:new_name[:cidr]]` ("" = none).
+Status validate_stolen_interface(const std::string& value);
+
+}  // namespace fw::core

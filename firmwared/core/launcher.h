@@ -1,0 +1,72 @@
+#pragma once
+// The seam between the instances folder and the processes that run an instance: the
+// monitor (DESIGN §4) and PID 1. The real one (server/monitor_launcher) spawns
+// firmwared-monitor and watches it on the loop; unit tests use a scripted fake.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "firmwared/base/result.h"
+
+namespace fw::core {
+
+struct LaunchSpec {
+  std::string name;       // hostname
+  std::string sha1;
+  std::string root;       // the overlay mount (union)
+  std::string workspace;  // console.log, exit_status, monitor.log
+  std::vector<std::string> cmdline;
+};
+
+// Callbacks, all on the loop thread, in this order: on_ptys, on_namespaces_ready,
+// on_started or on_failed, then on_exited exactly once (also after on_failed).
+struct MonitorEvents {
+  std::function<void(const std::string& inner_pts, const std::string& outer_pts)> on_ptys;
+  // The monitor sits in its new namespaces; call RunningMonitor::proceed() once the
+  // network step is done (or kill_monitor() to abort).
+  std::function<void()> on_namespaces_ready;
+  std::function<void(int64_t init_pid)> on_started;
+  std::function<void(const Error& error)> on_failed;
+  // The monitor is gone; PID 1's exit status when known.
+  std::function<void(std::optional<int> exit_status)> on_exited;
+};
+
+class RunningMonitor {
+ public:
+  virtual ~RunningMonitor() = default;
+  virtual int64_t monitor_pid() const = 0;
+  virtual uint64_t monitor_start_time() const = 0;
+  virtual int64_t init_pid() const = 0;  // 0 before on_started
+  virtual void proceed() = 0;
+  // SIGKILL to PID 1 (the kernel then kills its whole PID namespace). ESRCH when gone.
+  virtual Status kill_init() = 0;
+  // SIGKILL to the monitor (PID 1 follows through PDEATHSIG): aborts a START.
+  virtual void kill_monitor() = 0;
+};
+
+class Launcher {
+ public:
+  virtual ~Launcher() = default;
+  virtual Result<std::unique_ptr<RunningMonitor>> launch(const LaunchSpec& spec,
+                                                         MonitorEvents events) = 0;
+  // Re-adopts a monitor a previous daemon left running. ESRCH when it (or its PID 1) is
+  // gone or the pid was reused; only on_exited will be called.
+  virtual Result<std::unique_ptr<RunningMonitor>> adopt(int64_t monitor_pid,
+                                                        uint64_t monitor_start_time,
+                                                        int64_t init_pid,
+                                                        const std::string& workspace,
+                                                        MonitorEvents events) = 0;
+};
+
+// Timers on the loop (for START and KILL deadlines).
+class Timers {
+ public:
+  virtual ~Timers() = default;
+  virtual void after(int milliseconds, std::function<void()> fn) = 0;
+};
+
+}  // namespace fw::core

@@ -1,0 +1,69 @@
+#include "firmwared/monitor/console.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace fw::monitor {
+
+Result<Console> Console::open(int workspace_fd, uint64_t log_max) {
+  Console c;
+  c.workspace_fd_ = workspace_fd;
+  c.log_max_ = log_max;
+  FW_ASSIGN_OR_RETURN(c.inner_, sys::open_pty());
+  FW_ASSIGN_OR_RETURN(c.outer_, sys::open_pty());
+  c.inner_slave_.reset(::open(c.inner_.slave_path.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!c.inner_slave_) return errno_error("opening console " + c.inner_.slave_path);
+  c.outer_slave_.reset(::open(c.outer_.slave_path.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!c.outer_slave_) return errno_error("opening console " + c.outer_.slave_path);
+  // The outer side is a byte pipe to whoever attaches: no echo, no line editing there.
+  FW_TRY(sys::make_raw(c.outer_slave_.get()));
+  for (int fd : {c.inner_.master.get(), c.outer_.master.get()}) {
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  }
+  c.log_fd_.reset(::openat(workspace_fd, "console.log",
+                           O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640));
+  if (!c.log_fd_) return errno_error("opening console.log");
+  struct stat st {};
+  if (::fstat(c.log_fd_.get(), &st) == 0) c.log_size_ = static_cast<uint64_t>(st.st_size);
+  return c;
+}
+
+void Console::log(const char* data, size_t n) {
+  if (log_size_ + n > log_max_ && log_size_ > 0) {
+    // Rotate: console.log → console.log.1 (replacing the previous one), start afresh.
+    ::renameat(workspace_fd_, "console.log", workspace_fd_, "console.log.1");
+    log_fd_.reset(::openat(workspace_fd_, "console.log",
+                           O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640));
+    log_size_ = 0;
+  }
+  if (!log_fd_) return;
+  ssize_t w = ::write(log_fd_.get(), data, n);
+  if (w > 0) log_size_ += static_cast<uint64_t>(w);
+}
+
+bool Console::pump_inner() {
+  char buf[16384];
+  for (;;) {
+    ssize_t n = ::read(inner_.master.get(), buf, sizeof(buf));
+    if (n > 0) {
+      log(buf, static_cast<size_t>(n));
+      ssize_t w = ::write(outer_.master.get(), buf, static_cast<size_t>(n));
+      (void)w;  // EAGAIN: nobody reads the outer side; the log has it
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return true;
+    return false;  // EIO: no slave left
+  }
+}
+
+void Console::pump_outer() {
+  char buf[4096];
+  ssize_t n = ::read(outer_.master.get(), buf, sizeof(buf));
+  if (n > 0) {
+    ssize_t w = ::write(inner_.master.get(), buf, static_cast<size_t>(n));
+    (void)w;
+  }
+}
+
+}  // namespace fw::monitor

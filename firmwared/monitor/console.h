@@ -1,0 +1,45 @@
+#pragma once
+// The instance console as the monitor holds it: the inner pty (PID 1's console), the
+// outer pty (what users attach to), and the size-capped console.log in the workspace.
+
+#include <cstdint>
+#include <string>
+
+#include "firmwared/base/fd.h"
+#include "firmwared/base/result.h"
+#include "firmwared/sys/pty.h"
+
+namespace fw::monitor {
+
+class Console {
+ public:
+  // Opens both ptys and the log (console.log under `workspace_fd`, rotated to
+  // console.log.1 past `log_max` bytes).
+  static Result<Console> open(int workspace_fd, uint64_t log_max);
+
+  const std::string& inner_path() const { return inner_.slave_path; }
+  const std::string& outer_path() const { return outer_.slave_path; }
+  int inner_slave() const { return inner_slave_.get(); }
+  int inner_master() const { return inner_.master.get(); }
+  int outer_master() const { return outer_.master.get(); }
+
+  // Copies what PID 1 wrote to the log and to the outer pty (dropped when nobody reads
+  // there). Returns false once the inner side has nothing more to give.
+  bool pump_inner();
+  // Copies what the user typed on the outer pty to PID 1's console.
+  void pump_outer();
+
+ private:
+  void log(const char* data, size_t n);
+
+  sys::Pty inner_, outer_;
+  // The monitor keeps both slaves open: a master whose slave is closed reports POLLHUP
+  // forever (pty(7)), and PID 1's console must outlive its processes for the log.
+  Fd inner_slave_, outer_slave_;
+  int workspace_fd_ = -1;
+  Fd log_fd_;
+  uint64_t log_size_ = 0;
+  uint64_t log_max_ = 0;
+};
+
+}  // namespace fw::monitor

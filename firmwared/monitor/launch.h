@@ -1,0 +1,34 @@
+#pragma once
+// The launch steps that run inside the monitor (DESIGN §8 steps 2, 4, 6), each returning
+// an Error naming the step. The monitor runs them in order; a failure is reported to the
+// daemon and the monitor exits: its private mount namespace, and everything mounted in it,
+// disappears with it (bubblewrap's rule: inside a private namespace, failing is cleanup).
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "firmwared/base/fd.h"
+#include "firmwared/base/result.h"
+
+namespace fw::monitor {
+
+// Step 2: new IPC, network, mount and UTS namespaces; "/" recursively private; hostname.
+Status enter_namespaces(const std::string& hostname);
+
+// Step 4: a minimal /dev under `root` (tmpfs with device nodes, /dev/console bound to the
+// console pts `console_path`, devpts newinstance with ptmx, shm).
+Status populate_dev(const std::string& root, const std::string& console_path);
+
+// Step 4: pivot_root into `root` and detach the old root (never chroot).
+Status pivot_into(const std::string& root);
+
+// Step 6: unshare(CLONE_NEWPID) then fork PID 1. The child sets up its console on
+// `console_fd` (stdin/out/err, controlling tty), mounts /proc (a proc mount shows the pid
+// namespace of its mounter, so PID 1 mounts it), masks sensitive /proc files, closes every
+// other fd and execs `cmdline`. Returns PID 1's host pid once exec succeeded; the exec's
+// failure (or any step before it) comes back as an Error naming it.
+Result<pid_t> spawn_init(const std::vector<std::string>& cmdline, int console_fd);
+
+}  // namespace fw::monitor

@@ -1,0 +1,144 @@
+// firmwared-monitor: one per running instance (DESIGN §4, like conmon). Started by the
+// daemon for START; unshares the namespaces, completes the launch, is PID 1's parent
+// outside the new PID namespace, holds the console, records PID 1's exit status, exits.
+// It never depends on the daemon staying alive.
+//
+// Status lines to the daemon (--status-fd): "PTS <inner> <outer>", "NS_READY",
+// "STARTED <pid>", "ERROR <errno> <message>", "EXITED <status>".
+// Control lines from the daemon (--control-fd): "GO" (network is set up), "ACK" (the
+// daemon holds a pidfd of PID 1, which may now be reaped).
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+
+#include "firmwared/base/fd.h"
+#include "firmwared/monitor/console.h"
+#include "firmwared/monitor/launch.h"
+#include "firmwared/monitor/options.h"
+#include "firmwared/sys/process.h"
+
+namespace {
+
+int g_status_fd = -1;
+
+void say(const std::string& line) {
+  if (g_status_fd < 0) return;
+  const std::string l = line + "\n";
+  if (::write(g_status_fd, l.data(), l.size()) < 0) g_status_fd = -1;  // daemon gone
+}
+
+int fail(const fw::Error& e) {
+  std::string msg = e.message;
+  for (char& c : msg) {
+    if (c == '\n') c = ' ';
+  }
+  say("ERROR " + std::to_string(e.code) + " " + msg);
+  std::fprintf(stderr, "firmwared-monitor: %s\n", msg.c_str());
+  return 1;
+}
+
+// Reads one control line; "" on EOF or error (the daemon went away).
+std::string read_control(int fd) {
+  std::string line;
+  char c;
+  while (::read(fd, &c, 1) == 1) {
+    if (c == '\n') return line;
+    line += c;
+  }
+  return "";
+}
+
+// 128+signal for a killed PID 1, as shells report it.
+int encode_status(int wstatus) {
+  if (WIFEXITED(wstatus)) return WEXITSTATUS(wstatus);
+  if (WIFSIGNALED(wstatus)) return 128 + WTERMSIG(wstatus);
+  return 255;
+}
+
+int run(const fw::monitor::Options& o) {
+  g_status_fd = o.status_fd;
+  ::setsid();  // out of the daemon's session: its terminal's signals are not ours
+  for (int sig : {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGPIPE}) ::signal(sig, SIG_IGN);
+
+  fw::Fd ws(::open(o.workspace.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!ws) return fail(fw::errno_error("opening workspace '" + o.workspace + "'"));
+  fw::Fd log(::openat(ws.get(), "monitor.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
+  if (log) ::dup2(log.get(), 2);
+  ::unlinkat(ws.get(), "exit_status", 0);
+
+  auto console = fw::monitor::Console::open(ws.get(), o.log_max);
+  if (!console.ok()) return fail(console.error().wrap("setting up the console"));
+  say("PTS " + console->inner_path() + " " + console->outer_path());
+
+  if (auto s = fw::monitor::enter_namespaces(o.name); !s.ok()) return fail(s.error());
+  say("NS_READY");
+  if (read_control(o.control_fd) != "GO") return fail(fw::make_error(ECANCELED, "start cancelled"));
+  if (auto s = fw::monitor::populate_dev(o.root, console->inner_path()); !s.ok()) {
+    return fail(s.error().wrap("populating /dev"));
+  }
+  if (auto s = fw::monitor::pivot_into(o.root); !s.ok()) return fail(s.error());
+  auto pid = fw::monitor::spawn_init(o.cmdline, console->inner_slave());
+  if (!pid.ok()) return fail(pid.error());
+  auto pidfd = fw::sys::pidfd_open(*pid);
+  if (!pidfd.ok()) return fail(pidfd.error());
+  say("STARTED " + std::to_string(*pid));
+  // Do not reap PID 1 before the daemon holds its pidfd (no pid reuse window); EOF means
+  // the daemon is gone, and we go on alone.
+  bool control_open = read_control(o.control_fd) == "ACK";
+
+  for (;;) {
+    pollfd fds[4] = {{console->inner_master(), POLLIN, 0},
+                     {console->outer_master(), POLLIN, 0},
+                     {pidfd->get(), POLLIN, 0},
+                     {control_open ? o.control_fd : -1, POLLIN, 0}};
+    if (::poll(fds, 4, -1) < 0) {
+      if (errno == EINTR) continue;
+      return fail(fw::errno_error("polling"));
+    }
+    if (fds[0].revents & POLLIN) console->pump_inner();
+    if (fds[1].revents & POLLIN) console->pump_outer();
+    if (fds[3].revents & (POLLIN | POLLHUP)) {
+      if (read_control(o.control_fd).empty()) control_open = false;
+    }
+    if (fds[2].revents & POLLIN) break;
+  }
+  siginfo_t info{};
+  int wstatus = 0;
+  if (::waitpid(*pid, &wstatus, 0) < 0) return fail(fw::errno_error("reaping PID 1"));
+  (void)info;
+  console->pump_inner();  // what PID 1 wrote last
+  const int status = encode_status(wstatus);
+  // Written before EXITED: a restarted daemon that missed the line still finds it.
+  fw::Fd st(::openat(ws.get(), "exit_status.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (st) {
+    const std::string s = std::to_string(status) + "\n";
+    ssize_t n = ::write(st.get(), s.data(), s.size());
+    (void)n;
+    st.reset();
+    ::renameat(ws.get(), "exit_status.tmp", ws.get(), "exit_status");
+  }
+  say("EXITED " + std::to_string(status));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    auto o = fw::monitor::parse_options(argc, argv);
+    if (!o.ok()) {
+      std::fprintf(stderr, "firmwared-monitor: %s\n", o.error().message.c_str());
+      return 2;
+    }
+    return run(*o);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "firmwared-monitor: %s\n", e.what());
+    return 2;
+  }
+}

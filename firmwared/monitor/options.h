@@ -1,0 +1,27 @@
+#pragma once
+// firmwared-monitor's command line (built by the daemon; see docs/architecture.md).
+//
+//   firmwared-monitor --name NAME --root UNION --workspace DIR --status-fd N
+//                     --control-fd N [--log-max BYTES] -- CMD [ARGS...]
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "firmwared/base/result.h"
+
+namespace fw::monitor {
+
+struct Options {
+  std::string name;       // hostname of the instance
+  std::string root;       // the overlay mount to pivot_root into
+  std::string workspace;  // console.log, exit_status, monitor.log live here
+  int status_fd = -1;     // monitor → daemon: one line per event
+  int control_fd = -1;    // daemon → monitor: GO, ACK
+  uint64_t log_max = 1 << 20;  // console.log size cap before rotation
+  std::vector<std::string> cmdline;
+};
+
+Result<Options> parse_options(int argc, char** argv);
+
+}  // namespace fw::monitor

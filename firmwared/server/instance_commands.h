@@ -1,0 +1,11 @@
+#pragma once
+// START, KILL and REMOUNT: the instance lifecycle commands.
+
+#include "firmwared/core/instances.h"
+#include "firmwared/server/dispatcher.h"
+
+namespace fw::server {
+
+void register_instance_commands(Dispatcher& dispatcher, core::Instances& instances);
+
+}  // namespace fw::server

@@ -1,0 +1,34 @@
+#pragma once
+// core::Launcher over firmwared-monitor: spawns it (fork + exec, no PDEATHSIG: it must
+// outlive the daemon), reads its status pipe and watches its pidfd on the libevent loop.
+
+#include <event2/event.h>
+
+#include <string>
+
+#include "firmwared/core/launcher.h"
+
+namespace fw::server {
+
+class MonitorLauncher final : public core::Launcher {
+ public:
+  // `monitor_path`: the firmwared-monitor executable.
+  MonitorLauncher(event_base* base, std::string monitor_path);
+
+  Result<std::unique_ptr<core::RunningMonitor>> launch(const core::LaunchSpec& spec,
+                                                       core::MonitorEvents events) override;
+  Result<std::unique_ptr<core::RunningMonitor>> adopt(int64_t monitor_pid,
+                                                      uint64_t monitor_start_time,
+                                                      int64_t init_pid,
+                                                      const std::string& workspace,
+                                                      core::MonitorEvents events) override;
+
+ private:
+  event_base* base_;
+  std::string monitor_path_;
+};
+
+// Finds firmwared-monitor next to the running daemon, else in the install location.
+std::string default_monitor_path();
+
+}  // namespace fw::server

@@ -1,0 +1,58 @@
+#include "firmwared/sys/process.h"
+
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace fw::sys {
+
+Result<Fd> pidfd_open(pid_t pid) {
+  // glibc 2.36 has pidfd_open(), but the raw syscall keeps us independent of headers.
+  const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) return errno_error("opening a pidfd for pid " + std::to_string(pid));
+  // pidfd_open(2): "the close-on-exec flag is set on the file descriptor".
+  return Fd(fd);
+}
+
+Status pidfd_send_signal(int pidfd, int sig) {
+  if (::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) != 0) {
+    return errno_error(std::string("sending ") + strsignal(sig));
+  }
+  return {};
+}
+
+Result<uint64_t> process_start_time(pid_t pid) {
+  const std::string path = "/proc/" + std::to_string(pid) + "/stat";
+  std::ifstream in(path);
+  if (!in) return make_error(ESRCH, "process " + std::to_string(pid) + " does not exist");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // proc(5): the comm field (2) is parenthesised and may hold spaces or ')': fields after
+  // it start after the LAST ')'.
+  const auto close = stat.rfind(')');
+  if (close == std::string::npos) return make_error(EIO, "malformed " + path);
+  std::istringstream rest(stat.substr(close + 2));
+  std::string field;
+  // Field 3 is the first after ')'; start time is field 22.
+  for (int i = 3; i <= 22; ++i) {
+    if (!(rest >> field)) return make_error(EIO, "malformed " + path);
+  }
+  return static_cast<uint64_t>(std::stoull(field));
+}
+
+Result<Fd> pidfd_open_verified(pid_t pid, uint64_t start_time) {
+  if (pid <= 0) return make_error(ESRCH, "no process");
+  FW_ASSIGN_OR_RETURN(Fd fd, pidfd_open(pid));
+  // The pidfd pins the process: checking the start time after opening it closes the race.
+  auto st = process_start_time(pid);
+  if (!st.ok() || *st != start_time) {
+    return make_error(ESRCH, "pid " + std::to_string(pid) + " is no longer the same process");
+  }
+  return fd;
+}
+
+}  // namespace fw::sys
