@@ -2,7 +2,10 @@
 
 #include <limits.h>
 #include <sys/stat.h>
+#include <fcntl.h>
 #include <unistd.h>
+
+#include "firmwared/base/fd.h"
 
 namespace fw {
 
@@ -29,6 +32,24 @@ std::string find_shipped(const std::initializer_list<const char*>& candidates,
     }
   }
   return installed;
+}
+
+Result<std::string> read_small_file(const std::string& path) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return errno_error("opening '" + path + "'");
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof(buf));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno_error("reading '" + path + "'");
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+    if (out.size() > (1u << 20)) return make_error(EFBIG, "'" + path + "' is larger than 1 MiB");
+  }
+  return out;
 }
 
 }  // namespace fw

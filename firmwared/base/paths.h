@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "firmwared/base/result.h"
+
 namespace fw {
 
 // Returns the directory holding the running executable (/proc/self/exe), "" on failure.
@@ -13,5 +15,9 @@ std::string executable_dir();
 // the install location `installed`. Returns `installed` when none exists.
 std::string find_shipped(const std::initializer_list<const char*>& candidates,
                          const std::string& installed);
+
+// Reads a small file (at most 1 MiB) such as /proc/PID/stat whole. Errors carry errno and
+// name the path.
+Result<std::string> read_small_file(const std::string& path);
 
 }  // namespace fw

@@ -6,10 +6,10 @@
 #include <cctype>
 #include <cstring>
 #include <ctime>
-#include <fstream>
 
 #include "firmwared/base/defer.h"
 #include "firmwared/base/log.h"
+#include "firmwared/base/paths.h"
 #include "firmwared/core/identifiers.h"
 #include "firmwared/core/shell_words.h"
 #include "firmwared/sys/hash_copy.h"
@@ -51,10 +51,9 @@ Status make_dir(const std::string& path, mode_t mode) {
 }
 
 std::optional<int> read_exit_status(const std::string& workspace) {
-  std::ifstream in(workspace + "/exit_status");
-  int v = 0;
-  if (in >> v) return v;
-  return std::nullopt;
+  auto content = read_small_file(workspace + "/exit_status");
+  if (!content.ok() || content->empty()) return std::nullopt;
+  return std::atoi(content->c_str());
 }
 
 }  // namespace

@@ -5,7 +5,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <fstream>
 #include <sstream>
 
 #include "firmwared/base/fd.h"
@@ -18,16 +17,16 @@ namespace fw::server {
 namespace {
 
 std::optional<int> read_exit_status(const std::string& workspace) {
-  std::ifstream in(workspace + "/exit_status");
-  int v = 0;
-  if (in >> v) return v;
-  return std::nullopt;
+  auto content = read_small_file(workspace + "/exit_status");
+  if (!content.ok() || content->empty()) return std::nullopt;
+  return std::atoi(content->c_str());
 }
 
 // The parent pid of `pid` (/proc/PID/stat field 4), -1 when unknown.
 int64_t parent_of(int64_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto content = read_small_file("/proc/" + std::to_string(pid) + "/stat");
+  if (!content.ok()) return -1;
+  const std::string& s = *content;
   auto close = s.rfind(')');
   if (close == std::string::npos) return -1;
   std::istringstream rest(s.substr(close + 2));

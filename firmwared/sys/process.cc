@@ -1,12 +1,13 @@
 #include "firmwared/sys/process.h"
 
+#include "firmwared/base/paths.h"
+
 #include <fcntl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <sstream>
 
 namespace fw::sys {
@@ -28,9 +29,9 @@ Status pidfd_send_signal(int pidfd, int sig) {
 
 Result<uint64_t> process_start_time(pid_t pid) {
   const std::string path = "/proc/" + std::to_string(pid) + "/stat";
-  std::ifstream in(path);
-  if (!in) return make_error(ESRCH, "process " + std::to_string(pid) + " does not exist");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto content = read_small_file(path);
+  if (!content.ok()) return make_error(ESRCH, "process " + std::to_string(pid) + " does not exist");
+  const std::string& stat = *content;
   // proc(5): the comm field (2) is parenthesised and may hold spaces or ')': fields after
   // it start after the LAST ')'.
   const auto close = stat.rfind(')');
