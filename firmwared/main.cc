@@ -19,9 +19,11 @@
 #include "firmwared/server/builtin_commands.h"
 #include "firmwared/server/dispatcher.h"
 #include "firmwared/server/folder_commands.h"
+#include "firmwared/server/hook_network.h"
 #include "firmwared/server/instance_commands.h"
 #include "firmwared/server/loop_executor.h"
 #include "firmwared/server/monitor_launcher.h"
+#include "firmwared/server/process_runner.h"
 #include "firmwared/server/server.h"
 
 namespace {
@@ -44,7 +46,8 @@ int serve(const fw::config::Config& config, event_base* base) {
   fw::server::Server server(base, dispatcher);
   // Take the socket (and its lock) first: nothing else may be touched while another
   // daemon runs.
-  if (auto s = server.listen(config.socket_path()); !s.ok()) return fail("opening the socket", s.error());
+  if (auto s = server.listen(config.socket_path()); !s.ok())
+    return fail("opening the socket", s.error());
   if (auto s = fw::config::ensure_runtime_dirs(config); !s.ok()) {
     return fail("creating runtime directories", s.error());
   }
@@ -62,9 +65,15 @@ int serve(const fw::config::Config& config, event_base* base) {
 
   fw::core::KernelInstanceMounter instance_mounter;
   fw::server::MonitorLauncher launcher(base, fw::server::default_monitor_path());
+  fw::server::ProcessRunner runner(base);
+  fw::server::HookNetwork network(runner, config);
   fw::core::Instances instances({*catalogue, config, events, *words, firmwares, instance_mounter,
-                                 launcher, executor});
+                                 launcher, executor, &network});
   if (auto s = instances.restore(); !s.ok()) return fail("restoring instances", s.error());
+  {
+    auto keep = instances.running_host_interfaces();
+    network.remove_leftover_veths({keep.begin(), keep.end()});
+  }
 
   const std::map<std::string, fw::core::Folder*> folders = {{"firmwares", &firmwares},
                                                             {"instances", &instances}};

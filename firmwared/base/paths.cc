@@ -1,8 +1,8 @@
 #include "firmwared/base/paths.h"
 
+#include <fcntl.h>
 #include <limits.h>
 #include <sys/stat.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include "firmwared/base/fd.h"

@@ -28,7 +28,7 @@ Error errno_error(int code, const std::string& what);
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}      // NOLINT(google-explicit-constructor)
   Result(Error error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return v_.index() == 0; }
@@ -73,27 +73,27 @@ using Status = Result<void>;
 #define FW_CONCAT(a, b) FW_CONCAT_INNER(a, b)
 
 // FW_TRY(expr): returns the error of a failed Result from the enclosing function.
-#define FW_TRY(expr)                              \
-  do {                                            \
-    auto&& fw_try_result_ = (expr);               \
-    if (!fw_try_result_.ok()) {                   \
-      return std::move(fw_try_result_.error());   \
-    }                                             \
+#define FW_TRY(expr)                            \
+  do {                                          \
+    auto&& fw_try_result_ = (expr);             \
+    if (!fw_try_result_.ok()) {                 \
+      return std::move(fw_try_result_.error()); \
+    }                                           \
   } while (0)
 
 // FW_TRY_CTX(expr, context): same, prefixing the error with a context sentence.
-#define FW_TRY_CTX(expr, context)                        \
-  do {                                                   \
-    auto&& fw_try_result_ = (expr);                      \
-    if (!fw_try_result_.ok()) {                          \
-      return fw_try_result_.error().wrap(context);       \
-    }                                                    \
+#define FW_TRY_CTX(expr, context)                  \
+  do {                                             \
+    auto&& fw_try_result_ = (expr);                \
+    if (!fw_try_result_.ok()) {                    \
+      return fw_try_result_.error().wrap(context); \
+    }                                              \
   } while (0)
 
 // FW_ASSIGN_OR_RETURN(lhs, expr): `lhs = *expr` or return its error.
-#define FW_ASSIGN_OR_RETURN(lhs, expr)                                   \
-  auto FW_CONCAT(fw_res_, __LINE__) = (expr);                            \
-  if (!FW_CONCAT(fw_res_, __LINE__).ok()) {                              \
-    return std::move(FW_CONCAT(fw_res_, __LINE__).error());              \
-  }                                                                      \
+#define FW_ASSIGN_OR_RETURN(lhs, expr)                      \
+  auto FW_CONCAT(fw_res_, __LINE__) = (expr);               \
+  if (!FW_CONCAT(fw_res_, __LINE__).ok()) {                 \
+    return std::move(FW_CONCAT(fw_res_, __LINE__).error()); \
+  }                                                         \
   lhs = std::move(*FW_CONCAT(fw_res_, __LINE__))

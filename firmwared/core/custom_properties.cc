@@ -4,8 +4,8 @@ namespace fw::core {
 
 Status reject_index_on_scalar(const std::string& folder, const PropertyRef& ref) {
   if (ref.array_syntax) {
-    return make_error(EINVAL, "property '" + ref.name + "' of " + folder +
-                                  " is not an array: drop the [index]");
+    return make_error(
+        EINVAL, "property '" + ref.name + "' of " + folder + " is not an array: drop the [index]");
   }
   return {};
 }
@@ -60,7 +60,8 @@ Result<std::string> CustomProperties::add(const std::string& text,
     return make_error(EINVAL, "ADD_PROPERTY takes NAME or NAME[], not an index: '" + text + "'");
   }
   for (const auto& b : builtins) {
-    std::string bare = b.size() > 2 && b.substr(b.size() - 2) == "[]" ? b.substr(0, b.size() - 2) : b;
+    std::string bare =
+        b.size() > 2 && b.substr(b.size() - 2) == "[]" ? b.substr(0, b.size() - 2) : b;
     if (bare == ref.name) {
       return make_error(EEXIST, folder_ + " already have a built-in property '" + ref.name + "'");
     }

@@ -27,8 +27,8 @@ class CustomProperties {
   Result<std::string> get(const std::string& sha1, const PropertyRef& ref,
                           const catalogue::CustomProperty& prop);
   // Writes it. EINVAL for an index on a scalar; E2BIG past kMaxPropertyValueBytes.
-  Status set(const std::string& sha1, const PropertyRef& ref,
-             const catalogue::CustomProperty& prop, const std::string& value);
+  Status set(const std::string& sha1, const PropertyRef& ref, const catalogue::CustomProperty& prop,
+             const std::string& value);
   // ADD_PROPERTY: `text` is NAME or NAME[]. EEXIST when a built-in or custom property has
   // the name; EINVAL for a malformed name. Returns the name as listed ("NAME[]" for arrays).
   Result<std::string> add(const std::string& text, const std::vector<std::string>& builtins);

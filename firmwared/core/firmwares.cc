@@ -25,8 +25,8 @@ constexpr const char* kFolder = "firmwares";
 constexpr const char* kTmpPrefix = ".import-";
 
 const std::vector<std::string>& builtin_names() {
-  static const std::vector<std::string> names = {"name", "sha1", "base_workspace", "path",
-                                                  "uuid", "format", "size"};
+  static const std::vector<std::string> names = {"name",   "sha1", "base_workspace", "path", "uuid",
+                                                 "format", "size"};
   return names;
 }
 
@@ -41,7 +41,8 @@ const char* type_name(mode_t mode) {
 std::string percent_decode(const std::string& s) {
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() + 0 && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+    if (s[i] == '%' && i + 2 < s.size() + 0 &&
+        std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
         std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
       out += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16));
       i += 2;
@@ -97,8 +98,8 @@ Result<FirmwareSource> resolve_firmware_source(const std::string& arg,
   }
   if (path[0] != '/') {
     if (!cwd) {
-      return make_error(EINVAL, "relative path '" + printable(path) +
-                                    "' needs the client's working directory");
+      return make_error(
+          EINVAL, "relative path '" + printable(path) + "' needs the client's working directory");
     }
     path = *cwd + "/" + path;
   }
@@ -107,7 +108,8 @@ Result<FirmwareSource> resolve_firmware_source(const std::string& arg,
     return errno_error("firmware path '" + printable(path) + "'");
   }
   struct stat st {};
-  if (::stat(real, &st) != 0) return errno_error("inspecting firmware path '" + printable(real) + "'");
+  if (::stat(real, &st) != 0)
+    return errno_error("inspecting firmware path '" + printable(real) + "'");
   if (S_ISDIR(st.st_mode)) return FirmwareSource{real, true};
   if (S_ISREG(st.st_mode)) return FirmwareSource{real, false};
   return make_error(EINVAL, "firmware path '" + printable(real) + "' is " + type_name(st.st_mode) +
@@ -221,10 +223,10 @@ Result<EntitySummary> Firmwares::register_firmware(catalogue::FirmwareRecord rec
     return s.error().wrap("recording firmware " + record.name);
   }
   keep = true;
-  log::info("firmware " + record.name + " [" + record.sha1 + "] prepared from " + record.source_path);
-  d_.events.emit("PREPARED", {{"folder", std::string(kFolder)},
-                              {"sha1", record.sha1},
-                              {"name", record.name}});
+  log::info("firmware " + record.name + " [" + record.sha1 + "] prepared from " +
+            record.source_path);
+  d_.events.emit("PREPARED",
+                 {{"folder", std::string(kFolder)}, {"sha1", record.sha1}, {"name", record.name}});
   return EntitySummary{record.sha1, record.name, false, ""};
 }
 
@@ -256,13 +258,13 @@ void Firmwares::prepare_image(const FirmwareSource& src, PrepareDone done) {
   struct stat st {};
   if (::fstat(imp->src.get(), &st) != 0) return done(errno_error("inspecting '" + src.path + "'"));
   imp->size = static_cast<uint64_t>(st.st_size);
-  imp->repo_dir.reset(::open(d_.config.repository_path().c_str(),
-                             O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  imp->repo_dir.reset(
+      ::open(d_.config.repository_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!imp->repo_dir) {
     return done(errno_error("opening repository '" + d_.config.repository_path() + "'"));
   }
-  imp->tmp_name = std::string(kTmpPrefix) + std::to_string(::getpid()) + "-" +
-                  std::to_string(imp->id) + ".tmp";
+  imp->tmp_name =
+      std::string(kTmpPrefix) + std::to_string(::getpid()) + "-" + std::to_string(imp->id) + ".tmp";
   imports_[imp->id] = imp;
 
   Executor& exec = d_.executor;
@@ -277,9 +279,9 @@ void Firmwares::prepare_image(const FirmwareSource& src, PrepareDone done) {
           if (pct != imp->last_percent.exchange(pct)) {
             const std::string path = imp->source.path;
             exec.post([&events, path, pct]() {
-              events.emit("PREPARE_PROGRESS", {{"folder", std::string(kFolder)},
-                                               {"path", path},
-                                               {"percent", int64_t{pct}}});
+              events.emit(
+                  "PREPARE_PROGRESS",
+                  {{"folder", std::string(kFolder)}, {"path", path}, {"percent", int64_t{pct}}});
             });
           }
           return true;
@@ -340,8 +342,12 @@ Result<std::vector<EntitySummary>> Firmwares::list() {
 
 std::vector<std::pair<std::string, std::string>> Firmwares::builtin_values(
     const catalogue::FirmwareRecord& r) const {
-  return {{"name", r.name},     {"sha1", r.sha1},     {"base_workspace", mount_point(r.sha1)},
-          {"path", r.path},     {"uuid", r.uuid},     {"format", r.format},
+  return {{"name", r.name},
+          {"sha1", r.sha1},
+          {"base_workspace", mount_point(r.sha1)},
+          {"path", r.path},
+          {"uuid", r.uuid},
+          {"format", r.format},
           {"size", std::to_string(r.size)}};
 }
 
@@ -389,10 +395,9 @@ Status Firmwares::set_property(const std::string& id, const std::string& prop,
                                  "' (PROPERTIES firmwares lists them)");
   }
   FW_TRY(custom_.set(r.sha1, ref, *custom, value));
-  d_.events.emit("PROPERTY_SET", {{"folder", std::string(kFolder)},
-                                  {"sha1", r.sha1},
-                                  {"name", r.name},
-                                  {"property", prop}});
+  d_.events.emit(
+      "PROPERTY_SET",
+      {{"folder", std::string(kFolder)}, {"sha1", r.sha1}, {"name", r.name}, {"property", prop}});
   return {};
 }
 

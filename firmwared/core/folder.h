@@ -15,8 +15,8 @@ namespace fw::core {
 struct EntitySummary {
   std::string sha1;
   std::string name;
-  bool existed = false;      // PREPARE found it already catalogued
-  std::string warning;       // non-fatal remark for the user ("" none)
+  bool existed = false;  // PREPARE found it already catalogued
+  std::string warning;   // non-fatal remark for the user ("" none)
 };
 
 struct PropertyValue {

@@ -8,7 +8,8 @@
 
 namespace fw::core {
 
-Status KernelInstanceMounter::mount_lower(const std::string& firmware_mount, const std::string& ro) {
+Status KernelInstanceMounter::mount_lower(const std::string& firmware_mount,
+                                          const std::string& ro) {
   FW_ASSIGN_OR_RETURN(sys::Mount m, sys::bind_readonly(firmware_mount, ro));
   m.release();
   return {};

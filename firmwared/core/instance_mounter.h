@@ -25,8 +25,8 @@ class InstanceMounter {
 class KernelInstanceMounter final : public InstanceMounter {
  public:
   Status mount_lower(const std::string& firmware_mount, const std::string& ro) override;
-  Status mount_overlay(const std::string& lower, const std::string& upper,
-                       const std::string& work, const std::string& target) override;
+  Status mount_overlay(const std::string& lower, const std::string& upper, const std::string& work,
+                       const std::string& target) override;
   Status unmount(const std::string& target) override;
   Result<bool> is_mounted(const std::string& target) override;
   Status remove_tree(const std::string& path) override;

@@ -1,4 +1,5 @@
 #include "firmwared/core/instances.h"
+#include "firmwared/core/instances_runtime.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -20,29 +21,6 @@ namespace {
 
 constexpr const char* kFolder = "instances";
 
-const std::vector<std::string>& builtin_names() {
-  static const std::vector<std::string> names = {
-      "name",       "sha1",          "base_workspace", "id",           "pid",
-      "state",      "firmware_path", "root",           "inner_pts",    "outer_pts",
-      "time",       "interface",     "stolen_interface", "stolen_btusb", "cmdline[]",
-      "firmware_sha1", "init_pid",   "exit_status",    "upper_dir",    "console_log",
-      "ip",         "host_ip"};
-  return names;
-}
-
-bool is_launch_property(const std::string& p) {
-  return p == "interface" || p == "stolen_interface" || p == "stolen_btusb" || p == "cmdline";
-}
-
-std::string ctime_of(int64_t t) {
-  const time_t tt = static_cast<time_t>(t);
-  char buf[64];
-  if (::ctime_r(&tt, buf) == nullptr) return "";
-  std::string s = buf;
-  if (!s.empty() && s.back() == '\n') s.pop_back();
-  return s;
-}
-
 Status make_dir(const std::string& path, mode_t mode) {
   if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST) {
     return errno_error("creating directory '" + path + "'");
@@ -57,63 +35,6 @@ std::optional<int> read_exit_status(const std::string& workspace) {
 }
 
 }  // namespace
-
-Status validate_interface_name(const std::string& name) {
-  auto bad = [&](const std::string& why) {
-    return make_error(EINVAL, "invalid interface name '" + printable(name) + "': " + why);
-  };
-  if (name.empty() || name.size() > 15) return bad("must be 1 to 15 bytes");
-  if (name == "." || name == "..") return bad("must not be . or ..");
-  for (char c : name) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '/' || c == ':' || std::isspace(u) || std::iscntrl(u) || u >= 0x80) {
-      return bad("must not hold '/', ':', whitespace, control or non-ASCII characters");
-    }
-  }
-  return {};
-}
-
-Status validate_stolen_interface(const std::string& value) {
-  if (value.empty()) return {};
-  std::vector<std::string> parts;
-  size_t start = 0;
-  for (;;) {
-    auto colon = value.find(':', start);
-    parts.push_back(value.substr(start, colon - start));
-    if (colon == std::string::npos) break;
-    start = colon + 1;
-  }
-  if (parts.size() > 3) {
-    return make_error(EINVAL, "invalid stolen_interface '" + printable(value) +
-                                  "': expected iface[:new_name[:cidr]]");
-  }
-  FW_TRY_CTX(validate_interface_name(parts[0]), "stolen_interface");
-  if (parts.size() >= 2 && !parts[1].empty()) {
-    FW_TRY_CTX(validate_interface_name(parts[1]), "stolen_interface");
-  }
-  if (parts.size() == 3) {
-    const std::string& cidr = parts[2];
-    unsigned a, b, c, d, len;
-    char tail;
-    if (std::sscanf(cidr.c_str(), "%u.%u.%u.%u/%u%c", &a, &b, &c, &d, &len, &tail) != 5 ||
-        a > 255 || b > 255 || c > 255 || d > 255 || len > 32) {
-      return make_error(EINVAL, "invalid stolen_interface '" + printable(value) +
-                                    "': '" + printable(cidr) + "' is not an IPv4 address/prefix");
-    }
-  }
-  return {};
-}
-
-// What the daemon knows about an instance beyond the catalogue while it runs.
-struct Instances::Runtime {
-  std::string phase;  // starting, started, stopping
-  std::unique_ptr<RunningMonitor> monitor;
-  std::string inner_pts, outer_pts;
-  std::vector<StartDone> start_waiters;
-  std::vector<KillDone> kill_waiters;
-  std::optional<Error> start_error;
-  uint64_t generation = 0;  // distinguishes this run from the next one for timers
-};
 
 Instances::Instances(InstancesDeps deps)
     : d_(deps), custom_(deps.catalogue, kFolder), rng_(std::random_device{}()) {}
@@ -212,7 +133,8 @@ Result<EntitySummary> Instances::create(const catalogue::FirmwareRecord& fw) {
   }
   keep = true;
   log::info("instance " + r.name + " [" + r.sha1 + "] prepared from firmware " + fw.name);
-  d_.events.emit("PREPARED", {{"folder", std::string(kFolder)}, {"sha1", r.sha1}, {"name", r.name}});
+  d_.events.emit("PREPARED",
+                 {{"folder", std::string(kFolder)}, {"sha1", r.sha1}, {"name", r.name}});
   return EntitySummary{r.sha1, r.name, false, ""};
 }
 
@@ -229,6 +151,9 @@ Status Instances::restore() {
         auto rt = std::make_unique<Runtime>();
         rt->phase = "started";
         rt->monitor = std::move(*mon);
+        if (d_.network != nullptr && ::access((ws + "/netns").c_str(), F_OK) == 0) {
+          rt->net_plan = plan_for(r, r.monitor_pid);
+        }
         running_[r.sha1] = std::move(rt);
         ++adopted;
         log::info("instance " + r.name + " re-adopted (monitor pid " +
@@ -242,6 +167,13 @@ Status Instances::restore() {
         log::warning("instance " + r.name + ": " + s.error().message + ", ignoring");
       }
     }
+    if (d_.network != nullptr && ::access((ws + "/netns").c_str(), F_OK) == 0) {
+      // The namespace outlived its instance (daemon crash): give back what it holds.
+      const NetworkPlan plan = plan_for(r, 0);
+      net_enqueue(r.sha1, [this, plan](std::function<void()> finish) {
+        d_.network->teardown(plan, [finish](Status) { finish(); });
+      });
+    }
     // Stale mounts of a crashed daemon are replaced, not stacked.
     (void)d_.mounter.unmount(ws + "/union");
     (void)d_.mounter.unmount(ws + "/ro");
@@ -250,8 +182,8 @@ Status Instances::restore() {
       log::warning("instance " + r.name + ": " + s.error().message + ", ignoring");
     }
   }
-  log::info("restored " + std::to_string(all.size()) + " instance(s), " +
-            std::to_string(adopted) + " running");
+  log::info("restored " + std::to_string(all.size()) + " instance(s), " + std::to_string(adopted) +
+            " running");
   return {};
 }
 
@@ -264,10 +196,30 @@ MonitorEvents Instances::events_for(const std::string& sha1) {
     }
   };
   ev.on_namespaces_ready = [this, sha1]() {
-    // The network step (issue 5/7) goes here, between unshare and pivot_root.
-    if (auto it = running_.find(sha1); it != running_.end() && it->second->phase == "starting") {
-      it->second->monitor->proceed();
-    }
+    auto it = running_.find(sha1);
+    if (it == running_.end() || it->second->phase != "starting") return;
+    if (d_.network == nullptr) return it->second->monitor->proceed();
+    auto r = d_.catalogue.get_instance(sha1);
+    if (!r.ok() || !*r) return it->second->monitor->kill_monitor();
+    const NetworkPlan plan = plan_for(**r, it->second->monitor->monitor_pid());
+    const uint64_t gen = it->second->generation;
+    it->second->net_plan = plan;
+    // DESIGN §8 step 3: between unshare and pivot_root, while the monitor waits.
+    net_enqueue(sha1, [this, sha1, gen, plan](std::function<void()> finish) {
+      d_.network->setup(plan, [this, sha1, gen, finish](Status s) {
+        auto it2 = running_.find(sha1);
+        if (it2 != running_.end() && it2->second->generation == gen &&
+            it2->second->phase == "starting") {
+          if (s.ok()) {
+            it2->second->monitor->proceed();
+          } else {
+            it2->second->start_error = s.error().wrap("setting up the network");
+            it2->second->monitor->kill_monitor();
+          }
+        }
+        finish();
+      });
+    });
   };
   ev.on_started = [this, sha1](int64_t pid) { on_started(sha1, pid); };
   ev.on_failed = [this, sha1](const Error& e) {
@@ -281,11 +233,9 @@ void Instances::start(const std::string& id, StartDone done) {
   auto r = find(id);
   if (!r.ok()) return done(r.error());
   if (auto it = running_.find(r->sha1); it != running_.end()) {
-    return done(make_error(EBUSY, "instance " + r->name + " is " + it->second->phase +
-                                      ", not ready"));
+    return done(
+        make_error(EBUSY, "instance " + r->name + " is " + it->second->phase + ", not ready"));
   }
-  LaunchSpec spec{r->name, r->sha1, workspace(r->sha1) + "/union", workspace(r->sha1),
-                  r->cmdline};
   auto rt = std::make_unique<Runtime>();
   rt->phase = "starting";
   static uint64_t generations = 0;
@@ -293,26 +243,94 @@ void Instances::start(const std::string& id, StartDone done) {
   rt->start_waiters.push_back(std::move(done));
   Runtime* raw = rt.get();
   running_[r->sha1] = std::move(rt);
-  auto mon = d_.launcher.launch(spec, events_for(r->sha1));
+  const catalogue::InstanceRecord rec = *r;
+  const uint64_t gen = raw->generation;
+  // After the previous run's network teardown, if one is still going.
+  net_enqueue(rec.sha1, [this, rec, gen](std::function<void()> finish) {
+    auto it = running_.find(rec.sha1);
+    if (it != running_.end() && it->second->generation == gen) launch(rec, it->second.get());
+    finish();
+  });
+}
+
+void Instances::launch(const catalogue::InstanceRecord& r, Runtime* raw) {
+  if (raw->phase != "starting") {  // killed while waiting for the teardown
+    auto rt = std::move(running_[r.sha1]);
+    running_.erase(r.sha1);
+    for (auto& w : rt->start_waiters) {
+      w(make_error(ECANCELED, "starting instance " + r.name + ": START interrupted by KILL"));
+    }
+    for (auto& w : rt->kill_waiters) w(KillResult{r.sha1, r.name, r.exit_status});
+    return;
+  }
+  LaunchSpec spec{r.name, r.sha1, workspace(r.sha1) + "/union", workspace(r.sha1), r.cmdline};
+  auto mon = d_.launcher.launch(spec, events_for(r.sha1));
   if (!mon.ok()) {
     auto waiters = std::move(raw->start_waiters);
-    running_.erase(r->sha1);
-    for (auto& w : waiters) w(mon.error().wrap("starting instance " + r->name));
+    running_.erase(r.sha1);
+    for (auto& w : waiters) w(mon.error().wrap("starting instance " + r.name));
     return;
   }
   raw->monitor = std::move(*mon);
-  const std::string sha1 = r->sha1;
+  const std::string sha1 = r.sha1;
   const uint64_t gen = raw->generation;
   d_.timers.after(kStartTimeoutMs, [this, sha1, gen]() {
     auto it = running_.find(sha1);
     if (it == running_.end() || it->second->generation != gen || it->second->phase != "starting") {
       return;
     }
-    it->second->start_error = make_error(ETIMEDOUT, "PID 1 was not started within " +
-                                                        std::to_string(kStartTimeoutMs / 1000) +
-                                                        " s");
+    it->second->start_error = make_error(
+        ETIMEDOUT, "PID 1 was not started within " + std::to_string(kStartTimeoutMs / 1000) + " s");
     it->second->monitor->kill_monitor();
   });
+}
+
+void Instances::net_enqueue(const std::string& sha1, NetOp op) {
+  auto& q = net_queues_[sha1];
+  q.push_back(std::move(op));
+  if (q.size() == 1) net_next(sha1);
+}
+
+void Instances::net_next(const std::string& sha1) {
+  auto it = net_queues_.find(sha1);
+  if (it == net_queues_.end() || it->second.empty()) return;
+  NetOp op = it->second.front();
+  auto finished = std::make_shared<bool>(false);
+  op([this, sha1, finished]() {
+    if (*finished) return;
+    *finished = true;
+    auto q = net_queues_.find(sha1);
+    if (q == net_queues_.end()) return;
+    q->second.pop_front();
+    if (q->second.empty()) {
+      net_queues_.erase(q);
+    } else {
+      net_next(sha1);
+    }
+  });
+}
+
+NetworkPlan Instances::plan_for(const catalogue::InstanceRecord& r, int64_t monitor_pid) const {
+  const std::string net = d_.config.net_first_two_bytes() + std::to_string(r.id);
+  NetworkPlan p;
+  p.instance = r.name;
+  p.workspace = workspace(r.sha1);
+  p.monitor_pid = monitor_pid;
+  p.host_if = d_.config.host_interface_prefix() + std::to_string(r.id);
+  p.inner_if = r.interface;
+  p.host_addr = net + ".254/24";
+  p.inner_addr = net + ".1/24";
+  p.stolen = r.stolen_interface;
+  return p;
+}
+
+std::vector<std::string> Instances::running_host_interfaces() {
+  std::vector<std::string> out;
+  for (const auto& [sha1, rt] : running_) {
+    auto r = d_.catalogue.get_instance(sha1);
+    if (r.ok() && *r) out.push_back(d_.config.host_interface_prefix() + std::to_string((*r)->id));
+  }
+  return out;
 }
 
 void Instances::on_started(const std::string& sha1, int64_t init_pid) {
@@ -367,19 +385,27 @@ void Instances::on_exited(const std::string& sha1, std::optional<int> status) {
   }
   if (!rt->start_waiters.empty()) {
     Error e = rt->start_error.value_or(
-        rt->kill_waiters.empty()
-            ? make_error(EIO, "the monitor exited before PID 1 started")
-            : make_error(ECANCELED, "START interrupted by KILL"));
+        rt->kill_waiters.empty() ? make_error(EIO, "the monitor exited before PID 1 started")
+                                 : make_error(ECANCELED, "START interrupted by KILL"));
     for (auto& w : rt->start_waiters) w(e.wrap("starting instance " + name));
   }
   if (was_started || !rt->kill_waiters.empty()) {
     log::info("instance " + name + " dead, exit status " +
               (status ? std::to_string(*status) : std::string("unknown")));
     core::EventFields fields = {{"folder", std::string(kFolder)}, {"sha1", sha1}, {"name", name}};
-    fields.push_back({"exit_status", status ? EventValue(int64_t{*status}) : EventValue(std::string())});
+    fields.push_back(
+        {"exit_status", status ? EventValue(int64_t{*status}) : EventValue(std::string())});
     d_.events.emit("DEAD", std::move(fields));
   }
   for (auto& w : rt->kill_waiters) w(KillResult{sha1, name, status});
+  // Network teardown after the replies: the kernel's veth teardown is slow and nobody
+  // should wait for it; the next START of this instance queues behind it.
+  if (d_.network != nullptr && rt->net_plan) {
+    const NetworkPlan plan = *rt->net_plan;
+    net_enqueue(sha1, [this, plan](std::function<void()> finish) {
+      d_.network->teardown(plan, [finish](Status) { finish(); });
+    });
+  }
 }
 
 void Instances::kill(const std::string& id, KillDone done) {
@@ -392,6 +418,10 @@ void Instances::kill(const std::string& id, KillDone done) {
   Runtime& rt = *it->second;
   rt.kill_waiters.push_back(std::move(done));
   if (rt.phase == "stopping") return;
+  if (!rt.monitor) {  // still queued behind a network teardown: launch() answers
+    rt.phase = "stopping";
+    return;
+  }
   const bool starting = rt.phase == "starting";
   rt.phase = "stopping";
   if (!starting) {
@@ -449,156 +479,6 @@ Result<std::vector<EntitySummary>> Instances::list() {
   std::vector<EntitySummary> out;
   for (const auto& r : all) out.push_back({r.sha1, r.name, true, ""});
   return out;
-}
-
-std::vector<std::pair<std::string, std::string>> Instances::builtin_values(
-    const catalogue::InstanceRecord& r) const {
-  const std::string ws = workspace(r.sha1);
-  const std::string net = d_.config.net_first_two_bytes() + std::to_string(r.id);
-  auto rt = running_.find(r.sha1);
-  const bool live = rt != running_.end();
-  std::string firmware_path = d_.firmwares.mount_point(r.firmware_sha1);
-  std::string cmdline;
-  for (const auto& a : r.cmdline) cmdline += (cmdline.empty() ? "" : " ") + shell_quote(a);
-  return {{"name", r.name},
-          {"sha1", r.sha1},
-          {"base_workspace", ws},
-          {"id", std::to_string(r.id)},
-          {"pid", std::to_string(live && rt->second->monitor ? rt->second->monitor->monitor_pid()
-                                                              : r.monitor_pid)},
-          {"state", state_of(r.sha1)},
-          {"firmware_path", firmware_path},
-          {"root", ws + "/union"},
-          {"inner_pts", live ? rt->second->inner_pts : ""},
-          {"outer_pts", live ? rt->second->outer_pts : ""},
-          {"time", ctime_of(r.created)},
-          {"interface", r.interface},
-          {"stolen_interface", r.stolen_interface},
-          {"stolen_btusb", r.stolen_btusb},
-          {"cmdline[]", cmdline},
-          {"firmware_sha1", r.firmware_sha1},
-          {"init_pid", std::to_string(live && rt->second->monitor ? rt->second->monitor->init_pid()
-                                                                   : r.init_pid)},
-          {"exit_status", r.exit_status ? std::to_string(*r.exit_status) : ""},
-          {"upper_dir", ws + "/rw"},
-          {"console_log", ws + "/console.log"},
-          {"ip", net + ".1"},
-          {"host_ip", net + ".254"}};
-}
-
-Result<std::vector<PropertyValue>> Instances::show(const std::string& id) {
-  FW_ASSIGN_OR_RETURN(auto r, find(id));
-  std::vector<PropertyValue> out;
-  for (auto& [k, v] : builtin_values(r)) out.push_back({k, v});
-  FW_ASSIGN_OR_RETURN(auto customs, d_.catalogue.custom_properties(kFolder));
-  for (const auto& c : customs) {
-    FW_ASSIGN_OR_RETURN(std::string v, custom_.get(r.sha1, PropertyRef{c.name, {}, false}, c));
-    out.push_back({c.is_array ? c.name + "[]" : c.name, v});
-  }
-  return out;
-}
-
-Result<std::string> Instances::get_property(const std::string& id, const std::string& prop) {
-  FW_ASSIGN_OR_RETURN(PropertyRef ref, parse_property_ref(prop));
-  FW_ASSIGN_OR_RETURN(auto r, find(id));
-  if (ref.name == "cmdline") return array_get("cmdline", r.cmdline, ref.index);
-  for (auto& [k, v] : builtin_values(r)) {
-    if (k == ref.name) {
-      FW_TRY(reject_index_on_scalar(kFolder, ref));
-      return v;
-    }
-  }
-  FW_ASSIGN_OR_RETURN(auto custom, custom_.find(ref.name));
-  if (!custom) {
-    return make_error(ESRCH, "instances have no property '" + printable(ref.name) +
-                                 "' (PROPERTIES instances lists them)");
-  }
-  return custom_.get(r.sha1, ref, *custom);
-}
-
-Status Instances::check_writable(const catalogue::InstanceRecord& r, const std::string& prop,
-                                 const std::string& value, std::vector<std::string>* cmdline) {
-  if (is_launch_property(prop) && state_of(r.sha1) != "ready") {
-    return make_error(EBUSY, "property '" + prop + "' of instance " + r.name +
-                                 " shapes its launch: it can change only while ready (it is " +
-                                 state_of(r.sha1) + ")");
-  }
-  if (prop == "interface") return validate_interface_name(value);
-  if (prop == "stolen_interface") return validate_stolen_interface(value);
-  if (prop == "stolen_btusb") {
-    if (value.size() > 255) return make_error(EINVAL, "stolen_btusb is longer than 255 bytes");
-    for (char c : value) {
-      if (std::iscntrl(static_cast<unsigned char>(c)) || c == ' ') {
-        return make_error(EINVAL, "stolen_btusb must not hold blanks or control characters");
-      }
-    }
-  }
-  if (prop == "cmdline" && cmdline != nullptr) {
-    if (cmdline->empty()) return make_error(EINVAL, "cmdline cannot be empty: PID 1 needs a program");
-    if ((*cmdline)[0].empty() || (*cmdline)[0][0] != '/') {
-      return make_error(EINVAL, "cmdline[0] '" + printable((*cmdline)[0]) +
-                                    "' must be an absolute path inside the firmware");
-    }
-  }
-  return {};
-}
-
-Status Instances::set_property(const std::string& id, const std::string& prop,
-                               const std::string& value) {
-  FW_ASSIGN_OR_RETURN(PropertyRef ref, parse_property_ref(prop));
-  FW_ASSIGN_OR_RETURN(auto r, find(id));
-  if (value.size() > kMaxPropertyValueBytes) {
-    return make_error(E2BIG, "value of property '" + ref.name + "' is larger than " +
-                                 std::to_string(kMaxPropertyValueBytes) + " bytes");
-  }
-  auto emit = [&]() {
-    d_.events.emit("PROPERTY_SET", {{"folder", std::string(kFolder)},
-                                    {"sha1", r.sha1},
-                                    {"name", r.name},
-                                    {"property", prop}});
-    return Status();
-  };
-  if (ref.name == "cmdline") {
-    FW_TRY(check_writable(r, "cmdline", value, nullptr));
-    std::vector<std::string> v = r.cmdline;
-    FW_TRY(array_set("cmdline", v, ref.index, value));
-    FW_TRY(check_writable(r, "cmdline", value, &v));
-    r.cmdline = std::move(v);
-    FW_TRY(d_.catalogue.put_instance(r));
-    return emit();
-  }
-  if (is_launch_property(ref.name)) {
-    FW_TRY(reject_index_on_scalar(kFolder, ref));
-    FW_TRY(check_writable(r, ref.name, value, nullptr));
-    if (ref.name == "interface") r.interface = value;
-    if (ref.name == "stolen_interface") r.stolen_interface = value;
-    if (ref.name == "stolen_btusb") r.stolen_btusb = value;
-    FW_TRY(d_.catalogue.put_instance(r));
-    return emit();
-  }
-  for (const auto& b : builtin_names()) {
-    if (b == ref.name) {
-      return make_error(EPERM, "property '" + ref.name + "' of instances is read-only");
-    }
-  }
-  FW_ASSIGN_OR_RETURN(auto custom, custom_.find(ref.name));
-  if (!custom) {
-    return make_error(ESRCH, "instances have no property '" + printable(ref.name) +
-                                 "' (PROPERTIES instances lists them)");
-  }
-  FW_TRY(custom_.set(r.sha1, ref, *custom, value));
-  return emit();
-}
-
-Result<std::vector<std::string>> Instances::property_names() {
-  std::vector<std::string> out = builtin_names();
-  FW_ASSIGN_OR_RETURN(auto customs, custom_.names());
-  out.insert(out.end(), customs.begin(), customs.end());
-  return out;
-}
-
-Result<std::string> Instances::add_property(const std::string& name) {
-  return custom_.add(name, builtin_names());
 }
 
 }  // namespace fw::core

@@ -21,6 +21,9 @@
 #include "firmwared/core/instance_mounter.h"
 #include "firmwared/core/launcher.h"
 #include "firmwared/core/names.h"
+#include "firmwared/core/network.h"
+
+#include <deque>
 
 namespace fw::core {
 
@@ -33,6 +36,7 @@ struct InstancesDeps {
   InstanceMounter& mounter;
   Launcher& launcher;
   Timers& timers;
+  Network* network = nullptr;  // null: instances get no network (unit tests)
 };
 
 struct KillResult {
@@ -54,8 +58,11 @@ class Instances final : public Folder {
   ~Instances() override;
 
   // At daemon start: re-adopts instances whose monitor still runs, marks the others ready
-  // (recording their exit status if the monitor left one) and mounts their overlays.
+  // (recording their exit status if the monitor left one), gives back stolen interfaces
+  // and removes veths of dead instances, and mounts their overlays.
   Status restore();
+  // Host veth names of the running instances (for the leftover sweep at start).
+  std::vector<std::string> running_host_interfaces();
 
   const std::string& name() const override { return name_; }
   void prepare(const std::string& source, const std::optional<std::string>& cwd,
@@ -95,6 +102,14 @@ class Instances final : public Folder {
   std::vector<std::pair<std::string, std::string>> builtin_values(
       const catalogue::InstanceRecord& r) const;
   Result<std::string> new_name();
+  NetworkPlan plan_for(const catalogue::InstanceRecord& r, int64_t monitor_pid) const;
+  void launch(const catalogue::InstanceRecord& r, Runtime* rt);
+  // Network operations of one instance run one at a time, in order (a START waits for the
+  // previous run's teardown): each op calls `finish` when done.
+  using NetOp = std::function<void(std::function<void()> finish)>;
+  void net_enqueue(const std::string& sha1, NetOp op);
+  void net_next(const std::string& sha1);
+  std::map<std::string, std::deque<NetOp>> net_queues_;
 
   std::string name_ = "instances";
   InstancesDeps d_;

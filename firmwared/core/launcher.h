@@ -15,7 +15,7 @@
 namespace fw::core {
 
 struct LaunchSpec {
-  std::string name;       // hostname
+  std::string name;  // hostname
   std::string sha1;
   std::string root;       // the overlay mount (union)
   std::string workspace;  // console.log, exit_status, monitor.log

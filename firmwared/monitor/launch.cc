@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -10,7 +11,6 @@
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <termios.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -96,7 +96,8 @@ Status pivot_into(const std::string& root) {
   if (::chdir(root.c_str()) != 0) return errno_error("entering '" + root + "'");
   // pivot_root(".", "."): the old root is stacked on top of the new one, then detached —
   // no put_old directory needed (pivot_root(2), NOTES).
-  if (::syscall(SYS_pivot_root, ".", ".") != 0) return errno_error("pivot_root into '" + root + "'");
+  if (::syscall(SYS_pivot_root, ".", ".") != 0)
+    return errno_error("pivot_root into '" + root + "'");
   if (::umount2(".", MNT_DETACH) != 0) return errno_error("detaching the old root");
   if (::chdir("/") != 0) return errno_error("entering the new root");
   return {};
@@ -115,8 +116,7 @@ namespace {
 Status mask_proc() {
   // Sensitive files are hidden behind /dev/null; /proc/sys becomes read-only (issue 6/7
   // extends the list). A missing file is not an error: kernels differ.
-  for (const char* p : {"/proc/kcore", "/proc/sysrq-trigger", "/proc/timer_list",
-                        "/proc/keys"}) {
+  for (const char* p : {"/proc/kcore", "/proc/sysrq-trigger", "/proc/timer_list", "/proc/keys"}) {
     if (::access(p, F_OK) != 0) continue;
     FW_TRY(do_mount("/dev/null", p, nullptr, MS_BIND, nullptr));
   }

@@ -37,8 +37,9 @@ Result<Options> parse_options(int argc, char** argv) {
   for (; i < argc; ++i) o.cmdline.emplace_back(argv[i]);
   if (o.name.empty() || o.root.empty() || o.workspace.empty() || o.status_fd < 0 ||
       o.control_fd < 0 || o.cmdline.empty()) {
-    return make_error(EINVAL, "missing option (need --name --root --workspace --status-fd "
-                              "--control-fd -- CMD)");
+    return make_error(EINVAL,
+                      "missing option (need --name --root --workspace --status-fd "
+                      "--control-fd -- CMD)");
   }
   return o;
 }

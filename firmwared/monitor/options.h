@@ -13,11 +13,11 @@
 namespace fw::monitor {
 
 struct Options {
-  std::string name;       // hostname of the instance
-  std::string root;       // the overlay mount to pivot_root into
-  std::string workspace;  // console.log, exit_status, monitor.log live here
-  int status_fd = -1;     // monitor → daemon: one line per event
-  int control_fd = -1;    // daemon → monitor: GO, ACK
+  std::string name;            // hostname of the instance
+  std::string root;            // the overlay mount to pivot_root into
+  std::string workspace;       // console.log, exit_status, monitor.log live here
+  int status_fd = -1;          // monitor → daemon: one line per event
+  int control_fd = -1;         // daemon → monitor: GO, ACK
   uint64_t log_max = 1 << 20;  // console.log size cap before rotation
   std::vector<std::string> cmdline;
 };

@@ -9,7 +9,7 @@
 namespace fw::server {
 
 // `folders` lists the folder names FOLDERS answers with.
-void register_builtin_commands(Dispatcher& dispatcher, Server& server,
-                               const config::Config& config, std::vector<std::string> folders);
+void register_builtin_commands(Dispatcher& dispatcher, Server& server, const config::Config& config,
+                               std::vector<std::string> folders);
 
 }  // namespace fw::server

@@ -38,8 +38,8 @@ void Dispatcher::dispatch(const protocol::Request& request, const Caller& caller
                           Responder responder) {
   auto it = handlers_.find(request.command);
   if (it == handlers_.end()) {
-    responder.fail(make_error(ENOSYS, "command " + request.command +
-                                          " is not implemented by this firmwared yet"));
+    responder.fail(make_error(
+        ENOSYS, "command " + request.command + " is not implemented by this firmwared yet"));
     return;
   }
   try {
@@ -47,8 +47,8 @@ void Dispatcher::dispatch(const protocol::Request& request, const Caller& caller
   } catch (const std::exception& e) {
     // Handlers report errors as values; an exception here is a bug, not a client error.
     log::error("handler of " + request.command + " threw: " + e.what());
-    responder.fail(make_error(EIO, "internal error while running " + request.command + ": " +
-                                       e.what()));
+    responder.fail(
+        make_error(EIO, "internal error while running " + request.command + ": " + e.what()));
   }
 }
 

@@ -92,7 +92,8 @@ class Monitor final : public core::RunningMonitor {
   }
 
   void kill_monitor() override {
-    if (auto s = sys::pidfd_send_signal(pidfd_.get(), SIGKILL); !s.ok() && s.error().code != ESRCH) {
+    if (auto s = sys::pidfd_send_signal(pidfd_.get(), SIGKILL);
+        !s.ok() && s.error().code != ESRCH) {
       log::warning("killing monitor " + std::to_string(pid_) + ": " + s.error().message);
     }
   }
@@ -185,8 +186,8 @@ class Monitor final : public core::RunningMonitor {
     }
     if (!exit_status_ && (started_ || !is_child_)) exit_status_ = read_exit_status(workspace_);
     if (!started_ && !failed_ && is_child_ && events_.on_failed) {
-      events_.on_failed(make_error(EIO, "the monitor died before starting PID 1 (see " +
-                                            workspace_ + "/monitor.log)"));
+      events_.on_failed(make_error(
+          EIO, "the monitor died before starting PID 1 (see " + workspace_ + "/monitor.log)"));
     }
     auto cb = events_.on_exited;
     auto status = exit_status_;
@@ -243,9 +244,9 @@ Result<std::unique_ptr<core::RunningMonitor>> MonitorLauncher::launch(const core
 
   // Everything the child needs is built before fork(): after it, only async-signal-safe
   // calls (the daemon has worker threads).
-  std::vector<std::string> args = {monitor_path_, "--name", spec.name, "--root", spec.root,
-                                   "--workspace", spec.workspace, "--status-fd", "3",
-                                   "--control-fd", "4", "--"};
+  std::vector<std::string> args = {
+      monitor_path_,  "--name",      spec.name, "--root",       spec.root, "--workspace",
+      spec.workspace, "--status-fd", "3",       "--control-fd", "4",       "--"};
   args.insert(args.end(), spec.cmdline.begin(), spec.cmdline.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
@@ -286,11 +287,13 @@ Result<std::unique_ptr<core::RunningMonitor>> MonitorLauncher::launch(const core
   return std::unique_ptr<core::RunningMonitor>(std::move(m));
 }
 
-Result<std::unique_ptr<core::RunningMonitor>> MonitorLauncher::adopt(
-    int64_t monitor_pid, uint64_t monitor_start_time, int64_t init_pid,
-    const std::string& workspace, core::MonitorEvents events) {
-  FW_ASSIGN_OR_RETURN(Fd pidfd, sys::pidfd_open_verified(static_cast<pid_t>(monitor_pid),
-                                                          monitor_start_time));
+Result<std::unique_ptr<core::RunningMonitor>> MonitorLauncher::adopt(int64_t monitor_pid,
+                                                                     uint64_t monitor_start_time,
+                                                                     int64_t init_pid,
+                                                                     const std::string& workspace,
+                                                                     core::MonitorEvents events) {
+  FW_ASSIGN_OR_RETURN(
+      Fd pidfd, sys::pidfd_open_verified(static_cast<pid_t>(monitor_pid), monitor_start_time));
   auto m = std::make_unique<Monitor>(base_, std::move(pidfd), monitor_pid, monitor_start_time,
                                      workspace, std::move(events), false);
   FW_TRY(m->adopt_init(init_pid));

@@ -18,8 +18,7 @@ class MonitorLauncher final : public core::Launcher {
   Result<std::unique_ptr<core::RunningMonitor>> launch(const core::LaunchSpec& spec,
                                                        core::MonitorEvents events) override;
   Result<std::unique_ptr<core::RunningMonitor>> adopt(int64_t monitor_pid,
-                                                      uint64_t monitor_start_time,
-                                                      int64_t init_pid,
+                                                      uint64_t monitor_start_time, int64_t init_pid,
                                                       const std::string& workspace,
                                                       core::MonitorEvents events) override;
 

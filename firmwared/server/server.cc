@@ -24,8 +24,8 @@ Server::~Server() {
 
 Status Server::listen(const std::string& socket_path) {
   FW_ASSIGN_OR_RETURN(socket_, listen_unix(socket_path));
-  listener_ = evconnlistener_new(base_, accept_cb, this, LEV_OPT_CLOSE_ON_EXEC, -1,
-                                 socket_.fd.get());
+  listener_ =
+      evconnlistener_new(base_, accept_cb, this, LEV_OPT_CLOSE_ON_EXEC, -1, socket_.fd.get());
   if (listener_ == nullptr) {
     ::unlink(socket_path.c_str());
     return make_error(ENOMEM, "creating the libevent listener for '" + socket_path + "'");
@@ -93,8 +93,7 @@ void Server::on_accept(int fd) {
   };
   auto session = std::make_shared<Session>(base_, fd, id, *peer, std::move(cb));
   sessions_[id] = session;
-  log::debug("client " + std::to_string(id) + " (pid " + std::to_string(peer->pid) +
-             ") connected");
+  log::debug("client " + std::to_string(id) + " (pid " + std::to_string(peer->pid) + ") connected");
   session->start();
 }
 

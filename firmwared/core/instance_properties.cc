@@ -1,0 +1,255 @@
+// Properties of instances (DESIGN §6): built-in ones, their validation and the EBUSY rule
+// for launch-shaping properties, and custom ones.
+
+#include <cctype>
+#include <cstdio>
+#include <ctime>
+
+#include "firmwared/core/instances.h"
+#include "firmwared/core/instances_runtime.h"
+#include "firmwared/core/shell_words.h"
+
+namespace fw::core {
+
+namespace {
+
+constexpr const char* kFolder = "instances";
+
+const std::vector<std::string>& builtin_names() {
+  static const std::vector<std::string> names = {"name",
+                                                 "sha1",
+                                                 "base_workspace",
+                                                 "id",
+                                                 "pid",
+                                                 "state",
+                                                 "firmware_path",
+                                                 "root",
+                                                 "inner_pts",
+                                                 "outer_pts",
+                                                 "time",
+                                                 "interface",
+                                                 "stolen_interface",
+                                                 "stolen_btusb",
+                                                 "cmdline[]",
+                                                 "firmware_sha1",
+                                                 "init_pid",
+                                                 "exit_status",
+                                                 "upper_dir",
+                                                 "console_log",
+                                                 "ip",
+                                                 "host_ip"};
+  return names;
+}
+
+bool is_launch_property(const std::string& p) {
+  return p == "interface" || p == "stolen_interface" || p == "stolen_btusb" || p == "cmdline";
+}
+
+std::string ctime_of(int64_t t) {
+  const time_t tt = static_cast<time_t>(t);
+  char buf[64];
+  if (::ctime_r(&tt, buf) == nullptr) return "";
+  std::string s = buf;
+  if (!s.empty() && s.back() == '\n') s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+Status validate_interface_name(const std::string& name) {
+  auto bad = [&](const std::string& why) {
+    return make_error(EINVAL, "invalid interface name '" + printable(name) + "': " + why);
+  };
+  if (name.empty() || name.size() > 15) return bad("must be 1 to 15 bytes");
+  if (name == "." || name == "..") return bad("must not be . or ..");
+  for (char c : name) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '/' || c == ':' || std::isspace(u) || std::iscntrl(u) || u >= 0x80) {
+      return bad("must not hold '/', ':', whitespace, control or non-ASCII characters");
+    }
+  }
+  return {};
+}
+
+Status validate_stolen_interface(const std::string& value) {
+  if (value.empty()) return {};
+  std::vector<std::string> parts;
+  size_t start = 0;
+  for (;;) {
+    auto colon = value.find(':', start);
+    parts.push_back(value.substr(start, colon - start));
+    if (colon == std::string::npos) break;
+    start = colon + 1;
+  }
+  if (parts.size() > 3) {
+    return make_error(EINVAL, "invalid stolen_interface '" + printable(value) +
+                                  "': expected iface[:new_name[:cidr]]");
+  }
+  FW_TRY_CTX(validate_interface_name(parts[0]), "stolen_interface");
+  if (parts.size() >= 2 && !parts[1].empty()) {
+    FW_TRY_CTX(validate_interface_name(parts[1]), "stolen_interface");
+  }
+  if (parts.size() == 3) {
+    const std::string& cidr = parts[2];
+    unsigned a, b, c, d, len;
+    char tail;
+    if (std::sscanf(cidr.c_str(), "%u.%u.%u.%u/%u%c", &a, &b, &c, &d, &len, &tail) != 5 ||
+        a > 255 || b > 255 || c > 255 || d > 255 || len > 32) {
+      return make_error(EINVAL, "invalid stolen_interface '" + printable(value) + "': '" +
+                                    printable(cidr) + "' is not an IPv4 address/prefix");
+    }
+  }
+  return {};
+}
+
+std::vector<std::pair<std::string, std::string>> Instances::builtin_values(
+    const catalogue::InstanceRecord& r) const {
+  const std::string ws = workspace(r.sha1);
+  const std::string net = d_.config.net_first_two_bytes() + std::to_string(r.id);
+  auto rt = running_.find(r.sha1);
+  const bool live = rt != running_.end();
+  std::string firmware_path = d_.firmwares.mount_point(r.firmware_sha1);
+  std::string cmdline;
+  for (const auto& a : r.cmdline) cmdline += (cmdline.empty() ? "" : " ") + shell_quote(a);
+  return {{"name", r.name},
+          {"sha1", r.sha1},
+          {"base_workspace", ws},
+          {"id", std::to_string(r.id)},
+          {"pid", std::to_string(live && rt->second->monitor ? rt->second->monitor->monitor_pid()
+                                                             : r.monitor_pid)},
+          {"state", state_of(r.sha1)},
+          {"firmware_path", firmware_path},
+          {"root", ws + "/union"},
+          {"inner_pts", live ? rt->second->inner_pts : ""},
+          {"outer_pts", live ? rt->second->outer_pts : ""},
+          {"time", ctime_of(r.created)},
+          {"interface", r.interface},
+          {"stolen_interface", r.stolen_interface},
+          {"stolen_btusb", r.stolen_btusb},
+          {"cmdline[]", cmdline},
+          {"firmware_sha1", r.firmware_sha1},
+          {"init_pid", std::to_string(live && rt->second->monitor ? rt->second->monitor->init_pid()
+                                                                  : r.init_pid)},
+          {"exit_status", r.exit_status ? std::to_string(*r.exit_status) : ""},
+          {"upper_dir", ws + "/rw"},
+          {"console_log", ws + "/console.log"},
+          {"ip", net + ".1"},
+          {"host_ip", net + ".254"}};
+}
+
+Result<std::vector<PropertyValue>> Instances::show(const std::string& id) {
+  FW_ASSIGN_OR_RETURN(auto r, find(id));
+  std::vector<PropertyValue> out;
+  for (auto& [k, v] : builtin_values(r)) out.push_back({k, v});
+  FW_ASSIGN_OR_RETURN(auto customs, d_.catalogue.custom_properties(kFolder));
+  for (const auto& c : customs) {
+    FW_ASSIGN_OR_RETURN(std::string v, custom_.get(r.sha1, PropertyRef{c.name, {}, false}, c));
+    out.push_back({c.is_array ? c.name + "[]" : c.name, v});
+  }
+  return out;
+}
+
+Result<std::string> Instances::get_property(const std::string& id, const std::string& prop) {
+  FW_ASSIGN_OR_RETURN(PropertyRef ref, parse_property_ref(prop));
+  FW_ASSIGN_OR_RETURN(auto r, find(id));
+  if (ref.name == "cmdline") return array_get("cmdline", r.cmdline, ref.index);
+  for (auto& [k, v] : builtin_values(r)) {
+    if (k == ref.name) {
+      FW_TRY(reject_index_on_scalar(kFolder, ref));
+      return v;
+    }
+  }
+  FW_ASSIGN_OR_RETURN(auto custom, custom_.find(ref.name));
+  if (!custom) {
+    return make_error(ESRCH, "instances have no property '" + printable(ref.name) +
+                                 "' (PROPERTIES instances lists them)");
+  }
+  return custom_.get(r.sha1, ref, *custom);
+}
+
+Status Instances::check_writable(const catalogue::InstanceRecord& r, const std::string& prop,
+                                 const std::string& value, std::vector<std::string>* cmdline) {
+  if (is_launch_property(prop) && state_of(r.sha1) != "ready") {
+    return make_error(EBUSY, "property '" + prop + "' of instance " + r.name +
+                                 " shapes its launch: it can change only while ready (it is " +
+                                 state_of(r.sha1) + ")");
+  }
+  if (prop == "interface") return validate_interface_name(value);
+  if (prop == "stolen_interface") return validate_stolen_interface(value);
+  if (prop == "stolen_btusb") {
+    if (value.size() > 255) return make_error(EINVAL, "stolen_btusb is longer than 255 bytes");
+    for (char c : value) {
+      if (std::iscntrl(static_cast<unsigned char>(c)) || c == ' ') {
+        return make_error(EINVAL, "stolen_btusb must not hold blanks or control characters");
+      }
+    }
+  }
+  if (prop == "cmdline" && cmdline != nullptr) {
+    if (cmdline->empty())
+      return make_error(EINVAL, "cmdline cannot be empty: PID 1 needs a program");
+    if ((*cmdline)[0].empty() || (*cmdline)[0][0] != '/') {
+      return make_error(EINVAL, "cmdline[0] '" + printable((*cmdline)[0]) +
+                                    "' must be an absolute path inside the firmware");
+    }
+  }
+  return {};
+}
+
+Status Instances::set_property(const std::string& id, const std::string& prop,
+                               const std::string& value) {
+  FW_ASSIGN_OR_RETURN(PropertyRef ref, parse_property_ref(prop));
+  FW_ASSIGN_OR_RETURN(auto r, find(id));
+  if (value.size() > kMaxPropertyValueBytes) {
+    return make_error(E2BIG, "value of property '" + ref.name + "' is larger than " +
+                                 std::to_string(kMaxPropertyValueBytes) + " bytes");
+  }
+  auto emit = [&]() {
+    d_.events.emit(
+        "PROPERTY_SET",
+        {{"folder", std::string(kFolder)}, {"sha1", r.sha1}, {"name", r.name}, {"property", prop}});
+    return Status();
+  };
+  if (ref.name == "cmdline") {
+    FW_TRY(check_writable(r, "cmdline", value, nullptr));
+    std::vector<std::string> v = r.cmdline;
+    FW_TRY(array_set("cmdline", v, ref.index, value));
+    FW_TRY(check_writable(r, "cmdline", value, &v));
+    r.cmdline = std::move(v);
+    FW_TRY(d_.catalogue.put_instance(r));
+    return emit();
+  }
+  if (is_launch_property(ref.name)) {
+    FW_TRY(reject_index_on_scalar(kFolder, ref));
+    FW_TRY(check_writable(r, ref.name, value, nullptr));
+    if (ref.name == "interface") r.interface = value;
+    if (ref.name == "stolen_interface") r.stolen_interface = value;
+    if (ref.name == "stolen_btusb") r.stolen_btusb = value;
+    FW_TRY(d_.catalogue.put_instance(r));
+    return emit();
+  }
+  for (const auto& b : builtin_names()) {
+    if (b == ref.name) {
+      return make_error(EPERM, "property '" + ref.name + "' of instances is read-only");
+    }
+  }
+  FW_ASSIGN_OR_RETURN(auto custom, custom_.find(ref.name));
+  if (!custom) {
+    return make_error(ESRCH, "instances have no property '" + printable(ref.name) +
+                                 "' (PROPERTIES instances lists them)");
+  }
+  FW_TRY(custom_.set(r.sha1, ref, *custom, value));
+  return emit();
+}
+
+Result<std::vector<std::string>> Instances::property_names() {
+  std::vector<std::string> out = builtin_names();
+  FW_ASSIGN_OR_RETURN(auto customs, custom_.names());
+  out.insert(out.end(), customs.begin(), customs.end());
+  return out;
+}
+
+Result<std::string> Instances::add_property(const std::string& name) {
+  return custom_.add(name, builtin_names());
+}
+
+}  // namespace fw::core

@@ -1,0 +1,25 @@
+#pragma once
+// Internal to the instances folder: its per-run state, shared by instances.cc and
+// instance_properties.cc.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "firmwared/core/instances.h"
+
+namespace fw::core {
+
+// What the daemon knows about an instance beyond the catalogue while it runs.
+struct Instances::Runtime {
+  std::string phase;  // starting, started, stopping
+  std::unique_ptr<RunningMonitor> monitor;
+  std::string inner_pts, outer_pts;
+  std::vector<StartDone> start_waiters;
+  std::vector<KillDone> kill_waiters;
+  std::optional<Error> start_error;
+  uint64_t generation = 0;              // distinguishes this run from the next one for timers
+  std::optional<NetworkPlan> net_plan;  // set once the network step began
+};
+
+}  // namespace fw::core

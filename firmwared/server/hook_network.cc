@@ -1,0 +1,143 @@
+#include "firmwared/server/hook_network.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <memory>
+
+#include "firmwared/base/fd.h"
+#include "firmwared/base/log.h"
+
+namespace fw::server {
+
+namespace {
+
+std::string netns_file(const core::NetworkPlan& p) { return p.workspace + "/netns"; }
+
+// Splits `iface[:new_name[:cidr]]`.
+struct Stolen {
+  std::string iface, new_name, cidr;
+};
+Stolen split_stolen(const std::string& s) {
+  Stolen out;
+  auto a = s.find(':');
+  out.iface = s.substr(0, a);
+  if (a == std::string::npos) return out;
+  auto b = s.find(':', a + 1);
+  out.new_name = s.substr(a + 1, b == std::string::npos ? std::string::npos : b - a - 1);
+  if (b != std::string::npos) out.cidr = s.substr(b + 1);
+  return out;
+}
+
+Status pin(const core::NetworkPlan& p) {
+  const std::string file = netns_file(p);
+  Fd f(::open(file.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0444));
+  if (!f) return errno_error("creating '" + file + "'");
+  const std::string src = "/proc/" + std::to_string(p.monitor_pid) + "/ns/net";
+  if (::mount(src.c_str(), file.c_str(), nullptr, MS_BIND, nullptr) != 0) {
+    return errno_error("pinning the network namespace of " + p.instance + " on '" + file + "'");
+  }
+  return {};
+}
+
+void unpin(const core::NetworkPlan& p) {
+  const std::string file = netns_file(p);
+  if (::umount2(file.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) != 0 && errno != EINVAL &&
+      errno != ENOENT) {
+    log::warning("unpinning '" + file + "': " + std::strerror(errno) + ", ignoring");
+  }
+  ::unlink(file.c_str());
+}
+
+}  // namespace
+
+void HookNetwork::run(const std::string& action, std::vector<std::string> args,
+                      std::function<void(Status)> done) {
+  args.insert(args.begin(), {config_.net_hook(), action});
+  if (config_.verbose_hook_scripts()) {
+    std::string line;
+    for (const auto& a : args) line += (line.empty() ? "" : " ") + a;
+    log::info("running " + line);
+  }
+  const std::string hook = config_.net_hook();
+  auto s = runner_.run(args, kHelperTimeoutMs, [action, hook, done](ProcessOutcome o) {
+    if (o.exit_status == 0) return done({});
+    std::string why = o.timed_out
+                          ? "timed out after " + std::to_string(kHelperTimeoutMs / 1000) + " s"
+                          : "exit status " + std::to_string(o.exit_status);
+    if (o.exit_status == 127 && o.output.empty()) why += " (cannot execute it)";
+    done(make_error(o.exit_status == 127 ? ENOEXEC : EIO,
+                    "net helper '" + hook + " " + action + "' failed (" + why + ")" +
+                        (o.output.empty() ? "" : ": " + o.output)));
+  });
+  if (!s.ok()) done(s.error().wrap("running net helper '" + hook + "'"));
+}
+
+void HookNetwork::setup(const core::NetworkPlan& p, std::function<void(Status)> done) {
+  if (auto s = pin(p); !s.ok()) return done(s);
+  auto fail = [this, p, done](const Error& e) {
+    // Undo: the veth pair (deleting the host end deletes both), then the pin.
+    run("clean", {"--host-if", p.host_if}, [p, done, e](Status) {
+      unpin(p);
+      done(e);
+    });
+  };
+  run("create",
+      {"--netns", netns_file(p), "--host-if", p.host_if, "--inner-if", p.inner_if, "--host-addr",
+       p.host_addr, "--inner-addr", p.inner_addr},
+      [this, p, done, fail](Status s) {
+        if (!s.ok()) return fail(s.error());
+        if (p.stolen.empty()) return done({});
+        const Stolen st = split_stolen(p.stolen);
+        std::vector<std::string> args = {"--netns", netns_file(p), "--iface", st.iface};
+        if (!st.new_name.empty()) args.insert(args.end(), {"--new-name", st.new_name});
+        if (!st.cidr.empty()) args.insert(args.end(), {"--addr", st.cidr});
+        run("steal", args, [done, fail](Status s2) {
+          if (!s2.ok()) return fail(s2.error());
+          done({});
+        });
+      });
+}
+
+void HookNetwork::teardown(const core::NetworkPlan& p, std::function<void(Status)> done) {
+  auto finish = [this, p, done]() {
+    run("clean", {"--host-if", p.host_if}, [p, done](Status s) {
+      if (!s.ok()) log::warning(s.error().message + ", ignoring");
+      unpin(p);
+      done({});
+    });
+  };
+  if (p.stolen.empty() || ::access(netns_file(p).c_str(), F_OK) != 0) return finish();
+  const Stolen st = split_stolen(p.stolen);
+  const std::string inside = st.new_name.empty() ? st.iface : st.new_name;
+  run("release",
+      {"--netns", netns_file(p), "--iface", inside, "--host-name", st.iface, "--missing-ok"},
+      [finish, p](Status s) {
+        if (!s.ok())
+          log::warning("instance " + p.instance + ": " + s.error().message + ", ignoring");
+        finish();
+      });
+}
+
+void HookNetwork::remove_leftover_veths(const std::set<std::string>& keep) {
+  const std::string prefix = config_.host_interface_prefix();
+  DIR* d = ::opendir("/sys/class/net");
+  if (d == nullptr) return;
+  std::vector<std::string> victims;
+  while (dirent* e = ::readdir(d)) {
+    const std::string n = e->d_name;
+    if (n.compare(0, prefix.size(), prefix) == 0 && keep.count(n) == 0) victims.push_back(n);
+  }
+  ::closedir(d);
+  for (const auto& v : victims) {
+    log::notice("removing leftover veth " + v);
+    run("clean", {"--host-if", v}, [v](Status s) {
+      if (!s.ok()) log::warning(s.error().message + ", ignoring");
+    });
+  }
+}
+
+}  // namespace fw::server

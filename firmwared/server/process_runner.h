@@ -1,0 +1,33 @@
+#pragma once
+// Runs a helper program off the loop: fork + exec, stderr captured, a deadline after which
+// it is killed, completion reported on the loop (the daemon never blocks on a helper).
+
+#include <event2/event.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "firmwared/base/result.h"
+
+namespace fw::server {
+
+struct ProcessOutcome {
+  int exit_status = 0;  // exit code, or 128+signal
+  std::string output;   // stdout and stderr, at most 64 KiB
+  bool timed_out = false;
+};
+
+class ProcessRunner {
+ public:
+  explicit ProcessRunner(event_base* base) : base_(base) {}
+  // Starts argv[0] (absolute path) with `argv`; `done` runs on the loop when it exits or
+  // was killed at the deadline. Fails at once only when it could not be started.
+  Status run(const std::vector<std::string>& argv, int timeout_ms,
+             std::function<void(ProcessOutcome)> done);
+
+ private:
+  event_base* base_;
+};
+
+}  // namespace fw::server
