@@ -444,6 +444,17 @@ void Instances::kill(const std::string& id, KillDone done) {
   });
 }
 
+Result<int> Instances::init_pidfd(const std::string& id) {
+  FW_ASSIGN_OR_RETURN(auto r, find(id));
+  auto it = running_.find(r.sha1);
+  if (it == running_.end() || it->second->phase != "started" || !it->second->monitor ||
+      it->second->monitor->init_pidfd() < 0) {
+    return make_error(EBUSY, "instance " + r.name + " is " + state_of(r.sha1) +
+                                 ", not started: START it first");
+  }
+  return it->second->monitor->init_pidfd();
+}
+
 Result<EntitySummary> Instances::remount(const std::string& id) {
   FW_ASSIGN_OR_RETURN(auto r, find(id));
   if (state_of(r.sha1) != "ready") {

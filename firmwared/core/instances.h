@@ -80,6 +80,9 @@ class Instances final : public Folder {
   void start(const std::string& id, StartDone done);
   // KILL: answers once the monitor reaped PID 1. ECHILD when not started.
   void kill(const std::string& id, KillDone done);
+  // For EXEC: a pidfd of the started instance's PID 1 (owned by the instance). EBUSY when
+  // the instance is not started.
+  Result<int> init_pidfd(const std::string& id);
   // REMOUNT: unmounts and remounts the overlay (ready only, else EBUSY).
   Result<EntitySummary> remount(const std::string& id);
 

@@ -41,6 +41,8 @@ class RunningMonitor {
   virtual int64_t monitor_pid() const = 0;
   virtual uint64_t monitor_start_time() const = 0;
   virtual int64_t init_pid() const = 0;  // 0 before on_started
+  // A pidfd of PID 1 (for EXEC to join its namespaces), -1 when not running.
+  virtual int init_pidfd() const { return -1; }
   virtual void proceed() = 0;
   // SIGKILL to PID 1 (the kernel then kills its whole PID namespace). ESRCH when gone.
   virtual Status kill_init() = 0;

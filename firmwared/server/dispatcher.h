@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "firmwared/protocol/codec.h"
 #include "firmwared/server/socket.h"
@@ -36,6 +37,9 @@ class Responder {
 struct Caller {
   uint64_t session_id = 0;
   PeerCredentials peer;
+  // Descriptors the client sent with the request (SCM_RIGHTS), owned by the session and
+  // closed after the handler returns: a handler that keeps one must dup it.
+  std::vector<int> fds;
 };
 
 class Dispatcher {

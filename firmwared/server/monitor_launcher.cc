@@ -83,6 +83,7 @@ class Monitor final : public core::RunningMonitor {
   int64_t monitor_pid() const override { return pid_; }
   uint64_t monitor_start_time() const override { return start_time_; }
   int64_t init_pid() const override { return init_pid_; }
+  int init_pidfd() const override { return init_pidfd_.get(); }
 
   void proceed() override { send("GO"); }
 

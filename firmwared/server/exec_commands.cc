@@ -1,0 +1,130 @@
+#include "firmwared/server/exec_commands.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <memory>
+
+#include "firmwared/base/log.h"
+#include "firmwared/core/shell_words.h"
+#include "firmwared/sys/exec.h"
+
+namespace fw::server {
+
+using protocol::Json;
+
+namespace {
+
+bool valid_env(const std::string& kv) {
+  auto eq = kv.find('=');
+  if (eq == std::string::npos || eq == 0) return false;
+  for (size_t i = 0; i < eq; ++i) {
+    const auto c = static_cast<unsigned char>(kv[i]);
+    if (!(std::isalnum(c) || c == '_') || (i == 0 && std::isdigit(c))) return false;
+  }
+  return true;
+}
+
+// One running EXEC: its waiter's pidfd watched on the loop.
+struct Running {
+  Running(sys::ExecChild c, Responder r, std::string n)
+      : child(std::move(c)), responder(std::move(r)), name(std::move(n)) {}
+  Running(const Running&) = delete;
+  Running& operator=(const Running&) = delete;
+  sys::ExecChild child;
+  event* ev = nullptr;
+  Responder responder;
+  std::string name;
+  ~Running() {
+    if (ev != nullptr) event_free(ev);
+  }
+};
+
+void exited_cb(evutil_socket_t, short, void* ctx) noexcept {
+  std::unique_ptr<Running> r(static_cast<Running*>(ctx));
+  siginfo_t info{};
+  int status = sys::kExecCannotRun;
+  if (::waitid(static_cast<idtype_t>(3) /* P_PIDFD */, static_cast<id_t>(r->child.pidfd.get()),
+               &info, WEXITED) == 0) {
+    status = info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status;
+  }
+  try {
+    r->responder.ok({{"name", r->name}, {"exit_status", status}});
+  } catch (const std::exception& e) {
+    log::error(std::string("answering EXEC: ") + e.what());
+  }
+}
+
+}  // namespace
+
+Result<ExecOptions> parse_exec_args(const std::vector<std::string>& args) {
+  ExecOptions o;
+  if (args.empty()) return make_error(EINVAL, "EXEC needs an instance and a command");
+  o.id = args[0];
+  size_t i = 1;
+  for (; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--") {
+      ++i;
+      break;
+    }
+    if (a == "--tty") {
+      o.tty = true;
+    } else if ((a == "--env" || a == "--workdir") && i + 1 < args.size()) {
+      const std::string& v = args[++i];
+      if (a == "--env") {
+        if (!valid_env(v)) {
+          return make_error(EINVAL, "EXEC --env '" + core::printable(v) + "' is not NAME=VALUE");
+        }
+        o.env.push_back(v);
+      } else {
+        if (v.empty() || v[0] != '/') {
+          return make_error(EINVAL, "EXEC --workdir '" + core::printable(v) +
+                                        "' must be an absolute path inside the instance");
+        }
+        o.workdir = v;
+      }
+    } else {
+      return make_error(EINVAL, "EXEC: unknown option '" + core::printable(a) +
+                                    "' (options go before --, the command after it)");
+    }
+  }
+  o.argv.assign(args.begin() + static_cast<long>(i), args.end());
+  if (o.argv.empty() || o.argv[0].empty()) return make_error(EINVAL, "EXEC: no command after --");
+  return o;
+}
+
+void register_exec_commands(Dispatcher& d, core::Instances& instances, event_base* base) {
+  d.add("EXEC", [&instances, base](const protocol::Request& req, const Caller& caller,
+                                   Responder r) {
+    auto o = parse_exec_args(req.args);
+    if (!o.ok()) return r.fail(o.error());
+    if (caller.fds.size() != 3) {
+      return r.fail(make_error(EINVAL, "EXEC needs the client's stdin, stdout and stderr "
+                                       "passed with the request (SCM_RIGHTS), got " +
+                                           std::to_string(caller.fds.size()) + " descriptor(s)"));
+    }
+    auto inst = instances.find(o->id);
+    if (!inst.ok()) return r.fail(inst.error());
+    auto pidfd = instances.init_pidfd(o->id);
+    if (!pidfd.ok()) return r.fail(pidfd.error());
+    sys::ExecSpec spec;
+    spec.argv = o->argv;
+    spec.env = o->env;
+    spec.workdir = o->workdir;
+    spec.tty = o->tty;
+    for (int i = 0; i < 3; ++i) spec.stdio[i] = caller.fds[static_cast<size_t>(i)];
+    auto child = sys::spawn_in_instance(*pidfd, spec);
+    if (!child.ok()) return r.fail(child.error().wrap("EXEC in instance " + inst->name));
+    auto running = std::make_unique<Running>(std::move(*child), r, inst->name);
+    Running* raw = running.get();
+    raw->ev = event_new(base, raw->child.pidfd.get(), EV_READ, exited_cb, raw);
+    if (raw->ev == nullptr || event_add(raw->ev, nullptr) != 0) {
+      return r.fail(make_error(ENOMEM, "watching the EXEC in " + inst->name));
+    }
+    running.release();  // owned by exited_cb
+  });
+}
+
+}  // namespace fw::server

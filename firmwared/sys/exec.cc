@@ -1,0 +1,194 @@
+#include "firmwared/sys/exec.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "firmwared/sys/process.h"
+
+namespace fw::sys {
+
+namespace {
+
+struct Prepared {
+  std::vector<std::string> args, env;
+  std::vector<std::vector<std::string>> candidates;  // argv[0] resolutions to try
+  std::vector<char*> envp;
+  std::vector<std::vector<char*>> argvs;
+};
+
+bool has_key(const std::vector<std::string>& env, const char* key) {
+  const size_t n = std::strlen(key);
+  for (const auto& e : env) {
+    if (e.compare(0, n, key) == 0 && e.size() > n && e[n] == '=') return true;
+  }
+  return false;
+}
+
+// Copies bytes between two descriptors until both directions are done: the pty relay of
+// `exec -t`, run by the waiter child (poll/read/write only).
+void relay(int master, int in, int out, pid_t cmd) {
+  char buf[8192];
+  bool in_open = true;
+  for (;;) {
+    pollfd fds[2] = {{master, POLLIN, 0}, {in_open ? in : -1, POLLIN, 0}};
+    if (::poll(fds, 2, 200) < 0 && errno != EINTR) return;
+    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      ssize_t n = ::read(master, buf, sizeof(buf));
+      if (n <= 0) return;  // EIO: the command and its children closed the slave
+      for (ssize_t off = 0; off < n;) {
+        ssize_t w = ::write(out, buf + off, static_cast<size_t>(n - off));
+        if (w <= 0) return;
+        off += w;
+      }
+    }
+    if (in_open && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+      ssize_t n = ::read(in, buf, sizeof(buf));
+      if (n <= 0) {
+        in_open = false;
+        const char eof = 4;  // ^D: end of input for the program on the pty
+        ssize_t w = ::write(master, &eof, 1);
+        (void)w;
+      } else {
+        ssize_t w = ::write(master, buf, static_cast<size_t>(n));
+        (void)w;
+      }
+    }
+    int st;
+    if (::waitpid(cmd, &st, WNOHANG) == cmd) {
+      // Drain what is left, then report through the normal path.
+      for (;;) {
+        ssize_t n = ::read(master, buf, sizeof(buf));
+        if (n <= 0) break;
+        ssize_t w = ::write(out, buf, static_cast<size_t>(n));
+        (void)w;
+      }
+      ::_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+    }
+  }
+}
+
+[[noreturn]] void run_command(const Prepared& p, const ExecSpec& spec, int slave) {
+  if (slave >= 0) {
+    ::setsid();
+    ::ioctl(slave, TIOCSCTTY, 0);
+    for (int i = 0; i < 3; ++i) ::dup2(slave, i);
+  } else {
+    for (int i = 0; i < 3; ++i) {
+      if (spec.stdio[i] != i) ::dup2(spec.stdio[i], i);
+    }
+  }
+  ::close_range(3, ~0U, 0);
+  if (::chdir(spec.workdir.c_str()) != 0) ::_exit(kExecCannotRun);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  for (int sig = 1; sig < NSIG; ++sig) ::signal(sig, SIG_DFL);
+  if (spec.pre_exec && spec.pre_exec() != 0) ::_exit(kExecCannotRun);
+  int err = ENOENT;
+  for (const auto& argv : p.argvs) {
+    ::execve(argv[0], const_cast<char* const*>(argv.data()), p.envp.data());
+    if (errno != ENOENT) err = errno;
+  }
+  ::_exit(err == ENOENT || err == ENOTDIR ? kExecNotFound : kExecCannotRun);
+}
+
+}  // namespace
+
+Result<ExecChild> spawn_in_instance(int init_pidfd, const ExecSpec& spec) {
+  if (spec.argv.empty()) return make_error(EINVAL, "no command to run");
+  Prepared p;
+  p.env = spec.env;
+  if (!has_key(p.env, "PATH")) p.env.push_back("PATH=/usr/sbin:/usr/bin:/sbin:/bin");
+  if (!has_key(p.env, "HOME")) p.env.push_back("HOME=/");
+  if (!has_key(p.env, "TERM")) p.env.push_back(spec.tty ? "TERM=xterm" : "TERM=dumb");
+  for (auto& e : p.env) p.envp.push_back(e.data());
+  p.envp.push_back(nullptr);
+  // PATH lookup is done here, by name, against the instance's PATH entries (the paths are
+  // resolved inside the instance's root by execve itself).
+  const std::string& cmd = spec.argv[0];
+  std::vector<std::string> paths;
+  if (cmd.find('/') != std::string::npos) {
+    paths.push_back(cmd);
+  } else {
+    for (const char* dir : {"/usr/sbin/", "/usr/bin/", "/sbin/", "/bin/"}) paths.push_back(dir + cmd);
+  }
+  for (const auto& path : paths) {
+    std::vector<std::string> a = spec.argv;
+    a[0] = path;
+    p.candidates.push_back(std::move(a));
+  }
+  for (auto& c : p.candidates) {
+    std::vector<char*> v;
+    v.push_back(c[0].data());
+    for (size_t i = 1; i < c.size(); ++i) v.push_back(c[i].data());
+    v.push_back(nullptr);
+    p.argvs.push_back(std::move(v));
+  }
+  // Keep argv[0] as the user wrote it for the program itself.
+  for (auto& v : p.argvs) (void)v;
+
+  const pid_t waiter = ::fork();
+  if (waiter < 0) return errno_error("forking the exec waiter");
+  if (waiter == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::setns(init_pidfd, CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS |
+                                CLONE_NEWIPC) != 0) {
+      ::_exit(kExecCannotRun);
+    }
+    int master = -1, slave = -1;
+    if (spec.tty) {
+      // The instance's own devpts (mount namespace joined above).
+      master = ::open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+      if (master < 0) ::_exit(kExecCannotRun);
+      unsigned unlock = 0, ptn = 0;
+      ::ioctl(master, TIOCSPTLCK, &unlock);
+      if (::ioctl(master, TIOCGPTN, &ptn) != 0) ::_exit(kExecCannotRun);
+      char path[32] = "/dev/pts/";
+      // itoa without allocation
+      char digits[16];
+      int nd = 0;
+      do {
+        digits[nd++] = static_cast<char>('0' + ptn % 10);
+        ptn /= 10;
+      } while (ptn != 0);
+      int pos = 9;
+      while (nd > 0) path[pos++] = digits[--nd];
+      path[pos] = '\0';
+      slave = ::open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+      if (slave < 0) ::_exit(kExecCannotRun);
+      winsize ws{};
+      if (::ioctl(spec.stdio[0], TIOCGWINSZ, &ws) == 0) ::ioctl(slave, TIOCSWINSZ, &ws);
+    }
+    // setns(CLONE_NEWPID) applies to children: the command is forked into the instance's
+    // PID namespace.
+    const pid_t cmd_pid = ::fork();
+    if (cmd_pid < 0) ::_exit(kExecCannotRun);
+    if (cmd_pid == 0) run_command(p, spec, slave);
+    if (spec.tty) {
+      ::close(slave);
+      relay(master, spec.stdio[0], spec.stdio[1], cmd_pid);
+    }
+    int st = 0;
+    while (::waitpid(cmd_pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    ::_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+  }
+  auto pidfd = pidfd_open(waiter);
+  if (!pidfd.ok()) {
+    ::kill(waiter, SIGKILL);
+    ::waitpid(waiter, nullptr, 0);
+    return pidfd.error();
+  }
+  return ExecChild{std::move(*pidfd), waiter};
+}
+
+}  // namespace fw::sys

@@ -1,0 +1,45 @@
+#pragma once
+// Running a command inside a started instance (EXEC): a child of the daemon joins every
+// namespace of the instance's PID 1 at once (setns(2) with a pidfd, Linux ≥ 5.8: mount,
+// PID, network, UTS, IPC, and with the mount namespace its root and cwd), then forks the
+// command so it lives in the instance's PID namespace. The waiter child exits with the
+// command's status (128+signal when killed), which the daemon reaps through a pidfd.
+//
+// Everything the children need is prepared before fork(): after it they make only
+// system calls (the daemon is multi-threaded).
+
+#include <sys/types.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "firmwared/base/fd.h"
+#include "firmwared/base/result.h"
+
+namespace fw::sys {
+
+struct ExecSpec {
+  std::vector<std::string> argv;  // argv[0]: absolute, or looked up in PATH below
+  std::vector<std::string> env;   // KEY=VALUE; PATH, HOME, TERM defaults added if missing
+  std::string workdir = "/";
+  int stdio[3] = {-1, -1, -1};   // the client's descriptors (received over the socket)
+  bool tty = false;              // allocate a pty inside the instance, relay it to stdio
+  // Run in the command's process just before execve (confinement); must only make
+  // system calls. May be empty.
+  std::function<int()> pre_exec;
+};
+
+struct ExecChild {
+  Fd pidfd;   // of the waiter child (our child): readable when the command finished
+  pid_t pid = 0;
+};
+
+// Starts `spec` in the namespaces of the process `init_pidfd` refers to.
+Result<ExecChild> spawn_in_instance(int init_pidfd, const ExecSpec& spec);
+
+// Exit statuses of the waiter when the command could not run (as shells use them).
+inline constexpr int kExecCannotRun = 126;
+inline constexpr int kExecNotFound = 127;
+
+}  // namespace fw::sys

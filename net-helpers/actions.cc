@@ -1,0 +1,196 @@
+#include "net-helpers/actions.h"
+
+#include <utility>
+
+#include "net-helpers/netlink.h"
+
+namespace fw::net {
+
+namespace {
+
+// Owns a veth pair just created: deletes it (through its host end, which takes the peer
+// with it) unless committed. Failures of the undo are appended to `notes`.
+class VethGuard {
+ public:
+  VethGuard(const NlSocket& host, std::string host_if, std::string* notes)
+      : host_(host), host_if_(std::move(host_if)), notes_(notes) {}
+  VethGuard(const VethGuard&) = delete;
+  VethGuard& operator=(const VethGuard&) = delete;
+  ~VethGuard() {
+    if (!armed_) return;
+    if (Status st = delete_link(host_, host_if_); !st) {
+      *notes_ += "; rollback: " + st.error().message;
+    }
+  }
+  void commit() { armed_ = false; }
+
+ private:
+  const NlSocket& host_;
+  std::string host_if_;
+  std::string* notes_;
+  bool armed_ = true;
+};
+
+// Moves the link `name` of `inner`'s namespace to `home`, renamed `home_name`.
+Status move_back(const NlSocket& inner, const std::string& name, const Netns& home,
+                 const std::string& home_name) {
+  FW_ASSIGN_OR_RETURN(auto link, find_link(inner, name));
+  if (!link) return make_error(ENODEV, name + " is no longer in the namespace");
+  return move_link(inner, link->ifindex, name, home, home_name);
+}
+
+// Owns an interface moved into a namespace: moves it back to `home` under its original
+// name unless committed.
+class MovedGuard {
+ public:
+  MovedGuard(const NlSocket& inner, std::string name, const Netns& home, std::string home_name,
+             std::string* notes)
+      : inner_(inner),
+        name_(std::move(name)),
+        home_(home),
+        home_name_(std::move(home_name)),
+        notes_(notes) {}
+  MovedGuard(const MovedGuard&) = delete;
+  MovedGuard& operator=(const MovedGuard&) = delete;
+  ~MovedGuard() {
+    if (!armed_) return;
+    if (Status st = move_back(inner_, name_, home_, home_name_); !st) {
+      *notes_ += "; rollback: " + st.error().message;
+    }
+  }
+  void commit() { armed_ = false; }
+
+ private:
+  const NlSocket& inner_;
+  std::string name_;
+  const Netns& home_;
+  std::string home_name_;
+  std::string* notes_;
+  bool armed_ = true;
+};
+
+// Adds `cidr` to the link `name` and, when `up`, sets it up.
+Status configure(const NlSocket& sock, const std::string& name, const Cidr* cidr, bool up) {
+  FW_ASSIGN_OR_RETURN(auto link, find_link(sock, name));
+  if (!link) return make_error(ENODEV, "interface " + name + " vanished");
+  if (cidr != nullptr) FW_TRY(add_ipv4(sock, link->ifindex, name, *cidr));
+  if (up) FW_TRY(set_link_up(sock, name, true));
+  return {};
+}
+
+// After an EEXIST from the veth creation, says which of the two names is taken.
+Error explain_veth_exists(const Error& error, const NlSocket& host, const NlSocket& inner,
+                          const Options& o) {
+  const std::string what = "creating veth " + o.host_if + " with peer " + o.inner_if;
+  auto on_host = find_link(host, o.host_if);
+  if (on_host && *on_host) {
+    return errno_error(EEXIST, what + ": interface " + o.host_if + " already exists on the host");
+  }
+  auto inside = find_link(inner, o.inner_if);
+  if (inside && *inside) {
+    return errno_error(EEXIST,
+                       what + ": interface " + o.inner_if + " already exists in " + o.netns_path);
+  }
+  return error;
+}
+
+Status create(const Options& o, std::string* notes) {
+  FW_ASSIGN_OR_RETURN(Netns ns, open_netns(o.netns_path));
+  FW_ASSIGN_OR_RETURN(NlSocket host, NlSocket::connect());
+  FW_ASSIGN_OR_RETURN(NlSocket inner, NlSocket::connect_in(ns));
+  if (Status st = add_veth(host, o.host_if, o.inner_if, ns); !st) {
+    if (st.error().code == EEXIST) return explain_veth_exists(st.error(), host, inner, o);
+    return st;
+  }
+  VethGuard pair(host, o.host_if, notes);
+  FW_TRY(configure(host, o.host_if, &o.host_addr, false));  // born up
+  FW_TRY(configure(inner, o.inner_if, &o.inner_addr, true));
+  FW_TRY(set_link_up(inner, "lo", true));
+  pair.commit();
+  return {};
+}
+
+Status steal(const Options& o, std::string* notes) {
+  FW_ASSIGN_OR_RETURN(Netns home, open_own_netns());
+  FW_ASSIGN_OR_RETURN(Netns ns, open_netns(o.netns_path));
+  FW_ASSIGN_OR_RETURN(NlSocket host, NlSocket::connect());
+  FW_ASSIGN_OR_RETURN(NlSocket inner, NlSocket::connect_in(ns));
+  const std::string name = o.new_name.empty() ? o.iface : o.new_name;
+  FW_ASSIGN_OR_RETURN(auto link, find_link(host, o.iface));
+  if (!link) return errno_error(ENODEV, "interface " + o.iface + " on the host");
+  FW_ASSIGN_OR_RETURN(auto clash, find_link(inner, name));
+  if (clash) {
+    return errno_error(EEXIST, "interface " + name + " already in " + o.netns_path);
+  }
+  // An interface already inside under the host name (the instance's own eth0, say) is not
+  // ours: the kernel renames on conflict, but the rollback below must not touch it.
+  FW_ASSIGN_OR_RETURN(auto namesake, find_link(inner, o.iface));
+  if (Status st = move_link(host, link->ifindex, o.iface, ns, name); !st) {
+    // do_setlink() moves before it renames: if only the rename failed, bring it back.
+    if (auto moved = find_link(inner, o.iface); !namesake && moved && *moved) {
+      if (Status back = move_back(inner, o.iface, home, o.iface); !back) {
+        *notes += "; rollback: " + back.error().message;
+      }
+    }
+    return st;
+  }
+  MovedGuard moved(inner, name, home, o.iface, notes);
+  FW_TRY(configure(inner, name, o.addr ? &*o.addr : nullptr, true));
+  moved.commit();
+  return {};
+}
+
+Status release(const Options& o) {
+  FW_ASSIGN_OR_RETURN(Netns home, open_own_netns());
+  auto ns = open_netns(o.netns_path);
+  if (!ns) {
+    // A namespace that no longer exists holds nothing to release: its virtual interfaces
+    // died with it and physical ones went back to the initial namespace by themselves
+    // (default_device_exit in net/core/dev.c).
+    const int code = ns.error().code;
+    if (o.missing_ok && (code == ENOENT || code == ESRCH)) return {};
+    return ns.error();
+  }
+  FW_ASSIGN_OR_RETURN(NlSocket host, NlSocket::connect());
+  FW_ASSIGN_OR_RETURN(NlSocket inner, NlSocket::connect_in(*ns));
+  FW_ASSIGN_OR_RETURN(auto link, find_link(inner, o.iface));
+  if (!link) {
+    if (o.missing_ok) return {};
+    return errno_error(ENODEV, "interface " + o.iface + " in " + o.netns_path);
+  }
+  const std::string name = o.host_name.empty() ? o.iface : o.host_name;
+  FW_ASSIGN_OR_RETURN(auto clash, find_link(host, name));
+  if (clash) return errno_error(EEXIST, "interface " + name + " already on the host");
+  return move_link(inner, link->ifindex, o.iface, home, name);
+}
+
+Status clean(const Options& o) {
+  FW_ASSIGN_OR_RETURN(NlSocket host, NlSocket::connect());
+  FW_ASSIGN_OR_RETURN(auto link, find_link(host, o.host_if));
+  if (!link) return {};  // already gone counts as success (teardown is idempotent)
+  if (link->kind != "veth") {
+    const std::string kind = link->kind.empty() ? "a physical device" : "of kind " + link->kind;
+    return make_error(EINVAL, o.host_if + " is " + kind + ", not a veth: not deleting it");
+  }
+  Status st = delete_link(host, o.host_if, link->ifindex);
+  if (!st && st.error().code == ENODEV) return {};  // deleted meanwhile
+  return st;
+}
+
+}  // namespace
+
+Status run_action(const Options& options, std::string* rollback_notes) {
+  switch (options.action) {
+    case Action::kCreate:
+      return create(options, rollback_notes);
+    case Action::kSteal:
+      return steal(options, rollback_notes);
+    case Action::kRelease:
+      return release(options);
+    case Action::kClean:
+      return clean(options);
+  }
+  return make_error(EINVAL, "unknown action");
+}
+
+}  // namespace fw::net
