@@ -6,12 +6,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <ctime>
 
 #include "firmwared/base/defer.h"
 #include "firmwared/base/fd.h"
 #include "firmwared/base/log.h"
+#include "firmwared/base/strings.h"
 #include "firmwared/core/identifiers.h"
 #include "firmwared/core/shell_words.h"
 #include "firmwared/sys/hash_copy.h"
@@ -75,19 +77,34 @@ Status make_dir(const std::string& path) {
   return {};
 }
 
+// RFC 3986 §3.1: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ). Anything else before "://"
+// is part of a path.
+bool is_url_scheme(const std::string& s) {
+  if (s.empty() || !std::isalpha(static_cast<unsigned char>(s[0]))) return false;
+  for (char c : s) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '-' && c != '.') {
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 Result<FirmwareSource> resolve_firmware_source(const std::string& arg,
                                                const std::optional<std::string>& cwd) {
   std::string path = arg;
-  if (auto pos = arg.find("://"); pos != std::string::npos) {
+  if (auto pos = arg.find("://"); pos != std::string::npos && is_url_scheme(arg.substr(0, pos))) {
     const std::string scheme = arg.substr(0, pos);
-    if (scheme != "file") {
+    if (to_lower(scheme) != "file") {
       return make_error(EPROTONOSUPPORT, "cannot import '" + printable(arg) + "': URL scheme '" +
                                              printable(scheme) +
                                              "' is not supported (only file:// and paths)");
     }
-    path = percent_decode(arg.substr(pos + 3));
+    // RFC 8089: file://HOST/path with HOST empty or "localhost".
+    std::string rest = arg.substr(pos + 3);
+    if (to_lower(rest.substr(0, 9)) == "localhost") rest = rest.substr(9);
+    path = percent_decode(rest);
     if (path.empty() || path[0] != '/') {
       return make_error(EINVAL, "file URL '" + printable(arg) + "' must name an absolute path");
     }
@@ -99,20 +116,25 @@ Result<FirmwareSource> resolve_firmware_source(const std::string& arg,
   if (path[0] != '/') {
     if (!cwd) {
       return make_error(
-          EINVAL, "relative path '" + printable(path) + "' needs the client's working directory");
+          EINVAL, "relative path '" + printable(path, PATH_MAX) + "' needs the client's working directory");
     }
     path = *cwd + "/" + path;
   }
   char real[PATH_MAX];
   if (::realpath(path.c_str(), real) == nullptr) {
-    return errno_error("firmware path '" + printable(path) + "'");
+    return errno_error("firmware path '" + printable(path, PATH_MAX) + "'");
   }
   struct stat st {};
   if (::stat(real, &st) != 0)
-    return errno_error("inspecting firmware path '" + printable(real) + "'");
-  if (S_ISDIR(st.st_mode)) return FirmwareSource{real, true};
+    return errno_error("inspecting firmware path '" + printable(real, PATH_MAX) + "'");
+  if (S_ISDIR(st.st_mode)) {
+    if (std::string(real) == "/") {
+      return make_error(EINVAL, "refusing the host's root directory as a firmware");
+    }
+    return FirmwareSource{real, true};
+  }
   if (S_ISREG(st.st_mode)) return FirmwareSource{real, false};
-  return make_error(EINVAL, "firmware path '" + printable(real) + "' is " + type_name(st.st_mode) +
+  return make_error(EINVAL, "firmware path '" + printable(real, PATH_MAX) + "' is " + type_name(st.st_mode) +
                                 ", not a rootfs directory or a filesystem image");
 }
 
@@ -123,13 +145,13 @@ Result<std::string> check_rootfs(const std::string& dir) {
     if (::lstat((dir + "/" + sub).c_str(), &st) == 0) ++found;
   }
   if (found == 0) {
-    return make_error(EINVAL, "directory '" + printable(dir) +
+    return make_error(EINVAL, "directory '" + printable(dir, PATH_MAX) +
                                   "' does not look like a root filesystem (no bin, sbin, usr, "
                                   "etc or lib)");
   }
   // /sbin/init is often an absolute symlink into the rootfs itself: lstat, do not follow.
   if (::lstat((dir + "/sbin/init").c_str(), &st) != 0) {
-    return "directory '" + printable(dir) + "' has no /sbin/init: set cmdline to start it";
+    return "directory '" + printable(dir, PATH_MAX) + "' has no /sbin/init: set cmdline to start it";
   }
   return std::string();
 }
@@ -145,6 +167,10 @@ struct Firmwares::Import {
   std::atomic<bool> cancelled{false};
   std::atomic<int> last_percent{-1};
   Result<std::string> sha1 = make_error(ECANCELED, "import did not run");
+  // sha1s of catalogued images of the same size: if the source hashes to one of them, it
+  // is not copied at all (PREPARE of a known image must not need repository space).
+  std::vector<std::string> same_size;
+  bool copied = false;
 };
 
 Firmwares::Firmwares(FirmwaresDeps deps)
@@ -216,7 +242,7 @@ Result<EntitySummary> Firmwares::register_firmware(catalogue::FirmwareRecord rec
   };
   FW_ASSIGN_OR_RETURN(record.name, new_name());
   FW_TRY_CTX(d_.mounter.mount(record.path, record.format, target),
-             "mounting firmware " + record.name);
+             "mounting firmware '" + printable(record.source_path, PATH_MAX) + "'");
   record.created = static_cast<int64_t>(::time(nullptr));
   if (auto s = d_.catalogue.put_firmware(record); !s.ok()) {
     (void)d_.mounter.unmount(target);
@@ -251,7 +277,7 @@ void Firmwares::prepare_image(const FirmwareSource& src, PrepareDone done) {
   imp->id = next_import_++;
   imp->source = src;
   imp->src.reset(::open(src.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
-  if (!imp->src) return done(errno_error("opening firmware image '" + printable(src.path) + "'"));
+  if (!imp->src) return done(errno_error("opening firmware image '" + printable(src.path, PATH_MAX) + "'"));
   auto info = sys::probe_image(imp->src.get(), src.path);
   if (!info.ok()) return done(info.error());
   imp->info = *info;
@@ -269,8 +295,28 @@ void Firmwares::prepare_image(const FirmwareSource& src, PrepareDone done) {
 
   Executor& exec = d_.executor;
   EventSink& events = d_.events;
+  if (auto all = d_.catalogue.list_firmwares(); all.ok()) {
+    for (const auto& r : *all) {
+      if (r.format != "dir" && r.size == imp->size) imp->same_size.push_back(r.sha1);
+    }
+  }
   auto work = [imp, &exec, &events]() {
     // Worker thread: touch only the import and post progress back to the loop.
+    if (!imp->same_size.empty()) {
+      auto sha1 = sys::sha1_of_fd(imp->src.get(), [imp](uint64_t, uint64_t) {
+        return !imp->cancelled.load();
+      });
+      if (sha1.ok() && std::find(imp->same_size.begin(), imp->same_size.end(), *sha1) !=
+                           imp->same_size.end()) {
+        imp->sha1 = *sha1;
+        return;
+      }
+      if (::lseek(imp->src.get(), 0, SEEK_SET) != 0) {
+        imp->sha1 = errno_error("rewinding '" + imp->source.path + "'");
+        return;
+      }
+    }
+    imp->copied = true;
     imp->sha1 = sys::copy_with_sha1(
         imp->src.get(), imp->repo_dir.get(), imp->tmp_name,
         [imp, &exec, &events](uint64_t done_bytes, uint64_t total) {
@@ -296,13 +342,17 @@ void Firmwares::prepare_image(const FirmwareSource& src, PrepareDone done) {
 
 Result<EntitySummary> Firmwares::finish_import(Import& imp) {
   if (!imp.sha1.ok()) {
-    return imp.sha1.error().wrap("importing '" + printable(imp.source.path) + "'");
+    return imp.sha1.error().wrap("importing '" + printable(imp.source.path, PATH_MAX) + "'");
   }
   const std::string sha1 = *imp.sha1;
   FW_ASSIGN_OR_RETURN(auto existing, d_.catalogue.get_firmware(sha1));
   if (existing) {
-    sys::discard(imp.repo_dir.get(), imp.tmp_name);
+    if (imp.copied) sys::discard(imp.repo_dir.get(), imp.tmp_name);
     return EntitySummary{sha1, existing->name, true, ""};
+  }
+  if (!imp.copied) {  // dropped meanwhile: import it for real
+    return make_error(EAGAIN, "firmware '" + printable(imp.source.path, PATH_MAX) +
+                                  "' was dropped during PREPARE: prepare it again");
   }
   const std::string final_name = repository_name(imp.source.path, sha1);
   if (auto s = sys::publish(imp.repo_dir.get(), imp.tmp_name, final_name); !s.ok()) {

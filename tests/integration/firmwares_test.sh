@@ -22,9 +22,9 @@ stop_subscriber() {
   wait "$EVENTS_PID" 2>/dev/null || true
   EVENTS_PID=""
 }
-trap 'stop_subscriber; fw_cleanup' EXIT
+trap 'rc=$?; stop_subscriber; (exit $rc); fw_cleanup' EXIT  # fw_cleanup reads $?
 
-sha1_of() { sha1sum "$1" | cut -c1-40; }
+sha1_of() { sha1sum <"$1" | cut -c1-40; }
 # What must not change when a request fails: catalogue, repository, mounts, loop devices.
 state() {
   "$FWCTL" list firmwares
@@ -118,6 +118,22 @@ cp "$FW_EX_SQUASHFS" "$FW_TMP/with space/copy.squashfs"
 run fwctl prepare firmwares "file://$FW_TMP/with%20space/copy.squashfs"
 expect_eq "percent-encoded file:// URL: same sha1" "${SHA1[squashfs]}" "$(field sha1 "$OUT")"
 expect_eq "same content under another name: no second copy" "$before" "$(ls -A "$REPO")"
+
+# A hostile file name never makes a hostile repository name (no leading dot, no control
+# character, no whitespace, no slash).
+HOSTILE=$FW_TMP/$'..evil\nname \x01;$(id).ext2'
+cp "$FW_EX_EXT2" "$HOSTILE"
+printf 'x' | dd of="$HOSTILE" bs=1 seek=$(($(stat -c %s "$HOSTILE") - 1)) conv=notrunc status=none
+HOSTILE_SHA1=$(sha1_of "$HOSTILE")
+run fwctl prepare firmwares "$HOSTILE"
+expect_eq "hostile file name: imported" "$HOSTILE_SHA1" "$(field sha1 "$OUT")"
+hostile_copy=$(ls -A "$REPO" | grep -F "$HOSTILE_SHA1" || true)
+expect_match "hostile file name: safe repository name" "^[A-Za-z0-9_-][A-Za-z0-9._-]*\.$HOSTILE_SHA1\.firmware\$" \
+  "$hostile_copy"
+run fwctl drop firmwares "$HOSTILE_SHA1"
+expect_eq "hostile file name: dropped" "$HOSTILE_SHA1 dropped" "$OUT"
+expect_eq "hostile file name: copy removed" "$before" "$(ls -A "$REPO")"
+rm -f "$HOSTILE"
 
 # ---- read-only mounts ----------------------------------------------------------------------
 
@@ -322,6 +338,13 @@ bad_prepare() {  # bad_prepare DESCRIPTION ERRNO_NAME MESSAGE_REGEX PATH
 BAD=$FW_TMP/bad
 mkdir -p "$BAD"
 bad_prepare "missing path" ENOENT "$BAD/missing.*No such file or directory" "$BAD/missing"
+# Build trees are deep: the message must name the whole path, not a truncated one.
+LONG=$BAD/a-rather-long-build-directory/output-of-the-firmware-build/images/x86_64-simulation
+mkdir -p "$LONG/not-a-rootfs"
+bad_prepare "missing long path" ENOENT "'$LONG/missing-rootfs.ext4': No such file or directory" \
+  "$LONG/missing-rootfs.ext4"
+bad_prepare "long dir without rootfs" EINVAL "'$LONG/not-a-rootfs' does not look like a root" \
+  "$LONG/not-a-rootfs"
 head -c 3000000 /dev/urandom >"$BAD/random.img"
 bad_prepare "random bytes" EINVAL "random.img.* not a known filesystem image" "$BAD/random.img"
 cp "$FW_EX_EXT2" "$BAD/truncated.ext2"
@@ -448,7 +471,8 @@ for _ in $(seq 1 1200); do
 done
 echo "import of a vanished client: ${outcome:-still running after 60 s}"
 check "import of a vanished client completed or was removed" test -n "$outcome"
-check "ping after the vanished client" fwctl ping
+run fwctl ping
+expect_eq "ping after the vanished client" PONG "$OUT"
 check "no .import-* file after the vanished client" test -z "$(ls -A "$REPO" | grep '^\.import-')"
 if [[ $outcome == completed ]]; then
   expect_eq "completed import: one intact copy" "$BIG_SHA1" "$(sha1_of "$BIG_COPY")"
@@ -457,6 +481,18 @@ if [[ $outcome == completed ]]; then
 else
   check "removed import left no copy" test ! -e "$BIG_COPY"
 fi
+
+# On a terminal fwctl draws a progress bar on stderr (on a pipe nothing, checked above).
+run script -qec "'$FWCTL' prepare firmwares '$BIG'" /dev/null
+tty_out=$(sed 's/\r$//' <<<"$OUT" | tr '\r' '\n')
+expect_match "TTY: progress bar" "\[#+\.*\] +[0-9]+% $BIG" "$tty_out"
+expect_match "TTY: the bar ends at 100%" "\[#{30}\] 100% $BIG" "$tty_out"
+bar_percents=$(grep -o '[0-9]\+% ' <<<"$tty_out" | tr -d '% ')
+expect_eq "TTY: percents increase" "$bar_percents" "$(sort -n -u <<<"$bar_percents")"
+expect_match "TTY: then the three lines" "new entity in firmwares folder created
+sha1: $BIG_SHA1
+name: [a-z_]+" "$tty_out"
+"$FWCTL" drop firmwares "$BIG_SHA1" >/dev/null
 rm -f "$BIG"
 
 # ---- DROP of a directory, then of everything -----------------------------------------------

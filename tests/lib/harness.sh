@@ -202,3 +202,124 @@ assert_no_leaks() {
           done; true)
   expect_eq "no loop device backed by a file below $FW_TMP" "" "$loops"
 }
+
+# ---- instances (instances*_test.sh) -----------------------------------------------------
+# Monitors and instances outlive the daemon by design, so these tests kill whatever of
+# theirs survived before the common cleanup runs.
+
+# Like setup; on exit, first kills the leftover processes of this test's instances.
+fw_inst_setup() {
+  setup
+  trap fw_inst_on_exit EXIT
+}
+
+fw_inst_on_exit() {
+  local rc=$? pids
+  set +e
+  pids=$(fw_inst_leftover_pids)
+  if [[ -n "$pids" ]]; then
+    echo "killing leftover instance processes:" $pids >&2
+    kill -KILL $pids 2>/dev/null
+    sleep 0.2
+  fi
+  (exit $rc)
+  fw_cleanup
+}
+
+# Prints the pids of live processes belonging to this test's instances: monitors working
+# below $FW_TMP and every process whose root is an overlay with its upper dir below $FW_TMP.
+fw_inst_leftover_pids() {
+  local esc
+  esc=$(printf '%s' "$FW_TMP" | sed 's/[.[\*^$()+?{|]/\\&/g')
+  {
+    pgrep -f -- "firmwared-monitor .*--workspace $esc/" || true
+    grep -slE "^[0-9]+ [0-9]+ [0-9]+:[0-9]+ [^ ]+ / .*upperdir=$esc/" /proc/[0-9]*/mountinfo |
+      sed -n 's|^/proc/\([0-9]*\)/mountinfo$|\1|p' || true
+  } | sort -nu | tr '\n' ' ' | sed 's/ $//'
+}
+
+# Zombie children of the daemon (there must never be any).
+fw_inst_daemon_zombies() {
+  [[ -n "$FW_DAEMON_PID" ]] || return 0
+  ps -o pid=,stat= --ppid "$FW_DAEMON_PID" 2>/dev/null | awk '$2 ~ /^Z/ { print $1 }' |
+    tr '\n' ' ' | sed 's/ $//'
+}
+
+# fw_inst_wait_for SECONDS COMMAND...: polls COMMAND every 20 ms; 1 on timeout.
+fw_inst_wait_for() {
+  local limit=$1 i
+  shift
+  for ((i = 0; i < limit * 50; i++)); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.02
+  done
+  "$@" >/dev/null 2>&1
+}
+
+fw_inst_no_leftovers() { [[ -z "$(fw_inst_leftover_pids)" ]]; }
+
+# Checks (waiting up to 5 s) that no process of this test's instances is left.
+fw_inst_expect_no_leftovers() {
+  fw_inst_wait_for 5 fw_inst_no_leftovers || true
+  expect_eq "$1: no monitor or instance process left" "" "$(fw_inst_leftover_pids)"
+  expect_eq "$1: no zombie child of the daemon" "" "$(fw_inst_daemon_zombies)"
+}
+
+fw_inst_daemon_fds() { ls "/proc/$FW_DAEMON_PID/fd" 2>/dev/null | wc -l; }
+
+# fw_inst_expect_fds DESCRIPTION COUNT: the daemon's fd count comes back to COUNT within
+# 3 s (a client's session closes a little after the client exits).
+fw_inst_expect_fds() {
+  local want=$2
+  fw_inst_wait_for 3 test "$(fw_inst_daemon_fds)" -eq "$want" || true
+  expect_eq "$1: daemon fd count back to $want" "$want" "$(fw_inst_daemon_fds)"
+}
+
+# Mounts at or below $1 (count).
+fw_inst_mounts_below() {
+  awk -v d="$1" '$5 == d || index($5, d "/") == 1' /proc/self/mountinfo | wc -l
+}
+
+fw_inst_prop() { "$FWCTL" get_property instances "$1" "$2"; }
+
+fw_inst_state_is() { [[ "$("$FWCTL" get_property instances "$1" state)" == "$2" ]]; }
+
+# fw_inst_wait_state ID STATE [SECONDS]: 1 when the state is not reached in time.
+fw_inst_wait_state() { fw_inst_wait_for "${3:-10}" fw_inst_state_is "$1" "$2"; }
+
+# fw_inst_exec PID COMMAND...: runs the firmware's busybox COMMAND inside the instance whose
+# PID 1 is host pid PID (all its namespaces, its root).
+fw_inst_exec() {
+  local pid=$1
+  shift
+  nsenter -t "$pid" -m -u -i -n -p -r -w /bin/busybox "$@"
+}
+
+# Processes in the PID namespace of host pid $1 (count, seen from the host).
+fw_inst_pidns_count() {
+  local ns p n=0
+  ns=$(readlink "/proc/$1/ns/pid") || return 1
+  for p in /proc/[0-9]*; do
+    [[ "$(readlink "$p/ns/pid" 2>/dev/null)" == "$ns" ]] && n=$((n + 1))
+  done
+  echo "$n"
+}
+
+# Stops the daemon with fwctl quit and waits for it; returns its exit status.
+fw_inst_quit_daemon() {
+  local pid=$FW_DAEMON_PID rc=0
+  "$FWCTL" quit >/dev/null || return 1
+  fw_inst_wait_for 5 bash -c "! kill -0 $pid" || true
+  wait "$pid" || rc=$?
+  FW_DAEMON_PID=""
+  cp "$FW_LOG" "$FW_LOG_COPY" 2>/dev/null || true
+  return $rc
+}
+
+# Kills the daemon with SIGKILL (a crash) and reaps it.
+fw_inst_crash_daemon() {
+  local pid=$FW_DAEMON_PID
+  kill -KILL "$pid"
+  wait "$pid" 2>/dev/null || true
+  FW_DAEMON_PID=""
+}

@@ -601,6 +601,22 @@ TEST_F(ResolveSourceTest, FileUrlsArePercentDecoded) {
   EXPECT_EQ(nul.error().code, EINVAL);
 }
 
+// RFC 8089: "file://localhost/path" is the same as "file:///path"; RFC 3986 §3.1: schemes
+// are case-insensitive ("FILE:///path"). Both are file URLs other tools produce and accept.
+TEST_F(ResolveSourceTest, FileUrlsWithLocalhostOrAnUpperCaseSchemeAreFileUrls) {
+  write_file(tmp_.path() + "/a.img", "x");
+  for (const std::string& url : {"file://localhost" + tmp_.path() + "/a.img",
+                                 "FILE://" + tmp_.path() + "/a.img",
+                                 "File://" + tmp_.path() + "/a.img"}) {
+    auto r = resolve_firmware_source(url, std::nullopt);
+    if (!r.ok()) {
+      ADD_FAILURE() << url << " is refused: " << r.error().message;
+      continue;
+    }
+    EXPECT_EQ(r->path, tmp_.path() + "/a.img") << url;
+  }
+}
+
 TEST_F(ResolveSourceTest, OtherUrlSchemesAreNotSupported) {
   for (const char* url : {"ftp://host/a.img", "http://x", "https://example.com/fw.ext2"}) {
     auto r = resolve_firmware_source(url, "/");
