@@ -16,7 +16,9 @@
 #include "firmwared/core/instance_mounter.h"
 #include "firmwared/core/instances.h"
 #include "firmwared/core/names.h"
+#include "firmwared/core/profiles.h"
 #include "firmwared/server/builtin_commands.h"
+#include "firmwared/server/diff_commands.h"
 #include "firmwared/server/dispatcher.h"
 #include "firmwared/server/folder_commands.h"
 #include "firmwared/server/hook_network.h"
@@ -67,9 +69,11 @@ int serve(const fw::config::Config& config, event_base* base) {
   fw::server::MonitorLauncher launcher(base, fw::server::default_monitor_path());
   fw::server::ProcessRunner runner(base);
   fw::server::HookNetwork network(runner, config);
+  fw::core::AppArmorProfiles profiles(config);  // warns here when AppArmor is missing
   fw::core::Instances instances({*catalogue, config, events, *words, firmwares, instance_mounter,
-                                 launcher, executor, &network});
+                                 launcher, executor, &network, &profiles});
   if (auto s = instances.restore(); !s.ok()) return fail("restoring instances", s.error());
+  fw::core::restore_profiles(profiles, instances);
   {
     auto keep = instances.running_host_interfaces();
     network.remove_leftover_veths({keep.begin(), keep.end()});
@@ -80,6 +84,7 @@ int serve(const fw::config::Config& config, event_base* base) {
   fw::server::register_builtin_commands(dispatcher, server, config, {"firmwares", "instances"});
   fw::server::register_folder_commands(dispatcher, folders);
   fw::server::register_instance_commands(dispatcher, instances);
+  fw::server::register_diff_commands(dispatcher, instances, firmwares, executor);
   if (auto s = server.install_signal_handlers(); !s.ok()) {
     return fail("installing signal handlers", s.error());
   }

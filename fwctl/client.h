@@ -5,6 +5,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "firmwared/base/fd.h"
 #include "firmwared/base/result.h"
@@ -25,6 +26,11 @@ class Client {
   fw::Result<fw::protocol::Message> call(
       fw::protocol::Request request, Deadline deadline,
       const std::function<void(const fw::protocol::Message&)>& on_event = {});
+
+  // Same as call(), sending `fds` with the request line (SCM_RIGHTS) — EXEC hands the
+  // daemon our stdin, stdout and stderr this way.
+  fw::Result<fw::protocol::Message> call_with_fds(fw::protocol::Request request,
+                                                  const std::vector<int>& fds, Deadline deadline);
 
   // Reads the next message (reply or notification).
   fw::Result<fw::protocol::Message> read_message(Deadline deadline);

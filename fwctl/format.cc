@@ -40,16 +40,16 @@ std::string format_reply(const fw::protocol::Message& reply, const std::vector<s
   if (a == "SUBSCRIBED" || a == "SET_PROPERTY") return "";
   if (a == "PREPARED") {
     const std::string folder = scalar(b.value("folder", Json()));
-    std::string head = b.value("existed", false)
-                           ? "entity already in " + folder + " folder"
-                           : "new entity in " + folder + " folder created";
+    std::string head = b.value("existed", false) ? "entity already in " + folder + " folder"
+                                                 : "new entity in " + folder + " folder created";
     return head + "\nsha1: " + scalar(b.value("sha1", Json())) +
            "\nname: " + scalar(b.value("name", Json()));
   }
   if (a == "LIST") {
     std::vector<std::string> parts;
     for (const auto& e : b.value("entities", Json::array())) {
-      parts.push_back(scalar(e.value("name", Json())) + "[" + scalar(e.value("sha1", Json())) + "]");
+      parts.push_back(scalar(e.value("name", Json())) + "[" + scalar(e.value("sha1", Json())) +
+                      "]");
     }
     return fw::join(parts, " ");
   }
@@ -73,9 +73,9 @@ std::string format_reply(const fw::protocol::Message& reply, const std::vector<s
     return (args.size() >= 2 ? args[1] : scalar(b.value("name", Json()))) + " dropped";
   }
   if (a == "HELP") {
-    std::string out = "Command " + scalar(b.value("command", Json())) + "\nSynopsis: " +
-                      scalar(b.value("synopsis", Json())) + "\nOverview: " +
-                      scalar(b.value("overview", Json()));
+    std::string out = "Command " + scalar(b.value("command", Json())) +
+                      "\nSynopsis: " + scalar(b.value("synopsis", Json())) +
+                      "\nOverview: " + scalar(b.value("overview", Json()));
     for (const auto& line : b.value("help", Json::array())) out += "\n" + scalar(line);
     return out;
   }

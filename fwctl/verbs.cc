@@ -9,7 +9,11 @@
 
 #include "firmwared/base/strings.h"
 #include "firmwared/protocol/commands.h"
+#include "fwctl/console.h"
+#include "fwctl/diff.h"
 #include "fwctl/format.h"
+#include "fwctl/logs.h"
+#include "fwctl/ps.h"
 
 namespace fwctl {
 
@@ -125,6 +129,12 @@ std::vector<Verb> build_verbs() {
   std::vector<Verb> v;
   for (const auto& c : fw::protocol::commands()) {
     if (c.name == "SUBSCRIBE") continue;  // `fwctl events` subscribes
+    // `fwctl help` (below) prints the same lines from the shared table, plus the usage; two
+    // verbs of one name would leave the choice to std::sort.
+    if (c.name == "HELP") continue;
+    // CONSOLE and LOGS need more than one request and reply: their verbs follow.
+    if (c.name == "CONSOLE" || c.name == "LOGS") continue;
+    if (is_diff_command(c.name)) continue;  // fwctl diff, fwctl export (fwctl/diff.cc)
     Verb verb;
     verb.name = fw::to_lower(c.name);
     verb.usage = "fwctl " + verb.name + c.synopsis.substr(c.name.size());
@@ -136,9 +146,42 @@ std::vector<Verb> build_verbs() {
     };
     v.push_back(std::move(verb));
   }
-  v.push_back({"events", "fwctl events", "EVENTS", "Prints the daemon's notifications until interrupted.",
-               {"With --json, one JSON object per line, as sent by the daemon."}, run_events});
+  v.push_back({"events",
+               "fwctl events",
+               "EVENTS",
+               "Prints the daemon's notifications until interrupted.",
+               {"With --json, one JSON object per line, as sent by the daemon."},
+               run_events});
   v.push_back({"help", "fwctl help VERB", "HELP VERB", "Explains a verb.", {}, run_help});
+  v.push_back({"console",
+               "fwctl console ID",
+               "CONSOLE ID",
+               "Attaches the terminal to the console of an instance; Ctrl-] detaches.",
+               {"Waits for the instance to start when it is not started, and attaches again when",
+                "it stops and starts again. On a terminal, stdin is in raw mode until detached;",
+                "when stdin is not a terminal it is relayed as is and its end detaches."},
+               run_console});
+  v.push_back({"logs",
+               "fwctl logs ID [-f]",
+               "LOGS ID [-f]",
+               "Prints the console log of an instance (its last 64 KiB).",
+               {"-f keeps printing what the instance writes (polling every 200 ms, across log",
+                "rotations) until interrupted. With --json, prints the LOGS replies."},
+               run_logs});
+  v.push_back({"ps",
+               "fwctl ps [--json]",
+               "PS [--json]",
+               "Lists the instances: NAME ID STATE PID FIRMWARE UPTIME.",
+               {"PID is the host pid of the instance's PID 1 and UPTIME its age, both '-' when",
+                "not started. --json prints an array of objects with those keys in lower case."},
+               run_ps});
+  v.push_back({"restart",
+               "fwctl restart ID",
+               "RESTART ID",
+               "Restarts an instance: KILL (if started), REMOUNT, START.",
+               {"The overlay diff stays; REMOUNT makes a rebuilt firmware directory show."},
+               run_restart});
+  for (auto& d : diff_verbs()) v.push_back(std::move(d));
   std::sort(v.begin(), v.end(), [](const Verb& a, const Verb& b) { return a.name < b.name; });
   return v;
 }

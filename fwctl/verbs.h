@@ -23,10 +23,10 @@ struct Context {
 };
 
 struct Verb {
-  std::string name;     // lower case
+  std::string name;      // lower case
   std::string usage;     // "fwctl prepare FOLDER PATH|ID"
   std::string synopsis;  // as HELP prints it: "PREPARE FOLDER PATH|ID"
-  std::string summary;  // one line
+  std::string summary;   // one line
   std::vector<std::string> help;
   std::function<int(Context&, const std::vector<std::string>&)> run;
 };

@@ -126,11 +126,21 @@ Result<EntitySummary> Instances::create(const catalogue::FirmwareRecord& fw) {
     FW_TRY(make_dir(ws + "/" + sub, 0755));
   }
   FW_TRY_CTX(mount_workspace(r), "preparing instance " + r.name);
-  if (auto s = d_.catalogue.put_instance(r); !s.ok()) {
-    (void)d_.mounter.unmount(ws + "/union");
-    (void)d_.mounter.unmount(ws + "/ro");
-    return s.error().wrap("recording instance " + r.name);
+  DEFER {
+    if (!keep) {
+      (void)d_.mounter.unmount(ws + "/union");
+      (void)d_.mounter.unmount(ws + "/ro");
+    }
+  };
+  // DESIGN §9: the profile is loaded now, so that a template or parser error fails
+  // PREPARE (not a later START).
+  if (d_.profiles != nullptr) {
+    FW_TRY_CTX(d_.profiles->load(r.sha1, ws), "preparing instance " + r.name);
   }
+  DEFER {
+    if (!keep && d_.profiles != nullptr) (void)d_.profiles->remove(r.sha1);
+  };
+  FW_TRY_CTX(d_.catalogue.put_instance(r), "recording instance " + r.name);
   keep = true;
   log::info("instance " + r.name + " [" + r.sha1 + "] prepared from firmware " + fw.name);
   d_.events.emit("PREPARED",
@@ -223,7 +233,11 @@ MonitorEvents Instances::events_for(const std::string& sha1) {
   };
   ev.on_started = [this, sha1](int64_t pid) { on_started(sha1, pid); };
   ev.on_failed = [this, sha1](const Error& e) {
-    if (auto it = running_.find(sha1); it != running_.end()) it->second->start_error = e;
+    // The first cause wins: a KILL, a timeout or a network failure recorded before the
+    // monitor died explains its death better than "the monitor died".
+    if (auto it = running_.find(sha1); it != running_.end() && !it->second->start_error) {
+      it->second->start_error = e;
+    }
   };
   ev.on_exited = [this, sha1](std::optional<int> status) { on_exited(sha1, status); };
   return ev;
@@ -264,6 +278,9 @@ void Instances::launch(const catalogue::InstanceRecord& r, Runtime* raw) {
     return;
   }
   LaunchSpec spec{r.name, r.sha1, workspace(r.sha1) + "/union", workspace(r.sha1), r.cmdline};
+  if (d_.profiles != nullptr && d_.profiles->enabled()) {
+    spec.apparmor_profile = d_.profiles->profile_name(r.sha1);
+  }
   auto mon = d_.launcher.launch(spec, events_for(r.sha1));
   if (!mon.ok()) {
     auto waiters = std::move(raw->start_waiters);
@@ -383,28 +400,37 @@ void Instances::on_exited(const std::string& sha1, std::optional<int> status) {
       log::error("instance " + name + ": recording its death: " + s.error().message);
     }
   }
-  if (!rt->start_waiters.empty()) {
-    Error e = rt->start_error.value_or(
-        rt->kill_waiters.empty() ? make_error(EIO, "the monitor exited before PID 1 started")
-                                 : make_error(ECANCELED, "START interrupted by KILL"));
-    for (auto& w : rt->start_waiters) w(e.wrap("starting instance " + name));
-  }
-  if (was_started || !rt->kill_waiters.empty()) {
-    log::info("instance " + name + " dead, exit status " +
-              (status ? std::to_string(*status) : std::string("unknown")));
-    core::EventFields fields = {{"folder", std::string(kFolder)}, {"sha1", sha1}, {"name", name}};
-    fields.push_back(
-        {"exit_status", status ? EventValue(int64_t{*status}) : EventValue(std::string())});
-    d_.events.emit("DEAD", std::move(fields));
-  }
-  for (auto& w : rt->kill_waiters) w(KillResult{sha1, name, status});
-  // Network teardown after the replies: the kernel's veth teardown is slow and nobody
-  // should wait for it; the next START of this instance queues behind it.
-  if (d_.network != nullptr && rt->net_plan) {
-    const NetworkPlan plan = *rt->net_plan;
-    net_enqueue(sha1, [this, plan](std::function<void()> finish) {
-      d_.network->teardown(plan, [finish](Status) { finish(); });
+  // Replies and DEAD go out once the namespace is unpinned and a stolen interface is back
+  // on the host (fast); the slow kernel veth teardown happens after, off the reply path.
+  auto shared = std::shared_ptr<Runtime>(std::move(rt));
+  auto settle = [this, shared, sha1, name, status, was_started]() {
+    Runtime& run = *shared;
+    if (!run.start_waiters.empty()) {
+      Error e = run.start_error.value_or(
+          run.kill_waiters.empty() ? make_error(EIO, "the monitor exited before PID 1 started")
+                                   : make_error(ECANCELED, "START interrupted by KILL"));
+      for (auto& w : run.start_waiters) w(e.wrap("starting instance " + name));
+    }
+    if (was_started || !run.kill_waiters.empty()) {
+      log::info("instance " + name + " dead, exit status " +
+                (status ? std::to_string(*status) : std::string("unknown")));
+      core::EventFields fields = {{"folder", std::string(kFolder)}, {"sha1", sha1}, {"name", name}};
+      fields.push_back(
+          {"exit_status", status ? EventValue(int64_t{*status}) : EventValue(std::string())});
+      d_.events.emit("DEAD", std::move(fields));
+    }
+    for (auto& w : run.kill_waiters) w(KillResult{sha1, name, status});
+  };
+  if (d_.network != nullptr && shared->net_plan) {
+    const NetworkPlan plan = *shared->net_plan;
+    net_enqueue(sha1, [this, plan, settle](std::function<void()> finish) {
+      d_.network->teardown(plan, [settle, finish](Status) {
+        settle();
+        finish();
+      });
     });
+  } else {
+    settle();
   }
 }
 
@@ -424,6 +450,7 @@ void Instances::kill(const std::string& id, KillDone done) {
   }
   const bool starting = rt.phase == "starting";
   rt.phase = "stopping";
+  if (starting && !rt.start_error) rt.start_error = make_error(ECANCELED, "START interrupted by KILL");
   if (!starting) {
     auto rec = *r;
     rec.state = "stopping";
@@ -472,10 +499,19 @@ Result<EntitySummary> Instances::drop(const std::string& id) {
   if (state_of(r.sha1) != "ready") {
     return make_error(EBUSY, "instance " + r.name + " is " + state_of(r.sha1) + ", not ready");
   }
+  if (net_queues_.count(r.sha1) != 0) {
+    return make_error(EBUSY, "instance " + r.name + " is still releasing its network, retry");
+  }
   const std::string ws = workspace(r.sha1);
   FW_TRY_CTX(d_.mounter.unmount(ws + "/union"), "dropping instance " + r.name);
   FW_TRY_CTX(d_.mounter.unmount(ws + "/ro"), "dropping instance " + r.name);
   FW_TRY_CTX(d_.catalogue.delete_instance(r.sha1), "dropping instance " + r.name);
+  if (d_.profiles != nullptr) {
+    // Past the point of no return: a profile left behind is removed at the next start.
+    if (auto s = d_.profiles->remove(r.sha1); !s.ok()) {
+      log::warning("dropping instance " + r.name + ": " + s.error().message + ", ignoring");
+    }
+  }
   if (d_.config.prevent_removal()) {
     log::info("instance " + r.name + " dropped, workspace kept at " + ws + " (prevent_removal)");
   } else if (auto s = d_.mounter.remove_tree(ws); !s.ok()) {

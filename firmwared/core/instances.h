@@ -22,6 +22,7 @@
 #include "firmwared/core/launcher.h"
 #include "firmwared/core/names.h"
 #include "firmwared/core/network.h"
+#include "firmwared/core/profiles.h"
 
 #include <deque>
 
@@ -36,7 +37,8 @@ struct InstancesDeps {
   InstanceMounter& mounter;
   Launcher& launcher;
   Timers& timers;
-  Network* network = nullptr;  // null: instances get no network (unit tests)
+  Network* network = nullptr;          // null: instances get no network (unit tests)
+  ProfileManager* profiles = nullptr;  // null: no AppArmor profiles (unit tests)
 };
 
 struct KillResult {

@@ -20,6 +20,7 @@ struct LaunchSpec {
   std::string root;       // the overlay mount (union)
   std::string workspace;  // console.log, exit_status, monitor.log
   std::vector<std::string> cmdline;
+  std::string apparmor_profile = {};  // entered by PID 1 at exec; "" without AppArmor
 };
 
 // Callbacks, all on the loop thread, in this order: on_ptys, on_namespaces_ready,

@@ -113,20 +113,44 @@ namespace {
   ::_exit(127);
 }
 
+Status mask_file(const char* path) {
+  // /dev/null, read-only: reads find nothing, writes fail with EROFS.
+  FW_TRY(do_mount("/dev/null", path, nullptr, MS_BIND, nullptr));
+  return do_mount(nullptr, path, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr);
+}
+
+Status read_only(const char* path) {
+  FW_TRY(do_mount(path, path, nullptr, MS_BIND | MS_REC, nullptr));
+  // A bind mount keeps its source's flags until remounted (mount(2), MS_REMOUNT|MS_BIND).
+  return do_mount(nullptr, path, nullptr,
+                  MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
+}
+
 Status mask_proc() {
-  // Sensitive files are hidden behind /dev/null; /proc/sys becomes read-only (issue 6/7
-  // extends the list). A missing file is not an error: kernels differ.
-  for (const char* p : {"/proc/kcore", "/proc/sysrq-trigger", "/proc/timer_list", "/proc/keys"}) {
+  // DESIGN §9, docs/security.md: the host-wide kernel controls and leaks of /proc are
+  // hidden or read-only (the list of runc/Docker's masked and read-only paths). A missing
+  // file is not an error: kernels differ (this one may lack sysrq or kcore). These mounts
+  // stop accidents and unprivileged processes; a root firmware can unmount them (no user
+  // namespace locks them), which the seccomp filter and AppArmor make up for.
+  for (const char* p : {"/proc/kcore", "/proc/sysrq-trigger", "/proc/timer_list", "/proc/keys",
+                        "/proc/latency_stats", "/proc/timer_stats", "/proc/sched_debug"}) {
     if (::access(p, F_OK) != 0) continue;
-    FW_TRY(do_mount("/dev/null", p, nullptr, MS_BIND, nullptr));
+    FW_TRY(mask_file(p));
   }
-  FW_TRY(do_mount("/proc/sys", "/proc/sys", nullptr, MS_BIND | MS_REC, nullptr));
-  FW_TRY(do_mount(nullptr, "/proc/sys", nullptr,
-                  MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr));
+  for (const char* p : {"/proc/acpi", "/proc/scsi"}) {
+    if (::access(p, F_OK) != 0) continue;
+    FW_TRY(do_mount("tmpfs", p, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                    "size=0,mode=555"));
+  }
+  for (const char* p : {"/proc/sys", "/proc/bus", "/proc/fs", "/proc/irq"}) {
+    if (::access(p, F_OK) != 0) continue;
+    FW_TRY(read_only(p));
+  }
   return {};
 }
 
-[[noreturn]] void run_child(const std::vector<std::string>& cmdline, int console_fd, int pipe_fd) {
+[[noreturn]] void run_child(const std::vector<std::string>& cmdline, int console_fd, int pipe_fd,
+                            const sys::Confinement& confinement) {
   // If the monitor dies, PID 1 dies, and with it the whole PID namespace.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::setsid() < 0) child_fail(pipe_fd, errno_error("setsid"));
@@ -152,6 +176,13 @@ Status mask_proc() {
   sigemptyset(&all);
   ::sigprocmask(SIG_SETMASK, &all, nullptr);
   for (int sig = 1; sig < NSIG; ++sig) ::signal(sig, SIG_DFL);
+  // DESIGN §8 step 5, last before exec: from here on the capabilities are gone and the
+  // filter refuses the clock and the kernel's controls; the AppArmor profile (if any)
+  // applies at execve.
+  const char* step = nullptr;
+  if (const int e = confinement.apply(&step); e != 0) {
+    child_fail(pipe_fd, errno_error(e, std::string("confining PID 1: ") + step));
+  }
   // Only the console (0-2) and the exec pipe (CLOEXEC) survive to exec; the pipe closes
   // on success, which the monitor reads as "exec'd".
   const int keep = pipe_fd;
@@ -163,7 +194,8 @@ Status mask_proc() {
 
 }  // namespace
 
-Result<pid_t> spawn_init(const std::vector<std::string>& cmdline, int console_fd) {
+Result<pid_t> spawn_init(const std::vector<std::string>& cmdline, int console_fd,
+                         const sys::Confinement& confinement) {
   if (::unshare(CLONE_NEWPID) != 0) return errno_error("unsharing the PID namespace");
   int p[2];
   if (::pipe2(p, O_CLOEXEC) != 0) return errno_error("creating the exec pipe");
@@ -181,7 +213,7 @@ Result<pid_t> spawn_init(const std::vector<std::string>& cmdline, int console_fd
   }
   if (pid == 0) {
     ::close(p[0]);
-    run_child(cmdline, console_fd, p[1]);
+    run_child(cmdline, console_fd, p[1], confinement);
   }
   ::close(p[1]);
   char buf[1024];

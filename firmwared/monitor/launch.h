@@ -11,6 +11,7 @@
 
 #include "firmwared/base/fd.h"
 #include "firmwared/base/result.h"
+#include "firmwared/sys/confinement.h"
 
 namespace fw::monitor {
 
@@ -26,9 +27,11 @@ Status pivot_into(const std::string& root);
 
 // Step 6: unshare(CLONE_NEWPID) then fork PID 1. The child sets up its console on
 // `console_fd` (stdin/out/err, controlling tty), mounts /proc (a proc mount shows the pid
-// namespace of its mounter, so PID 1 mounts it), masks sensitive /proc files, closes every
-// other fd and execs `cmdline`. Returns PID 1's host pid once exec succeeded; the exec's
-// failure (or any step before it) comes back as an Error naming it.
-Result<pid_t> spawn_init(const std::vector<std::string>& cmdline, int console_fd);
+// namespace of its mounter, so PID 1 mounts it), masks sensitive /proc files, applies
+// `confinement` (step 5, prepared by the caller before the fork), closes every other fd
+// and execs `cmdline`. Returns PID 1's host pid once exec succeeded; the exec's failure
+// (or any step before it) comes back as an Error naming it.
+Result<pid_t> spawn_init(const std::vector<std::string>& cmdline, int console_fd,
+                         const sys::Confinement& confinement);
 
 }  // namespace fw::monitor

@@ -21,6 +21,7 @@
 #include "firmwared/monitor/console.h"
 #include "firmwared/monitor/launch.h"
 #include "firmwared/monitor/options.h"
+#include "firmwared/sys/confinement.h"
 #include "firmwared/sys/process.h"
 
 namespace {
@@ -83,7 +84,10 @@ int run(const fw::monitor::Options& o) {
     return fail(s.error().wrap("populating /dev"));
   }
   if (auto s = fw::monitor::pivot_into(o.root); !s.ok()) return fail(s.error());
-  auto pid = fw::monitor::spawn_init(o.cmdline, console->inner_slave());
+  // DESIGN §8 step 5: built here (libseccomp allocates), applied by PID 1 before exec.
+  auto confinement = fw::sys::Confinement::prepare(o.apparmor_profile);
+  if (!confinement.ok()) return fail(confinement.error().wrap("preparing the confinement"));
+  auto pid = fw::monitor::spawn_init(o.cmdline, console->inner_slave(), *confinement);
   if (!pid.ok()) return fail(pid.error());
   auto pidfd = fw::sys::pidfd_open(*pid);
   if (!pidfd.ok()) return fail(pidfd.error());

@@ -30,6 +30,8 @@ Result<Options> parse_options(int argc, char** argv) {
       o.control_fd = std::stoi(v);
     } else if (a == "--log-max") {
       o.log_max = std::stoull(v);
+    } else if (a == "--apparmor-profile") {
+      o.apparmor_profile = v;
     } else {
       return make_error(EINVAL, "unknown option " + a);
     }

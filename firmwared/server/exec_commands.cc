@@ -8,6 +8,8 @@
 
 #include "firmwared/base/log.h"
 #include "firmwared/core/shell_words.h"
+#include "firmwared/sys/apparmor.h"
+#include "firmwared/sys/confinement.h"
 #include "firmwared/sys/exec.h"
 
 namespace fw::server {
@@ -115,6 +117,17 @@ void register_exec_commands(Dispatcher& d, core::Instances& instances, event_bas
     spec.workdir = o->workdir;
     spec.tty = o->tty;
     for (int i = 0; i < 3; ++i) spec.stdio[i] = caller.fds[static_cast<size_t>(i)];
+    // DESIGN §9: the same confinement as PID 1. The instance's profile is loaded exactly
+    // when its PID 1 was given it (PREPARE loads it when AppArmor is used, DROP removes it).
+    const std::string profile = sys::apparmor::profile_name(inst->sha1);
+    auto confinement =
+        sys::Confinement::prepare(sys::apparmor::is_loaded(profile) ? profile : std::string());
+    if (!confinement.ok()) {
+      return r.fail(confinement.error().wrap("EXEC in instance " + inst->name));
+    }
+    spec.pre_exec = [c = std::make_shared<const sys::Confinement>(std::move(*confinement))]() {
+      return c->apply();
+    };
     auto child = sys::spawn_in_instance(*pidfd, spec);
     if (!child.ok()) return r.fail(child.error().wrap("EXEC in instance " + inst->name));
     auto running = std::make_unique<Running>(std::move(*child), r, inst->name);

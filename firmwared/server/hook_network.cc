@@ -77,6 +77,15 @@ void HookNetwork::run(const std::string& action, std::vector<std::string> args,
 }
 
 void HookNetwork::setup(const core::NetworkPlan& p, std::function<void(Status)> done) {
+  // A previous run's host veth may still be on its way out (deleted in the background):
+  // delete it first rather than fail on its name.
+  if (::access(("/sys/class/net/" + p.host_if).c_str(), F_OK) == 0) {
+    return run("clean", {"--host-if", p.host_if}, [this, p, done](Status) { setup_now(p, done); });
+  }
+  setup_now(p, done);
+}
+
+void HookNetwork::setup_now(const core::NetworkPlan& p, std::function<void(Status)> done) {
   if (auto s = pin(p); !s.ok()) return done(s);
   auto fail = [this, p, done](const Error& e) {
     // Undo: the veth pair (deleting the host end deletes both), then the pin.
@@ -103,11 +112,13 @@ void HookNetwork::setup(const core::NetworkPlan& p, std::function<void(Status)> 
 }
 
 void HookNetwork::teardown(const core::NetworkPlan& p, std::function<void(Status)> done) {
+  // Give back the stolen interface (needs the pinned namespace), unpin, answer; then delete
+  // the veth pair, whose kernel teardown is slow (~20 ms), in the background.
   auto finish = [this, p, done]() {
-    run("clean", {"--host-if", p.host_if}, [p, done](Status s) {
+    unpin(p);
+    done({});
+    run("clean", {"--host-if", p.host_if}, [](Status s) {
       if (!s.ok()) log::warning(s.error().message + ", ignoring");
-      unpin(p);
-      done({});
     });
   };
   if (p.stolen.empty() || ::access(netns_file(p).c_str(), F_OK) != 0) return finish();
@@ -116,8 +127,7 @@ void HookNetwork::teardown(const core::NetworkPlan& p, std::function<void(Status
   run("release",
       {"--netns", netns_file(p), "--iface", inside, "--host-name", st.iface, "--missing-ok"},
       [finish, p](Status s) {
-        if (!s.ok())
-          log::warning("instance " + p.instance + ": " + s.error().message + ", ignoring");
+        if (!s.ok()) log::warning("instance " + p.instance + ": " + s.error().message + ", ignoring");
         finish();
       });
 }

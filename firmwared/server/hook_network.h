@@ -27,6 +27,7 @@ class HookNetwork final : public core::Network {
   void remove_leftover_veths(const std::set<std::string>& keep);
 
  private:
+  void setup_now(const core::NetworkPlan& plan, std::function<void(Status)> done);
   // Runs the helper with `args`; `done` gets an Error naming the action and its output.
   void run(const std::string& action, std::vector<std::string> args,
            std::function<void(Status)> done);

@@ -1,5 +1,7 @@
 #include "firmwared/server/instance_commands.h"
 
+#include "firmwared/server/console_commands.h"
+
 namespace fw::server {
 
 using protocol::Json;
@@ -25,6 +27,7 @@ void register_instance_commands(Dispatcher& d, core::Instances& instances) {
     if (!s.ok()) return r.fail(s.error());
     r.ok({{"folder", "instances"}, {"sha1", s->sha1}, {"name", s->name}});
   });
+  register_console_commands(d, instances);
 }
 
 }  // namespace fw::server

@@ -247,7 +247,11 @@ Result<std::unique_ptr<core::RunningMonitor>> MonitorLauncher::launch(const core
   // calls (the daemon has worker threads).
   std::vector<std::string> args = {
       monitor_path_,  "--name",      spec.name, "--root",       spec.root, "--workspace",
-      spec.workspace, "--status-fd", "3",       "--control-fd", "4",       "--"};
+      spec.workspace, "--status-fd", "3",       "--control-fd", "4"};
+  if (!spec.apparmor_profile.empty()) {
+    args.insert(args.end(), {"--apparmor-profile", spec.apparmor_profile});
+  }
+  args.push_back("--");
   args.insert(args.end(), spec.cmdline.begin(), spec.cmdline.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());

@@ -2,20 +2,52 @@
 
 #include <event2/buffer.h>
 
+#include <map>
+
 #include "firmwared/base/log.h"
 #include "firmwared/protocol/codec.h"
 
 namespace fw::server {
 
-Session::Session(event_base* base, int fd, uint64_t id, PeerCredentials peer,
-                 Callbacks callbacks)
+namespace {
+
+// Sessions by id, for Session::find. The loop is single-threaded: no lock.
+std::map<uint64_t, std::weak_ptr<Session>>& registry() {
+  static std::map<uint64_t, std::weak_ptr<Session>> sessions;
+  return sessions;
+}
+
+// Moves what `from` has read to the output of `to`, as far as that output has room; what
+// stays behind keeps `from`'s input at its high watermark, which pauses reading it.
+void move_bounded(bufferevent* from, bufferevent* to) {
+  evbuffer* out = bufferevent_get_output(to);
+  const size_t queued = evbuffer_get_length(out);
+  if (queued >= kRelayBufferBytes) return;
+  evbuffer_remove_buffer(bufferevent_get_input(from), out, kRelayBufferBytes - queued);
+}
+
+}  // namespace
+
+Session::Session(event_base* base, int fd, uint64_t id, PeerCredentials peer, Callbacks callbacks)
     : bev_(bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE)),
       id_(id),
       peer_(peer),
       callbacks_(std::move(callbacks)) {}
 
 Session::~Session() {
+  drop_relay();
   if (bev_ != nullptr) bufferevent_free(bev_);
+  // Our own entry has expired by now; a newer session with the same id is left alone.
+  auto& reg = registry();
+  if (auto it = reg.find(id_); it != reg.end() && it->second.expired()) reg.erase(it);
+}
+
+std::shared_ptr<Session> Session::find(uint64_t id) {
+  auto& reg = registry();
+  auto it = reg.find(id);
+  if (it == reg.end()) return nullptr;
+  auto s = it->second.lock();
+  return s && !s->closed() ? s : nullptr;
 }
 
 void Session::start() {
@@ -23,16 +55,19 @@ void Session::start() {
     close("out of memory creating the connection buffer");
     return;
   }
+  registry()[id_] = weak_from_this();
   bufferevent_setcb(bev_, read_cb, write_cb, event_cb, this);
   bufferevent_enable(bev_, EV_READ | EV_WRITE);
 }
+
+event_base* Session::base() const { return bev_ == nullptr ? nullptr : bufferevent_get_base(bev_); }
 
 size_t Session::pending_output() const {
   return bev_ == nullptr ? 0 : evbuffer_get_length(bufferevent_get_output(bev_));
 }
 
 void Session::send(const std::string& line) {
-  if (bev_ == nullptr) return;
+  if (bev_ == nullptr || mode_ == Mode::kRelay) return;
   if (pending_output() + line.size() > kMaxPendingOutput) {
     close("client does not read its replies (" + std::to_string(pending_output()) +
           " bytes pending)");
@@ -41,15 +76,23 @@ void Session::send(const std::string& line) {
   bufferevent_write(bev_, line.data(), line.size());
 }
 
+void Session::drop_relay() {
+  if (relay_ == nullptr) return;
+  bufferevent_free(relay_);  // BEV_OPT_CLOSE_ON_FREE: closes the terminal fd
+  relay_ = nullptr;
+}
+
 void Session::close_after_flush() {
   if (bev_ == nullptr) return;
   closing_ = true;
+  drop_relay();
   bufferevent_disable(bev_, EV_READ);
   if (pending_output() == 0) close("closed by the daemon");
 }
 
 void Session::close(const std::string& why) {
   if (bev_ == nullptr) return;
+  drop_relay();
   bufferevent_free(bev_);
   bev_ = nullptr;
   // on_closed may drop the last reference to *this: keep it alive until we return.
@@ -57,10 +100,48 @@ void Session::close(const std::string& why) {
   if (callbacks_.on_closed) callbacks_.on_closed(*this, why);
 }
 
+void Session::hold() {
+  if (bev_ == nullptr || mode_ != Mode::kLines) return;
+  mode_ = Mode::kHeld;
+  bufferevent_setwatermark(bev_, EV_READ, 0, kRelayBufferBytes);
+}
+
+void Session::resume() {
+  if (bev_ == nullptr || mode_ != Mode::kHeld) return;
+  mode_ = Mode::kLines;
+  bufferevent_setwatermark(bev_, EV_READ, 0, 0);  // libevent's default: no limit
+  on_read();
+}
+
+Status Session::start_relay(Fd peer) {
+  if (bev_ == nullptr || closing_) return make_error(ECONNRESET, "the client has gone away");
+  if (mode_ == Mode::kRelay) return make_error(EINVAL, "the connection is already a relay");
+  relay_ = bufferevent_socket_new(bufferevent_get_base(bev_), peer.get(), BEV_OPT_CLOSE_ON_FREE);
+  if (relay_ == nullptr) return make_error(ENOMEM, "creating the relay buffer");
+  peer.release();
+  mode_ = Mode::kRelay;
+  // Read high watermarks pause the reading side; write low watermarks call the write
+  // callbacks once half of the queue is gone, to move the next bytes.
+  for (bufferevent* b : {bev_, relay_}) {
+    bufferevent_setwatermark(b, EV_READ, 0, kRelayBufferBytes);
+    bufferevent_setwatermark(b, EV_WRITE, kRelayBufferBytes / 2, 0);
+  }
+  bufferevent_setcb(relay_, relay_read_cb, relay_write_cb, relay_event_cb, this);
+  bufferevent_enable(relay_, EV_READ | EV_WRITE);
+  // Bytes the client sent right after its request (or while held) go to the terminal.
+  move_bounded(bev_, relay_);
+  return {};
+}
+
 void Session::on_read() {
   auto self = shared_from_this();
   evbuffer* in = bufferevent_get_input(bev_);
-  while (bev_ != nullptr && !closing_) {
+  if (mode_ == Mode::kRelay) {
+    if (relay_ != nullptr && !client_eof_) move_bounded(bev_, relay_);
+    return;
+  }
+  // A handler may hold the session or turn it into a relay: stop parsing lines then.
+  while (bev_ != nullptr && !closing_ && mode_ == Mode::kLines) {
     evbuffer_ptr eol = evbuffer_search_eol(in, nullptr, nullptr, EVBUFFER_EOL_LF);
     if (eol.pos < 0) {
       const size_t len = evbuffer_get_length(in);
@@ -89,6 +170,32 @@ void Session::on_read() {
   }
 }
 
+void Session::on_client_eof() {
+  if (mode_ != Mode::kRelay || relay_ == nullptr) {
+    // A half-closed client (shutdown(SHUT_WR)) still gets the replies already queued.
+    close_after_flush();
+    return;
+  }
+  // The client detached: what it typed last still reaches the terminal, then we close.
+  client_eof_ = true;
+  bufferevent_disable(bev_, EV_READ);
+  bufferevent_disable(relay_, EV_READ);
+  evbuffer_add_buffer(bufferevent_get_output(relay_), bufferevent_get_input(bev_));
+  if (evbuffer_get_length(bufferevent_get_output(relay_)) == 0) close("client detached");
+}
+
+void Session::on_relay_end(const std::string& why) {
+  log::debug("client " + std::to_string(id_) + ": relay ended: " + why);
+  if (client_eof_) {
+    close("relay ended: " + why);
+    return;
+  }
+  // What the terminal wrote before it went away still reaches the client (bounded: at most
+  // kRelayBufferBytes were read and not yet moved).
+  evbuffer_add_buffer(bufferevent_get_output(bev_), bufferevent_get_input(relay_));
+  close_after_flush();
+}
+
 void Session::read_cb(bufferevent*, void* ctx) noexcept {
   try {
     static_cast<Session*>(ctx)->on_read();
@@ -99,16 +206,50 @@ void Session::read_cb(bufferevent*, void* ctx) noexcept {
 
 void Session::write_cb(bufferevent*, void* ctx) noexcept {
   auto* s = static_cast<Session*>(ctx);
+  // Relay: the client drained its queue, so take more from the terminal.
+  if (s->relay_ != nullptr && !s->client_eof_) move_bounded(s->relay_, s->bev_);
   if (s->closing_ && s->pending_output() == 0) s->close("closed by the daemon");
 }
 
 void Session::event_cb(bufferevent*, short what, void* ctx) noexcept {
   auto* s = static_cast<Session*>(ctx);
-  if (what & BEV_EVENT_EOF) {
-    // A half-closed client (shutdown(SHUT_WR)) still gets the replies already queued.
-    s->close_after_flush();
-  } else if (what & BEV_EVENT_ERROR) {
-    s->close(std::string("connection error: ") + evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+  try {
+    if (what & BEV_EVENT_EOF) {
+      s->on_client_eof();
+    } else if (what & BEV_EVENT_ERROR) {
+      s->close(std::string("connection error: ") +
+               evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    }
+  } catch (const std::exception& e) {
+    s->close(std::string("internal error: ") + e.what());
+  }
+}
+
+void Session::relay_read_cb(bufferevent*, void* ctx) noexcept {
+  auto* s = static_cast<Session*>(ctx);
+  if (s->bev_ != nullptr && s->relay_ != nullptr) move_bounded(s->relay_, s->bev_);
+}
+
+void Session::relay_write_cb(bufferevent*, void* ctx) noexcept {
+  auto* s = static_cast<Session*>(ctx);
+  if (s->bev_ == nullptr || s->relay_ == nullptr) return;
+  if (!s->client_eof_) {
+    move_bounded(s->bev_, s->relay_);
+  } else if (evbuffer_get_length(bufferevent_get_output(s->relay_)) == 0) {
+    s->close("client detached");
+  }
+}
+
+void Session::relay_event_cb(bufferevent*, short what, void* ctx) noexcept {
+  auto* s = static_cast<Session*>(ctx);
+  try {
+    // A pts whose master closed (the monitor exited) reads EIO (pty(7)); EOF likewise.
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+      s->on_relay_end((what & BEV_EVENT_EOF) ? std::string("end of file")
+                                             : evutil_socket_error_to_string(errno));
+    }
+  } catch (const std::exception& e) {
+    s->close(std::string("internal error: ") + e.what());
   }
 }
 

@@ -211,6 +211,11 @@ assert_no_leaks() {
 fw_inst_setup() {
   setup
   trap fw_inst_on_exit EXIT
+  # Host veth names and addresses of its own, so that daemons of tests running at the same
+  # time neither collide on fd_veth0 nor sweep each other's veths as leftovers.
+  local suffix=${FW_TMP##*.}
+  export FIRMWARED_HOST_INTERFACE_PREFIX="fwi$suffix"
+  export FIRMWARED_NET_FIRST_TWO_BYTES="10.$((100 + $(cksum <<<"$suffix" | cut -d' ' -f1) % 150))."
 }
 
 fw_inst_on_exit() {
@@ -322,4 +327,24 @@ fw_inst_crash_daemon() {
   kill -KILL "$pid"
   wait "$pid" 2>/dev/null || true
   FW_DAEMON_PID=""
+}
+
+# Mounts on the ro and union dirs of workspace $1 (stacked ones counted): 2 when mounted
+# once. Other mounts an issue may add in the workspace (the netns pin) are not counted.
+fw_inst_workspace_mounts() {
+  awk -v a="$1/ro" -v b="$1/union" '$5 == a || $5 == b' /proc/self/mountinfo | wc -l
+}
+
+# fw_inst_expect_settled DESCRIPTION EXPECTED COMMAND...: COMMAND's output becomes EXPECTED
+# within 5 s (for state the daemon settles after its reply, such as a network teardown).
+fw_inst_expect_settled() {
+  local what=$1 want=$2
+  shift 2
+  fw_inst_wait_for 5 fw_inst_output_is "$want" "$@" || true
+  expect_eq "$what" "$want" "$("$@")"
+}
+fw_inst_output_is() {
+  local want=$1
+  shift
+  [[ "$("$@")" == "$want" ]]
 }

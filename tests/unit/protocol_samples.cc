@@ -64,6 +64,82 @@ std::map<std::string, Json> reply_fields() {
       {"STARTED", {{"sha1", kSha1}, {"name", "brave_turing"}}},
       {"KILLED", {{"sha1", kSha1}, {"name", "brave_turing"}, {"exit_status", 137}}},
       {"REMOUNTED", {{"sha1", kSha1}, {"name", "brave_turing"}}},
+      {"CONSOLE", {{"sha1", kSha1}, {"name", "brave_turing"}, {"outer_pts", "/dev/pts/7"}}},
+      {"LOGS",
+       {{"sha1", kSha1},
+        {"name", "brave_turing"},
+        {"data", "firmware booted\r\n"},
+        {"offset", 17},
+        {"rotated", false}}},
+      {"DIFF",
+       {{"sha1", kSha1},
+        {"name", "brave_turing"},
+        {"entries",
+         {{{"status", "M"},
+           {"path", "/etc/hostname"},
+           {"type", "file"},
+           {"size", 14},
+           {"old_size", 9},
+           {"mode", "0600"},
+           {"old_mode", "0644"},
+           {"uid", 0},
+           {"gid", 0},
+           {"changes", {"content", "mode"}}},
+          {{"status", "A"},
+           {"path", "/new"},
+           {"type", "dir"},
+           {"mode", "0755"},
+           {"uid", 0},
+           {"gid", 0},
+           {"renamed_from", "/old"}},
+          {{"status", "D"},
+           {"path", "/bin/sh"},
+           {"type", "symlink"},
+           {"size", 7},
+           {"target", "busybox"},
+           {"mode", "0777"},
+           {"uid", 0},
+           {"gid", 0}},
+          {{"status", "T"},
+           {"path", "/dev/x"},
+           {"type", "char"},
+           {"rdev", "1:3"},
+           {"old_type", "file"},
+           {"old_size", 0},
+           {"mode", "0644"},
+           {"uid", 0},
+           {"gid", 0}}}},
+        {"stat",
+         {{"added", 1},
+          {"modified", 1},
+          {"deleted", 1},
+          {"type_changed", 1},
+          {"total", 4},
+          {"bytes_added", 0},
+          {"bytes_deleted", 0},
+          {"bytes_modified", 14},
+          {"copied_up_unchanged", 2}}},
+        {"truncated", false}}},
+      {"DIFF_FILE",
+       {{"sha1", kSha1},
+        {"name", "brave_turing"},
+        {"path", "/etc/hostname"},
+        {"status", "M"},
+        {"type", "file"},
+        {"old_type", "file"},
+        {"binary", false},
+        {"diff", "--- a/etc/hostname\n+++ b/etc/hostname\n@@ -1 +1 @@\n-firmware\n+brave\n"},
+        {"summary", ""},
+        {"truncated", false}}},
+      {"EXPORTED",
+       {{"sha1", kSha1},
+        {"name", "brave_turing"},
+        {"path", "/home/me/changes.tar"},
+        {"mode", "changes"},
+        {"entries", 12},
+        {"whiteouts", 2},
+        {"skipped", 0},
+        {"bytes", 20480}}},
   };
 }
 
@@ -94,6 +170,10 @@ void print_requests() {
   }
   std::cout << encode_request({seq++, "PREPARE", {"firmwares", "fw/ü \"x\"\n"}, "/home/me"});
   std::cout << encode_request({seq++, "get_config", {"SOCKET_PATH"}, std::nullopt});
+  std::cout << encode_request({seq++, "LOGS", {"brave_turing", "65536"}, std::nullopt});
+  std::cout << encode_request({seq++, "DIFF", {"brave_turing", "/etc", "/usr/bin"}, std::nullopt});
+  std::cout << encode_request(
+      {seq++, "EXPORT", {"brave_turing", "--full", "out.tar", "--force"}, "/home/me"});
   std::cout << encode_request({4294967295u, "PING", {}, std::nullopt});
 }
 
@@ -108,6 +188,12 @@ void print_replies() {
     }
     std::cout << encode(make_reply(seq++, c.answer, it->second));
   }
+  // A console log is whatever PID 1 wrote: invalid UTF-8 and control bytes still give a
+  // valid line.
+  std::cout << encode(make_reply(seq++, "LOGS",
+                                 {{"data", std::string("\x1b[1mboot\xff\xfe\x00\n", 12)},
+                                  {"offset", 4294967296u * 3},
+                                  {"rotated", true}}));
   // Names are file names: invalid UTF-8 must still give a valid line (U+FFFD).
   std::cout << encode(make_reply(
       seq++, "LIST",

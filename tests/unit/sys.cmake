@@ -8,3 +8,14 @@ target_link_libraries(sys_mount_root_test PRIVATE fw_sys GTest::gtest GTest::gte
   fw_warnings)
 gtest_discover_tests(sys_mount_root_test PROPERTIES LABELS root DISCOVERY_TIMEOUT 60
   TEST_PREFIX "sys_mount_root_test.")
+
+# Root: capabilities and a seccomp filter applied in a forked child.
+add_executable(sys_confinement_test sys_confinement_test.cc)
+target_link_libraries(sys_confinement_test PRIVATE fw_sys GTest::gtest GTest::gtest_main
+  fw_warnings)
+gtest_discover_tests(sys_confinement_test PROPERTIES LABELS root DISCOVERY_TIMEOUT 60
+  TEST_PREFIX "sys_confinement_test.")
+
+# The AppArmor template compiled by apparmor_parser -Q -K (no kernel support needed).
+fw_unit_test(apparmor_profile_test SOURCES apparmor_profile_test.cc LIBS fw_sys)
+target_compile_definitions(apparmor_profile_test PRIVATE FW_SOURCE_DIR="${PROJECT_SOURCE_DIR}")

@@ -1,0 +1,278 @@
+#include "fwctl/diff.h"
+
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+#include <iostream>
+
+#include "firmwared/base/strings.h"
+
+namespace fwctl {
+
+namespace {
+
+using fw::protocol::Json;
+using fw::protocol::Message;
+
+constexpr const char* kReset = "\033[m";
+
+Deadline no_deadline_unless_asked(const Context& ctx) {
+  if (!ctx.timeout_explicit || ctx.timeout <= 0) return std::nullopt;
+  return std::chrono::steady_clock::now() +
+         std::chrono::milliseconds(static_cast<int64_t>(ctx.timeout * 1000));
+}
+
+std::string current_dir() {
+  char buf[PATH_MAX];
+  return ::getcwd(buf, sizeof(buf)) != nullptr ? std::string(buf) : std::string();
+}
+
+// Colour on a terminal only, and never when NO_COLOR is set or TERM is dumb.
+bool use_color() {
+  if (::isatty(1) != 1) return false;
+  const char* no = std::getenv("NO_COLOR");
+  const char* term = std::getenv("TERM");
+  return (no == nullptr || *no == '\0') && !(term != nullptr && std::string(term) == "dumb");
+}
+
+// Sends one request (with the cwd) and returns the successful reply, or the exit code
+// after reporting the failure (--json prints the ERROR reply itself).
+std::optional<Message> call(Context& ctx, const std::string& command,
+                            const std::vector<std::string>& args, int* rc) {
+  auto client = Client::connect(ctx.socket_path);
+  if (!client.ok()) {
+    *rc = report_error(ctx, client.error(), false);
+    return std::nullopt;
+  }
+  fw::protocol::Request req;
+  req.command = command;
+  req.args = args;
+  if (std::string cwd = current_dir(); !cwd.empty()) req.cwd = cwd;
+  auto reply = client->call(req, no_deadline_unless_asked(ctx));
+  if (!reply.ok()) {
+    *rc = report_error(ctx, reply.error(), false);
+    return std::nullopt;
+  }
+  if (reply->is_error()) {
+    if (ctx.json) {
+      std::cout << reply->body.dump() << std::endl;
+      *rc = kExitError;
+    } else {
+      *rc = report_error(ctx, reply->error(), true);
+    }
+    return std::nullopt;
+  }
+  return std::move(*reply);
+}
+
+void print_json(const Message& m) {
+  std::cout << m.body.dump(-1, ' ', false, Json::error_handler_t::replace) << std::endl;
+}
+
+int usage(const std::string& text) {
+  std::cerr << "fwctl: usage: " << text << "\n";
+  return kExitError;
+}
+
+constexpr const char* kDiffUsage = "fwctl diff ID [PATH...] [--stat] [--json] | ID PATH --content";
+constexpr const char* kExportUsage = "fwctl export ID --changes|--full OUT.tar [--force]";
+
+int run_content(Context& ctx, const std::string& id, const std::string& path) {
+  int rc = kExitOk;
+  auto reply = call(ctx, "DIFF_FILE", {id, path}, &rc);
+  if (!reply) return rc;
+  if (ctx.json) {
+    print_json(*reply);
+    return kExitOk;
+  }
+  const std::string text = reply->body.value("diff", "");
+  const std::string summary = reply->body.value("summary", "");
+  if (!text.empty()) std::cout << (use_color() ? color_unified_diff(text) : text);
+  if (!summary.empty()) std::cout << summary << "\n";
+  std::cout << std::flush;
+  if (reply->body.value("truncated", false)) {
+    std::cerr << "fwctl: warning: the diff of " << path << " was cut to fit one reply\n";
+  }
+  return kExitOk;
+}
+
+int run_diff(Context& ctx, const std::vector<std::string>& args) {
+  bool stat = false, content = false;
+  std::vector<std::string> words;
+  for (const auto& a : args) {
+    if (a == "--stat") {
+      stat = true;
+    } else if (a == "--content") {
+      content = true;
+    } else if (a == "--json") {
+      ctx.json = true;
+    } else if (fw::starts_with(a, "--")) {
+      std::cerr << "fwctl: diff: unknown option '" << a << "'\n";
+      return usage(kDiffUsage);
+    } else {
+      words.push_back(a);
+    }
+  }
+  if (words.empty()) return usage(kDiffUsage);
+  if (content) {
+    if (words.size() != 2 || stat) return usage(kDiffUsage);
+    return run_content(ctx, words[0], words[1]);
+  }
+  int rc = kExitOk;
+  auto reply = call(ctx, "DIFF", words, &rc);
+  if (!reply) return rc;
+  if (ctx.json) {
+    print_json(*reply);
+    return kExitOk;
+  }
+  const Json& body = reply->body;
+  const Json entries = body.value("entries", Json::array());
+  const Json totals = body.value("stat", Json::object());
+  if (stat) {
+    std::cout << format_diff_stat(totals) << std::endl;
+  } else if (!entries.empty()) {
+    std::cout << format_name_status(entries, use_color()) << std::endl;
+  }
+  if (body.value("truncated", false) && !stat) {
+    std::cerr << "fwctl: warning: the diff has " << totals.value("total", uint64_t{0})
+              << " entries, only the first " << entries.size()
+              << " fit in one reply (give PATHs to narrow it, or fwctl export --changes)\n";
+  }
+  return kExitOk;
+}
+
+int run_export(Context& ctx, const std::vector<std::string>& args) {
+  std::vector<std::string> words, options;
+  for (const auto& a : args) {
+    if (a == "--changes" || a == "--full" || a == "--force") {
+      options.push_back(a);
+    } else if (a == "--json") {
+      ctx.json = true;
+    } else if (fw::starts_with(a, "--")) {
+      std::cerr << "fwctl: export: unknown option '" << a << "'\n";
+      return usage(kExportUsage);
+    } else {
+      words.push_back(a);
+    }
+  }
+  if (words.size() != 2) return usage(kExportUsage);
+  std::string out = words[1];
+  // The daemon writes the file: give it an absolute path.
+  if (out[0] != '/') {
+    const std::string cwd = current_dir();
+    if (cwd.empty()) {
+      std::cerr << "fwctl: export: cannot tell the current directory; give an absolute path\n";
+      return kExitError;
+    }
+    out = cwd + "/" + out;
+  }
+  std::vector<std::string> req = {words[0]};
+  req.insert(req.end(), options.begin(), options.end());
+  req.push_back(out);
+  int rc = kExitOk;
+  auto reply = call(ctx, "EXPORT", req, &rc);
+  if (!reply) return rc;
+  if (ctx.json) {
+    print_json(*reply);
+    return kExitOk;
+  }
+  const Json& b = reply->body;
+  std::cout << "exported " << b.value("entries", uint64_t{0}) << " entries ("
+            << b.value("bytes", uint64_t{0}) << " bytes) to " << b.value("path", out);
+  if (const auto w = b.value("whiteouts", uint64_t{0}); w > 0) {
+    std::cout << ", " << w << " whiteout" << (w == 1 ? "" : "s");
+  }
+  std::cout << std::endl;
+  if (const auto s = b.value("skipped", uint64_t{0}); s > 0) {
+    std::cerr << "fwctl: warning: " << s << " socket(s) skipped (a tar cannot hold them)\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+std::string format_name_status(const Json& entries, bool color) {
+  std::string out;
+  for (const auto& e : entries) {
+    const std::string status = e.value("status", "?");
+    const char* c = status == "A"   ? "\033[32m"
+                    : status == "M" ? "\033[33m"
+                    : status == "D" ? "\033[31m"
+                                    : "\033[36m";
+    if (!out.empty()) out += "\n";
+    if (color) out += c;
+    out += status + "\t" + e.value("path", "");
+    if (color) out += kReset;
+  }
+  return out;
+}
+
+std::string format_diff_stat(const Json& s) {
+  auto n = [&](const char* k) { return std::to_string(s.value(k, uint64_t{0})); };
+  auto row = [](const std::string& label, const std::string& value, const std::string& extra) {
+    std::string line = label;
+    line.resize(21, ' ');
+    return line + value + (extra.empty() ? "" : " (" + extra + ")") + "\n";
+  };
+  std::string out = row("added:", n("added"), n("bytes_added") + " bytes") +
+                    row("modified:", n("modified"), n("bytes_modified") + " bytes") +
+                    row("deleted:", n("deleted"), n("bytes_deleted") + " bytes") +
+                    row("type changed:", n("type_changed"), "") + row("total:", n("total"), "") +
+                    row("copied up unchanged:", n("copied_up_unchanged"), "");
+  out.pop_back();
+  return out;
+}
+
+std::string color_unified_diff(const std::string& text) {
+  std::string out;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t nl = text.find('\n', start);
+    if (nl == std::string::npos) nl = text.size();
+    const std::string line = text.substr(start, nl - start);
+    start = nl + 1;
+    const char* c = nullptr;
+    if (fw::starts_with(line, "--- ") || fw::starts_with(line, "+++ ")) {
+      c = "\033[1m";
+    } else if (fw::starts_with(line, "@@")) {
+      c = "\033[36m";
+    } else if (fw::starts_with(line, "-")) {
+      c = "\033[31m";
+    } else if (fw::starts_with(line, "+")) {
+      c = "\033[32m";
+    }
+    out += c != nullptr ? c + line + kReset + "\n" : line + "\n";
+  }
+  return out;
+}
+
+bool is_diff_command(const std::string& command) {
+  return command == "DIFF" || command == "DIFF_FILE" || command == "EXPORT";
+}
+
+std::vector<Verb> diff_verbs() {
+  return {
+      {"diff",
+       kDiffUsage,
+       "DIFF ID [PATH...]",
+       "Lists what an instance changed in its firmware's files, like git diff --name-status.",
+       {"One line per path: A added, M modified (content, mode, owner or xattrs), D deleted,",
+        "T type changed. PATHs (from the instance's root) restrict it to those subtrees.",
+        "--stat prints counts and bytes instead; --json the daemon's reply (every detail).",
+        "ID PATH --content prints a unified diff of one file (firmware vs instance); binary",
+        "and non-regular files get a one-line summary. Works for started and stopped",
+        "instances; see docs/diff.md."},
+       run_diff},
+      {"export",
+       kExportUsage,
+       "EXPORT ID --changes|--full PATH [--force]",
+       "Writes an instance's changes or its whole filesystem to a tar file.",
+       {"--changes: the overlay's upper layer as an OCI layer (deletions as .wh.NAME files,",
+        "replaced directories with .wh..wh..opq); --full: the merged tree. The daemon writes",
+        "OUT.tar with your uid and gid, and does not replace an existing file unless --force."},
+       run_export},
+  };
+}
+
+}  // namespace fwctl

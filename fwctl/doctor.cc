@@ -1,0 +1,182 @@
+#include "fwctl/doctor.h"
+
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/utsname.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+namespace fwctl {
+
+namespace {
+
+struct Check {
+  std::string name;
+  std::string status;  // ok, warn, fail
+  std::string detail;
+  std::string advice;  // what to do ("" when nothing)
+};
+
+bool exists(const std::string& p) {
+  struct stat st {};
+  return ::stat(p.c_str(), &st) == 0;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+Check kernel() {
+  utsname u{};
+  ::uname(&u);
+  int major = 0, minor = 0;
+  std::sscanf(u.release, "%d.%d", &major, &minor);
+  const bool ok = major > 5 || (major == 5 && minor >= 8);
+  return {"kernel", ok ? "ok" : "fail", u.release,
+          ok ? "" : "Linux 5.8 or newer is needed (pidfd setns, LOOP_CONFIGURE, close_range)"};
+}
+
+Check overlayfs() {
+  const bool in = slurp("/proc/filesystems").find("\toverlay\n") != std::string::npos;
+  return {"overlayfs", in ? "ok" : "warn", in ? "registered" : "not registered yet",
+          in ? "" : "run `modprobe overlay` (the kernel may load it on first mount)"};
+}
+
+Check namespaces() {
+  std::string missing;
+  for (const char* ns : {"ipc", "net", "mnt", "pid", "uts"}) {
+    if (!exists(std::string("/proc/self/ns/") + ns)) missing += std::string(" ") + ns;
+  }
+  return {"namespaces", missing.empty() ? "ok" : "fail",
+          missing.empty() ? "ipc net mnt pid uts" : "missing:" + missing,
+          missing.empty() ? "" : "rebuild the kernel with the missing namespaces"};
+}
+
+Check user_namespaces() {
+  const std::string v = slurp("/proc/sys/user/max_user_namespaces");
+  const bool on = !v.empty() && std::atoi(v.c_str()) > 0;
+  return {"user namespaces", on ? "ok" : "warn",
+          on ? "available (not used by instances)" : "disabled",
+          on ? "" : "not required: instances run as real root in their namespaces"};
+}
+
+Check loop_devices() {
+  const bool ok = exists("/dev/loop-control");
+  return {"loop devices", ok ? "ok" : "fail", ok ? "/dev/loop-control" : "no /dev/loop-control",
+          ok ? "" : "`modprobe loop`; image firmwares need loop devices (directories do not)"};
+}
+
+Check apparmor() {
+  const std::string enabled = slurp("/sys/module/apparmor/parameters/enabled");
+  const bool on = !enabled.empty() && enabled[0] == 'Y';
+  if (on) return {"AppArmor", "ok", "enabled: instances get a per-instance profile", ""};
+  return {"AppArmor", "warn", "absent from this kernel",
+          "instances still get capability drops, a seccomp filter and masked /proc (see "
+          "docs/security.md); set disable_apparmor=y to silence the daemon's warning"};
+}
+
+Check parser() {
+  for (const char* p : {"/sbin/apparmor_parser", "/usr/sbin/apparmor_parser"}) {
+    if (exists(p)) return {"apparmor_parser", "ok", p, ""};
+  }
+  return {"apparmor_parser", "warn", "not installed",
+          "apt-get install apparmor (needed only where AppArmor is enabled)"};
+}
+
+Check busybox() {
+  const bool ok = exists("/bin/busybox");
+  return {"busybox", ok ? "ok" : "warn", ok ? "/bin/busybox" : "missing",
+          ok ? "" : "apt-get install busybox-static (examples/make-example-firmware needs it)"};
+}
+
+Check cgroups() {
+  struct statfs fs {};
+  if (::statfs("/sys/fs/cgroup", &fs) != 0) {
+    return {"cgroups", "warn", "/sys/fs/cgroup not mounted", "mount cgroup2 on /sys/fs/cgroup"};
+  }
+  const bool v2 = fs.f_type == 0x63677270;  // CGROUP2_SUPER_MAGIC
+  return {"cgroups", "ok", v2 ? "cgroup v2 (unified)" : "cgroup v1 / hybrid", ""};
+}
+
+Check space(const std::string& what, const std::string& path) {
+  std::string p = path;
+  while (!p.empty() && !exists(p)) p = p.substr(0, p.rfind('/'));
+  if (p.empty()) p = "/";
+  struct statvfs v {};
+  if (::statvfs(p.c_str(), &v) != 0) return {"free space: " + what, "warn", path, "cannot stat"};
+  const double gib = static_cast<double>(v.f_bavail) * static_cast<double>(v.f_frsize) / (1 << 30);
+  char buf[128];
+  std::snprintf(buf, sizeof(buf), "%.1f GiB free at %s", gib, path.c_str());
+  const bool low = gib < 1.0;
+  return {"free space: " + what, low ? "warn" : "ok", buf,
+          low ? "less than 1 GiB: imports and instance diffs may hit ENOSPC" : ""};
+}
+
+// Asks the daemon for a config value; "" when unreachable.
+std::string daemon_config(Context& ctx, const std::string& key, bool* reachable) {
+  auto client = Client::connect(ctx.socket_path);
+  if (!client.ok()) {
+    *reachable = false;
+    return "";
+  }
+  fw::protocol::Request req;
+  req.command = "GET_CONFIG";
+  req.args = {key};
+  auto r = client->call(req, std::chrono::steady_clock::now() + std::chrono::seconds(2));
+  if (!r.ok() || r->is_error()) return "";
+  return r->body.value("value", "");
+}
+
+}  // namespace
+
+int run_doctor(Context& ctx, const std::vector<std::string>& args) {
+  if (!args.empty()) {
+    std::cerr << "fwctl: usage: fwctl doctor [--json]\n";
+    return kExitError;
+  }
+  std::vector<Check> checks = {kernel(),      overlayfs(), namespaces(), user_namespaces(),
+                               loop_devices(), apparmor(),  parser(),     busybox(),
+                               cgroups()};
+  bool reachable = true;
+  std::string repo = daemon_config(ctx, "repository_path", &reachable);
+  std::string mounts = reachable ? daemon_config(ctx, "mount_path", &reachable) : "";
+  std::string hook = reachable ? daemon_config(ctx, "net_hook", &reachable) : "";
+  checks.push_back({"daemon", reachable ? "ok" : "warn",
+                    reachable ? "answers on " + ctx.socket_path : "not reachable on " + ctx.socket_path,
+                    reachable ? "" : "start firmwared (paths below are the defaults)"});
+  if (repo.empty()) repo = "/var/lib/firmwared/firmwares";
+  if (mounts.empty()) mounts = "/var/lib/firmwared/mount_points";
+  checks.push_back(space("repository", repo));
+  checks.push_back(space("mounts", mounts));
+  if (!hook.empty()) {
+    const bool ok = ::access(hook.c_str(), X_OK) == 0;
+    checks.push_back({"net helper", ok ? "ok" : "fail", hook,
+                      ok ? "" : "set net_hook to an executable helper (docs/net-helper.md)"});
+  }
+  bool failed = false;
+  if (ctx.json) {
+    fw::protocol::Json out = fw::protocol::Json::array();
+    for (const auto& c : checks) {
+      out.push_back({{"check", c.name}, {"status", c.status}, {"detail", c.detail}, {"advice", c.advice}});
+      failed = failed || c.status == "fail";
+    }
+    std::cout << out.dump(2) << std::endl;
+    return failed ? kExitError : kExitOk;
+  }
+  std::printf("%-20s %-6s %s\n", "CHECK", "STATUS", "DETAIL");
+  for (const auto& c : checks) {
+    std::printf("%-20s %-6s %s\n", c.name.c_str(), c.status.c_str(), c.detail.c_str());
+    if (!c.advice.empty()) std::printf("%-20s %-6s -> %s\n", "", "", c.advice.c_str());
+    failed = failed || c.status == "fail";
+  }
+  return failed ? kExitError : kExitOk;
+}
+
+}  // namespace fwctl

@@ -1,0 +1,80 @@
+#include "fwctl/logs.h"
+
+#include <time.h>
+
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+
+namespace fwctl {
+
+namespace {
+
+using fw::protocol::Message;
+
+volatile std::sig_atomic_t g_stop = 0;
+
+Deadline reply_deadline(const Context& ctx) {
+  if (ctx.timeout <= 0) return std::nullopt;
+  return std::chrono::steady_clock::now() +
+         std::chrono::milliseconds(static_cast<int64_t>(ctx.timeout * 1000));
+}
+
+// Prints one reply: the log text as is, or the reply itself with --json.
+void print(const Context& ctx, const Message& reply) {
+  if (ctx.json) {
+    std::cout << reply.body.dump(-1, ' ', false, fw::protocol::Json::error_handler_t::replace)
+              << std::endl;
+    return;
+  }
+  const std::string data = reply.body.value("data", "");
+  std::fwrite(data.data(), 1, data.size(), stdout);
+  std::fflush(stdout);
+}
+
+void sleep_ms(int ms) {
+  timespec ts{ms / 1000, (ms % 1000) * 1000000L};
+  ::nanosleep(&ts, nullptr);  // a signal cuts it short: the caller checks g_stop
+}
+
+}  // namespace
+
+int run_logs(Context& ctx, const std::vector<std::string>& args) {
+  std::vector<std::string> ids;
+  bool follow = false;
+  for (const auto& a : args) {
+    if (a == "-f" || a == "--follow") {
+      follow = true;
+    } else {
+      ids.push_back(a);
+    }
+  }
+  if (ids.size() != 1) {
+    std::cerr << "fwctl: usage: fwctl logs ID [-f]\n";
+    return kExitError;
+  }
+  auto client = Client::connect(ctx.socket_path);
+  if (!client.ok()) return report_error(ctx, client.error(), false);
+  fw::protocol::Request req;
+  req.command = "LOGS";
+  req.args = {ids[0]};
+  if (follow) {
+    g_stop = 0;
+    std::signal(SIGINT, [](int) { g_stop = 1; });
+    std::signal(SIGTERM, [](int) { g_stop = 1; });
+  }
+  for (bool first = true; first || !g_stop; first = false) {
+    auto reply = client->call(req, reply_deadline(ctx));
+    if (!reply.ok()) return g_stop ? kExitOk : report_error(ctx, reply.error(), false);
+    if (reply->is_error()) return report_error(ctx, reply->error(), true);
+    const std::string data = reply->body.value("data", "");
+    if (!data.empty() || first || !ctx.json) print(ctx, *reply);
+    if (!follow) return kExitOk;
+    req.args = {ids[0], std::to_string(reply->body.value("offset", uint64_t{0}))};
+    // A full chunk means more is waiting: read on without pausing.
+    if (data.size() < 60 * 1024) sleep_ms(kLogsPollMs);
+  }
+  return kExitOk;
+}
+
+}  // namespace fwctl

@@ -1,0 +1,210 @@
+#include "fwctl/ps.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <sstream>
+
+namespace fwctl {
+
+namespace {
+
+using fw::protocol::Json;
+using fw::protocol::Message;
+using fw::protocol::Request;
+
+Deadline deadline_for(const Context& ctx, bool long_running) {
+  if (long_running && !ctx.timeout_explicit) return std::nullopt;
+  if (ctx.timeout <= 0) return std::nullopt;
+  return std::chrono::steady_clock::now() +
+         std::chrono::milliseconds(static_cast<int64_t>(ctx.timeout * 1000));
+}
+
+// Sends one request; a connection failure or an ERROR reply becomes the Error, marked as
+// the daemon's in `from_daemon`.
+fw::Result<Message> call(Client& client, const Context& ctx, const std::string& command,
+                         std::vector<std::string> args, bool* from_daemon,
+                         bool long_running = false) {
+  Request req;
+  req.command = command;
+  req.args = std::move(args);
+  auto reply = client.call(req, deadline_for(ctx, long_running));
+  *from_daemon = reply.ok();
+  if (!reply.ok()) return reply.error();
+  if (reply->is_error()) return reply->error();
+  return reply;
+}
+
+// Seconds since the process `pid` started (proc(5): field 22 of /proc/PID/stat, in clock
+// ticks after boot), nullopt when it is gone.
+std::optional<uint64_t> process_age(int64_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return std::nullopt;
+  // The command name may hold spaces and parentheses: fields restart after the last ')'.
+  const auto close = line.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream fields(line.substr(close + 1));
+  std::string field;
+  for (int i = 3; i <= 22 && fields >> field; ++i) {
+    if (i != 22) continue;
+    std::ifstream up("/proc/uptime");
+    double uptime = 0;
+    const long ticks = ::sysconf(_SC_CLK_TCK);
+    if (!(up >> uptime) || ticks <= 0) return std::nullopt;
+    const double started = std::stod(field) / static_cast<double>(ticks);
+    return uptime > started ? static_cast<uint64_t>(uptime - started) : 0;
+  }
+  return std::nullopt;
+}
+
+struct Row {
+  std::string name, id, state, pid, firmware, uptime;  // "-" when none
+};
+
+Row row_of(const Json& show, const std::map<std::string, std::string>& firmware_names) {
+  std::map<std::string, std::string> p;
+  for (const auto& prop : show.value("properties", Json::array())) {
+    p[prop.value("name", "")] = prop.value("value", "");
+  }
+  Row r{p["name"], p["id"], p["state"], "-", "-", "-"};
+  const std::string& fw_sha1 = p["firmware_sha1"];
+  auto it = firmware_names.find(fw_sha1);
+  r.firmware = it != firmware_names.end() ? it->second : fw_sha1.substr(0, 12);
+  if (r.firmware.empty()) r.firmware = "-";
+  if (r.state == "started" || r.state == "stopping") {
+    const std::string& init_pid = p["init_pid"];
+    if (!init_pid.empty() && init_pid != "0") {
+      r.pid = init_pid;
+      try {
+        if (auto age = process_age(std::stoll(init_pid))) r.uptime = format_uptime(*age);
+      } catch (const std::exception&) {
+        // Not a number: leave "-".
+      }
+    }
+  }
+  return r;
+}
+
+Json json_of(const Row& r) {
+  auto number_or_null = [](const std::string& s) -> Json {
+    try {
+      return s == "-" ? Json(nullptr) : Json(std::stoll(s));
+    } catch (const std::exception&) {
+      return Json(s);
+    }
+  };
+  return {{"name", r.name},         {"id", number_or_null(r.id)},
+          {"state", r.state},       {"pid", number_or_null(r.pid)},
+          {"firmware", r.firmware}, {"uptime", r.uptime == "-" ? Json(nullptr) : Json(r.uptime)}};
+}
+
+void print_table(const std::vector<Row>& rows) {
+  std::vector<std::vector<std::string>> cells = {
+      {"NAME", "ID", "STATE", "PID", "FIRMWARE", "UPTIME"}};
+  for (const auto& r : rows) cells.push_back({r.name, r.id, r.state, r.pid, r.firmware, r.uptime});
+  std::vector<size_t> width(6, 0);
+  for (const auto& c : cells) {
+    for (size_t i = 0; i < c.size(); ++i) width[i] = std::max(width[i], c[i].size());
+  }
+  for (const auto& c : cells) {
+    std::string line;
+    for (size_t i = 0; i < c.size(); ++i) {
+      line += c[i];
+      if (i + 1 < c.size()) line += std::string(width[i] - c[i].size() + 2, ' ');
+    }
+    std::cout << line << "\n";
+  }
+  std::cout.flush();
+}
+
+}  // namespace
+
+std::string format_uptime(uint64_t s) {
+  char buf[32];
+  if (s < 60) {
+    std::snprintf(buf, sizeof(buf), "%llus", static_cast<unsigned long long>(s));
+  } else if (s < 3600) {
+    std::snprintf(buf, sizeof(buf), "%llum%02llus", static_cast<unsigned long long>(s / 60),
+                  static_cast<unsigned long long>(s % 60));
+  } else if (s < 86400) {
+    std::snprintf(buf, sizeof(buf), "%lluh%02llum", static_cast<unsigned long long>(s / 3600),
+                  static_cast<unsigned long long>(s % 3600 / 60));
+  } else {
+    std::snprintf(buf, sizeof(buf), "%llud%02lluh", static_cast<unsigned long long>(s / 86400),
+                  static_cast<unsigned long long>(s % 86400 / 3600));
+  }
+  return buf;
+}
+
+int run_ps(Context& ctx, const std::vector<std::string>& args) {
+  bool json = ctx.json;
+  for (const auto& a : args) {
+    if (a != "--json") {
+      std::cerr << "fwctl: usage: fwctl ps [--json]\n";
+      return kExitError;
+    }
+    json = true;
+  }
+  auto client = Client::connect(ctx.socket_path);
+  if (!client.ok()) return report_error(ctx, client.error(), false);
+  bool from_daemon = false;
+  auto firmwares = call(*client, ctx, "LIST", {"firmwares"}, &from_daemon);
+  if (!firmwares.ok()) return report_error(ctx, firmwares.error(), from_daemon);
+  std::map<std::string, std::string> firmware_names;
+  for (const auto& e : firmwares->body.value("entities", Json::array())) {
+    firmware_names[e.value("sha1", "")] = e.value("name", "");
+  }
+  auto instances = call(*client, ctx, "LIST", {"instances"}, &from_daemon);
+  if (!instances.ok()) return report_error(ctx, instances.error(), from_daemon);
+  std::vector<Row> rows;
+  for (const auto& e : instances->body.value("entities", Json::array())) {
+    auto show = call(*client, ctx, "SHOW", {"instances", e.value("sha1", "")}, &from_daemon);
+    if (!show.ok()) {
+      if (from_daemon && show.error().code == ENOENT) continue;  // dropped meanwhile
+      return report_error(ctx, show.error(), from_daemon);
+    }
+    rows.push_back(row_of(show->body, firmware_names));
+  }
+  if (json) {
+    Json out = Json::array();
+    for (const auto& r : rows) out.push_back(json_of(r));
+    std::cout << out.dump(-1, ' ', false, Json::error_handler_t::replace) << std::endl;
+  } else {
+    print_table(rows);
+  }
+  return kExitOk;
+}
+
+int run_restart(Context& ctx, const std::vector<std::string>& args) {
+  if (args.size() != 1) {
+    std::cerr << "fwctl: usage: fwctl restart ID\n";
+    return kExitError;
+  }
+  const std::string& id = args[0];
+  auto client = Client::connect(ctx.socket_path);
+  if (!client.ok()) return report_error(ctx, client.error(), false);
+  bool from_daemon = false;
+  auto killed = call(*client, ctx, "KILL", {id}, &from_daemon, true);
+  // ECHILD: not started, nothing to kill.
+  if (!killed.ok() && !(from_daemon && killed.error().code == ECHILD)) {
+    return report_error(ctx, killed.error(), from_daemon);
+  }
+  auto remounted = call(*client, ctx, "REMOUNT", {id}, &from_daemon);
+  if (!remounted.ok()) return report_error(ctx, remounted.error(), from_daemon);
+  auto started = call(*client, ctx, "START", {id}, &from_daemon, true);
+  if (!started.ok()) return report_error(ctx, started.error(), from_daemon);
+  if (ctx.json) {
+    std::cout << started->body.dump(-1, ' ', false, Json::error_handler_t::replace) << std::endl;
+  } else {
+    std::cout << id << " restarted" << std::endl;
+  }
+  return kExitOk;
+}
+
+}  // namespace fwctl

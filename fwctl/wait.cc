@@ -1,0 +1,196 @@
+#include "fwctl/wait.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <iostream>
+#include <regex>
+#include <thread>
+
+#include "fwctl/format.h"
+
+namespace fwctl {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr int kExitTimeout = 3;
+
+bool parse_seconds(const std::string& s, double* out) {
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  if (end == s.c_str() || *end != '\0' || !(v >= 0) || v > 1e6) return false;
+  *out = v;
+  return true;
+}
+
+Deadline deadline_after(double seconds) {
+  if (seconds <= 0) return std::nullopt;
+  return Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+}
+
+bool expired(const Deadline& d) { return d && Clock::now() >= *d; }
+
+// One request on `client`; prints a daemon error. nullopt on failure (exit code in *rc).
+std::optional<fw::protocol::Message> ask(Client& client, const std::string& command,
+                                         std::vector<std::string> args, int* rc) {
+  fw::protocol::Request req;
+  req.command = command;
+  req.args = std::move(args);
+  auto reply = client.call(req, Clock::now() + std::chrono::seconds(10));
+  if (!reply.ok()) {
+    std::cerr << "fwctl: " << reply.error().message << std::endl;
+    *rc = kExitUnreachable;
+    return std::nullopt;
+  }
+  if (reply->is_error()) {
+    std::cerr << "firmwared error: " << reply->error().message << std::endl;
+    *rc = kExitError;
+    return std::nullopt;
+  }
+  return *reply;
+}
+
+}  // namespace
+
+int run_wait(Context& ctx, const std::vector<std::string>& args) {
+  std::string id, state;
+  double timeout = 0;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--state" && i + 1 < args.size()) {
+      state = args[++i];
+    } else if (args[i] == "--timeout" && i + 1 < args.size()) {
+      if (!parse_seconds(args[++i], &timeout)) {
+        std::cerr << "fwctl: --timeout '" << args[i] << "' is not a number of seconds\n";
+        return kExitError;
+      }
+    } else if (id.empty() && args[i][0] != '-') {
+      id = args[i];
+    } else {
+      id.clear();
+      break;
+    }
+  }
+  if (id.empty() || (state != "ready" && state != "started")) {
+    std::cerr << "fwctl: usage: fwctl wait ID --state ready|started [--timeout SECONDS]\n";
+    return kExitError;
+  }
+  auto client = Client::connect(ctx.socket_path);
+  if (!client.ok()) {
+    std::cerr << "fwctl: " << client.error().message << std::endl;
+    return kExitUnreachable;
+  }
+  int rc = kExitOk;
+  // Subscribe first, then read the state: no transition can slip between the two.
+  if (!ask(*client, "SUBSCRIBE", {}, &rc)) return rc;
+  const Deadline deadline = deadline_after(timeout);
+  for (;;) {
+    auto now = ask(*client, "GET_PROPERTY", {"instances", id, "state"}, &rc);
+    if (!now) return rc;
+    if (now->body.value("value", "") == state) return kExitOk;
+    // Wait for the next lifecycle event (or a 1 s tick, in case one was missed).
+    auto tick = Clock::now() + std::chrono::seconds(1);
+    Deadline until = deadline && *deadline < tick ? deadline : Deadline(tick);
+    auto msg = client->read_message(until);
+    if (!msg.ok() && msg.error().code != ETIMEDOUT) {
+      std::cerr << "fwctl: " << msg.error().message << std::endl;
+      return kExitUnreachable;
+    }
+    if (expired(deadline)) {
+      std::cerr << "fwctl: timeout: " << id << " is not " << state << " after " << timeout
+                << " s\n";
+      return kExitTimeout;
+    }
+  }
+}
+
+int run_start(Context& ctx, const std::vector<std::string>& args) {
+  std::string id, pattern;
+  double timeout = 0;
+  bool wait_console = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--wait-console" && i + 1 < args.size()) {
+      pattern = args[++i];
+      wait_console = true;
+    } else if (args[i] == "--timeout" && i + 1 < args.size()) {
+      if (!parse_seconds(args[++i], &timeout)) {
+        std::cerr << "fwctl: --timeout '" << args[i] << "' is not a number of seconds\n";
+        return kExitError;
+      }
+    } else if (id.empty()) {
+      id = args[i];
+    } else {
+      id.clear();
+      break;
+    }
+  }
+  if (id.empty()) {
+    std::cerr << "fwctl: usage: fwctl start [--wait-console REGEX [--timeout SECONDS]] ID\n";
+    return kExitError;
+  }
+  std::regex re;
+  if (wait_console) {
+    try {
+      re = std::regex(pattern, std::regex::extended);
+    } catch (const std::regex_error& e) {
+      std::cerr << "fwctl: --wait-console '" << pattern << "' is not a regex: " << e.what() << "\n";
+      return kExitError;
+    }
+  }
+  auto client = Client::connect(ctx.socket_path);
+  if (!client.ok()) {
+    std::cerr << "fwctl: " << client.error().message << std::endl;
+    return kExitUnreachable;
+  }
+  int rc = kExitOk;
+  // Where the log ends before START: only what this run prints counts.
+  std::string offset;
+  if (wait_console) {
+    auto before = ask(*client, "LOGS", {id}, &rc);
+    if (!before) return rc;
+    offset = std::to_string(before->body.value("offset", 0));
+  }
+  fw::protocol::Request req;
+  req.command = "START";
+  req.args = {id};
+  auto reply = client->call(req, std::nullopt);
+  if (!reply.ok()) {
+    std::cerr << "fwctl: " << reply.error().message << std::endl;
+    return kExitUnreachable;
+  }
+  if (ctx.json && !wait_console) std::cout << reply->body.dump() << std::endl;
+  if (reply->is_error()) {
+    if (!ctx.json) std::cerr << "firmwared error: " << reply->error().message << std::endl;
+    return kExitError;
+  }
+  if (!ctx.json) std::cout << format_reply(*reply, {id}) << std::endl;
+  if (!wait_console) return kExitOk;
+
+  const Deadline deadline = deadline_after(timeout);
+  std::string seen;  // the tail of the log since START, for matches across chunks
+  for (;;) {
+    auto chunk = ask(*client, "LOGS", {id, offset}, &rc);
+    if (!chunk) return rc;
+    seen += chunk->body.value("data", "");
+    offset = std::to_string(chunk->body.value("offset", 0));
+    if (std::regex_search(seen, re)) {
+      if (ctx.json) std::cout << reply->body.dump() << std::endl;
+      return kExitOk;
+    }
+    if (seen.size() > (1u << 20)) seen.erase(0, seen.size() - (1u << 19));
+    auto state = ask(*client, "GET_PROPERTY", {"instances", id, "state"}, &rc);
+    if (!state) return rc;
+    if (state->body.value("value", "") == "ready") {
+      std::cerr << "fwctl: " << id << " stopped before its console matched '" << pattern << "'\n";
+      return kExitError;
+    }
+    if (expired(deadline)) {
+      std::cerr << "fwctl: timeout: the console of " << id << " did not match '" << pattern
+                << "' within " << timeout << " s\n";
+      return kExitTimeout;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+}  // namespace fwctl

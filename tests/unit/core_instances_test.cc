@@ -1,0 +1,1290 @@
+// The instances folder without root (DESIGN §4, §6, §8; issue 3/7): a scripted Launcher
+// stands in for firmwared-monitor (the test fires its callbacks), FakeTimers fire on demand,
+// a recording InstanceMounter fails at call n, the catalogue lives in memory. Pins the mounts
+// PREPARE, REMOUNT, DROP and restore() ask for, the START/KILL state machine with every
+// rollback path and timeout, re-adoption after a restart and the property rules.
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "firmwared/catalogue/catalogue.h"
+#include "firmwared/config/config.h"
+#include "firmwared/core/executor.h"
+#include "firmwared/core/firmware_mounter.h"
+#include "firmwared/core/firmwares.h"
+#include "firmwared/core/instance_mounter.h"
+#include "firmwared/core/instances.h"
+#include "firmwared/core/launcher.h"
+#include "firmwared/core/names.h"
+#include "firmwared/sys/hash_copy.h"
+
+namespace fw::core {
+namespace {
+
+namespace fs = std::filesystem;
+using Strings = std::vector<std::string>;
+
+// ---- fakes ----------------------------------------------------------------------------------
+
+// One launch (or adoption) as the fake launcher saw it; the test fires its callbacks.
+struct FakeRun {
+  LaunchSpec spec;
+  MonitorEvents events;
+  int64_t monitor_pid = 0;
+  uint64_t start_time = 0;
+  int64_t init_pid = 0;  // what RunningMonitor::init_pid() answers
+  int proceed_calls = 0, kill_init_calls = 0, kill_monitor_calls = 0;
+  Status kill_init_result;  // ok unless the test says otherwise
+  bool destroyed = false;   // the folder dropped its RunningMonitor
+
+  void ptys(const std::string& inner, const std::string& outer) { events.on_ptys(inner, outer); }
+  void namespaces_ready() { events.on_namespaces_ready(); }
+  void started(int64_t pid) {
+    init_pid = pid;
+    events.on_started(pid);
+  }
+  void failed(const Error& e) { events.on_failed(e); }
+  void exited(std::optional<int> status) { events.on_exited(status); }
+};
+
+class FakeMonitor final : public RunningMonitor {
+ public:
+  explicit FakeMonitor(std::shared_ptr<FakeRun> run) : run_(std::move(run)) {}
+  ~FakeMonitor() override { run_->destroyed = true; }
+  int64_t monitor_pid() const override { return run_->monitor_pid; }
+  uint64_t monitor_start_time() const override { return run_->start_time; }
+  int64_t init_pid() const override { return run_->init_pid; }
+  void proceed() override { ++run_->proceed_calls; }
+  Status kill_init() override {
+    ++run_->kill_init_calls;
+    if (run_->init_pid == 0) return make_error(ESRCH, "PID 1 is not running");
+    return run_->kill_init_result;
+  }
+  void kill_monitor() override { ++run_->kill_monitor_calls; }
+
+ private:
+  std::shared_ptr<FakeRun> run_;
+};
+
+class FakeLauncher final : public Launcher {
+ public:
+  std::vector<std::shared_ptr<FakeRun>> launches;
+  std::vector<std::shared_ptr<FakeRun>> adoptions;
+  Strings adopt_calls;
+  std::optional<Error> fail_launch;  // launch() answers this error
+  std::set<int64_t> live_monitors;   // adopt() succeeds for these pids only
+  int64_t next_pid = 1000;
+
+  Result<std::unique_ptr<RunningMonitor>> launch(const LaunchSpec& spec,
+                                                 MonitorEvents events) override {
+    if (fail_launch) return *fail_launch;
+    auto run = std::make_shared<FakeRun>();
+    run->spec = spec;
+    run->events = std::move(events);
+    run->monitor_pid = next_pid++;
+    run->start_time = 7000 + static_cast<uint64_t>(run->monitor_pid);
+    launches.push_back(run);
+    return std::unique_ptr<RunningMonitor>(std::make_unique<FakeMonitor>(run));
+  }
+
+  Result<std::unique_ptr<RunningMonitor>> adopt(int64_t monitor_pid, uint64_t monitor_start_time,
+                                                int64_t init_pid, const std::string& workspace,
+                                                MonitorEvents events) override {
+    adopt_calls.push_back(std::to_string(monitor_pid) + " " + std::to_string(monitor_start_time) +
+                          " " + std::to_string(init_pid) + " " + workspace);
+    if (live_monitors.count(monitor_pid) == 0) {
+      return make_error(ESRCH, "monitor " + std::to_string(monitor_pid) + " is gone");
+    }
+    auto run = std::make_shared<FakeRun>();
+    run->events = std::move(events);
+    run->monitor_pid = monitor_pid;
+    run->start_time = monitor_start_time;
+    run->init_pid = init_pid;
+    adoptions.push_back(run);
+    return std::unique_ptr<RunningMonitor>(std::make_unique<FakeMonitor>(run));
+  }
+
+  FakeRun& last() { return *launches.back(); }
+};
+
+class FakeTimers final : public Timers {
+ public:
+  struct Pending {
+    int ms;
+    std::function<void()> fn;
+  };
+  std::vector<Pending> pending;
+
+  void after(int milliseconds, std::function<void()> fn) override {
+    pending.push_back({milliseconds, std::move(fn)});
+  }
+  std::vector<int> delays() const {
+    std::vector<int> out;
+    for (const auto& p : pending) out.push_back(p.ms);
+    return out;
+  }
+  // Fires every pending timer (as if their deadlines passed), in registration order.
+  void fire_all() {
+    auto now = std::move(pending);
+    pending.clear();
+    for (auto& p : now) p.fn();
+  }
+};
+
+// Records every call as one line; the call numbered fail_at (1-based, all kinds counted)
+// fails with EIO. `hook` runs on every call before it is answered. remove_tree really
+// removes, so a rollback that forgets it shows.
+class FakeMounter final : public InstanceMounter {
+ public:
+  Strings calls;
+  int fail_at = 0;
+  std::function<void(const std::string& call)> hook;
+
+  Status mount_lower(const std::string& firmware_mount, const std::string& ro) override {
+    return record("mount_lower " + firmware_mount + " " + ro);
+  }
+  Status mount_overlay(const std::string& lower, const std::string& upper, const std::string& work,
+                       const std::string& target) override {
+    return record("mount_overlay " + lower + " " + upper + " " + work + " " + target);
+  }
+  Status unmount(const std::string& target) override { return record("unmount " + target); }
+  Result<bool> is_mounted(const std::string&) override { return true; }
+  Status remove_tree(const std::string& path) override {
+    auto s = record("remove_tree " + path);
+    if (s.ok()) {
+      std::error_code ec;
+      fs::remove_all(path, ec);
+    }
+    return s;
+  }
+
+ private:
+  Status record(std::string call) {
+    calls.push_back(call);
+    if (hook) hook(call);
+    if (static_cast<int>(calls.size()) == fail_at) {
+      return make_error(EIO, "injected failure of call " + std::to_string(fail_at));
+    }
+    return {};
+  }
+};
+
+class FakeFirmwareMounter final : public FirmwareMounter {
+ public:
+  Strings calls;
+  Status mount(const std::string& source, const std::string& format,
+               const std::string& target) override {
+    calls.push_back("mount " + format + " " + source + " " + target);
+    return {};
+  }
+  Status unmount(const std::string& target) override {
+    calls.push_back("unmount " + target);
+    return {};
+  }
+  Status clean_stale(const std::string&, const std::string&) override { return {}; }
+};
+
+struct RecordedEvent {
+  std::string name;
+  EventFields fields;
+
+  std::string str(const std::string& key) const {
+    for (const auto& [k, v] : fields) {
+      if (k == key && std::holds_alternative<std::string>(v)) return std::get<std::string>(v);
+    }
+    return "<missing " + key + ">";
+  }
+  int64_t num(const std::string& key) const {
+    for (const auto& [k, v] : fields) {
+      if (k == key && std::holds_alternative<int64_t>(v)) return std::get<int64_t>(v);
+    }
+    return -1;
+  }
+};
+
+class RecordingSink final : public EventSink {
+ public:
+  std::vector<RecordedEvent> events;
+  void emit(const std::string& event, EventFields fields) override {
+    events.push_back({event, std::move(fields)});
+  }
+  std::vector<RecordedEvent> named(const std::string& name) const {
+    std::vector<RecordedEvent> out;
+    for (const auto& e : events) {
+      if (e.name == name) out.push_back(e);
+    }
+    return out;
+  }
+};
+
+// Collects the answers of an asynchronous command (START, KILL).
+template <typename T>
+struct Replies {
+  std::vector<Result<T>> got;
+  std::function<void(Result<T>)> done() {
+    return [this](Result<T> r) { got.push_back(std::move(r)); };
+  }
+  size_t count() const { return got.size(); }
+  const Result<T>& only() const { return got.at(0); }
+};
+
+// ---- helpers --------------------------------------------------------------------------------
+
+class TempDir {
+ public:
+  TempDir() {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string tmpl = std::string(tmp != nullptr ? tmp : "/tmp") + "/fw_instances_test.XXXXXX";
+    if (::mkdtemp(tmpl.data()) != nullptr) path_ = fs::canonical(tmpl).string();
+  }
+  ~TempDir() {
+    std::error_code ec;
+    if (!path_.empty()) fs::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+void write_file(const std::string& path, const std::string& content) {
+  std::ofstream(path, std::ios::binary) << content;
+}
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+constexpr char kFwName[] = "base_firmware";
+const std::string kFwSha1(40, 'f');
+
+// clang-format off
+const Strings kBuiltinNames = {
+    "name", "sha1", "base_workspace", "id", "pid", "state", "firmware_path", "root",
+    "inner_pts", "outer_pts", "time", "interface", "stolen_interface", "stolen_btusb",
+    "cmdline[]", "firmware_sha1", "init_pid", "exit_status", "upper_dir", "console_log", "ip",
+    "host_ip"};
+// clang-format on
+
+// ---- fixture --------------------------------------------------------------------------------
+
+class InstancesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_FALSE(tmp_.path().empty());
+    mount_path_ = tmp_.path() + "/mnt";
+    repo_ = tmp_.path() + "/repo";
+    fs::create_directories(mount_path_ + "/firmwares");
+    fs::create_directories(repo_);
+    auto cat = catalogue::Catalogue::open(":memory:");
+    ASSERT_TRUE(cat.ok()) << cat.error().message;
+    cat_.emplace(std::move(*cat));
+    auto words = WordLists::from_words({"brave", "calm", "eager", "fond"},
+                                       {"otter", "heron", "lynx", "mole"});
+    ASSERT_TRUE(words.ok()) << words.error().message;
+    words_.emplace(std::move(*words));
+    catalogue::FirmwareRecord fw;
+    fw.sha1 = kFwSha1;
+    fw.name = kFwName;
+    fw.path = tmp_.path() + "/rootfs";
+    fw.source_path = fw.path;
+    fw.format = "dir";
+    fw.created = 1;
+    ASSERT_TRUE(cat_->put_firmware(fw).ok());
+    make_folders(false);
+  }
+
+  // (Re)creates the config and both folders over the same catalogue, as a restarted daemon.
+  void make_folders(bool prevent_removal) {
+    instances_.reset();
+    firmwares_.reset();
+    std::map<std::string, std::string> env;
+    if (prevent_removal) env["FIRMWARED_PREVENT_REMOVAL"] = "y";
+    auto config = config::Config::parse(
+        "[firmwared]\nmount_path = " + mount_path_ + "\nrepository_path = " + repo_ + "\n",
+        "t.conf", env);
+    ASSERT_TRUE(config.ok()) << config.error().message;
+    config_.emplace(std::move(*config));
+    firmwares_ = std::make_unique<Firmwares>(
+        FirmwaresDeps{*cat_, *config_, executor_, sink_, *words_, fw_mounter_});
+    instances_ = std::make_unique<Instances>(
+        InstancesDeps{*cat_, *config_, sink_, *words_, *firmwares_, mounter_, launcher_, timers_});
+  }
+
+  std::string ws(const std::string& sha1) const { return mount_path_ + "/instances/" + sha1; }
+  std::string fw_mount() const { return mount_path_ + "/firmwares/" + kFwSha1; }
+
+  Strings mount_calls(const std::string& sha1) const {
+    const std::string w = ws(sha1);
+    return {"mount_lower " + fw_mount() + " " + w + "/ro",
+            "mount_overlay " + w + "/ro " + w + "/rw " + w + "/work " + w + "/union"};
+  }
+
+  Result<EntitySummary> prepare(const std::string& source = kFwName) {
+    std::optional<Result<EntitySummary>> out;
+    instances_->prepare(source, std::nullopt,
+                        [&](Result<EntitySummary> r) { out.emplace(std::move(r)); });
+    if (!out) return make_error(EINPROGRESS, "PREPARE did not complete inline");
+    return std::move(*out);
+  }
+
+  // Prepares an instance or fails the test; returns its summary.
+  EntitySummary prepared() {
+    auto s = prepare();
+    EXPECT_TRUE(s.ok()) << s.error().message;
+    return s.ok() ? *s : EntitySummary{};
+  }
+
+  std::string prop(const std::string& id, const std::string& name) {
+    auto v = instances_->get_property(id, name);
+    return v.ok() ? *v : "<" + v.error().name() + ": " + v.error().message + ">";
+  }
+
+  int set(const std::string& id, const std::string& name, const std::string& value) {
+    auto s = instances_->set_property(id, name, value);
+    return s.ok() ? 0 : s.error().code;
+  }
+
+  catalogue::InstanceRecord record(const std::string& sha1) {
+    auto r = cat_->get_instance(sha1);
+    EXPECT_TRUE(r.ok() && *r) << "instance " << sha1 << " not catalogued";
+    return r.ok() && *r ? **r : catalogue::InstanceRecord{};
+  }
+
+  size_t catalogued() {
+    auto all = cat_->list_instances();
+    return all.ok() ? all->size() : 0;
+  }
+
+  // START of `id` then the monitor's normal sequence up to PID 1 exec'd with `pid`.
+  FakeRun& start_fully(const std::string& id, Replies<EntitySummary>& replies, int64_t pid) {
+    instances_->start(id, replies.done());
+    FakeRun& run = launcher_.last();
+    run.ptys("/dev/pts/4", "/dev/pts/5");
+    run.namespaces_ready();
+    run.started(pid);
+    return run;
+  }
+
+  TempDir tmp_;
+  std::string mount_path_, repo_;
+  std::optional<config::Config> config_;
+  std::optional<catalogue::Catalogue> cat_;
+  std::optional<WordLists> words_;
+  InlineExecutor executor_;
+  RecordingSink sink_;
+  FakeFirmwareMounter fw_mounter_;
+  FakeMounter mounter_;
+  FakeLauncher launcher_;
+  FakeTimers timers_;
+  std::unique_ptr<Firmwares> firmwares_;
+  std::unique_ptr<Instances> instances_;
+};
+
+// ---- PREPARE --------------------------------------------------------------------------------
+
+TEST_F(InstancesTest, PrepareCreatesTheWorkspaceMountsLowerThenOverlayAndRecords) {
+  auto s = prepare();
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  EXPECT_FALSE(s->existed);
+  EXPECT_EQ(s->sha1.size(), 40u);
+  EXPECT_EQ(mounter_.calls, mount_calls(s->sha1));
+  for (const char* sub : {"ro", "rw", "work", "union"}) {
+    EXPECT_TRUE(fs::is_directory(ws(s->sha1) + "/" + sub)) << sub;
+  }
+  ASSERT_EQ(sink_.events.size(), 1u);
+  EXPECT_EQ(sink_.events[0].name, "PREPARED");
+  EXPECT_EQ(sink_.events[0].str("folder"), "instances");
+  EXPECT_EQ(sink_.events[0].str("sha1"), s->sha1);
+  EXPECT_EQ(sink_.events[0].str("name"), s->name);
+
+  auto r = record(s->sha1);
+  EXPECT_EQ(r.name, s->name);
+  EXPECT_EQ(r.id, 0);
+  EXPECT_EQ(r.state, "ready");
+  EXPECT_EQ(r.firmware_sha1, kFwSha1);
+  EXPECT_EQ(r.cmdline, Strings{"/sbin/init"});
+  EXPECT_EQ(r.interface, "eth0");
+
+  const std::string w = ws(s->sha1);
+  EXPECT_EQ(prop(s->name, "name"), s->name);
+  EXPECT_EQ(prop(s->name, "sha1"), s->sha1);
+  EXPECT_EQ(prop(s->name, "base_workspace"), w);
+  EXPECT_EQ(prop(s->name, "id"), "0");
+  EXPECT_EQ(prop(s->name, "pid"), "0");
+  EXPECT_EQ(prop(s->name, "state"), "ready");
+  EXPECT_EQ(prop(s->name, "firmware_path"), fw_mount());
+  EXPECT_EQ(prop(s->name, "root"), w + "/union");
+  EXPECT_EQ(prop(s->name, "inner_pts"), "");
+  EXPECT_EQ(prop(s->name, "outer_pts"), "");
+  EXPECT_EQ(prop(s->name, "interface"), "eth0");
+  EXPECT_EQ(prop(s->name, "stolen_interface"), "");
+  EXPECT_EQ(prop(s->name, "stolen_btusb"), "");
+  EXPECT_EQ(prop(s->name, "cmdline"), "/sbin/init");
+  EXPECT_EQ(prop(s->name, "firmware_sha1"), kFwSha1);
+  EXPECT_EQ(prop(s->name, "init_pid"), "0");
+  EXPECT_EQ(prop(s->name, "exit_status"), "");
+  EXPECT_EQ(prop(s->name, "upper_dir"), w + "/rw");
+  EXPECT_EQ(prop(s->name, "console_log"), w + "/console.log");
+  EXPECT_EQ(prop(s->name, "ip"), "10.202.0.1");
+  EXPECT_EQ(prop(s->name, "host_ip"), "10.202.0.254");
+  EXPECT_FALSE(prop(s->name, "time").empty());
+}
+
+TEST_F(InstancesTest, PrepareTakesTheLowestFreeId) {
+  std::vector<EntitySummary> made;
+  for (int i = 0; i < 3; ++i) made.push_back(prepared());
+  ASSERT_EQ(made.size(), 3u);
+  EXPECT_EQ(prop(made[0].sha1, "id"), "0");
+  EXPECT_EQ(prop(made[1].sha1, "id"), "1");
+  EXPECT_EQ(prop(made[2].sha1, "id"), "2");
+  ASSERT_TRUE(instances_->drop(made[1].name).ok());
+  EXPECT_EQ(prop(prepared().sha1, "id"), "1") << "the id of a dropped instance is reused";
+  EXPECT_EQ(prop(prepared().sha1, "id"), "3");
+  ASSERT_TRUE(instances_->drop(made[0].name).ok());
+  EXPECT_EQ(prop(prepared().sha1, "id"), "0");
+  // Names stay unique.
+  auto all = instances_->list();
+  ASSERT_TRUE(all.ok());
+  std::set<std::string> names;
+  for (const auto& e : *all) names.insert(e.name);
+  EXPECT_EQ(names.size(), all->size());
+}
+
+TEST_F(InstancesTest, PrepareRollsBackWhenMountingTheLowerFails) {
+  mounter_.fail_at = 1;
+  auto s = prepare();
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, EIO);
+  EXPECT_TRUE(contains(s.error().message, "preparing instance ")) << s.error().message;
+  EXPECT_TRUE(contains(s.error().message, "injected failure of call 1")) << s.error().message;
+  ASSERT_EQ(mounter_.calls.size(), 2u) << ::testing::PrintToString(mounter_.calls);
+  EXPECT_EQ(mounter_.calls[0].rfind("mount_lower ", 0), 0u);
+  EXPECT_EQ(mounter_.calls[1].rfind("remove_tree " + mount_path_ + "/instances/", 0), 0u);
+  EXPECT_EQ(catalogued(), 0u);
+  EXPECT_TRUE(fs::is_empty(mount_path_ + "/instances")) << "the workspace is removed";
+  EXPECT_EQ(sink_.events.size(), 0u);
+  mounter_.fail_at = 0;
+  EXPECT_EQ(prop(prepared().sha1, "id"), "0") << "the failed PREPARE did not keep its id";
+}
+
+TEST_F(InstancesTest, PrepareRollsBackTheLowerWhenTheOverlayFails) {
+  mounter_.fail_at = 2;
+  auto s = prepare();
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, EIO);
+  EXPECT_TRUE(contains(s.error().message, "injected failure of call 2")) << s.error().message;
+  ASSERT_EQ(mounter_.calls.size(), 4u) << ::testing::PrintToString(mounter_.calls);
+  const std::string ro = mounter_.calls[0].substr(mounter_.calls[0].rfind(' ') + 1);
+  const std::string w = ro.substr(0, ro.size() - 3);
+  EXPECT_EQ(mounter_.calls[1].rfind("mount_overlay ", 0), 0u);
+  EXPECT_EQ(mounter_.calls[2], "unmount " + w + "/ro");
+  EXPECT_EQ(mounter_.calls[3], "remove_tree " + w);
+  EXPECT_EQ(catalogued(), 0u);
+  EXPECT_FALSE(fs::exists(w));
+  EXPECT_EQ(sink_.events.size(), 0u);
+}
+
+TEST_F(InstancesTest, PrepareRollsBackBothMountsWhenTheCatalogueFails) {
+  // The firmware vanishes from the catalogue between the mounts and the record: the
+  // instance's foreign key makes put_instance fail.
+  mounter_.hook = [this](const std::string& call) {
+    if (call.rfind("mount_overlay ", 0) == 0) {
+      EXPECT_TRUE(cat_->delete_firmware(kFwSha1).ok());
+    }
+  };
+  auto s = prepare();
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(contains(s.error().message, "recording instance ")) << s.error().message;
+  ASSERT_EQ(mounter_.calls.size(), 5u) << ::testing::PrintToString(mounter_.calls);
+  const std::string ro = mounter_.calls[0].substr(mounter_.calls[0].rfind(' ') + 1);
+  const std::string w = ro.substr(0, ro.size() - 3);
+  EXPECT_EQ(mounter_.calls[2], "unmount " + w + "/union");
+  EXPECT_EQ(mounter_.calls[3], "unmount " + w + "/ro");
+  EXPECT_EQ(mounter_.calls[4], "remove_tree " + w);
+  EXPECT_EQ(catalogued(), 0u);
+  EXPECT_FALSE(fs::exists(w));
+  EXPECT_EQ(sink_.named("PREPARED").size(), 0u);
+}
+
+TEST_F(InstancesTest, PrepareOfAnUnknownFirmwareIsENOENTWithoutSideEffect) {
+  auto s = prepare("no_such_firmware");
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, ENOENT);
+  EXPECT_EQ(mounter_.calls, Strings{});
+  EXPECT_EQ(catalogued(), 0u);
+}
+
+TEST_F(InstancesTest, PrepareFromADirectoryImportsTheFirmwareFirst) {
+  const std::string dir = tmp_.path() + "/other-rootfs";
+  for (const char* d : {"bin", "etc", "sbin"}) fs::create_directories(dir + "/" + d);
+  write_file(dir + "/sbin/init", "#!/bin/sh\n");
+  auto s = prepare(dir);
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  const std::string fw_sha1 = sys::sha1_hex(dir);
+  EXPECT_EQ(prop(s->name, "firmware_sha1"), fw_sha1);
+  EXPECT_EQ(fw_mounter_.calls,
+            Strings{"mount dir " + dir + " " + mount_path_ + "/firmwares/" + fw_sha1});
+  auto fws = cat_->list_firmwares();
+  ASSERT_TRUE(fws.ok());
+  EXPECT_EQ(fws->size(), 2u);
+  const std::string w = ws(s->sha1);
+  EXPECT_EQ(mounter_.calls,
+            (Strings{"mount_lower " + mount_path_ + "/firmwares/" + fw_sha1 + " " + w + "/ro",
+                     "mount_overlay " + w + "/ro " + w + "/rw " + w + "/work " + w + "/union"}));
+  auto prepared_events = sink_.named("PREPARED");
+  ASSERT_EQ(prepared_events.size(), 2u);
+  EXPECT_EQ(prepared_events[0].str("folder"), "firmwares");
+  EXPECT_EQ(prepared_events[1].str("folder"), "instances");
+}
+
+// ---- START ----------------------------------------------------------------------------------
+
+TEST_F(InstancesTest, StartLaunchesTheSpecAndAnswersOncePid1IsExeced) {
+  auto inst = prepared();
+  Replies<EntitySummary> start;
+  instances_->start(inst.name, start.done());
+  ASSERT_EQ(launcher_.launches.size(), 1u);
+  FakeRun& run = launcher_.last();
+  EXPECT_EQ(run.spec.name, inst.name);
+  EXPECT_EQ(run.spec.sha1, inst.sha1);
+  EXPECT_EQ(run.spec.root, ws(inst.sha1) + "/union");
+  EXPECT_EQ(run.spec.workspace, ws(inst.sha1));
+  EXPECT_EQ(run.spec.cmdline, Strings{"/sbin/init"});
+  EXPECT_EQ(timers_.delays(), std::vector<int>{kStartTimeoutMs});
+  EXPECT_EQ(start.count(), 0u);
+  EXPECT_EQ(instances_->state_of(inst.sha1), "starting");
+  EXPECT_EQ(prop(inst.name, "state"), "starting");
+  EXPECT_EQ(record(inst.sha1).state, "ready") << "started is committed only once exec'd";
+
+  run.ptys("/dev/pts/4", "/dev/pts/5");
+  EXPECT_EQ(instances_->outer_pts(inst.sha1), "") << "no console before PID 1 runs";
+  run.namespaces_ready();
+  EXPECT_EQ(run.proceed_calls, 1);
+  EXPECT_EQ(start.count(), 0u);
+  run.started(4242);
+
+  ASSERT_EQ(start.count(), 1u);
+  ASSERT_TRUE(start.only().ok()) << start.only().error().message;
+  EXPECT_EQ(start.only()->sha1, inst.sha1);
+  EXPECT_EQ(start.only()->name, inst.name);
+  EXPECT_EQ(instances_->state_of(inst.sha1), "started");
+  EXPECT_EQ(instances_->outer_pts(inst.sha1), "/dev/pts/5");
+  auto r = record(inst.sha1);
+  EXPECT_EQ(r.state, "started");
+  EXPECT_EQ(r.monitor_pid, run.monitor_pid);
+  EXPECT_EQ(r.monitor_start_time, run.start_time);
+  EXPECT_EQ(r.init_pid, 4242);
+  EXPECT_EQ(prop(inst.name, "pid"), std::to_string(run.monitor_pid));
+  EXPECT_EQ(prop(inst.name, "init_pid"), "4242");
+  EXPECT_EQ(prop(inst.name, "inner_pts"), "/dev/pts/4");
+  EXPECT_EQ(prop(inst.name, "outer_pts"), "/dev/pts/5");
+  auto started = sink_.named("STARTED");
+  ASSERT_EQ(started.size(), 1u);
+  EXPECT_EQ(started[0].str("sha1"), inst.sha1);
+  EXPECT_EQ(started[0].str("name"), inst.name);
+  EXPECT_EQ(started[0].num("init_pid"), 4242);
+  EXPECT_EQ(run.kill_monitor_calls + run.kill_init_calls, 0);
+}
+
+TEST_F(InstancesTest, StartPassesTheCmdline) {
+  auto inst = prepared();
+  ASSERT_EQ(set(inst.name, "cmdline", "/bin/sh -c 'echo a b' \"$HOME\""), 0);
+  Replies<EntitySummary> start;
+  instances_->start(inst.name, start.done());
+  ASSERT_EQ(launcher_.launches.size(), 1u);
+  EXPECT_EQ(launcher_.last().spec.cmdline, (Strings{"/bin/sh", "-c", "echo a b", "$HOME"}));
+}
+
+TEST_F(InstancesTest, StartWhenLaunchFailsStaysReadyAndWrapsTheError) {
+  auto inst = prepared();
+  launcher_.fail_launch = make_error(
+      EAGAIN, "forking the monitor of " + inst.name + ": Resource temporarily unavailable");
+  Replies<EntitySummary> start;
+  instances_->start(inst.name, start.done());
+  ASSERT_EQ(start.count(), 1u);
+  ASSERT_FALSE(start.only().ok());
+  EXPECT_EQ(start.only().error().code, EAGAIN);
+  EXPECT_EQ(start.only().error().message, "starting instance " + inst.name +
+                                              ": forking the monitor of " + inst.name +
+                                              ": Resource temporarily unavailable");
+  EXPECT_EQ(instances_->state_of(inst.sha1), "ready");
+  EXPECT_EQ(record(inst.sha1).state, "ready");
+  EXPECT_EQ(sink_.named("STARTED").size() + sink_.named("DEAD").size(), 0u);
+  // Nothing is left behind: the next START works.
+  launcher_.fail_launch.reset();
+  Replies<EntitySummary> again;
+  start_fully(inst.name, again, 77);
+  ASSERT_EQ(again.count(), 1u);
+  EXPECT_TRUE(again.only().ok());
+}
+
+TEST_F(InstancesTest, StartFailureReportedByTheMonitorIsTheReply) {
+  auto inst = prepared();
+  Replies<EntitySummary> start;
+  instances_->start(inst.name, start.done());
+  FakeRun& run = launcher_.last();
+  run.ptys("/dev/pts/4", "/dev/pts/5");
+  run.namespaces_ready();
+  run.failed(make_error(ENOENT, "executing '/nonexistent': No such file or directory"));
+  EXPECT_EQ(start.count(), 0u) << "answered once the monitor is gone";
+  run.exited(std::nullopt);
+  ASSERT_EQ(start.count(), 1u);
+  ASSERT_FALSE(start.only().ok());
+  EXPECT_EQ(start.only().error().code, ENOENT);
+  EXPECT_EQ(
+      start.only().error().message,
+      "starting instance " + inst.name + ": executing '/nonexistent': No such file or directory");
+  EXPECT_EQ(instances_->state_of(inst.sha1), "ready");
+  EXPECT_EQ(record(inst.sha1).state, "ready");
+  EXPECT_EQ(prop(inst.name, "exit_status"), "");
+  EXPECT_EQ(sink_.named("DEAD").size(), 0u) << "it never ran";
+  EXPECT_EQ(sink_.named("STARTED").size(), 0u);
+  EXPECT_TRUE(run.destroyed);
+}
+
+TEST_F(InstancesTest, MonitorExitingSilentlyBeforePid1IsEIO) {
+  auto inst = prepared();
+  Replies<EntitySummary> start;
+  instances_->start(inst.name, start.done());
+  launcher_.last().exited(std::nullopt);
+  ASSERT_EQ(start.count(), 1u);
+  ASSERT_FALSE(start.only().ok());
+  EXPECT_EQ(start.only().error().code, EIO);
+  EXPECT_EQ(start.only().error().message,
+            "starting instance " + inst.name + ": the monitor exited before PID 1 started");
+  EXPECT_EQ(instances_->state_of(inst.sha1), "ready");
+}
+
+TEST_F(InstancesTest, StartDropRemountOfARunningInstanceAreEBUSY) {
+  auto inst = prepared();
+  Replies<EntitySummary> start;
+  instances_->start(inst.name, start.done());
+  auto check_busy = [&](const std::string& state) {
+    Replies<EntitySummary> again;
+    instances_->start(inst.name, again.done());
+    ASSERT_EQ(again.count(), 1u) << state;
+    ASSERT_FALSE(again.only().ok()) << state;
+    EXPECT_EQ(again.only().error().code, EBUSY) << state;
+    EXPECT_EQ(again.only().error().message,
+              "instance " + inst.name + " is " + state + ", not ready");
+    auto d = instances_->drop(inst.name);
+    ASSERT_FALSE(d.ok()) << state;
+    EXPECT_EQ(d.error().code, EBUSY) << state;
+    EXPECT_EQ(d.error().message, "instance " + inst.name + " is " + state + ", not ready");
+    auto m = instances_->remount(inst.name);
+    ASSERT_FALSE(m.ok()) << state;
+    EXPECT_EQ(m.error().code, EBUSY) << state;
+  };
+  const size_t mount_calls_before = mounter_.calls.size();
+  check_busy("starting");
+  launcher_.last().started(10);
+  check_busy("started");
+  Replies<KillResult> kill;
+  instances_->kill(inst.name, kill.done());
+  check_busy("stopping");
+  EXPECT_EQ(launcher_.launches.size(), 1u);
+  EXPECT_EQ(mounter_.calls.size(), mount_calls_before) << "no mount touched while running";
+  EXPECT_EQ(catalogued(), 1u);
+}
+
+TEST_F(InstancesTest, StartOfAnUnknownInstanceIsENOENT) {
+  Replies<EntitySummary> start;
+  instances_->start("nobody_here", start.done());
+  ASSERT_EQ(start.count(), 1u);
+  ASSERT_FALSE(start.only().ok());
+  EXPECT_EQ(start.only().error().code, ENOENT);
+  EXPECT_EQ(launcher_.launches.size(), 0u);
+}
+
+// ---- KILL -----------------------------------------------------------------------------------
+
+TEST_F(InstancesTest, KillOfAReadyInstanceIsECHILD) {
+  auto inst = prepared();
+  Replies<KillResult> kill;
+  instances_->kill(inst.name, kill.done());
+  ASSERT_EQ(kill.count(), 1u);
+  ASSERT_FALSE(kill.only().ok());
+  EXPECT_EQ(kill.only().error().code, ECHILD);
+  EXPECT_EQ(kill.only().error().message, "instance " + inst.name + " is not started");
+  Replies<KillResult> unknown;
+  instances_->kill("nobody_here", unknown.done());
+  ASSERT_EQ(unknown.count(), 1u);
+  EXPECT_EQ(unknown.only().error().code, ENOENT);
+}
+
+TEST_F(InstancesTest, KillOfAStartedInstanceKillsPid1AndAnswersWithItsStatus) {
+  auto inst = prepared();
+  Replies<EntitySummary> start;
+  FakeRun& run = start_fully(inst.name, start, 4242);
+  Replies<KillResult> kill;
+  instances_->kill(inst.name, kill.done());
+  EXPECT_EQ(run.kill_init_calls, 1);
+  EXPECT_EQ(run.kill_monitor_calls, 0);
+  EXPECT_EQ(kill.count(), 0u) << "answered once the monitor reaped PID 1";
+  EXPECT_EQ(instances_->state_of(inst.sha1), "stopping");
+  EXPECT_EQ(record(inst.sha1).state, "stopping");
+  run.exited(137);
+  ASSERT_EQ(kill.count(), 1u);
+  ASSERT_TRUE(kill.only().ok()) << kill.only().error().message;
+  EXPECT_EQ(kill.only()->sha1, inst.sha1);
+  EXPECT_EQ(kill.only()->name, inst.name);
+  EXPECT_EQ(kill.only()->exit_status, std::optional<int>(137));
+  EXPECT_EQ(instances_->state_of(inst.sha1), "ready");
+  EXPECT_EQ(record(inst.sha1).state, "ready");
+  EXPECT_EQ(prop(inst.name, "exit_status"), "137");
+  EXPECT_EQ(prop(inst.name, "outer_pts"), "");
+  auto dead = sink_.named("DEAD");
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].str("sha1"), inst.sha1);
+  EXPECT_EQ(dead[0].str("name"), inst.name);
+  EXPECT_EQ(dead[0].num("exit_status"), 137);
+  EXPECT_TRUE(run.destroyed);
+}
+
+TEST_F(InstancesTest, KillTwiceAnswersBothWithOneSignal) {
+  auto inst = prepared();
+  Replies<EntitySummary> start;
+  FakeRun& run = start_fully(inst.name, start, 4242);
+  Replies<KillResult> first, second;
+  instances_->kill(inst.name, first.done());
+  instances_->kill(inst.name, second.done());
+  EXPECT_EQ(run.kill_init_calls, 1);
+  EXPECT_EQ(first.count() + second.count(), 0u);
+  run.exited(137);
+  ASSERT_EQ(first.count(), 1u);
+  ASSERT_EQ(second.count(), 1u);
+  ASSERT_TRUE(first.only().ok());
+  ASSERT_TRUE(second.only().ok());
+  EXPECT_EQ(first.only()->exit_status, std::optional<int>(137));
+  EXPECT_EQ(second.only()->exit_status, std::optional<int>(137));
+  EXPECT_EQ(sink_.named("DEAD").size(), 1u);
+  // A third, now that it is ready.
+  Replies<KillResult> third;
+  instances_->kill(inst.name, third.done());
+  ASSERT_EQ(third.count(), 1u);
+  EXPECT_EQ(third.only().error().code, ECHILD);
+}
+
+TEST_F(InstancesTest, KillDuringStartingKillsTheMonitorAndCancelsTheStart) {
+  auto inst = prepared();
+  Replies<EntitySummary> start;
+  instances_->start(inst.name, start.done());
+  FakeRun& run = launcher_.last();
+  run.ptys("/dev/pts/4", "/dev/pts/5");
+  Replies<KillResult> kill;
+  instances_->kill(inst.name, kill.done());
+  EXPECT_EQ(run.kill_monitor_calls, 1);
+  EXPECT_EQ(run.kill_init_calls, 0);
+  EXPECT_EQ(instances_->state_of(inst.sha1), "stopping");
+  // The monitor had already reached its namespaces: it must not be told to go on.
+  run.namespaces_ready();
+  EXPECT_EQ(run.proceed_calls, 0);
+  run.exited(std::nullopt);
+  ASSERT_EQ(start.count(), 1u);
+  ASSERT_FALSE(start.only().ok());
+  EXPECT_EQ(start.only().error().code, ECANCELED);
+  EXPECT_EQ(start.only().error().message,
+            "starting instance " + inst.name + ": START interrupted by KILL");
+  ASSERT_EQ(kill.count(), 1u);
+  ASSERT_TRUE(kill.only().ok()) << kill.only().error().message;
+  EXPECT_EQ(kill.only()->exit_status, std::nullopt);
+  EXPECT_EQ(instances_->state_of(inst.sha1), "ready");
+  EXPECT_EQ(record(inst.sha1).state, "ready");
+  EXPECT_EQ(sink_.named("STARTED").size(), 0u);
+  EXPECT_EQ(sink_.named("DEAD").size(), 1u);
+}
+
+// The real launcher (server/monitor_launcher.cc, Monitor::on_exit) reports a monitor that
+// died before STARTED through on_failed("the monitor died before starting PID 1"), then
+// on_exited — which is what happens when KILL kills it: the START reply must still say
+// why it was cancelled.
+TEST_F(InstancesTest, KillDuringStartingStaysECANCELEDWhenTheLauncherReportsTheMonitorDeath) {
+  auto inst = prepared();
+  Replies<EntitySummary> start;
+  instances_->start(inst.name, start.done());
+  FakeRun& run = launcher_.last();
+  Replies<KillResult> kill;
+  instances_->kill(inst.name, kill.done());
+  ASSERT_EQ(run.kill_monitor_calls, 1);
+  run.failed(make_error(
+      EIO, "the monitor died before starting PID 1 (see " + ws(inst.sha1) + "/monitor.log)"));
+  run.exited(std::nullopt);
+  ASSERT_EQ(start.count(), 1u);
+  ASSERT_FALSE(start.only().ok());
+  EXPECT_EQ(start.only().error().code, ECANCELED) << start.only().error().message;
+  EXPECT_EQ(start.only().error().message,
+            "starting instance " + inst.name + ": START interrupted by KILL");
+  ASSERT_EQ(kill.count(), 1u);
+  EXPECT_TRUE(kill.only().ok());
+}
+
+TEST_F(InstancesTest, StartedReportedAfterAKillIsIgnored) {
+  auto inst = prepared();
+  Replies<EntitySummary> start;
+  instances_->start(inst.name, start.done());
+  FakeRun& run = launcher_.last();
+  Replies<KillResult> kill;
+  instances_->kill(inst.name, kill.done());
+  run.started(555);  // the STARTED line was already in the pipe
+  EXPECT_EQ(start.count(), 0u);
+  EXPECT_EQ(instances_->state_of(inst.sha1), "stopping");
+  EXPECT_EQ(record(inst.sha1).state, "ready") << "never recorded as started";
+  EXPECT_EQ(sink_.named("STARTED").size(), 0u);
+  run.exited(137);
+  ASSERT_EQ(start.count(), 1u);
+  EXPECT_EQ(start.only().error().code, ECANCELED);
+  ASSERT_EQ(kill.count(), 1u);
+  ASSERT_TRUE(kill.only().ok());
+  EXPECT_EQ(kill.only()->exit_status, std::optional<int>(137));
+  EXPECT_EQ(instances_->state_of(inst.sha1), "ready");
+}
+
+TEST_F(InstancesTest, KillWhenPid1IsAlreadyGoneKillsTheMonitor) {
+  auto inst = prepared();
+  Replies<EntitySummary> start;
+  FakeRun& run = start_fully(inst.name, start, 4242);
+  run.kill_init_result = make_error(ESRCH, "No such process");
+  Replies<KillResult> kill;
+  instances_->kill(inst.name, kill.done());
+  EXPECT_EQ(run.kill_init_calls, 1);
+  EXPECT_EQ(run.kill_monitor_calls, 1);
+  run.exited(std::nullopt);
+  ASSERT_EQ(kill.count(), 1u);
+  ASSERT_TRUE(kill.only().ok());
+  EXPECT_EQ(kill.only()->exit_status, std::nullopt);
+  EXPECT_EQ(prop(inst.name, "exit_status"), "");
+  EXPECT_EQ(instances_->state_of(inst.sha1), "ready");
+}
+
+TEST_F(InstancesTest, KillTimeoutEscalatesToTheMonitor) {
+  auto inst = prepared();
+  Replies<EntitySummary> start;
+  FakeRun& run = start_fully(inst.name, start, 4242);
+  timers_.pending.clear();  // the START deadline is not under test here
+  Replies<KillResult> kill;
+  instances_->kill(inst.name, kill.done());
+  EXPECT_EQ(timers_.delays(), std::vector<int>{kKillTimeoutMs});
+  EXPECT_EQ(run.kill_monitor_calls, 0);
+  timers_.fire_all();
+  EXPECT_EQ(run.kill_monitor_calls, 1);
+  EXPECT_EQ(kill.count(), 0u);
+  EXPECT_EQ(instances_->state_of(inst.sha1), "stopping");
+  run.exited(137);
+  ASSERT_EQ(kill.count(), 1u);
+  ASSERT_TRUE(kill.only().ok());
+  EXPECT_EQ(instances_->state_of(inst.sha1), "ready");
+}
+
+TEST_F(InstancesTest, StartTimeoutKillsTheMonitorAndAnswersETIMEDOUT) {
+  auto inst = prepared();
+  Replies<EntitySummary> start;
+  instances_->start(inst.name, start.done());
+  FakeRun& run = launcher_.last();
+  run.namespaces_ready();
+  timers_.fire_all();
+  EXPECT_EQ(run.kill_monitor_calls, 1);
+  EXPECT_EQ(start.count(), 0u);
+  run.exited(std::nullopt);
+  ASSERT_EQ(start.count(), 1u);
+  ASSERT_FALSE(start.only().ok());
+  EXPECT_EQ(start.only().error().code, ETIMEDOUT);
+  EXPECT_EQ(start.only().error().message, "starting instance " + inst.name +
+                                              ": PID 1 was not started within " +
+                                              std::to_string(kStartTimeoutMs / 1000) + " s");
+  EXPECT_EQ(instances_->state_of(inst.sha1), "ready");
+  EXPECT_EQ(sink_.named("DEAD").size(), 0u);
+}
+
+// As above, with the launcher's on_failed for the killed monitor (see the ECANCELED case).
+TEST_F(InstancesTest, StartTimeoutStaysETIMEDOUTWhenTheLauncherReportsTheMonitorDeath) {
+  auto inst = prepared();
+  Replies<EntitySummary> start;
+  instances_->start(inst.name, start.done());
+  FakeRun& run = launcher_.last();
+  timers_.fire_all();
+  ASSERT_EQ(run.kill_monitor_calls, 1);
+  run.failed(make_error(
+      EIO, "the monitor died before starting PID 1 (see " + ws(inst.sha1) + "/monitor.log)"));
+  run.exited(std::nullopt);
+  ASSERT_EQ(start.count(), 1u);
+  ASSERT_FALSE(start.only().ok());
+  EXPECT_EQ(start.only().error().code, ETIMEDOUT) << start.only().error().message;
+}
+
+TEST_F(InstancesTest, DeadlinesOfAnEarlierRunDoNothing) {
+  auto inst = prepared();
+  Replies<EntitySummary> first;
+  FakeRun& run1 = start_fully(inst.name, first, 100);
+  Replies<KillResult> kill;
+  instances_->kill(inst.name, kill.done());
+  run1.exited(137);
+  ASSERT_EQ(kill.count(), 1u);
+  Replies<EntitySummary> second;
+  FakeRun& run2 = start_fully(inst.name, second, 200);
+  ASSERT_EQ(second.count(), 1u);
+  ASSERT_TRUE(second.only().ok());
+  // Run 1's START and KILL deadlines and run 2's START deadline all pass now.
+  EXPECT_EQ(timers_.pending.size(), 3u);
+  timers_.fire_all();
+  EXPECT_EQ(run2.kill_monitor_calls, 0);
+  EXPECT_EQ(run2.kill_init_calls, 0);
+  EXPECT_EQ(instances_->state_of(inst.sha1), "started");
+  EXPECT_EQ(prop(inst.name, "init_pid"), "200");
+}
+
+TEST_F(InstancesTest, AnInstanceDyingByItselfIsReadyWithItsStatusAndADeadEvent) {
+  auto inst = prepared();
+  Replies<EntitySummary> start;
+  FakeRun& run = start_fully(inst.name, start, 4242);
+  run.exited(3);
+  EXPECT_EQ(instances_->state_of(inst.sha1), "ready");
+  EXPECT_EQ(record(inst.sha1).state, "ready");
+  EXPECT_EQ(prop(inst.name, "exit_status"), "3");
+  auto dead = sink_.named("DEAD");
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].str("name"), inst.name);
+  EXPECT_EQ(dead[0].num("exit_status"), 3);
+  EXPECT_EQ(run.kill_init_calls + run.kill_monitor_calls, 0);
+  // The next run clears the previous status while it runs.
+  Replies<EntitySummary> again;
+  start_fully(inst.name, again, 4343);
+  EXPECT_EQ(prop(inst.name, "exit_status"), "");
+  EXPECT_EQ(prop(inst.name, "init_pid"), "4343");
+}
+
+// ---- restore() after a daemon restart ---------------------------------------------------------
+
+TEST_F(InstancesTest, RestoreReadoptsALiveMonitorAndLeavesItsMountsAlone) {
+  auto inst = prepared();
+  auto r = record(inst.sha1);
+  r.state = "started";
+  r.monitor_pid = 500;
+  r.monitor_start_time = 123456;
+  r.init_pid = 501;
+  ASSERT_TRUE(cat_->put_instance(r).ok());
+  make_folders(false);  // a new daemon
+  mounter_.calls.clear();
+  launcher_.live_monitors = {500};
+  ASSERT_TRUE(instances_->restore().ok());
+  EXPECT_EQ(launcher_.adopt_calls, Strings{"500 123456 501 " + ws(inst.sha1)});
+  EXPECT_EQ(mounter_.calls, Strings{}) << "the mounts of a running instance are in use";
+  EXPECT_EQ(instances_->state_of(inst.sha1), "started");
+  EXPECT_EQ(prop(inst.name, "pid"), "500");
+  EXPECT_EQ(prop(inst.name, "init_pid"), "501");
+  EXPECT_EQ(launcher_.launches.size(), 0u);
+
+  // It is a normal running instance: KILL works and records the status.
+  ASSERT_EQ(launcher_.adoptions.size(), 1u);
+  FakeRun& run = *launcher_.adoptions[0];
+  Replies<KillResult> kill;
+  instances_->kill(inst.name, kill.done());
+  EXPECT_EQ(run.kill_init_calls, 1);
+  run.exited(137);
+  ASSERT_EQ(kill.count(), 1u);
+  ASSERT_TRUE(kill.only().ok());
+  EXPECT_EQ(kill.only()->exit_status, std::optional<int>(137));
+  EXPECT_EQ(record(inst.sha1).state, "ready");
+  EXPECT_EQ(prop(inst.name, "exit_status"), "137");
+}
+
+TEST_F(InstancesTest, RestoreMarksAnInstanceWhoseMonitorIsGoneReadyWithItsRecordedStatus) {
+  auto inst = prepared();
+  auto r = record(inst.sha1);
+  r.state = "started";
+  r.monitor_pid = 600;
+  r.monitor_start_time = 99;
+  r.init_pid = 601;
+  ASSERT_TRUE(cat_->put_instance(r).ok());
+  write_file(ws(inst.sha1) + "/exit_status", "42\n");
+  make_folders(false);
+  mounter_.calls.clear();
+  ASSERT_TRUE(instances_->restore().ok());
+  EXPECT_EQ(launcher_.adopt_calls, Strings{"600 99 601 " + ws(inst.sha1)});
+  EXPECT_EQ(instances_->state_of(inst.sha1), "ready");
+  EXPECT_EQ(record(inst.sha1).state, "ready");
+  EXPECT_EQ(prop(inst.name, "exit_status"), "42");
+  const std::string w = ws(inst.sha1);
+  Strings expected = {"unmount " + w + "/union", "unmount " + w + "/ro"};
+  for (const auto& c : mount_calls(inst.sha1)) expected.push_back(c);
+  EXPECT_EQ(mounter_.calls, expected) << "stale mounts replaced, not stacked";
+  // And it starts again.
+  Replies<EntitySummary> start;
+  start_fully(inst.name, start, 700);
+  ASSERT_EQ(start.count(), 1u);
+  EXPECT_TRUE(start.only().ok());
+}
+
+TEST_F(InstancesTest, RestoreOfADeadMonitorWithoutStatusFileLeavesTheStatusEmpty) {
+  auto inst = prepared();
+  auto r = record(inst.sha1);
+  r.state = "stopping";
+  r.monitor_pid = 600;
+  r.init_pid = 601;
+  ASSERT_TRUE(cat_->put_instance(r).ok());
+  make_folders(false);
+  ASSERT_TRUE(instances_->restore().ok());
+  EXPECT_EQ(instances_->state_of(inst.sha1), "ready");
+  EXPECT_EQ(record(inst.sha1).state, "ready");
+  EXPECT_EQ(prop(inst.name, "exit_status"), "");
+}
+
+TEST_F(InstancesTest, RestoreRemountsReadyInstancesWithoutAdopting) {
+  auto a = prepared();
+  auto b = prepared();
+  make_folders(false);
+  mounter_.calls.clear();
+  ASSERT_TRUE(instances_->restore().ok());
+  EXPECT_EQ(launcher_.adopt_calls, Strings{});
+  Strings expected;
+  for (const auto& inst : {a, b}) {
+    const std::string w = ws(inst.sha1);
+    expected.push_back("unmount " + w + "/union");
+    expected.push_back("unmount " + w + "/ro");
+    for (const auto& c : mount_calls(inst.sha1)) expected.push_back(c);
+  }
+  EXPECT_EQ(mounter_.calls, expected);
+  EXPECT_EQ(instances_->state_of(a.sha1), "ready");
+  EXPECT_EQ(instances_->state_of(b.sha1), "ready");
+}
+
+// ---- REMOUNT and DROP -------------------------------------------------------------------------
+
+TEST_F(InstancesTest, RemountOfAReadyInstanceRemountsLowerAndOverlay) {
+  auto inst = prepared();
+  mounter_.calls.clear();
+  auto s = instances_->remount(inst.name);
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  EXPECT_EQ(s->name, inst.name);
+  const std::string w = ws(inst.sha1);
+  Strings expected = {"unmount " + w + "/union", "unmount " + w + "/ro"};
+  for (const auto& c : mount_calls(inst.sha1)) expected.push_back(c);
+  EXPECT_EQ(mounter_.calls, expected);
+}
+
+TEST_F(InstancesTest, DropUnmountsRemovesTheWorkspaceAndFreesTheId) {
+  auto inst = prepared();
+  mounter_.calls.clear();
+  auto d = instances_->drop(inst.name);
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  EXPECT_EQ(d->sha1, inst.sha1);
+  const std::string w = ws(inst.sha1);
+  EXPECT_EQ(mounter_.calls,
+            (Strings{"unmount " + w + "/union", "unmount " + w + "/ro", "remove_tree " + w}));
+  EXPECT_FALSE(fs::exists(w));
+  EXPECT_EQ(catalogued(), 0u);
+  auto dropped = sink_.named("DROPPED");
+  ASSERT_EQ(dropped.size(), 1u);
+  EXPECT_EQ(dropped[0].str("folder"), "instances");
+  EXPECT_EQ(dropped[0].str("name"), inst.name);
+  EXPECT_EQ(prop(prepared().sha1, "id"), "0");
+}
+
+TEST_F(InstancesTest, DropWithPreventRemovalKeepsTheWorkspace) {
+  make_folders(true);
+  auto inst = prepared();
+  write_file(ws(inst.sha1) + "/rw/marker", "x");
+  mounter_.calls.clear();
+  ASSERT_TRUE(instances_->drop(inst.name).ok());
+  const std::string w = ws(inst.sha1);
+  EXPECT_EQ(mounter_.calls, (Strings{"unmount " + w + "/union", "unmount " + w + "/ro"}));
+  EXPECT_TRUE(fs::exists(w + "/rw/marker"));
+  EXPECT_EQ(catalogued(), 0u);
+}
+
+TEST_F(InstancesTest, DropWhenUnmountingFailsKeepsTheInstance) {
+  auto inst = prepared();
+  mounter_.calls.clear();
+  mounter_.fail_at = 1;
+  auto d = instances_->drop(inst.name);
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.error().code, EIO);
+  EXPECT_TRUE(contains(d.error().message, "dropping instance " + inst.name)) << d.error().message;
+  EXPECT_EQ(catalogued(), 1u);
+  EXPECT_TRUE(fs::exists(ws(inst.sha1) + "/rw"));
+  EXPECT_EQ(sink_.named("DROPPED").size(), 0u);
+}
+
+// ---- properties -------------------------------------------------------------------------------
+
+TEST_F(InstancesTest, LaunchShapingPropertiesAreEBUSYUnlessReady) {
+  auto inst = prepared();
+  ASSERT_TRUE(instances_->add_property("owner").ok());
+  const Strings launch_props = {"interface", "stolen_interface", "stolen_btusb",
+                                "cmdline",   "cmdline[1]",       "cmdline[0]"};
+  auto check = [&](const std::string& state) {
+    for (const auto& p : launch_props) {
+      auto s = instances_->set_property(inst.name, p, p == "cmdline[0]" ? "/bin/sh" : "eth1");
+      ASSERT_FALSE(s.ok()) << p << " while " << state;
+      EXPECT_EQ(s.error().code, EBUSY) << p << " while " << state;
+      EXPECT_TRUE(contains(s.error().message, "instance " + inst.name)) << s.error().message;
+      EXPECT_TRUE(contains(s.error().message, state)) << s.error().message;
+    }
+    EXPECT_EQ(set(inst.name, "owner", "me while " + state), 0) << "custom ones stay writable";
+    EXPECT_EQ(prop(inst.name, "owner"), "me while " + state);
+  };
+  Replies<EntitySummary> start;
+  instances_->start(inst.name, start.done());
+  check("starting");
+  launcher_.last().started(9);
+  check("started");
+  Replies<KillResult> kill;
+  instances_->kill(inst.name, kill.done());
+  check("stopping");
+  launcher_.last().exited(137);
+  EXPECT_EQ(prop(inst.name, "interface"), "eth0");
+  EXPECT_EQ(prop(inst.name, "cmdline"), "/sbin/init");
+  EXPECT_EQ(prop(inst.name, "stolen_interface"), "");
+  EXPECT_EQ(set(inst.name, "interface", "eth1"), 0) << "writable again once ready";
+  EXPECT_EQ(prop(inst.name, "interface"), "eth1");
+}
+
+TEST_F(InstancesTest, CmdlineArraySemantics) {
+  auto inst = prepared();
+  const std::string& id = inst.name;
+  EXPECT_EQ(prop(id, "cmdline[0]"), "/sbin/init");
+  EXPECT_EQ(prop(id, "cmdline[1]"), "nil");
+  EXPECT_EQ(instances_->get_property(id, "cmdline[2]").error().code, ERANGE);
+  EXPECT_EQ(set(id, "cmdline[1]", "--verbose"), 0) << "append at count";
+  EXPECT_EQ(prop(id, "cmdline"), "/sbin/init --verbose");
+  EXPECT_EQ(set(id, "cmdline[1]", "-q"), 0) << "replace below count";
+  EXPECT_EQ(prop(id, "cmdline"), "/sbin/init -q");
+  EXPECT_EQ(set(id, "cmdline[3]", "x"), ERANGE);
+  auto past = instances_->set_property(id, "cmdline[3]", "x");
+  EXPECT_EQ(past.error().message, "index 3 is past the end of cmdline (2 elements)");
+  EXPECT_EQ(set(id, "cmdline[1]", "nil"), 0) << "nil truncates";
+  EXPECT_EQ(prop(id, "cmdline"), "/sbin/init");
+  EXPECT_EQ(record(inst.sha1).cmdline, Strings{"/sbin/init"});
+
+  EXPECT_EQ(set(id, "cmdline", "/bin/sh -c 'echo a  b' \"x y\" z\\ w"), 0);
+  EXPECT_EQ(record(inst.sha1).cmdline, (Strings{"/bin/sh", "-c", "echo a  b", "x y", "z w"}));
+  EXPECT_EQ(prop(id, "cmdline[2]"), "echo a  b");
+  EXPECT_EQ(prop(id, "cmdline[5]"), "nil");
+  // What GET gives back, SET takes back unchanged.
+  const std::string whole = prop(id, "cmdline");
+  EXPECT_EQ(set(id, "cmdline", whole), 0);
+  EXPECT_EQ(record(inst.sha1).cmdline, (Strings{"/bin/sh", "-c", "echo a  b", "x y", "z w"}));
+  // No expansion, ever.
+  EXPECT_EQ(set(id, "cmdline", "/bin/echo $(id) `id` $HOME * ~"), 0);
+  EXPECT_EQ(record(inst.sha1).cmdline, (Strings{"/bin/echo", "$(id)", "`id`", "$HOME", "*", "~"}));
+
+  // Invalid: the value is unchanged.
+  const Strings before = record(inst.sha1).cmdline;
+  EXPECT_EQ(set(id, "cmdline[0]", "bin/sh"), EINVAL) << "cmdline[0] relative";
+  EXPECT_EQ(set(id, "cmdline", "sbin/init x"), EINVAL);
+  EXPECT_EQ(set(id, "cmdline", ""), EINVAL) << "empty";
+  EXPECT_EQ(set(id, "cmdline[0]", "nil"), EINVAL) << "truncating to nothing";
+  EXPECT_EQ(set(id, "cmdline", "/bin/sh 'unterminated"), EINVAL);
+  EXPECT_EQ(record(inst.sha1).cmdline, before);
+  auto rel = instances_->set_property(id, "cmdline[0]", "bin/sh");
+  EXPECT_TRUE(contains(rel.error().message, "absolute")) << rel.error().message;
+
+  EXPECT_EQ(sink_.named("PROPERTY_SET").size(), 6u);
+}
+
+TEST_F(InstancesTest, InterfaceNamesAreValidatedAsTheKernelDoes) {
+  auto inst = prepared();
+  EXPECT_EQ(set(inst.name, "interface", std::string(15, 'a')), 0);
+  EXPECT_EQ(prop(inst.name, "interface"), std::string(15, 'a'));
+  for (const std::string& bad :
+       Strings{std::string(16, 'a'), "a/b", "a b", "", ".", "..", "a:b", "a\tb"}) {
+    auto s = instances_->set_property(inst.name, "interface", bad);
+    ASSERT_FALSE(s.ok()) << "'" << bad << "'";
+    EXPECT_EQ(s.error().code, EINVAL) << "'" << bad << "'";
+    EXPECT_TRUE(contains(s.error().message, "invalid interface name")) << s.error().message;
+  }
+  EXPECT_EQ(prop(inst.name, "interface"), std::string(15, 'a')) << "unchanged by refusals";
+  EXPECT_EQ(set(inst.name, "interface[0]", "eth0"), EINVAL) << "not an array";
+}
+
+TEST_F(InstancesTest, StolenInterfaceIsValidated) {
+  auto inst = prepared();
+  for (const std::string& good :
+       Strings{"eth1", "eth1:inner0", "eth1:inner0:10.0.0.2/24", "eth1::192.168.1.9/32", ""}) {
+    EXPECT_EQ(set(inst.name, "stolen_interface", good), 0) << "'" << good << "'";
+    EXPECT_EQ(prop(inst.name, "stolen_interface"), good);
+  }
+  ASSERT_EQ(set(inst.name, "stolen_interface", "eth1:in"), 0);
+  for (const std::string& bad :
+       Strings{"a:b:10.0.0.1/24:d", "eth1:inner0:10.0.0.300/24", "eth1:inner0:10.0.0.1/33",
+               "eth1:inner0:10.0.0.1", "eth1:inner0:host", std::string(16, 'x'), "a/b",
+               "eth1:" + std::string(16, 'y'), ":inner0"}) {
+    auto s = instances_->set_property(inst.name, "stolen_interface", bad);
+    ASSERT_FALSE(s.ok()) << "'" << bad << "'";
+    EXPECT_EQ(s.error().code, EINVAL) << "'" << bad << "'";
+  }
+  EXPECT_EQ(prop(inst.name, "stolen_interface"), "eth1:in");
+  EXPECT_EQ(set(inst.name, "stolen_btusb", "hci0"), 0);
+  EXPECT_EQ(set(inst.name, "stolen_btusb", "hci 0"), EINVAL);
+  EXPECT_EQ(prop(inst.name, "stolen_btusb"), "hci0");
+}
+
+TEST_F(InstancesTest, ReadOnlyAndUnknownProperties) {
+  auto inst = prepared();
+  for (const char* p : {"name", "sha1", "base_workspace", "id", "pid", "state", "firmware_path",
+                        "root", "inner_pts", "outer_pts", "time", "firmware_sha1", "init_pid",
+                        "exit_status", "upper_dir", "console_log", "ip", "host_ip"}) {
+    auto s = instances_->set_property(inst.name, p, "x");
+    ASSERT_FALSE(s.ok()) << p;
+    EXPECT_EQ(s.error().code, EPERM) << p;
+    EXPECT_EQ(s.error().message, std::string("property '") + p + "' of instances is read-only");
+  }
+  EXPECT_EQ(set(inst.name, "no_such", "x"), ESRCH);
+  EXPECT_EQ(instances_->get_property(inst.name, "no_such").error().code, ESRCH);
+  EXPECT_EQ(instances_->get_property(inst.name, "state[0]").error().code, EINVAL);
+  EXPECT_EQ(instances_->get_property("nobody_here", "state").error().code, ENOENT);
+}
+
+TEST_F(InstancesTest, PropertiesListBuiltinsThenCustomOnesWhichPersist) {
+  auto inst = prepared();
+  auto names = instances_->property_names();
+  ASSERT_TRUE(names.ok());
+  EXPECT_EQ(*names, kBuiltinNames);
+  auto owner = instances_->add_property("owner");
+  ASSERT_TRUE(owner.ok()) << owner.error().message;
+  EXPECT_EQ(*owner, "owner");
+  auto tags = instances_->add_property("tags[]");
+  ASSERT_TRUE(tags.ok()) << tags.error().message;
+  EXPECT_EQ(*tags, "tags[]");
+  EXPECT_EQ(instances_->add_property("state").error().code, EEXIST);
+  EXPECT_EQ(instances_->add_property("cmdline").error().code, EEXIST);
+  EXPECT_EQ(instances_->add_property("owner").error().code, EEXIST);
+  Strings expected = kBuiltinNames;
+  expected.push_back("owner");
+  expected.push_back("tags[]");
+  EXPECT_EQ(*instances_->property_names(), expected);
+
+  EXPECT_EQ(prop(inst.name, "owner"), "");
+  EXPECT_EQ(set(inst.name, "owner", "ci job 7"), 0);
+  EXPECT_EQ(set(inst.name, "tags", "a 'b c'"), 0);
+  EXPECT_EQ(set(inst.name, "tags[2]", "d"), 0);
+  EXPECT_EQ(set(inst.name, "owner[0]", "x"), EINVAL);
+
+  make_folders(false);  // a restarted daemon
+  EXPECT_EQ(*instances_->property_names(), expected);
+  EXPECT_EQ(prop(inst.name, "owner"), "ci job 7");
+  EXPECT_EQ(prop(inst.name, "tags[1]"), "b c");
+  EXPECT_EQ(prop(inst.name, "tags"), "a 'b c' d");
+  auto shown = instances_->show(inst.name);
+  ASSERT_TRUE(shown.ok());
+  Strings shown_names;
+  for (const auto& p : *shown) shown_names.push_back(p.name);
+  EXPECT_EQ(shown_names, expected);
+  EXPECT_EQ(shown->at(shown->size() - 2).value, "ci job 7");
+  // Another instance sees the properties, not the values.
+  auto other = prepared();
+  EXPECT_EQ(prop(other.name, "owner"), "");
+}
+
+}  // namespace
+}  // namespace fw::core
