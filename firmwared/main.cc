@@ -20,6 +20,7 @@
 #include "firmwared/server/builtin_commands.h"
 #include "firmwared/server/diff_commands.h"
 #include "firmwared/server/dispatcher.h"
+#include "firmwared/server/exec_commands.h"
 #include "firmwared/server/folder_commands.h"
 #include "firmwared/server/hook_network.h"
 #include "firmwared/server/instance_commands.h"
@@ -84,6 +85,7 @@ int serve(const fw::config::Config& config, event_base* base) {
   fw::server::register_builtin_commands(dispatcher, server, config, {"firmwares", "instances"});
   fw::server::register_folder_commands(dispatcher, folders);
   fw::server::register_instance_commands(dispatcher, instances);
+  fw::server::register_exec_commands(dispatcher, instances, base);
   fw::server::register_diff_commands(dispatcher, instances, firmwares, executor);
   if (auto s = server.install_signal_handlers(); !s.ok()) {
     return fail("installing signal handlers", s.error());

@@ -102,40 +102,30 @@ namespace fwctl {
 fw::Result<fw::protocol::Message> Client::call_with_fds(fw::protocol::Request request,
                                                         const std::vector<int>& fds,
                                                         Deadline deadline) {
-  request.seq = next_seq_++;
-  const std::string line = fw::protocol::encode_request(request);
-  // The descriptors ride on the first byte of the line (unix(7): ancillary data is
-  // delivered with the data it was sent with, so the daemon gets them with this request).
-  std::vector<char> control(CMSG_SPACE(sizeof(int) * fds.size()));
-  iovec iov{const_cast<char*>(line.data()), 1};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control.data();
-  msg.msg_controllen = control.size();
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-  std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
-  ssize_t n;
-  do {
-    n = ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL);
-  } while (n < 0 && errno == EINTR);
-  if (n != 1) return fw::errno_error("sending " + request.command + " to firmwared");
-  for (size_t off = 1; off < line.size();) {
-    ssize_t w = ::send(fd_.get(), line.data() + off, line.size() - off, MSG_NOSIGNAL);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return fw::errno_error("sending " + request.command + " to firmwared");
-    }
-    off += static_cast<size_t>(w);
-  }
-  for (;;) {
-    FW_ASSIGN_OR_RETURN(auto msg_in, read_message(deadline));
-    if (msg_in.kind == fw::protocol::Message::Kind::kEvent) continue;
-    if (msg_in.seq == request.seq || msg_in.seq == 0) return msg_in;
-  }
+  const uint32_t seq = next_seq_;
+  // The daemon asks with a SEND_FDS notification carrying our seq; we answer with one byte
+  // carrying the descriptors (SCM_RIGHTS), then wait for the reply as usual.
+  auto on_event = [this, seq, &fds](const fw::protocol::Message& m) {
+    if (m.name != "SEND_FDS" || m.body.value("seq", 0u) != seq) return;
+    std::vector<char> control(CMSG_SPACE(sizeof(int) * fds.size()));
+    char byte = 0;
+    iovec iov{&byte, 1};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.data();
+    msg.msg_controllen = control.size();
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+    std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+    ssize_t n;
+    do {
+      n = ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+  };
+  return call(std::move(request), deadline, on_event);
 }
 
 }  // namespace fwctl

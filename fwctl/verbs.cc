@@ -11,9 +11,12 @@
 #include "firmwared/protocol/commands.h"
 #include "fwctl/console.h"
 #include "fwctl/diff.h"
+#include "fwctl/doctor.h"
+#include "fwctl/exec.h"
 #include "fwctl/format.h"
 #include "fwctl/logs.h"
 #include "fwctl/ps.h"
+#include "fwctl/wait.h"
 
 namespace fwctl {
 
@@ -134,6 +137,8 @@ std::vector<Verb> build_verbs() {
     if (c.name == "HELP") continue;
     // CONSOLE and LOGS need more than one request and reply: their verbs follow.
     if (c.name == "CONSOLE" || c.name == "LOGS") continue;
+    // EXEC hands over descriptors; START takes CI options: their verbs follow.
+    if (c.name == "EXEC" || c.name == "START") continue;
     if (is_diff_command(c.name)) continue;  // fwctl diff, fwctl export (fwctl/diff.cc)
     Verb verb;
     verb.name = fw::to_lower(c.name);
@@ -181,6 +186,33 @@ std::vector<Verb> build_verbs() {
                "Restarts an instance: KILL (if started), REMOUNT, START.",
                {"The overlay diff stays; REMOUNT makes a rebuilt firmware directory show."},
                run_restart});
+  v.push_back({"exec",
+               "fwctl exec [-t] [-e NAME=VALUE]... [-w DIR] ID -- CMD [ARGS...]",
+               "EXEC ID [--tty] [--env NAME=VALUE]... [--workdir DIR] -- CMD [ARGS...]",
+               "Runs a command inside a started instance; exits with its status.",
+               {"stdin, stdout and stderr are fwctl's own, handed to the daemon (no copy); -t",
+                "gives the command a pseudo-terminal of the instance. fwctl's own failures exit",
+                "125 (daemon error), 126 (cannot execute) or 127 (not found)."},
+               run_exec});
+  v.push_back({"start",
+               "fwctl start [--wait-console REGEX [--timeout SECONDS]] ID",
+               "START ID",
+               "Starts an instance: its firmware's init runs as PID 1.",
+               {"--wait-console returns once the console log (from this start on) matches the",
+                "extended regular expression REGEX; exit 3 on timeout, 1 if the instance stops."},
+               run_start});
+  v.push_back({"wait",
+               "fwctl wait ID --state ready|started [--timeout SECONDS]",
+               "WAIT ID --state ready|started [--timeout SECONDS]",
+               "Waits until an instance is in the given state; exit 3 on timeout.",
+               {},
+               run_wait});
+  v.push_back({"doctor",
+               "fwctl doctor [--json]",
+               "DOCTOR",
+               "Checks the host for what firmwared needs and says what to do about problems.",
+               {"Exit 0 when nothing failed (warnings allowed), 1 otherwise."},
+               run_doctor});
   for (auto& d : diff_verbs()) v.push_back(std::move(d));
   std::sort(v.begin(), v.end(), [](const Verb& a, const Verb& b) { return a.name < b.name; });
   return v;

@@ -37,9 +37,6 @@ class Responder {
 struct Caller {
   uint64_t session_id = 0;
   PeerCredentials peer;
-  // Descriptors the client sent with the request (SCM_RIGHTS), owned by the session and
-  // closed after the handler returns: a handler that keeps one must dup it.
-  std::vector<int> fds;
 };
 
 class Dispatcher {

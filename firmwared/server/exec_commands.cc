@@ -10,6 +10,7 @@
 #include "firmwared/core/shell_words.h"
 #include "firmwared/sys/apparmor.h"
 #include "firmwared/sys/confinement.h"
+#include "firmwared/server/session.h"
 #include "firmwared/sys/exec.h"
 
 namespace fw::server {
@@ -102,41 +103,54 @@ void register_exec_commands(Dispatcher& d, core::Instances& instances, event_bas
                                    Responder r) {
     auto o = parse_exec_args(req.args);
     if (!o.ok()) return r.fail(o.error());
-    if (caller.fds.size() != 3) {
-      return r.fail(make_error(EINVAL, "EXEC needs the client's stdin, stdout and stderr "
-                                       "passed with the request (SCM_RIGHTS), got " +
-                                           std::to_string(caller.fds.size()) + " descriptor(s)"));
-    }
     auto inst = instances.find(o->id);
     if (!inst.ok()) return r.fail(inst.error());
-    auto pidfd = instances.init_pidfd(o->id);
-    if (!pidfd.ok()) return r.fail(pidfd.error());
-    sys::ExecSpec spec;
-    spec.argv = o->argv;
-    spec.env = o->env;
-    spec.workdir = o->workdir;
-    spec.tty = o->tty;
-    for (int i = 0; i < 3; ++i) spec.stdio[i] = caller.fds[static_cast<size_t>(i)];
-    // DESIGN §9: the same confinement as PID 1. The instance's profile is loaded exactly
-    // when its PID 1 was given it (PREPARE loads it when AppArmor is used, DROP removes it).
-    const std::string profile = sys::apparmor::profile_name(inst->sha1);
-    auto confinement =
-        sys::Confinement::prepare(sys::apparmor::is_loaded(profile) ? profile : std::string());
-    if (!confinement.ok()) {
-      return r.fail(confinement.error().wrap("EXEC in instance " + inst->name));
-    }
-    spec.pre_exec = [c = std::make_shared<const sys::Confinement>(std::move(*confinement))]() {
-      return c->apply();
-    };
-    auto child = sys::spawn_in_instance(*pidfd, spec);
-    if (!child.ok()) return r.fail(child.error().wrap("EXEC in instance " + inst->name));
-    auto running = std::make_unique<Running>(std::move(*child), r, inst->name);
-    Running* raw = running.get();
-    raw->ev = event_new(base, raw->child.pidfd.get(), EV_READ, exited_cb, raw);
-    if (raw->ev == nullptr || event_add(raw->ev, nullptr) != 0) {
-      return r.fail(make_error(ENOMEM, "watching the EXEC in " + inst->name));
-    }
-    running.release();  // owned by exited_cb
+    if (auto pidfd = instances.init_pidfd(o->id); !pidfd.ok()) return r.fail(pidfd.error());
+    auto session = Session::find(caller.session_id);
+    if (!session) return;  // the client is gone
+    // The hand-over (docs/protocol.md, EXEC): we ask, the client answers with one byte
+    // carrying its stdin, stdout and stderr.
+    session->send(protocol::encode(
+        {{"event", "SEND_FDS"}, {"event_id", 0}, {"seq", req.seq}, {"count", 3}}));
+    const ExecOptions opts = *o;
+    session->receive_fds(5000, [&instances, base, opts, r](std::vector<Fd> fds) {
+      if (fds.size() != 3) {
+        return r.fail(make_error(EINVAL, "EXEC needs the client's stdin, stdout and stderr "
+                                         "(SCM_RIGHTS), got " +
+                                             std::to_string(fds.size()) + " descriptor(s)"));
+      }
+      auto now = instances.find(opts.id);  // it may have died meanwhile
+      if (!now.ok()) return r.fail(now.error());
+      auto pidfd = instances.init_pidfd(opts.id);
+      if (!pidfd.ok()) return r.fail(pidfd.error());
+      sys::ExecSpec spec;
+      spec.argv = opts.argv;
+      spec.env = opts.env;
+      spec.workdir = opts.workdir;
+      spec.tty = opts.tty;
+      for (int i = 0; i < 3; ++i) spec.stdio[i] = fds[static_cast<size_t>(i)].get();
+      // DESIGN §9: the same confinement as PID 1. The instance's profile is loaded exactly
+      // when its PID 1 was given it (PREPARE loads it when AppArmor is used).
+      const std::string profile = sys::apparmor::profile_name(now->sha1);
+      auto confinement =
+          sys::Confinement::prepare(sys::apparmor::is_loaded(profile) ? profile : std::string());
+      if (!confinement.ok()) {
+        return r.fail(confinement.error().wrap("EXEC in instance " + now->name));
+      }
+      spec.pre_exec = [c = std::make_shared<const sys::Confinement>(std::move(*confinement))]() {
+        return c->apply();
+      };
+      auto child = sys::spawn_in_instance(*pidfd, spec);
+      if (!child.ok()) return r.fail(child.error().wrap("EXEC in instance " + now->name));
+      // Our copies of the client's descriptors close here; the children have theirs.
+      auto running = std::make_unique<Running>(std::move(*child), r, now->name);
+      Running* raw = running.get();
+      raw->ev = event_new(base, raw->child.pidfd.get(), EV_READ, exited_cb, raw);
+      if (raw->ev == nullptr || event_add(raw->ev, nullptr) != 0) {
+        return r.fail(make_error(ENOMEM, "watching the EXEC in " + now->name));
+      }
+      running.release();  // owned by exited_cb
+    });
   });
 }
 

@@ -114,7 +114,7 @@ void Server::on_line(Session& session, std::string_view line) {
     responder.fail(make_error(ESHUTDOWN, "firmwared is shutting down"));
     return;
   }
-  dispatcher_.dispatch(request, Caller{session.id(), session.peer(), {}}, responder);
+  dispatcher_.dispatch(request, Caller{session.id(), session.peer()}, responder);
 }
 
 void Server::on_closed(Session& session, const std::string& why) {

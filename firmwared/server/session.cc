@@ -1,5 +1,7 @@
 #include "firmwared/server/session.h"
 
+#include <sys/socket.h>
+
 #include <event2/buffer.h>
 
 #include <map>
@@ -35,6 +37,7 @@ Session::Session(event_base* base, int fd, uint64_t id, PeerCredentials peer, Ca
       callbacks_(std::move(callbacks)) {}
 
 Session::~Session() {
+  if (fds_event_ != nullptr) event_free(fds_event_);
   drop_relay();
   if (bev_ != nullptr) bufferevent_free(bev_);
   // Our own entry has expired by now; a newer session with the same id is left alone.
@@ -250,6 +253,57 @@ void Session::relay_event_cb(bufferevent*, short what, void* ctx) noexcept {
     }
   } catch (const std::exception& e) {
     s->close(std::string("internal error: ") + e.what());
+  }
+}
+
+}  // namespace fw::server
+
+namespace fw::server {
+
+void Session::receive_fds(int timeout_ms, std::function<void(std::vector<Fd>)> done) {
+  if (bev_ == nullptr || fds_event_ != nullptr) return done({});
+  bufferevent_disable(bev_, EV_READ);
+  fds_done_ = std::move(done);
+  fds_event_ = event_new(bufferevent_get_base(bev_), bufferevent_getfd(bev_), EV_READ, fds_cb, this);
+  timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+  if (fds_event_ == nullptr || event_add(fds_event_, &tv) != 0) {
+    auto cb = std::move(fds_done_);
+    bufferevent_enable(bev_, EV_READ);
+    cb({});
+  }
+}
+
+void Session::fds_cb(evutil_socket_t fd, short what, void* ctx) noexcept {
+  auto* s = static_cast<Session*>(ctx);
+  auto self = s->shared_from_this();
+  std::vector<Fd> fds;
+  if (what & EV_READ) {
+    char byte;
+    iovec iov{&byte, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 8)];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    // MSG_CMSG_CLOEXEC: the received descriptors never leak into other children.
+    if (::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT) == 1) {
+      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        const size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        const int* in = reinterpret_cast<const int*>(CMSG_DATA(c));
+        for (size_t i = 0; i < n; ++i) fds.emplace_back(in[i]);
+      }
+    }
+  }
+  event_free(s->fds_event_);
+  s->fds_event_ = nullptr;
+  auto done = std::move(s->fds_done_);
+  if (s->bev_ != nullptr) bufferevent_enable(s->bev_, EV_READ);
+  try {
+    if (done) done(std::move(fds));
+  } catch (const std::exception& e) {
+    log::error(std::string("handing descriptors over: ") + e.what());
   }
 }
 

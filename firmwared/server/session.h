@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "firmwared/base/fd.h"
 #include "firmwared/base/result.h"
@@ -68,6 +69,13 @@ class Session : public std::enable_shared_from_this<Session> {
   // EINVAL (already relaying), ENOMEM.
   Status start_relay(Fd peer);
 
+  // EXEC's descriptor hand-over: stops reading lines, then reads exactly one byte with
+  // SCM_RIGHTS ancillary data straight from the socket (recvmsg: libevent's reads would
+  // drop the descriptors), resumes line mode and calls `done` with what arrived (empty on
+  // EOF, error, a byte without descriptors, or after `timeout_ms`). At most 8 descriptors
+  // are kept; they are close-on-exec.
+  void receive_fds(int timeout_ms, std::function<void(std::vector<Fd>)> done);
+
   uint64_t id() const { return id_; }
   const PeerCredentials& peer() const { return peer_; }
   // Subscribed and in line mode: held and relaying sessions get no notifications.
@@ -94,6 +102,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_client_eof();
   void on_relay_end(const std::string& why);
   void drop_relay();
+  static void fds_cb(evutil_socket_t fd, short what, void* ctx) noexcept;
+  event* fds_event_ = nullptr;
+  std::function<void(std::vector<Fd>)> fds_done_;
 
   bufferevent* bev_ = nullptr;
   bufferevent* relay_ = nullptr;  // the terminal side in relay mode
