@@ -116,6 +116,7 @@ fw::Result<fw::protocol::Message> Client::call_with_fds(fw::protocol::Request re
     msg.msg_control = control.data();
     msg.msg_controllen = control.size();
     cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    if (c == nullptr) return;
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
     c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
