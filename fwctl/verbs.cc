@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <climits>
-#include <csignal>
 #include <iostream>
 
 #include "firmwared/base/strings.h"
@@ -12,6 +11,7 @@
 #include "fwctl/console.h"
 #include "fwctl/diff.h"
 #include "fwctl/doctor.h"
+#include "fwctl/events.h"
 #include "fwctl/exec.h"
 #include "fwctl/format.h"
 #include "fwctl/logs.h"
@@ -103,31 +103,6 @@ int run_help(Context&, const std::vector<std::string>& args) {
   return kExitOk;
 }
 
-volatile std::sig_atomic_t g_interrupted = 0;
-
-int run_events(Context& ctx, const std::vector<std::string>& args) {
-  if (!args.empty()) {
-    std::cerr << "fwctl: usage: fwctl events\n";
-    return kExitError;
-  }
-  auto client = Client::connect(ctx.socket_path);
-  if (!client.ok()) return report_error(ctx, client.error(), false);
-  fw::protocol::Request req;
-  req.command = "SUBSCRIBE";
-  auto reply = client->call(req, deadline_for(ctx, false));
-  if (!reply.ok()) return report_error(ctx, reply.error(), false);
-  if (reply->is_error()) return report_error(ctx, reply->error(), true);
-  std::signal(SIGINT, [](int) { g_interrupted = 1; });
-  while (!g_interrupted) {
-    auto msg = client->read_message(std::nullopt);
-    if (!msg.ok()) return g_interrupted ? kExitOk : report_error(ctx, msg.error(), false);
-    if (msg->kind != Message::Kind::kEvent) continue;
-    std::cout << (ctx.json ? msg->body.dump() : format_event(*msg)) << std::endl;
-    if (msg->name == "BYEBYE") return kExitOk;
-  }
-  return kExitOk;
-}
-
 std::vector<Verb> build_verbs() {
   std::vector<Verb> v;
   for (const auto& c : fw::protocol::commands()) {
@@ -152,10 +127,13 @@ std::vector<Verb> build_verbs() {
     v.push_back(std::move(verb));
   }
   v.push_back({"events",
-               "fwctl events",
+               "fwctl events [--filter KEY=V1[,V2]|EVENT]...",
                "EVENTS",
-               "Prints the daemon's notifications until interrupted.",
-               {"With --json, one JSON object per line, as sent by the daemon."},
+               "Prints the daemon's notifications until BYEBYE or interrupted.",
+               {"With --json, one JSON object per line, as sent by the daemon.",
+                "--filter KEY=V1,V2 keeps notifications whose field KEY (event, name, sha1,",
+                "folder, ...) is one of the values; a bare word such as DEAD means event=DEAD.",
+                "Several filters must all match."},
                run_events});
   v.push_back({"help", "fwctl help VERB", "HELP VERB", "Explains a verb.", {}, run_help});
   v.push_back({"console",

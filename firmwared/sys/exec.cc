@@ -98,7 +98,15 @@ void relay(int master, int in, int out, pid_t cmd) {
     ::execve(argv[0], const_cast<char* const*>(argv.data()), p.envp.data());
     if (errno != ENOENT) err = errno;
   }
-  ::_exit(err == ENOENT || err == ENOTDIR ? kExecNotFound : kExecCannotRun);
+  // Like a shell: say why on the command's stderr (write(2) only: we are post-fork).
+  const bool missing = err == ENOENT || err == ENOTDIR;
+  const char* why = missing ? ": not found\n" : ": cannot execute\n";
+  const std::string& name = spec.argv[0];
+  ssize_t w = ::write(2, "fwctl exec: ", 12);
+  w = ::write(2, name.data(), name.size());
+  w = ::write(2, why, std::strlen(why));
+  (void)w;
+  ::_exit(missing ? kExecNotFound : kExecCannotRun);
 }
 
 }  // namespace
