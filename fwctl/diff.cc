@@ -256,7 +256,7 @@ std::vector<Verb> diff_verbs() {
       {"diff",
        kDiffUsage,
        "DIFF ID [PATH...]",
-       "Lists what an instance changed in its firmware's files, like git diff --name-status.",
+       "Lists what an instance changed, A/M/D/T PATH, like git diff --name-status.",
        {"One line per path: A added, M modified (content, mode, owner or xattrs), D deleted,",
         "T type changed. PATHs (from the instance's root) restrict it to those subtrees.",
         "--stat prints counts and bytes instead; --json the daemon's reply (every detail).",

@@ -17,11 +17,19 @@ using overlay::Node;
 using overlay::Reader;
 
 // The firmware's directory at the path of the merged directory being walked (invalid: the
-// firmware has no directory there).
+// firmware has no directory there). Usually the very directory merged there: then borrowed.
 struct BaseDir {
-  Fd fd;
+  Fd owned;
+  int fd = -1;
   std::string path;  // relative to the lower root
-  bool valid() const { return fd.valid(); }
+  bool valid() const { return fd >= 0; }
+  static BaseDir own(Fd f, std::string p) {
+    BaseDir b;
+    b.fd = f.get();
+    b.owned = std::move(f);
+    b.path = std::move(p);
+    return b;
+  }
 };
 
 Result<EntryInfo> info_of(const Node& n, int dirfd, const std::string& name) {
@@ -50,16 +58,16 @@ class Walker {
   Status run() {
     FW_ASSIGN_OR_RETURN(MergedDir root, r_.root());
     BaseDir base;
-    base.fd = Fd(::fcntl(r_.lower_root(), F_DUPFD_CLOEXEC, 0));
-    if (!base.valid()) return errno_error("duplicating a directory descriptor");
+    base.fd = r_.lower_root();
     // The merged root's metadata is the upper root's (overlayfs.rst, "Directories").
     FW_ASSIGN_OR_RETURN(auto up, overlay::stat_entry(root.upper.get(), "."));
-    FW_ASSIGN_OR_RETURN(auto low, overlay::stat_entry(base.fd.get(), "."));
+    FW_ASSIGN_OR_RETURN(auto low, overlay::stat_entry(base.fd, "."));
     if (up && low && in_scope("")) {
       MergedEntry e;
       e.exists = e.from_upper = true;
       e.node = *up;
       e.dirfd = root.upper.get();
+      FW_ASSIGN_OR_RETURN(e.xattr_names, overlay::xattr_names(e.dirfd, "."));
       FW_TRY(compare_same(e, ".", *low, base, "/", nullptr));
     }
     return walk_dir("", root, base);
@@ -77,9 +85,9 @@ class Walker {
       FW_ASSIGN_OR_RETURN(names, overlay::list_dir(m.upper.get()));
     }
     if (!same_source) {
-      for (const Fd* fd : {&m.lower, &b.fd}) {
-        if (!fd->valid()) continue;
-        FW_ASSIGN_OR_RETURN(auto more, overlay::list_dir(fd->get()));
+      for (int fd : {m.lower.get(), b.fd}) {
+        if (fd < 0) continue;
+        FW_ASSIGN_OR_RETURN(auto more, overlay::list_dir(fd));
         std::vector<std::string> all;
         std::set_union(names.begin(), names.end(), more.begin(), more.end(),
                        std::back_inserter(all));
@@ -89,23 +97,25 @@ class Walker {
     for (const auto& name : names) {
       const std::string p = child_path(path, name);
       if (!relevant(p)) continue;
-      Status s = visit(p, name, m, b);
+      Status s = visit(p, name, m, b, same_source);
       // An entry removed by the running instance meanwhile: it is simply not there.
       if (!s.ok() && s.error().code != ENOENT) return s;
     }
     return {};
   }
 
-  Status visit(const std::string& p, const std::string& name, const MergedDir& m,
-               const BaseDir& b) {
+  Status visit(const std::string& p, const std::string& name, const MergedDir& m, const BaseDir& b,
+               bool same_source) {
     FW_ASSIGN_OR_RETURN(MergedEntry e, r_.entry(m, name));
     std::optional<Node> bn;
-    if (b.valid()) {
-      FW_ASSIGN_OR_RETURN(bn, overlay::stat_entry(b.fd.get(), name));
+    if (same_source && e.lower_looked_up) {
+      bn = e.lower_node;
+    } else if (b.valid()) {
+      FW_ASSIGN_OR_RETURN(bn, overlay::stat_entry(b.fd, name));
     }
     if (!e.exists && !bn) return {};
     if (!e.exists) {
-      FW_TRY(emit_side(DiffStatus::kDeleted, p, *bn, b.fd.get(), name));
+      FW_TRY(emit_side(DiffStatus::kDeleted, p, *bn, b.fd, name));
       return bn->type == FileType::kDir ? delete_tree(p, b, name) : Status();
     }
     const bool is_dir = e.node.type == FileType::kDir;
@@ -114,21 +124,32 @@ class Walker {
       return is_dir ? walk_child(p, name, m, e, BaseDir()) : Status();
     }
     if (bn->type != e.node.type) {
-      DiffEntry d;
-      d.status = DiffStatus::kTypeChanged;
-      d.path = p;
-      FW_ASSIGN_OR_RETURN(d.before, info_of(*bn, b.fd.get(), name));
-      FW_ASSIGN_OR_RETURN(d.after, info_of(e.node, e.dirfd, name));
-      annotate(d, e);
-      emit(std::move(d));
+      if (in_scope(p)) {
+        DiffEntry d;
+        d.status = DiffStatus::kTypeChanged;
+        d.path = p;
+        FW_ASSIGN_OR_RETURN(d.before, info_of(*bn, b.fd, name));
+        FW_ASSIGN_OR_RETURN(d.after, info_of(e.node, e.dirfd, name));
+        annotate(d, e);
+        emit(std::move(d));
+      }
       if (bn->type == FileType::kDir) FW_TRY(delete_tree(p, b, name));
       return is_dir ? walk_child(p, name, m, e, BaseDir()) : Status();
     }
     if (!e.from_upper && e.lower_path == overlay::join_rel(b.path, name)) return {};
     FW_TRY(compare_same(e, name, *bn, b, p, &e));
     if (!is_dir) return {};
-    FW_ASSIGN_OR_RETURN(Fd base_child, overlay::open_dir(b.fd.get(), name));
-    return walk_child(p, name, m, e, BaseDir{std::move(base_child), overlay::join_rel(b.path, name)});
+    FW_ASSIGN_OR_RETURN(MergedDir child, r_.child_dir(m, name, e));
+    const std::string base_path = overlay::join_rel(b.path, name);
+    BaseDir base;
+    if (child.lower.valid() && child.lower_path == base_path) {
+      base.fd = child.lower.get();
+      base.path = base_path;
+    } else {
+      FW_ASSIGN_OR_RETURN(Fd fd, overlay::open_dir(b.fd, name));
+      base = BaseDir::own(std::move(fd), base_path);
+    }
+    return walk_dir(p, child, base);
   }
 
   Status walk_child(const std::string& p, const std::string& name, const MergedDir& m,
@@ -139,16 +160,16 @@ class Walker {
 
   // D for every entry below the firmware's directory `name` of `parent`.
   Status delete_tree(const std::string& path, const BaseDir& parent, const std::string& name) {
-    auto dir = overlay::open_dir(parent.fd.get(), name);
+    auto dir = overlay::open_dir(parent.fd, name);
     if (!dir.ok()) return dir.error().code == ENOTDIR ? Status() : Status(dir.error());
-    BaseDir b{std::move(*dir), overlay::join_rel(parent.path, name)};
-    FW_ASSIGN_OR_RETURN(auto names, overlay::list_dir(b.fd.get()));
+    BaseDir b = BaseDir::own(std::move(*dir), overlay::join_rel(parent.path, name));
+    FW_ASSIGN_OR_RETURN(auto names, overlay::list_dir(b.fd));
     for (const auto& n : names) {
       const std::string p = child_path(path, n);
       if (!relevant(p)) continue;
-      FW_ASSIGN_OR_RETURN(auto node, overlay::stat_entry(b.fd.get(), n));
+      FW_ASSIGN_OR_RETURN(auto node, overlay::stat_entry(b.fd, n));
       if (!node) continue;
-      FW_TRY(emit_side(DiffStatus::kDeleted, p, *node, b.fd.get(), n));
+      FW_TRY(emit_side(DiffStatus::kDeleted, p, *node, b.fd, n));
       if (node->type == FileType::kDir) FW_TRY(delete_tree(p, b, n));
     }
     return {};
@@ -163,8 +184,9 @@ class Walker {
     if (n.uid != bn.uid || n.gid != bn.gid) changes |= kChangeOwner;
     FW_ASSIGN_OR_RETURN(bool same, same_content(e, name, bn, b));
     if (!same) changes |= kChangeContent;
-    FW_ASSIGN_OR_RETURN(auto xa, overlay::visible_xattrs(e.dirfd, name, r_.prefix()));
-    FW_ASSIGN_OR_RETURN(auto xb, overlay::visible_xattrs(b.fd.get(), name, r_.prefix()));
+    FW_ASSIGN_OR_RETURN(auto xa, overlay::visible_xattrs(e.dirfd, name, r_.prefix(),
+                                                         e.from_upper ? &e.xattr_names : nullptr));
+    FW_ASSIGN_OR_RETURN(auto xb, overlay::visible_xattrs(b.fd, name, r_.prefix()));
     std::vector<std::string> xattrs;
     for (const auto& [k, v] : xa) {
       if (auto it = xb.find(k); it == xb.end() || it->second != v) xattrs.push_back(k);
@@ -184,7 +206,7 @@ class Walker {
     d.path = p;
     d.changes = changes;
     d.xattrs = std::move(xattrs);
-    FW_ASSIGN_OR_RETURN(d.before, info_of(bn, b.fd.get(), name));
+    FW_ASSIGN_OR_RETURN(d.before, info_of(bn, b.fd, name));
     FW_ASSIGN_OR_RETURN(d.after, info_of(n, e.dirfd, name));
     if (annotated != nullptr) annotate(d, *annotated);
     emit(std::move(d));
@@ -199,12 +221,12 @@ class Walker {
         // Metadata-only copy-up of this very file: its data is the firmware's.
         if (e.lower_path && *e.lower_path == overlay::join_rel(b.path, name)) return true;
         FW_ASSIGN_OR_RETURN(Fd mine, r_.open_data(e, name));
-        FW_ASSIGN_OR_RETURN(Fd theirs, overlay::open_file(b.fd.get(), name));
+        FW_ASSIGN_OR_RETURN(Fd theirs, overlay::open_file(b.fd, name));
         return overlay::same_content(mine.get(), theirs.get());
       }
       case FileType::kSymlink: {
         FW_ASSIGN_OR_RETURN(auto mine, overlay::read_link(e.dirfd, name));
-        FW_ASSIGN_OR_RETURN(auto theirs, overlay::read_link(b.fd.get(), name));
+        FW_ASSIGN_OR_RETURN(auto theirs, overlay::read_link(b.fd, name));
         return mine == theirs;
       }
       case FileType::kChar:

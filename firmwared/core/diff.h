@@ -54,13 +54,13 @@ enum DiffChange : unsigned {
 
 struct DiffEntry {
   DiffStatus status = DiffStatus::kAdded;
-  std::string path;               // absolute in the instance: "/etc/hostname"
+  std::string path;                 // absolute in the instance: "/etc/hostname"
   std::optional<EntryInfo> before;  // the firmware's entry (M, D, T)
   std::optional<EntryInfo> after;   // the merged tree's entry (A, M, T)
-  unsigned changes = 0;           // M: DiffChange bits
+  unsigned changes = 0;             // M: DiffChange bits
   std::vector<std::string> xattrs;  // M with kChangeXattrs: the names that differ
-  bool metacopy = false;          // the upper entry holds metadata only (data still below)
-  std::string renamed_from;       // A of a redirected directory: its origin ("/old")
+  bool metacopy = false;            // the upper entry holds metadata only (data still below)
+  std::string renamed_from;         // A of a redirected directory: its origin ("/old")
 };
 
 struct DiffStat {
@@ -68,9 +68,9 @@ struct DiffStat {
   uint64_t modified = 0;
   uint64_t deleted = 0;
   uint64_t type_changed = 0;
-  uint64_t bytes_added = 0;    // sizes of the regular files of A, and of T's new side
-  uint64_t bytes_deleted = 0;  // sizes of the regular files of D, and of T's old side
-  uint64_t bytes_modified = 0;  // new sizes of the regular files of M whose content changed
+  uint64_t bytes_added = 0;          // sizes of the regular files of A, and of T's new side
+  uint64_t bytes_deleted = 0;        // sizes of the regular files of D, and of T's old side
+  uint64_t bytes_modified = 0;       // new sizes of the regular files of M whose content changed
   uint64_t copied_up_unchanged = 0;  // non-directories in upper identical to the firmware's
   uint64_t entries() const { return added + modified + deleted + type_changed; }
 };
@@ -97,7 +97,7 @@ Result<std::string> normalize_diff_path(const std::string& path);
 // One file of the instance, both sides: for a content diff.
 struct FilePair {
   std::optional<EntryInfo> before, after;  // nullopt: absent on that side
-  Fd before_data, after_data;  // regular files only: open for reading
+  Fd before_data, after_data;              // regular files only: open for reading
 };
 
 // Opens `path` (normalized) in the firmware and in the merged tree. ENOENT when it is in

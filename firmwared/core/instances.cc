@@ -125,6 +125,15 @@ Result<EntitySummary> Instances::create(const catalogue::FirmwareRecord& fw) {
   for (const char* sub : {"ro", "rw", "work", "union"}) {
     FW_TRY(make_dir(ws + "/" + sub, 0755));
   }
+  // The upper dir is the instance root's own inode: give it the firmware root's mode and
+  // owner so that the diff does not start with a spurious "M /".
+  if (struct stat st{}; ::stat(d_.firmwares.mount_point(fw.sha1).c_str(), &st) == 0) {
+    if (::chmod((ws + "/rw").c_str(), st.st_mode & 07777) != 0 ||
+        ::chown((ws + "/rw").c_str(), st.st_uid, st.st_gid) != 0) {
+      log::warning("instance " + r.name +
+                   ": copying the firmware root's mode: " + std::strerror(errno) + ", ignoring");
+    }
+  }
   FW_TRY_CTX(mount_workspace(r), "preparing instance " + r.name);
   DEFER {
     if (!keep) {
@@ -450,7 +459,8 @@ void Instances::kill(const std::string& id, KillDone done) {
   }
   const bool starting = rt.phase == "starting";
   rt.phase = "stopping";
-  if (starting && !rt.start_error) rt.start_error = make_error(ECANCELED, "START interrupted by KILL");
+  if (starting && !rt.start_error)
+    rt.start_error = make_error(ECANCELED, "START interrupted by KILL");
   if (!starting) {
     auto rec = *r;
     rec.state = "stopping";
@@ -476,8 +486,8 @@ Result<int> Instances::init_pidfd(const std::string& id) {
   auto it = running_.find(r.sha1);
   if (it == running_.end() || it->second->phase != "started" || !it->second->monitor ||
       it->second->monitor->init_pidfd() < 0) {
-    return make_error(EBUSY, "instance " + r.name + " is " + state_of(r.sha1) +
-                                 ", not started: START it first");
+    return make_error(
+        EBUSY, "instance " + r.name + " is " + state_of(r.sha1) + ", not started: START it first");
   }
   return it->second->monitor->init_pidfd();
 }

@@ -127,27 +127,23 @@ Result<Fd> open_file(int dirfd, const std::string& name) {
 }
 
 Result<std::vector<std::string>> list_dir(int dirfd) {
-  // fdopendir() owns the descriptor it is given: give it a duplicate.
-  int dup = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
-  if (dup < 0) return errno_error("duplicating a directory descriptor");
-  DIR* d = ::fdopendir(dup);
-  if (d == nullptr) {
-    const int e = errno;
-    ::close(dup);
-    return errno_error(e, "reading a directory");
-  }
-  ::rewinddir(d);
+  // getdents64(2) on the descriptor itself: no duplicate, no DIR stream.
+  if (::lseek(dirfd, 0, SEEK_SET) < 0) return errno_error("rewinding a directory");
   std::vector<std::string> names;
-  errno = 0;
-  while (const dirent* de = ::readdir(d)) {
-    if (std::strcmp(de->d_name, ".") != 0 && std::strcmp(de->d_name, "..") != 0) {
-      names.emplace_back(de->d_name);
+  alignas(dirent64) char buf[32 * 1024];
+  for (;;) {
+    const ssize_t n = ::getdents64(dirfd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_error("reading a directory");
+    if (n == 0) break;
+    for (ssize_t off = 0; off < n;) {
+      const auto* d = reinterpret_cast<const dirent64*>(buf + off);
+      off += d->d_reclen;
+      if (std::strcmp(d->d_name, ".") != 0 && std::strcmp(d->d_name, "..") != 0) {
+        names.emplace_back(d->d_name);
+      }
     }
-    errno = 0;
   }
-  const int e = errno;
-  ::closedir(d);
-  if (e != 0) return errno_error(e, "reading a directory");
   std::sort(names.begin(), names.end());
   return names;
 }
@@ -192,31 +188,41 @@ Result<std::optional<std::string>> get_xattr(int dirfd, const std::string& name,
   }
 }
 
-Result<std::map<std::string, std::string>> visible_xattrs(int dirfd, const std::string& name,
-                                                          const std::string& prefix) {
+Result<std::vector<std::string>> xattr_names(int dirfd, const std::string& name) {
   const std::string path = fd_path(dirfd, name);
-  std::map<std::string, std::string> out;
-  std::string list;
+  std::vector<std::string> names;
+  std::string list(1024, '\0');
   for (;;) {
-    ssize_t n = ::llistxattr(path.c_str(), nullptr, 0);
-    if (n < 0) {
-      if (no_xattr_errno(errno)) return out;
-      return errno_error("listing xattrs of '" + name + "'");
-    }
-    if (n == 0) return out;
-    list.assign(static_cast<size_t>(n), '\0');
-    n = ::llistxattr(path.c_str(), list.data(), list.size());
+    ssize_t n = ::llistxattr(path.c_str(), list.data(), list.size());
     if (n >= 0) {
       list.resize(static_cast<size_t>(n));
       break;
     }
+    if (no_xattr_errno(errno)) return names;
     if (errno != ERANGE) return errno_error("listing xattrs of '" + name + "'");
+    n = ::llistxattr(path.c_str(), nullptr, 0);
+    if (n < 0) return errno_error("listing xattrs of '" + name + "'");
+    list.resize(static_cast<size_t>(n) + 256);
   }
-  const std::string escaped = prefix + "overlay.";
   for (size_t at = 0; at < list.size();) {
     std::string key(list.c_str() + at);
     at += key.size() + 1;
-    if (key.empty()) continue;
+    if (!key.empty()) names.push_back(std::move(key));
+  }
+  return names;
+}
+
+Result<std::map<std::string, std::string>> visible_xattrs(int dirfd, const std::string& name,
+                                                          const std::string& prefix,
+                                                          const std::vector<std::string>* names) {
+  std::vector<std::string> listed;
+  if (names == nullptr) {
+    FW_ASSIGN_OR_RETURN(listed, xattr_names(dirfd, name));
+    names = &listed;
+  }
+  std::map<std::string, std::string> out;
+  const std::string escaped = prefix + "overlay.";
+  for (const auto& key : *names) {
     std::string shown = key;
     // ovl_xattr_filter(): private xattrs are hidden, escaped ones lose one "overlay.".
     if (key.compare(0, escaped.size(), escaped) == 0) {
@@ -231,7 +237,8 @@ Result<std::map<std::string, std::string>> visible_xattrs(int dirfd, const std::
 }
 
 Result<bool> same_content(int a, int b) {
-  struct stat sa {}, sb {};
+  struct stat sa {
+  }, sb{};
   if (::fstat(a, &sa) != 0 || ::fstat(b, &sb) != 0) return errno_error("stat of a file");
   if (sa.st_size != sb.st_size) return false;
   std::vector<char> ba(64 * 1024), bb(64 * 1024);
@@ -240,8 +247,8 @@ Result<bool> same_content(int a, int b) {
     if (na < 0) return errno_error("reading a file");
     size_t got = 0;
     while (got < static_cast<size_t>(na)) {
-      const ssize_t nb = ::pread(b, bb.data() + got, static_cast<size_t>(na) - got,
-                                 off + static_cast<off_t>(got));
+      const ssize_t nb =
+          ::pread(b, bb.data() + got, static_cast<size_t>(na) - got, off + static_cast<off_t>(got));
       if (nb < 0) return errno_error("reading a file");
       if (nb == 0) return false;  // b shrank meanwhile
       got += static_cast<size_t>(nb);
@@ -295,57 +302,67 @@ Result<std::optional<std::string>> Reader::redirect_of(const MergedDir& dir,
 
 Result<MergedEntry> Reader::entry(const MergedDir& dir, const std::string& name) const {
   MergedEntry e;
+  std::optional<Node> up;
   if (dir.upper.valid()) {
-    FW_ASSIGN_OR_RETURN(auto up, stat_entry(dir.upper.get(), name));
-    if (up) {
-      e.dirfd = dir.upper.get();
-      e.node = *up;
-      if (is_whiteout_device(*up)) {
-        e.whiteout = true;
-        return e;
-      }
-      if (dir.xwhiteouts && up->type == FileType::kFile && up->size == 0) {
-        FW_ASSIGN_OR_RETURN(auto w, get_xattr(e.dirfd, name, prefix_ + "whiteout"));
-        if (w) {
-          e.whiteout = true;
-          return e;
-        }
-      }
-      e.exists = true;
-      e.from_upper = true;
-      std::optional<std::string> source;
-      if (up->type == FileType::kDir) {
-        FW_ASSIGN_OR_RETURN(auto opaque, get_xattr(e.dirfd, name, prefix_ + "opaque"));
-        e.opaque = opaque && *opaque == "y";
-        e.xwhiteouts = opaque && *opaque == "x";
-        if (e.opaque) return e;
-        FW_ASSIGN_OR_RETURN(source, redirect_of(dir, name));
-        if (source) {
-          e.redirected_from = *source;
-        } else if (dir.lower.valid()) {
-          source = join_rel(dir.lower_path, name);
-        }
-        // Only a lower directory is merged (ovl_lookup_layer() stops at anything else).
-        if (source && open_dir_path(lower_.get(), *source).ok()) e.lower_path = source;
-      } else if (up->type == FileType::kFile) {
-        FW_ASSIGN_OR_RETURN(auto meta, get_xattr(e.dirfd, name, prefix_ + "metacopy"));
-        if (!meta) return e;
-        e.metacopy = true;
-        FW_ASSIGN_OR_RETURN(source, redirect_of(dir, name));
-        if (!source && dir.lower.valid()) source = join_rel(dir.lower_path, name);
-        e.lower_path = source;
-      }
-      return e;
-    }
+    FW_ASSIGN_OR_RETURN(up, stat_entry(dir.upper.get(), name));
+  }
+  if (up && is_whiteout_device(*up)) {
+    e.dirfd = dir.upper.get();
+    e.node = *up;
+    e.whiteout = true;
+    return e;
   }
   if (dir.lower.valid()) {
-    FW_ASSIGN_OR_RETURN(auto low, stat_entry(dir.lower.get(), name));
-    if (low) {
+    FW_ASSIGN_OR_RETURN(e.lower_node, stat_entry(dir.lower.get(), name));
+    e.lower_looked_up = true;
+  }
+  if (!up) {
+    if (e.lower_node) {
       e.exists = true;
-      e.node = *low;
+      e.node = *e.lower_node;
       e.dirfd = dir.lower.get();
       e.lower_path = join_rel(dir.lower_path, name);
     }
+    return e;
+  }
+  e.dirfd = dir.upper.get();
+  e.node = *up;
+  // One listing tells which markers to read (most entries carry none).
+  FW_ASSIGN_OR_RETURN(e.xattr_names, xattr_names(e.dirfd, name));
+  const auto has = [&](const char* marker) {
+    return std::find(e.xattr_names.begin(), e.xattr_names.end(), prefix_ + marker) !=
+           e.xattr_names.end();
+  };
+  if (dir.xwhiteouts && up->type == FileType::kFile && up->size == 0 && has("whiteout")) {
+    e.whiteout = true;
+    return e;
+  }
+  e.exists = true;
+  e.from_upper = true;
+  std::optional<std::string> source;
+  if (up->type == FileType::kDir) {
+    if (has("opaque")) {
+      FW_ASSIGN_OR_RETURN(auto opaque, get_xattr(e.dirfd, name, prefix_ + "opaque"));
+      e.opaque = opaque && *opaque == "y";
+      e.xwhiteouts = opaque && *opaque == "x";
+    }
+    if (e.opaque) return e;
+    if (has("redirect")) {
+      FW_ASSIGN_OR_RETURN(source, redirect_of(dir, name));
+      if (source) e.redirected_from = *source;
+      // Only a lower directory is merged (ovl_lookup_layer() stops at anything else).
+      if (source && !open_dir_path(lower_.get(), *source).ok()) source.reset();
+    } else if (e.lower_node && e.lower_node->type == FileType::kDir) {
+      source = join_rel(dir.lower_path, name);
+    }
+    e.lower_path = source;
+  } else if (up->type == FileType::kFile && has("metacopy")) {
+    e.metacopy = true;
+    if (has("redirect")) {
+      FW_ASSIGN_OR_RETURN(source, redirect_of(dir, name));
+    }
+    if (!source && dir.lower.valid()) source = join_rel(dir.lower_path, name);
+    e.lower_path = source;
   }
   return e;
 }
@@ -358,7 +375,10 @@ Result<MergedDir> Reader::child_dir(const MergedDir& dir, const std::string& nam
     c.xwhiteouts = e.xwhiteouts;
   }
   if (e.lower_path) {
-    auto low = open_dir_path(lower_.get(), *e.lower_path);
+    // The usual case, the same name in the parent's lower dir: one openat, not a walk.
+    const bool beside = dir.lower.valid() && *e.lower_path == join_rel(dir.lower_path, name);
+    auto low =
+        beside ? open_dir(dir.lower.get(), name) : open_dir_path(lower_.get(), *e.lower_path);
     if (low.ok()) {
       c.lower = std::move(*low);
       c.lower_path = *e.lower_path;

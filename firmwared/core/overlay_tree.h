@@ -69,7 +69,8 @@ Result<Fd> open_dir_path(int dirfd, const std::string& rel);
 // Opens regular file `name` for reading (O_NOFOLLOW|O_NONBLOCK: never a fifo). EINVAL
 // when it is not a regular file (anymore).
 Result<Fd> open_file(int dirfd, const std::string& name);
-// The entry names of `dirfd` (without . and ..), sorted bytewise.
+// The entry names of `dirfd` (without . and ..), sorted bytewise. Reads from the start of
+// the directory whatever its current offset.
 Result<std::vector<std::string>> list_dir(int dirfd);
 // lstat of `name` in `dirfd`; nullopt when absent (ENOENT, ENOTDIR).
 Result<std::optional<Node>> stat_entry(int dirfd, const std::string& name);
@@ -78,11 +79,14 @@ Result<std::string> read_link(int dirfd, const std::string& name);
 // the filesystem has no xattrs.
 Result<std::optional<std::string>> get_xattr(int dirfd, const std::string& name,
                                              const std::string& xattr);
+// The names of the xattrs of entry `name` (not followed).
+Result<std::vector<std::string>> xattr_names(int dirfd, const std::string& name);
 // Every xattr of entry `name` except the overlay's private ones (those starting with
 // `prefix`); escaped ones ("<prefix>overlay.X") appear unescaped ("<prefix>X"), as the
-// overlay shows them.
-Result<std::map<std::string, std::string>> visible_xattrs(int dirfd, const std::string& name,
-                                                          const std::string& prefix);
+// overlay shows them. `names`: the entry's xattr names when already listed.
+Result<std::map<std::string, std::string>> visible_xattrs(
+    int dirfd, const std::string& name, const std::string& prefix,
+    const std::vector<std::string>* names = nullptr);
 // True when the regular files `a` and `b` hold the same bytes (sizes first).
 Result<bool> same_content(int a, int b);
 
@@ -110,6 +114,11 @@ struct MergedEntry {
   bool metacopy = false;
   Node node;
   int dirfd = -1;  // borrowed: the directory holding the entry (upper or lower)
+  std::vector<std::string> xattr_names;  // of an upper entry (not of whiteouts)
+  // The lower entry of the same name in the merged dir's lower dir, when it has one: looked
+  // up for every entry that is not a whiteout.
+  bool lower_looked_up = false;
+  std::optional<Node> lower_node;
   // Directories: the lower dir merged into it. Regular files: the lower file holding its
   // data (metacopy, or a lower-only entry). Relative to the lower root.
   std::optional<std::string> lower_path;

@@ -76,7 +76,7 @@ class Differ {
       for (long k1 = -d + k1start; k1 <= d - k1end; k1 += 2) {
         const long i = off + k1;
         long x1 = (k1 == -d || (k1 != d && at(v1, i - 1) < at(v1, i + 1))) ? at(v1, i + 1)
-                                                                          : at(v1, i - 1) + 1;
+                                                                           : at(v1, i - 1) + 1;
         long y1 = x1 - k1;
         while (x1 < n && y1 < m && a_[a0 + x1] == b_[b0 + y1]) ++x1, ++y1;
         at(v1, i) = x1;
@@ -94,7 +94,7 @@ class Differ {
       for (long k2 = -d + k2start; k2 <= d - k2end; k2 += 2) {
         const long i = off + k2;
         long x2 = (k2 == -d || (k2 != d && at(v2, i - 1) < at(v2, i + 1))) ? at(v2, i + 1)
-                                                                          : at(v2, i - 1) + 1;
+                                                                           : at(v2, i - 1) + 1;
         long y2 = x2 - k2;
         while (x2 < n && y2 < m && a_[a1 - x2 - 1] == b_[b1 - y2 - 1]) ++x2, ++y2;
         at(v2, i) = x2;

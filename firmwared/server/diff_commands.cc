@@ -80,8 +80,7 @@ Result<Layers> layers_of(core::Instances& instances, core::Firmwares& firmwares,
                          const std::string& id) {
   FW_ASSIGN_OR_RETURN(auto rec, instances.find(id));
   const std::string ws = instances.workspace(rec.sha1);
-  Layers l{rec.name, rec.sha1, ws + "/rw", firmwares.mount_point(rec.firmware_sha1),
-           ws + "/union"};
+  Layers l{rec.name, rec.sha1, ws + "/rw", firmwares.mount_point(rec.firmware_sha1), ws + "/union"};
   // An unmounted firmware would read as an empty one: everything "added".
   auto mounted = sys::is_mount_point(l.lower);
   if (!mounted.ok() || !*mounted) {
@@ -169,8 +168,8 @@ Result<Json> run_diff_file(const Layers& l, const std::string& path) {
       summary = "Symbolic link: " + (b ? "'" + b->target + "'" : std::string("none")) + " → " +
                 (a ? "'" + a->target + "'" : std::string("none"));
     } else {
-      summary = std::string("Not a regular file (") + core::overlay::type_name((a ? a : b)->type) +
-                ")";
+      summary =
+          std::string("Not a regular file (") + core::overlay::type_name((a ? a : b)->type) + ")";
     }
   } else if (old_size > kContentDiffMaxFile || new_size > kContentDiffMaxFile) {
     summary = "Files differ " + size_change(old_size, new_size) +
@@ -310,8 +309,8 @@ Result<Json> run_export(const Layers& l, const ExportRequest& x, uid_t uid, gid_
   FW_TRY(out->commit(x.force, x.path));
   log::info("instance " + l.name + " exported (" + (x.full ? "full" : "changes") + ") to " +
             x.path);
-  return Json{{"sha1", l.sha1},         {"name", l.name},
-              {"path", x.path},         {"mode", x.full ? "full" : "changes"},
+  return Json{{"sha1", l.sha1},           {"name", l.name},
+              {"path", x.path},           {"mode", x.full ? "full" : "changes"},
               {"entries", stat->entries}, {"whiteouts", stat->whiteouts},
               {"skipped", stat->skipped}, {"bytes", stat->bytes}};
 }
@@ -406,8 +405,8 @@ void register_diff_commands(Dispatcher& d, core::Instances& instances, core::Fir
     if (x->full) {
       auto mounted = sys::is_mount_point(l->merged);
       if (!mounted.ok() || !*mounted) {
-        return r.fail(make_error(EBUSY, "the merged tree of instance " + l->name +
-                                            " is not mounted (REMOUNT it)"));
+        return r.fail(make_error(
+            EBUSY, "the merged tree of instance " + l->name + " is not mounted (REMOUNT it)"));
       }
     }
     const uid_t uid = caller.peer.uid;

@@ -11,6 +11,18 @@ setup
 export FIRMWARED_HOST_INTERFACE_PREFIX=fwcons FIRMWARED_NET_FIRST_TWO_BYTES=10.231.
 build_example_firmware
 start_daemon
+INIT="" SH="" FOLLOW="" HOLD=""
+# Instances outlive the daemon by design: kill ours before the harness cleans up, also when
+# a failing command ends the script early.
+console_cleanup() {
+  local rc=$? id
+  set +e
+  for id in $INIT $SH; do "$FWCTL" kill "$id" >/dev/null 2>&1; done
+  [[ -z "$FOLLOW$HOLD" ]] || kill $FOLLOW $HOLD 2>/dev/null
+  (exit "$rc")
+  fw_cleanup
+}
+trap console_cleanup EXIT
 
 CC=("$PYTHON" "$FW_SOURCE_DIR/tests/lib/console_client.py")
 field() { sed -n "s/^$1: //p" <<<"$2"; }

@@ -20,8 +20,8 @@
 #include <fstream>
 #include <iostream>
 #include <map>
-#include <sstream>
 #include <set>
+#include <sstream>
 
 #include <gtest/gtest.h>
 
@@ -39,12 +39,12 @@ bool must_run() {
   return v != nullptr && std::string(v) == "1";
 }
 
-#define REQUIRE_ROOT()                                                            \
-  do {                                                                            \
-    if (::geteuid() != 0) {                                                       \
+#define REQUIRE_ROOT()                                                               \
+  do {                                                                               \
+    if (::geteuid() != 0) {                                                          \
       if (must_run()) FAIL() << "needs root (FW_TESTS_MUST_RUN=1 forbids skipping)"; \
-      GTEST_SKIP() << "needs root (mknod of whiteouts, trusted.* xattrs)";        \
-    }                                                                             \
+      GTEST_SKIP() << "needs root (mknod of whiteouts, trusted.* xattrs)";           \
+    }                                                                                \
   } while (0)
 
 class Tree {
@@ -114,7 +114,8 @@ struct Diff {
   // "A /x" lines, in order.
   Strings lines() const {
     Strings out;
-    for (const auto& e : entries) out.push_back(std::string(1, status_letter(e.status)) + " " + e.path);
+    for (const auto& e : entries)
+      out.push_back(std::string(1, status_letter(e.status)) + " " + e.path);
     return out;
   }
   const DiffEntry* find(const std::string& path) const {
@@ -205,6 +206,18 @@ TEST(ComputeDiff, FiltersByPathAndWalksOnlyWhatLeadsThere) {
   EXPECT_EQ(diff_of(t, o).lines(), (Strings{"A /a", "A /a/x", "A /a/y"}));
 }
 
+TEST(ComputeDiff, FiltersBelowATypeChangeListOnlyWhatIsBelow) {
+  Tree t;
+  t.file("lower/x", "was a file");
+  t.file("upper/x/y", "y");
+  t.file("upper/x/z", "z");
+  DiffOptions o;
+  o.paths = {"/x/y"};
+  Diff d = diff_of(t, o);
+  EXPECT_EQ(d.lines(), Strings{"A /x/y"});
+  EXPECT_EQ(d.stat.type_changed, 0u);
+}
+
 TEST(ComputeDiff, OciWhiteoutNamesAreOrdinaryEntriesForTheKernel) {
   Tree t;
   t.file("lower/etc/x", "x");
@@ -279,8 +292,8 @@ TEST(ComputeDiffMarkers, OpaqueDirectoriesHideEveryLowerChild) {
   t.file("upper/d/changed", "c2");
   t.file("upper/d/new", "n");
   Diff d = diff_of(t);
-  EXPECT_EQ(d.lines(), (Strings{"M /d/changed", "A /d/new", "D /d/old", "D /d/sub",
-                                "D /d/sub/deep"}));
+  EXPECT_EQ(d.lines(),
+            (Strings{"M /d/changed", "A /d/new", "D /d/old", "D /d/sub", "D /d/sub/deep"}));
   EXPECT_EQ(d.stat.copied_up_unchanged, 1u);
 }
 
@@ -304,10 +317,9 @@ TEST(ComputeDiffMarkers, RedirectedDirectoriesAreDeletedThenAddedWithTheirOrigin
   t.dir("upper/p/q2");
   t.xattr("upper/p/q2", "trusted.overlay.redirect", "q");
   Diff d = diff_of(t);
-  EXPECT_EQ(d.lines(), (Strings{"A /new", "A /new/a", "A /new/added", "A /new/sub",
-                                "A /new/sub/b", "D /old", "D /old/a", "D /old/hidden",
-                                "D /old/sub", "D /old/sub/b", "D /p/q", "D /p/q/r", "A /p/q2",
-                                "A /p/q2/r"}));
+  EXPECT_EQ(d.lines(), (Strings{"A /new", "A /new/a", "A /new/added", "A /new/sub", "A /new/sub/b",
+                                "D /old", "D /old/a", "D /old/hidden", "D /old/sub", "D /old/sub/b",
+                                "D /p/q", "D /p/q/r", "A /p/q2", "A /p/q2/r"}));
   EXPECT_EQ(d.find("/new")->renamed_from, "/old");
   EXPECT_EQ(d.find("/p/q2")->renamed_from, "/p/q");
   EXPECT_EQ(d.find("/new/a")->renamed_from, "");
@@ -487,10 +499,9 @@ TEST(ExportChanges, WritesTheUpperLayerWithOciWhiteouts) {
   ASSERT_EQ(::link(t.at("upper/etc/new").c_str(), t.at("upper/etc/new-link").c_str()), 0);
   const std::string tar = t.at("changes.tar");
   ExportStat st = export_to(tar, [&](int fd) { return export_changes(t.upper(), t.lower(), fd); });
-  EXPECT_EQ(tar_names(tar),
-            (Strings{"bin/", "bin/tool", "d/", "d/.wh..wh..opq", "d/fresh", "dst/",
-                     "dst/.wh..wh..opq", "dst/a", "etc/", "etc/.wh.gone", "etc/new",
-                     "etc/new-link", ".wh.src"}));
+  EXPECT_EQ(tar_names(tar), (Strings{"bin/", "bin/tool", "d/", "d/.wh..wh..opq", "d/fresh", "dst/",
+                                     "dst/.wh..wh..opq", "dst/a", "etc/", "etc/.wh.gone", "etc/new",
+                                     "etc/new-link", ".wh.src"}));
   EXPECT_EQ(st.whiteouts, 4u);
   EXPECT_EQ(st.entries, 13u);
   EXPECT_GT(st.bytes, 0u);
@@ -571,25 +582,22 @@ Strings reference_diff(const std::string& lower, const std::string& merged) {
       const RefNode &x = ia->second, &y = ib->second;
       if ((x.st.st_mode & S_IFMT) != (y.st.st_mode & S_IFMT)) {
         out.push_back("T " + p);
-      } else if ((x.st.st_mode & 07777) != (y.st.st_mode & 07777) ||
-                 x.st.st_uid != y.st.st_uid || x.st.st_gid != y.st.st_gid ||
-                 x.content != y.content || x.xattrs != y.xattrs ||
+      } else if ((x.st.st_mode & 07777) != (y.st.st_mode & 07777) || x.st.st_uid != y.st.st_uid ||
+                 x.st.st_gid != y.st.st_gid || x.content != y.content || x.xattrs != y.xattrs ||
                  ((S_ISCHR(x.st.st_mode) || S_ISBLK(x.st.st_mode)) &&
                   x.st.st_rdev != y.st.st_rdev)) {
         out.push_back("M " + p);
       }
     }
   }
-  std::sort(out.begin(), out.end(), [](const std::string& l, const std::string& r) {
-    return l.substr(2) < r.substr(2);
-  });
+  std::sort(out.begin(), out.end(),
+            [](const std::string& l, const std::string& r) { return l.substr(2) < r.substr(2); });
   return out;
 }
 
 Strings sorted_by_path(Strings lines) {
-  std::sort(lines.begin(), lines.end(), [](const std::string& l, const std::string& r) {
-    return l.substr(2) < r.substr(2);
-  });
+  std::sort(lines.begin(), lines.end(),
+            [](const std::string& l, const std::string& r) { return l.substr(2) < r.substr(2); });
   return lines;
 }
 
@@ -626,7 +634,7 @@ void change_through(Tree& t, bool rename_dirs_in_place) {
   ASSERT_EQ(::chmod((m + "/etc/chmod").c_str(), 0600), 0);
   ASSERT_EQ(::chown((m + "/etc/chown").c_str(), 1000, 1000), 0);
   ASSERT_EQ(::rename((m + "/etc/rename-me").c_str(), (m + "/etc/renamed").c_str()), 0);
-  { std::ofstream(m + "/etc/touched", std::ios::app); }  // opened for writing, unchanged
+  { std::ofstream(m + "/etc/touched", std::ios::app); }         // opened for writing, unchanged
   ASSERT_EQ(::chmod((m + "/etc/untouched").c_str(), 0644), 0);  // chmod to its own mode
   fs::remove_all(m + "/data/gone");
   fs::remove_all(m + "/data/recreate");

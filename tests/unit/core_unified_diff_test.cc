@@ -2,7 +2,11 @@
 // random texts, that the hunks turn the old text into the new one and are as small as GNU
 // diff --minimal's.
 
+#include <stdlib.h>
+
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -14,7 +18,9 @@
 namespace fw::core {
 namespace {
 
-TEST(UnifiedDiff, EqualTextsGiveNothing) { EXPECT_EQ(unified_diff("a\nb\n", "a\nb\n", "a", "b"), ""); }
+TEST(UnifiedDiff, EqualTextsGiveNothing) {
+  EXPECT_EQ(unified_diff("a\nb\n", "a\nb\n", "a", "b"), "");
+}
 
 TEST(UnifiedDiff, OneChangedLineWithContext) {
   EXPECT_EQ(unified_diff("1\n2\n3\n4\n5\n6\n7\n8\n", "1\n2\n3\n4\nfive\n6\n7\n8\n", "a/f", "b/f"),
@@ -23,7 +29,8 @@ TEST(UnifiedDiff, OneChangedLineWithContext) {
 }
 
 TEST(UnifiedDiff, EmptySidesAndMissingNewlines) {
-  EXPECT_EQ(unified_diff("", "x\n", "/dev/null", "b/x"), "--- /dev/null\n+++ b/x\n@@ -0,0 +1 @@\n+x\n");
+  EXPECT_EQ(unified_diff("", "x\n", "/dev/null", "b/x"),
+            "--- /dev/null\n+++ b/x\n@@ -0,0 +1 @@\n+x\n");
   EXPECT_EQ(unified_diff("x\ny\n", "", "a/x", "/dev/null"),
             "--- a/x\n+++ /dev/null\n@@ -1,2 +0,0 @@\n-x\n-y\n");
   EXPECT_EQ(unified_diff("x\n", "x", "a", "b"),
@@ -92,8 +99,18 @@ size_t changed_lines(const std::string& patch) {
   return n;
 }
 
+// A private directory: several builds may run this test at once.
+const std::string& scratch_dir() {
+  static const std::string dir = [] {
+    std::string t = testing::TempDir() + "fw_unified_diff.XXXXXX";
+    if (::mkdtemp(t.data()) == nullptr) std::abort();
+    return t;
+  }();
+  return dir;
+}
+
 std::string gnu_diff(const std::string& a, const std::string& b) {
-  const std::string dir = testing::TempDir();
+  const std::string& dir = scratch_dir();
   std::ofstream(dir + "/ud_a") << a;
   std::ofstream(dir + "/ud_b") << b;
   FILE* p = ::popen(("diff --minimal -u " + dir + "/ud_a " + dir + "/ud_b").c_str(), "r");
@@ -115,6 +132,7 @@ TEST(UnifiedDiff, RandomTextsPatchBackAndAreMinimal) {
     ASSERT_EQ(apply_patch(a, d), b) << "a:\n" << a << "b:\n" << b << "diff:\n" << d;
     EXPECT_EQ(changed_lines(d), changed_lines(gnu_diff(a, b))) << d;
   }
+  std::filesystem::remove_all(scratch_dir());
 }
 
 TEST(UnifiedDiff, OutOfBudgetStillGivesACorrectDiff) {
