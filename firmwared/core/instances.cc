@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cstring>
 #include <ctime>
+#include <sstream>
 
 #include "firmwared/base/defer.h"
 #include "firmwared/base/log.h"
@@ -170,6 +171,11 @@ Status Instances::restore() {
         auto rt = std::make_unique<Runtime>();
         rt->phase = "started";
         rt->monitor = std::move(*mon);
+        // The console's ptys, as the monitor recorded them (for CONSOLE and SHOW).
+        if (auto pts = read_small_file(ws + "/pts"); pts.ok()) {
+          std::istringstream in(*pts);
+          in >> rt->inner_pts >> rt->outer_pts;
+        }
         if (d_.network != nullptr && ::access((ws + "/netns").c_str(), F_OK) == 0) {
           rt->net_plan = plan_for(r, r.monitor_pid);
         }

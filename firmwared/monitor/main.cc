@@ -76,6 +76,12 @@ int run(const fw::monitor::Options& o) {
   auto console = fw::monitor::Console::open(ws.get(), o.log_max);
   if (!console.ok()) return fail(console.error().wrap("setting up the console"));
   say("PTS " + console->inner_path() + " " + console->outer_path());
+  // Also on disk: a daemon that re-adopts this instance after a restart finds them here.
+  if (fw::Fd pts(::openat(ws.get(), "pts", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)); pts) {
+    const std::string line = console->inner_path() + " " + console->outer_path() + "\n";
+    ssize_t n = ::write(pts.get(), line.data(), line.size());
+    (void)n;
+  }
 
   if (auto s = fw::monitor::enter_namespaces(o.name); !s.ok()) return fail(s.error());
   say("NS_READY");
