@@ -5,6 +5,7 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <memory>
 
@@ -76,7 +77,17 @@ void HookNetwork::run(const std::string& action, std::vector<std::string> args,
   if (!s.ok()) done(s.error().wrap("running net helper '" + hook + "'"));
 }
 
-void HookNetwork::setup(const core::NetworkPlan& p, std::function<void(Status)> done) {
+void HookNetwork::setup(const core::NetworkPlan& p, std::function<void(Status)> done_in) {
+  // The step's duration is logged (debug): bench/start_bench.sh reports its median.
+  const auto t0 = std::chrono::steady_clock::now();
+  auto done = [p, t0, done_in](Status s) {
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                        std::chrono::steady_clock::now() - t0)
+                        .count();
+    log::debug("network step of " + p.instance + ": " + std::to_string(us) + " us" +
+               (s.ok() ? "" : " (failed)"));
+    done_in(s);
+  };
   // A previous run's host veth may still be on its way out (deleted in the background):
   // delete it first rather than fail on its name.
   if (::access(("/sys/class/net/" + p.host_if).c_str(), F_OK) == 0) {
