@@ -34,7 +34,7 @@ std::string find_shipped(const std::initializer_list<const char*>& candidates,
   return installed;
 }
 
-Result<std::string> read_small_file(const std::string& path) {
+Result<std::string> read_small_file(const std::string& path, size_t max_bytes) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return errno_error("opening '" + path + "'");
   std::string out;
@@ -47,7 +47,10 @@ Result<std::string> read_small_file(const std::string& path) {
     }
     if (n == 0) break;
     out.append(buf, static_cast<size_t>(n));
-    if (out.size() > (1u << 20)) return make_error(EFBIG, "'" + path + "' is larger than 1 MiB");
+    if (out.size() > max_bytes) {
+      return make_error(EFBIG,
+                        "'" + path + "' is larger than " + std::to_string(max_bytes) + " bytes");
+    }
   }
   return out;
 }

@@ -16,8 +16,8 @@ std::string executable_dir();
 std::string find_shipped(const std::initializer_list<const char*>& candidates,
                          const std::string& installed);
 
-// Reads a small file (at most 1 MiB) such as /proc/PID/stat whole. Errors carry errno and
-// name the path.
-Result<std::string> read_small_file(const std::string& path);
+// Reads a small file such as /proc/PID/stat whole (EFBIG past `max_bytes`). Errors carry
+// errno and name the path.
+Result<std::string> read_small_file(const std::string& path, size_t max_bytes = 1u << 20);
 
 }  // namespace fw

@@ -1,5 +1,7 @@
 #include "firmwared/sys/loop_device.h"
 
+#include "firmwared/base/paths.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/loop.h>
@@ -44,20 +46,6 @@ Status configure(int loop, int backing, const std::string& image, bool read_only
     return err;
   }
   return {};
-}
-
-Result<std::string> read_small_file(const std::string& path) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) return errno_error("opening '" + path + "'");
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno_error("reading '" + path + "'");
-    if (n == 0) return out;
-    out.append(buf, static_cast<size_t>(n));
-  }
 }
 
 // "/a/b/" -> "/a/b", resolved through symlinks when it exists: the kernel reports backing

@@ -1,5 +1,7 @@
 #include "firmwared/sys/mount.h"
 
+#include "firmwared/base/paths.h"
+
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/mount.h>
@@ -17,20 +19,6 @@ namespace fw::sys {
 namespace {
 
 std::string quoted(const std::string& s) { return "'" + s + "'"; }
-
-Result<std::string> read_file(const std::string& path) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) return errno_error("opening '" + path + "'");
-  std::string out;
-  char buf[16384];
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno_error("reading '" + path + "'");
-    if (n == 0) return out;
-    out.append(buf, static_cast<size_t>(n));
-  }
-}
 
 // mountinfo escapes space, tab, newline and backslash as \040 \011 \012 \134 (the kernel's
 // mangle() in fs/proc_namespace.c); undo any \ooo.
@@ -159,6 +147,31 @@ Result<Mount> mount_overlay(const std::vector<std::string>& lowers, const std::s
   return Mount(dst);
 }
 
+Result<Mount> mount_overlay_readonly(const std::vector<std::string>& lowers,
+                                     const std::string& dst) {
+  const std::string what = "mounting a read-only overlay on " + quoted(dst);
+  if (lowers.size() < 2) return make_error(EINVAL, what + ": fewer than two lower directories");
+  std::string options = "lowerdir=";
+  for (size_t i = 0; i < lowers.size(); ++i) {
+    options += (i ? ":" : "") + escape_overlay_path(lowers[i]);
+  }
+  // Documentation/filesystems/overlayfs.rst "Multiple lower layers": without upperdir and
+  // workdir the overlay is read-only; MS_RDONLY says so to the VFS as well.
+  const auto page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  if (options.size() + 1 > page) {
+    return make_error(EINVAL, what + ": its options are " + std::to_string(options.size()) +
+                                  " bytes, more than the " + std::to_string(page - 1) +
+                                  " mount(2) accepts");
+  }
+  if (::mount("overlay", dst.c_str(), "overlay", MS_RDONLY | MS_NOSUID | MS_NODEV,
+              options.c_str()) != 0) {
+    const int err = errno;
+    return errno_error(
+        err, what + " (" + options + ")" + (err == EINVAL ? " [the kernel log says why]" : ""));
+  }
+  return Mount(dst);
+}
+
 Status unmount(const std::string& path) {
   if (::umount2(path.c_str(), UMOUNT_NOFOLLOW) == 0) return {};
   // umount(2): EINVAL "target is not a mount point"; ENOENT, no such path. Already gone.
@@ -172,7 +185,7 @@ Status unmount(const std::string& path) {
 
 Result<std::vector<std::string>> mount_points_below(const std::string& dir) {
   const std::string root = canonical_dir(dir);
-  auto text = read_file("/proc/self/mountinfo");
+  auto text = read_small_file("/proc/self/mountinfo", 64u << 20);
   if (!text.ok()) return text.error().wrap("listing mounts below " + quoted(dir));
   // proc(5): "36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw"; the mount
   // point is the fifth field. Lines come in mount order: parents before children, a stack
