@@ -17,7 +17,9 @@
 #include "firmwared/core/instances.h"
 #include "firmwared/core/names.h"
 #include "firmwared/core/profiles.h"
+#include "firmwared/core/snapshots.h"
 #include "firmwared/server/builtin_commands.h"
+#include "firmwared/server/commit_command.h"
 #include "firmwared/server/diff_commands.h"
 #include "firmwared/server/dispatcher.h"
 #include "firmwared/server/exec_commands.h"
@@ -80,13 +82,16 @@ int serve(const fw::config::Config& config, event_base* base) {
     network.remove_leftover_veths({keep.begin(), keep.end()});
   }
 
-  const std::map<std::string, fw::core::Folder*> folders = {{"firmwares", &firmwares},
-                                                            {"instances", &instances}};
-  fw::server::register_builtin_commands(dispatcher, server, config, {"firmwares", "instances"});
+  fw::core::Snapshots snapshots(*catalogue, events, instances, instance_mounter);
+  const std::map<std::string, fw::core::Folder*> folders = {
+      {"firmwares", &firmwares}, {"instances", &instances}, {"snapshots", &snapshots}};
+  fw::server::register_builtin_commands(dispatcher, server, config,
+                                        {"firmwares", "instances", "snapshots"});
   fw::server::register_folder_commands(dispatcher, folders);
   fw::server::register_instance_commands(dispatcher, instances);
   fw::server::register_exec_commands(dispatcher, instances, base);
   fw::server::register_diff_commands(dispatcher, instances, firmwares, executor);
+  fw::server::register_commit_command(dispatcher, instances, firmwares, executor, config);
   if (auto s = server.install_signal_handlers(); !s.ok()) {
     return fail("installing signal handlers", s.error());
   }

@@ -64,9 +64,12 @@ std::string format_reply(const fw::protocol::Message& reply, const std::vector<s
   if (a == "GET_PROPERTY") return scalar(b.value("value", Json()));
   if (a == "PROPERTIES") return words(b.value("properties", Json::array()));
   if (a == "PROPERTY_ADDED") return "property " + scalar(b.value("name", Json())) + " added";
-  if (a == "STARTED" || a == "KILLED" || a == "REMOUNTED") {
+  if (a == "STARTED" || a == "KILLED" || a == "REMOUNTED" || a == "RESTORED") {
     const std::string id = args.empty() ? scalar(b.value("name", Json())) : args[0];
-    const std::string verb = a == "STARTED" ? "started" : a == "KILLED" ? "killed" : "remounted";
+    const std::string verb = a == "STARTED"    ? "started"
+                             : a == "KILLED"   ? "killed"
+                             : a == "RESTORED" ? "restored"
+                                               : "remounted";
     return id + " " + verb;
   }
   if (a == "DROPPED") {

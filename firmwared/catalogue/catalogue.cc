@@ -28,8 +28,33 @@ struct Migration {
   std::string_view what;
   std::string_view (*sql)();
 };
+// Version 2: snapshots (frozen upper layers) and the snapshot an instance stacks on. An
+// ADDed column with a REFERENCES clause must default to NULL (sqlite.org/lang_altertable.html).
+std::string_view snapshots_sql() {
+  return R"(
+CREATE TABLE snapshots (
+  sha1          TEXT    NOT NULL PRIMARY KEY
+                        CHECK (length(sha1) = 40 AND sha1 NOT GLOB '*[^0-9a-f]*'),
+  firmware_sha1 TEXT    NOT NULL REFERENCES firmwares (sha1) ON DELETE RESTRICT,
+  parent_sha1   TEXT    REFERENCES snapshots (sha1) ON DELETE RESTRICT,  -- NULL: on the firmware
+  instance_sha1 TEXT    NOT NULL DEFAULT '',  -- taken from (informational)
+  size          INTEGER NOT NULL DEFAULT 0,   -- bytes of the layer
+  created       INTEGER NOT NULL
+);
+CREATE INDEX snapshots_by_parent ON snapshots (parent_sha1);
+CREATE INDEX snapshots_by_firmware ON snapshots (firmware_sha1);
+ALTER TABLE instances ADD COLUMN snapshot_sha1 TEXT REFERENCES snapshots (sha1) ON DELETE RESTRICT;
+CREATE INDEX instances_by_snapshot ON instances (snapshot_sha1);
+CREATE TRIGGER snapshots_forget AFTER DELETE ON snapshots BEGIN
+  DELETE FROM names WHERE folder = 'snapshots' AND sha1 = OLD.sha1;
+  DELETE FROM property_values WHERE folder = 'snapshots' AND sha1 = OLD.sha1;
+END;
+)";
+}
+
 constexpr Migration kMigrations[] = {
     {"creating the schema of schemas/catalogue.sql", catalogue_schema_sql},
+    {"adding snapshots", snapshots_sql},
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -128,7 +153,7 @@ Status check_sha1(std::string_view sha1) {
 
 Result<std::string_view> folder_table(const std::string& folder) {
   // The table is named after the folder; the list keeps SQL built from it to known names.
-  for (std::string_view known : {kFirmwares, kInstances}) {
+  for (std::string_view known : {kFirmwares, kInstances, kSnapshots}) {
     if (folder == known) return known;
   }
   return make_error(ENOENT, "unknown folder '" + folder + "'");

@@ -23,6 +23,7 @@ namespace fw::catalogue {
 // The folders (DESIGN.md §2) the catalogue knows; any other folder is ENOENT.
 inline constexpr char kFirmwares[] = "firmwares";
 inline constexpr char kInstances[] = "instances";
+inline constexpr char kSnapshots[] = "snapshots";
 
 struct FirmwareRecord {
   std::string sha1;         // 40 lowercase hex digits, the key
@@ -40,6 +41,7 @@ struct InstanceRecord {
   std::string name;  // unique in "instances"; "" for none
   int id = -1;       // 0..254, unique
   std::string firmware_sha1;
+  std::string snapshot_sha1;  // the snapshot its lower stack starts with; "" none
   std::string state = "ready";
   int64_t monitor_pid = 0;
   uint64_t monitor_start_time = 0;  // of monitor_pid, to detect pid reuse
@@ -48,6 +50,18 @@ struct InstanceRecord {
   int64_t created = 0;             // unix time
   std::string interface, stolen_interface, stolen_btusb;
   std::vector<std::string> cmdline;
+};
+
+// A frozen upper layer (schema version 2): stacked on its parent snapshot, if any, and on
+// its firmware.
+struct SnapshotRecord {
+  std::string sha1;  // 40 lowercase hex digits, the key
+  std::string name;  // unique in "snapshots"; "" for none
+  std::string firmware_sha1;
+  std::string parent_sha1;    // "" none: directly on the firmware
+  std::string instance_sha1;  // the instance it was taken from (informational, may be gone)
+  uint64_t size = 0;          // bytes of the layer
+  int64_t created = 0;        // unix time
 };
 
 struct CustomProperty {
@@ -92,11 +106,12 @@ class Catalogue {
   // In creation order (`created`, then insertion order).
   Result<std::vector<FirmwareRecord>> list_firmwares();
   // Deletes the firmware, its name and its custom values. ENOENT when absent; EBUSY, naming
-  // them, while instances reference it.
+  // them, while instances or snapshots reference it.
   Status delete_firmware(const std::string& sha1);
 
   // Inserts the instance or replaces every field (name and cmdline included). EINVAL for a
-  // malformed sha1 or an id outside 0..254; ENOENT when firmware_sha1 is not catalogued;
+  // malformed sha1 or an id outside 0..254; ENOENT when firmware_sha1 or snapshot_sha1 is
+  // not catalogued;
   // EEXIST when another instance has the name or the id.
   Status put_instance(const InstanceRecord& record);
   Result<std::optional<InstanceRecord>> get_instance(const std::string& sha1);
@@ -108,6 +123,16 @@ class Catalogue {
   Result<int> lowest_free_instance_id();
   // sha1s of the instances made from firmware `sha1`, ordered by id.
   Result<std::vector<std::string>> instances_of_firmware(const std::string& sha1);
+
+  // Inserts the snapshot or replaces every field. EINVAL for a malformed sha1; ENOENT when
+  // firmware_sha1 or parent_sha1 is not catalogued; EEXIST when another snapshot has the name.
+  Status put_snapshot(const SnapshotRecord& record);
+  Result<std::optional<SnapshotRecord>> get_snapshot(const std::string& sha1);
+  // In creation order.
+  Result<std::vector<SnapshotRecord>> list_snapshots();
+  // Deletes the snapshot, its name and custom values. ENOENT when absent; EBUSY, naming
+  // them, while instances or child snapshots stack on it.
+  Status delete_snapshot(const std::string& sha1);
 
   // Names, per folder (ENOENT for an unknown folder).
   Result<bool> name_taken(const std::string& folder, const std::string& name);

@@ -37,4 +37,10 @@ Result<std::string> display_name(Db& db, const std::string& folder, const std::s
 // Runs `sql` with `text` bound to ?1 and returns the first column of every row.
 Result<std::vector<std::string>> query_texts(Db& db, std::string_view sql, std::string_view text);
 
+// Deletes row `sha1` of `table` (its trigger forgets the name and custom values).
+Status delete_entity(Db& db, std::string_view table, const std::string& sha1);
+
+// EBUSY "used by instance(s) a, b" naming `users` (sha1s of `folder`); ok when empty.
+Status refuse_users(Db& db, const std::string& folder, const std::vector<std::string>& users);
+
 }  // namespace fw::catalogue::internal

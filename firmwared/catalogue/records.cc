@@ -8,6 +8,7 @@
 namespace fw::catalogue {
 
 using internal::check_sha1;
+using internal::delete_entity;
 using internal::display_name;
 using internal::entity_exists;
 using internal::query_texts;
@@ -64,19 +65,20 @@ Result<std::vector<FirmwareRecord>> select_firmwares(Db& db, std::string_view wh
 constexpr std::string_view kUpsertInstance = R"(
     INSERT INTO instances (sha1, id, firmware_sha1, state, monitor_pid, monitor_start_time,
                            init_pid, exit_status, created, interface, stolen_interface,
-                           stolen_btusb)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                           stolen_btusb, snapshot_sha1)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
     ON CONFLICT (sha1) DO UPDATE SET
       id = excluded.id, firmware_sha1 = excluded.firmware_sha1, state = excluded.state,
       monitor_pid = excluded.monitor_pid, monitor_start_time = excluded.monitor_start_time,
       init_pid = excluded.init_pid, exit_status = excluded.exit_status,
       created = excluded.created, interface = excluded.interface,
-      stolen_interface = excluded.stolen_interface, stolen_btusb = excluded.stolen_btusb)";
+      stolen_interface = excluded.stolen_interface, stolen_btusb = excluded.stolen_btusb,
+      snapshot_sha1 = excluded.snapshot_sha1)";
 
 constexpr std::string_view kSelectInstances = R"(
     SELECT i.sha1, COALESCE(n.name, ''), i.id, i.firmware_sha1, i.state, i.monitor_pid,
            i.monitor_start_time, i.init_pid, i.exit_status, i.created, i.interface,
-           i.stolen_interface, i.stolen_btusb
+           i.stolen_interface, i.stolen_btusb, COALESCE(i.snapshot_sha1, '')
     FROM instances AS i LEFT JOIN names AS n ON n.folder = 'instances' AND n.sha1 = i.sha1)";
 
 InstanceRecord instance_from_row(const Statement& st) {
@@ -94,6 +96,7 @@ InstanceRecord instance_from_row(const Statement& st) {
   r.interface = st.column_text(10);
   r.stolen_interface = st.column_text(11);
   r.stolen_btusb = st.column_text(12);
+  r.snapshot_sha1 = st.column_text(13);
   return r;
 }
 
@@ -131,6 +134,11 @@ Status write_instance(Db& db, const InstanceRecord& r) {
   }
   st.bind(9, r.created).bind(10, r.interface).bind(11, r.stolen_interface);
   st.bind(12, r.stolen_btusb);
+  if (r.snapshot_sha1.empty()) {
+    st.bind_null(13);
+  } else {
+    st.bind(13, r.snapshot_sha1);
+  }
   FW_TRY(st.run());
 
   FW_ASSIGN_OR_RETURN(Statement clear, db.prepare("DELETE FROM instance_cmdline WHERE sha1 = ?1"));
@@ -157,6 +165,12 @@ Status check_instance(Db& db, const InstanceRecord& r) {
   if (!firmware_exists) {
     return make_error(ENOENT, "firmware " + r.firmware_sha1 + " is not in the catalogue");
   }
+  if (!r.snapshot_sha1.empty()) {
+    FW_ASSIGN_OR_RETURN(bool snapshot_exists, entity_exists(db, kSnapshots, r.snapshot_sha1));
+    if (!snapshot_exists) {
+      return make_error(ENOENT, "snapshot " + r.snapshot_sha1 + " is not in the catalogue");
+    }
+  }
   FW_ASSIGN_OR_RETURN(Statement st,
                       db.prepare("SELECT sha1 FROM instances WHERE id = ?1 AND sha1 <> ?2"));
   st.bind(1, int64_t{r.id}).bind(2, r.sha1);
@@ -169,13 +183,25 @@ Status check_instance(Db& db, const InstanceRecord& r) {
   return {};
 }
 
-Status delete_entity(Db& db, std::string_view table, const std::string& sha1) {
+}  // namespace
+
+Status internal::delete_entity(Db& db, std::string_view table, const std::string& sha1) {
   FW_ASSIGN_OR_RETURN(Statement st,
                       db.prepare("DELETE FROM " + std::string(table) + " WHERE sha1 = ?1"));
   return st.bind(1, sha1).run();  // the table's trigger forgets the name and custom values
 }
 
-}  // namespace
+Status internal::refuse_users(Db& db, const std::string& folder,
+                              const std::vector<std::string>& users) {
+  if (users.empty()) return {};
+  std::string names;
+  for (const std::string& user : users) {
+    FW_ASSIGN_OR_RETURN(std::string name, display_name(db, folder, user));
+    names += (names.empty() ? "" : ", ") + name;
+  }
+  std::string what = folder.substr(0, folder.size() - 1);  // "instances" -> "instance"
+  return make_error(EBUSY, "used by " + what + (users.size() > 1 ? "s " : " ") + names);
+}
 
 // ---- firmwares ----
 
@@ -213,15 +239,12 @@ Status Catalogue::delete_firmware(const std::string& sha1) {
     FW_ASSIGN_OR_RETURN(
         std::vector<std::string> users,
         query_texts(db_, "SELECT sha1 FROM instances WHERE firmware_sha1 = ?1 ORDER BY id", sha1));
-    if (!users.empty()) {
-      std::string names;
-      for (const std::string& user : users) {
-        FW_ASSIGN_OR_RETURN(std::string name, display_name(db_, kInstances, user));
-        names += (names.empty() ? "" : ", ") + name;
-      }
-      return make_error(EBUSY,
-                        std::string("used by instance") + (users.size() > 1 ? "s " : " ") + names);
-    }
+    FW_TRY(internal::refuse_users(db_, kInstances, users));
+    FW_ASSIGN_OR_RETURN(users, query_texts(db_,
+                                           "SELECT sha1 FROM snapshots WHERE firmware_sha1 = ?1 "
+                                           "ORDER BY created, rowid",
+                                           sha1));
+    FW_TRY(internal::refuse_users(db_, kSnapshots, users));
     return delete_entity(db_, kFirmwares, sha1);
   };
   return with_context(transaction(remove), "deleting firmware " + sha1);

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 
 #include "firmwared/base/defer.h"
 #include "firmwared/base/fd.h"
@@ -475,6 +476,14 @@ Result<EntitySummary> Firmwares::drop(const std::string& id) {
     for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
     return make_error(EBUSY, "firmware " + r.name + " is used by instance(s) " + list);
   }
+  FW_ASSIGN_OR_RETURN(auto snapshots, d_.catalogue.list_snapshots());
+  std::string snapshot_names;
+  for (const auto& s : snapshots) {
+    if (s.firmware_sha1 == r.sha1) snapshot_names += (snapshot_names.empty() ? "" : ", ") + s.name;
+  }
+  if (!snapshot_names.empty()) {
+    return make_error(EBUSY, "firmware " + r.name + " is used by snapshot(s) " + snapshot_names);
+  }
   const std::string target = mount_point(r.sha1);
   FW_TRY_CTX(d_.mounter.unmount(target), "dropping firmware " + r.name);
   ::rmdir(target.c_str());
@@ -485,6 +494,12 @@ Result<EntitySummary> Firmwares::drop(const std::string& id) {
     if (::unlink(r.path.c_str()) != 0 && errno != ENOENT) {
       log::warning("removing " + r.path + ": " + std::strerror(errno) + ", ignoring");
     }
+  } else if (r.format == "dir" && r.path.compare(0, repo.size(), repo) == 0 &&
+             r.path.find('/', repo.size()) == std::string::npos) {
+    // A committed firmware (COMMIT): a directory made by us in the repository.
+    std::error_code ec;
+    std::filesystem::remove_all(r.path, ec);
+    if (ec) log::warning("removing " + r.path + ": " + ec.message() + ", ignoring");
   }
   log::info("firmware " + r.name + " [" + r.sha1 + "] dropped");
   d_.events.emit("DROPPED", {{"folder", std::string(kFolder)}, {"sha1", r.sha1}, {"name", r.name}});

@@ -15,6 +15,14 @@ Status KernelInstanceMounter::mount_lower(const std::string& firmware_mount,
   return {};
 }
 
+Status KernelInstanceMounter::mount_lower_stack(const std::vector<std::string>& layers,
+                                                const std::string& ro) {
+  if (layers.size() == 1) return mount_lower(layers.front(), ro);
+  FW_ASSIGN_OR_RETURN(sys::Mount m, sys::mount_overlay_readonly(layers, ro));
+  m.release();
+  return {};
+}
+
 Status KernelInstanceMounter::mount_overlay(const std::string& lower, const std::string& upper,
                                             const std::string& work, const std::string& target) {
   FW_ASSIGN_OR_RETURN(sys::Mount m, sys::mount_overlay({lower}, upper, work, target));

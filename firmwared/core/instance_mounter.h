@@ -3,6 +3,7 @@
 // at `union`. Behind an interface so the instances folder is unit-tested with a fake.
 
 #include <string>
+#include <vector>
 
 #include "firmwared/base/result.h"
 
@@ -13,6 +14,13 @@ class InstanceMounter {
   virtual ~InstanceMounter() = default;
   // Binds the firmware's read-only mount `firmware_mount` at `ro`, read-only.
   virtual Status mount_lower(const std::string& firmware_mount, const std::string& ro) = 0;
+  // Mounts the lower stack of an instance on a snapshot at `ro`: `layers` are the snapshot
+  // layers, top first, then the firmware's mount, as a read-only overlay. One layer is
+  // mount_lower(). The default refuses stacks (ENOTSUP) for mounters that have none.
+  virtual Status mount_lower_stack(const std::vector<std::string>& layers, const std::string& ro) {
+    if (layers.size() == 1) return mount_lower(layers.front(), ro);
+    return make_error(ENOTSUP, "this mounter does not stack snapshot layers");
+  }
   virtual Status mount_overlay(const std::string& lower, const std::string& upper,
                                const std::string& work, const std::string& target) = 0;
   // Not mounted counts as success.
@@ -25,6 +33,7 @@ class InstanceMounter {
 class KernelInstanceMounter final : public InstanceMounter {
  public:
   Status mount_lower(const std::string& firmware_mount, const std::string& ro) override;
+  Status mount_lower_stack(const std::vector<std::string>& layers, const std::string& ro) override;
   Status mount_overlay(const std::string& lower, const std::string& upper, const std::string& work,
                        const std::string& target) override;
   Status unmount(const std::string& target) override;

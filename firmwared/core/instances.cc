@@ -79,7 +79,12 @@ Result<catalogue::InstanceRecord> Instances::find(const std::string& id) {
 
 Status Instances::mount_workspace(const catalogue::InstanceRecord& r) {
   const std::string ws = workspace(r.sha1);
-  FW_TRY(d_.mounter.mount_lower(d_.firmwares.mount_point(r.firmware_sha1), ws + "/ro"));
+  if (r.snapshot_sha1.empty()) {
+    FW_TRY(d_.mounter.mount_lower(d_.firmwares.mount_point(r.firmware_sha1), ws + "/ro"));
+  } else {
+    FW_ASSIGN_OR_RETURN(auto layers, lower_stack(r.firmware_sha1, r.snapshot_sha1));
+    FW_TRY(d_.mounter.mount_lower_stack(layers, ws + "/ro"));
+  }
   if (auto s = d_.mounter.mount_overlay(ws + "/ro", ws + "/rw", ws + "/work", ws + "/union");
       !s.ok()) {
     (void)d_.mounter.unmount(ws + "/ro");
@@ -92,6 +97,16 @@ void Instances::prepare(const std::string& source, const std::optional<std::stri
                         PrepareDone done) {
   auto fw = d_.firmwares.find(source);
   if (fw.ok()) return done(create(*fw));
+  // A snapshot identifier (never a path): a new instance stacked on it.
+  if (source.find('/') == std::string::npos) {
+    auto snap = find_snapshot(source);
+    if (snap.ok()) {
+      auto base = d_.firmwares.find(snap->firmware_sha1);
+      if (!base.ok()) return done(base.error());
+      return done(create(*base, snap->sha1));
+    }
+    if (snap.error().code != ENOENT) return done(snap.error());
+  }
   // Not a firmware identifier: a directory or image path is imported first.
   if (source.find('/') == std::string::npos && source.find("://") == std::string::npos) {
     return done(fw.error());
@@ -104,7 +119,8 @@ void Instances::prepare(const std::string& source, const std::optional<std::stri
   });
 }
 
-Result<EntitySummary> Instances::create(const catalogue::FirmwareRecord& fw) {
+Result<EntitySummary> Instances::create(const catalogue::FirmwareRecord& fw,
+                                        const std::string& snapshot_sha1) {
   catalogue::InstanceRecord r;
   FW_ASSIGN_OR_RETURN(r.id, d_.catalogue.lowest_free_instance_id());
   FW_ASSIGN_OR_RETURN(r.name, new_name());
@@ -113,6 +129,7 @@ Result<EntitySummary> Instances::create(const catalogue::FirmwareRecord& fw) {
   r.sha1 = sys::sha1_hex(fw.sha1 + ":" + r.name + ":" + std::to_string(r.created) + ":" +
                          std::to_string(dist(rng_)));
   r.firmware_sha1 = fw.sha1;
+  r.snapshot_sha1 = snapshot_sha1;
   r.interface = d_.config.container_interface();
   r.cmdline = {"/sbin/init"};
 

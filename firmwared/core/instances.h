@@ -95,9 +95,29 @@ class Instances final : public Folder {
   Result<catalogue::InstanceRecord> find(const std::string& id);
   std::string workspace(const std::string& sha1) const;
 
+  // Snapshots (issue 8 item 5, docs/diff.md "Snapshots"), in instance_snapshots.cc.
+  // PREPARE snapshots ID: freezes the diff of a ready instance as a new snapshot (its upper
+  // dir is moved, O(1)) and stacks the instance on it with an empty upper dir. EBUSY for a
+  // started instance (no freezer: KILL it first). Every step is undone on failure.
+  Result<EntitySummary> take_snapshot(const std::string& id);
+  // RESTORE ID SNAPSHOT: discards the diff of a ready instance and stacks it on `snapshot`
+  // (of the same firmware, else EINVAL). EBUSY unless ready.
+  Result<EntitySummary> reset_to_snapshot(const std::string& id, const std::string& snapshot);
+  Result<catalogue::SnapshotRecord> find_snapshot(const std::string& id);
+  // <mount_path>/snapshots/<sha1>; the frozen upper dir is its "layer".
+  std::string snapshot_dir(const std::string& sha1) const;
+
  private:
   struct Runtime;
-  Result<EntitySummary> create(const catalogue::FirmwareRecord& fw);
+  Result<EntitySummary> create(const catalogue::FirmwareRecord& fw,
+                               const std::string& snapshot_sha1 = "");
+  // The lower layers of an instance, top first: its snapshot chain, then the firmware.
+  Result<std::vector<std::string>> lower_stack(const std::string& firmware_sha1,
+                                               const std::string& snapshot_sha1);
+  // Moves `ws`/rw to `layer` and gives the instance an empty rw (same mode and owner) and
+  // work; the inverse of undo_freeze().
+  Status freeze_upper(const std::string& ws, const std::string& layer);
+  void undo_freeze(const std::string& ws, const std::string& layer);
   Status mount_workspace(const catalogue::InstanceRecord& r);
   MonitorEvents events_for(const std::string& sha1);
   void on_started(const std::string& sha1, int64_t init_pid);

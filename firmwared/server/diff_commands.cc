@@ -70,8 +70,8 @@ std::vector<std::string> change_names(unsigned changes) {
   return out;
 }
 
-// Where an instance's layers are: its upper dir, the firmware's read-only mount, its
-// mounted merged tree.
+// Where an instance's layers are: its upper dir, the firmware's read-only mount (or the
+// snapshot stack at `ro`), its mounted merged tree.
 struct Layers {
   std::string name, sha1, upper, lower, merged;
 };
@@ -81,6 +81,9 @@ Result<Layers> layers_of(core::Instances& instances, core::Firmwares& firmwares,
   FW_ASSIGN_OR_RETURN(auto rec, instances.find(id));
   const std::string ws = instances.workspace(rec.sha1);
   Layers l{rec.name, rec.sha1, ws + "/rw", firmwares.mount_point(rec.firmware_sha1), ws + "/union"};
+  // On a snapshot, the lower is the read-only overlay of the snapshot chain and the
+  // firmware mounted at `ro`: the diff is relative to the snapshot (docs/diff.md).
+  if (!rec.snapshot_sha1.empty()) l.lower = ws + "/ro";
   // An unmounted firmware would read as an empty one: everything "added".
   auto mounted = sys::is_mount_point(l.lower);
   if (!mounted.ok() || !*mounted) {

@@ -27,6 +27,11 @@ void register_instance_commands(Dispatcher& d, core::Instances& instances) {
     if (!s.ok()) return r.fail(s.error());
     r.ok({{"folder", "instances"}, {"sha1", s->sha1}, {"name", s->name}});
   });
+  d.add("RESTORE", [&instances](const Request& req, const Caller&, Responder r) {
+    auto s = instances.reset_to_snapshot(req.args[0], req.args[1]);
+    if (!s.ok()) return r.fail(s.error());
+    r.ok({{"folder", "instances"}, {"sha1", s->sha1}, {"name", s->name}});
+  });
   register_console_commands(d, instances);
 }
 

@@ -1,5 +1,5 @@
 #pragma once
-// START, KILL and REMOUNT: the instance lifecycle commands.
+// START, KILL, REMOUNT and RESTORE: the instance lifecycle commands.
 
 #include "firmwared/core/instances.h"
 #include "firmwared/server/dispatcher.h"

@@ -51,6 +51,11 @@ Result<Mount> mount_image_readonly(const std::string& image, const std::string& 
 Result<Mount> mount_overlay(const std::vector<std::string>& lowers, const std::string& upper,
                             const std::string& work, const std::string& dst);
 
+// Mounts a read-only overlay of `lowers` (top first, at least two: overlayfs refuses a
+// single lower without an upper) on `dst`, nosuid, nodev. Errors as mount_overlay.
+Result<Mount> mount_overlay_readonly(const std::vector<std::string>& lowers,
+                                     const std::string& dst);
+
 // Unmounts the topmost mount on `path` (never following a final symlink). Not a mount point
 // or no such path: success (already gone). EBUSY: detached lazily instead (MNT_DETACH) and
 // logged. Other errors: EPERM, ...

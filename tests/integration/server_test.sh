@@ -38,7 +38,7 @@ run fwctl commands
 expect_match "commands lists PING and VERSION" "(^| )PING( |$)" "$OUT"
 expect_match "commands lists SUBSCRIBE" "(^| )SUBSCRIBE( |$)" "$OUT"
 run fwctl folders
-expect_eq "folders" "firmwares instances" "$OUT"
+expect_eq "folders" "firmwares instances snapshots" "$OUT"
 
 run fwctl help ping
 expect_eq "help: three fdc lines then usage" \

@@ -16,6 +16,7 @@
 #include <gtest/gtest.h>
 
 #include "firmwared/catalogue/catalogue.h"
+#include "firmwared/catalogue/schema_sql.h"
 #include "firmwared/catalogue/sqlite.h"
 
 namespace fw::catalogue {
@@ -154,8 +155,88 @@ INSTANTIATE_TEST_SUITE_P(Storage, CatalogueTest, ::testing::Values(false, true),
                          });
 
 TEST_P(CatalogueTest, SchemaVersionIsTheSupportedOne) {
-  EXPECT_EQ(Catalogue::supported_schema_version(), 1);
-  EXPECT_EQ(cat().schema_version(), 1);
+  EXPECT_EQ(Catalogue::supported_schema_version(), 2);
+  EXPECT_EQ(cat().schema_version(), 2);
+}
+
+SnapshotRecord snapshot(unsigned n, const std::string& firmware_sha1, const std::string& parent,
+                        const std::string& name) {
+  SnapshotRecord s;
+  s.sha1 = sha(0x5000 + n);
+  s.name = name;
+  s.firmware_sha1 = firmware_sha1;
+  s.parent_sha1 = parent;
+  s.instance_sha1 = sha(0x1000 + n);
+  s.size = 4096 + n;
+  s.created = 1700002000 + n;
+  return s;
+}
+
+TEST_P(CatalogueTest, SnapshotRoundTripKeepsEveryField) {
+  ASSERT_TRUE(Ok(cat().put_firmware(firmware(1, "fw"))));
+  const SnapshotRecord base = snapshot(1, firmware(1, "fw").sha1, "", "first");
+  const SnapshotRecord child = snapshot(2, firmware(1, "fw").sha1, base.sha1, "second");
+  ASSERT_TRUE(Ok(cat().put_snapshot(base)));
+  ASSERT_TRUE(Ok(cat().put_snapshot(child)));
+  auto got = cat().get_snapshot(child.sha1);
+  ASSERT_TRUE(Ok(got));
+  ASSERT_TRUE(got->has_value());
+  const SnapshotRecord& g = **got;
+  EXPECT_EQ(g.sha1, child.sha1);
+  EXPECT_EQ(g.name, "second");
+  EXPECT_EQ(g.firmware_sha1, child.firmware_sha1);
+  EXPECT_EQ(g.parent_sha1, base.sha1);
+  EXPECT_EQ(g.instance_sha1, child.instance_sha1);
+  EXPECT_EQ(g.size, child.size);
+  EXPECT_EQ(g.created, child.created);
+  EXPECT_EQ((*cat().get_snapshot(base.sha1))->parent_sha1, "");
+  auto all = cat().list_snapshots();
+  ASSERT_TRUE(Ok(all));
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].sha1, base.sha1);
+  EXPECT_EQ(*cat().sha1_of_name("snapshots", "first"), base.sha1);
+}
+
+TEST_P(CatalogueTest, SnapshotNeedsItsFirmwareAndParent) {
+  ASSERT_TRUE(Ok(cat().put_firmware(firmware(1, "fw"))));
+  EXPECT_TRUE(FailsWith(cat().put_snapshot(snapshot(1, firmware(2, "").sha1, "", "a")), ENOENT,
+                        "storing snapshot " + sha(0x5001) + ": firmware " + firmware(2, "").sha1 +
+                            " is not in the catalogue"));
+  EXPECT_TRUE(FailsWith(cat().put_snapshot(snapshot(1, firmware(1, "").sha1, sha(0x5009), "a")),
+                        ENOENT,
+                        "storing snapshot " + sha(0x5001) + ": snapshot " + sha(0x5009) +
+                            " is not in the catalogue"));
+}
+
+TEST_P(CatalogueTest, DeletingAStackedOnSnapshotIsRefused) {
+  const std::string fw = firmware(1, "fw").sha1;
+  ASSERT_TRUE(Ok(cat().put_firmware(firmware(1, "fw"))));
+  const SnapshotRecord base = snapshot(1, fw, "", "base");
+  ASSERT_TRUE(Ok(cat().put_snapshot(base)));
+  ASSERT_TRUE(Ok(cat().put_snapshot(snapshot(2, fw, base.sha1, "child"))));
+  InstanceRecord i = instance(1, 0, fw, "inst");
+  i.snapshot_sha1 = base.sha1;
+  ASSERT_TRUE(Ok(cat().put_instance(i)));
+  EXPECT_EQ((*cat().get_instance(i.sha1))->snapshot_sha1, base.sha1);
+  EXPECT_TRUE(FailsWith(cat().delete_snapshot(base.sha1), EBUSY,
+                        "deleting snapshot " + base.sha1 + ": used by instance inst"));
+  EXPECT_TRUE(FailsWith(cat().delete_firmware(fw), EBUSY,
+                        "deleting firmware " + fw + ": used by instance inst"));
+  ASSERT_TRUE(Ok(cat().delete_instance(i.sha1)));
+  EXPECT_TRUE(FailsWith(cat().delete_snapshot(base.sha1), EBUSY,
+                        "deleting snapshot " + base.sha1 + ": used by snapshot child"));
+  EXPECT_TRUE(FailsWith(cat().delete_firmware(fw), EBUSY,
+                        "deleting firmware " + fw + ": used by snapshots base, child"));
+  ASSERT_TRUE(Ok(cat().delete_snapshot(sha(0x5002))));
+  ASSERT_TRUE(Ok(cat().delete_snapshot(base.sha1)));
+  EXPECT_FALSE(*cat().name_taken("snapshots", "base"));
+  EXPECT_TRUE(FailsWith(cat().delete_snapshot(base.sha1), ENOENT,
+                        "deleting snapshot " + base.sha1 + ": not in the catalogue"));
+  i.snapshot_sha1 = base.sha1;
+  EXPECT_TRUE(FailsWith(
+      cat().put_instance(i), ENOENT,
+      "storing instance " + i.sha1 + ": snapshot " + base.sha1 + " is not in the catalogue"));
+  ASSERT_TRUE(Ok(cat().delete_firmware(fw)));
 }
 
 TEST_P(CatalogueTest, FirmwareRoundTripKeepsEveryField) {
@@ -585,14 +666,54 @@ TEST(CatalogueFile, MigratesAnEmptyVersion0File) {
   {
     auto c = Catalogue::open(path);
     ASSERT_TRUE(Ok(c));
-    EXPECT_EQ(c->schema_version(), 1);
+    EXPECT_EQ(c->schema_version(), 2);
     ASSERT_TRUE(Ok(c->put_firmware(firmware(1, "a"))));
   }
-  EXPECT_EQ(*user_version(path), 1);
-  EXPECT_EQ(*table_count(path), 6);
+  EXPECT_EQ(*user_version(path), 2);
+  EXPECT_EQ(*table_count(path), 7);
   auto again = Catalogue::open(path);  // already current: nothing to do, data kept
   ASSERT_TRUE(Ok(again));
   EXPECT_EQ(sha1s_of(*again->list_firmwares()), Strings{firmware(1, "a").sha1});
+}
+
+TEST(CatalogueFile, MigratesAVersion1FileKeepingItsData) {
+  TempDir dir;
+  const std::string path = dir.path() + "/catalogue.db";
+  {
+    auto db = Db::open(path);  // a catalogue as a version-1 firmwared left it
+    ASSERT_TRUE(Ok(db));
+    ASSERT_TRUE(Ok(db->exec("BEGIN")));
+    ASSERT_TRUE(Ok(db->exec(std::string(fw::catalogue::catalogue_schema_sql()))));
+    ASSERT_TRUE(Ok(db->exec("INSERT INTO firmwares (sha1, path, format, created) VALUES ('" +
+                            firmware(1, "").sha1 + "', '/fw', 'dir', 1)")));
+    ASSERT_TRUE(Ok(db->exec("INSERT INTO names VALUES ('firmwares', 'old_fw', '" +
+                            firmware(1, "").sha1 + "')")));
+    ASSERT_TRUE(
+        Ok(db->exec("INSERT INTO instances (sha1, id, firmware_sha1, created, "
+                    "interface) VALUES ('" +
+                    sha(0x1001) + "', 3, '" + firmware(1, "").sha1 + "', 2, 'eth0')")));
+    ASSERT_TRUE(Ok(db->exec("PRAGMA user_version = 1")));
+    ASSERT_TRUE(Ok(db->exec("COMMIT")));
+  }
+  auto c = Catalogue::open(path);
+  ASSERT_TRUE(Ok(c));
+  EXPECT_EQ(c->schema_version(), 2);
+  EXPECT_EQ(*user_version(path), 2);
+  auto fws = c->list_firmwares();
+  ASSERT_TRUE(Ok(fws));
+  ASSERT_EQ(fws->size(), 1u);
+  EXPECT_EQ((*fws)[0].name, "old_fw");
+  auto inst = c->get_instance(sha(0x1001));
+  ASSERT_TRUE(Ok(inst));
+  ASSERT_TRUE(inst->has_value());
+  EXPECT_EQ((*inst)->id, 3);
+  EXPECT_EQ((*inst)->snapshot_sha1, "");  // on the firmware, as before
+  SnapshotRecord s = snapshot(1, firmware(1, "").sha1, "", "snap");
+  ASSERT_TRUE(Ok(c->put_snapshot(s)));
+  InstanceRecord stacked = **inst;
+  stacked.snapshot_sha1 = s.sha1;
+  ASSERT_TRUE(Ok(c->put_instance(stacked)));
+  EXPECT_EQ((*c->get_instance(sha(0x1001)))->snapshot_sha1, s.sha1);
 }
 
 TEST(CatalogueFile, FailedMigrationLeavesTheFileAtVersion0) {
@@ -622,7 +743,7 @@ TEST(CatalogueFile, RefusesANewerSchemaAndLeavesItAlone) {
   }
   EXPECT_TRUE(FailsWith(Catalogue::open(path), EPROTO,
                         "opening '" + path +
-                            "': schema version 2 is newer than version 1, "
+                            "': schema version 3 is newer than version 2, "
                             "the newest this firmwared supports"));
   EXPECT_EQ(*user_version(path), newer);
   EXPECT_EQ(*table_count(path), 0);

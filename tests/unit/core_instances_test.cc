@@ -153,6 +153,11 @@ class FakeMounter final : public InstanceMounter {
   Status mount_lower(const std::string& firmware_mount, const std::string& ro) override {
     return record("mount_lower " + firmware_mount + " " + ro);
   }
+  Status mount_lower_stack(const Strings& layers, const std::string& ro) override {
+    std::string joined;
+    for (const auto& l : layers) joined += (joined.empty() ? "" : ":") + l;
+    return record("mount_lower_stack " + joined + " " + ro);
+  }
   Status mount_overlay(const std::string& lower, const std::string& upper, const std::string& work,
                        const std::string& target) override {
     return record("mount_overlay " + lower + " " + upper + " " + work + " " + target);
@@ -1070,6 +1075,92 @@ TEST_F(InstancesTest, RemountOfAReadyInstanceRemountsLowerAndOverlay) {
   Strings expected = {"unmount " + w + "/union", "unmount " + w + "/ro"};
   for (const auto& c : mount_calls(inst.sha1)) expected.push_back(c);
   EXPECT_EQ(mounter_.calls, expected);
+}
+
+// ---- snapshots (instance_snapshots.cc) --------------------------------------------------------
+
+TEST_F(InstancesTest, SnapshotMovesTheUpperDirAndStacksTheInstanceOnIt) {
+  auto inst = prepared();
+  const std::string w = ws(inst.sha1);
+  std::ofstream(w + "/rw/changed") << "x";
+  mounter_.calls.clear();
+  auto snap = instances_->take_snapshot(inst.name);
+  ASSERT_TRUE(snap.ok()) << snap.error().message;
+  const std::string layer = mount_path_ + "/snapshots/" + snap->sha1 + "/layer";
+  EXPECT_EQ(
+      mounter_.calls,
+      (Strings{"unmount " + w + "/union", "unmount " + w + "/ro", "remove_tree " + w + "/work",
+               "mount_lower_stack " + layer + ":" + fw_mount() + " " + w + "/ro",
+               "mount_overlay " + w + "/ro " + w + "/rw " + w + "/work " + w + "/union"}));
+  EXPECT_TRUE(fs::exists(layer + "/changed"));
+  EXPECT_TRUE(fs::is_empty(w + "/rw"));
+  EXPECT_TRUE(fs::is_directory(w + "/work"));
+  EXPECT_EQ(record(inst.sha1).snapshot_sha1, snap->sha1);
+  auto stored = cat_->get_snapshot(snap->sha1);
+  ASSERT_TRUE(stored.ok() && *stored);
+  EXPECT_EQ((*stored)->instance_sha1, inst.sha1);
+  EXPECT_EQ((*stored)->parent_sha1, "");
+  EXPECT_EQ((*stored)->size, 1u);
+  auto ev = sink_.named("PREPARED");
+  ASSERT_FALSE(ev.empty());
+  EXPECT_EQ(ev.back().str("folder"), "snapshots");
+
+  // A second one has the first as parent, and stacks both layers.
+  mounter_.calls.clear();
+  auto second = instances_->take_snapshot(inst.name);
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  EXPECT_EQ((*cat_->get_snapshot(second->sha1))->parent_sha1, snap->sha1);
+  EXPECT_EQ(mounter_.calls[3], "mount_lower_stack " + mount_path_ + "/snapshots/" + second->sha1 +
+                                   "/layer:" + layer + ":" + fw_mount() + " " + w + "/ro");
+}
+
+TEST_F(InstancesTest, SnapshotRollsBackWhenTheStackedMountFails) {
+  auto inst = prepared();
+  const std::string w = ws(inst.sha1);
+  std::ofstream(w + "/rw/changed") << "x";
+  mounter_.calls.clear();
+  mounter_.fail_at = 4;  // mount_lower_stack
+  auto snap = instances_->take_snapshot(inst.name);
+  ASSERT_FALSE(snap.ok());
+  EXPECT_EQ(snap.error().code, EIO);
+  EXPECT_TRUE(fs::exists(w + "/rw/changed"));
+  EXPECT_EQ(record(inst.sha1).snapshot_sha1, "");
+  EXPECT_TRUE(cat_->list_snapshots()->empty());
+  EXPECT_TRUE(fs::is_empty(mount_path_ + "/snapshots"));
+  // Remounted as before.
+  const Strings tail(mounter_.calls.end() - 2, mounter_.calls.end());
+  EXPECT_EQ(tail, mount_calls(inst.sha1));
+}
+
+TEST_F(InstancesTest, SnapshotOfAStartedInstanceIsEBUSY) {
+  auto inst = prepared();
+  Replies<EntitySummary> replies;
+  start_fully(inst.name, replies, 4242);
+  auto snap = instances_->take_snapshot(inst.name);
+  ASSERT_FALSE(snap.ok());
+  EXPECT_EQ(snap.error().code, EBUSY);
+  EXPECT_NE(snap.error().message.find("KILL it first"), std::string::npos);
+}
+
+TEST_F(InstancesTest, PrepareFromASnapshotStacksTheNewInstanceAndRestoreResets) {
+  auto inst = prepared();
+  std::ofstream(ws(inst.sha1) + "/rw/changed") << "x";
+  auto snap = instances_->take_snapshot(inst.name);
+  ASSERT_TRUE(snap.ok()) << snap.error().message;
+  mounter_.calls.clear();
+  auto stacked = prepare(snap->name);
+  ASSERT_TRUE(stacked.ok()) << stacked.error().message;
+  EXPECT_EQ(record(stacked->sha1).snapshot_sha1, snap->sha1);
+  const std::string w = ws(stacked->sha1);
+  EXPECT_EQ(mounter_.calls[0], "mount_lower_stack " + mount_path_ + "/snapshots/" + snap->sha1 +
+                                   "/layer:" + fw_mount() + " " + w + "/ro");
+  EXPECT_EQ(cat_->delete_snapshot(snap->sha1).error().code, EBUSY);
+
+  std::ofstream(w + "/rw/later") << "y";
+  auto restored = instances_->reset_to_snapshot(stacked->name, snap->name);
+  ASSERT_TRUE(restored.ok()) << restored.error().message;
+  EXPECT_TRUE(fs::is_empty(w + "/rw"));
+  EXPECT_FALSE(fs::exists(w + "/rw.discarded"));
 }
 
 TEST_F(InstancesTest, DropUnmountsRemovesTheWorkspaceAndFreesTheId) {

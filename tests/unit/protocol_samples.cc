@@ -64,6 +64,7 @@ std::map<std::string, Json> reply_fields() {
       {"STARTED", {{"sha1", kSha1}, {"name", "brave_turing"}}},
       {"KILLED", {{"sha1", kSha1}, {"name", "brave_turing"}, {"exit_status", 137}}},
       {"REMOUNTED", {{"sha1", kSha1}, {"name", "brave_turing"}}},
+      {"RESTORED", {{"folder", "instances"}, {"sha1", kSha1}, {"name", "brave_turing"}}},
       {"CONSOLE", {{"sha1", kSha1}, {"name", "brave_turing"}, {"outer_pts", "/dev/pts/7"}}},
       {"EXECUTED", {{"name", "brave_turing"}, {"exit_status", 3}}},
       {"LOGS",

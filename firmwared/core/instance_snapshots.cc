@@ -1,0 +1,222 @@
+// Snapshots of instances (issue 8 item 5, docs/diff.md "Snapshots"): freezing an instance's
+// upper dir as a read-only layer, stacking instances on layers, resetting an instance to one.
+//
+// An instance on a snapshot mounts at `ro` a read-only overlay of the snapshot chain and the
+// firmware, so its own overlay (and the diff, which compares `rw` with `ro`) is unchanged:
+// the diff is relative to the snapshot. overlayfs accepts an overlay as a lower layer up to
+// a stacking depth of 2 (FILESYSTEM_MAX_STACK_DEPTH), which is what this makes.
+
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ftw.h>
+#include <cstring>
+#include <ctime>
+
+#include "firmwared/base/defer.h"
+#include "firmwared/base/log.h"
+#include "firmwared/core/identifiers.h"
+#include "firmwared/core/instances.h"
+#include "firmwared/core/instances_runtime.h"
+#include "firmwared/core/shell_words.h"
+#include "firmwared/sys/hash_copy.h"
+
+namespace fw::core {
+
+namespace {
+
+// overlayfs refuses more lower layers than this (OVL_MAX_STACK) and mount(2) options longer
+// than a page; a chain this deep would hit the second first anyway.
+constexpr size_t kMaxSnapshotDepth = 100;
+
+Status make_dir(const std::string& path, mode_t mode) {
+  if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST) {
+    return errno_error("creating directory '" + path + "'");
+  }
+  return {};
+}
+
+Status rename_dir(const std::string& from, const std::string& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0) {
+    return errno_error("moving '" + from + "' to '" + to + "'");
+  }
+  return {};
+}
+
+// Bytes of the regular files under `dir` (not crossing mounts).
+uint64_t tree_size(const std::string& dir) {
+  static thread_local uint64_t total;
+  total = 0;
+  auto add = [](const char*, const struct stat* st, int type, FTW*) -> int {
+    if (type == FTW_F && S_ISREG(st->st_mode)) total += static_cast<uint64_t>(st->st_size);
+    return 0;
+  };
+  (void)::nftw(dir.c_str(), add, 32, FTW_PHYS | FTW_MOUNT);
+  return total;
+}
+
+}  // namespace
+
+std::string Instances::snapshot_dir(const std::string& sha1) const {
+  return d_.config.mount_path() + "/snapshots/" + sha1;
+}
+
+Result<catalogue::SnapshotRecord> Instances::find_snapshot(const std::string& id) {
+  FW_ASSIGN_OR_RETURN(auto all, d_.catalogue.list_snapshots());
+  std::vector<EntityRef> refs;
+  for (const auto& s : all) refs.push_back({s.sha1, s.name});
+  FW_ASSIGN_OR_RETURN(std::string sha1, resolve_identifier("snapshot", id, refs));
+  for (auto& s : all) {
+    if (s.sha1 == sha1) return s;
+  }
+  return make_error(ENOENT, "snapshot '" + printable(id) + "' vanished");
+}
+
+Result<std::vector<std::string>> Instances::lower_stack(const std::string& firmware_sha1,
+                                                        const std::string& snapshot_sha1) {
+  std::vector<std::string> layers;
+  for (std::string sha1 = snapshot_sha1; !sha1.empty();) {
+    if (layers.size() >= kMaxSnapshotDepth) {
+      return make_error(ELOOP, "snapshot chain of " + snapshot_sha1 + " is deeper than " +
+                                   std::to_string(kMaxSnapshotDepth));
+    }
+    FW_ASSIGN_OR_RETURN(auto s, d_.catalogue.get_snapshot(sha1));
+    if (!s) return make_error(ENOENT, "snapshot " + sha1 + " is not in the catalogue");
+    layers.push_back(snapshot_dir(sha1) + "/layer");
+    sha1 = s->parent_sha1;
+  }
+  layers.push_back(d_.firmwares.mount_point(firmware_sha1));
+  return layers;
+}
+
+Status Instances::freeze_upper(const std::string& ws, const std::string& layer) {
+  struct stat st {};
+  if (::stat((ws + "/rw").c_str(), &st) != 0) return errno_error("reading '" + ws + "/rw'");
+  FW_TRY(rename_dir(ws + "/rw", layer));
+  bool done = false;
+  DEFER {
+    if (!done) undo_freeze(ws, layer);
+  };
+  FW_TRY(make_dir(ws + "/rw", st.st_mode & 07777));
+  // mkdir(2) applies the umask: set the mode exactly, then the owner.
+  if (::chmod((ws + "/rw").c_str(), st.st_mode & 07777) != 0 ||
+      ::chown((ws + "/rw").c_str(), st.st_uid, st.st_gid) != 0) {
+    return errno_error("giving '" + ws + "/rw' the mode and owner of the frozen one");
+  }
+  // The work dir may hold overlayfs' leftovers (work/work, index): start it afresh.
+  FW_TRY(d_.mounter.remove_tree(ws + "/work"));
+  FW_TRY(make_dir(ws + "/work", 0755));
+  done = true;
+  return {};
+}
+
+void Instances::undo_freeze(const std::string& ws, const std::string& layer) {
+  if (::access(layer.c_str(), F_OK) != 0) return;
+  (void)::rmdir((ws + "/rw").c_str());  // empty when we made it
+  if (::rename(layer.c_str(), (ws + "/rw").c_str()) != 0) {
+    log::error("rolling back a snapshot: moving '" + layer + "' back to '" + ws +
+               "/rw': " + std::strerror(errno));
+  }
+  (void)make_dir(ws + "/work", 0755);
+}
+
+Result<EntitySummary> Instances::take_snapshot(const std::string& id) {
+  FW_ASSIGN_OR_RETURN(auto r, find(id));
+  const std::string what = "snapshotting instance " + r.name;
+  if (state_of(r.sha1) != "ready") {
+    return make_error(EBUSY, what + ": instance " + r.name + " is " + state_of(r.sha1) +
+                                 ": KILL it first; snapshots of running instances are not "
+                                 "supported");
+  }
+  catalogue::SnapshotRecord snap;
+  snap.created = static_cast<int64_t>(::time(nullptr));
+  std::uniform_int_distribution<uint64_t> dist;
+  snap.sha1 = sys::sha1_hex(r.sha1 + ":snapshot:" + std::to_string(snap.created) + ":" +
+                            std::to_string(dist(rng_)));
+  snap.firmware_sha1 = r.firmware_sha1;
+  snap.parent_sha1 = r.snapshot_sha1;
+  snap.instance_sha1 = r.sha1;
+  FW_ASSIGN_OR_RETURN(snap.name, pick_name(
+                                     d_.words,
+                                     [this](const std::string& n) {
+                                       auto t = d_.catalogue.name_taken(catalogue::kSnapshots, n);
+                                       return !t.ok() || *t;
+                                     },
+                                     rng_));
+  const std::string ws = workspace(r.sha1);
+  const std::string dir = snapshot_dir(snap.sha1);
+  const std::string layer = dir + "/layer";
+  FW_TRY_CTX(make_dir(d_.config.mount_path() + "/snapshots", 0755), what);
+  FW_TRY_CTX(make_dir(dir, 0700), what);
+  bool committed = false;
+  DEFER {
+    if (!committed) (void)::rmdir(dir.c_str());
+  };
+  DEFER {
+    if (!committed) {
+      (void)d_.mounter.unmount(ws + "/union");  // still mounted if a step failed before or after
+      (void)d_.mounter.unmount(ws + "/ro");
+      undo_freeze(ws, layer);
+      if (auto s = mount_workspace(r); !s.ok()) {
+        log::error(what + ": remounting after a failure: " + s.error().message);
+      }
+    }
+  };
+  FW_TRY_CTX(d_.mounter.unmount(ws + "/union"), what);
+  FW_TRY_CTX(d_.mounter.unmount(ws + "/ro"), what);
+  FW_TRY_CTX(freeze_upper(ws, layer), what);
+  snap.size = tree_size(layer);
+  catalogue::InstanceRecord stacked = r;
+  stacked.snapshot_sha1 = snap.sha1;
+  // The mount runs inside the transaction: a refused stack leaves no record behind.
+  const Status recorded = d_.catalogue.transaction([&]() -> Status {
+    FW_TRY(d_.catalogue.put_snapshot(snap));
+    FW_TRY(d_.catalogue.put_instance(stacked));
+    return mount_workspace(stacked);
+  });
+  FW_TRY_CTX(recorded, what);
+  committed = true;
+  log::info("snapshot " + snap.name + " [" + snap.sha1 + "] taken from instance " + r.name);
+  d_.events.emit(
+      "PREPARED",
+      {{"folder", std::string(catalogue::kSnapshots)}, {"sha1", snap.sha1}, {"name", snap.name}});
+  return EntitySummary{snap.sha1, snap.name, false, ""};
+}
+
+Result<EntitySummary> Instances::reset_to_snapshot(const std::string& id,
+                                                   const std::string& snapshot) {
+  FW_ASSIGN_OR_RETURN(auto r, find(id));
+  FW_ASSIGN_OR_RETURN(auto snap, find_snapshot(snapshot));
+  const std::string what = "restoring instance " + r.name + " to snapshot " + snap.name;
+  if (state_of(r.sha1) != "ready") {
+    return make_error(EBUSY, what + ": instance " + r.name + " is " + state_of(r.sha1) +
+                                 ", not ready: KILL it first");
+  }
+  if (snap.firmware_sha1 != r.firmware_sha1) {
+    return make_error(EINVAL, what + ": the snapshot is of firmware " + snap.firmware_sha1 +
+                                  ", the instance of firmware " + r.firmware_sha1);
+  }
+  const std::string ws = workspace(r.sha1);
+  FW_TRY_CTX(d_.mounter.unmount(ws + "/union"), what);
+  FW_TRY_CTX(d_.mounter.unmount(ws + "/ro"), what);
+  catalogue::InstanceRecord stacked = r;
+  stacked.snapshot_sha1 = snap.sha1;
+  if (auto s = d_.catalogue.put_instance(stacked); !s.ok()) {
+    (void)mount_workspace(r);
+    return s.error().wrap(what);
+  }
+  // Past the point of no return: the discarded diff goes to a temporary layer, removed
+  // once the instance is remounted.
+  const std::string discarded = ws + "/rw.discarded";
+  (void)d_.mounter.remove_tree(discarded);
+  FW_TRY_CTX(freeze_upper(ws, discarded), what);
+  if (auto s = d_.mounter.remove_tree(discarded); !s.ok()) {
+    log::warning(what + ": " + s.error().message + ", ignoring");
+  }
+  FW_TRY_CTX(mount_workspace(stacked), what);
+  log::info("instance " + r.name + " restored to snapshot " + snap.name);
+  return EntitySummary{r.sha1, r.name, true, ""};
+}
+
+}  // namespace fw::core

@@ -1,0 +1,133 @@
+#include "firmwared/core/snapshots.h"
+
+#include <ctime>
+
+#include "firmwared/base/log.h"
+#include "firmwared/core/property_ref.h"
+#include "firmwared/core/shell_words.h"
+
+namespace fw::core {
+
+namespace {
+
+const std::vector<std::string>& builtin_names() {
+  static const std::vector<std::string> names = {"name",          "sha1",        "base_workspace",
+                                                 "firmware_sha1", "parent_sha1", "instance_sha1",
+                                                 "time",          "size"};
+  return names;
+}
+
+std::string ctime_of(int64_t t) {
+  const time_t tt = static_cast<time_t>(t);
+  char buf[64];
+  if (::ctime_r(&tt, buf) == nullptr) return "";
+  std::string s = buf;
+  if (!s.empty() && s.back() == '\n') s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+Snapshots::Snapshots(catalogue::Catalogue& catalogue, EventSink& events, Instances& instances,
+                     InstanceMounter& mounter)
+    : catalogue_(catalogue),
+      events_(events),
+      instances_(instances),
+      mounter_(mounter),
+      custom_(catalogue, catalogue::kSnapshots) {}
+
+void Snapshots::prepare(const std::string& source, const std::optional<std::string>&,
+                        PrepareDone done) {
+  done(instances_.take_snapshot(source));
+}
+
+Result<std::vector<EntitySummary>> Snapshots::list() {
+  FW_ASSIGN_OR_RETURN(auto all, catalogue_.list_snapshots());
+  std::vector<EntitySummary> out;
+  for (const auto& s : all) out.push_back({s.sha1, s.name, true, ""});
+  return out;
+}
+
+std::vector<PropertyValue> Snapshots::builtin_values(const catalogue::SnapshotRecord& s) const {
+  return {{"name", s.name},
+          {"sha1", s.sha1},
+          {"base_workspace", instances_.snapshot_dir(s.sha1)},
+          {"firmware_sha1", s.firmware_sha1},
+          {"parent_sha1", s.parent_sha1},
+          {"instance_sha1", s.instance_sha1},
+          {"time", ctime_of(s.created)},
+          {"size", std::to_string(s.size)}};
+}
+
+Result<std::vector<PropertyValue>> Snapshots::show(const std::string& id) {
+  FW_ASSIGN_OR_RETURN(auto s, instances_.find_snapshot(id));
+  std::vector<PropertyValue> out = builtin_values(s);
+  FW_ASSIGN_OR_RETURN(auto customs, catalogue_.custom_properties(name_));
+  for (const auto& c : customs) {
+    FW_ASSIGN_OR_RETURN(std::string v, custom_.get(s.sha1, PropertyRef{c.name, {}, false}, c));
+    out.push_back({c.is_array ? c.name + "[]" : c.name, v});
+  }
+  return out;
+}
+
+Result<std::string> Snapshots::get_property(const std::string& id, const std::string& prop) {
+  FW_ASSIGN_OR_RETURN(PropertyRef ref, parse_property_ref(prop));
+  FW_ASSIGN_OR_RETURN(auto s, instances_.find_snapshot(id));
+  for (auto& [k, v] : builtin_values(s)) {
+    if (k == ref.name) {
+      FW_TRY(reject_index_on_scalar(name_, ref));
+      return v;
+    }
+  }
+  FW_ASSIGN_OR_RETURN(auto custom, custom_.find(ref.name));
+  if (!custom) {
+    return make_error(ESRCH, "snapshots have no property '" + printable(ref.name) +
+                                 "' (PROPERTIES snapshots lists them)");
+  }
+  return custom_.get(s.sha1, ref, *custom);
+}
+
+Status Snapshots::set_property(const std::string& id, const std::string& prop,
+                               const std::string& value) {
+  FW_ASSIGN_OR_RETURN(PropertyRef ref, parse_property_ref(prop));
+  FW_ASSIGN_OR_RETURN(auto s, instances_.find_snapshot(id));
+  for (const auto& b : builtin_names()) {
+    if (b == ref.name) {
+      return make_error(EPERM, "property '" + ref.name + "' of snapshots is read-only");
+    }
+  }
+  FW_ASSIGN_OR_RETURN(auto custom, custom_.find(ref.name));
+  if (!custom) {
+    return make_error(ESRCH, "snapshots have no property '" + printable(ref.name) +
+                                 "' (PROPERTIES snapshots lists them)");
+  }
+  FW_TRY(custom_.set(s.sha1, ref, *custom, value));
+  events_.emit("PROPERTY_SET",
+               {{"folder", name_}, {"sha1", s.sha1}, {"name", s.name}, {"property", prop}});
+  return {};
+}
+
+Result<std::vector<std::string>> Snapshots::property_names() {
+  std::vector<std::string> out = builtin_names();
+  FW_ASSIGN_OR_RETURN(auto customs, custom_.names());
+  out.insert(out.end(), customs.begin(), customs.end());
+  return out;
+}
+
+Result<std::string> Snapshots::add_property(const std::string& name) {
+  return custom_.add(name, builtin_names());
+}
+
+Result<EntitySummary> Snapshots::drop(const std::string& id) {
+  FW_ASSIGN_OR_RETURN(auto s, instances_.find_snapshot(id));
+  // The catalogue refuses (EBUSY, naming them) while instances or snapshots stack on it.
+  FW_TRY_CTX(catalogue_.delete_snapshot(s.sha1), "dropping snapshot " + s.name);
+  if (auto r = mounter_.remove_tree(instances_.snapshot_dir(s.sha1)); !r.ok()) {
+    log::warning("dropping snapshot " + s.name + ": " + r.error().message + ", ignoring");
+  }
+  log::info("snapshot " + s.name + " [" + s.sha1 + "] dropped");
+  events_.emit("DROPPED", {{"folder", name_}, {"sha1", s.sha1}, {"name", s.name}});
+  return EntitySummary{s.sha1, s.name, true, ""};
+}
+
+}  // namespace fw::core

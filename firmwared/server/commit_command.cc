@@ -1,0 +1,59 @@
+#include "firmwared/server/commit_command.h"
+
+#include <ctime>
+#include <filesystem>
+#include <memory>
+
+#include "firmwared/base/log.h"
+#include "firmwared/core/tree_copy.h"
+#include "firmwared/sys/mount.h"
+
+namespace fw::server {
+
+using protocol::Request;
+
+namespace {
+
+// std::filesystem reports errors through the error_code: nothing throws here.
+void remove_partial(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
+  if (ec) log::warning("removing '" + path + "': " + ec.message() + ", ignoring");
+}
+
+}  // namespace
+
+void register_commit_command(Dispatcher& d, core::Instances& instances, core::Firmwares& firmwares,
+                             core::Executor& executor, const config::Config& config) {
+  d.add("COMMIT", [&](const Request& req, const Caller&, Responder r) {
+    auto rec = instances.find(req.args[0]);
+    if (!rec.ok()) return r.fail(rec.error());
+    const std::string what = "committing instance " + rec->name;
+    const std::string merged = instances.workspace(rec->sha1) + "/union";
+    auto mounted = sys::is_mount_point(merged);
+    if (!mounted.ok() || !*mounted) {
+      return r.fail(make_error(
+          EBUSY, what + ": its merged tree is not mounted at " + merged + " (REMOUNT it)"));
+    }
+    const std::string dest = config.repository_path() + "/" + rec->name + "." +
+                             std::to_string(::time(nullptr)) + ".rootfs";
+    auto copied = std::make_shared<Status>(make_error(ECANCELED, "the copy did not finish"));
+    executor.run([copied, merged, dest]() { *copied = core::copy_tree(merged, dest); },
+                 [&firmwares, copied, dest, what, r]() {
+                   if (!copied->ok()) {
+                     if (copied->error().code != EEXIST) remove_partial(dest);
+                     return r.fail(copied->error().wrap(what));
+                   }
+                   firmwares.prepare(
+                       dest, std::nullopt, [dest, what, r](Result<core::EntitySummary> s) {
+                         if (!s.ok()) {
+                           remove_partial(dest);
+                           return r.fail(s.error().wrap(what));
+                         }
+                         r.ok({{"folder", "firmwares"}, {"sha1", s->sha1}, {"name", s->name}});
+                       });
+                 });
+  });
+}
+
+}  // namespace fw::server
