@@ -1,5 +1,7 @@
 #include "firmwared/core/custom_properties.h"
 
+#include "firmwared/core/shell_words.h"
+
 namespace fw::core {
 
 Status reject_index_on_scalar(const std::string& folder, const PropertyRef& ref) {
@@ -51,6 +53,35 @@ Status CustomProperties::set(const std::string& sha1, const PropertyRef& ref,
   std::vector<std::string> v = current.value_or(std::vector<std::string>{});
   FW_TRY(array_set(prop.name, v, ref.index, value));
   return catalogue_.set_custom_value(folder_, sha1, prop.name, v);
+}
+
+Status CustomProperties::append_values(const std::string& sha1, std::vector<PropertyValue>* out) {
+  FW_ASSIGN_OR_RETURN(auto customs, catalogue_.custom_properties(folder_));
+  for (const auto& c : customs) {
+    FW_ASSIGN_OR_RETURN(std::string v, get(sha1, PropertyRef{c.name, {}, false}, c));
+    out->push_back({c.is_array ? c.name + "[]" : c.name, v});
+  }
+  return {};
+}
+
+Result<catalogue::CustomProperty> CustomProperties::require(const PropertyRef& ref) {
+  FW_ASSIGN_OR_RETURN(auto custom, find(ref.name));
+  if (!custom) {
+    return make_error(ESRCH, folder_ + " have no property '" + printable(ref.name) +
+                                 "' (PROPERTIES " + folder_ + " lists them)");
+  }
+  return *custom;
+}
+
+Result<std::string> CustomProperties::get_named(const std::string& sha1, const PropertyRef& ref) {
+  FW_ASSIGN_OR_RETURN(auto custom, require(ref));
+  return get(sha1, ref, custom);
+}
+
+Status CustomProperties::set_named(const std::string& sha1, const PropertyRef& ref,
+                                   const std::string& value) {
+  FW_ASSIGN_OR_RETURN(auto custom, require(ref));
+  return set(sha1, ref, custom, value);
 }
 
 Result<std::string> CustomProperties::add(const std::string& text,

@@ -8,6 +8,7 @@
 
 #include "firmwared/base/result.h"
 #include "firmwared/catalogue/catalogue.h"
+#include "firmwared/core/folder.h"
 #include "firmwared/core/property_ref.h"
 
 namespace fw::core {
@@ -29,11 +30,20 @@ class CustomProperties {
   // Writes it. EINVAL for an index on a scalar; E2BIG past kMaxPropertyValueBytes.
   Status set(const std::string& sha1, const PropertyRef& ref, const catalogue::CustomProperty& prop,
              const std::string& value);
+  // SHOW: appends every custom property of entity `sha1`, in the order added.
+  Status append_values(const std::string& sha1, std::vector<PropertyValue>* out);
+  // GET_PROPERTY / SET_PROPERTY of a property that is not built in: ESRCH naming the folder
+  // when no custom property has that name.
+  Result<std::string> get_named(const std::string& sha1, const PropertyRef& ref);
+  Status set_named(const std::string& sha1, const PropertyRef& ref, const std::string& value);
+
   // ADD_PROPERTY: `text` is NAME or NAME[]. EEXIST when a built-in or custom property has
   // the name; EINVAL for a malformed name. Returns the name as listed ("NAME[]" for arrays).
   Result<std::string> add(const std::string& text, const std::vector<std::string>& builtins);
 
  private:
+  Result<catalogue::CustomProperty> require(const PropertyRef& ref);
+
   catalogue::Catalogue& catalogue_;
   std::string folder_;
 };

@@ -141,11 +141,7 @@ Result<std::vector<PropertyValue>> Instances::show(const std::string& id) {
   FW_ASSIGN_OR_RETURN(auto r, find(id));
   std::vector<PropertyValue> out;
   for (auto& [k, v] : builtin_values(r)) out.push_back({k, v});
-  FW_ASSIGN_OR_RETURN(auto customs, d_.catalogue.custom_properties(kFolder));
-  for (const auto& c : customs) {
-    FW_ASSIGN_OR_RETURN(std::string v, custom_.get(r.sha1, PropertyRef{c.name, {}, false}, c));
-    out.push_back({c.is_array ? c.name + "[]" : c.name, v});
-  }
+  FW_TRY(custom_.append_values(r.sha1, &out));
   return out;
 }
 
@@ -159,12 +155,7 @@ Result<std::string> Instances::get_property(const std::string& id, const std::st
       return v;
     }
   }
-  FW_ASSIGN_OR_RETURN(auto custom, custom_.find(ref.name));
-  if (!custom) {
-    return make_error(ESRCH, "instances have no property '" + printable(ref.name) +
-                                 "' (PROPERTIES instances lists them)");
-  }
-  return custom_.get(r.sha1, ref, *custom);
+  return custom_.get_named(r.sha1, ref);
 }
 
 Status Instances::check_writable(const catalogue::InstanceRecord& r, const std::string& prop,
@@ -232,12 +223,7 @@ Status Instances::set_property(const std::string& id, const std::string& prop,
       return make_error(EPERM, "property '" + ref.name + "' of instances is read-only");
     }
   }
-  FW_ASSIGN_OR_RETURN(auto custom, custom_.find(ref.name));
-  if (!custom) {
-    return make_error(ESRCH, "instances have no property '" + printable(ref.name) +
-                                 "' (PROPERTIES instances lists them)");
-  }
-  FW_TRY(custom_.set(r.sha1, ref, *custom, value));
+  FW_TRY(custom_.set_named(r.sha1, ref, value));
   return emit();
 }
 

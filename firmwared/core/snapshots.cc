@@ -62,11 +62,7 @@ std::vector<PropertyValue> Snapshots::builtin_values(const catalogue::SnapshotRe
 Result<std::vector<PropertyValue>> Snapshots::show(const std::string& id) {
   FW_ASSIGN_OR_RETURN(auto s, instances_.find_snapshot(id));
   std::vector<PropertyValue> out = builtin_values(s);
-  FW_ASSIGN_OR_RETURN(auto customs, catalogue_.custom_properties(name_));
-  for (const auto& c : customs) {
-    FW_ASSIGN_OR_RETURN(std::string v, custom_.get(s.sha1, PropertyRef{c.name, {}, false}, c));
-    out.push_back({c.is_array ? c.name + "[]" : c.name, v});
-  }
+  FW_TRY(custom_.append_values(s.sha1, &out));
   return out;
 }
 
@@ -79,12 +75,7 @@ Result<std::string> Snapshots::get_property(const std::string& id, const std::st
       return v;
     }
   }
-  FW_ASSIGN_OR_RETURN(auto custom, custom_.find(ref.name));
-  if (!custom) {
-    return make_error(ESRCH, "snapshots have no property '" + printable(ref.name) +
-                                 "' (PROPERTIES snapshots lists them)");
-  }
-  return custom_.get(s.sha1, ref, *custom);
+  return custom_.get_named(s.sha1, ref);
 }
 
 Status Snapshots::set_property(const std::string& id, const std::string& prop,
@@ -96,12 +87,7 @@ Status Snapshots::set_property(const std::string& id, const std::string& prop,
       return make_error(EPERM, "property '" + ref.name + "' of snapshots is read-only");
     }
   }
-  FW_ASSIGN_OR_RETURN(auto custom, custom_.find(ref.name));
-  if (!custom) {
-    return make_error(ESRCH, "snapshots have no property '" + printable(ref.name) +
-                                 "' (PROPERTIES snapshots lists them)");
-  }
-  FW_TRY(custom_.set(s.sha1, ref, *custom, value));
+  FW_TRY(custom_.set_named(s.sha1, ref, value));
   events_.emit("PROPERTY_SET",
                {{"folder", name_}, {"sha1", s.sha1}, {"name", s.name}, {"property", prop}});
   return {};
