@@ -1,6 +1,7 @@
 #include "firmwared/base/strings.h"
 
 #include <cctype>
+#include <ctime>
 
 namespace fw {
 
@@ -27,6 +28,15 @@ std::string join(const std::vector<std::string>& parts, std::string_view sep) {
 
 bool starts_with(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
+}
+
+std::string ctime_string(int64_t t) {
+  const time_t tt = static_cast<time_t>(t);
+  char buf[64];  // ctime_r(3) needs at least 26 bytes
+  if (::ctime_r(&tt, buf) == nullptr) return "";
+  std::string s = buf;
+  if (!s.empty() && s.back() == '\n') s.pop_back();
+  return s;
 }
 
 bool is_valid_utf8(std::string_view s) {

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <ctime>
 
+#include "firmwared/base/strings.h"
 #include "firmwared/core/instances.h"
 #include "firmwared/core/instances_runtime.h"
 #include "firmwared/core/shell_words.h"
@@ -43,15 +44,6 @@ const std::vector<std::string>& builtin_names() {
 
 bool is_launch_property(const std::string& p) {
   return p == "interface" || p == "stolen_interface" || p == "stolen_btusb" || p == "cmdline";
-}
-
-std::string ctime_of(int64_t t) {
-  const time_t tt = static_cast<time_t>(t);
-  char buf[64];
-  if (::ctime_r(&tt, buf) == nullptr) return "";
-  std::string s = buf;
-  if (!s.empty() && s.back() == '\n') s.pop_back();
-  return s;
 }
 
 }  // namespace
@@ -122,7 +114,7 @@ std::vector<std::pair<std::string, std::string>> Instances::builtin_values(
           {"root", ws + "/union"},
           {"inner_pts", live ? rt->second->inner_pts : ""},
           {"outer_pts", live ? rt->second->outer_pts : ""},
-          {"time", ctime_of(r.created)},
+          {"time", ctime_string(r.created)},
           {"interface", r.interface},
           {"stolen_interface", r.stolen_interface},
           {"stolen_btusb", r.stolen_btusb},

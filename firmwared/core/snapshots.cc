@@ -1,4 +1,5 @@
 #include "firmwared/core/snapshots.h"
+#include "firmwared/base/strings.h"
 
 #include <ctime>
 
@@ -15,15 +16,6 @@ const std::vector<std::string>& builtin_names() {
                                                  "firmware_sha1", "parent_sha1", "instance_sha1",
                                                  "time",          "size"};
   return names;
-}
-
-std::string ctime_of(int64_t t) {
-  const time_t tt = static_cast<time_t>(t);
-  char buf[64];
-  if (::ctime_r(&tt, buf) == nullptr) return "";
-  std::string s = buf;
-  if (!s.empty() && s.back() == '\n') s.pop_back();
-  return s;
 }
 
 }  // namespace
@@ -55,7 +47,7 @@ std::vector<PropertyValue> Snapshots::builtin_values(const catalogue::SnapshotRe
           {"firmware_sha1", s.firmware_sha1},
           {"parent_sha1", s.parent_sha1},
           {"instance_sha1", s.instance_sha1},
-          {"time", ctime_of(s.created)},
+          {"time", ctime_string(s.created)},
           {"size", std::to_string(s.size)}};
 }
 

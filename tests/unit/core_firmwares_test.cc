@@ -22,6 +22,7 @@
 #include "firmwared/core/firmwares.h"
 #include "firmwared/core/names.h"
 #include "firmwared/sys/hash_copy.h"
+#include "tests/unit/core_test_support.h"
 
 namespace fw::core {
 namespace {
@@ -57,38 +58,8 @@ class FakeMounter final : public FirmwareMounter {
   }
 };
 
-struct RecordedEvent {
-  std::string name;
-  EventFields fields;
-
-  std::string str(const std::string& key) const {
-    for (const auto& [k, v] : fields) {
-      if (k == key && std::holds_alternative<std::string>(v)) return std::get<std::string>(v);
-    }
-    return "<missing " + key + ">";
-  }
-  int64_t num(const std::string& key) const {
-    for (const auto& [k, v] : fields) {
-      if (k == key && std::holds_alternative<int64_t>(v)) return std::get<int64_t>(v);
-    }
-    return -1;
-  }
-};
-
-class RecordingSink final : public EventSink {
- public:
-  std::vector<RecordedEvent> events;
-  void emit(const std::string& event, EventFields fields) override {
-    events.push_back({event, std::move(fields)});
-  }
-  std::vector<RecordedEvent> named(const std::string& name) const {
-    std::vector<RecordedEvent> out;
-    for (const auto& e : events) {
-      if (e.name == name) out.push_back(e);
-    }
-    return out;
-  }
-};
+using fakes::RecordedEvent;
+using fakes::RecordingSink;
 
 // ---- helpers --------------------------------------------------------------------------------
 
@@ -220,7 +191,7 @@ class FirmwaresTest : public ::testing::Test {
   std::unique_ptr<Firmwares> firmwares_;
 };
 
-#define NEED_IMAGE(var)                                               \
+#define NEED_IMAGE(var) \
   if ((var).empty()) GTEST_SKIP() << "mke2fs is missing or failed"
 
 // ---- PREPARE of a directory -----------------------------------------------------------------
@@ -534,9 +505,8 @@ TEST_F(FirmwaresTest, PropertiesFollowDesignSection6) {
     std::string prop, value;
     int code;
   };
-  const Case sets[] = {{"name", "x", EPERM},       {"sha1", "x", EPERM},
-                       {"format", "x", EPERM},     {"nope", "x", ESRCH},
-                       {"vendor[0]", "x", EINVAL}, {"tags[3]", "x", ERANGE}};
+  const Case sets[] = {{"name", "x", EPERM}, {"sha1", "x", EPERM},       {"format", "x", EPERM},
+                       {"nope", "x", ESRCH}, {"vendor[0]", "x", EINVAL}, {"tags[3]", "x", ERANGE}};
   for (const Case& c : sets) {
     Status st = firmwares_->set_property(s->name, c.prop, c.value);
     ASSERT_FALSE(st.ok()) << c.prop;
@@ -550,7 +520,10 @@ TEST_F(FirmwaresTest, PropertiesFollowDesignSection6) {
   }
   EXPECT_EQ(sink_.named("PROPERTY_SET").size(), 2u) << "failed sets emit nothing";
 
-  for (const char* bad : {"a/b", "..", "a b", "a\x01" "b", "x[1]", "", "vendor", "name"}) {
+  for (const char* bad : {"a/b", "..", "a b",
+                          "a\x01"
+                          "b",
+                          "x[1]", "", "vendor", "name"}) {
     auto r = firmwares_->add_property(bad);
     EXPECT_FALSE(r.ok()) << bad;
   }
@@ -605,9 +578,9 @@ TEST_F(ResolveSourceTest, FileUrlsArePercentDecoded) {
 // are case-insensitive ("FILE:///path"). Both are file URLs other tools produce and accept.
 TEST_F(ResolveSourceTest, FileUrlsWithLocalhostOrAnUpperCaseSchemeAreFileUrls) {
   write_file(tmp_.path() + "/a.img", "x");
-  for (const std::string& url : {"file://localhost" + tmp_.path() + "/a.img",
-                                 "FILE://" + tmp_.path() + "/a.img",
-                                 "File://" + tmp_.path() + "/a.img"}) {
+  for (const std::string& url :
+       {"file://localhost" + tmp_.path() + "/a.img", "FILE://" + tmp_.path() + "/a.img",
+        "File://" + tmp_.path() + "/a.img"}) {
     auto r = resolve_firmware_source(url, std::nullopt);
     if (!r.ok()) {
       ADD_FAILURE() << url << " is refused: " << r.error().message;

@@ -27,6 +27,7 @@
 #include "firmwared/core/launcher.h"
 #include "firmwared/core/names.h"
 #include "firmwared/sys/hash_copy.h"
+#include "tests/unit/core_test_support.h"
 
 namespace fw::core {
 namespace {
@@ -199,38 +200,8 @@ class FakeFirmwareMounter final : public FirmwareMounter {
   Status clean_stale(const std::string&, const std::string&) override { return {}; }
 };
 
-struct RecordedEvent {
-  std::string name;
-  EventFields fields;
-
-  std::string str(const std::string& key) const {
-    for (const auto& [k, v] : fields) {
-      if (k == key && std::holds_alternative<std::string>(v)) return std::get<std::string>(v);
-    }
-    return "<missing " + key + ">";
-  }
-  int64_t num(const std::string& key) const {
-    for (const auto& [k, v] : fields) {
-      if (k == key && std::holds_alternative<int64_t>(v)) return std::get<int64_t>(v);
-    }
-    return -1;
-  }
-};
-
-class RecordingSink final : public EventSink {
- public:
-  std::vector<RecordedEvent> events;
-  void emit(const std::string& event, EventFields fields) override {
-    events.push_back({event, std::move(fields)});
-  }
-  std::vector<RecordedEvent> named(const std::string& name) const {
-    std::vector<RecordedEvent> out;
-    for (const auto& e : events) {
-      if (e.name == name) out.push_back(e);
-    }
-    return out;
-  }
-};
+using fakes::RecordedEvent;
+using fakes::RecordingSink;
 
 // Collects the answers of an asynchronous command (START, KILL).
 template <typename T>
