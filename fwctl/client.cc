@@ -29,13 +29,42 @@ Result<Client> Client::connect(const std::string& socket_path) {
   return Client(std::move(fd));
 }
 
+std::optional<Result<fw::protocol::Message>> Client::take_buffered() {
+  const auto nl = buffer_.find('\n');
+  if (nl == std::string::npos) return std::nullopt;
+  std::string line = buffer_.substr(0, nl);
+  buffer_.erase(0, nl + 1);
+  return fw::protocol::decode_message(line);
+}
+
+fw::Status Client::receive() {
+  char buf[65536];
+  ssize_t n;
+  do {
+    n = ::read(fd_.get(), buf, sizeof(buf));
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return fw::errno_error("reading from firmwared");
+  if (n == 0) return make_error(ECONNRESET, "firmwared closed the connection");
+  buffer_.append(buf, static_cast<size_t>(n));
+  if (buffer_.size() > fw::protocol::kMaxMessageBytes * 64) {
+    return make_error(EMSGSIZE, "firmwared sent an oversized message");
+  }
+  return {};
+}
+
+Result<std::vector<fw::protocol::Message>> Client::read_some() {
+  FW_TRY(receive());
+  std::vector<fw::protocol::Message> out;
+  while (auto m = take_buffered()) {
+    if (!m->ok()) return m->error();
+    out.push_back(std::move(**m));
+  }
+  return out;
+}
+
 Result<fw::protocol::Message> Client::read_message(Deadline deadline) {
   for (;;) {
-    if (auto nl = buffer_.find('\n'); nl != std::string::npos) {
-      std::string line = buffer_.substr(0, nl);
-      buffer_.erase(0, nl + 1);
-      return fw::protocol::decode_message(line);
-    }
+    if (auto m = take_buffered()) return std::move(*m);
     int timeout_ms = -1;
     if (deadline) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -49,23 +78,11 @@ Result<fw::protocol::Message> Client::read_message(Deadline deadline) {
       return fw::errno_error("waiting for firmwared");
     }
     if (r == 0) return make_error(ETIMEDOUT, "no answer from firmwared in time");
-    char buf[65536];
-    ssize_t n = ::read(fd_.get(), buf, sizeof(buf));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fw::errno_error("reading from firmwared");
-    }
-    if (n == 0) return make_error(ECONNRESET, "firmwared closed the connection");
-    buffer_.append(buf, static_cast<size_t>(n));
-    if (buffer_.size() > fw::protocol::kMaxMessageBytes * 64) {
-      return make_error(EMSGSIZE, "firmwared sent an oversized message");
-    }
+    FW_TRY(receive());
   }
 }
 
-Result<fw::protocol::Message> Client::call(
-    fw::protocol::Request request, Deadline deadline,
-    const std::function<void(const fw::protocol::Message&)>& on_event) {
+Result<uint32_t> Client::send_request(fw::protocol::Request request) {
   request.seq = next_seq_++;
   const std::string line = fw::protocol::encode_request(request);
   size_t off = 0;
@@ -73,16 +90,25 @@ Result<fw::protocol::Message> Client::call(
     ssize_t n = ::send(fd_.get(), line.data() + off, line.size() - off, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
-      Error send_error = fw::errno_error("sending " + request.command + " to firmwared");
-      // The daemon may have refused us (EACCES, shutting down) and closed before reading
-      // the request: its refusal is still waiting in our receive buffer.
-      if (errno == EPIPE || errno == ECONNRESET) {
-        auto refusal = read_message(std::chrono::steady_clock::now());
-        if (refusal.ok() && refusal->is_error()) return refusal;
-      }
-      return send_error;
+      return fw::errno_error("sending " + request.command + " to firmwared");
     }
     off += static_cast<size_t>(n);
+  }
+  return request.seq;
+}
+
+Result<fw::protocol::Message> Client::call(
+    fw::protocol::Request request, Deadline deadline,
+    const std::function<void(const fw::protocol::Message&)>& on_event) {
+  auto seq = send_request(std::move(request));
+  if (!seq.ok()) {
+    // The daemon may have refused us (EACCES, shutting down) and closed before reading
+    // the request: its refusal is still waiting in our receive buffer.
+    if (seq.error().code == EPIPE || seq.error().code == ECONNRESET) {
+      auto refusal = read_message(std::chrono::steady_clock::now());
+      if (refusal.ok() && refusal->is_error()) return refusal;
+    }
+    return seq.error();
   }
   for (;;) {
     FW_ASSIGN_OR_RETURN(auto msg, read_message(deadline));
@@ -91,42 +117,31 @@ Result<fw::protocol::Message> Client::call(
       continue;
     }
     // seq 0: the daemon could not read our request (or refused the connection).
-    if (msg.seq == request.seq || msg.seq == 0) return msg;
+    if (msg.seq == *seq || msg.seq == 0) return msg;
   }
 }
 
-}  // namespace fwctl
-
-namespace fwctl {
-
-fw::Result<fw::protocol::Message> Client::call_with_fds(fw::protocol::Request request,
-                                                        const std::vector<int>& fds,
-                                                        Deadline deadline) {
-  const uint32_t seq = next_seq_;
-  // The daemon asks with a SEND_FDS notification carrying our seq; we answer with one byte
-  // carrying the descriptors (SCM_RIGHTS), then wait for the reply as usual.
-  auto on_event = [this, seq, &fds](const fw::protocol::Message& m) {
-    if (m.name != "SEND_FDS" || m.body.value("seq", 0u) != seq) return;
-    std::vector<char> control(CMSG_SPACE(sizeof(int) * fds.size()));
-    char byte = 0;
-    iovec iov{&byte, 1};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.data();
-    msg.msg_controllen = control.size();
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    if (c == nullptr) return;
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-    std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
-    ssize_t n;
-    do {
-      n = ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL);
-    } while (n < 0 && errno == EINTR);
-  };
-  return call(std::move(request), deadline, on_event);
+fw::Status Client::send_fds(const std::vector<int>& fds) {
+  std::vector<char> control(CMSG_SPACE(sizeof(int) * fds.size()));
+  char byte = 0;
+  iovec iov{&byte, 1};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.data();
+  msg.msg_controllen = control.size();
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  if (c == nullptr) return make_error(EINVAL, "no room for the descriptors");
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+  std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+  ssize_t n;
+  do {
+    n = ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return fw::errno_error("handing our stdio to firmwared");
+  return {};
 }
 
 }  // namespace fwctl

@@ -7,10 +7,11 @@
 #include <memory>
 
 #include "firmwared/base/log.h"
+#include "firmwared/base/stdio_fd.h"
 #include "firmwared/core/shell_words.h"
+#include "firmwared/server/session.h"
 #include "firmwared/sys/apparmor.h"
 #include "firmwared/sys/confinement.h"
-#include "firmwared/server/session.h"
 #include "firmwared/sys/exec.h"
 
 namespace fw::server {
@@ -59,6 +60,41 @@ void exited_cb(evutil_socket_t, short, void* ctx) noexcept {
   }
 }
 
+// ROWSxCOLS, each 1..65535.
+bool parse_winsize(const std::string& v, unsigned short& rows, unsigned short& cols) {
+  const auto x = v.find('x');
+  if (x == std::string::npos) return false;
+  auto number = [](const std::string& s, unsigned short& out) {
+    if (s.empty() || s.size() > 5) return false;
+    unsigned long n = 0;
+    for (char c : s) {
+      if (!std::isdigit(static_cast<unsigned char>(c))) return false;
+      n = n * 10 + static_cast<unsigned long>(c - '0');
+    }
+    if (n == 0 || n > 65535) return false;
+    out = static_cast<unsigned short>(n);
+    return true;
+  };
+  return number(v.substr(0, x), rows) && number(v.substr(x + 1), cols);
+}
+
+constexpr const char* kStreamNames[3] = {"stdin", "stdout", "stderr"};
+
+// docs/security.md: only anonymous pipes and /dev/null, /dev/zero, /dev/full become a
+// command's stdio; anything else could be reopened from inside the instance through
+// /proc/PID/fd (a host file or directory, a terminal for TIOCSTI, a socket). EINVAL naming
+// the first refused stream and what it is.
+Status check_stdio(const std::string& name, const std::vector<Fd>& fds) {
+  for (size_t i = 0; i < fds.size(); ++i) {
+    const StdioKind kind = classify_stdio_fd(fds[i].get());
+    if (stdio_may_cross(kind)) continue;
+    return make_error(EINVAL, "EXEC " + name + ": " + kStreamNames[i] + " is " + describe(kind) +
+                                  "; only pipes and /dev/null cross into an instance "
+                                  "(fwctl relays terminals and files)");
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<ExecOptions> parse_exec_args(const std::vector<std::string>& args) {
@@ -74,6 +110,11 @@ Result<ExecOptions> parse_exec_args(const std::vector<std::string>& args) {
     }
     if (a == "--tty") {
       o.tty = true;
+    } else if (a == "--winsize" && i + 1 < args.size()) {
+      const std::string& v = args[++i];
+      if (!parse_winsize(v, o.rows, o.cols)) {
+        return make_error(EINVAL, "EXEC --winsize '" + core::printable(v) + "' is not ROWSxCOLS");
+      }
     } else if ((a == "--env" || a == "--workdir") && i + 1 < args.size()) {
       const std::string& v = args[++i];
       if (a == "--env") {
@@ -110,17 +151,20 @@ void register_exec_commands(Dispatcher& d, core::Instances& instances, event_bas
     if (!session) return;  // the client is gone
     // The hand-over (docs/protocol.md, EXEC): we ask, the client answers with one byte
     // carrying its stdin, stdout and stderr.
-    session->send(protocol::encode(
-        {{"event", "SEND_FDS"}, {"event_id", 0}, {"seq", req.seq}, {"count", 3}}));
+    session->send(
+        protocol::encode({{"event", "SEND_FDS"}, {"event_id", 0}, {"seq", req.seq}, {"count", 3}}));
     const ExecOptions opts = *o;
     session->receive_fds(5000, [&instances, base, opts, r](std::vector<Fd> fds) {
       if (fds.size() != 3) {
-        return r.fail(make_error(EINVAL, "EXEC needs the client's stdin, stdout and stderr "
-                                         "(SCM_RIGHTS), got " +
-                                             std::to_string(fds.size()) + " descriptor(s)"));
+        return r.fail(make_error(EINVAL,
+                                 "EXEC needs the client's stdin, stdout and stderr "
+                                 "(SCM_RIGHTS), got " +
+                                     std::to_string(fds.size()) + " descriptor(s)"));
       }
       auto now = instances.find(opts.id);  // it may have died meanwhile
       if (!now.ok()) return r.fail(now.error());
+      // Refused descriptors close with `fds` when we return.
+      if (auto s = check_stdio(now->name, fds); !s.ok()) return r.fail(s.error());
       auto pidfd = instances.init_pidfd(opts.id);
       if (!pidfd.ok()) return r.fail(pidfd.error());
       sys::ExecSpec spec;
@@ -128,6 +172,8 @@ void register_exec_commands(Dispatcher& d, core::Instances& instances, event_bas
       spec.env = opts.env;
       spec.workdir = opts.workdir;
       spec.tty = opts.tty;
+      spec.rows = opts.rows;
+      spec.cols = opts.cols;
       for (int i = 0; i < 3; ++i) spec.stdio[i] = fds[static_cast<size_t>(i)].get();
       // DESIGN §9: the same confinement as PID 1. The instance's profile is loaded exactly
       // when its PID 1 was given it (PREPARE loads it when AppArmor is used).

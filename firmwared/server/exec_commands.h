@@ -1,7 +1,9 @@
 #pragma once
-// EXEC ID [--tty] [--env K=V]... [--workdir DIR] -- CMD ARGS...: runs a command inside a
-// started instance with the client's own stdin, stdout and stderr (sent over the socket
-// with SCM_RIGHTS), and answers its exit status once it finished.
+// EXEC ID [--tty] [--winsize ROWSxCOLS] [--env K=V]... [--workdir DIR] -- CMD ARGS...: runs
+// a command inside a started instance with the stdin, stdout and stderr the client sent over
+// the socket (SCM_RIGHTS), and answers its exit status once it finished. Only anonymous
+// pipes and /dev/null, /dev/zero, /dev/full are accepted as those (EINVAL otherwise,
+// docs/security.md): fwctl relays its terminal and files through pipes.
 
 #include <event2/event.h>
 
@@ -13,6 +15,7 @@ namespace fw::server {
 struct ExecOptions {
   std::string id;
   bool tty = false;
+  unsigned short rows = 0, cols = 0;  // --winsize: the pty's size with --tty (0: unset)
   std::vector<std::string> env;
   std::string workdir = "/";
   std::vector<std::string> argv;

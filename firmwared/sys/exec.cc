@@ -127,7 +127,8 @@ Result<ExecChild> spawn_in_instance(int init_pidfd, const ExecSpec& spec) {
   if (cmd.find('/') != std::string::npos) {
     paths.push_back(cmd);
   } else {
-    for (const char* dir : {"/usr/sbin/", "/usr/bin/", "/sbin/", "/bin/"}) paths.push_back(dir + cmd);
+    for (const char* dir : {"/usr/sbin/", "/usr/bin/", "/sbin/", "/bin/"})
+      paths.push_back(dir + cmd);
   }
   for (const auto& path : paths) {
     std::vector<std::string> a = spec.argv;
@@ -148,8 +149,8 @@ Result<ExecChild> spawn_in_instance(int init_pidfd, const ExecSpec& spec) {
   if (waiter < 0) return errno_error("forking the exec waiter");
   if (waiter == 0) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::setns(init_pidfd, CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS |
-                                CLONE_NEWIPC) != 0) {
+    if (::setns(init_pidfd,
+                CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC) != 0) {
       ::_exit(kExecCannotRun);
     }
     int master = -1, slave = -1;
@@ -157,24 +158,19 @@ Result<ExecChild> spawn_in_instance(int init_pidfd, const ExecSpec& spec) {
       // The instance's own devpts (mount namespace joined above).
       master = ::open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
       if (master < 0) ::_exit(kExecCannotRun);
-      unsigned unlock = 0, ptn = 0;
-      ::ioctl(master, TIOCSPTLCK, &unlock);
-      if (::ioctl(master, TIOCGPTN, &ptn) != 0) ::_exit(kExecCannotRun);
-      char path[32] = "/dev/pts/";
-      // itoa without allocation
-      char digits[16];
-      int nd = 0;
-      do {
-        digits[nd++] = static_cast<char>('0' + ptn % 10);
-        ptn /= 10;
-      } while (ptn != 0);
-      int pos = 9;
-      while (nd > 0) path[pos++] = digits[--nd];
-      path[pos] = '\0';
-      slave = ::open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+      unsigned unlock = 0;
+      if (::ioctl(master, TIOCSPTLCK, &unlock) != 0) ::_exit(kExecCannotRun);
+      // TIOCGPTPEER (Linux 4.13) opens the slave from the master itself, so no path inside
+      // the instance (which its root controls) is looked up: the pty is the one of the
+      // instance's devpts we just created, never anything of the host.
+      slave = ::ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
       if (slave < 0) ::_exit(kExecCannotRun);
-      winsize ws{};
-      if (::ioctl(spec.stdio[0], TIOCGWINSZ, &ws) == 0) ::ioctl(slave, TIOCSWINSZ, &ws);
+      if (spec.rows != 0 && spec.cols != 0) {
+        winsize ws{};
+        ws.ws_row = spec.rows;
+        ws.ws_col = spec.cols;
+        ::ioctl(slave, TIOCSWINSZ, &ws);
+      }
     }
     // setns(CLONE_NEWPID) applies to children: the command is forked into the instance's
     // PID namespace.

@@ -23,15 +23,18 @@ struct ExecSpec {
   std::vector<std::string> argv;  // argv[0]: absolute, or looked up in PATH below
   std::vector<std::string> env;   // KEY=VALUE; PATH, HOME, TERM defaults added if missing
   std::string workdir = "/";
-  int stdio[3] = {-1, -1, -1};   // the client's descriptors (received over the socket)
-  bool tty = false;              // allocate a pty inside the instance, relay it to stdio
+  // The client's descriptors (received over the socket); the caller checked that they may
+  // cross into the instance (fw::stdio_may_cross).
+  int stdio[3] = {-1, -1, -1};
+  bool tty = false;                   // allocate a pty inside the instance, relay it to stdio
+  unsigned short rows = 0, cols = 0;  // with tty: the pty's window size (0: leave it)
   // Run in the command's process just before execve (confinement); must only make
   // system calls. May be empty.
   std::function<int()> pre_exec;
 };
 
 struct ExecChild {
-  Fd pidfd;   // of the waiter child (our child): readable when the command finished
+  Fd pidfd;  // of the waiter child (our child): readable when the command finished
   pid_t pid = 0;
 };
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -111,6 +112,28 @@ static void probe_remount(const char* path) {
   result("remount_bind_rw", mount(NULL, path, NULL, MS_REMOUNT | MS_BIND, NULL));
 }
 
+// TIOCSTI on the command's stdio and on what reopening /proc/self/fd/N gives (exec of
+// issue 11, item 7): a terminal of the operator must never be reachable. The character is a
+// harmless '#'. Also prints what each descriptor is (readlink).
+static void probe_tiocsti(void) {
+  for (int fd = 0; fd <= 2; ++fd) {
+    char name[64], link[256] = "";
+    snprintf(name, sizeof(name), "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(name, link, sizeof(link) - 1);
+    if (n > 0) link[n] = '\0';
+    printf("FD %d %s\n", fd, link);
+    const char c = '#';
+    snprintf(name, sizeof(name), "tiocsti_fd%d", fd);
+    result(name, ioctl(fd, TIOCSTI, &c));
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    int re = open(path, O_RDWR | O_NOCTTY);
+    snprintf(name, sizeof(name), "tiocsti_reopen_fd%d", fd);
+    result(name, re < 0 ? re : ioctl(re, TIOCSTI, &c));
+    if (re >= 0) close(re);
+  }
+}
+
 int main(int argc, char** argv) {
   if (argc >= 2 && strcmp(argv[1], "time") == 0) {
     probe_time();
@@ -122,10 +145,12 @@ int main(int argc, char** argv) {
     probe_remount(argv[2]);
   } else if (argc >= 3 && strcmp(argv[1], "chroot-escape") == 0) {
     probe_chroot_escape(argv[2]);
+  } else if (argc >= 2 && strcmp(argv[1], "tiocsti") == 0) {
+    probe_tiocsti();
   } else {
     fprintf(stderr,
             "usage: %s time | kernel FILE | disk PATH MAJOR MINOR | remount PATH | "
-            "chroot-escape MARKER\n",
+            "chroot-escape MARKER | tiocsti\n",
             argv[0]);
     return 2;
   }
