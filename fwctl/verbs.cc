@@ -166,11 +166,14 @@ std::vector<Verb> build_verbs() {
                run_restart});
   v.push_back({"exec",
                "fwctl exec [-t] [-e NAME=VALUE]... [-w DIR] ID -- CMD [ARGS...]",
-               "EXEC ID [--tty] [--env NAME=VALUE]... [--workdir DIR] -- CMD [ARGS...]",
+               "EXEC ID [--tty] [--winsize ROWSxCOLS] [--env NAME=VALUE]... [--workdir DIR] -- "
+               "CMD [ARGS...]",
                "Runs a command inside a started instance; exits with its status.",
-               {"stdin, stdout and stderr are fwctl's own, handed to the daemon (no copy); -t",
-                "gives the command a pseudo-terminal of the instance. fwctl's own failures exit",
-                "125 (daemon error), 126 (cannot execute) or 127 (not found)."},
+               {"Only pipes and /dev/null cross into an instance: fwctl hands those over and",
+                "relays a terminal, files or sockets through pipes it copies; a directory as",
+                "stdin is refused. -t gives the command a pseudo-terminal of the instance.",
+                "fwctl's own failures exit 125 (daemon error), 126 (cannot execute) or 127",
+                "(not found)."},
                run_exec});
   v.push_back({"start",
                "fwctl start [--wait-console REGEX [--timeout SECONDS]] ID",

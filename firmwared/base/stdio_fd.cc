@@ -5,19 +5,25 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
-#include <unistd.h>
 
 namespace fw {
 
 namespace {
 
-StdioKind classify_char_device(int fd, dev_t rdev) {
+StdioKind classify_char_device(dev_t rdev) {
   // drivers/char/mem.c: 1:3 null, 1:5 zero, 1:7 full. None keeps state a reopen could
   // reach, and none takes ioctls.
-  if (major(rdev) == 1 && (minor(rdev) == 3 || minor(rdev) == 5 || minor(rdev) == 7)) {
-    return StdioKind::kNullDevice;
+  const unsigned maj = major(rdev), min = minor(rdev);
+  if (maj == 1 && (min == 3 || min == 5 || min == 7)) return StdioKind::kNullDevice;
+  // Terminals by number (Documentation/admin-guide/devices.txt: 2, 3 BSD ptys, 4 ttys, 5
+  // tty/console/ptmx, 136-143 UNIX98 pty slaves), not with isatty: an ioctl on an unknown
+  // device may be answered by a user-space driver (CUSE) that never answers, and the
+  // daemon calls this on its event loop. Either way the device is refused; the kind only
+  // words the message.
+  if (maj == 2 || maj == 3 || maj == 4 || maj == 5 || (maj >= 136 && maj <= 143)) {
+    return StdioKind::kTerminal;
   }
-  return ::isatty(fd) == 1 ? StdioKind::kTerminal : StdioKind::kCharDevice;
+  return StdioKind::kCharDevice;
 }
 
 }  // namespace
@@ -43,7 +49,7 @@ StdioKind classify_stdio_fd(int fd) {
     case S_IFREG:
       return StdioKind::kRegularFile;
     case S_IFCHR:
-      return classify_char_device(fd, st.st_rdev);
+      return classify_char_device(st.st_rdev);
     case S_IFBLK:
       return StdioKind::kBlockDevice;
     case S_IFSOCK:

@@ -21,7 +21,7 @@ enum class StdioKind {
   kNamedFifo,   // a FIFO with a name in some file system
   kDirectory,
   kRegularFile,  // includes memfds
-  kTerminal,     // a tty or pty, either side
+  kTerminal,     // a tty or pty, either side (by device number)
   kCharDevice,   // any other character device
   kBlockDevice,
   kSocket,
@@ -30,8 +30,8 @@ enum class StdioKind {
   kClosed,  // not an open descriptor (EBADF)
 };
 
-// Classifies `fd` with fcntl(F_GETFL), fstat, fstatfs and isatty: never reads, writes or
-// changes it.
+// Classifies `fd` with fcntl(F_GETFL), fstat and fstatfs only (no ioctl): never reads,
+// writes or changes it.
 StdioKind classify_stdio_fd(int fd);
 
 // True for kPipe and kNullDevice.

@@ -40,10 +40,13 @@ std::vector<CommandInfo> build_table() {
         "The daemon creates PATH (relative to the client's directory) with the client's uid",
         "and gid, and never replaces an existing file without --force."},
        3, 4, true},
-      {"EXEC", "EXECUTED", "EXEC ID [--tty] [--env NAME=VALUE]... [--workdir DIR] -- CMD [ARGS...]",
+      {"EXEC", "EXECUTED", "EXEC ID [--tty] [--winsize ROWSxCOLS] [--env NAME=VALUE]... [--workdir DIR] -- "
+       "CMD [ARGS...]",
        "Runs a command inside a started instance, with the client's stdin, stdout and stderr.",
        {"It joins every namespace and the root of the instance's PID 1, with the same "
         "confinement.",
+        "stdin, stdout and stderr must be anonymous pipes or /dev/null, /dev/zero, /dev/full",
+        "(EINVAL otherwise): fwctl relays terminals and files through pipes.",
         "The reply carries its exit status (126: cannot execute, 127: not found)."},
        3, -1, true},
       {"FOLDERS", "FOLDERS", "FOLDERS", "Lists the folders (kinds of entities).", {}, 0, 0,
