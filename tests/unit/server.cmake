@@ -1,0 +1,1 @@
+fw_unit_test(server_exec_args_test SOURCES server_exec_args_test.cc LIBS fw_server)
