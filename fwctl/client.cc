@@ -106,7 +106,7 @@ fw::Result<fw::protocol::Message> Client::call_with_fds(fw::protocol::Request re
   // The daemon asks with a SEND_FDS notification carrying our seq; we answer with one byte
   // carrying the descriptors (SCM_RIGHTS), then wait for the reply as usual.
   auto on_event = [this, seq, &fds](const fw::protocol::Message& m) {
-    if (m.name != "SEND_FDS" || m.body.value("seq", 0u) != seq) return;
+    if (m.name != "SEND_FDS" || fw::protocol::field_or(m.body, "seq", uint64_t{0}) != seq) return;
     std::vector<char> control(CMSG_SPACE(sizeof(int) * fds.size()));
     char byte = 0;
     iovec iov{&byte, 1};

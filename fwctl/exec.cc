@@ -98,7 +98,7 @@ int run_exec(Context& ctx, const std::vector<std::string>& args) {
     if (!ctx.json) std::cerr << "firmwared error: " << reply->error().message << std::endl;
     return kExecDaemonError;
   }
-  return reply->body.value("exit_status", kExecDaemonError);
+  return fw::protocol::field_or(reply->body, "exit_status", kExecDaemonError);
 }
 
 }  // namespace fwctl
