@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <map>
 #include <string>
 #include <string_view>
@@ -37,7 +38,8 @@ std::map<std::string, std::string> parse_env(std::string_view text) {
   return env;
 }
 
-void check_accepted(const fw::config::Config& c, const std::map<std::string, std::string>& env) {
+void check_accepted(const fw::config::Config& c, const std::map<std::string, std::string>& env,
+                    unsigned long lines) {
   for (const std::string& key : c.key_names()) {
     const auto value = c.get(key);
     FUZZ_CHECK(value.has_value(), "every listed key has a value");
@@ -49,6 +51,10 @@ void check_accepted(const fw::config::Config& c, const std::map<std::string, std
         source == "default" || from_env || fw::starts_with(source, std::string(kOrigin) + ":"),
         "a value comes from the default, the file or the environment");
     if (from_env) FUZZ_CHECK(env.at(source) == *value, "an environment value is kept as is");
+    if (source != "default" && !from_env) {
+      const unsigned long line = std::strtoul(source.c_str() + kOrigin.size() + 1, nullptr, 10);
+      FUZZ_CHECK(line >= 1 && line <= lines, "a file value names its line");
+    }
   }
   FUZZ_CHECK(!c.get("no_such_key").has_value(), "unknown keys have no value");
   (void)c.log_level();
@@ -72,6 +78,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(!config.error().message.empty(), "a refusal says why");
     return 0;
   }
-  check_accepted(*config, env);
+  // Lines of the file as ini.cc counts them (a last line without '\n' counts).
+  unsigned long lines = 0;
+  for (size_t i = 0; i < input.size(); ++i) {
+    if (input[i] == '\n' || i + 1 == input.size()) ++lines;
+  }
+  check_accepted(*config, env, lines);
   return 0;
 }

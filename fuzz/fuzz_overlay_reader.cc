@@ -10,6 +10,7 @@
 // FUZZ_OVERLAY_STRICT=1 also aborts on a diff error, to look at which trees fail;
 // FUZZ_OVERLAY_PRINT=1 prints each input's diff (to check what a seed builds).
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -41,7 +42,14 @@ void remove_base() {
   if (!g_base.empty()) fs::remove_all(g_base, ec);
 }
 
+// A file next to upper/ and lower/: the reader must never see it (or a diff entry would
+// name something outside the layers, as a redirect to ".." could make it).
+constexpr const char* kSentinel = "SENTINEL-outside-the-layers";
+
 void check_entry(const DiffEntry& d) {
+  FUZZ_CHECK(d.path.find(kSentinel) == std::string::npos &&
+                 d.renamed_from.find(kSentinel) == std::string::npos,
+             "the reader stays inside the layers");
   FUZZ_CHECK(!d.path.empty() && d.path[0] == '/', "diff paths are absolute");
   FUZZ_CHECK(d.path.find("//") == std::string::npos, "diff paths are normalized");
   switch (d.status) {
@@ -159,6 +167,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   }
   g_base = t;
   std::atexit(remove_base);
+  const fw::Fd sentinel(
+      ::open((g_base + "/" + kSentinel).c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
   return 0;
 }
 

@@ -51,8 +51,8 @@ const std::array<std::string_view, 14> kNames = {
 // Overlay markers, and ordinary xattrs that must be compared (escaped and plain).
 const std::array<std::string_view, 8> kXattrSuffixes = {
     "opaque", "redirect", "metacopy", "whiteout", "origin", "overlay.opaque", "", ""};
-const std::array<std::string_view, 10> kXattrValues = {"y",    "x",   "",  "/a",   "a",
-                                                       "/a/b", "b/c", "/", "//a/", "../a"};
+const std::array<std::string_view, 13> kXattrValues = {
+    "y", "x", "", "/a", "a", "/a/b", "b/c", "/", "//a/", "../a", "..", "/..", "/a/../.."};
 
 struct Entry {
   std::string rel;  // below the layer root, "" = the root
