@@ -3,9 +3,23 @@ add_library(fw_warnings INTERFACE)
 target_compile_options(fw_warnings INTERFACE
   -Wall -Wextra -Werror -Wshadow -Wnon-virtual-dtor -Wcast-align -Wunused
   -Woverloaded-virtual -Wnull-dereference -Wformat=2 -Wimplicit-fallthrough
-  -Wmisleading-indentation -Wduplicated-cond -Wlogical-op)
+  -Wmisleading-indentation)
+# GCC-only warnings: clang (the fuzz preset) rejects them as unknown under -Werror.
+target_compile_options(fw_warnings INTERFACE
+  $<$<CXX_COMPILER_ID:GNU>:-Wduplicated-cond -Wlogical-op>)
 if(FW_SANITIZE)
   target_compile_options(fw_warnings INTERFACE
     -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+  target_link_options(fw_warnings INTERFACE -fsanitize=address,undefined)
+endif()
+# FW_FUZZ (clang only, preset fuzz): every library is instrumented for libFuzzer's coverage
+# and built with ASan+UBSan; only the fuzz targets link libFuzzer's main (fuzz/).
+if(FW_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "FW_FUZZ needs clang (cmake --preset fuzz uses clang++-14)")
+  endif()
+  target_compile_options(fw_warnings INTERFACE
+    -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
+    -fno-omit-frame-pointer)
   target_link_options(fw_warnings INTERFACE -fsanitize=address,undefined)
 endif()

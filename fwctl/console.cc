@@ -181,7 +181,7 @@ class Attachment {
           return msg->error();
         }
         if (msg->seq == kStateSeq) {
-          if (msg->body.value("value", "") != "started") {
+          if (fw::protocol::field_or(msg->body, "value", "") != "started") {
             say(raw_, "[waiting for " + id_ + " to start]");
           }
           continue;

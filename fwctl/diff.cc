@@ -86,12 +86,12 @@ int run_content(Context& ctx, const std::string& id, const std::string& path) {
     print_json(*reply);
     return kExitOk;
   }
-  const std::string text = reply->body.value("diff", "");
-  const std::string summary = reply->body.value("summary", "");
+  const std::string text = fw::protocol::field_or(reply->body, "diff", "");
+  const std::string summary = fw::protocol::field_or(reply->body, "summary", "");
   if (!text.empty()) std::cout << (use_color() ? color_unified_diff(text) : text);
   if (!summary.empty()) std::cout << summary << "\n";
   std::cout << std::flush;
-  if (reply->body.value("truncated", false)) {
+  if (fw::protocol::field_or(reply->body, "truncated", false)) {
     std::cerr << "fwctl: warning: the diff of " << path << " was cut to fit one reply\n";
   }
   return kExitOk;
@@ -127,16 +127,17 @@ int run_diff(Context& ctx, const std::vector<std::string>& args) {
     return kExitOk;
   }
   const Json& body = reply->body;
-  const Json entries = body.value("entries", Json::array());
-  const Json totals = body.value("stat", Json::object());
+  const Json entries = fw::protocol::field_or(body, "entries", Json::array());
+  const Json totals = fw::protocol::field_or(body, "stat", Json::object());
   if (stat) {
     std::cout << format_diff_stat(totals) << std::endl;
   } else if (!entries.empty()) {
     std::cout << format_name_status(entries, use_color()) << std::endl;
   }
-  if (body.value("truncated", false) && !stat) {
-    std::cerr << "fwctl: warning: the diff has " << totals.value("total", uint64_t{0})
-              << " entries, only the first " << entries.size()
+  if (fw::protocol::field_or(body, "truncated", false) && !stat) {
+    std::cerr << "fwctl: warning: the diff has "
+              << fw::protocol::field_or(totals, "total", uint64_t{0}) << " entries, only the first "
+              << entries.size()
               << " fit in one reply (give PATHs to narrow it, or fwctl export --changes)\n";
   }
   return kExitOk;
@@ -178,13 +179,14 @@ int run_export(Context& ctx, const std::vector<std::string>& args) {
     return kExitOk;
   }
   const Json& b = reply->body;
-  std::cout << "exported " << b.value("entries", uint64_t{0}) << " entries ("
-            << b.value("bytes", uint64_t{0}) << " bytes) to " << b.value("path", out);
-  if (const auto w = b.value("whiteouts", uint64_t{0}); w > 0) {
+  std::cout << "exported " << fw::protocol::field_or(b, "entries", uint64_t{0}) << " entries ("
+            << fw::protocol::field_or(b, "bytes", uint64_t{0}) << " bytes) to "
+            << fw::protocol::field_or(b, "path", out);
+  if (const auto w = fw::protocol::field_or(b, "whiteouts", uint64_t{0}); w > 0) {
     std::cout << ", " << w << " whiteout" << (w == 1 ? "" : "s");
   }
   std::cout << std::endl;
-  if (const auto s = b.value("skipped", uint64_t{0}); s > 0) {
+  if (const auto s = fw::protocol::field_or(b, "skipped", uint64_t{0}); s > 0) {
     std::cerr << "fwctl: warning: " << s << " socket(s) skipped (a tar cannot hold them)\n";
   }
   return kExitOk;
@@ -195,21 +197,21 @@ int run_export(Context& ctx, const std::vector<std::string>& args) {
 std::string format_name_status(const Json& entries, bool color) {
   std::string out;
   for (const auto& e : entries) {
-    const std::string status = e.value("status", "?");
+    const std::string status = fw::protocol::field_or(e, "status", "?");
     const char* c = status == "A"   ? "\033[32m"
                     : status == "M" ? "\033[33m"
                     : status == "D" ? "\033[31m"
                                     : "\033[36m";
     if (!out.empty()) out += "\n";
     if (color) out += c;
-    out += status + "\t" + e.value("path", "");
+    out += status + "\t" + fw::protocol::field_or(e, "path", "");
     if (color) out += kReset;
   }
   return out;
 }
 
 std::string format_diff_stat(const Json& s) {
-  auto n = [&](const char* k) { return std::to_string(s.value(k, uint64_t{0})); };
+  auto n = [&](const char* k) { return std::to_string(fw::protocol::field_or(s, k, uint64_t{0})); };
   auto row = [](const std::string& label, const std::string& value, const std::string& extra) {
     std::string line = label;
     line.resize(21, ' ');

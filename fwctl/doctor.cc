@@ -131,7 +131,7 @@ std::string daemon_config(Context& ctx, const std::string& key, bool* reachable)
   req.args = {key};
   auto r = client->call(req, std::chrono::steady_clock::now() + std::chrono::seconds(2));
   if (!r.ok() || r->is_error()) return "";
-  return r->body.value("value", "");
+  return fw::protocol::field_or(r->body, "value", "");
 }
 
 }  // namespace
@@ -144,16 +144,17 @@ int run_doctor(Context& ctx, const std::vector<std::string>& args) {
     }
     ctx.json = true;
   }
-  std::vector<Check> checks = {kernel(),      overlayfs(), namespaces(), user_namespaces(),
-                               loop_devices(), apparmor(),  parser(),     busybox(),
-                               cgroups()};
+  std::vector<Check> checks = {kernel(),          overlayfs(),    namespaces(),
+                               user_namespaces(), loop_devices(), apparmor(),
+                               parser(),          busybox(),      cgroups()};
   bool reachable = true;
   std::string repo = daemon_config(ctx, "repository_path", &reachable);
   std::string mounts = reachable ? daemon_config(ctx, "mount_path", &reachable) : "";
   std::string hook = reachable ? daemon_config(ctx, "net_hook", &reachable) : "";
-  checks.push_back({"daemon", reachable ? "ok" : "warn",
-                    reachable ? "answers on " + ctx.socket_path : "not reachable on " + ctx.socket_path,
-                    reachable ? "" : "start firmwared (paths below are the defaults)"});
+  checks.push_back(
+      {"daemon", reachable ? "ok" : "warn",
+       reachable ? "answers on " + ctx.socket_path : "not reachable on " + ctx.socket_path,
+       reachable ? "" : "start firmwared (paths below are the defaults)"});
   if (repo.empty()) repo = "/var/lib/firmwared/firmwares";
   if (mounts.empty()) mounts = "/var/lib/firmwared/mount_points";
   checks.push_back(space("repository", repo));
@@ -167,7 +168,8 @@ int run_doctor(Context& ctx, const std::vector<std::string>& args) {
   if (ctx.json) {
     fw::protocol::Json out = fw::protocol::Json::array();
     for (const auto& c : checks) {
-      out.push_back({{"check", c.name}, {"status", c.status}, {"detail", c.detail}, {"advice", c.advice}});
+      out.push_back(
+          {{"check", c.name}, {"status", c.status}, {"detail", c.detail}, {"advice", c.advice}});
       failed = failed || c.status == "fail";
     }
     std::cout << out.dump(2) << std::endl;

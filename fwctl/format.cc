@@ -32,40 +32,44 @@ std::string format_reply(const fw::protocol::Message& reply, const std::vector<s
   const std::string& a = reply.name;
   if (a == "PONG") return "PONG";
   if (a == "BYEBYE") return "firmwared said bye bye";
-  if (a == "VERSION") return scalar(b.value("version", Json()));
-  if (a == "COMMANDS") return words(b.value("commands", Json::array()));
-  if (a == "FOLDERS") return words(b.value("folders", Json::array()));
-  if (a == "CONFIG_KEYS") return words(b.value("keys", Json::array()));
-  if (a == "GET_CONFIG") return scalar(b.value("value", Json()));
+  if (a == "VERSION") return scalar(fw::protocol::field_or(b, "version", Json()));
+  if (a == "COMMANDS") return words(fw::protocol::field_or(b, "commands", Json::array()));
+  if (a == "FOLDERS") return words(fw::protocol::field_or(b, "folders", Json::array()));
+  if (a == "CONFIG_KEYS") return words(fw::protocol::field_or(b, "keys", Json::array()));
+  if (a == "GET_CONFIG") return scalar(fw::protocol::field_or(b, "value", Json()));
   if (a == "SUBSCRIBED" || a == "SET_PROPERTY") return "";
   if (a == "PREPARED") {
-    const std::string folder = scalar(b.value("folder", Json()));
-    std::string head = b.value("existed", false) ? "entity already in " + folder + " folder"
-                                                 : "new entity in " + folder + " folder created";
-    return head + "\nsha1: " + scalar(b.value("sha1", Json())) +
-           "\nname: " + scalar(b.value("name", Json()));
+    const std::string folder = scalar(fw::protocol::field_or(b, "folder", Json()));
+    std::string head = fw::protocol::field_or(b, "existed", false)
+                           ? "entity already in " + folder + " folder"
+                           : "new entity in " + folder + " folder created";
+    return head + "\nsha1: " + scalar(fw::protocol::field_or(b, "sha1", Json())) +
+           "\nname: " + scalar(fw::protocol::field_or(b, "name", Json()));
   }
   if (a == "LIST") {
     std::vector<std::string> parts;
-    for (const auto& e : b.value("entities", Json::array())) {
-      parts.push_back(scalar(e.value("name", Json())) + "[" + scalar(e.value("sha1", Json())) +
-                      "]");
+    for (const auto& e : fw::protocol::field_or(b, "entities", Json::array())) {
+      parts.push_back(scalar(fw::protocol::field_or(e, "name", Json())) + "[" +
+                      scalar(fw::protocol::field_or(e, "sha1", Json())) + "]");
     }
     return fw::join(parts, " ");
   }
   if (a == "SHOW") {
     std::string out;
-    for (const auto& p : b.value("properties", Json::array())) {
+    for (const auto& p : fw::protocol::field_or(b, "properties", Json::array())) {
       if (!out.empty()) out += "\n";
-      out += scalar(p.value("name", Json())) + ": " + scalar(p.value("value", Json()));
+      out += scalar(fw::protocol::field_or(p, "name", Json())) + ": " +
+             scalar(fw::protocol::field_or(p, "value", Json()));
     }
     return out;
   }
-  if (a == "GET_PROPERTY") return scalar(b.value("value", Json()));
-  if (a == "PROPERTIES") return words(b.value("properties", Json::array()));
-  if (a == "PROPERTY_ADDED") return "property " + scalar(b.value("name", Json())) + " added";
+  if (a == "GET_PROPERTY") return scalar(fw::protocol::field_or(b, "value", Json()));
+  if (a == "PROPERTIES") return words(fw::protocol::field_or(b, "properties", Json::array()));
+  if (a == "PROPERTY_ADDED")
+    return "property " + scalar(fw::protocol::field_or(b, "name", Json())) + " added";
   if (a == "STARTED" || a == "KILLED" || a == "REMOUNTED" || a == "RESTORED") {
-    const std::string id = args.empty() ? scalar(b.value("name", Json())) : args[0];
+    const std::string id =
+        args.empty() ? scalar(fw::protocol::field_or(b, "name", Json())) : args[0];
     const std::string verb = a == "STARTED"    ? "started"
                              : a == "KILLED"   ? "killed"
                              : a == "RESTORED" ? "restored"
@@ -73,13 +77,15 @@ std::string format_reply(const fw::protocol::Message& reply, const std::vector<s
     return id + " " + verb;
   }
   if (a == "DROPPED") {
-    return (args.size() >= 2 ? args[1] : scalar(b.value("name", Json()))) + " dropped";
+    return (args.size() >= 2 ? args[1] : scalar(fw::protocol::field_or(b, "name", Json()))) +
+           " dropped";
   }
   if (a == "HELP") {
-    std::string out = "Command " + scalar(b.value("command", Json())) +
-                      "\nSynopsis: " + scalar(b.value("synopsis", Json())) +
-                      "\nOverview: " + scalar(b.value("overview", Json()));
-    for (const auto& line : b.value("help", Json::array())) out += "\n" + scalar(line);
+    std::string out = "Command " + scalar(fw::protocol::field_or(b, "command", Json())) +
+                      "\nSynopsis: " + scalar(fw::protocol::field_or(b, "synopsis", Json())) +
+                      "\nOverview: " + scalar(fw::protocol::field_or(b, "overview", Json()));
+    for (const auto& line : fw::protocol::field_or(b, "help", Json::array()))
+      out += "\n" + scalar(line);
     return out;
   }
   // Unknown to this fwctl (a newer daemon): show every field.

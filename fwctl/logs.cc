@@ -27,7 +27,7 @@ void print(const Context& ctx, const Message& reply) {
               << std::endl;
     return;
   }
-  const std::string data = reply.body.value("data", "");
+  const std::string data = fw::protocol::field_or(reply.body, "data", "");
   std::fwrite(data.data(), 1, data.size(), stdout);
   std::fflush(stdout);
 }
@@ -67,10 +67,10 @@ int run_logs(Context& ctx, const std::vector<std::string>& args) {
     auto reply = client->call(req, reply_deadline(ctx));
     if (!reply.ok()) return g_stop ? kExitOk : report_error(ctx, reply.error(), false);
     if (reply->is_error()) return report_error(ctx, reply->error(), true);
-    const std::string data = reply->body.value("data", "");
+    const std::string data = fw::protocol::field_or(reply->body, "data", "");
     if (!data.empty() || first || !ctx.json) print(ctx, *reply);
     if (!follow) return kExitOk;
-    req.args = {ids[0], std::to_string(reply->body.value("offset", uint64_t{0}))};
+    req.args = {ids[0], std::to_string(fw::protocol::field_or(reply->body, "offset", uint64_t{0}))};
     // A full chunk means more is waiting: read on without pausing.
     if (data.size() < 60 * 1024) sleep_ms(kLogsPollMs);
   }

@@ -69,8 +69,8 @@ struct Row {
 
 Row row_of(const Json& show, const std::map<std::string, std::string>& firmware_names) {
   std::map<std::string, std::string> p;
-  for (const auto& prop : show.value("properties", Json::array())) {
-    p[prop.value("name", "")] = prop.value("value", "");
+  for (const auto& prop : fw::protocol::field_or(show, "properties", Json::array())) {
+    p[fw::protocol::field_or(prop, "name", "")] = fw::protocol::field_or(prop, "value", "");
   }
   Row r{p["name"], p["id"], p["state"], "-", "-", "-"};
   const std::string& fw_sha1 = p["firmware_sha1"];
@@ -157,14 +157,15 @@ int run_ps(Context& ctx, const std::vector<std::string>& args) {
   auto firmwares = call(*client, ctx, "LIST", {"firmwares"}, &from_daemon);
   if (!firmwares.ok()) return report_error(ctx, firmwares.error(), from_daemon);
   std::map<std::string, std::string> firmware_names;
-  for (const auto& e : firmwares->body.value("entities", Json::array())) {
-    firmware_names[e.value("sha1", "")] = e.value("name", "");
+  for (const auto& e : fw::protocol::field_or(firmwares->body, "entities", Json::array())) {
+    firmware_names[fw::protocol::field_or(e, "sha1", "")] = fw::protocol::field_or(e, "name", "");
   }
   auto instances = call(*client, ctx, "LIST", {"instances"}, &from_daemon);
   if (!instances.ok()) return report_error(ctx, instances.error(), from_daemon);
   std::vector<Row> rows;
-  for (const auto& e : instances->body.value("entities", Json::array())) {
-    auto show = call(*client, ctx, "SHOW", {"instances", e.value("sha1", "")}, &from_daemon);
+  for (const auto& e : fw::protocol::field_or(instances->body, "entities", Json::array())) {
+    auto show = call(*client, ctx, "SHOW", {"instances", fw::protocol::field_or(e, "sha1", "")},
+                     &from_daemon);
     if (!show.ok()) {
       if (from_daemon && show.error().code == ENOENT) continue;  // dropped meanwhile
       return report_error(ctx, show.error(), from_daemon);

@@ -62,7 +62,9 @@ int run_daemon_command(Context& ctx, const fw::protocol::CommandInfo& info,
   }
   auto on_event = [&](const Message& m) {
     if (!progress || m.name != "PREPARE_PROGRESS") return;
-    std::cerr << "\r" << format_progress(m.body.value("percent", 0), m.body.value("path", ""))
+    std::cerr << "\r"
+              << format_progress(fw::protocol::field_or(m.body, "percent", 0),
+                                 fw::protocol::field_or(m.body, "path", ""))
               << std::flush;
     bar_shown = true;
   };

@@ -87,7 +87,7 @@ int run_wait(Context& ctx, const std::vector<std::string>& args) {
   for (;;) {
     auto now = ask(*client, "GET_PROPERTY", {"instances", id, "state"}, &rc);
     if (!now) return rc;
-    if (now->body.value("value", "") == state) return kExitOk;
+    if (fw::protocol::field_or(now->body, "value", "") == state) return kExitOk;
     // Wait for the next lifecycle event (or a 1 s tick, in case one was missed).
     auto tick = Clock::now() + std::chrono::seconds(1);
     Deadline until = deadline && *deadline < tick ? deadline : Deadline(tick);
@@ -148,7 +148,7 @@ int run_start(Context& ctx, const std::vector<std::string>& args) {
   if (wait_console) {
     auto before = ask(*client, "LOGS", {id}, &rc);
     if (!before) return rc;
-    offset = std::to_string(before->body.value("offset", 0));
+    offset = std::to_string(fw::protocol::field_or(before->body, "offset", uint64_t{0}));
   }
   fw::protocol::Request req;
   req.command = "START";
@@ -171,8 +171,8 @@ int run_start(Context& ctx, const std::vector<std::string>& args) {
   for (;;) {
     auto chunk = ask(*client, "LOGS", {id, offset}, &rc);
     if (!chunk) return rc;
-    seen += chunk->body.value("data", "");
-    offset = std::to_string(chunk->body.value("offset", 0));
+    seen += fw::protocol::field_or(chunk->body, "data", "");
+    offset = std::to_string(fw::protocol::field_or(chunk->body, "offset", uint64_t{0}));
     if (std::regex_search(seen, re)) {
       if (ctx.json) std::cout << reply->body.dump() << std::endl;
       return kExitOk;
@@ -180,7 +180,7 @@ int run_start(Context& ctx, const std::vector<std::string>& args) {
     if (seen.size() > (1u << 20)) seen.erase(0, seen.size() - (1u << 19));
     auto state = ask(*client, "GET_PROPERTY", {"instances", id, "state"}, &rc);
     if (!state) return rc;
-    if (state->body.value("value", "") == "ready") {
+    if (fw::protocol::field_or(state->body, "value", "") == "ready") {
       std::cerr << "fwctl: " << id << " stopped before its console matched '" << pattern << "'\n";
       return kExitError;
     }

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstring>
 #include <iterator>
+#include <string_view>
 
 namespace fw::core::overlay {
 
@@ -40,6 +41,22 @@ std::string fd_path(int dirfd, const std::string& name) {
 }
 
 bool absent_errno(int e) { return e == ENOENT || e == ENOTDIR; }
+
+// True when a component of `path` is "." or "..". The kernel looks a redirect up one
+// component at a time with lookup_one_len(), which refuses those (EACCES, fs/namei.c
+// lookup_one_common()): such a redirect is never followed. Followed here, "/.." would lead
+// the walk out of the lower layer.
+bool has_dot_component(const std::string& path) {
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t slash = path.find('/', start);
+    if (slash == std::string::npos) slash = path.size();
+    const std::string_view part(path.data() + start, slash - start);
+    if (part == "." || part == "..") return true;
+    start = slash + 1;
+  }
+  return false;
+}
 
 // xattrs unsupported by the filesystem (squashfs without them, ...) read as none.
 bool no_xattr_errno(int e) { return e == ENODATA || e == ENOTSUP || e == EOPNOTSUPP; }
@@ -110,6 +127,8 @@ Result<Fd> open_dir_path(int dirfd, const std::string& rel) {
     const std::string part = rel.substr(start, slash - start);
     start = slash + 1;
     if (part.empty() || part == ".") continue;
+    // The walk never leaves `dirfd`: ".." would climb out of the layer.
+    if (part == "..") return make_error(EACCES, "opening '" + rel + "': '..' is refused");
     auto next = open_dir(cur.get(), part);
     if (!next.ok()) return next.error().wrap("opening '" + rel + "'");
     cur = std::move(*next);
@@ -287,7 +306,7 @@ Result<MergedDir> Reader::root() const {
 Result<std::optional<std::string>> Reader::redirect_of(const MergedDir& dir,
                                                        const std::string& name) const {
   FW_ASSIGN_OR_RETURN(auto r, get_xattr(dir.upper.get(), name, prefix_ + "redirect"));
-  if (!r || r->empty()) return std::optional<std::string>();
+  if (!r || r->empty() || has_dot_component(*r)) return std::optional<std::string>();
   // Absolute: from the root of the lower layers; relative: a name in the parent's lower
   // directory (ovl_check_redirect()).
   if ((*r)[0] == '/') {

@@ -64,7 +64,7 @@ Result<Fd> open_root(const std::string& path);
 // Opens directory `name` in `dirfd`. ENOENT, ENOTDIR (also for a symlink), ...
 Result<Fd> open_dir(int dirfd, const std::string& name);
 // Opens the directory at `rel` ("a/b", "" = dirfd itself) below `dirfd`, one component at a
-// time. ENOENT, ENOTDIR, ...
+// time. ENOENT, ENOTDIR, EACCES for a ".." component (never above `dirfd`), ...
 Result<Fd> open_dir_path(int dirfd, const std::string& rel);
 // Opens regular file `name` for reading (O_NOFOLLOW|O_NONBLOCK: never a fifo). EINVAL
 // when it is not a regular file (anymore).
@@ -151,7 +151,8 @@ class Reader {
   Reader(Fd upper, Fd lower, std::string prefix)
       : upper_(std::move(upper)), lower_(std::move(lower)), prefix_(std::move(prefix)) {}
   // Where the redirect xattr of upper entry `name` of `dir` points in the lower (relative
-  // to its root); nullopt without a redirect or when it cannot be resolved.
+  // to its root); nullopt without a redirect or when it cannot be resolved (also when it
+  // has a "." or ".." component, which the kernel never follows).
   Result<std::optional<std::string>> redirect_of(const MergedDir& dir,
                                                  const std::string& name) const;
   Fd upper_;

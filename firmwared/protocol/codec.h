@@ -6,9 +6,10 @@
 
 #include <cstdint>
 #include <optional>
-#include <variant>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <variant>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -56,9 +57,9 @@ std::string encode(const Json& message);
 struct Message {
   enum class Kind { kReply, kEvent };
   Kind kind = Kind::kReply;
-  uint32_t seq = 0;     // replies only
-  std::string name;     // the answer ("PONG", "ERROR") or the event ("DEAD")
-  Json body;            // the whole object
+  uint32_t seq = 0;  // replies only
+  std::string name;  // the answer ("PONG", "ERROR") or the event ("DEAD")
+  Json body;         // the whole object
   bool is_error() const { return kind == Kind::kReply && name == "ERROR"; }
   // For an ERROR reply: its errno and message.
   Error error() const;
@@ -66,5 +67,35 @@ struct Message {
 
 // Decodes a reply or notification line from the daemon. Errors: EBADMSG.
 Result<Message> decode_message(std::string_view line);
+
+// Returns field `key` of `object` as a T, or `fallback` when `object` is not an object, has
+// no such field, or holds it with another type (or out of T's range). Never throws: unlike
+// Json::value(), which throws type_error on a field of another type, so a reply of another
+// daemon version cannot abort the client. T: Json, std::string, bool, int, uint64_t.
+template <typename T>
+T field_or(const Json& object, std::string_view key, T fallback) {
+  if (!object.is_object()) return fallback;
+  const auto it = object.find(key);
+  if (it == object.end()) return fallback;
+  if constexpr (std::is_same_v<T, Json>) {
+    return *it;
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    return it->is_string() ? it->template get<std::string>() : fallback;
+  } else if constexpr (std::is_same_v<T, bool>) {
+    return it->is_boolean() ? it->template get<bool>() : fallback;
+  } else if constexpr (std::is_same_v<T, uint64_t>) {
+    return it->is_number_unsigned() ? it->template get<uint64_t>() : fallback;
+  } else {
+    static_assert(std::is_same_v<T, int>, "field_or: Json, std::string, bool, int or uint64_t");
+    if (!it->is_number_integer()) return fallback;
+    const int64_t v = it->template get<int64_t>();
+    const bool fits = it->is_number_unsigned() ? it->template get<uint64_t>() <= uint64_t{INT32_MAX}
+                                               : v >= INT32_MIN && v <= INT32_MAX;
+    return fits ? static_cast<int>(v) : fallback;
+  }
+}
+inline std::string field_or(const Json& object, std::string_view key, const char* fallback) {
+  return field_or<std::string>(object, key, fallback);
+}
 
 }  // namespace fw::protocol

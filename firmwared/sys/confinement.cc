@@ -70,7 +70,8 @@ Status add_rules(scmp_filter_ctx ctx) {
   // clock_adjtime: CLOCK_REALTIME goes through the kernel's CAP_SYS_TIME check for
   // modes != 0 (kernel/time/timekeeping.c, timekeeping_validate_timex); other clocks, such
   // as PTP clocks (posix-clock.c checks only FMODE_WRITE), are refused here.
-  const scmp_arg_cmp not_realtime[] = {SCMP_A0(SCMP_CMP_NE, CLOCK_REALTIME)};
+  // datum_b (unused by SCMP_CMP_NE) is spelled out: clang's -Wmissing-field-initializers.
+  const scmp_arg_cmp not_realtime[] = {SCMP_A0(SCMP_CMP_NE, CLOCK_REALTIME, 0)};
   FW_TRY(add_rule(ctx, "clock_adjtime", 1, not_realtime));
   FW_TRY(add_rule(ctx, "clock_adjtime64", 1, not_realtime));
   // Block device nodes: the kernel checks nothing but CAP_MKNOD, and a node of the host's

@@ -512,6 +512,30 @@ TEST(ExportChanges, WritesTheUpperLayerWithOciWhiteouts) {
   EXPECT_NE(shell("tar -tvf '" + tar + "' bin/tool").find("-rwx------"), std::string::npos);
 }
 
+// fuzz_overlay_reader found a redirect of "/.." merging the directory above the lower layer
+// (the diff listed upper/, lower/, ... of the test tree). The kernel's lookup refuses "."
+// and ".." components: such a redirect is not followed.
+TEST(ComputeDiffMarkers, RedirectsWithDotDotAreNotFollowed) {
+  REQUIRE_ROOT();
+  Tree t;
+  t.file("lower/a/x", "x");
+  t.dir("upper/up");
+  t.xattr("upper/up", "trusted.overlay.redirect", "/..");
+  t.dir("upper/rel");
+  t.xattr("upper/rel", "trusted.overlay.redirect", "..");
+  t.dir("upper/a");
+  t.dir("upper/a/deep");
+  t.xattr("upper/a/deep", "trusted.overlay.redirect", "/a/../..");
+  Diff d = diff_of(t);
+  EXPECT_EQ(d.lines(), (Strings{"A /a/deep", "A /rel", "A /up"}));
+  const std::string tar = t.at("changes.tar");
+  export_to(tar, [&](int fd) { return export_changes(t.upper(), t.lower(), fd); });
+  for (const auto& name : tar_names(tar)) {
+    EXPECT_EQ(name.find("lower"), std::string::npos) << name;
+    EXPECT_EQ(name.find("upper"), std::string::npos) << name;
+  }
+}
+
 TEST(ExportTree, WritesEveryEntryKeepingXattrsAndSkippingSockets) {
   REQUIRE_ROOT();
   Tree t;

@@ -447,6 +447,28 @@ TEST(DecodeMessage, AcceptsTheLargestSeq) {
 // ---------------------------------------------------------------------------------------
 // Command table
 
+// fuzz_protocol_decode found fwctl aborting on {"answer":"LIST","entities":[1]}: Json::value()
+// throws type_error on a non-object or a field of another type; field_or() falls back.
+TEST(FieldOr, FallsBackOnAMissingFieldAnotherTypeOrANonObject) {
+  const Json reply = Json::parse(
+      R"({"name":"x","existed":"yes","offset":18446744073709551615,"n":-3,"big":4294967296,)"
+      R"("entities":[1],"flag":true})");
+  EXPECT_EQ(field_or(reply, "name", ""), "x");
+  EXPECT_EQ(field_or(reply, "missing", "d"), "d");
+  EXPECT_EQ(field_or(reply, "offset", "d"), "d");
+  EXPECT_FALSE(field_or(reply, "existed", false));
+  EXPECT_TRUE(field_or(reply, "flag", false));
+  EXPECT_EQ(field_or(reply, "offset", uint64_t{0}), 18446744073709551615u);
+  EXPECT_EQ(field_or(reply, "n", uint64_t{7}), 7u);
+  EXPECT_EQ(field_or(reply, "n", 0), -3);
+  EXPECT_EQ(field_or(reply, "big", 5), 5);
+  EXPECT_EQ(field_or(reply, "entities", Json()), Json::parse("[1]"));
+  for (const Json& e : field_or(reply, "entities", Json::array())) {
+    EXPECT_EQ(field_or(e, "name", "none"), "none");
+  }
+  EXPECT_EQ(field_or(Json(), "name", 4), 4);
+}
+
 TEST(Commands, AreSortedUniqueAndConsistent) {
   const auto& table = commands();
   ASSERT_FALSE(table.empty());
