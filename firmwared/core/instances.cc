@@ -1,3 +1,4 @@
+#include "firmwared/base/strings.h"
 #include "firmwared/core/instances.h"
 #include "firmwared/core/instances_runtime.h"
 
@@ -74,7 +75,7 @@ Result<catalogue::InstanceRecord> Instances::find(const std::string& id) {
   for (auto& r : all) {
     if (r.sha1 == sha1) return r;
   }
-  return make_error(ENOENT, "instance '" + printable(id) + "' vanished");
+  return make_error(ENOENT, "instance " + quote(id) + " vanished");
 }
 
 Status Instances::mount_workspace(const catalogue::InstanceRecord& r) {
