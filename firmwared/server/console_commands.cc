@@ -88,13 +88,14 @@ class ConsoleAttacher {
   bool try_attach(Session& s, Waiter& w, bool flush_stale) {
     const std::string pts = instances_.outer_pts(w.sha1);
     if (pts.empty()) {
-      // A started instance without a known console was re-adopted after a daemon restart:
-      // the monitor announced its ptys to the previous daemon only.
+      // A started instance without a known console was re-adopted after a daemon restart
+      // and its monitor's record of the ptys (<workspace>/pts) could not be read.
       if (instances_.state_of(w.sha1) != "started") return false;
       return fail(s, w,
                   make_error(ENOTTY, "the console of instance " + w.name +
                                          " is unknown to this daemon (re-adopted after a "
-                                         "restart); it is known again after its next start"));
+                                         "restart without its pts record); it is known again "
+                                         "after its next start"));
     }
     if (!starts_with(pts, "/dev/pts/")) {
       return fail(

@@ -12,7 +12,7 @@ limit_clients.py SOCKET flood COUNT WAIT
 limit_clients.py SOCKET bigargs ARG0 ARG1...
     For every command but QUIT and CONSOLE, sends requests whose arguments are made of
     the given small arguments with one of them replaced by a 500 KiB string (each position
-    in turn, 1 to 4 arguments). Prints "largest reply N bytes (COMMAND)" and, for each
+    in turn, for each arity from 1 to 4 the command accepts). Prints "largest reply N bytes (COMMAND)" and, for each
     reply that quotes more than 64 bytes of the big argument, "unbounded COMMAND ARGS".
 """
 import collections
@@ -115,6 +115,10 @@ def bigargs(path, small):
         if command in ("QUIT", "CONSOLE"):
             continue
         for n in range(1, 5):
+            # Skip arities the command refuses (a small probe answers "takes N arguments").
+            probe = json.loads(request(path, command, ["x"] * n))
+            if probe.get("error") == "EINVAL" and " takes " in probe.get("message", ""):
+                continue
             for i in range(n):
                 args = [small[k % len(small)] for k in range(n)]
                 args[i] = big
