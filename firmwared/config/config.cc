@@ -159,8 +159,8 @@ Status Config::validate() const {
     } else {
       continue;
     }
-    return make_error(EINVAL, "invalid value " + quote(entry.value) + " for key '" +
-                                  name + "' (from " + entry.source + "): must be " + rule);
+    return make_error(EINVAL, "invalid value " + quote(entry.value) + " for key '" + name +
+                                  "' (from " + entry.source + "): must be " + rule);
   }
   return {};
 }

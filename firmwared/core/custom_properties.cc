@@ -1,5 +1,5 @@
-#include "firmwared/base/strings.h"
 #include "firmwared/core/custom_properties.h"
+#include "firmwared/base/strings.h"
 
 #include "firmwared/core/shell_words.h"
 
@@ -7,8 +7,8 @@ namespace fw::core {
 
 Status reject_index_on_scalar(const std::string& folder, const PropertyRef& ref) {
   if (ref.array_syntax) {
-    return make_error(
-        EINVAL, "property " + quote(ref.name) + " of " + folder + " is not an array: drop the [index]");
+    return make_error(EINVAL, "property " + quote(ref.name) + " of " + folder +
+                                  " is not an array: drop the [index]");
   }
   return {};
 }
@@ -68,7 +68,8 @@ Status CustomProperties::append_values(const std::string& sha1, std::vector<Prop
 Result<catalogue::CustomProperty> CustomProperties::require(const PropertyRef& ref) {
   FW_ASSIGN_OR_RETURN(auto custom, find(ref.name));
   if (!custom) {
-    return make_error(ESRCH, folder_ + " have no property " + quote(ref.name) + " (PROPERTIES " + folder_ + " lists them)");
+    return make_error(ESRCH, folder_ + " have no property " + quote(ref.name) + " (PROPERTIES " +
+                                 folder_ + " lists them)");
   }
   return *custom;
 }

@@ -1,5 +1,5 @@
-#include "firmwared/base/strings.h"
 #include "firmwared/core/firmware_mounter.h"
+#include "firmwared/base/strings.h"
 
 #include "firmwared/base/log.h"
 #include "firmwared/sys/image_format.h"

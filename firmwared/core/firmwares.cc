@@ -98,7 +98,9 @@ Result<FirmwareSource> resolve_firmware_source(const std::string& arg,
   if (auto pos = arg.find("://"); pos != std::string::npos && is_url_scheme(arg.substr(0, pos))) {
     const std::string scheme = arg.substr(0, pos);
     if (to_lower(scheme) != "file") {
-      return make_error(EPROTONOSUPPORT, "cannot import " + quote(arg) + ": URL scheme " + quote(scheme) + " is not supported (only file:// and paths)");
+      return make_error(EPROTONOSUPPORT, "cannot import " + quote(arg) + ": URL scheme " +
+                                             quote(scheme) +
+                                             " is not supported (only file:// and paths)");
     }
     // RFC 8089: file://HOST/path with HOST empty or "localhost".
     std::string rest = arg.substr(pos + 3);
@@ -114,8 +116,8 @@ Result<FirmwareSource> resolve_firmware_source(const std::string& arg,
   }
   if (path[0] != '/') {
     if (!cwd) {
-      return make_error(
-          EINVAL, "relative path " + quote(path) + " needs the client's working directory");
+      return make_error(EINVAL,
+                        "relative path " + quote(path) + " needs the client's working directory");
     }
     path = *cwd + "/" + path;
   }
@@ -124,8 +126,7 @@ Result<FirmwareSource> resolve_firmware_source(const std::string& arg,
     return errno_error("firmware path " + quote(path));
   }
   struct stat st {};
-  if (::stat(real, &st) != 0)
-    return errno_error("inspecting firmware path " + quote(real));
+  if (::stat(real, &st) != 0) return errno_error("inspecting firmware path " + quote(real));
   if (S_ISDIR(st.st_mode)) {
     if (std::string(real) == "/") {
       return make_error(EINVAL, "refusing the host's root directory as a firmware");
@@ -144,7 +145,8 @@ Result<std::string> check_rootfs(const std::string& dir) {
     if (::lstat((dir + "/" + sub).c_str(), &st) == 0) ++found;
   }
   if (found == 0) {
-    return make_error(EINVAL, "directory " + quote(dir) + " does not look like a root filesystem (no bin, sbin, usr, "
+    return make_error(EINVAL, "directory " + quote(dir) +
+                                  " does not look like a root filesystem (no bin, sbin, usr, "
                                   "etc or lib)");
   }
   // /sbin/init is often an absolute symlink into the rootfs itself: lstat, do not follow.
@@ -301,11 +303,10 @@ void Firmwares::prepare_image(const FirmwareSource& src, PrepareDone done) {
   auto work = [imp, &exec, &events]() {
     // Worker thread: touch only the import and post progress back to the loop.
     if (!imp->same_size.empty()) {
-      auto sha1 = sys::sha1_of_fd(imp->src.get(), [imp](uint64_t, uint64_t) {
-        return !imp->cancelled.load();
-      });
-      if (sha1.ok() && std::find(imp->same_size.begin(), imp->same_size.end(), *sha1) !=
-                           imp->same_size.end()) {
+      auto sha1 = sys::sha1_of_fd(imp->src.get(),
+                                  [imp](uint64_t, uint64_t) { return !imp->cancelled.load(); });
+      if (sha1.ok() &&
+          std::find(imp->same_size.begin(), imp->same_size.end(), *sha1) != imp->same_size.end()) {
         imp->sha1 = *sha1;
         return;
       }
@@ -349,7 +350,8 @@ Result<EntitySummary> Firmwares::finish_import(Import& imp) {
     return EntitySummary{sha1, existing->name, true, ""};
   }
   if (!imp.copied) {  // dropped meanwhile: import it for real
-    return make_error(EAGAIN, "firmware " + quote(imp.source.path) + " was dropped during PREPARE: prepare it again");
+    return make_error(EAGAIN, "firmware " + quote(imp.source.path) +
+                                  " was dropped during PREPARE: prepare it again");
   }
   const std::string final_name = repository_name(imp.source.path, sha1);
   if (auto s = sys::publish(imp.repo_dir.get(), imp.tmp_name, final_name); !s.ok()) {

@@ -74,7 +74,8 @@ Status validate_stolen_interface(const std::string& value) {
     start = colon + 1;
   }
   if (parts.size() > 3) {
-    return make_error(EINVAL, "invalid stolen_interface " + quote(value) + ": expected iface[:new_name[:cidr]]");
+    return make_error(
+        EINVAL, "invalid stolen_interface " + quote(value) + ": expected iface[:new_name[:cidr]]");
   }
   FW_TRY_CTX(validate_interface_name(parts[0]), "stolen_interface");
   if (parts.size() >= 2 && !parts[1].empty()) {
@@ -86,7 +87,8 @@ Status validate_stolen_interface(const std::string& value) {
     char tail;
     if (std::sscanf(cidr.c_str(), "%u.%u.%u.%u/%u%c", &a, &b, &c, &d, &len, &tail) != 5 ||
         a > 255 || b > 255 || c > 255 || d > 255 || len > 32) {
-      return make_error(EINVAL, "invalid stolen_interface " + quote(value) + ": " + quote(cidr) + " is not an IPv4 address/prefix");
+      return make_error(EINVAL, "invalid stolen_interface " + quote(value) + ": " + quote(cidr) +
+                                    " is not an IPv4 address/prefix");
     }
   }
   return {};
@@ -169,7 +171,8 @@ Status Instances::check_writable(const catalogue::InstanceRecord& r, const std::
     if (cmdline->empty())
       return make_error(EINVAL, "cmdline cannot be empty: PID 1 needs a program");
     if ((*cmdline)[0].empty() || (*cmdline)[0][0] != '/') {
-      return make_error(EINVAL, "cmdline[0] " + quote((*cmdline)[0]) + " must be an absolute path inside the firmware");
+      return make_error(EINVAL, "cmdline[0] " + quote((*cmdline)[0]) +
+                                    " must be an absolute path inside the firmware");
     }
   }
   return {};

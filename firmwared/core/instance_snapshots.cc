@@ -14,9 +14,9 @@
 #include <cstring>
 #include <ctime>
 
-#include "firmwared/base/strings.h"
 #include "firmwared/base/defer.h"
 #include "firmwared/base/log.h"
+#include "firmwared/base/strings.h"
 #include "firmwared/core/identifiers.h"
 #include "firmwared/core/instances.h"
 #include "firmwared/core/instances_runtime.h"

@@ -1,5 +1,5 @@
-#include "firmwared/base/strings.h"
 #include "firmwared/core/instances.h"
+#include "firmwared/base/strings.h"
 #include "firmwared/core/instances_runtime.h"
 
 #include <sys/stat.h>

@@ -1,5 +1,5 @@
-#include "firmwared/base/strings.h"
 #include "firmwared/core/overlay_tree.h"
+#include "firmwared/base/strings.h"
 
 #include <dirent.h>
 #include <fcntl.h>

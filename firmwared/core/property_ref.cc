@@ -55,7 +55,8 @@ Result<PropertyRef> parse_property_ref(std::string_view text) {
   }
   for (size_t i = 0; i < ref.name.size(); ++i) {
     if (!is_name_char(ref.name[i])) {
-      return invalid("byte " + std::to_string(i) + " (" + quote(ref.name.substr(i, 1)) + ") is not allowed, a property name is made of letters, digits and '_'");
+      return invalid("byte " + std::to_string(i) + " (" + quote(ref.name.substr(i, 1)) +
+                     ") is not allowed, a property name is made of letters, digits and '_'");
     }
   }
   if (open == std::string_view::npos) return ref;

@@ -116,9 +116,8 @@ std::variant<Request, DecodeFailure> decode_request(std::string_view line) {
   r.command = to_upper(cmd_it->get<std::string>());
   const CommandInfo* info = find_command(r.command);
   if (info == nullptr) {
-    return fail(
-        r.seq, ENOSYS,
-        "unknown command " + quote(cmd_it->get<std::string>()) + " (COMMANDS lists them)");
+    return fail(r.seq, ENOSYS,
+                "unknown command " + quote(cmd_it->get<std::string>()) + " (COMMANDS lists them)");
   }
   if (auto a = j.find("args"); a != j.end()) {
     if (!a->is_array()) return fail(r.seq, EINVAL, "request field 'args' is not an array");

@@ -28,8 +28,8 @@ void register_builtin_commands(Dispatcher& d, Server& server, const config::Conf
   d.add("GET_CONFIG", [&config](const protocol::Request& req, const auto&, Responder r) {
     auto value = config.get(req.args[0]);
     if (!value) {
-      return r.fail(
-          make_error(ESRCH, "unknown config key " + quote(req.args[0]) + " (CONFIG_KEYS lists them)"));
+      return r.fail(make_error(
+          ESRCH, "unknown config key " + quote(req.args[0]) + " (CONFIG_KEYS lists them)"));
     }
     r.ok({{"key", to_lower(req.args[0])}, {"value", *value}});
   });

@@ -180,8 +180,8 @@ Result<uint64_t> parse_offset(const std::string& text) {
   const char* end = text.data() + text.size();
   auto [p, ec] = std::from_chars(text.data(), end, v);
   if (text.empty() || ec != std::errc() || p != end) {
-    return make_error(EINVAL, "LOGS offset " + quote(text) +
-                                  " is not a byte offset (a non-negative integer)");
+    return make_error(
+        EINVAL, "LOGS offset " + quote(text) + " is not a byte offset (a non-negative integer)");
   }
   return v;
 }

@@ -372,7 +372,8 @@ Result<ExportRequest> parse_export_args(const std::vector<std::string>& args,
   x.path = paths[0];
   if (x.path[0] != '/') {
     if (!cwd) {
-      return make_error(EINVAL, "EXPORT: relative path " + quote(x.path) + " but the request carries no cwd");
+      return make_error(
+          EINVAL, "EXPORT: relative path " + quote(x.path) + " but the request carries no cwd");
     }
     x.path = *cwd + (cwd->back() == '/' ? "" : "/") + x.path;
   }

@@ -1,5 +1,5 @@
-#include "firmwared/base/strings.h"
 #include "firmwared/server/exec_commands.h"
+#include "firmwared/base/strings.h"
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -9,9 +9,9 @@
 
 #include "firmwared/base/log.h"
 #include "firmwared/core/shell_words.h"
+#include "firmwared/server/session.h"
 #include "firmwared/sys/apparmor.h"
 #include "firmwared/sys/confinement.h"
-#include "firmwared/server/session.h"
 #include "firmwared/sys/exec.h"
 
 namespace fw::server {
@@ -84,12 +84,14 @@ Result<ExecOptions> parse_exec_args(const std::vector<std::string>& args) {
         o.env.push_back(v);
       } else {
         if (v.empty() || v[0] != '/') {
-          return make_error(EINVAL, "EXEC --workdir " + quote(v) + " must be an absolute path inside the instance");
+          return make_error(EINVAL, "EXEC --workdir " + quote(v) +
+                                        " must be an absolute path inside the instance");
         }
         o.workdir = v;
       }
     } else {
-      return make_error(EINVAL, "EXEC: unknown option " + quote(a) + " (options go before --, the command after it)");
+      return make_error(EINVAL, "EXEC: unknown option " + quote(a) +
+                                    " (options go before --, the command after it)");
     }
   }
   o.argv.assign(args.begin() + static_cast<long>(i), args.end());
@@ -109,14 +111,15 @@ void register_exec_commands(Dispatcher& d, core::Instances& instances, event_bas
     if (!session) return;  // the client is gone
     // The hand-over (docs/protocol.md, EXEC): we ask, the client answers with one byte
     // carrying its stdin, stdout and stderr.
-    session->send(protocol::encode(
-        {{"event", "SEND_FDS"}, {"event_id", 0}, {"seq", req.seq}, {"count", 3}}));
+    session->send(
+        protocol::encode({{"event", "SEND_FDS"}, {"event_id", 0}, {"seq", req.seq}, {"count", 3}}));
     const ExecOptions opts = *o;
     session->receive_fds(5000, [&instances, base, opts, r](std::vector<Fd> fds) {
       if (fds.size() != 3) {
-        return r.fail(make_error(EINVAL, "EXEC needs the client's stdin, stdout and stderr "
-                                         "(SCM_RIGHTS), got " +
-                                             std::to_string(fds.size()) + " descriptor(s)"));
+        return r.fail(make_error(EINVAL,
+                                 "EXEC needs the client's stdin, stdout and stderr "
+                                 "(SCM_RIGHTS), got " +
+                                     std::to_string(fds.size()) + " descriptor(s)"));
       }
       auto now = instances.find(opts.id);  // it may have died meanwhile
       if (!now.ok()) return r.fail(now.error());

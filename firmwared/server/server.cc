@@ -151,11 +151,9 @@ Status Server::admit(const PeerCredentials& peer) const {
                                   std::to_string(limits_.max_connections_per_uid));
   }
   if (open + kRootReserve >= limits_.max_connections) {
-    return make_error(EAGAIN, "too many connections: " + std::to_string(open) +
-                                  " open, the last " + std::to_string(kRootReserve) +
-                                  " of max_connections " +
-                                  std::to_string(limits_.max_connections) +
-                                  " are kept for root");
+    return make_error(EAGAIN, "too many connections: " + std::to_string(open) + " open, the last " +
+                                  std::to_string(kRootReserve) + " of max_connections " +
+                                  std::to_string(limits_.max_connections) + " are kept for root");
   }
   return {};
 }

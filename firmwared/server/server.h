@@ -73,7 +73,7 @@ class Server {
   Dispatcher& dispatcher_;
   ServerLimits limits_;
   ListeningSocket socket_;
-  Fd spare_fd_;                   // closed to accept-and-refuse when out of descriptors
+  Fd spare_fd_;                    // closed to accept-and-refuse when out of descriptors
   event* resume_timer_ = nullptr;  // re-enables the listener after a pause
   event* sweep_timer_ = nullptr;   // timeouts, once a second
   std::chrono::steady_clock::time_point last_fd_warning_{};

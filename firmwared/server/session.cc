@@ -103,8 +103,8 @@ Status Session::check_timeouts(Clock::time_point now, Clock::duration line_timeo
   }
   const bool busy = in_flight_ > 0 || subscribed_ || fds_event_ != nullptr || partial_since_;
   if (!busy && now - last_activity_ >= idle_timeout) {
-    return make_error(ETIMEDOUT, "closing the connection: no request for " +
-                                     seconds(idle_timeout) + " s (client_idle_timeout)");
+    return make_error(ETIMEDOUT, "closing the connection: no request for " + seconds(idle_timeout) +
+                                     " s (client_idle_timeout)");
   }
   return {};
 }
@@ -313,7 +313,8 @@ void Session::receive_fds(int timeout_ms, std::function<void(std::vector<Fd>)> d
   if (bev_ == nullptr || fds_event_ != nullptr) return done({});
   bufferevent_disable(bev_, EV_READ);
   fds_done_ = std::move(done);
-  fds_event_ = event_new(bufferevent_get_base(bev_), bufferevent_getfd(bev_), EV_READ, fds_cb, this);
+  fds_event_ =
+      event_new(bufferevent_get_base(bev_), bufferevent_getfd(bev_), EV_READ, fds_cb, this);
   timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
   if (fds_event_ == nullptr || event_add(fds_event_, &tv) != 0) {
     auto cb = std::move(fds_done_);

@@ -249,8 +249,8 @@ std::vector<RuleCase> rule_cases() {
        {"", "INFO", "trace", "warn", "info "},
        "one of error, warning, notice, info, debug"},
   };
-  const std::vector<std::string> not_numbers = {"", "-1", "+5", "1.5", "1e3", "07", " 5", "5 ",
-                                               "x", "9999999"};
+  const std::vector<std::string> not_numbers = {"",   "-1", "+5", "1.5", "1e3",
+                                                "07", " 5", "5 ", "x",   "9999999"};
   for (const char* key : {"client_idle_timeout", "client_line_timeout"}) {
     auto bad = not_numbers;
     bad.insert(bad.end(), {"0", "86401"});
@@ -259,11 +259,12 @@ std::vector<RuleCase> rule_cases() {
   {
     auto bad = not_numbers;
     bad.insert(bad.end(), {"0", "63", "65537"});
-    cases.push_back({"max_connections", {"64", "512", "65536"}, bad, "a whole number from 64 to 65536"});
+    cases.push_back(
+        {"max_connections", {"64", "512", "65536"}, bad, "a whole number from 64 to 65536"});
     bad = not_numbers;
     bad.insert(bad.end(), {"0", "65537"});
-    cases.push_back({"max_connections_per_uid", {"1", "64", "65536"}, bad,
-                     "a whole number from 1 to 65536"});
+    cases.push_back(
+        {"max_connections_per_uid", {"1", "64", "65536"}, bad, "a whole number from 1 to 65536"});
   }
   for (const char* key :
        {"disable_apparmor", "dump_profile", "prevent_removal", "verbose_hook_scripts"}) {

@@ -915,7 +915,8 @@ TEST_F(InstancesTest, StartTimeoutNamesTheStepThatHung) {
   const std::string within = " within " + std::to_string(kStartTimeoutMs / 1000) + " s";
   EXPECT_EQ(timed_out(false), "starting instance " + inst.name +
                                   ": PID 1 was not started: the monitor did not report its "
-                                  "namespaces" + within);
+                                  "namespaces" +
+                                  within);
   EXPECT_EQ(timed_out(true), "starting instance " + inst.name +
                                  ": PID 1 was not started: the network helper did not finish" +
                                  within);

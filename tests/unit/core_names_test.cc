@@ -229,8 +229,8 @@ TEST(ValidateName, RejectsBadNamesNamingTheRule) {
   };
   const Case cases[] = {
       {"", "invalid name '': a name cannot be empty"},
-      {std::string(65, 'a'), "invalid name '" + std::string(64, 'a') + "..." +
-                                 "': a name has at most 64 bytes, not 65"},
+      {std::string(65, 'a'),
+       "invalid name '" + std::string(64, 'a') + "..." + "': a name has at most 64 bytes, not 65"},
       {".", "invalid name '.': a name cannot start with '-' or '.'"},
       {"..", "invalid name '..': a name cannot start with '-' or '.'"},
       {".hidden", "invalid name '.hidden': a name cannot start with '-' or '.'"},
