@@ -175,7 +175,9 @@ void Server::on_out_of_fds(int err) {
   const auto now = std::chrono::steady_clock::now();
   if (now - last_fd_warning_ >= std::chrono::seconds(1)) {
     last_fd_warning_ = now;
-    log::warning(std::string("accepting a client: ") + std::strerror(err) + ", refusing it");
+    log::warning(std::string("accepting a client: ") + std::strerror(err) +
+                 (err == EMFILE || err == ENFILE ? ", refusing clients until descriptors are free"
+                                                 : ", ignoring"));
   }
   if (err != EMFILE && err != ENFILE) return;  // ECONNABORTED and the like: next one
   spare_fd_.reset();
