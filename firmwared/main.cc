@@ -48,7 +48,12 @@ int fail(const std::string& step, const fw::Error& e) {
 // Everything after the configuration; returns the exit status.
 int serve(const fw::config::Config& config, event_base* base) {
   fw::server::Dispatcher dispatcher;
-  fw::server::Server server(base, dispatcher);
+  fw::server::ServerLimits limits;
+  limits.max_connections = static_cast<size_t>(config.max_connections());
+  limits.max_connections_per_uid = static_cast<size_t>(config.max_connections_per_uid());
+  limits.line_timeout = std::chrono::seconds(config.client_line_timeout());
+  limits.idle_timeout = std::chrono::seconds(config.client_idle_timeout());
+  fw::server::Server server(base, dispatcher, limits);
   // Take the socket (and its lock) first: nothing else may be touched while another
   // daemon runs.
   if (auto s = server.listen(config.socket_path()); !s.ok())

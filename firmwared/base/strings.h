@@ -15,6 +15,16 @@ bool starts_with(std::string_view s, std::string_view prefix);
 // ctime(3) text of unix time `t` without the trailing newline ("Sun Nov 22 20:07:18 2026"),
 // "" when it cannot be represented.
 std::string ctime_string(int64_t t);
+// Returns `text` made safe to embed in a message (which travels as JSON): control bytes
+// are written \xNN, as are bytes >= 0x80 when `text` is not valid UTF-8; a text longer than
+// `max_bytes` is cut at a character boundary and ends with "...".
+std::string printable(std::string_view text, size_t max_bytes);
+// Every quote of client-supplied text (names, identifiers, property names and values,
+// config keys, paths, options...) in a message goes through this, so that an ERROR reply
+// stays small whatever the request: printable(text, kMaxQuotedBytes) between single
+// quotes ('abc', 'aaa...').
+inline constexpr size_t kMaxQuotedBytes = 64;
+std::string quote(std::string_view text);
 // True when `s` is valid UTF-8 (no overlongs, no surrogates, ≤ U+10FFFF).
 bool is_valid_utf8(std::string_view s);
 

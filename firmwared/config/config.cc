@@ -121,7 +121,7 @@ Status Config::set_from_file(std::string_view ini_text, std::string_view origin)
   std::set<std::string> seen;
   for (const internal::IniEntry& e : ini) {
     const std::string at = where(origin, e.line);
-    const std::string key = internal::quote(e.key);
+    const std::string key = quote(e.key);
     if (!e.in_section) {
       return make_error(EINVAL, at + ": key " + key + " is outside section [firmwared]");
     }
@@ -159,8 +159,8 @@ Status Config::validate() const {
     } else {
       continue;
     }
-    return make_error(EINVAL, "invalid value " + internal::quote(entry.value) + " for key '" +
-                                  name + "' (from " + entry.source + "): must be " + rule);
+    return make_error(EINVAL, "invalid value " + quote(entry.value) + " for key '" + name +
+                                  "' (from " + entry.source + "): must be " + rule);
   }
   return {};
 }
@@ -185,6 +185,11 @@ std::string Config::source(std::string_view key) const {
 const std::string& Config::value(std::string_view key) const {
   // Accessors only pass names from the key table, which the constructor filled in.
   return entries_.find(key)->second.value;
+}
+
+int Config::count(std::string_view key) const {
+  // validate() checked the value against its numeric rule: digits only, in range.
+  return static_cast<int>(internal::parse_count(value(key)));
 }
 
 log::Level Config::log_level() const {

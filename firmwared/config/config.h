@@ -69,12 +69,16 @@ class Config {
   std::string source(std::string_view key) const;
 
   const std::string& apparmor_profile() const { return value("apparmor_profile"); }
+  int client_idle_timeout() const { return count("client_idle_timeout"); }
+  int client_line_timeout() const { return count("client_line_timeout"); }
   const std::string& container_interface() const { return value("container_interface"); }
   const std::string& database_path() const { return value("database_path"); }
   bool disable_apparmor() const { return flag("disable_apparmor"); }
   bool dump_profile() const { return flag("dump_profile"); }
   const std::string& host_interface_prefix() const { return value("host_interface_prefix"); }
   log::Level log_level() const;
+  int max_connections() const { return count("max_connections"); }
+  int max_connections_per_uid() const { return count("max_connections_per_uid"); }
   const std::string& mount_path() const { return value("mount_path"); }
   const std::string& net_first_two_bytes() const { return value("net_first_two_bytes"); }
   const std::string& net_hook() const { return value("net_hook"); }
@@ -96,6 +100,7 @@ class Config {
   Config();
   const std::string& value(std::string_view key) const;
   bool flag(std::string_view key) const { return value(key) == "y"; }
+  int count(std::string_view key) const;
   Status set_from_file(std::string_view ini_text, std::string_view origin);
   void set_from_env(const std::map<std::string, std::string>& env);
   Status validate() const;

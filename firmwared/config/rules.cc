@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cstdio>
 
 namespace fw::config::internal {
 namespace {
@@ -13,6 +12,11 @@ namespace {
 constexpr std::array kKeys = {
     KeySpec{"apparmor_profile", Rule::kPath, nullptr,
             "AppArmor profile template from which each instance's profile is generated"},
+    KeySpec{"client_idle_timeout", Rule::kSeconds, "300",
+            "seconds after which a connection with no request in progress, no subscription "
+            "and no console relay is closed"},
+    KeySpec{"client_line_timeout", Rule::kSeconds, "10",
+            "seconds within which a client must complete a request line it has started"},
     KeySpec{"container_interface", Rule::kIfaceName, "eth0",
             "name of the network interface seen inside each instance"},
     KeySpec{"database_path", Rule::kPath, "/var/lib/firmwared/catalogue.db",
@@ -23,6 +27,10 @@ constexpr std::array kKeys = {
     KeySpec{"host_interface_prefix", Rule::kIfacePrefix, "fd_veth",
             "prefix of the host end of each instance's veth pair; the instance id is appended"},
     KeySpec{"log_level", Rule::kLogLevel, "info", "most verbose level of the daemon's log"},
+    KeySpec{"max_connections", Rule::kConnections, "512",
+            "most client connections at once; the last 32 are kept for root"},
+    KeySpec{"max_connections_per_uid", Rule::kPerUid, "64",
+            "most client connections at once per non-root uid"},
     KeySpec{"mount_path", Rule::kPath, "/var/lib/firmwared/mount_points",
             "directory holding the instances' workspaces (ro, rw, work, union)"},
     KeySpec{"net_first_two_bytes", Rule::kNetPrefix, "10.202.",
@@ -88,6 +96,14 @@ bool is_net_prefix(std::string_view v) {
   return take_byte_and_dot(v) && take_byte_and_dot(v) && v.empty();
 }
 
+// A decimal integer in [lo, hi] without sign or leading zero.
+bool is_count(std::string_view v, long lo, long hi) {
+  if (v.empty() || v.size() > 6 || (v.size() > 1 && v[0] == '0')) return false;
+  if (!std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; })) return false;
+  const long n = parse_count(v);
+  return n >= lo && n <= hi;
+}
+
 }  // namespace
 
 std::span<const KeySpec> key_specs() { return kKeys; }
@@ -119,6 +135,12 @@ bool satisfies(Rule rule, std::string_view value) {
     case Rule::kLogLevel:
       return value == "error" || value == "warning" || value == "notice" || value == "info" ||
              value == "debug";
+    case Rule::kSeconds:
+      return is_count(value, 1, 86400);
+    case Rule::kConnections:
+      return is_count(value, 64, 65536);
+    case Rule::kPerUid:
+      return is_count(value, 1, 65536);
   }
   return false;
 }
@@ -144,28 +166,20 @@ std::string rule_text(Rule rule) {
       return "empty or an absolute path without NUL or newline";
     case Rule::kLogLevel:
       return "one of error, warning, notice, info, debug";
+    case Rule::kSeconds:
+      return "a whole number of seconds from 1 to 86400";
+    case Rule::kConnections:
+      return "a whole number from 64 to 65536";
+    case Rule::kPerUid:
+      return "a whole number from 1 to 65536";
   }
   return "";
 }
 
-std::string quote(std::string_view value) {
-  constexpr size_t kShown = 64;
-  std::string r = "'";
-  for (char c : value.substr(0, kShown)) {
-    if (c == '\n') {
-      r += "\\n";
-    } else if (c == '\t') {
-      r += "\\t";
-    } else if (is_control(c)) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\x%02x", static_cast<unsigned char>(c));
-      r += buf;
-    } else {
-      r += c;
-    }
-  }
-  if (value.size() > kShown) r += "...";
-  return r + "'";
+long parse_count(std::string_view value) {
+  long n = 0;
+  for (char c : value) n = n * 10 + (c - '0');
+  return n;
 }
 
 }  // namespace fw::config::internal

@@ -16,6 +16,9 @@ enum class Rule {
   kSocketPath,    // absolute path fitting sun_path
   kOptionalPath,  // empty or absolute path
   kLogLevel,      // error, warning, notice, info, debug
+  kSeconds,       // a timeout: integer 1..86400
+  kConnections,   // max_connections: integer 64..65536 (above the root reserve)
+  kPerUid,        // max_connections_per_uid: integer 1..65536
 };
 
 struct KeySpec {
@@ -35,7 +38,7 @@ bool satisfies(Rule rule, std::string_view value);
 // Returns the rule as a phrase completing "must be ...".
 std::string rule_text(Rule rule);
 
-// Returns `value` quoted for an error message: control bytes escaped, long values cut.
-std::string quote(std::string_view value);
+// The integer value of a key whose rule is kSeconds, kConnections or kPerUid (validated).
+long parse_count(std::string_view value);
 
 }  // namespace fw::config::internal

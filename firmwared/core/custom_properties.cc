@@ -1,4 +1,5 @@
 #include "firmwared/core/custom_properties.h"
+#include "firmwared/base/strings.h"
 
 #include "firmwared/core/shell_words.h"
 
@@ -6,8 +7,8 @@ namespace fw::core {
 
 Status reject_index_on_scalar(const std::string& folder, const PropertyRef& ref) {
   if (ref.array_syntax) {
-    return make_error(
-        EINVAL, "property '" + ref.name + "' of " + folder + " is not an array: drop the [index]");
+    return make_error(EINVAL, "property " + quote(ref.name) + " of " + folder +
+                                  " is not an array: drop the [index]");
   }
   return {};
 }
@@ -41,7 +42,7 @@ Result<std::string> CustomProperties::get(const std::string& sha1, const Propert
 Status CustomProperties::set(const std::string& sha1, const PropertyRef& ref,
                              const catalogue::CustomProperty& prop, const std::string& value) {
   if (value.size() > kMaxPropertyValueBytes) {
-    return make_error(E2BIG, "value of property '" + prop.name + "' is " +
+    return make_error(E2BIG, "value of property " + quote(prop.name) + " is " +
                                  std::to_string(value.size()) + " bytes, more than " +
                                  std::to_string(kMaxPropertyValueBytes));
   }
@@ -67,8 +68,8 @@ Status CustomProperties::append_values(const std::string& sha1, std::vector<Prop
 Result<catalogue::CustomProperty> CustomProperties::require(const PropertyRef& ref) {
   FW_ASSIGN_OR_RETURN(auto custom, find(ref.name));
   if (!custom) {
-    return make_error(ESRCH, folder_ + " have no property '" + printable(ref.name) +
-                                 "' (PROPERTIES " + folder_ + " lists them)");
+    return make_error(ESRCH, folder_ + " have no property " + quote(ref.name) + " (PROPERTIES " +
+                                 folder_ + " lists them)");
   }
   return *custom;
 }
@@ -88,18 +89,18 @@ Result<std::string> CustomProperties::add(const std::string& text,
                                           const std::vector<std::string>& builtins) {
   FW_ASSIGN_OR_RETURN(PropertyRef ref, parse_property_ref(text));
   if (ref.index) {
-    return make_error(EINVAL, "ADD_PROPERTY takes NAME or NAME[], not an index: '" + text + "'");
+    return make_error(EINVAL, "ADD_PROPERTY takes NAME or NAME[], not an index: " + quote(text));
   }
   for (const auto& b : builtins) {
     std::string bare =
         b.size() > 2 && b.substr(b.size() - 2) == "[]" ? b.substr(0, b.size() - 2) : b;
     if (bare == ref.name) {
-      return make_error(EEXIST, folder_ + " already have a built-in property '" + ref.name + "'");
+      return make_error(EEXIST, folder_ + " already have a built-in property " + quote(ref.name));
     }
   }
   if (auto s = catalogue_.add_custom_property(folder_, ref.name, ref.array_syntax); !s.ok()) {
     if (s.error().code == EEXIST) {
-      return make_error(EEXIST, folder_ + " already have a property '" + ref.name + "'");
+      return make_error(EEXIST, folder_ + " already have a property " + quote(ref.name));
     }
     return s.error();
   }

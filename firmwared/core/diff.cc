@@ -349,7 +349,7 @@ Result<std::string> normalize_diff_path(const std::string& path) {
     start = slash + 1;
     if (part.empty() || part == ".") continue;
     if (part == "..") {
-      return make_error(EINVAL, "path '" + path + "' holds '..': give a path from the root");
+      return make_error(EINVAL, "path " + quote(path) + " holds '..': give a path from the root");
     }
     out += "/" + part;
   }
@@ -406,13 +406,13 @@ Result<FilePair> open_file_pair(const std::string& upper, const std::string& low
     }
   }
   if (!pair.before && !pair.after) {
-    return make_error(ENOENT, "'" + path + "' is neither in the firmware nor in the instance");
+    return make_error(ENOENT, quote(path) + " is neither in the firmware nor in the instance");
   }
   const auto is_dir = [](const std::optional<EntryInfo>& i) {
     return !i || i->type == FileType::kDir;
   };
   if (is_dir(pair.before) && is_dir(pair.after)) {
-    return make_error(EISDIR, "'" + path + "' is a directory");
+    return make_error(EISDIR, quote(path) + " is a directory");
   }
   return pair;
 }

@@ -1,4 +1,5 @@
 #include "firmwared/core/firmware_mounter.h"
+#include "firmwared/base/strings.h"
 
 #include "firmwared/base/log.h"
 #include "firmwared/sys/image_format.h"
@@ -14,7 +15,7 @@ Result<sys::ImageFormat> parse_format(const std::string& format) {
   for (F f : {F::kExt2, F::kExt3, F::kExt4, F::kSquashfs, F::kErofs}) {
     if (format == sys::format_name(f)) return f;
   }
-  return make_error(EINVAL, "unknown firmware format '" + format + "'");
+  return make_error(EINVAL, "unknown firmware format " + quote(format));
 }
 
 }  // namespace

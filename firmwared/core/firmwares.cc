@@ -98,16 +98,16 @@ Result<FirmwareSource> resolve_firmware_source(const std::string& arg,
   if (auto pos = arg.find("://"); pos != std::string::npos && is_url_scheme(arg.substr(0, pos))) {
     const std::string scheme = arg.substr(0, pos);
     if (to_lower(scheme) != "file") {
-      return make_error(EPROTONOSUPPORT, "cannot import '" + printable(arg) + "': URL scheme '" +
-                                             printable(scheme) +
-                                             "' is not supported (only file:// and paths)");
+      return make_error(EPROTONOSUPPORT, "cannot import " + quote(arg) + ": URL scheme " +
+                                             quote(scheme) +
+                                             " is not supported (only file:// and paths)");
     }
     // RFC 8089: file://HOST/path with HOST empty or "localhost".
     std::string rest = arg.substr(pos + 3);
     if (to_lower(rest.substr(0, 9)) == "localhost") rest = rest.substr(9);
     path = percent_decode(rest);
     if (path.empty() || path[0] != '/') {
-      return make_error(EINVAL, "file URL '" + printable(arg) + "' must name an absolute path");
+      return make_error(EINVAL, "file URL " + quote(arg) + " must name an absolute path");
     }
   }
   if (path.empty()) return make_error(EINVAL, "empty firmware path");
@@ -116,18 +116,17 @@ Result<FirmwareSource> resolve_firmware_source(const std::string& arg,
   }
   if (path[0] != '/') {
     if (!cwd) {
-      return make_error(
-          EINVAL, "relative path '" + printable(path, PATH_MAX) + "' needs the client's working directory");
+      return make_error(EINVAL,
+                        "relative path " + quote(path) + " needs the client's working directory");
     }
     path = *cwd + "/" + path;
   }
   char real[PATH_MAX];
   if (::realpath(path.c_str(), real) == nullptr) {
-    return errno_error("firmware path '" + printable(path, PATH_MAX) + "'");
+    return errno_error("firmware path " + quote(path));
   }
   struct stat st {};
-  if (::stat(real, &st) != 0)
-    return errno_error("inspecting firmware path '" + printable(real, PATH_MAX) + "'");
+  if (::stat(real, &st) != 0) return errno_error("inspecting firmware path " + quote(real));
   if (S_ISDIR(st.st_mode)) {
     if (std::string(real) == "/") {
       return make_error(EINVAL, "refusing the host's root directory as a firmware");
@@ -135,7 +134,7 @@ Result<FirmwareSource> resolve_firmware_source(const std::string& arg,
     return FirmwareSource{real, true};
   }
   if (S_ISREG(st.st_mode)) return FirmwareSource{real, false};
-  return make_error(EINVAL, "firmware path '" + printable(real, PATH_MAX) + "' is " + type_name(st.st_mode) +
+  return make_error(EINVAL, "firmware path " + quote(real) + " is " + type_name(st.st_mode) +
                                 ", not a rootfs directory or a filesystem image");
 }
 
@@ -146,13 +145,13 @@ Result<std::string> check_rootfs(const std::string& dir) {
     if (::lstat((dir + "/" + sub).c_str(), &st) == 0) ++found;
   }
   if (found == 0) {
-    return make_error(EINVAL, "directory '" + printable(dir, PATH_MAX) +
-                                  "' does not look like a root filesystem (no bin, sbin, usr, "
+    return make_error(EINVAL, "directory " + quote(dir) +
+                                  " does not look like a root filesystem (no bin, sbin, usr, "
                                   "etc or lib)");
   }
   // /sbin/init is often an absolute symlink into the rootfs itself: lstat, do not follow.
   if (::lstat((dir + "/sbin/init").c_str(), &st) != 0) {
-    return "directory '" + printable(dir, PATH_MAX) + "' has no /sbin/init: set cmdline to start it";
+    return "directory " + quote(dir) + " has no /sbin/init: set cmdline to start it";
   }
   return std::string();
 }
@@ -243,7 +242,7 @@ Result<EntitySummary> Firmwares::register_firmware(catalogue::FirmwareRecord rec
   };
   FW_ASSIGN_OR_RETURN(record.name, new_name());
   FW_TRY_CTX(d_.mounter.mount(record.path, record.format, target),
-             "mounting firmware '" + printable(record.source_path, PATH_MAX) + "'");
+             "mounting firmware " + quote(record.source_path));
   record.created = static_cast<int64_t>(::time(nullptr));
   if (auto s = d_.catalogue.put_firmware(record); !s.ok()) {
     (void)d_.mounter.unmount(target);
@@ -278,12 +277,12 @@ void Firmwares::prepare_image(const FirmwareSource& src, PrepareDone done) {
   imp->id = next_import_++;
   imp->source = src;
   imp->src.reset(::open(src.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
-  if (!imp->src) return done(errno_error("opening firmware image '" + printable(src.path, PATH_MAX) + "'"));
+  if (!imp->src) return done(errno_error("opening firmware image " + quote(src.path)));
   auto info = sys::probe_image(imp->src.get(), src.path);
   if (!info.ok()) return done(info.error());
   imp->info = *info;
   struct stat st {};
-  if (::fstat(imp->src.get(), &st) != 0) return done(errno_error("inspecting '" + src.path + "'"));
+  if (::fstat(imp->src.get(), &st) != 0) return done(errno_error("inspecting " + quote(src.path)));
   imp->size = static_cast<uint64_t>(st.st_size);
   imp->repo_dir.reset(
       ::open(d_.config.repository_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -304,16 +303,15 @@ void Firmwares::prepare_image(const FirmwareSource& src, PrepareDone done) {
   auto work = [imp, &exec, &events]() {
     // Worker thread: touch only the import and post progress back to the loop.
     if (!imp->same_size.empty()) {
-      auto sha1 = sys::sha1_of_fd(imp->src.get(), [imp](uint64_t, uint64_t) {
-        return !imp->cancelled.load();
-      });
-      if (sha1.ok() && std::find(imp->same_size.begin(), imp->same_size.end(), *sha1) !=
-                           imp->same_size.end()) {
+      auto sha1 = sys::sha1_of_fd(imp->src.get(),
+                                  [imp](uint64_t, uint64_t) { return !imp->cancelled.load(); });
+      if (sha1.ok() &&
+          std::find(imp->same_size.begin(), imp->same_size.end(), *sha1) != imp->same_size.end()) {
         imp->sha1 = *sha1;
         return;
       }
       if (::lseek(imp->src.get(), 0, SEEK_SET) != 0) {
-        imp->sha1 = errno_error("rewinding '" + imp->source.path + "'");
+        imp->sha1 = errno_error("rewinding " + quote(imp->source.path));
         return;
       }
     }
@@ -343,7 +341,7 @@ void Firmwares::prepare_image(const FirmwareSource& src, PrepareDone done) {
 
 Result<EntitySummary> Firmwares::finish_import(Import& imp) {
   if (!imp.sha1.ok()) {
-    return imp.sha1.error().wrap("importing '" + printable(imp.source.path, PATH_MAX) + "'");
+    return imp.sha1.error().wrap("importing " + quote(imp.source.path));
   }
   const std::string sha1 = *imp.sha1;
   FW_ASSIGN_OR_RETURN(auto existing, d_.catalogue.get_firmware(sha1));
@@ -352,8 +350,8 @@ Result<EntitySummary> Firmwares::finish_import(Import& imp) {
     return EntitySummary{sha1, existing->name, true, ""};
   }
   if (!imp.copied) {  // dropped meanwhile: import it for real
-    return make_error(EAGAIN, "firmware '" + printable(imp.source.path, PATH_MAX) +
-                                  "' was dropped during PREPARE: prepare it again");
+    return make_error(EAGAIN, "firmware " + quote(imp.source.path) +
+                                  " was dropped during PREPARE: prepare it again");
   }
   const std::string final_name = repository_name(imp.source.path, sha1);
   if (auto s = sys::publish(imp.repo_dir.get(), imp.tmp_name, final_name); !s.ok()) {
@@ -381,7 +379,7 @@ Result<catalogue::FirmwareRecord> Firmwares::find(const std::string& id) {
   for (auto& r : all) {
     if (r.sha1 == sha1) return r;
   }
-  return make_error(ENOENT, "firmware '" + printable(id) + "' vanished");
+  return make_error(ENOENT, "firmware " + quote(id) + " vanished");
 }
 
 Result<std::vector<EntitySummary>> Firmwares::list() {
@@ -428,7 +426,7 @@ Status Firmwares::set_property(const std::string& id, const std::string& prop,
   FW_ASSIGN_OR_RETURN(auto r, find(id));
   for (const auto& b : builtin_names()) {
     if (b == ref.name) {
-      return make_error(EPERM, "property '" + ref.name + "' of firmwares is read-only");
+      return make_error(EPERM, "property " + quote(ref.name) + " of firmwares is read-only");
     }
   }
   FW_TRY(custom_.set_named(r.sha1, ref, value));

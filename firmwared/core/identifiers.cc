@@ -24,11 +24,11 @@ bool sha1_starts_with(std::string_view sha1, std::string_view prefix) {
 }
 
 Error not_found(std::string_view folder, std::string_view id) {
-  std::string message = "no " + std::string(folder) + " named '" + printable(id) + "'";
+  std::string message = "no " + std::string(folder) + " named " + quote(id);
   if (is_sha1(id)) {
-    message += " or with sha1 '" + std::string(id) + "'";
+    message += " or with sha1 " + quote(std::string(id));
   } else if (is_hex(id) && id.size() >= kMinPrefix && id.size() < kSha1Digits) {
-    message += " or with sha1 starting with '" + std::string(id) + "'";
+    message += " or with sha1 starting with " + quote(std::string(id));
   } else if (is_hex(id) && id.size() < kMinPrefix) {
     message += " (a sha1 prefix needs at least " + std::to_string(kMinPrefix) + " hex digits)";
   }
@@ -42,8 +42,8 @@ Error ambiguous(std::string_view folder, std::string_view id,
   });
   std::vector<std::string> listed;
   for (const EntityRef* e : candidates) listed.push_back(e->name + "[" + e->sha1 + "]");
-  return make_error(EINVAL, "ambiguous identifier '" + std::string(id) +
-                                "': it starts the sha1 of several " + std::string(folder) +
+  return make_error(EINVAL, "ambiguous identifier " + quote(id) +
+                                ": it starts the sha1 of several " + std::string(folder) +
                                 "s: " + join(listed, ", "));
 }
 

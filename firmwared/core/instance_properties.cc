@@ -50,7 +50,7 @@ bool is_launch_property(const std::string& p) {
 
 Status validate_interface_name(const std::string& name) {
   auto bad = [&](const std::string& why) {
-    return make_error(EINVAL, "invalid interface name '" + printable(name) + "': " + why);
+    return make_error(EINVAL, "invalid interface name " + quote(name) + ": " + why);
   };
   if (name.empty() || name.size() > 15) return bad("must be 1 to 15 bytes");
   if (name == "." || name == "..") return bad("must not be . or ..");
@@ -74,8 +74,8 @@ Status validate_stolen_interface(const std::string& value) {
     start = colon + 1;
   }
   if (parts.size() > 3) {
-    return make_error(EINVAL, "invalid stolen_interface '" + printable(value) +
-                                  "': expected iface[:new_name[:cidr]]");
+    return make_error(
+        EINVAL, "invalid stolen_interface " + quote(value) + ": expected iface[:new_name[:cidr]]");
   }
   FW_TRY_CTX(validate_interface_name(parts[0]), "stolen_interface");
   if (parts.size() >= 2 && !parts[1].empty()) {
@@ -87,8 +87,8 @@ Status validate_stolen_interface(const std::string& value) {
     char tail;
     if (std::sscanf(cidr.c_str(), "%u.%u.%u.%u/%u%c", &a, &b, &c, &d, &len, &tail) != 5 ||
         a > 255 || b > 255 || c > 255 || d > 255 || len > 32) {
-      return make_error(EINVAL, "invalid stolen_interface '" + printable(value) + "': '" +
-                                    printable(cidr) + "' is not an IPv4 address/prefix");
+      return make_error(EINVAL, "invalid stolen_interface " + quote(value) + ": " + quote(cidr) +
+                                    " is not an IPv4 address/prefix");
     }
   }
   return {};
@@ -153,7 +153,7 @@ Result<std::string> Instances::get_property(const std::string& id, const std::st
 Status Instances::check_writable(const catalogue::InstanceRecord& r, const std::string& prop,
                                  const std::string& value, std::vector<std::string>* cmdline) {
   if (is_launch_property(prop) && state_of(r.sha1) != "ready") {
-    return make_error(EBUSY, "property '" + prop + "' of instance " + r.name +
+    return make_error(EBUSY, "property " + quote(prop) + " of instance " + r.name +
                                  " shapes its launch: it can change only while ready (it is " +
                                  state_of(r.sha1) + ")");
   }
@@ -171,8 +171,8 @@ Status Instances::check_writable(const catalogue::InstanceRecord& r, const std::
     if (cmdline->empty())
       return make_error(EINVAL, "cmdline cannot be empty: PID 1 needs a program");
     if ((*cmdline)[0].empty() || (*cmdline)[0][0] != '/') {
-      return make_error(EINVAL, "cmdline[0] '" + printable((*cmdline)[0]) +
-                                    "' must be an absolute path inside the firmware");
+      return make_error(EINVAL, "cmdline[0] " + quote((*cmdline)[0]) +
+                                    " must be an absolute path inside the firmware");
     }
   }
   return {};
@@ -183,7 +183,7 @@ Status Instances::set_property(const std::string& id, const std::string& prop,
   FW_ASSIGN_OR_RETURN(PropertyRef ref, parse_property_ref(prop));
   FW_ASSIGN_OR_RETURN(auto r, find(id));
   if (value.size() > kMaxPropertyValueBytes) {
-    return make_error(E2BIG, "value of property '" + ref.name + "' is larger than " +
+    return make_error(E2BIG, "value of property " + quote(ref.name) + " is larger than " +
                                  std::to_string(kMaxPropertyValueBytes) + " bytes");
   }
   auto emit = [&]() {
@@ -212,7 +212,7 @@ Status Instances::set_property(const std::string& id, const std::string& prop,
   }
   for (const auto& b : builtin_names()) {
     if (b == ref.name) {
-      return make_error(EPERM, "property '" + ref.name + "' of instances is read-only");
+      return make_error(EPERM, "property " + quote(ref.name) + " of instances is read-only");
     }
   }
   FW_TRY(custom_.set_named(r.sha1, ref, value));

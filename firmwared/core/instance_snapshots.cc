@@ -16,6 +16,7 @@
 
 #include "firmwared/base/defer.h"
 #include "firmwared/base/log.h"
+#include "firmwared/base/strings.h"
 #include "firmwared/core/identifiers.h"
 #include "firmwared/core/instances.h"
 #include "firmwared/core/instances_runtime.h"
@@ -70,7 +71,7 @@ Result<catalogue::SnapshotRecord> Instances::find_snapshot(const std::string& id
   for (auto& s : all) {
     if (s.sha1 == sha1) return s;
   }
-  return make_error(ENOENT, "snapshot '" + printable(id) + "' vanished");
+  return make_error(ENOENT, "snapshot " + quote(id) + " vanished");
 }
 
 Result<std::vector<std::string>> Instances::lower_stack(const std::string& firmware_sha1,

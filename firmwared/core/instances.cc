@@ -1,4 +1,5 @@
 #include "firmwared/core/instances.h"
+#include "firmwared/base/strings.h"
 #include "firmwared/core/instances_runtime.h"
 
 #include <sys/stat.h>
@@ -74,7 +75,7 @@ Result<catalogue::InstanceRecord> Instances::find(const std::string& id) {
   for (auto& r : all) {
     if (r.sha1 == sha1) return r;
   }
-  return make_error(ENOENT, "instance '" + printable(id) + "' vanished");
+  return make_error(ENOENT, "instance " + quote(id) + " vanished");
 }
 
 Status Instances::mount_workspace(const catalogue::InstanceRecord& r) {
@@ -240,12 +241,16 @@ MonitorEvents Instances::events_for(const std::string& sha1) {
   ev.on_namespaces_ready = [this, sha1]() {
     auto it = running_.find(sha1);
     if (it == running_.end() || it->second->phase != "starting") return;
-    if (d_.network == nullptr) return it->second->monitor->proceed();
+    if (d_.network == nullptr) {
+      it->second->awaited = "the monitor did not report PID 1";
+      return it->second->monitor->proceed();
+    }
     auto r = d_.catalogue.get_instance(sha1);
     if (!r.ok() || !*r) return it->second->monitor->kill_monitor();
     const NetworkPlan plan = plan_for(**r, it->second->monitor->monitor_pid());
     const uint64_t gen = it->second->generation;
     it->second->net_plan = plan;
+    it->second->awaited = "the network helper did not finish";
     // DESIGN §8 step 3: between unshare and pivot_root, while the monitor waits.
     net_enqueue(sha1, [this, sha1, gen, plan](std::function<void()> finish) {
       d_.network->setup(plan, [this, sha1, gen, finish](Status s) {
@@ -253,6 +258,7 @@ MonitorEvents Instances::events_for(const std::string& sha1) {
         if (it2 != running_.end() && it2->second->generation == gen &&
             it2->second->phase == "starting") {
           if (s.ok()) {
+            it2->second->awaited = "the monitor did not report PID 1";
             it2->second->monitor->proceed();
           } else {
             it2->second->start_error = s.error().wrap("setting up the network");
@@ -281,6 +287,14 @@ void Instances::start(const std::string& id, StartDone done) {
   if (auto it = running_.find(r->sha1); it != running_.end()) {
     return done(
         make_error(EBUSY, "instance " + r->name + " is " + it->second->phase + ", not ready"));
+  }
+  // The previous run's exit status no longer describes the instance: a START that fails
+  // leaves it empty (unknown) rather than showing a status of the run before.
+  if (r->exit_status) {
+    r->exit_status.reset();
+    if (auto s = d_.catalogue.put_instance(*r); !s.ok()) {
+      return done(s.error().wrap("starting instance " + r->name + ": resetting exit_status"));
+    }
   }
   auto rt = std::make_unique<Runtime>();
   rt->phase = "starting";
@@ -328,8 +342,9 @@ void Instances::launch(const catalogue::InstanceRecord& r, Runtime* raw) {
     if (it == running_.end() || it->second->generation != gen || it->second->phase != "starting") {
       return;
     }
-    it->second->start_error = make_error(
-        ETIMEDOUT, "PID 1 was not started within " + std::to_string(kStartTimeoutMs / 1000) + " s");
+    it->second->start_error =
+        make_error(ETIMEDOUT, "PID 1 was not started: " + it->second->awaited + " within " +
+                                  std::to_string(kStartTimeoutMs / 1000) + " s");
     it->second->monitor->kill_monitor();
   });
 }

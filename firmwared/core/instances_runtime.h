@@ -20,6 +20,9 @@ struct Instances::Runtime {
   std::optional<Error> start_error;
   uint64_t generation = 0;              // distinguishes this run from the next one for timers
   std::optional<NetworkPlan> net_plan;  // set once the network step began
+  // The START step being waited for, completing "… did not … within N s" when the START
+  // deadline expires: which process hung is what the user needs to know.
+  std::string awaited = "the monitor did not report its namespaces";
 };
 
 }  // namespace fw::core

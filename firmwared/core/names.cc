@@ -1,4 +1,5 @@
 #include "firmwared/core/names.h"
+#include "firmwared/base/strings.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -34,9 +35,8 @@ std::string check_words(const std::vector<std::string>& words, const Where& wher
   std::unordered_map<std::string_view, size_t> seen;
   for (size_t i = 0; i < words.size(); ++i) {
     if (!is_word(words[i])) {
-      return where(i) + ": '" + printable(words[i]) + "' is not a word of " +
-             std::to_string(kMinWord) + " to " + std::to_string(kMaxWord) +
-             " lowercase letters a-z";
+      return where(i) + ": " + quote(words[i]) + " is not a word of " + std::to_string(kMinWord) +
+             " to " + std::to_string(kMaxWord) + " lowercase letters a-z";
     }
     auto [it, inserted] = seen.emplace(words[i], i);
     if (!inserted) return where(i) + ": word '" + words[i] + "' repeats " + ref(it->second);
@@ -127,7 +127,7 @@ Result<std::string> pick_name(const WordLists& words,
 
 Status validate_name(std::string_view name) {
   auto invalid = [&](const std::string& rule) {
-    return make_error(EINVAL, "invalid name '" + printable(name) + "': " + rule);
+    return make_error(EINVAL, "invalid name " + quote(name) + ": " + rule);
   };
   if (name.empty()) return invalid("a name cannot be empty");
   if (name.size() > kMaxName) {
@@ -139,8 +139,8 @@ Status validate_name(std::string_view name) {
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                     c == '.' || c == '_' || c == '-';
     if (!ok) {
-      return invalid("byte " + std::to_string(i) + " ('" + printable(name.substr(i, 1)) +
-                     "') is not allowed, a name may only contain letters, digits, '.', '_' "
+      return invalid("byte " + std::to_string(i) + " (" + quote(name.substr(i, 1)) +
+                     ") is not allowed, a name may only contain letters, digits, '.', '_' "
                      "and '-'");
     }
   }

@@ -1,4 +1,5 @@
 #include "firmwared/core/overlay_tree.h"
+#include "firmwared/base/strings.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -103,7 +104,7 @@ Node node_of(const struct stat& st) {
 
 Result<Fd> open_root(const std::string& path) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!fd) return errno_error("opening directory '" + path + "'");
+  if (!fd) return errno_error("opening directory " + quote(path));
   return fd;
 }
 
@@ -112,7 +113,7 @@ Result<Fd> open_dir(int dirfd, const std::string& name) {
   if (!fd) {
     // O_NOFOLLOW on a symlink: ELOOP; it is just not a directory.
     const int e = errno == ELOOP ? ENOTDIR : errno;
-    return errno_error(e, "opening directory '" + name + "'");
+    return errno_error(e, "opening directory " + quote(name));
   }
   return fd;
 }
@@ -130,7 +131,7 @@ Result<Fd> open_dir_path(int dirfd, const std::string& rel) {
     // The walk never leaves `dirfd`: ".." would climb out of the layer.
     if (part == "..") return make_error(EACCES, "opening '" + rel + "': '..' is refused");
     auto next = open_dir(cur.get(), part);
-    if (!next.ok()) return next.error().wrap("opening '" + rel + "'");
+    if (!next.ok()) return next.error().wrap("opening " + quote(rel));
     cur = std::move(*next);
   }
   return cur;
@@ -138,10 +139,10 @@ Result<Fd> open_dir_path(int dirfd, const std::string& rel) {
 
 Result<Fd> open_file(int dirfd, const std::string& name) {
   Fd fd(::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
-  if (!fd) return errno_error("opening '" + name + "'");
+  if (!fd) return errno_error("opening " + quote(name));
   struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) return errno_error("stat of '" + name + "'");
-  if (!S_ISREG(st.st_mode)) return make_error(EINVAL, "'" + name + "' is not a regular file");
+  if (::fstat(fd.get(), &st) != 0) return errno_error("stat of " + quote(name));
+  if (!S_ISREG(st.st_mode)) return make_error(EINVAL, quote(name) + " is not a regular file");
   return fd;
 }
 
@@ -171,7 +172,7 @@ Result<std::optional<Node>> stat_entry(int dirfd, const std::string& name) {
   struct stat st {};
   if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     if (absent_errno(errno)) return std::optional<Node>();
-    return errno_error("stat of '" + name + "'");
+    return errno_error("stat of " + quote(name));
   }
   return std::optional<Node>(node_of(st));
 }
@@ -180,7 +181,7 @@ Result<std::string> read_link(int dirfd, const std::string& name) {
   std::string buf(256, '\0');
   for (;;) {
     ssize_t n = ::readlinkat(dirfd, name.c_str(), buf.data(), buf.size());
-    if (n < 0) return errno_error("reading symlink '" + name + "'");
+    if (n < 0) return errno_error("reading symlink " + quote(name));
     if (static_cast<size_t>(n) < buf.size()) {
       buf.resize(static_cast<size_t>(n));
       return buf;
@@ -200,9 +201,9 @@ Result<std::optional<std::string>> get_xattr(int dirfd, const std::string& name,
       return std::optional<std::string>(std::move(value));
     }
     if (no_xattr_errno(errno)) return std::optional<std::string>();
-    if (errno != ERANGE) return errno_error("reading xattr " + xattr + " of '" + name + "'");
+    if (errno != ERANGE) return errno_error("reading xattr " + xattr + " of " + quote(name));
     n = ::lgetxattr(path.c_str(), xattr.c_str(), nullptr, 0);
-    if (n < 0) return errno_error("reading xattr " + xattr + " of '" + name + "'");
+    if (n < 0) return errno_error("reading xattr " + xattr + " of " + quote(name));
     value.resize(static_cast<size_t>(n) + 1);
   }
 }
@@ -218,9 +219,9 @@ Result<std::vector<std::string>> xattr_names(int dirfd, const std::string& name)
       break;
     }
     if (no_xattr_errno(errno)) return names;
-    if (errno != ERANGE) return errno_error("listing xattrs of '" + name + "'");
+    if (errno != ERANGE) return errno_error("listing xattrs of " + quote(name));
     n = ::llistxattr(path.c_str(), nullptr, 0);
-    if (n < 0) return errno_error("listing xattrs of '" + name + "'");
+    if (n < 0) return errno_error("listing xattrs of " + quote(name));
     list.resize(static_cast<size_t>(n) + 256);
   }
   for (size_t at = 0; at < list.size();) {
@@ -428,7 +429,7 @@ Result<std::vector<std::string>> Reader::names(const MergedDir& dir) const {
 
 Result<Fd> Reader::open_data(const MergedEntry& e, const std::string& name) const {
   if (e.from_upper && !e.metacopy) return open_file(e.dirfd, name);
-  if (!e.lower_path) return make_error(ENOENT, "no lower data for '" + name + "'");
+  if (!e.lower_path) return make_error(ENOENT, "no lower data for " + quote(name));
   const std::string& p = *e.lower_path;
   const size_t slash = p.rfind('/');
   const std::string parent = slash == std::string::npos ? "" : p.substr(0, slash);

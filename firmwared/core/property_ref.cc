@@ -44,7 +44,7 @@ Status check_limits(std::string_view property, const std::vector<std::string>& v
 
 Result<PropertyRef> parse_property_ref(std::string_view text) {
   auto invalid = [&](const std::string& problem) {
-    return make_error(EINVAL, "invalid property '" + printable(text) + "': " + problem);
+    return make_error(EINVAL, "invalid property " + quote(text) + ": " + problem);
   };
   const size_t open = text.find('[');
   PropertyRef ref;
@@ -55,8 +55,8 @@ Result<PropertyRef> parse_property_ref(std::string_view text) {
   }
   for (size_t i = 0; i < ref.name.size(); ++i) {
     if (!is_name_char(ref.name[i])) {
-      return invalid("byte " + std::to_string(i) + " ('" + printable(ref.name.substr(i, 1)) +
-                     "') is not allowed, a property name is made of letters, digits and '_'");
+      return invalid("byte " + std::to_string(i) + " (" + quote(ref.name.substr(i, 1)) +
+                     ") is not allowed, a property name is made of letters, digits and '_'");
     }
   }
   if (open == std::string_view::npos) return ref;

@@ -89,30 +89,4 @@ std::string shell_quote(std::string_view word) {
   return r;
 }
 
-std::string printable(std::string_view text, size_t max_bytes) {
-  bool cut = false;
-  if (text.size() > max_bytes) {
-    size_t end = max_bytes;
-    // Back off UTF-8 continuation bytes so the cut does not split a character.
-    while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
-    text = text.substr(0, end);
-    cut = true;
-  }
-  const bool utf8 = is_valid_utf8(text);
-  std::string r;
-  for (char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7F || (u >= 0x80 && !utf8)) {
-      static constexpr char kHex[] = "0123456789abcdef";
-      r += "\\x";
-      r += kHex[u >> 4];
-      r += kHex[u & 0xF];
-    } else {
-      r += c;
-    }
-  }
-  if (cut) r += "...";
-  return r;
-}
-
 }  // namespace fw::core

@@ -28,9 +28,4 @@ Result<std::vector<std::string>> shell_split(std::string_view text);
 // that shell_split(join(shell_quote(w) for w in words, " ")) == words.
 std::string shell_quote(std::string_view word);
 
-// Returns `text` made safe to embed in an error message (which travels as JSON): control
-// bytes are written \xNN, as are bytes >= 0x80 when `text` is not valid UTF-8; a text
-// longer than `max_bytes` is cut at a character boundary and ends with "...".
-std::string printable(std::string_view text, size_t max_bytes = 80);
-
 }  // namespace fw::core

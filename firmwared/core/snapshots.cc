@@ -76,7 +76,7 @@ Status Snapshots::set_property(const std::string& id, const std::string& prop,
   FW_ASSIGN_OR_RETURN(auto s, instances_.find_snapshot(id));
   for (const auto& b : builtin_names()) {
     if (b == ref.name) {
-      return make_error(EPERM, "property '" + ref.name + "' of snapshots is read-only");
+      return make_error(EPERM, "property " + quote(ref.name) + " of snapshots is read-only");
     }
   }
   FW_TRY(custom_.set_named(s.sha1, ref, value));

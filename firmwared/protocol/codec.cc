@@ -66,25 +66,6 @@ Result<Json> parse_json(std::string_view text, std::string_view what) {
   }
 }
 
-// Quotes client-supplied text in an error message, cut to a bounded length (on a UTF-8
-// character boundary) so that the ERROR reply stays far below kMaxMessageBytes.
-std::string quote_bounded(std::string_view s) {
-  constexpr size_t kMaxShown = 64;
-  size_t cut = s.size();
-  if (cut > kMaxShown) {
-    cut = kMaxShown;
-    while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
-  }
-  // Appended piecewise: "'" + std::string(...) trips g++ 12's -Wrestrict false positive.
-  std::string out;
-  out.reserve(cut + 5);
-  out += '\'';
-  out.append(s.substr(0, cut));
-  if (cut < s.size()) out += "...";
-  out += '\'';
-  return out;
-}
-
 bool has_nul(const std::string& s) { return s.find('\0') != std::string::npos; }
 
 }  // namespace
@@ -126,7 +107,7 @@ std::variant<Request, DecodeFailure> decode_request(std::string_view line) {
   for (auto it = j.begin(); it != j.end(); ++it) {
     const std::string& k = it.key();
     if (k != "seq" && k != "command" && k != "args" && k != "cwd") {
-      return fail(r.seq, EINVAL, "request has an unknown field " + quote_bounded(k));
+      return fail(r.seq, EINVAL, "request has an unknown field " + quote(k));
     }
   }
   auto cmd_it = j.find("command");
@@ -135,9 +116,8 @@ std::variant<Request, DecodeFailure> decode_request(std::string_view line) {
   r.command = to_upper(cmd_it->get<std::string>());
   const CommandInfo* info = find_command(r.command);
   if (info == nullptr) {
-    return fail(
-        r.seq, ENOSYS,
-        "unknown command " + quote_bounded(cmd_it->get<std::string>()) + " (COMMANDS lists them)");
+    return fail(r.seq, ENOSYS,
+                "unknown command " + quote(cmd_it->get<std::string>()) + " (COMMANDS lists them)");
   }
   if (auto a = j.find("args"); a != j.end()) {
     if (!a->is_array()) return fail(r.seq, EINVAL, "request field 'args' is not an array");

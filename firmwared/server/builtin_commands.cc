@@ -28,15 +28,15 @@ void register_builtin_commands(Dispatcher& d, Server& server, const config::Conf
   d.add("GET_CONFIG", [&config](const protocol::Request& req, const auto&, Responder r) {
     auto value = config.get(req.args[0]);
     if (!value) {
-      return r.fail(
-          make_error(ESRCH, "unknown config key '" + req.args[0] + "' (CONFIG_KEYS lists them)"));
+      return r.fail(make_error(
+          ESRCH, "unknown config key " + quote(req.args[0]) + " (CONFIG_KEYS lists them)"));
     }
     r.ok({{"key", to_lower(req.args[0])}, {"value", *value}});
   });
   d.add("HELP", [](const protocol::Request& req, const auto&, Responder r) {
     const protocol::CommandInfo* c = protocol::find_command(to_upper(req.args[0]));
     if (c == nullptr) {
-      return r.fail(make_error(ENOENT, "no help for unknown command '" + req.args[0] + "'"));
+      return r.fail(make_error(ENOENT, "no help for unknown command " + quote(req.args[0])));
     }
     r.ok({{"command", c->name},
           {"synopsis", c->synopsis},

@@ -88,13 +88,14 @@ class ConsoleAttacher {
   bool try_attach(Session& s, Waiter& w, bool flush_stale) {
     const std::string pts = instances_.outer_pts(w.sha1);
     if (pts.empty()) {
-      // A started instance without a known console was re-adopted after a daemon restart:
-      // the monitor announced its ptys to the previous daemon only.
+      // A started instance without a known console was re-adopted after a daemon restart
+      // and its monitor's record of the ptys (<workspace>/pts) could not be read.
       if (instances_.state_of(w.sha1) != "started") return false;
       return fail(s, w,
                   make_error(ENOTTY, "the console of instance " + w.name +
                                          " is unknown to this daemon (re-adopted after a "
-                                         "restart); it is known again after its next start"));
+                                         "restart without its pts record); it is known again "
+                                         "after its next start"));
     }
     if (!starts_with(pts, "/dev/pts/")) {
       return fail(
@@ -179,8 +180,8 @@ Result<uint64_t> parse_offset(const std::string& text) {
   const char* end = text.data() + text.size();
   auto [p, ec] = std::from_chars(text.data(), end, v);
   if (text.empty() || ec != std::errc() || p != end) {
-    return make_error(EINVAL, "LOGS offset '" + text.substr(0, 32) +
-                                  "' is not a byte offset (a non-negative integer)");
+    return make_error(
+        EINVAL, "LOGS offset " + quote(text) + " is not a byte offset (a non-negative integer)");
   }
   return v;
 }

@@ -250,15 +250,15 @@ class Output {
     const size_t slash = path.rfind('/');
     std::unique_ptr<Output> o(new Output(path.substr(slash + 1), uid, gid));
     if (o->name_.empty() || o->name_ == "." || o->name_ == "..") {
-      return make_error(EINVAL, "export path '" + path + "' does not name a file");
+      return make_error(EINVAL, "export path " + quote(path) + " does not name a file");
     }
     AsClient as(uid, gid);
     const std::string dir = slash == 0 ? "/" : path.substr(0, slash);
     o->dir_.reset(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!o->dir_) return errno_error("opening directory '" + dir + "'");
+    if (!o->dir_) return errno_error("opening directory " + quote(dir));
     struct stat st {};
     if (!force && ::fstatat(o->dir_.get(), o->name_.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
-      return make_error(EEXIST, "'" + path + "' exists (--force replaces it)");
+      return make_error(EEXIST, quote(path) + " exists (--force replaces it)");
     }
     std::mt19937_64 rng(std::random_device{}());
     for (int attempt = 0; attempt < 16 && !o->fd_; ++attempt) {
@@ -269,25 +269,25 @@ class Output {
       o->fd_.reset(::openat(o->dir_.get(), tmp.c_str(),
                             O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
       if (o->fd_) o->tmp_ = tmp;
-      if (!o->fd_ && errno != EEXIST) return errno_error("creating '" + dir + "/" + tmp + "'");
+      if (!o->fd_ && errno != EEXIST) return errno_error("creating " + quote(dir + "/" + tmp));
     }
-    if (!o->fd_) return make_error(EEXIST, "no free temporary name beside '" + path + "'");
+    if (!o->fd_) return make_error(EEXIST, "no free temporary name beside " + quote(path));
     return o;
   }
 
   int fd() const { return fd_.get(); }
 
   Status commit(bool force, const std::string& path) {
-    if (::fsync(fd_.get()) != 0) return errno_error("writing '" + path + "'");
+    if (::fsync(fd_.get()) != 0) return errno_error("writing " + quote(path));
     AsClient as(uid_, gid_);
     if (force) {
       if (::renameat(dir_.get(), tmp_.c_str(), dir_.get(), name_.c_str()) != 0) {
-        return errno_error("renaming the export to '" + path + "'");
+        return errno_error("renaming the export to " + quote(path));
       }
     } else {
       if (::linkat(dir_.get(), tmp_.c_str(), dir_.get(), name_.c_str(), 0) != 0) {
-        return errno == EEXIST ? make_error(EEXIST, "'" + path + "' exists (--force replaces it)")
-                               : errno_error("naming the export '" + path + "'");
+        return errno == EEXIST ? make_error(EEXIST, quote(path) + " exists (--force replaces it)")
+                               : errno_error("naming the export " + quote(path));
       }
       ::unlinkat(dir_.get(), tmp_.c_str(), 0);
     }
@@ -308,7 +308,7 @@ Result<Json> run_export(const Layers& l, const ExportRequest& x, uid_t uid, gid_
   FW_ASSIGN_OR_RETURN(auto out, Output::create(x.path, x.force, uid, gid));
   auto stat = x.full ? core::export_tree(l.merged, out->fd())
                      : core::export_changes(l.upper, l.lower, out->fd());
-  if (!stat.ok()) return stat.error().wrap("exporting instance " + l.name + " to '" + x.path + "'");
+  if (!stat.ok()) return stat.error().wrap("exporting instance " + l.name + " to " + quote(x.path));
   FW_TRY(out->commit(x.force, x.path));
   log::info("instance " + l.name + " exported (" + (x.full ? "full" : "changes") + ") to " +
             x.path);
@@ -360,7 +360,7 @@ Result<ExportRequest> parse_export_args(const std::vector<std::string>& args,
     } else if (a == "--force") {
       x.force = true;
     } else if (starts_with(a, "--")) {
-      return make_error(EINVAL, "EXPORT: unknown option '" + core::printable(a) + "'");
+      return make_error(EINVAL, "EXPORT: unknown option " + quote(a));
     } else {
       paths.push_back(a);
     }
@@ -372,8 +372,8 @@ Result<ExportRequest> parse_export_args(const std::vector<std::string>& args,
   x.path = paths[0];
   if (x.path[0] != '/') {
     if (!cwd) {
-      return make_error(EINVAL, "EXPORT: relative path '" + core::printable(x.path) +
-                                    "' but the request carries no cwd");
+      return make_error(
+          EINVAL, "EXPORT: relative path " + quote(x.path) + " but the request carries no cwd");
     }
     x.path = *cwd + (cwd->back() == '/' ? "" : "/") + x.path;
   }

@@ -1,4 +1,5 @@
 #include "firmwared/server/exec_commands.h"
+#include "firmwared/base/strings.h"
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -119,19 +120,19 @@ Result<ExecOptions> parse_exec_args(const std::vector<std::string>& args) {
       const std::string& v = args[++i];
       if (a == "--env") {
         if (!valid_env(v)) {
-          return make_error(EINVAL, "EXEC --env '" + core::printable(v) + "' is not NAME=VALUE");
+          return make_error(EINVAL, "EXEC --env " + quote(v) + " is not NAME=VALUE");
         }
         o.env.push_back(v);
       } else {
         if (v.empty() || v[0] != '/') {
-          return make_error(EINVAL, "EXEC --workdir '" + core::printable(v) +
-                                        "' must be an absolute path inside the instance");
+          return make_error(EINVAL, "EXEC --workdir " + quote(v) +
+                                        " must be an absolute path inside the instance");
         }
         o.workdir = v;
       }
     } else {
-      return make_error(EINVAL, "EXEC: unknown option '" + core::printable(a) +
-                                    "' (options go before --, the command after it)");
+      return make_error(EINVAL, "EXEC: unknown option " + quote(a) +
+                                    " (options go before --, the command after it)");
     }
   }
   o.argv.assign(args.begin() + static_cast<long>(i), args.end());

@@ -29,8 +29,8 @@ Result<core::Folder*> folder_of(const Folders& folders, const std::string& name)
   if (it == folders.end()) {
     std::vector<std::string> names;
     for (const auto& [n, f] : folders) names.push_back(n);
-    return make_error(ENOENT, "unknown folder '" + core::printable(name) +
-                                  "' (folders: " + join(names, ", ") + ")");
+    return make_error(ENOENT,
+                      "unknown folder " + quote(name) + " (folders: " + join(names, ", ") + ")");
   }
   return it->second;
 }

@@ -1,5 +1,6 @@
 #include "firmwared/server/server.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -11,7 +12,18 @@
 
 namespace fw::server {
 
-Server::Server(event_base* base, Dispatcher& dispatcher) : base_(base), dispatcher_(dispatcher) {}
+namespace {
+
+// Descriptors the daemon needs besides one per client: the catalogue, monitors' pidfds and
+// pipes, net helpers, and a terminal per console relay (up to one per client).
+constexpr size_t kOtherFds = 256;
+// How long the listener pauses when even the spare descriptor cannot be had back.
+constexpr timeval kAcceptPause{0, 100 * 1000};
+
+}  // namespace
+
+Server::Server(event_base* base, Dispatcher& dispatcher, ServerLimits limits)
+    : base_(base), dispatcher_(dispatcher), limits_(limits) {}
 
 Server::~Server() {
   // Sessions first: their bufferevents belong to base_.
@@ -19,6 +31,8 @@ Server::~Server() {
   if (listener_ != nullptr) evconnlistener_free(listener_);
   for (event* e : signal_events_) event_free(e);
   if (drain_timer_ != nullptr) event_free(drain_timer_);
+  if (resume_timer_ != nullptr) event_free(resume_timer_);
+  if (sweep_timer_ != nullptr) event_free(sweep_timer_);
   if (!socket_.path.empty() && !shutting_down_) ::unlink(socket_.path.c_str());
 }
 
@@ -30,7 +44,28 @@ Status Server::listen(const std::string& socket_path) {
     ::unlink(socket_path.c_str());
     return make_error(ENOMEM, "creating the libevent listener for '" + socket_path + "'");
   }
+  evconnlistener_set_error_cb(listener_, accept_error_cb);
+  FW_TRY(start_timers());
+  const size_t wanted = 2 * limits_.max_connections + kOtherFds;
+  if (const size_t got = raise_fd_limit(wanted); got < wanted) {
+    log::warning("RLIMIT_NOFILE allows " + std::to_string(got) + " descriptors, max_connections " +
+                 std::to_string(limits_.max_connections) + " wants " + std::to_string(wanted) +
+                 ": clients may be refused with EMFILE before the limit, ignoring");
+  }
   log::info("listening on " + socket_path);
+  return {};
+}
+
+Status Server::start_timers() {
+  spare_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (!spare_fd_) return errno_error("opening the spare descriptor /dev/null");
+  resume_timer_ = evtimer_new(base_, resume_cb, this);
+  sweep_timer_ = event_new(base_, -1, EV_PERSIST, sweep_cb, this);
+  const timeval second{1, 0};
+  if (resume_timer_ == nullptr || sweep_timer_ == nullptr ||
+      event_add(sweep_timer_, &second) != 0) {
+    return make_error(ENOMEM, "creating the client timers");
+  }
   return {};
 }
 
@@ -82,11 +117,13 @@ void Server::on_accept(int fd) {
                                       " is neither root nor a member of group firmwared"));
     return;
   }
-  if (sessions_.size() >= kMaxSessions) {
-    reject(fd, make_error(EMFILE, "too many clients (" + std::to_string(kMaxSessions) + ")"));
+  if (auto s = admit(*peer); !s.ok()) {
+    log::notice("refusing client pid " + std::to_string(peer->pid) + ": " + s.error().message);
+    reject(fd, s.error());
     return;
   }
   const uint64_t id = next_session_id_++;
+  ++per_uid_[peer->uid];
   Session::Callbacks cb{
       [this](Session& s, std::string_view line) { on_line(s, line); },
       [this](Session& s, const std::string& why) { on_closed(s, why); },
@@ -97,10 +134,104 @@ void Server::on_accept(int fd) {
   session->start();
 }
 
+Status Server::admit(const PeerCredentials& peer) const {
+  const size_t open = sessions_.size();
+  if (peer.uid == 0) {
+    if (open < limits_.max_connections) return {};
+    return make_error(EAGAIN, "too many connections: " + std::to_string(open) +
+                                  " open, max_connections is " +
+                                  std::to_string(limits_.max_connections));
+  }
+  const auto it = per_uid_.find(peer.uid);
+  const size_t mine = it == per_uid_.end() ? 0 : it->second;
+  if (mine >= limits_.max_connections_per_uid) {
+    return make_error(EUSERS, "too many connections: uid " + std::to_string(peer.uid) +
+                                  " already has " + std::to_string(mine) +
+                                  " open, max_connections_per_uid is " +
+                                  std::to_string(limits_.max_connections_per_uid));
+  }
+  if (open + kRootReserve >= limits_.max_connections) {
+    return make_error(EAGAIN, "too many connections: " + std::to_string(open) + " open, the last " +
+                                  std::to_string(kRootReserve) + " of max_connections " +
+                                  std::to_string(limits_.max_connections) + " are kept for root");
+  }
+  return {};
+}
+
+void Server::accept_error_cb(evconnlistener*, void* ctx) noexcept {
+  const int err = EVUTIL_SOCKET_ERROR();
+  try {
+    static_cast<Server*>(ctx)->on_out_of_fds(err);
+  } catch (const std::exception& e) {
+    log::error(std::string("handling an accept(2) failure: ") + e.what() + ", ignoring");
+  }
+}
+
+// accept(2) failed (libevent already retries EAGAIN and EINTR). Out of descriptors
+// (EMFILE, ENFILE), the pending connection stays in the backlog and the level-triggered
+// listener would fire again at once, spinning: give back the spare descriptor, accept the
+// client to refuse it, and take the spare again; when that fails, pause accepting 100 ms.
+void Server::on_out_of_fds(int err) {
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_fd_warning_ >= std::chrono::seconds(1)) {
+    last_fd_warning_ = now;
+    log::warning(std::string("accepting a client: ") + std::strerror(err) +
+                 (err == EMFILE || err == ENFILE ? ", refusing clients until descriptors are free"
+                                                 : ", ignoring"));
+  }
+  if (err != EMFILE && err != ENFILE) return;  // ECONNABORTED and the like: next one
+  spare_fd_.reset();
+  if (int fd = ::accept4(socket_.fd.get(), nullptr, nullptr, SOCK_CLOEXEC); fd >= 0) {
+    reject(fd, make_error(err, "firmwared is out of file descriptors, try again later"));
+  }
+  spare_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (!spare_fd_ && listener_ != nullptr && resume_timer_ != nullptr) {
+    evconnlistener_disable(listener_);
+    evtimer_add(resume_timer_, &kAcceptPause);
+  }
+}
+
+void Server::resume_cb(evutil_socket_t, short, void* ctx) noexcept {
+  auto* self = static_cast<Server*>(ctx);
+  if (!self->spare_fd_) self->spare_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (self->listener_ != nullptr) evconnlistener_enable(self->listener_);
+}
+
+void Server::sweep_cb(evutil_socket_t, short, void* ctx) noexcept {
+  try {
+    static_cast<Server*>(ctx)->sweep();
+  } catch (const std::exception& e) {
+    log::error(std::string("checking client timeouts: ") + e.what() + ", ignoring");
+  }
+}
+
+// Closes the clients whose line or idle timeout expired (each gets one ERROR line), and
+// those that did not read that last line within the line timeout.
+void Server::sweep() {
+  const auto now = Session::Clock::now();
+  auto sessions = sessions_;  // closing erases from sessions_
+  for (auto& [sid, s] : sessions) {
+    if (s->closing_for(now, limits_.line_timeout)) {
+      s->close("did not read its last reply");
+      continue;
+    }
+    auto st = s->check_timeouts(now, limits_.line_timeout, limits_.idle_timeout);
+    if (st.ok()) continue;
+    log::debug("client " + std::to_string(sid) + ": " + st.error().message);
+    s->send(protocol::encode(protocol::make_error_reply(0, st.error())));
+    s->close_after_flush();
+  }
+}
+
 void Server::on_line(Session& session, std::string_view line) {
   std::weak_ptr<Session> weak = session.weak_from_this();
+  session.begin_request();
+  // Responder calls its sink once: that is the end of the request.
   auto sink = [weak](const protocol::Json& reply) {
-    if (auto s = weak.lock(); s && !s->closed()) s->send(protocol::encode(reply));
+    if (auto s = weak.lock(); s && !s->closed()) {
+      s->end_request();
+      s->send(protocol::encode(reply));
+    }
   };
   auto decoded = protocol::decode_request(line);
   if (auto* failure = std::get_if<protocol::DecodeFailure>(&decoded)) {
@@ -119,7 +250,11 @@ void Server::on_line(Session& session, std::string_view line) {
 
 void Server::on_closed(Session& session, const std::string& why) {
   log::debug("client " + std::to_string(session.id()) + " gone: " + why);
-  sessions_.erase(session.id());
+  if (sessions_.erase(session.id()) != 0) {
+    if (auto it = per_uid_.find(session.peer().uid); it != per_uid_.end() && --it->second == 0) {
+      per_uid_.erase(it);
+    }
+  }
 }
 
 void Server::subscribe(uint64_t session_id) {
@@ -155,6 +290,7 @@ void Server::shutdown(const std::string& why) {
     evconnlistener_free(listener_);
     listener_ = nullptr;
   }
+  if (resume_timer_ != nullptr) event_del(resume_timer_);
   socket_.fd.reset();  // the listener was made without LEV_OPT_CLOSE_ON_FREE
   if (!socket_.path.empty()) ::unlink(socket_.path.c_str());
   notify("BYEBYE");

@@ -5,6 +5,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
@@ -17,11 +18,20 @@
 
 namespace fw::server {
 
-inline constexpr size_t kMaxSessions = 1024;
+// How many clients may connect, and how long they may stay silent (firmwared.conf(5)).
+struct ServerLimits {
+  size_t max_connections = 512;         // all clients; the last kRootReserve only for root
+  size_t max_connections_per_uid = 64;  // per non-root uid
+  std::chrono::seconds line_timeout{10};
+  std::chrono::seconds idle_timeout{300};
+};
+// Connections under max_connections that only uid 0 may take, so that root can always
+// reach a daemon that non-root clients flood.
+inline constexpr size_t kRootReserve = 32;
 
 class Server {
  public:
-  Server(event_base* base, Dispatcher& dispatcher);
+  Server(event_base* base, Dispatcher& dispatcher, ServerLimits limits = {});
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -47,14 +57,27 @@ class Server {
                         void* ctx) noexcept;
   static void signal_cb(evutil_socket_t sig, short what, void* ctx) noexcept;
   static void drain_cb(evutil_socket_t fd, short what, void* ctx) noexcept;
+  static void accept_error_cb(evconnlistener* l, void* ctx) noexcept;
+  static void resume_cb(evutil_socket_t fd, short what, void* ctx) noexcept;
+  static void sweep_cb(evutil_socket_t fd, short what, void* ctx) noexcept;
+  Status start_timers();
   void on_accept(int fd);
+  Status admit(const PeerCredentials& peer) const;
+  void on_out_of_fds(int err);
+  void sweep();
   void on_line(Session& session, std::string_view line);
   void on_closed(Session& session, const std::string& why);
   void reject(int fd, const Error& error);
 
   event_base* base_;
   Dispatcher& dispatcher_;
+  ServerLimits limits_;
   ListeningSocket socket_;
+  Fd spare_fd_;                    // closed to accept-and-refuse when out of descriptors
+  event* resume_timer_ = nullptr;  // re-enables the listener after a pause
+  event* sweep_timer_ = nullptr;   // timeouts, once a second
+  std::chrono::steady_clock::time_point last_fd_warning_{};
+  std::map<uid_t, size_t> per_uid_;  // open sessions per uid
   evconnlistener* listener_ = nullptr;
   std::vector<event*> signal_events_;
   event* drain_timer_ = nullptr;

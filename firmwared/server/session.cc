@@ -77,6 +77,51 @@ void Session::send(const std::string& line) {
     return;
   }
   bufferevent_write(bev_, line.data(), line.size());
+  last_activity_ = Clock::now();
+}
+
+void Session::begin_request() {
+  ++in_flight_;
+  last_activity_ = Clock::now();
+}
+
+void Session::end_request() {
+  if (in_flight_ > 0) --in_flight_;
+  last_activity_ = Clock::now();
+}
+
+Status Session::check_timeouts(Clock::time_point now, Clock::duration line_timeout,
+                               Clock::duration idle_timeout) const {
+  if (bev_ == nullptr || closing_ || mode_ != Mode::kLines) return {};
+  auto seconds = [](Clock::duration d) {
+    return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(d).count());
+  };
+  if (partial_since_ && now - *partial_since_ >= line_timeout) {
+    return make_error(ETIMEDOUT, "closing the connection: a request line begun " +
+                                     seconds(line_timeout) +
+                                     " s ago is still not complete (client_line_timeout)");
+  }
+  const bool busy = in_flight_ > 0 || subscribed_ || fds_event_ != nullptr || partial_since_;
+  if (!busy && now - last_activity_ >= idle_timeout) {
+    return make_error(ETIMEDOUT, "closing the connection: no request for " + seconds(idle_timeout) +
+                                     " s (client_idle_timeout)");
+  }
+  return {};
+}
+
+bool Session::closing_for(Clock::time_point now, Clock::duration grace) const {
+  return bev_ != nullptr && closing_since_ && now - *closing_since_ >= grace;
+}
+
+// Starts or ends the line timeout: it runs while the input holds an incomplete line.
+void Session::note_partial_line() {
+  if (bev_ == nullptr || mode_ != Mode::kLines) return;
+  const bool partial = discarding_ || evbuffer_get_length(bufferevent_get_input(bev_)) > 0;
+  if (!partial) {
+    partial_since_.reset();
+  } else if (!partial_since_) {
+    partial_since_ = Clock::now();
+  }
 }
 
 void Session::drop_relay() {
@@ -88,6 +133,7 @@ void Session::drop_relay() {
 void Session::close_after_flush() {
   if (bev_ == nullptr) return;
   closing_ = true;
+  if (!closing_since_) closing_since_ = Clock::now();
   drop_relay();
   bufferevent_disable(bev_, EV_READ);
   if (pending_output() == 0) close("closed by the daemon");
@@ -147,6 +193,7 @@ void Session::on_read() {
   while (bev_ != nullptr && !closing_ && mode_ == Mode::kLines) {
     evbuffer_ptr eol = evbuffer_search_eol(in, nullptr, nullptr, EVBUFFER_EOL_LF);
     if (eol.pos < 0) {
+      note_partial_line();
       const size_t len = evbuffer_get_length(in);
       if (len >= protocol::kMaxMessageBytes) {
         // The line is already too long: answer once, then skip up to its newline so the
@@ -164,11 +211,13 @@ void Session::on_read() {
     if (discarding_) {
       evbuffer_drain(in, line_len + 1);
       discarding_ = false;
+      partial_since_.reset();
       continue;
     }
     std::string line(line_len, '\0');
     evbuffer_remove(in, line.data(), line_len);
     evbuffer_drain(in, 1);
+    partial_since_.reset();  // the next line's clock starts with its first byte
     if (callbacks_.on_line) callbacks_.on_line(*this, line);
   }
 }
@@ -264,7 +313,8 @@ void Session::receive_fds(int timeout_ms, std::function<void(std::vector<Fd>)> d
   if (bev_ == nullptr || fds_event_ != nullptr) return done({});
   bufferevent_disable(bev_, EV_READ);
   fds_done_ = std::move(done);
-  fds_event_ = event_new(bufferevent_get_base(bev_), bufferevent_getfd(bev_), EV_READ, fds_cb, this);
+  fds_event_ =
+      event_new(bufferevent_get_base(bev_), bufferevent_getfd(bev_), EV_READ, fds_cb, this);
   timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
   if (fds_event_ == nullptr || event_add(fds_event_, &tv) != 0) {
     auto cb = std::move(fds_done_);

@@ -10,9 +10,11 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -76,6 +78,22 @@ class Session : public std::enable_shared_from_this<Session> {
   // are kept; they are close-on-exec.
   void receive_fds(int timeout_ms, std::function<void(std::vector<Fd>)> done);
 
+  // Request accounting, for the idle timeout: the server calls begin_request() when it
+  // dispatches a line and end_request() when its reply is sent.
+  void begin_request();
+  void end_request();
+
+  using Clock = std::chrono::steady_clock;
+  // The timeouts of the connection at `now`: ETIMEDOUT when, in line mode, a request line
+  // begun `line_timeout` ago is still not complete, or when the connection has been idle
+  // for `idle_timeout` (no request in progress, not subscribed, no relay, no hold);
+  // success otherwise. Held and relaying sessions never time out.
+  Status check_timeouts(Clock::time_point now, Clock::duration line_timeout,
+                        Clock::duration idle_timeout) const;
+  // Whether the session has been closing (flushing its last output) for `grace` already:
+  // a client that does not read its last reply is then closed without it.
+  bool closing_for(Clock::time_point now, Clock::duration grace) const;
+
   uint64_t id() const { return id_; }
   const PeerCredentials& peer() const { return peer_; }
   // Subscribed and in line mode: held and relaying sessions get no notifications.
@@ -99,6 +117,7 @@ class Session : public std::enable_shared_from_this<Session> {
   static void relay_write_cb(bufferevent* bev, void* ctx) noexcept;
   static void relay_event_cb(bufferevent* bev, short what, void* ctx) noexcept;
   void on_read();
+  void note_partial_line();
   void on_client_eof();
   void on_relay_end(const std::string& why);
   void drop_relay();
@@ -116,6 +135,10 @@ class Session : public std::enable_shared_from_this<Session> {
   bool closing_ = false;
   bool client_eof_ = false;  // relay mode: the client sent EOF, flushing its bytes
   bool discarding_ = false;  // skipping the rest of an oversized line
+  size_t in_flight_ = 0;     // requests dispatched and not answered yet
+  Clock::time_point last_activity_ = Clock::now();  // last request or reply
+  std::optional<Clock::time_point> partial_since_;  // first byte of an incomplete line
+  std::optional<Clock::time_point> closing_since_;
 };
 
 }  // namespace fw::server

@@ -3,12 +3,15 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "firmwared/base/log.h"
@@ -56,6 +59,25 @@ Status remove_stale(const std::string& path, const sockaddr_un& addr) {
   return {};
 }
 
+// The gid of group `firmwared`, nullopt when there is no such group. getgrnam_r(3) tells a
+// missing group from a failed lookup (EMFILE while reading /etc/group, for one), which
+// must not be mistaken for "not a member".
+Result<std::optional<gid_t>> firmwared_gid() {
+  std::vector<char> buf(16384);
+  group g{};
+  group* found = nullptr;
+  for (;;) {
+    const int rc = ::getgrnam_r(kGroupName, &g, buf.data(), buf.size(), &found);
+    if (rc == ERANGE && buf.size() < (1u << 20)) {
+      buf.resize(buf.size() * 4);
+      continue;
+    }
+    if (rc != 0) return errno_error(rc, std::string("looking up group ") + kGroupName);
+    if (found == nullptr) return std::optional<gid_t>();
+    return std::optional<gid_t>(g.gr_gid);
+  }
+}
+
 }  // namespace
 
 Result<ListeningSocket> listen_unix(const std::string& path) {
@@ -99,6 +121,17 @@ Result<ListeningSocket> listen_unix(const std::string& path) {
   return ls;
 }
 
+size_t raise_fd_limit(size_t wanted) {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < wanted) {
+    rlimit raised = rl;
+    raised.rlim_cur = rl.rlim_max == RLIM_INFINITY ? wanted : std::min<rlim_t>(wanted, rl.rlim_max);
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+  }
+  return rl.rlim_cur == RLIM_INFINITY ? wanted : static_cast<size_t>(rl.rlim_cur);
+}
+
 Result<PeerCredentials> check_peer(int fd) {
   ucred cred{};
   socklen_t len = sizeof(cred);
@@ -107,9 +140,9 @@ Result<PeerCredentials> check_peer(int fd) {
   }
   PeerCredentials pc{cred.pid, cred.uid, cred.gid, cred.uid == 0};
   if (pc.allowed) return pc;
-  const group* g = ::getgrnam(kGroupName);
-  if (g == nullptr) return pc;
-  const gid_t wanted = g->gr_gid;
+  FW_ASSIGN_OR_RETURN(std::optional<gid_t> group_gid, firmwared_gid());
+  if (!group_gid) return pc;
+  const gid_t wanted = *group_gid;
   if (cred.gid == wanted) {
     pc.allowed = true;
     return pc;

@@ -29,6 +29,10 @@ struct PeerCredentials {
   bool allowed = false;  // uid 0 or a member of group `firmwared`
 };
 
+// Raises the soft RLIMIT_NOFILE to `wanted` descriptors when it is lower, at most up to the
+// hard limit (setrlimit(2)); returns the soft limit in force afterwards.
+size_t raise_fd_limit(size_t wanted);
+
 // Reads the peer's credentials and decides whether it may talk to the daemon.
 Result<PeerCredentials> check_peer(int fd);
 

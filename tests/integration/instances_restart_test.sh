@@ -59,6 +59,9 @@ keeps_running() {
     "$(fw_inst_workspace_mounts "$WS")"
   expect_eq "$how: one overlay on union" 1 "$(overlays_on "$WS/union")"
   expect_error "$how: START of the adopted instance" EBUSY start "$I"
+  # The monitor recorded its ptys in the workspace: the new daemon knows the console.
+  run timeout 10 "$FWCTL" console "$I" </dev/null
+  expect_eq "$how: CONSOLE of the re-adopted instance attaches" "0:[detached]" "$RC:$ERR"
 }
 
 # expect_error DESCRIPTION ERRNO_NAME COMMAND...
@@ -106,6 +109,21 @@ check "SIGKILL: the adopted instance's own death is noticed" fw_inst_wait_state 
 expect_eq "SIGKILL: its exit status is recorded" 0 "$(fw_inst_prop "$I" exit_status)"
 fw_inst_expect_no_leftovers "SIGKILL"
 fw_inst_expect_fds "SIGKILL: after the death" "$FDS0"
+
+# ---- a re-adopted instance whose pts record is gone: CONSOLE is ENOTTY until its next start ----
+echo "== re-adopted without a pts record"
+run fwctl start "$I"
+expect_eq "no pts record: start" "$I started" "$OUT"
+check "no pts record: QUIT" fw_inst_quit_daemon
+mv "$WS/pts" "$WS/pts.hidden"
+start_daemon
+run timeout 10 "$FWCTL" console "$I" </dev/null
+expect_eq "no pts record: CONSOLE fails" 1 "$RC"
+expect_match "no pts record: CONSOLE says why" \
+  "firmwared error: the console of instance $I is unknown to this daemon" "$ERR"
+mv "$WS/pts.hidden" "$WS/pts"
+run fwctl kill "$I"
+expect_eq "no pts record: kill" "$I killed" "$OUT"
 
 # ---- the instance exits while the daemon is down ---------------------------------------------
 echo "== PID 1 exits while the daemon is down"

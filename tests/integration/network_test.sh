@@ -110,7 +110,25 @@ expect_match "error names the helper and its message" "setting up the network: n
 expect_eq "state back to ready" "ready" "$(fwctl get_property instances "$a" state)"
 check "no monitor left" bash -c "! pgrep -f '^$FW_BUILD_DIR/firmwared/firmwared-monitor --name $a' >/dev/null"
 check "no netns pin left" test ! -e "$(fwctl get_property instances "$a" base_workspace)/netns"
+
+# A helper that hangs (create, then its rollback clean: 10 s each, past START's 15 s): the
+# error names the step that did not finish, not PID 1.
+printf '#!/bin/sh\necho $$ >>"%s"\nexec sleep 60\n' "$FW_TMP/hung_pids" >"$FW_TMP/hung_hook"
+chmod +x "$FW_TMP/hung_hook"
 stop_daemon
+FIRMWARED_NET_HOOK="$FW_TMP/hung_hook" start_daemon
+run fwctl start "$a"
+expect_eq "START with a hung helper exits 1" 1 "$RC"
+expect_eq "error names the hung step" \
+  "firmwared error: starting instance $a: PID 1 was not started: the network helper did not finish within 15 s" \
+  "$ERR"
+expect_eq "state back to ready after the hung helper" "ready" \
+  "$(fwctl get_property instances "$a" state)"
+expect_eq "no exit status after the failed START" "" \
+  "$(fwctl get_property instances "$a" exit_status)"
+stop_daemon
+# The background clean may still run when the daemon stops: end our hung helpers by pid.
+while read -r pid; do kill -KILL "$pid" 2>/dev/null || true; done <"$FW_TMP/hung_pids"
 start_daemon
 
 # 50 start/kill cycles: no veth left, network step timed.

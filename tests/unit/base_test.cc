@@ -85,5 +85,25 @@ TEST(Strings, CaseAndJoin) {
   EXPECT_EQ(join({}, " "), "");
 }
 
+TEST(Strings, PrintableEscapesWhatAMessageCannotCarry) {
+  EXPECT_EQ(printable("plain", 80), "plain");
+  EXPECT_EQ(printable("caf\xc3\xa9", 80), "caf\xc3\xa9");
+  EXPECT_EQ(printable("a\tb\n\x7f", 80), "a\\x09b\\x0a\\x7f");
+  EXPECT_EQ(printable("caf\xc3", 80), "caf\\xc3");
+  EXPECT_EQ(printable(std::string(81, 'x'), 80), std::string(80, 'x') + "...");
+  EXPECT_EQ(printable(std::string(80, 'x'), 80), std::string(80, 'x'));
+  // The cut backs off to a character boundary instead of splitting "é".
+  EXPECT_EQ(printable("abc\xc3\xa9z", 4), "abc...");
+  EXPECT_EQ(printable("abcdef", 3), "abc...");
+}
+
+TEST(Strings, QuoteCutsClientTextTo64Bytes) {
+  EXPECT_EQ(quote("brave_turing"), "'brave_turing'");
+  EXPECT_EQ(quote(""), "''");
+  EXPECT_EQ(quote(std::string(64, 'a')), "'" + std::string(64, 'a') + "'");
+  EXPECT_EQ(quote(std::string(500 * 1024, 'a')), "'" + std::string(64, 'a') + "...'");
+  EXPECT_EQ(quote("a\nb"), "'a\\x0ab'");
+}
+
 }  // namespace
 }  // namespace fw

@@ -71,6 +71,10 @@ TEST(Config, DefaultsWhenNothingIsSet) {
   EXPECT_EQ(c.resources_dir(), kSource + "/resources");
   EXPECT_EQ(c.socket_path(), "/run/firmwared.sock");
   EXPECT_FALSE(c.verbose_hook_scripts());
+  EXPECT_EQ(c.client_idle_timeout(), 300);
+  EXPECT_EQ(c.client_line_timeout(), 10);
+  EXPECT_EQ(c.max_connections(), 512);
+  EXPECT_EQ(c.max_connections_per_uid(), 64);
   EXPECT_EQ(c.get("disable_apparmor"), "n");
   EXPECT_EQ(c.get("log_level"), "info");
   for (const std::string& k : c.key_names()) EXPECT_EQ(c.source(k), "default") << k;
@@ -95,12 +99,16 @@ TEST(Config, ShippedPathsFollowTheBuildTreeOrTheInstallDirs) {
 
 TEST(Config, KeysAreAlphabeticalCompleteAndMatchTheDefaults) {
   const std::vector<std::string> expected = {"apparmor_profile",
+                                             "client_idle_timeout",
+                                             "client_line_timeout",
                                              "container_interface",
                                              "database_path",
                                              "disable_apparmor",
                                              "dump_profile",
                                              "host_interface_prefix",
                                              "log_level",
+                                             "max_connections",
+                                             "max_connections_per_uid",
                                              "mount_path",
                                              "net_first_two_bytes",
                                              "net_hook",
@@ -122,7 +130,7 @@ TEST(Config, KeysAreAlphabeticalCompleteAndMatchTheDefaults) {
   EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
   EXPECT_EQ(c.key_names(), expected);
   EXPECT_EQ(keys()[0].rule, "an absolute path without NUL or newline");
-  EXPECT_EQ(keys()[3].rule, "y or n");
+  EXPECT_EQ(keys()[5].rule, "y or n");
 }
 
 TEST(Config, FileOverridesDefaults) {
@@ -241,6 +249,23 @@ std::vector<RuleCase> rule_cases() {
        {"", "INFO", "trace", "warn", "info "},
        "one of error, warning, notice, info, debug"},
   };
+  const std::vector<std::string> not_numbers = {"",   "-1", "+5", "1.5", "1e3",
+                                                "07", " 5", "5 ", "x",   "9999999"};
+  for (const char* key : {"client_idle_timeout", "client_line_timeout"}) {
+    auto bad = not_numbers;
+    bad.insert(bad.end(), {"0", "86401"});
+    cases.push_back({key, {"1", "10", "86400"}, bad, "a whole number of seconds from 1 to 86400"});
+  }
+  {
+    auto bad = not_numbers;
+    bad.insert(bad.end(), {"0", "63", "65537"});
+    cases.push_back(
+        {"max_connections", {"64", "512", "65536"}, bad, "a whole number from 64 to 65536"});
+    bad = not_numbers;
+    bad.insert(bad.end(), {"0", "65537"});
+    cases.push_back(
+        {"max_connections_per_uid", {"1", "64", "65536"}, bad, "a whole number from 1 to 65536"});
+  }
   for (const char* key :
        {"disable_apparmor", "dump_profile", "prevent_removal", "verbose_hook_scripts"}) {
     cases.push_back({key, {"y", "n"}, {"", "maybe", "Y", "yes", "1", "n "}, "y or n"});
@@ -284,7 +309,7 @@ TEST(Config, InvalidValueMessageNamesKeyValueOriginAndRule) {
             "must be an absolute path without NUL or newline");
   // Control bytes are escaped so the message stays on one line.
   EXPECT_EQ(parse_error("", {{"FIRMWARED_CONTAINER_INTERFACE", "a\tb\x01"}}),
-            "invalid value 'a\\tb\\x01' for key 'container_interface' "
+            "invalid value 'a\\x09b\\x01' for key 'container_interface' "
             "(from FIRMWARED_CONTAINER_INTERFACE): must be 1 to 15 characters without '/', ':', "
             "whitespace or control characters, and not '.' or '..'");
   EXPECT_EQ(parse_error("", {{"FIRMWARED_MOUNT_PATH", std::string("/a\0b", 4)}}),

@@ -26,6 +26,7 @@
 #include "firmwared/core/instances.h"
 #include "firmwared/core/launcher.h"
 #include "firmwared/core/names.h"
+#include "firmwared/core/network.h"
 #include "firmwared/sys/hash_copy.h"
 #include "tests/unit/core_test_support.h"
 
@@ -875,11 +876,70 @@ TEST_F(InstancesTest, StartTimeoutKillsTheMonitorAndAnswersETIMEDOUT) {
   ASSERT_EQ(start.count(), 1u);
   ASSERT_FALSE(start.only().ok());
   EXPECT_EQ(start.only().error().code, ETIMEDOUT);
-  EXPECT_EQ(start.only().error().message, "starting instance " + inst.name +
-                                              ": PID 1 was not started within " +
-                                              std::to_string(kStartTimeoutMs / 1000) + " s");
+  EXPECT_EQ(start.only().error().message,
+            "starting instance " + inst.name +
+                ": PID 1 was not started: the monitor did not report PID 1 within " +
+                std::to_string(kStartTimeoutMs / 1000) + " s");
   EXPECT_EQ(instances_->state_of(inst.sha1), "ready");
   EXPECT_EQ(sink_.named("DEAD").size(), 0u);
+}
+
+// A network step that never ends: setup() keeps its callback.
+class HangingNetwork final : public Network {
+ public:
+  void setup(const NetworkPlan&, std::function<void(Status)> done) override {
+    setups.push_back(std::move(done));
+  }
+  void teardown(const NetworkPlan&, std::function<void(Status)> done) override { done({}); }
+  std::vector<std::function<void(Status)>> setups;
+};
+
+TEST_F(InstancesTest, StartTimeoutNamesTheStepThatHung) {
+  auto inst = prepared();
+  HangingNetwork net;
+  instances_ = std::make_unique<Instances>(InstancesDeps{
+      *cat_, *config_, sink_, *words_, *firmwares_, mounter_, launcher_, timers_, &net});
+  auto timed_out = [&](bool namespaces_ready) {
+    Replies<EntitySummary> start;
+    instances_->start(inst.name, start.done());
+    FakeRun& run = launcher_.last();
+    if (namespaces_ready) run.namespaces_ready();
+    timers_.fire_all();
+    EXPECT_EQ(run.kill_monitor_calls, 1);
+    run.exited(std::nullopt);
+    // The helper ends at last (killed by its own deadline); the reply follows its teardown.
+    if (namespaces_ready && !net.setups.empty()) net.setups.back()(make_error(EIO, "killed"));
+    EXPECT_EQ(start.count(), 1u);
+    return start.only().ok() ? std::string("ok") : start.only().error().message;
+  };
+  const std::string within = " within " + std::to_string(kStartTimeoutMs / 1000) + " s";
+  EXPECT_EQ(timed_out(false), "starting instance " + inst.name +
+                                  ": PID 1 was not started: the monitor did not report its "
+                                  "namespaces" +
+                                  within);
+  EXPECT_EQ(timed_out(true), "starting instance " + inst.name +
+                                 ": PID 1 was not started: the network helper did not finish" +
+                                 within);
+  EXPECT_EQ(net.setups.size(), 1u);
+}
+
+TEST_F(InstancesTest, StartResetsThePreviousExitStatus) {
+  auto inst = prepared();
+  Replies<EntitySummary> start;
+  FakeRun& run = start_fully(inst.name, start, 4242);
+  Replies<KillResult> kill;
+  instances_->kill(inst.name, kill.done());
+  run.exited(137);
+  ASSERT_EQ(prop(inst.name, "exit_status"), "137");
+  // The next START fails before PID 1 runs: no status of that run, and not the old one.
+  Replies<EntitySummary> again;
+  instances_->start(inst.name, again.done());
+  EXPECT_EQ(prop(inst.name, "exit_status"), "") << "reset as soon as START begins";
+  launcher_.last().exited(std::nullopt);
+  ASSERT_EQ(again.count(), 1u);
+  EXPECT_FALSE(again.only().ok());
+  EXPECT_EQ(prop(inst.name, "exit_status"), "");
+  EXPECT_EQ(record(inst.sha1).exit_status, std::nullopt);
 }
 
 // As above, with the launcher's on_failed for the killed monitor (see the ECANCELED case).
