@@ -114,7 +114,7 @@ Result<ExecOptions> parse_exec_args(const std::vector<std::string>& args) {
     } else if (a == "--winsize" && i + 1 < args.size()) {
       const std::string& v = args[++i];
       if (!parse_winsize(v, o.rows, o.cols)) {
-        return make_error(EINVAL, "EXEC --winsize '" + core::printable(v) + "' is not ROWSxCOLS");
+        return make_error(EINVAL, "EXEC --winsize " + quote(v) + " is not ROWSxCOLS");
       }
     } else if ((a == "--env" || a == "--workdir") && i + 1 < args.size()) {
       const std::string& v = args[++i];
