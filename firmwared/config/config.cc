@@ -187,6 +187,10 @@ const std::string& Config::value(std::string_view key) const {
   return entries_.find(key)->second.value;
 }
 
+std::vector<std::string> Config::stealable_interfaces() const {
+  return internal::split_iface_list(value("stealable_interfaces"));
+}
+
 log::Level Config::log_level() const {
   const std::string& v = value("log_level");
   if (v == "error") return log::Level::kError;

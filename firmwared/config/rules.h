@@ -4,6 +4,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace fw::config::internal {
 
@@ -11,6 +12,7 @@ enum class Rule {
   kBool,          // y or n
   kIfacePrefix,   // host_interface_prefix
   kIfaceName,     // container_interface
+  kIfaceList,     // stealable_interfaces: interface names, comma- or space-separated
   kNetPrefix,     // net_first_two_bytes
   kPath,          // absolute path
   kSocketPath,    // absolute path fitting sun_path
@@ -34,6 +36,9 @@ const KeySpec* find_key(std::string_view name);
 bool satisfies(Rule rule, std::string_view value);
 // Returns the rule as a phrase completing "must be ...".
 std::string rule_text(Rule rule);
+
+// Splits a kIfaceList value at commas and whitespace (empty items dropped).
+std::vector<std::string> split_iface_list(std::string_view value);
 
 // Returns `value` quoted for an error message: control bytes escaped, long values cut.
 std::string quote(std::string_view value);

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "firmwared/base/fd.h"
 #include "firmwared/base/result.h"
 #include "firmwared/sys/image_format.h"
 
@@ -36,6 +37,25 @@ class Mount {
 // Bind-mounts the directory `src` on `dst` read-only, nosuid, nodev (not recursive). The
 // source stays writable. Errors name both: ENOENT, ENOTDIR, EPERM, ...
 Result<Mount> bind_readonly(const std::string& src, const std::string& dst);
+
+// Opens the directory `path` (absolute) as an O_PATH descriptor without following a
+// symlink anywhere in it (openat2(2) with RESOLVE_NO_SYMLINKS): a path that was canonical
+// when it was recorded and holds a symlink now has been tampered with. Errors name the
+// path: ELOOP (a symlink in it), ENOTDIR, ENOENT, EACCES, ENOSYS (kernel < 5.6).
+Result<Fd> open_dir_no_symlinks(const std::string& path);
+
+// Refuses (EINVAL, naming `what`) the directory open at `dir_fd` when it is the host's root
+// directory (same st_dev and st_ino as "/", bind mounts of it included) or when it is, or
+// contains, one of `state_dirs` (the daemon's own directories: the firmware would expose
+// them, and recursively hold itself). A state dir that does not exist is skipped.
+Status refuse_host_dirs(int dir_fd, const std::string& what,
+                        const std::vector<std::string>& state_dirs);
+
+// Bind-mounts the directory open at `dir_fd` (an O_PATH descriptor is enough) on `dst`
+// read-only, nosuid, nodev, not recursive: what is mounted is the directory the descriptor
+// holds, whatever its path has become since (mount(2) through /proc/self/fd/N). `what`
+// names it in errors.
+Result<Mount> bind_fd_readonly(int dir_fd, const std::string& what, const std::string& dst);
 
 // Mounts the image file `image` of `format` read-only, nosuid, nodev on `dst` through a
 // read-only autoclear loop device, which the kernel detaches when the mount goes. Errors
