@@ -201,7 +201,9 @@ Result<Mount> mount_overlay(const std::vector<std::string>& lowers, const std::s
                                   " bytes, more than the " + std::to_string(page - 1) +
                                   " mount(2) accepts");
   }
-  if (::mount("overlay", dst.c_str(), "overlay", 0, options.c_str()) != 0) {
+  // nosuid,nodev on the host: nobody runs an instance's setuid file or opens its device
+  // nodes through the host path; the monitor clears both on its private copy (issue 11).
+  if (::mount("overlay", dst.c_str(), "overlay", MS_NOSUID | MS_NODEV, options.c_str()) != 0) {
     const int err = errno;
     // overlayfs says why it refused an option only in the kernel log.
     return errno_error(

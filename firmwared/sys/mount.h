@@ -64,9 +64,9 @@ Result<Mount> bind_fd_readonly(int dir_fd, const std::string& what, const std::s
 Result<Mount> mount_image_readonly(const std::string& image, const std::string& dst,
                                    ImageFormat format);
 
-// Mounts an overlay on `dst`: `lowers` (top first, at least one), `upper` and `work` (same
-// filesystem, work empty). Paths are escaped for overlayfs' option parser. Errors: EINVAL
-// when `lowers` is empty or the options do not fit the one page mount(2) copies, else the
+// Mounts an overlay on `dst`, nosuid, nodev: `lowers` (top first, at least one), `upper` and
+// `work` (same filesystem, work empty). Paths are escaped for overlayfs' option parser. Errors:
+// EINVAL when `lowers` is empty or the options do not fit the one page mount(2) copies, else the
 // mount's error (EINVAL: see the kernel log for overlayfs' reason, ENOENT, ...).
 Result<Mount> mount_overlay(const std::vector<std::string>& lowers, const std::string& upper,
                             const std::string& work, const std::string& dst);

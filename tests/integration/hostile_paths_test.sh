@@ -76,6 +76,20 @@ run as_other ls "$WS"
 expect_match "other user: listing the workspace: EACCES" "Permission denied" "$ERR"
 run as_member "$WS/union/suid-id" -u
 expect_match "group member: exec refused with EACCES" "Permission denied" "$ERR"
+# Defence in depth: the host-side overlay is nosuid,nodev; the instance's own copy is not
+# (the monitor clears both in its mount namespace), so the firmware's setuid programs work.
+expect_match "host-side union mounted nosuid,nodev" "nosuid,nodev" \
+  "$(awk -v d="$WS/union" '$5 == d { print $6 }' /proc/self/mountinfo)"
+run fwctl start --wait-console 'firmware booted' --timeout 30 "$NAME"
+expect_eq "the instance boots on a nosuid host mount" 0 "$RC"
+INIT_PID=$(fw_inst_prop "$NAME" init_pid)
+INNER=$(awk '$5 == "/" { print $6 }' "/proc/$INIT_PID/mountinfo")
+expect_match "inside: the root mount is rw" "^rw" "$INNER"
+check "inside: the root mount is neither nosuid nor nodev ($INNER)" \
+  test -z "$(grep -E 'nosuid|nodev' <<<"$INNER")"
+check "inside: the setuid bit is there" nsenter -t "$INIT_PID" -m test -u /suid-id
+run fwctl kill "$NAME"
+expect_eq "kill: exit 0" 0 "$RC"
 run as_other ls "$REPO"
 expect_match "other user: listing the repository: EACCES" "Permission denied" "$ERR"
 
@@ -108,11 +122,16 @@ run fwctl prepare firmwares "$FW_TMP/root-only.ext2"
 expect_eq "root: root-only image imported (existing or new)" 0 "$RC"
 
 # ---- 5. EXPORT replaces only regular files ---------------------------------------------------
-run fwctl export "$NAME" --changes /dev/null --force
-expect_eq "root: export over /dev/null --force refused" 1 "$RC"
+# A private node of /dev/null's device, not /dev/null itself: on a daemon with the bug the
+# test would replace the host's /dev/null (it did, once, while this test was written).
+mknod -m 666 "$FW_TMP/devnull" c 1 3
+run fwctl export "$NAME" --changes "$FW_TMP/devnull" --force
+expect_eq "root: export over a character device --force refused" 1 "$RC"
 expect_match "root: says it is a character device" \
-  "'/dev/null' exists and is a character device: an export replaces only a regular file" "$ERR"
-check "/dev/null is still a character device" test -c /dev/null
+  "'$FW_TMP/devnull' exists and is a character device: an export replaces only a regular file" \
+  "$ERR"
+expect_eq "the device node is still a character device 1:3" "character special file 1:3" \
+  "$(stat -c '%F %t:%T' "$FW_TMP/devnull")"
 ln -s "$FW_TMP/export-target" "$FW_TMP/out.lnk"
 run fwctl export "$NAME" --changes "$FW_TMP/out.lnk" --force
 expect_match "root: symlink output refused" "is a symbolic link" "$ERR"
