@@ -27,7 +27,8 @@ struct ClientCredentials {
 // glibc setgroups() wrapper would change every thread of the daemon). Opening, creating or
 // renaming files then succeeds only where the client itself could. A root client changes
 // nothing. The destructor restores root's fsuid and fsgid and the thread's groups. Not
-// movable: it belongs to one scope of one thread.
+// movable: it belongs to one scope of one thread, which must not start threads or fork
+// meanwhile (a new thread or process copies the client's identity).
 class AsClient {
  public:
   explicit AsClient(const ClientCredentials& client);
