@@ -69,7 +69,11 @@ int serve(const fw::config::Config& config, event_base* base) {
   fw::server::ServerEventSink events(server);
   fw::server::LoopExecutor executor(base);
   if (auto s = executor.init(); !s.ok()) return fail("starting the executor", s.error());
-  fw::core::KernelFirmwareMounter mounter;
+  // A directory firmware must not hold the daemon's own state (it would expose the
+  // workspaces, the repository and the catalogue to every instance of it).
+  const std::string& db = config.database_path();
+  fw::core::KernelFirmwareMounter mounter(
+      {config.mount_path(), config.repository_path(), db.substr(0, db.find_last_of('/'))});
   fw::core::Firmwares firmwares({*catalogue, config, executor, events, *words, mounter});
   if (auto s = firmwares.restore(); !s.ok()) return fail("restoring firmwares", s.error());
 

@@ -192,6 +192,10 @@ int Config::count(std::string_view key) const {
   return static_cast<int>(internal::parse_count(value(key)));
 }
 
+std::vector<std::string> Config::stealable_interfaces() const {
+  return internal::split_iface_list(value("stealable_interfaces"));
+}
+
 log::Level Config::log_level() const {
   const std::string& v = value("log_level");
   if (v == "error") return log::Level::kError;

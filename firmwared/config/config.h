@@ -90,6 +90,8 @@ class Config {
   const std::string& repository_path() const { return value("repository_path"); }
   const std::string& resources_dir() const { return value("resources_dir"); }
   const std::string& socket_path() const { return value("socket_path"); }
+  // The interfaces non-root clients may steal (empty: none).
+  std::vector<std::string> stealable_interfaces() const;
   bool verbose_hook_scripts() const { return flag("verbose_hook_scripts"); }
 
  private:
@@ -108,9 +110,12 @@ class Config {
   std::map<std::string, Entry, std::less<>> entries_;
 };
 
-// Creates mount_path (0755), repository_path (0700) and the directory of database_path
-// (0755), with missing parents (0755), when they do not exist; existing directories are left
-// as they are. An existing non-directory is ENOTDIR naming it; other failures carry errno.
+// Creates mount_path, repository_path and the directory of database_path as root-owned 0700
+// directories, with missing parents (0755). Nothing below them may be reachable by other
+// users (issue 11): an existing one with another owner or wider mode is fixed to root 0700,
+// and the fix is logged; the database's directory is left alone (and a warning logged) when
+// it is a shared system directory such as /var/lib. An existing non-directory is ENOTDIR
+// naming it; other failures carry errno.
 Status ensure_runtime_dirs(const Config& config);
 
 }  // namespace fw::config

@@ -48,6 +48,9 @@ constexpr std::array kKeys = {
             "directory of the shipped resources (word lists for instance names, ...)"},
     KeySpec{"socket_path", Rule::kSocketPath, "/run/firmwared.sock",
             "Unix socket on which the daemon accepts clients"},
+    KeySpec{"stealable_interfaces", Rule::kIfaceList, "",
+            "host interfaces that members of group firmwared may give to an instance "
+            "(stolen_interface); root may steal any; empty: none"},
     KeySpec{"verbose_hook_scripts", Rule::kBool, "n",
             "y: hook scripts trace the commands they run"},
 };
@@ -92,6 +95,13 @@ bool take_byte_and_dot(std::string_view& v) {
   return n <= 255;
 }
 
+bool is_iface_list(std::string_view v) {
+  for (const std::string& name : split_iface_list(v)) {
+    if (!is_iface_name(name)) return false;
+  }
+  return true;
+}
+
 bool is_net_prefix(std::string_view v) {
   return take_byte_and_dot(v) && take_byte_and_dot(v) && v.empty();
 }
@@ -108,6 +118,21 @@ bool is_count(std::string_view v, long lo, long hi) {
 
 std::span<const KeySpec> key_specs() { return kKeys; }
 
+std::vector<std::string> split_iface_list(std::string_view value) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : value) {
+    if (c == ',' || c == ' ' || c == '\t') {
+      if (!cur.empty()) out.push_back(std::move(cur));
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  if (!cur.empty()) out.push_back(std::move(cur));
+  return out;
+}
+
 const KeySpec* find_key(std::string_view name) {
   for (const KeySpec& k : kKeys) {
     if (name == k.name) return &k;
@@ -123,6 +148,8 @@ bool satisfies(Rule rule, std::string_view value) {
       return is_iface_prefix(value);
     case Rule::kIfaceName:
       return is_iface_name(value);
+    case Rule::kIfaceList:
+      return is_iface_list(value);
     case Rule::kNetPrefix:
       return is_net_prefix(value);
     case Rule::kPath:
@@ -154,6 +181,9 @@ std::string rule_text(Rule rule) {
     case Rule::kIfaceName:
       return "1 to 15 characters without '/', ':', whitespace or control characters, "
              "and not '.' or '..'";
+    case Rule::kIfaceList:
+      return "interface names separated by commas or spaces, each 1 to 15 characters without "
+             "'/', ':' or control characters, and not '.' or '..'";
     case Rule::kNetPrefix:
       return "two decimal numbers 0 to 255 without leading zeros, each followed by a dot "
              "(like 10.202.)";

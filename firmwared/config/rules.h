@@ -4,6 +4,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace fw::config::internal {
 
@@ -11,6 +12,7 @@ enum class Rule {
   kBool,          // y or n
   kIfacePrefix,   // host_interface_prefix
   kIfaceName,     // container_interface
+  kIfaceList,     // stealable_interfaces: interface names, comma- or space-separated
   kNetPrefix,     // net_first_two_bytes
   kPath,          // absolute path
   kSocketPath,    // absolute path fitting sun_path
@@ -40,5 +42,8 @@ std::string rule_text(Rule rule);
 
 // The integer value of a key whose rule is kSeconds, kConnections or kPerUid (validated).
 long parse_count(std::string_view value);
+
+// Splits a kIfaceList value at commas and whitespace (empty items dropped).
+std::vector<std::string> split_iface_list(std::string_view value);
 
 }  // namespace fw::config::internal

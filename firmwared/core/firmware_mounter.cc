@@ -23,7 +23,10 @@ Result<sys::ImageFormat> parse_format(const std::string& format) {
 Status KernelFirmwareMounter::mount(const std::string& source, const std::string& format,
                                     const std::string& target) {
   if (format == "dir") {
-    FW_ASSIGN_OR_RETURN(sys::Mount m, sys::bind_readonly(source, target));
+    const std::string what = "directory '" + source + "'";
+    FW_ASSIGN_OR_RETURN(Fd dir, sys::open_dir_no_symlinks(source));
+    FW_TRY(sys::refuse_host_dirs(dir.get(), what, state_dirs_));
+    FW_ASSIGN_OR_RETURN(sys::Mount m, sys::bind_fd_readonly(dir.get(), what, target));
     m.release();
     return {};
   }

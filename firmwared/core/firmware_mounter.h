@@ -3,6 +3,7 @@
 // unit-tested with a recording fake (DESIGN §3: core sees sys only through interfaces).
 
 #include <string>
+#include <vector>
 
 #include "firmwared/base/result.h"
 
@@ -22,13 +23,22 @@ class FirmwareMounter {
   virtual Status clean_stale(const std::string& mount_dir, const std::string& repository) = 0;
 };
 
-// The real one, over fw::sys.
+// The real one, over fw::sys. A directory firmware is opened once without following any
+// symlink (its recorded path is canonical: a symlink in it now is tampering, ELOOP), the
+// opened directory is checked (not the host's root, not holding one of `state_dirs`,
+// EINVAL) and that very directory is mounted, so no path swap between the check and the
+// mount can bring in another tree.
 class KernelFirmwareMounter final : public FirmwareMounter {
  public:
+  explicit KernelFirmwareMounter(std::vector<std::string> state_dirs = {})
+      : state_dirs_(std::move(state_dirs)) {}
   Status mount(const std::string& source, const std::string& format,
                const std::string& target) override;
   Status unmount(const std::string& target) override;
   Status clean_stale(const std::string& mount_dir, const std::string& repository) override;
+
+ private:
+  std::vector<std::string> state_dirs_;
 };
 
 }  // namespace fw::core

@@ -17,6 +17,7 @@
 #include "firmwared/base/strings.h"
 #include "firmwared/core/identifiers.h"
 #include "firmwared/core/shell_words.h"
+#include "firmwared/sys/credentials.h"
 #include "firmwared/sys/hash_copy.h"
 #include "firmwared/sys/image_format.h"
 
@@ -72,7 +73,7 @@ std::string repository_name(const std::string& source, const std::string& sha1) 
 }
 
 Status make_dir(const std::string& path) {
-  if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) {
+  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
     return errno_error("creating directory '" + path + "'");
   }
   return {};
@@ -218,7 +219,9 @@ Status Firmwares::restore() {
     Status s = make_dir(target);
     if (s.ok()) s = d_.mounter.mount(r.path, r.format, target);
     if (!s.ok()) {
-      log::warning("firmware " + r.name + ": " + s.error().message + ", ignoring");
+      // Instances of it refuse to mount an empty lower (Instances::mount_workspace).
+      log::error("firmware " + r.name + " [" + r.sha1 +
+                 "] left unmounted, unusable: " + s.error().message + ", ignoring");
     }
   }
   log::info("restored " + std::to_string(records.size()) + " firmware(s)");
@@ -227,10 +230,32 @@ Status Firmwares::restore() {
 
 void Firmwares::prepare(const std::string& source, const std::optional<std::string>& cwd,
                         PrepareDone done) {
-  auto src = resolve_firmware_source(source, cwd);
-  if (!src.ok()) return done(src.error());
+  prepare_as(sys::ClientCredentials{}, source, cwd, std::move(done));
+}
+
+void Firmwares::prepare_as(const sys::ClientCredentials& client, const std::string& source,
+                           const std::optional<std::string>& cwd, PrepareDone done) {
+  // Resolved with the client's rights: a path it cannot traverse is EACCES, as for the
+  // client's own programs.
+  auto src = [&]() {
+    sys::AsClient as(client);
+    return resolve_firmware_source(source, cwd);
+  }();
+  if (!src.ok()) {
+    if (client.is_root()) return done(src.error());
+    return done(src.error().wrap("importing as " + client.describe()));
+  }
+  if (src->is_dir && !client.is_root()) {
+    // A real rootfs always holds root-only files (/root, /etc/shadow) and the instance's
+    // root reads them all: checking the client's right to read the top directory would mean
+    // nothing, so directories are for root clients only.
+    return done(make_error(
+        EPERM, "cannot import directory " + quote(src->path) + " as " + client.describe() +
+                   ": directory firmwares are reserved to root (an instance reads every file "
+                   "of it, root-only ones included); import a filesystem image instead"));
+  }
   if (src->is_dir) return done(prepare_dir(*src));
-  prepare_image(*src, std::move(done));
+  prepare_image(*src, client, std::move(done));
 }
 
 Result<EntitySummary> Firmwares::register_firmware(catalogue::FirmwareRecord record) {
@@ -272,17 +297,35 @@ Result<EntitySummary> Firmwares::prepare_dir(const FirmwareSource& src) {
   return summary;
 }
 
-void Firmwares::prepare_image(const FirmwareSource& src, PrepareDone done) {
+void Firmwares::prepare_image(const FirmwareSource& src, const sys::ClientCredentials& client,
+                              PrepareDone done) {
   auto imp = std::make_shared<Import>();
   imp->id = next_import_++;
   imp->source = src;
-  imp->src.reset(::open(src.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
-  if (!imp->src) return done(errno_error("opening firmware image " + quote(src.path)));
+  int open_errno = 0;
+  {
+    // The client reads the image, not root: its own permissions (and groups) decide.
+    // O_NONBLOCK|O_NOCTTY: a FIFO or a terminal swapped in after resolving must not block
+    // or become our controlling terminal; fstat below refuses it.
+    sys::AsClient as(client);
+    imp->src.reset(
+        ::open(src.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY));
+    open_errno = errno;
+  }
+  if (!imp->src) {
+    return done(errno_error(open_errno, "opening firmware image " + quote(src.path) + "" +
+                                            (client.is_root() ? "" : " as " + client.describe())));
+  }
+  struct stat st {};
+  if (::fstat(imp->src.get(), &st) != 0)
+    return done(errno_error("inspecting " + quote(src.path) + ""));
+  if (!S_ISREG(st.st_mode)) {
+    return done(make_error(EINVAL, "firmware path " + quote(src.path) + " is " +
+                                       type_name(st.st_mode) + ", not a filesystem image"));
+  }
   auto info = sys::probe_image(imp->src.get(), src.path);
   if (!info.ok()) return done(info.error());
   imp->info = *info;
-  struct stat st {};
-  if (::fstat(imp->src.get(), &st) != 0) return done(errno_error("inspecting " + quote(src.path)));
   imp->size = static_cast<uint64_t>(st.st_size);
   imp->repo_dir.reset(
       ::open(d_.config.repository_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));

@@ -57,8 +57,14 @@ class Firmwares final : public Folder {
   void cancel_imports();
 
   const std::string& name() const override { return name_; }
+  // PREPARE as root (COMMIT, unit tests).
   void prepare(const std::string& source, const std::optional<std::string>& cwd,
                PrepareDone done) override;
+  // Resolves and opens `source` with the client's rights (sys::AsClient). A non-root client
+  // may import images only: a directory is EPERM; an image it cannot read is EACCES naming
+  // the path and its uid; anything but a regular file is EINVAL (also for root).
+  void prepare_as(const sys::ClientCredentials& client, const std::string& source,
+                  const std::optional<std::string>& cwd, PrepareDone done) override;
   Result<std::vector<EntitySummary>> list() override;
   Result<std::vector<PropertyValue>> show(const std::string& id) override;
   Result<std::string> get_property(const std::string& id, const std::string& prop) override;
@@ -76,7 +82,8 @@ class Firmwares final : public Folder {
  private:
   struct Import;
   Result<EntitySummary> prepare_dir(const FirmwareSource& src);
-  void prepare_image(const FirmwareSource& src, PrepareDone done);
+  void prepare_image(const FirmwareSource& src, const sys::ClientCredentials& client,
+                     PrepareDone done);
   Result<EntitySummary> finish_import(Import& import);
   Result<EntitySummary> register_firmware(catalogue::FirmwareRecord record);
   Result<std::string> new_name();

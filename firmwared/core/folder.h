@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "firmwared/base/result.h"
+#include "firmwared/sys/credentials.h"
 
 namespace fw::core {
 
@@ -35,12 +36,27 @@ class Folder {
   // resolved against `cwd`). May complete later, on the loop thread.
   virtual void prepare(const std::string& source, const std::optional<std::string>& cwd,
                        PrepareDone done) = 0;
+  // PREPARE on behalf of `client`: folders whose PREPARE reads host files on the client's
+  // behalf (firmwares, and instances importing a path) override it to do so with the
+  // client's rights. The default ignores who asks.
+  virtual void prepare_as(const sys::ClientCredentials& client, const std::string& source,
+                          const std::optional<std::string>& cwd, PrepareDone done) {
+    (void)client;
+    prepare(source, cwd, std::move(done));
+  }
   virtual Result<std::vector<EntitySummary>> list() = 0;
   // Every property, in PROPERTIES order.
   virtual Result<std::vector<PropertyValue>> show(const std::string& id) = 0;
   virtual Result<std::string> get_property(const std::string& id, const std::string& prop) = 0;
   virtual Status set_property(const std::string& id, const std::string& prop,
                               const std::string& value) = 0;
+  // SET_PROPERTY on behalf of `client`: folders with properties reserved to root (or to an
+  // allowlist) override it and answer EPERM. The default ignores who asks.
+  virtual Status set_property_as(const sys::ClientCredentials& client, const std::string& id,
+                                 const std::string& prop, const std::string& value) {
+    (void)client;
+    return set_property(id, prop, value);
+  }
   virtual Result<std::vector<std::string>> property_names() = 0;
   // `name` or `name[]`; returns the property name as stored.
   virtual Result<std::string> add_property(const std::string& name) = 0;

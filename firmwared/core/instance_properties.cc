@@ -1,6 +1,7 @@
 // Properties of instances (DESIGN §6): built-in ones, their validation and the EBUSY rule
 // for launch-shaping properties, and custom ones.
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <ctime>
@@ -92,6 +93,21 @@ Status validate_stolen_interface(const std::string& value) {
     }
   }
   return {};
+}
+
+Status check_may_steal(const sys::ClientCredentials& client, const std::string& prop,
+                       const std::string& value, const std::vector<std::string>& stealable) {
+  if (client.is_root() || value.empty()) return {};
+  if (prop == "stolen_btusb") {
+    return make_error(EPERM, "only root may set stolen_btusb (" + client.describe() +
+                                 " asked for " + quote(value) + ")");
+  }
+  if (prop != "stolen_interface") return {};
+  const std::string iface = value.substr(0, value.find(':'));
+  if (std::find(stealable.begin(), stealable.end(), iface) != stealable.end()) return {};
+  return make_error(EPERM, "interface " + quote(iface) + " may be stolen by " + client.describe() +
+                               " only if the configuration key stealable_interfaces lists it "
+                               "(root may steal any interface)");
 }
 
 std::vector<std::pair<std::string, std::string>> Instances::builtin_values(
@@ -217,6 +233,13 @@ Status Instances::set_property(const std::string& id, const std::string& prop,
   }
   FW_TRY(custom_.set_named(r.sha1, ref, value));
   return emit();
+}
+
+Status Instances::set_property_as(const sys::ClientCredentials& client, const std::string& id,
+                                  const std::string& prop, const std::string& value) {
+  FW_ASSIGN_OR_RETURN(PropertyRef ref, parse_property_ref(prop));
+  FW_TRY(check_may_steal(client, ref.name, value, d_.config.stealable_interfaces()));
+  return set_property(id, prop, value);
 }
 
 Result<std::vector<std::string>> Instances::property_names() {

@@ -148,7 +148,7 @@ Result<EntitySummary> Instances::take_snapshot(const std::string& id) {
   const std::string ws = workspace(r.sha1);
   const std::string dir = snapshot_dir(snap.sha1);
   const std::string layer = dir + "/layer";
-  FW_TRY_CTX(make_dir(d_.config.mount_path() + "/snapshots", 0755), what);
+  FW_TRY_CTX(make_dir(d_.config.mount_path() + "/snapshots", 0700), what);
   FW_TRY_CTX(make_dir(dir, 0700), what);
   bool committed = false;
   DEFER {

@@ -80,6 +80,14 @@ Result<catalogue::InstanceRecord> Instances::find(const std::string& id) {
 
 Status Instances::mount_workspace(const catalogue::InstanceRecord& r) {
   const std::string ws = workspace(r.sha1);
+  // A firmware left unmounted at start (missing, or its path tampered with) would read as an
+  // empty tree: refuse instead.
+  const std::string fw_mount = d_.firmwares.mount_point(r.firmware_sha1);
+  auto mounted = d_.mounter.is_mounted(fw_mount);
+  if (!mounted.ok() || !*mounted) {
+    return make_error(EBUSY, "its firmware is not mounted at " + fw_mount +
+                                 ": it is unusable (the daemon's log says why)");
+  }
   if (r.snapshot_sha1.empty()) {
     FW_TRY(d_.mounter.mount_lower(d_.firmwares.mount_point(r.firmware_sha1), ws + "/ro"));
   } else {
@@ -96,6 +104,11 @@ Status Instances::mount_workspace(const catalogue::InstanceRecord& r) {
 
 void Instances::prepare(const std::string& source, const std::optional<std::string>& cwd,
                         PrepareDone done) {
+  prepare_as(sys::ClientCredentials{}, source, cwd, std::move(done));
+}
+
+void Instances::prepare_as(const sys::ClientCredentials& client, const std::string& source,
+                           const std::optional<std::string>& cwd, PrepareDone done) {
   auto fw = d_.firmwares.find(source);
   if (fw.ok()) return done(create(*fw));
   // A snapshot identifier (never a path): a new instance stacked on it.
@@ -112,7 +125,7 @@ void Instances::prepare(const std::string& source, const std::optional<std::stri
   if (source.find('/') == std::string::npos && source.find("://") == std::string::npos) {
     return done(fw.error());
   }
-  d_.firmwares.prepare(source, cwd, [this, done](Result<EntitySummary> imported) {
+  d_.firmwares.prepare_as(client, source, cwd, [this, done](Result<EntitySummary> imported) {
     if (!imported.ok()) return done(imported.error());
     auto record = d_.firmwares.find(imported->sha1);
     if (!record.ok()) return done(record.error());
@@ -135,8 +148,8 @@ Result<EntitySummary> Instances::create(const catalogue::FirmwareRecord& fw,
   r.cmdline = {"/sbin/init"};
 
   const std::string ws = workspace(r.sha1);
-  FW_TRY(make_dir(d_.config.mount_path() + "/instances", 0755));
-  FW_TRY(make_dir(ws, 0755));
+  FW_TRY(make_dir(d_.config.mount_path() + "/instances", 0700));
+  FW_TRY(make_dir(ws, 0700));  // issue 11: only root reaches an instance's files
   bool keep = false;
   DEFER {
     if (!keep) (void)d_.mounter.remove_tree(ws);
@@ -177,7 +190,7 @@ Result<EntitySummary> Instances::create(const catalogue::FirmwareRecord& fw,
 }
 
 Status Instances::restore() {
-  FW_TRY(make_dir(d_.config.mount_path() + "/instances", 0755));
+  FW_TRY(make_dir(d_.config.mount_path() + "/instances", 0700));
   FW_ASSIGN_OR_RETURN(auto all, d_.catalogue.list_instances());
   size_t adopted = 0;
   for (auto& r : all) {
@@ -220,6 +233,7 @@ Status Instances::restore() {
     // Stale mounts of a crashed daemon are replaced, not stacked.
     (void)d_.mounter.unmount(ws + "/union");
     (void)d_.mounter.unmount(ws + "/ro");
+    (void)::chmod(ws.c_str(), 0700);  // workspaces made before issue 11 were 0755
     for (const char* sub : {"ro", "rw", "work", "union"}) (void)make_dir(ws + "/" + sub, 0755);
     if (auto s = mount_workspace(r); !s.ok()) {
       log::warning("instance " + r.name + ": " + s.error().message + ", ignoring");

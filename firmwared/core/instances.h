@@ -69,11 +69,18 @@ class Instances final : public Folder {
   const std::string& name() const override { return name_; }
   void prepare(const std::string& source, const std::optional<std::string>& cwd,
                PrepareDone done) override;
+  // A path is imported as firmware with the client's rights (Firmwares::prepare_as).
+  void prepare_as(const sys::ClientCredentials& client, const std::string& source,
+                  const std::optional<std::string>& cwd, PrepareDone done) override;
   Result<std::vector<EntitySummary>> list() override;
   Result<std::vector<PropertyValue>> show(const std::string& id) override;
   Result<std::string> get_property(const std::string& id, const std::string& prop) override;
   Status set_property(const std::string& id, const std::string& prop,
                       const std::string& value) override;
+  // EPERM for a non-root client setting stolen_interface to an interface outside the
+  // `stealable_interfaces` allowlist, or a non-empty stolen_btusb (see check_may_steal).
+  Status set_property_as(const sys::ClientCredentials& client, const std::string& id,
+                         const std::string& prop, const std::string& value) override;
   Result<std::vector<std::string>> property_names() override;
   Result<std::string> add_property(const std::string& name) override;
   Result<EntitySummary> drop(const std::string& id) override;
@@ -148,5 +155,12 @@ class Instances final : public Folder {
 Status validate_interface_name(const std::string& name);
 // Validates `iface[:new_name[:cidr]]` ("" = none).
 Status validate_stolen_interface(const std::string& value);
+// Whether `client` may set the launch property `prop` to `value`. Stealing a host
+// interface takes it away from the host (it could be the uplink): root may steal any; other
+// clients only one listed in `stealable` (the configuration's stealable_interfaces), else
+// EPERM naming the interface and the key. stolen_btusb has no allowlist: root only. Clearing
+// either ("") is always allowed; other properties are not checked here.
+Status check_may_steal(const sys::ClientCredentials& client, const std::string& prop,
+                       const std::string& value, const std::vector<std::string>& stealable);
 
 }  // namespace fw::core

@@ -49,6 +49,12 @@ Status enter_namespaces(const std::string& hostname) {
   return {};
 }
 
+Status clear_host_mount_flags(const std::string& root) {
+  // mount(2), MS_REMOUNT|MS_BIND: sets exactly the per-mount flags given, here none of
+  // ro, nosuid, nodev, noexec (the overlay is writable).
+  return do_mount(nullptr, root, nullptr, MS_BIND | MS_REMOUNT, nullptr);
+}
+
 Status populate_dev(const std::string& root, const std::string& console_path) {
   const std::string dev = root + "/dev";
   FW_TRY(ensure_dir(dev, 0755));

@@ -21,6 +21,13 @@ Status enter_namespaces(const std::string& hostname);
 // Step 4: a minimal /dev under `root` (tmpfs with device nodes, /dev/console bound to the
 // console pts `console_path`, devpts newinstance with ptmx, shm).
 Status populate_dev(const std::string& root, const std::string& console_path);
+// In the monitor's own mount namespace (after enter_namespaces): clears nosuid and nodev on
+// its copy of the instance's root mount `root`. The daemon mounts the overlay nosuid,nodev on
+// the host, so nobody runs a setuid program or opens a device node of an instance through
+// the host path; inside, the firmware's own setuid programs (su, passwd, ping) and device
+// nodes must work. Without a user namespace the copy's flags are not locked
+// (mount_namespaces(7), MNT_LOCK_*), so a bind remount changes them for this namespace only.
+Status clear_host_mount_flags(const std::string& root);
 
 // Step 4: pivot_root into `root` and detach the old root (never chroot).
 Status pivot_into(const std::string& root);

@@ -86,6 +86,9 @@ int run(const fw::monitor::Options& o) {
   if (auto s = fw::monitor::enter_namespaces(o.name); !s.ok()) return fail(s.error());
   say("NS_READY");
   if (read_control(o.control_fd) != "GO") return fail(fw::make_error(ECANCELED, "start cancelled"));
+  if (auto s = fw::monitor::clear_host_mount_flags(o.root); !s.ok()) {
+    return fail(s.error().wrap("clearing nosuid,nodev on the instance's root"));
+  }
   if (auto s = fw::monitor::populate_dev(o.root, console->inner_path()); !s.ok()) {
     return fail(s.error().wrap("populating /dev"));
   }

@@ -1,7 +1,7 @@
 #include "firmwared/server/diff_commands.h"
 
 #include <fcntl.h>
-#include <sys/syscall.h>
+#include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -14,6 +14,7 @@
 #include "firmwared/core/export.h"
 #include "firmwared/core/shell_words.h"
 #include "firmwared/core/unified_diff.h"
+#include "firmwared/sys/credentials.h"
 #include "firmwared/sys/mount.h"
 
 namespace fw::server {
@@ -208,58 +209,59 @@ Result<Json> run_diff_file(const Layers& l, const std::string& path) {
   return j;
 }
 
-// While alive, this thread's filesystem uid and gid are the client's (setfsuid(2) is per
-// thread; the glibc wrappers are too, but the raw syscalls say so), so the export's output
-// file is created, and may replace another, only where the client itself may write. The
-// client's supplementary groups are not applied. Root clients change nothing.
-class AsClient {
- public:
-  AsClient(uid_t uid, gid_t gid) : active_(uid != 0) {
-    if (!active_) return;
-    ::syscall(SYS_setfsgid, gid);
-    ::syscall(SYS_setfsuid, uid);
-  }
-  ~AsClient() {
-    if (!active_) return;
-    ::syscall(SYS_setfsuid, 0);
-    ::syscall(SYS_setfsgid, 0);
-  }
-  AsClient(const AsClient&) = delete;
-  AsClient& operator=(const AsClient&) = delete;
+const char* kind_of(mode_t mode) {
+  if (S_ISLNK(mode)) return "a symbolic link";
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISFIFO(mode)) return "a fifo";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a regular file";
+}
 
- private:
-  bool active_;
-};
+// An existing output must be a regular file (never followed: lstat semantics), whoever
+// asks and even with --force: replacing /dev/null or a symlink's target is never meant.
+// ENOENT counts as fine (nothing to replace). EEXIST without `force`.
+Status check_replaceable(int dir_fd, const std::string& name, const std::string& path, bool force) {
+  struct stat st {};
+  if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    return errno == ENOENT ? Status() : errno_error("inspecting " + quote(path));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return make_error(EINVAL, quote(path) + " exists and is " + kind_of(st.st_mode) +
+                                  ": an export replaces only a regular file (even with --force)");
+  }
+  if (!force) return make_error(EEXIST, quote(path) + " exists (--force replaces it)");
+  return {};
+}
 
-// The export's output: written to a temporary ".NAME.XXXXXX" beside it, then renamed (or,
-// without --force, hard-linked so that an existing file is never replaced); removed unless
-// committed.
+// The export's output: written to a temporary ".NAME.XXXXXX" beside it, then renamed over
+// a regular file (--force) or to a free name (RENAME_NOREPLACE); removed unless committed.
+// Every step on the path runs as the client (sys::AsClient: its uid, gid and groups), so
+// the file is created, and may replace another, only where the client itself may write.
 class Output {
  public:
   Output(const Output&) = delete;
   Output& operator=(const Output&) = delete;
   ~Output() {
     if (!tmp_.empty()) {
-      AsClient as(uid_, gid_);
+      sys::AsClient as(client_);
       ::unlinkat(dir_.get(), tmp_.c_str(), 0);
     }
   }
 
-  static Result<std::unique_ptr<Output>> create(const std::string& path, bool force, uid_t uid,
-                                                gid_t gid) {
+  static Result<std::unique_ptr<Output>> create(const std::string& path, bool force,
+                                                const sys::ClientCredentials& client) {
     const size_t slash = path.rfind('/');
-    std::unique_ptr<Output> o(new Output(path.substr(slash + 1), uid, gid));
+    std::unique_ptr<Output> o(new Output(path.substr(slash + 1), client));
     if (o->name_.empty() || o->name_ == "." || o->name_ == "..") {
       return make_error(EINVAL, "export path " + quote(path) + " does not name a file");
     }
-    AsClient as(uid, gid);
+    sys::AsClient as(client);
     const std::string dir = slash == 0 ? "/" : path.substr(0, slash);
     o->dir_.reset(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!o->dir_) return errno_error("opening directory " + quote(dir));
-    struct stat st {};
-    if (!force && ::fstatat(o->dir_.get(), o->name_.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
-      return make_error(EEXIST, quote(path) + " exists (--force replaces it)");
-    }
+    if (!o->dir_) return errno_error("opening directory " + quote(dir) + "");
+    FW_TRY(check_replaceable(o->dir_.get(), o->name_, path, force));
     std::mt19937_64 rng(std::random_device{}());
     for (int attempt = 0; attempt < 16 && !o->fd_; ++attempt) {
       char suffix[16];
@@ -278,34 +280,36 @@ class Output {
   int fd() const { return fd_.get(); }
 
   Status commit(bool force, const std::string& path) {
-    if (::fsync(fd_.get()) != 0) return errno_error("writing " + quote(path));
-    AsClient as(uid_, gid_);
-    if (force) {
-      if (::renameat(dir_.get(), tmp_.c_str(), dir_.get(), name_.c_str()) != 0) {
-        return errno_error("renaming the export to " + quote(path));
-      }
-    } else {
-      if (::linkat(dir_.get(), tmp_.c_str(), dir_.get(), name_.c_str(), 0) != 0) {
-        return errno == EEXIST ? make_error(EEXIST, quote(path) + " exists (--force replaces it)")
-                               : errno_error("naming the export " + quote(path));
-      }
-      ::unlinkat(dir_.get(), tmp_.c_str(), 0);
+    if (::fsync(fd_.get()) != 0) return errno_error("writing " + quote(path) + "");
+    sys::AsClient as(client_);
+    // Checked again through the directory descriptor right before the rename: the name may
+    // have become something else while the export ran.
+    FW_TRY(check_replaceable(dir_.get(), name_, path, force));
+    struct stat st {};
+    const bool exists = ::fstatat(dir_.get(), name_.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+    // rename(2) never follows a final symlink; RENAME_NOREPLACE makes "no file there" part
+    // of the rename itself (EEXIST if one appeared).
+    const unsigned flags = exists ? 0 : RENAME_NOREPLACE;
+    if (::renameat2(dir_.get(), tmp_.c_str(), dir_.get(), name_.c_str(), flags) != 0) {
+      return errno == EEXIST ? make_error(EEXIST, "" + quote(path) + " appeared during the export")
+                             : errno_error("renaming the export to " + quote(path) + "");
     }
     tmp_.clear();
     return {};
   }
 
  private:
-  Output(std::string name, uid_t uid, gid_t gid) : name_(std::move(name)), uid_(uid), gid_(gid) {}
+  Output(std::string name, sys::ClientCredentials client)
+      : name_(std::move(name)), client_(std::move(client)) {}
   std::string name_;
-  uid_t uid_;
-  gid_t gid_;
+  sys::ClientCredentials client_;
   Fd dir_, fd_;
   std::string tmp_;
 };
 
-Result<Json> run_export(const Layers& l, const ExportRequest& x, uid_t uid, gid_t gid) {
-  FW_ASSIGN_OR_RETURN(auto out, Output::create(x.path, x.force, uid, gid));
+Result<Json> run_export(const Layers& l, const ExportRequest& x,
+                        const sys::ClientCredentials& client) {
+  FW_ASSIGN_OR_RETURN(auto out, Output::create(x.path, x.force, client));
   auto stat = x.full ? core::export_tree(l.merged, out->fd())
                      : core::export_changes(l.upper, l.lower, out->fd());
   if (!stat.ok()) return stat.error().wrap("exporting instance " + l.name + " to " + quote(x.path));
@@ -412,9 +416,9 @@ void register_diff_commands(Dispatcher& d, core::Instances& instances, core::Fir
             EBUSY, "the merged tree of instance " + l->name + " is not mounted (REMOUNT it)"));
       }
     }
-    const uid_t uid = caller.peer.uid;
-    const gid_t gid = caller.peer.gid;
-    off_loop(executor, r, [l = *l, x = *x, uid, gid]() { return run_export(l, x, uid, gid); });
+    off_loop(executor, r, [l = *l, x = *x, client = caller.peer.client()]() {
+      return run_export(l, x, client);
+    });
   });
 }
 

@@ -1,5 +1,7 @@
 #include "firmwared/server/folder_commands.h"
 
+#include <type_traits>
+
 #include "firmwared/base/strings.h"
 #include "firmwared/core/shell_words.h"
 
@@ -45,19 +47,25 @@ Json summary_json(const std::string& folder, const core::EntitySummary& s) {
 // Wraps a handler that resolves the folder from args[0].
 template <typename F>
 Dispatcher::Handler with_folder(const Folders& folders, F f) {
-  return [&folders, f](const Request& req, const Caller&, Responder r) {
+  return [&folders, f](const Request& req, const Caller& caller, Responder r) {
     auto folder = folder_of(folders, req.args[0]);
     if (!folder.ok()) return r.fail(folder.error());
-    f(**folder, req, r);
+    if constexpr (std::is_invocable_v<F, core::Folder&, const Request&, Responder,
+                                      const sys::ClientCredentials&>) {
+      f(**folder, req, r, caller.peer.client());
+    } else {
+      f(**folder, req, r);
+    }
   };
 }
 
 }  // namespace
 
 void register_folder_commands(Dispatcher& d, const Folders& folders) {
-  d.add("PREPARE", with_folder(folders, [](core::Folder& f, const Request& req, Responder r) {
+  d.add("PREPARE", with_folder(folders, [](core::Folder& f, const Request& req, Responder r,
+                                           const sys::ClientCredentials& client) {
           const std::string folder = f.name();
-          f.prepare(req.args[1], req.cwd, [r, folder](Result<core::EntitySummary> s) {
+          f.prepare_as(client, req.args[1], req.cwd, [r, folder](Result<core::EntitySummary> s) {
             if (!s.ok()) return r.fail(s.error());
             r.ok(summary_json(folder, *s));
           });
@@ -86,8 +94,9 @@ void register_folder_commands(Dispatcher& d, const Folders& folders) {
           if (!v.ok()) return r.fail(v.error());
           r.ok({{"value", *v}});
         }));
-  d.add("SET_PROPERTY", with_folder(folders, [](core::Folder& f, const Request& req, Responder r) {
-          auto s = f.set_property(req.args[1], req.args[2], req.args[3]);
+  d.add("SET_PROPERTY", with_folder(folders, [](core::Folder& f, const Request& req, Responder r,
+                                                const sys::ClientCredentials& client) {
+          auto s = f.set_property_as(client, req.args[1], req.args[2], req.args[3]);
           if (!s.ok()) return r.fail(s.error());
           r.ok();
         }));

@@ -132,24 +132,12 @@ size_t raise_fd_limit(size_t wanted) {
   return rl.rlim_cur == RLIM_INFINITY ? wanted : static_cast<size_t>(rl.rlim_cur);
 }
 
-Result<PeerCredentials> check_peer(int fd) {
-  ucred cred{};
-  socklen_t len = sizeof(cred);
-  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
-    return errno_error("reading peer credentials (SO_PEERCRED)");
-  }
-  PeerCredentials pc{cred.pid, cred.uid, cred.gid, cred.uid == 0};
-  if (pc.allowed) return pc;
-  FW_ASSIGN_OR_RETURN(std::optional<gid_t> group_gid, firmwared_gid());
-  if (!group_gid) return pc;
-  const gid_t wanted = *group_gid;
-  if (cred.gid == wanted) {
-    pc.allowed = true;
-    return pc;
-  }
-  // SO_PEERGROUPS (Linux ≥ 4.13): the peer's supplementary groups at connect(2) time.
+namespace {
+
+// SO_PEERGROUPS (Linux >= 4.13): the peer's supplementary groups at connect(2) time.
+Result<std::vector<gid_t>> peer_groups(int fd) {
   std::vector<gid_t> groups(64);
-  len = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+  auto len = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
   if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &len) != 0) {
     if (errno != ERANGE) return errno_error("reading peer groups (SO_PEERGROUPS)");
     groups.resize(len / sizeof(gid_t));
@@ -158,7 +146,30 @@ Result<PeerCredentials> check_peer(int fd) {
     }
   }
   groups.resize(len / sizeof(gid_t));
-  for (gid_t gid : groups) {
+  return groups;
+}
+
+}  // namespace
+
+Result<PeerCredentials> check_peer(int fd) {
+  ucred cred{};
+  socklen_t len = sizeof(cred);
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+    return errno_error("reading peer credentials (SO_PEERCRED)");
+  }
+  PeerCredentials pc;
+  pc.pid = cred.pid;
+  pc.uid = cred.uid;
+  pc.gid = cred.gid;
+  pc.allowed = cred.uid == 0;
+  // Always read: the daemon acts with these groups on the client's behalf (sys::AsClient).
+  FW_ASSIGN_OR_RETURN(pc.groups, peer_groups(fd));
+  if (pc.allowed) return pc;
+  FW_ASSIGN_OR_RETURN(std::optional<gid_t> group_gid, firmwared_gid());
+  if (!group_gid) return pc;
+  const gid_t wanted = *group_gid;
+  if (cred.gid == wanted) pc.allowed = true;
+  for (gid_t gid : pc.groups) {
     if (gid == wanted) pc.allowed = true;
   }
   return pc;

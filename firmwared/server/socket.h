@@ -5,9 +5,11 @@
 #include <sys/types.h>
 
 #include <string>
+#include <vector>
 
 #include "firmwared/base/fd.h"
 #include "firmwared/base/result.h"
+#include "firmwared/sys/credentials.h"
 
 namespace fw::server {
 
@@ -26,7 +28,11 @@ struct PeerCredentials {
   pid_t pid = 0;
   uid_t uid = 0;
   gid_t gid = 0;
-  bool allowed = false;  // uid 0 or a member of group `firmwared`
+  std::vector<gid_t> groups;  // supplementary groups at connect(2) time (SO_PEERGROUPS)
+  bool allowed = false;       // uid 0 or a member of group `firmwared`
+
+  // The identity core acts with on this client's behalf.
+  sys::ClientCredentials client() const { return {uid, gid, groups}; }
 };
 
 // Raises the soft RLIMIT_NOFILE to `wanted` descriptors when it is lower, at most up to the

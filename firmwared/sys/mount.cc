@@ -3,9 +3,11 @@
 #include "firmwared/base/paths.h"
 
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <stdlib.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -98,6 +100,67 @@ Result<Mount> bind_readonly(const std::string& src, const std::string& dst) {
   return bound;
 }
 
+Result<Fd> open_dir_no_symlinks(const std::string& path) {
+  open_how how{};
+  // No O_NOFOLLOW: with it a final symlink is ENOTDIR (O_DIRECTORY); RESOLVE_NO_SYMLINKS
+  // refuses it as ELOOP like any other component.
+  how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+  how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  const long fd = ::syscall(SYS_openat2, AT_FDCWD, path.c_str(), &how, sizeof(how));
+  if (fd < 0) {
+    if (errno == ELOOP) {
+      return make_error(ELOOP, "opening directory " + quoted(path) +
+                                   ": a component of the path is a symbolic link now (it was "
+                                   "canonical when recorded)");
+    }
+    return errno_error("opening directory " + quoted(path));
+  }
+  return Fd(static_cast<int>(fd));
+}
+
+Status refuse_host_dirs(int dir_fd, const std::string& what,
+                        const std::vector<std::string>& state_dirs) {
+  struct stat dir {
+  }, st{};
+  if (::fstat(dir_fd, &dir) != 0) return errno_error("inspecting " + what);
+  auto same = [&](const struct stat& o) {
+    return o.st_dev == dir.st_dev && o.st_ino == dir.st_ino;
+  };
+  if (::stat("/", &st) == 0 && same(st)) {
+    return make_error(EINVAL, "refusing " + what + ": it is the host's root directory");
+  }
+  for (const auto& state : state_dirs) {
+    // Walk from the state dir up to "/": the firmware must be none of these.
+    std::string cur = canonical_dir(state);
+    if (::stat(cur.c_str(), &st) != 0) continue;
+    for (;;) {
+      if (::stat(cur.c_str(), &st) == 0 && same(st)) {
+        return make_error(EINVAL, "refusing " + what + ": it holds the daemon's state directory " +
+                                      quoted(state));
+      }
+      if (cur == "/" || cur.empty()) break;
+      const size_t slash = cur.rfind('/');
+      cur = slash == 0 ? "/" : cur.substr(0, slash);
+    }
+  }
+  return {};
+}
+
+Result<Mount> bind_fd_readonly(int dir_fd, const std::string& what, const std::string& dst) {
+  // proc(5): /proc/self/fd/N of an O_PATH descriptor is a magic link to exactly the
+  // directory (mount and dentry) it holds; mount(2) follows it, not the path's text.
+  const std::string src = "/proc/self/fd/" + std::to_string(dir_fd);
+  if (::mount(src.c_str(), dst.c_str(), nullptr, MS_BIND, nullptr) != 0) {
+    return errno_error("bind-mounting " + what + " on " + quoted(dst));
+  }
+  Mount bound(dst);
+  if (::mount(nullptr, dst.c_str(), nullptr,
+              MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr) != 0) {
+    return errno_error("making the bind mount of " + what + " on " + quoted(dst) + " read-only");
+  }
+  return bound;
+}
+
 Result<Mount> mount_image_readonly(const std::string& image, const std::string& dst,
                                    ImageFormat format) {
   const std::string what = "mounting " + quoted(image) + " read-only on " + quoted(dst);
@@ -138,7 +201,9 @@ Result<Mount> mount_overlay(const std::vector<std::string>& lowers, const std::s
                                   " bytes, more than the " + std::to_string(page - 1) +
                                   " mount(2) accepts");
   }
-  if (::mount("overlay", dst.c_str(), "overlay", 0, options.c_str()) != 0) {
+  // nosuid,nodev on the host: nobody runs an instance's setuid file or opens its device
+  // nodes through the host path; the monitor clears both on its private copy (issue 11).
+  if (::mount("overlay", dst.c_str(), "overlay", MS_NOSUID | MS_NODEV, options.c_str()) != 0) {
     const int err = errno;
     // overlayfs says why it refused an option only in the kernel log.
     return errno_error(

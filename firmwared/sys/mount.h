@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "firmwared/base/fd.h"
 #include "firmwared/base/result.h"
 #include "firmwared/sys/image_format.h"
 
@@ -37,6 +38,25 @@ class Mount {
 // source stays writable. Errors name both: ENOENT, ENOTDIR, EPERM, ...
 Result<Mount> bind_readonly(const std::string& src, const std::string& dst);
 
+// Opens the directory `path` (absolute) as an O_PATH descriptor without following a
+// symlink anywhere in it (openat2(2) with RESOLVE_NO_SYMLINKS): a path that was canonical
+// when it was recorded and holds a symlink now has been tampered with. Errors name the
+// path: ELOOP (a symlink in it), ENOTDIR, ENOENT, EACCES, ENOSYS (kernel < 5.6).
+Result<Fd> open_dir_no_symlinks(const std::string& path);
+
+// Refuses (EINVAL, naming `what`) the directory open at `dir_fd` when it is the host's root
+// directory (same st_dev and st_ino as "/", bind mounts of it included) or when it is, or
+// contains, one of `state_dirs` (the daemon's own directories: the firmware would expose
+// them, and recursively hold itself). A state dir that does not exist is skipped.
+Status refuse_host_dirs(int dir_fd, const std::string& what,
+                        const std::vector<std::string>& state_dirs);
+
+// Bind-mounts the directory open at `dir_fd` (an O_PATH descriptor is enough) on `dst`
+// read-only, nosuid, nodev, not recursive: what is mounted is the directory the descriptor
+// holds, whatever its path has become since (mount(2) through /proc/self/fd/N). `what`
+// names it in errors.
+Result<Mount> bind_fd_readonly(int dir_fd, const std::string& what, const std::string& dst);
+
 // Mounts the image file `image` of `format` read-only, nosuid, nodev on `dst` through a
 // read-only autoclear loop device, which the kernel detaches when the mount goes. Errors
 // name the image, the device and dst: loop errors (see LoopDevice::attach), EINVAL (not a
@@ -44,9 +64,9 @@ Result<Mount> bind_readonly(const std::string& src, const std::string& dst);
 Result<Mount> mount_image_readonly(const std::string& image, const std::string& dst,
                                    ImageFormat format);
 
-// Mounts an overlay on `dst`: `lowers` (top first, at least one), `upper` and `work` (same
-// filesystem, work empty). Paths are escaped for overlayfs' option parser. Errors: EINVAL
-// when `lowers` is empty or the options do not fit the one page mount(2) copies, else the
+// Mounts an overlay on `dst`, nosuid, nodev: `lowers` (top first, at least one), `upper` and
+// `work` (same filesystem, work empty). Paths are escaped for overlayfs' option parser. Errors:
+// EINVAL when `lowers` is empty or the options do not fit the one page mount(2) copies, else the
 // mount's error (EINVAL: see the kernel log for overlayfs' reason, ENOENT, ...).
 Result<Mount> mount_overlay(const std::vector<std::string>& lowers, const std::string& upper,
                             const std::string& work, const std::string& dst);

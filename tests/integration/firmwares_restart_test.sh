@@ -74,7 +74,7 @@ VANISHING_SHA1=$(printf %s "$(realpath "$FW_TMP/vanishing")" | sha1sum | cut -c1
 mv "$FW_TMP/vanishing" "$FW_TMP/vanished"
 start_daemon
 check_restored "SIGTERM" 3
-check "a firmware whose dir vanished is logged" grep -q "firmware ${IDS[3]}: .*ignoring" "$FW_LOG"
+check "a firmware whose dir vanished is logged" grep -q "firmware ${IDS[3]} \[.*\] left unmounted, unusable: .*ignoring" "$FW_LOG"
 expect_eq "a firmware whose dir vanished is not mounted" 0 "$(mounts_below "$MNT/$VANISHING_SHA1")"
 mv "$FW_TMP/vanished" "$FW_TMP/vanishing"
 

@@ -117,6 +117,7 @@ TEST(Config, KeysAreAlphabeticalCompleteAndMatchTheDefaults) {
                                              "repository_path",
                                              "resources_dir",
                                              "socket_path",
+                                             "stealable_interfaces",
                                              "verbose_hook_scripts"};
   std::vector<std::string> names;
   Config c = parse_ok("");
@@ -244,6 +245,11 @@ std::vector<RuleCase> rule_cases() {
        {"", "/usr/bin/hook"},
        {"hook", "\"\"", "/a\nb"},
        "empty or an absolute path without NUL or newline"},
+      {"stealable_interfaces",
+       {"", "eth1", "eth1,usb0", "eth1 usb0", " eth1, usb0 ", std::string(15, 'e')},
+       {"eth:1", "a/b", std::string(16, 'e'), "eth1,..", "eth1\tx\x01"},
+       "interface names separated by commas or spaces, each 1 to 15 characters without '/', "
+       "':' or control characters, and not '.' or '..'"},
       {"log_level",
        {"error", "warning", "notice", "info", "debug"},
        {"", "INFO", "trace", "warn", "info "},
@@ -298,6 +304,13 @@ TEST(Config, EveryRuleAcceptsGoodAndRejectsBadValues) {
     }
   }
   EXPECT_EQ(covered.size(), keys().size());
+}
+
+TEST(Config, StealableInterfacesSplitsAtCommasAndBlanks) {
+  auto c = Config::parse("", "t.conf", {{"FIRMWARED_STEALABLE_INTERFACES", " eth1,usb0  wlan0,"}});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->stealable_interfaces(), (std::vector<std::string>{"eth1", "usb0", "wlan0"}));
+  EXPECT_TRUE(parse_ok("").stealable_interfaces().empty());
 }
 
 TEST(Config, InvalidValueMessageNamesKeyValueOriginAndRule) {
@@ -393,22 +406,40 @@ TEST(EnsureRuntimeDirs, CreatesMissingDirectoriesWithExactModes) {
   ::umask(old_umask);
   ASSERT_TRUE(s.ok()) << s.error().message;
   EXPECT_EQ(mode_of(root + "/m"), 0755u);
-  EXPECT_EQ(mode_of(root + "/m/mnt"), 0755u);
+  EXPECT_EQ(mode_of(root + "/m/mnt"), 0700u);
   EXPECT_EQ(mode_of(root + "/r"), 0755u);
   EXPECT_EQ(mode_of(root + "/r/repo"), 0700u);
   EXPECT_EQ(mode_of(root + "/d"), 0755u);
-  EXPECT_EQ(mode_of(root + "/d/e"), 0755u);
+  EXPECT_EQ(mode_of(root + "/d/e"), 0700u);
   EXPECT_FALSE(std::filesystem::exists(root + "/d/e/catalogue.db"));
 }
 
-TEST(EnsureRuntimeDirs, LeavesExistingDirectoriesAlone) {
+// Issue 11: nothing below the state directories may be reachable by other users.
+TEST(EnsureRuntimeDirs, FixesExistingStateDirectoriesTo0700) {
   TempDir tmp;
   const std::string root = tmp.path();
   ASSERT_TRUE(ensure_runtime_dirs(dirs_config(root)).ok());
-  ASSERT_EQ(::chmod((root + "/m/mnt").c_str(), 0711), 0);
+  ASSERT_EQ(::chmod((root + "/m/mnt").c_str(), 0755), 0);
+  ASSERT_EQ(::chmod((root + "/r/repo").c_str(), 0711), 0);
+  ASSERT_EQ(::chmod((root + "/d/e").c_str(), 0777), 0);
+  ASSERT_EQ(::chmod((root + "/m").c_str(), 0751), 0);
   Status s = ensure_runtime_dirs(dirs_config(root));
   ASSERT_TRUE(s.ok()) << s.error().message;
-  EXPECT_EQ(mode_of(root + "/m/mnt"), 0711u);
+  EXPECT_EQ(mode_of(root + "/m/mnt"), 0700u);
+  EXPECT_EQ(mode_of(root + "/r/repo"), 0700u);
+  EXPECT_EQ(mode_of(root + "/d/e"), 0700u);
+  EXPECT_EQ(mode_of(root + "/m"), 0751u);  // parents are not the daemon's
+}
+
+TEST(EnsureRuntimeDirs, LeavesASharedSystemDirectoryOfTheDatabaseAlone) {
+  TempDir tmp;
+  const std::string root = tmp.path();
+  const mode_t before = mode_of("/tmp");
+  Status s = ensure_runtime_dirs(parse_ok("[firmwared]\nmount_path=" + root +
+                                          "/m\nrepository_path=" + root +
+                                          "/r\ndatabase_path=/tmp/catalogue.db\n"));
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  EXPECT_EQ(mode_of("/tmp"), before);
 }
 
 TEST(EnsureRuntimeDirs, ExistingNonDirectoryIsAnError) {

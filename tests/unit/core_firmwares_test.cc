@@ -229,6 +229,31 @@ TEST_F(FirmwaresTest, DirPrepareBindMountsTheCanonicalPathAndEmitsPrepared) {
   EXPECT_EQ(*bw, target(sha1));
 }
 
+// Issue 11 item 3: a group member imported /usr or a root-only tree as a directory
+// firmware and read it through EXEC or EXPORT --full.
+TEST_F(FirmwaresTest, DirectoryFirmwaresAreReservedToRootClients) {
+  make_rootfs(src_ + "/rootfs");
+  // Traversable by anyone, so that only the rule refuses (also when the test runs as root).
+  ::chmod(root_.c_str(), 0755);
+  const sys::ClientCredentials member{65534, 65534, {}};
+  std::optional<Result<EntitySummary>> out;
+  firmwares_->prepare_as(member, src_ + "/rootfs", std::nullopt,
+                         [&](Result<EntitySummary> r) { out.emplace(std::move(r)); });
+  ASSERT_TRUE(out.has_value());
+  ASSERT_FALSE(out->ok());
+  EXPECT_EQ(out->error().code, EPERM);
+  EXPECT_EQ(out->error().message,
+            "cannot import directory '" + src_ +
+                "/rootfs' as uid 65534: directory firmwares are "
+                "reserved to root (an instance reads every file of it, root-only ones included); "
+                "import a filesystem image instead");
+  EXPECT_EQ(mounter_.calls, Strings{});
+  EXPECT_EQ(catalogued(), 0u);
+  EXPECT_TRUE(sink_.events.empty());
+  auto as_root = prepare(src_ + "/rootfs");
+  EXPECT_TRUE(as_root.ok()) << as_root.error().message;
+}
+
 TEST_F(FirmwaresTest, SameDirTwiceAnswersTheExistingEntity) {
   make_rootfs(src_ + "/rootfs");
   auto first = prepare(src_ + "/rootfs");

@@ -282,11 +282,12 @@ class InstancesTest : public ::testing::Test {
   }
 
   // (Re)creates the config and both folders over the same catalogue, as a restarted daemon.
-  void make_folders(bool prevent_removal) {
+  void make_folders(bool prevent_removal, const std::string& stealable = "") {
     instances_.reset();
     firmwares_.reset();
     std::map<std::string, std::string> env;
     if (prevent_removal) env["FIRMWARED_PREVENT_REMOVAL"] = "y";
+    if (!stealable.empty()) env["FIRMWARED_STEALABLE_INTERFACES"] = stealable;
     auto config = config::Config::parse(
         "[firmwared]\nmount_path = " + mount_path_ + "\nrepository_path = " + repo_ + "\n",
         "t.conf", env);
@@ -1349,6 +1350,51 @@ TEST_F(InstancesTest, StolenInterfaceIsValidated) {
   EXPECT_EQ(set(inst.name, "stolen_btusb", "hci0"), 0);
   EXPECT_EQ(set(inst.name, "stolen_btusb", "hci 0"), EINVAL);
   EXPECT_EQ(prop(inst.name, "stolen_btusb"), "hci0");
+}
+
+// Issue 11 item 6: a group member could take any host interface, the uplink included.
+TEST(CheckMaySteal, RootStealsAnyOthersOnlyFromTheAllowlist) {
+  const sys::ClientCredentials root;
+  const sys::ClientCredentials member{1000, 1000, {998}};
+  const Strings allow = {"usb0", "eth9"};
+  EXPECT_TRUE(check_may_steal(root, "stolen_interface", "eth0", {}).ok());
+  EXPECT_TRUE(check_may_steal(root, "stolen_btusb", "hci0", {}).ok());
+  EXPECT_TRUE(check_may_steal(member, "stolen_interface", "usb0", allow).ok());
+  EXPECT_TRUE(check_may_steal(member, "stolen_interface", "eth9:inner:10.0.0.2/24", allow).ok());
+  EXPECT_TRUE(check_may_steal(member, "stolen_interface", "", allow).ok()) << "giving back";
+  EXPECT_TRUE(check_may_steal(member, "stolen_btusb", "", {}).ok());
+  EXPECT_TRUE(check_may_steal(member, "interface", "eth0", {}).ok()) << "not a stolen one";
+  auto s = check_may_steal(member, "stolen_interface", "eth0", allow);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, EPERM);
+  EXPECT_EQ(s.error().message,
+            "interface 'eth0' may be stolen by uid 1000 only if the configuration key "
+            "stealable_interfaces lists it (root may steal any interface)");
+  EXPECT_EQ(check_may_steal(member, "stolen_interface", "usb0x", allow).error().code, EPERM);
+  EXPECT_EQ(check_may_steal(member, "stolen_interface", "usb0", {}).error().code, EPERM);
+  auto bt = check_may_steal(member, "stolen_btusb", "hci0", allow);
+  ASSERT_FALSE(bt.ok());
+  EXPECT_EQ(bt.error().code, EPERM);
+  EXPECT_TRUE(contains(bt.error().message, "only root may set stolen_btusb")) << bt.error().message;
+}
+
+TEST_F(InstancesTest, SetPropertyAsAMemberStealsOnlyAllowlistedInterfaces) {
+  make_folders(false, "usb0, eth9");
+  auto inst = prepared();
+  const sys::ClientCredentials member{1000, 1000, {}};
+  auto s = instances_->set_property_as(member, inst.name, "stolen_interface", "eth0:in");
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, EPERM);
+  EXPECT_EQ(prop(inst.name, "stolen_interface"), "") << "refusal changes nothing";
+  ASSERT_TRUE(instances_->set_property_as(member, inst.name, "stolen_interface", "eth9:in").ok());
+  EXPECT_EQ(prop(inst.name, "stolen_interface"), "eth9:in");
+  ASSERT_TRUE(
+      instances_->set_property_as(sys::ClientCredentials{}, inst.name, "stolen_interface", "eth0")
+          .ok());
+  EXPECT_EQ(prop(inst.name, "stolen_interface"), "eth0");
+  EXPECT_EQ(instances_->set_property_as(member, inst.name, "stolen_btusb", "hci0").error().code,
+            EPERM);
+  EXPECT_TRUE(instances_->set_property_as(member, inst.name, "cmdline[0]", "/bin/sh").ok());
 }
 
 TEST_F(InstancesTest, ReadOnlyAndUnknownProperties) {

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iostream>
 #include <optional>
 #include <random>
@@ -26,6 +27,7 @@
 #include <gtest/gtest.h>
 
 #include "firmwared/base/fd.h"
+#include "firmwared/sys/credentials.h"
 #include "firmwared/sys/hash_copy.h"
 #include "firmwared/sys/image_format.h"
 #include "firmwared/sys/loop_device.h"
@@ -519,6 +521,89 @@ TEST_F(RootTest, UnmountOfABusyMountDetachesIt) {
   ASSERT_TRUE(unmount(busy).ok());
   EXPECT_FALSE(mounted(busy));
   EXPECT_EQ(::write(file.get(), "x", 1), 1);  // still usable through the open fd
+}
+
+// ---- issue 11: directory firmwares mounted from one symlink-free descriptor ----------------
+
+TEST_F(RootTest, OpenDirNoSymlinksRefusesASymlinkAnywhereInThePath) {
+  mkdir("real");
+  mkdir("real/sub");
+  ASSERT_EQ(::symlink("real", path("link").c_str()), 0);
+  ASSERT_EQ(::symlink("/", path("root").c_str()), 0);
+  EXPECT_TRUE(open_dir_no_symlinks(path("real/sub")).ok());
+  for (const char* p : {"link", "link/sub", "root"}) {
+    auto fd = open_dir_no_symlinks(path(p));
+    ASSERT_FALSE(fd.ok()) << p;
+    EXPECT_EQ(fd.error().code, ELOOP) << p;
+    EXPECT_NE(fd.error().message.find("is a symbolic link now"), std::string::npos)
+        << fd.error().message;
+  }
+}
+
+TEST_F(RootTest, RefuseHostDirsRefusesRootAndAncestorsOfStateDirs) {
+  mkdir("fw");
+  mkdir("state");
+  mkdir("state/mount_points");
+  const std::vector<std::string> state = {path("state/mount_points"), path("missing")};
+  Fd root(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  auto s = refuse_host_dirs(root.get(), "directory '/'", state);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, EINVAL);
+  EXPECT_EQ(s.error().message, "refusing directory '/': it is the host's root directory");
+  for (const char* holder : {"", "state", "state/mount_points"}) {
+    Fd d(::open(path(holder).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    auto h = refuse_host_dirs(d.get(), "it", state);
+    ASSERT_FALSE(h.ok()) << holder;
+    EXPECT_NE(h.error().message.find("holds the daemon's state directory"), std::string::npos);
+  }
+  Fd fw(::open(path("fw").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  EXPECT_TRUE(refuse_host_dirs(fw.get(), "fw", state).ok());
+}
+
+TEST_F(RootTest, BindFdMountsTheOpenedDirectoryEvenAfterItsPathIsSwapped) {
+  mkdir("fw");
+  write("fw/marker", "x");
+  mkdir("target");
+  auto fd = open_dir_no_symlinks(path("fw"));
+  ASSERT_TRUE(fd.ok()) << fd.error().message;
+  // The path now names the host's root: what was opened is still what gets mounted.
+  ASSERT_EQ(::rename(path("fw").c_str(), path("fw.moved").c_str()), 0);
+  ASSERT_EQ(::symlink("/", path("fw").c_str()), 0);
+  auto m = bind_fd_readonly(fd->get(), "fw", path("target"));
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  EXPECT_TRUE(exists(path("target/marker")));
+  struct statvfs vfs {};
+  ASSERT_EQ(::statvfs(path("target").c_str(), &vfs), 0);
+  EXPECT_TRUE(vfs.f_flag & ST_RDONLY);
+  EXPECT_TRUE(vfs.f_flag & ST_NOSUID);
+  EXPECT_TRUE(vfs.f_flag & ST_NODEV);
+}
+
+TEST_F(RootTest, AsClientSwitchesThisThreadsFilesystemIdentityAndRestoresIt) {
+  write("root-only", "secret");
+  ASSERT_EQ(::chmod(path("root-only").c_str(), 0600), 0);
+  ASSERT_EQ(::chmod(ws_.c_str(), 0755), 0);
+  const ClientCredentials nobody{65534, 65534, {}};
+  // A thread started before the switch (a new thread copies its creator's credentials):
+  // it keeps root's rights while this one acts as the client.
+  std::promise<void> switched;
+  std::promise<bool> other_opened;
+  std::thread other([&] {
+    switched.get_future().wait();
+    Fd g(::open(path("root-only").c_str(), O_RDONLY | O_CLOEXEC));
+    other_opened.set_value(g.valid());
+  });
+  {
+    AsClient as(nobody);
+    Fd f(::open(path("root-only").c_str(), O_RDONLY | O_CLOEXEC));
+    EXPECT_FALSE(f.valid());
+    EXPECT_EQ(errno, EACCES);
+    switched.set_value();
+    EXPECT_TRUE(other_opened.get_future().get()) << "setfsuid is per thread";
+  }
+  other.join();
+  Fd f(::open(path("root-only").c_str(), O_RDONLY | O_CLOEXEC));
+  EXPECT_TRUE(f.valid()) << "root's rights are back";
 }
 
 }  // namespace
