@@ -112,4 +112,13 @@ std::string quote(std::string_view text) {
   return r;
 }
 
+std::string quote_path(std::string_view path) {
+  if (path.size() > kMaxPathBytes) return quote(path);
+  std::string r;
+  r += '\'';
+  r += printable(path, kMaxPathBytes);
+  r += '\'';
+  return r;
+}
+
 }  // namespace fw

@@ -24,7 +24,12 @@ std::string printable(std::string_view text, size_t max_bytes);
 // stays small whatever the request: printable(text, kMaxQuotedBytes) between single
 // quotes ('abc', 'aaa...').
 inline constexpr size_t kMaxQuotedBytes = 64;
+inline constexpr size_t kMaxPathBytes = 4096;  // PATH_MAX
 std::string quote(std::string_view text);
+// A path the client named, quoted whole when it could name a file (≤ PATH_MAX, 4096 bytes:
+// the user needs all of it to act on the error), else cut like quote(): a longer text is no
+// path, and the reply stays small.
+std::string quote_path(std::string_view path);
 // True when `s` is valid UTF-8 (no overlongs, no surrogates, ≤ U+10FFFF).
 bool is_valid_utf8(std::string_view s);
 

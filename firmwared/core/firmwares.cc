@@ -117,17 +117,17 @@ Result<FirmwareSource> resolve_firmware_source(const std::string& arg,
   }
   if (path[0] != '/') {
     if (!cwd) {
-      return make_error(EINVAL,
-                        "relative path " + quote(path) + " needs the client's working directory");
+      return make_error(
+          EINVAL, "relative path " + quote_path(path) + " needs the client's working directory");
     }
     path = *cwd + "/" + path;
   }
   char real[PATH_MAX];
   if (::realpath(path.c_str(), real) == nullptr) {
-    return errno_error("firmware path " + quote(path));
+    return errno_error("firmware path " + quote_path(path));
   }
   struct stat st {};
-  if (::stat(real, &st) != 0) return errno_error("inspecting firmware path " + quote(real));
+  if (::stat(real, &st) != 0) return errno_error("inspecting firmware path " + quote_path(real));
   if (S_ISDIR(st.st_mode)) {
     if (std::string(real) == "/") {
       return make_error(EINVAL, "refusing the host's root directory as a firmware");
@@ -135,7 +135,7 @@ Result<FirmwareSource> resolve_firmware_source(const std::string& arg,
     return FirmwareSource{real, true};
   }
   if (S_ISREG(st.st_mode)) return FirmwareSource{real, false};
-  return make_error(EINVAL, "firmware path " + quote(real) + " is " + type_name(st.st_mode) +
+  return make_error(EINVAL, "firmware path " + quote_path(real) + " is " + type_name(st.st_mode) +
                                 ", not a rootfs directory or a filesystem image");
 }
 
@@ -146,13 +146,13 @@ Result<std::string> check_rootfs(const std::string& dir) {
     if (::lstat((dir + "/" + sub).c_str(), &st) == 0) ++found;
   }
   if (found == 0) {
-    return make_error(EINVAL, "directory " + quote(dir) +
+    return make_error(EINVAL, "directory " + quote_path(dir) +
                                   " does not look like a root filesystem (no bin, sbin, usr, "
                                   "etc or lib)");
   }
   // /sbin/init is often an absolute symlink into the rootfs itself: lstat, do not follow.
   if (::lstat((dir + "/sbin/init").c_str(), &st) != 0) {
-    return "directory " + quote(dir) + " has no /sbin/init: set cmdline to start it";
+    return "directory " + quote_path(dir) + " has no /sbin/init: set cmdline to start it";
   }
   return std::string();
 }
@@ -250,7 +250,7 @@ void Firmwares::prepare_as(const sys::ClientCredentials& client, const std::stri
     // root reads them all: checking the client's right to read the top directory would mean
     // nothing, so directories are for root clients only.
     return done(make_error(
-        EPERM, "cannot import directory " + quote(src->path) + " as " + client.describe() +
+        EPERM, "cannot import directory " + quote_path(src->path) + " as " + client.describe() +
                    ": directory firmwares are reserved to root (an instance reads every file "
                    "of it, root-only ones included); import a filesystem image instead"));
   }
@@ -267,7 +267,7 @@ Result<EntitySummary> Firmwares::register_firmware(catalogue::FirmwareRecord rec
   };
   FW_ASSIGN_OR_RETURN(record.name, new_name());
   FW_TRY_CTX(d_.mounter.mount(record.path, record.format, target),
-             "mounting firmware " + quote(record.source_path));
+             "mounting firmware " + quote_path(record.source_path));
   record.created = static_cast<int64_t>(::time(nullptr));
   if (auto s = d_.catalogue.put_firmware(record); !s.ok()) {
     (void)d_.mounter.unmount(target);
@@ -313,14 +313,14 @@ void Firmwares::prepare_image(const FirmwareSource& src, const sys::ClientCreden
     open_errno = errno;
   }
   if (!imp->src) {
-    return done(errno_error(open_errno, "opening firmware image " + quote(src.path) + "" +
+    return done(errno_error(open_errno, "opening firmware image " + quote_path(src.path) +
                                             (client.is_root() ? "" : " as " + client.describe())));
   }
   struct stat st {};
   if (::fstat(imp->src.get(), &st) != 0)
-    return done(errno_error("inspecting " + quote(src.path) + ""));
+    return done(errno_error("inspecting " + quote_path(src.path)));
   if (!S_ISREG(st.st_mode)) {
-    return done(make_error(EINVAL, "firmware path " + quote(src.path) + " is " +
+    return done(make_error(EINVAL, "firmware path " + quote_path(src.path) + " is " +
                                        type_name(st.st_mode) + ", not a filesystem image"));
   }
   auto info = sys::probe_image(imp->src.get(), src.path);
@@ -354,7 +354,7 @@ void Firmwares::prepare_image(const FirmwareSource& src, const sys::ClientCreden
         return;
       }
       if (::lseek(imp->src.get(), 0, SEEK_SET) != 0) {
-        imp->sha1 = errno_error("rewinding " + quote(imp->source.path));
+        imp->sha1 = errno_error("rewinding " + quote_path(imp->source.path));
         return;
       }
     }
@@ -384,7 +384,7 @@ void Firmwares::prepare_image(const FirmwareSource& src, const sys::ClientCreden
 
 Result<EntitySummary> Firmwares::finish_import(Import& imp) {
   if (!imp.sha1.ok()) {
-    return imp.sha1.error().wrap("importing " + quote(imp.source.path));
+    return imp.sha1.error().wrap("importing " + quote_path(imp.source.path));
   }
   const std::string sha1 = *imp.sha1;
   FW_ASSIGN_OR_RETURN(auto existing, d_.catalogue.get_firmware(sha1));
@@ -393,7 +393,7 @@ Result<EntitySummary> Firmwares::finish_import(Import& imp) {
     return EntitySummary{sha1, existing->name, true, ""};
   }
   if (!imp.copied) {  // dropped meanwhile: import it for real
-    return make_error(EAGAIN, "firmware " + quote(imp.source.path) +
+    return make_error(EAGAIN, "firmware " + quote_path(imp.source.path) +
                                   " was dropped during PREPARE: prepare it again");
   }
   const std::string final_name = repository_name(imp.source.path, sha1);

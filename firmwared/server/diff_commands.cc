@@ -225,13 +225,13 @@ const char* kind_of(mode_t mode) {
 Status check_replaceable(int dir_fd, const std::string& name, const std::string& path, bool force) {
   struct stat st {};
   if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    return errno == ENOENT ? Status() : errno_error("inspecting " + quote(path));
+    return errno == ENOENT ? Status() : errno_error("inspecting " + quote_path(path));
   }
   if (!S_ISREG(st.st_mode)) {
-    return make_error(EINVAL, quote(path) + " exists and is " + kind_of(st.st_mode) +
+    return make_error(EINVAL, quote_path(path) + " exists and is " + kind_of(st.st_mode) +
                                   ": an export replaces only a regular file (even with --force)");
   }
-  if (!force) return make_error(EEXIST, quote(path) + " exists (--force replaces it)");
+  if (!force) return make_error(EEXIST, quote_path(path) + " exists (--force replaces it)");
   return {};
 }
 
@@ -255,12 +255,12 @@ class Output {
     const size_t slash = path.rfind('/');
     std::unique_ptr<Output> o(new Output(path.substr(slash + 1), client));
     if (o->name_.empty() || o->name_ == "." || o->name_ == "..") {
-      return make_error(EINVAL, "export path " + quote(path) + " does not name a file");
+      return make_error(EINVAL, "export path " + quote_path(path) + " does not name a file");
     }
     sys::AsClient as(client);
     const std::string dir = slash == 0 ? "/" : path.substr(0, slash);
     o->dir_.reset(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!o->dir_) return errno_error("opening directory " + quote(dir) + "");
+    if (!o->dir_) return errno_error("opening directory " + quote_path(dir));
     FW_TRY(check_replaceable(o->dir_.get(), o->name_, path, force));
     std::mt19937_64 rng(std::random_device{}());
     for (int attempt = 0; attempt < 16 && !o->fd_; ++attempt) {
@@ -273,14 +273,14 @@ class Output {
       if (o->fd_) o->tmp_ = tmp;
       if (!o->fd_ && errno != EEXIST) return errno_error("creating " + quote(dir + "/" + tmp));
     }
-    if (!o->fd_) return make_error(EEXIST, "no free temporary name beside " + quote(path));
+    if (!o->fd_) return make_error(EEXIST, "no free temporary name beside " + quote_path(path));
     return o;
   }
 
   int fd() const { return fd_.get(); }
 
   Status commit(bool force, const std::string& path) {
-    if (::fsync(fd_.get()) != 0) return errno_error("writing " + quote(path) + "");
+    if (::fsync(fd_.get()) != 0) return errno_error("writing " + quote_path(path));
     sys::AsClient as(client_);
     // Checked again through the directory descriptor right before the rename: the name may
     // have become something else while the export ran.
@@ -291,8 +291,8 @@ class Output {
     // of the rename itself (EEXIST if one appeared).
     const unsigned flags = exists ? 0 : RENAME_NOREPLACE;
     if (::renameat2(dir_.get(), tmp_.c_str(), dir_.get(), name_.c_str(), flags) != 0) {
-      return errno == EEXIST ? make_error(EEXIST, "" + quote(path) + " appeared during the export")
-                             : errno_error("renaming the export to " + quote(path) + "");
+      return errno == EEXIST ? make_error(EEXIST, quote_path(path) + " appeared during the export")
+                             : errno_error("renaming the export to " + quote_path(path));
     }
     tmp_.clear();
     return {};
@@ -312,7 +312,8 @@ Result<Json> run_export(const Layers& l, const ExportRequest& x,
   FW_ASSIGN_OR_RETURN(auto out, Output::create(x.path, x.force, client));
   auto stat = x.full ? core::export_tree(l.merged, out->fd())
                      : core::export_changes(l.upper, l.lower, out->fd());
-  if (!stat.ok()) return stat.error().wrap("exporting instance " + l.name + " to " + quote(x.path));
+  if (!stat.ok())
+    return stat.error().wrap("exporting instance " + l.name + " to " + quote_path(x.path));
   FW_TRY(out->commit(x.force, x.path));
   log::info("instance " + l.name + " exported (" + (x.full ? "full" : "changes") + ") to " +
             x.path);
@@ -376,8 +377,8 @@ Result<ExportRequest> parse_export_args(const std::vector<std::string>& args,
   x.path = paths[0];
   if (x.path[0] != '/') {
     if (!cwd) {
-      return make_error(
-          EINVAL, "EXPORT: relative path " + quote(x.path) + " but the request carries no cwd");
+      return make_error(EINVAL, "EXPORT: relative path " + quote_path(x.path) +
+                                    " but the request carries no cwd");
     }
     x.path = *cwd + (cwd->back() == '/' ? "" : "/") + x.path;
   }
