@@ -105,5 +105,13 @@ TEST(Strings, QuoteCutsClientTextTo64Bytes) {
   EXPECT_EQ(quote("a\nb"), "'a\\x0ab'");
 }
 
+TEST(Strings, QuotePathKeepsAnyRealPathWholeAndCutsTheRest) {
+  const std::string long_path = "/" + std::string(4095, 'p');  // PATH_MAX bytes
+  EXPECT_EQ(quote_path(long_path), "'" + long_path + "'");
+  EXPECT_EQ(quote_path(long_path + "x"), "'" + long_path.substr(0, 64) + "...'");
+  EXPECT_EQ(quote_path(std::string(500 * 1024, 'a')), "'" + std::string(64, 'a') + "...'");
+  EXPECT_EQ(quote_path("/tmp/a\tb"), "'/tmp/a\\x09b'");
+}
+
 }  // namespace
 }  // namespace fw
