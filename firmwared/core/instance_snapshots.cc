@@ -209,10 +209,13 @@ Result<EntitySummary> Instances::reset_to_snapshot(const std::string& id,
   // Past the point of no return: the discarded diff goes to a temporary layer, removed
   // once the instance is remounted.
   const std::string discarded = ws + "/rw.discarded";
-  (void)d_.mounter.remove_tree(discarded);
+  if (auto old = trash_.move_in(discarded, r.sha1 + ".discarded"); old.ok()) trash_.purge(*old);
   FW_TRY_CTX(freeze_upper(ws, discarded), what);
-  if (auto s = d_.mounter.remove_tree(discarded); !s.ok()) {
-    log::warning(what + ": " + s.error().message + ", ignoring");
+  // Deleted off the loop: a diff can hold millions of files.
+  if (auto moved = trash_.move_in(discarded, r.sha1 + ".discarded"); moved.ok()) {
+    trash_.purge(*moved);
+  } else {
+    log::warning(what + ": " + moved.error().message + ", ignoring");
   }
   FW_TRY_CTX(mount_workspace(stacked), what);
   log::info("instance " + r.name + " restored to snapshot " + snap.name);
