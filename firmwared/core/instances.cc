@@ -156,7 +156,9 @@ Result<EntitySummary> Instances::create(const catalogue::FirmwareRecord& fw,
                    ": copying the firmware root's mode: " + std::strerror(errno) + ", ignoring");
     }
   }
+  FW_FAULT_POINT("prepare_instance.dirs_made");
   FW_TRY_CTX(mount_workspace(r), "preparing instance " + r.name);
+  FW_FAULT_POINT("prepare_instance.mounted");
   DEFER {
     if (!keep) {
       (void)d_.mounter.unmount(ws + "/union");
@@ -171,6 +173,7 @@ Result<EntitySummary> Instances::create(const catalogue::FirmwareRecord& fw,
   DEFER {
     if (!keep && d_.profiles != nullptr) (void)d_.profiles->remove(r.sha1);
   };
+  FW_FAULT_POINT("prepare_instance.profile_loaded");
   FW_TRY_CTX(d_.catalogue.put_instance(r), "recording instance " + r.name);
   keep = true;
   log::info("instance " + r.name + " [" + r.sha1 + "] prepared from firmware " + fw.name);
@@ -181,13 +184,17 @@ Result<EntitySummary> Instances::create(const catalogue::FirmwareRecord& fw,
 
 Status Instances::restore() {
   FW_TRY(make_dir(d_.config.mount_path() + "/instances", 0755));
+  reconcile_snapshots();  // before any overlay is mounted: it may move a diff back
   FW_ASSIGN_OR_RETURN(auto all, d_.catalogue.list_instances());
   size_t adopted = 0;
+  std::vector<catalogue::InstanceRecord> kept;
   for (auto& r : all) {
     if (finish_interrupted_drop(r)) continue;
     if (restore_one(r)) ++adopted;
+    kept.push_back(r);
   }
   FW_TRY(trash_.purge_all());
+  reconcile(kept);
   log::info("restored " + std::to_string(all.size()) + " instance(s), " + std::to_string(adopted) +
             " running");
   return {};
@@ -197,7 +204,7 @@ bool Instances::finish_interrupted_drop(const catalogue::InstanceRecord& r) {
   if (::access(workspace(r.sha1).c_str(), F_OK) == 0 || errno != ENOENT) return false;
   if (!trash_.holds(r.sha1)) {
     log::error("instance " + r.name + ": its workspace " + workspace(r.sha1) +
-               " is gone; DROP it to forget it");
+               " is gone (DROP it to forget it), ignoring");
     return false;
   }
   // The workspace went to the trash, the row was still there: finish that DROP.

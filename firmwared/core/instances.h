@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -132,6 +133,17 @@ class Instances final : public Folder {
   // true when `r`'s workspace is in the trash: a DROP interrupted after the rename, which
   // this finishes by forgetting the row.
   bool finish_interrupted_drop(const catalogue::InstanceRecord& r);
+  // In instance_reconcile.cc: removes workspaces and snapshot layers without a row (through
+  // the trash), finishes snapshot DROPs a crash interrupted, reports rows whose files are
+  // gone. `records`: the instances still catalogued.
+  void reconcile(const std::vector<catalogue::InstanceRecord>& records);
+  // First thing at start: finishes interrupted snapshot DROPs, gives instances back the diff
+  // an interrupted PREPARE snapshots froze, removes uncatalogued snapshot dirs.
+  void reconcile_snapshots();
+  // false when the diff could not be moved back (the dir must then be kept).
+  bool undo_interrupted_snapshot(const std::string& dir);
+  void remove_uncatalogued(const std::string& dir, const std::set<std::string>& known,
+                           const std::string& kind);
   bool adopt_monitor(catalogue::InstanceRecord& r, int64_t monitor_pid, uint64_t start_time,
                      int64_t init_pid);
   MonitorEvents events_for(const std::string& sha1);

@@ -1295,6 +1295,38 @@ TEST_F(InstancesTest, RestoreKeepsAndReportsARowWhoseWorkspaceIsGoneWithoutADrop
   EXPECT_TRUE(cat_->get_instance(inst.sha1)->has_value()) << "not a DROP of ours: kept";
 }
 
+TEST_F(InstancesTest, RestoreRemovesAWorkspaceWithoutARowThroughTheTrash) {
+  auto inst = prepared();
+  const std::string orphan = ws(std::string(40, 'e'));  // a PREPARE cut before its row
+  fs::create_directories(orphan + "/rw/etc");
+  write_file(orphan + "/rw/etc/x", "x");
+  make_folders(false);
+  mounter_.calls.clear();
+  ASSERT_TRUE(instances_->restore().ok());
+  EXPECT_FALSE(fs::exists(orphan));
+  EXPECT_TRUE(fs::exists(ws(inst.sha1))) << "a catalogued workspace stays";
+  EXPECT_TRUE(std::find(mounter_.calls.begin(), mounter_.calls.end(),
+                        "unmount " + orphan + "/union") != mounter_.calls.end())
+      << "unmounted before removal";
+  run_deferred();
+  EXPECT_EQ(trash_entries(), 0u);
+}
+
+TEST_F(InstancesTest, RestoreGivesAnInstanceBackTheDiffAnInterruptedSnapshotFroze) {
+  auto inst = prepared();
+  write_file(ws(inst.sha1) + "/rw/marker", "x");
+  const std::string snap = mount_path_ + "/snapshots/" + std::string(40, 'd');
+  fs::create_directories(snap);
+  write_file(snap + "/instance", inst.sha1 + "\n");
+  fs::rename(ws(inst.sha1) + "/rw", snap + "/layer");
+  fs::create_directory(ws(inst.sha1) + "/rw");
+  make_folders(false);
+  ASSERT_TRUE(instances_->restore().ok());
+  EXPECT_TRUE(fs::exists(ws(inst.sha1) + "/rw/marker")) << "the diff is back";
+  EXPECT_FALSE(fs::exists(snap)) << "the uncatalogued snapshot dir is removed";
+  EXPECT_EQ(record(inst.sha1).snapshot_sha1, "");
+}
+
 TEST_F(InstancesTest, DropWithPreventRemovalKeepsTheWorkspace) {
   make_folders(true);
   auto inst = prepared();
