@@ -22,7 +22,7 @@ I=$(field name "$OUT")
 WS="$FIRMWARED_MOUNT_PATH/instances/$(field sha1 "$OUT")"
 ESC=$(printf '%s' "$WS" | sed 's/[.[\*^$()+?{|]/\\&/g')
 
-monitors() { pgrep -f -- "firmwared-monitor .*--workspace $ESC( |$)" | wc -l; }
+monitors() { { pgrep -f -- "firmwared-monitor .*--workspace $ESC( |$)" || true; } | wc -l; }
 # Overlay superblocks on the upper dir, over every mount namespace (a superblock has one
 # device number, whichever namespace shows it).
 overlays_on_upper() {
