@@ -327,6 +327,11 @@ Result<core::MonitorLockState> MonitorLauncher::inspect(const std::string& works
 
 Status MonitorLauncher::kill_orphan(const std::string& workspace,
                                     const core::MonitorLockState& state) {
+  // PID 1 already gone: the monitor is recording its exit status and exiting; let it.
+  if (state.init_pid > 0 && parent_of(state.init_pid) != state.monitor_pid &&
+      sys::wait_monitor_lock_free(workspace, 1000).ok()) {
+    return {};
+  }
   auto monitor =
       sys::pidfd_open_verified(static_cast<pid_t>(state.monitor_pid), state.monitor_start_time);
   std::vector<Fd> children;  // PID 1, even one the monitor had no time to record
