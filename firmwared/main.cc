@@ -7,6 +7,7 @@
 #include <iostream>
 #include <memory>
 
+#include "firmwared/base/fault.h"
 #include "firmwared/base/log.h"
 #include "firmwared/base/version.h"
 #include "firmwared/catalogue/catalogue.h"
@@ -83,7 +84,7 @@ int serve(const fw::config::Config& config, event_base* base) {
   fw::server::HookNetwork network(runner, config);
   fw::core::AppArmorProfiles profiles(config);  // warns here when AppArmor is missing
   fw::core::Instances instances({*catalogue, config, events, *words, firmwares, instance_mounter,
-                                 launcher, executor, &network, &profiles});
+                                 launcher, executor, &network, &profiles, &executor});
   if (auto s = instances.restore(); !s.ok()) return fail("restoring instances", s.error());
   fw::core::restore_profiles(profiles, instances);
   {
@@ -122,6 +123,11 @@ int main(int argc, char** argv) {
   if (argc == 2) {
     if (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) {
       std::cout << kUsage;
+      return 0;
+    }
+    if (std::strcmp(argv[1], "--list-fault-points") == 0) {
+      // Only builds with FW_FAULT_INJECTION have any (issue 11 item 13).
+      for (const auto& point : fw::fault::fault_points()) std::cout << point << "\n";
       return 0;
     }
     if (std::strcmp(argv[1], "--version") == 0) {

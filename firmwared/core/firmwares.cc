@@ -12,6 +12,7 @@
 #include <filesystem>
 
 #include "firmwared/base/defer.h"
+#include "firmwared/base/fault.h"
 #include "firmwared/base/fd.h"
 #include "firmwared/base/log.h"
 #include "firmwared/base/strings.h"
@@ -214,7 +215,13 @@ Status Firmwares::restore() {
     }
   }
   FW_ASSIGN_OR_RETURN(auto records, d_.catalogue.list_firmwares());
+  remove_uncatalogued(records);
   for (const auto& r : records) {
+    if (::access(r.path.c_str(), F_OK) != 0 && errno == ENOENT) {
+      log::error("firmware " + r.name + ": " + r.path +
+                 " is gone (DROP it to forget it), ignoring");
+      continue;
+    }
     const std::string target = mount_point(r.sha1);
     Status s = make_dir(target);
     if (s.ok()) s = d_.mounter.mount(r.path, r.format, target);
@@ -226,6 +233,50 @@ Status Firmwares::restore() {
   }
   log::info("restored " + std::to_string(records.size()) + " firmware(s)");
   return {};
+}
+
+void Firmwares::remove_uncatalogued(const std::vector<catalogue::FirmwareRecord>& records) {
+  const std::string repo = d_.config.repository_path();
+  std::vector<std::string> names;
+  if (DIR* dir = ::opendir(repo.c_str()); dir != nullptr) {
+    DEFER { ::closedir(dir); };
+    while (dirent* e = ::readdir(dir)) {
+      if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
+        names.emplace_back(e->d_name);
+      }
+    }
+  }
+  for (const auto& name : names) {
+    const std::string path = repo + "/" + name;
+    if (std::any_of(records.begin(), records.end(),
+                    [&](const catalogue::FirmwareRecord& r) { return r.path == path; })) {
+      continue;
+    }
+    // A published image whose row was never written, an image or COMMIT copy whose DROP
+    // was cut short, a COMMIT copy never registered: the client got no answer or an
+    // answer saying it is gone, so it is not ours to keep.
+    log::notice("removing " + path + ", not catalogued (left by an interrupted PREPARE, " +
+                "COMMIT or DROP)");
+    remove_later(path);
+  }
+}
+
+void Firmwares::remove_later(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) {
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+      log::warning("removing " + path + ": " + std::strerror(errno) + ", ignoring");
+    }
+    return;
+  }
+  // A directory tree (a committed firmware) can be huge: deleted off the loop.
+  d_.executor.run(
+      [path]() {
+        std::error_code ec;
+        std::filesystem::remove_all(path, ec);
+        if (ec) log::warning("removing " + path + ": " + ec.message() + ", ignoring");
+      },
+      []() {});
 }
 
 void Firmwares::prepare(const std::string& source, const std::optional<std::string>& cwd,
@@ -269,6 +320,7 @@ Result<EntitySummary> Firmwares::register_firmware(catalogue::FirmwareRecord rec
   FW_TRY_CTX(d_.mounter.mount(record.path, record.format, target),
              "mounting firmware " + quote_path(record.source_path));
   record.created = static_cast<int64_t>(::time(nullptr));
+  FW_FAULT_POINT("prepare_image.mounted");
   if (auto s = d_.catalogue.put_firmware(record); !s.ok()) {
     (void)d_.mounter.unmount(target);
     return s.error().wrap("recording firmware " + record.name);
@@ -397,6 +449,7 @@ Result<EntitySummary> Firmwares::finish_import(Import& imp) {
                                   " was dropped during PREPARE: prepare it again");
   }
   const std::string final_name = repository_name(imp.source.path, sha1);
+  FW_FAULT_POINT("prepare_image.copied");
   if (auto s = sys::publish(imp.repo_dir.get(), imp.tmp_name, final_name); !s.ok()) {
     // Same name = same content (the name holds the sha1): a copy left by a crash.
     sys::discard(imp.repo_dir.get(), imp.tmp_name);
@@ -409,6 +462,7 @@ Result<EntitySummary> Firmwares::finish_import(Import& imp) {
   r.format = sys::format_name(imp.info.format);
   r.uuid = imp.info.uuid;
   r.size = imp.size;
+  FW_FAULT_POINT("prepare_image.published");
   auto summary = register_firmware(r);
   if (!summary.ok()) ::unlinkat(imp.repo_dir.get(), final_name.c_str(), 0);
   return summary;
@@ -515,6 +569,7 @@ Result<EntitySummary> Firmwares::drop(const std::string& id) {
   FW_TRY_CTX(d_.mounter.unmount(target), "dropping firmware " + r.name);
   ::rmdir(target.c_str());
   FW_TRY_CTX(d_.catalogue.delete_firmware(r.sha1), "dropping firmware " + r.name);
+  FW_FAULT_POINT("drop_firmware.row_deleted");
   // Only our repository copy of an image is ours to delete, never a user's directory.
   const std::string repo = d_.config.repository_path() + "/";
   if (r.format != "dir" && r.path.compare(0, repo.size(), repo) == 0) {
@@ -524,9 +579,7 @@ Result<EntitySummary> Firmwares::drop(const std::string& id) {
   } else if (r.format == "dir" && r.path.compare(0, repo.size(), repo) == 0 &&
              r.path.find('/', repo.size()) == std::string::npos) {
     // A committed firmware (COMMIT): a directory made by us in the repository.
-    std::error_code ec;
-    std::filesystem::remove_all(r.path, ec);
-    if (ec) log::warning("removing " + r.path + ": " + ec.message() + ", ignoring");
+    remove_later(r.path);
   }
   log::info("firmware " + r.name + " [" + r.sha1 + "] dropped");
   d_.events.emit("DROPPED", {{"folder", std::string(kFolder)}, {"sha1", r.sha1}, {"name", r.name}});

@@ -87,6 +87,10 @@ class Firmwares final : public Folder {
   Result<EntitySummary> finish_import(Import& import);
   Result<EntitySummary> register_firmware(catalogue::FirmwareRecord record);
   Result<std::string> new_name();
+  // At start: removes what the repository holds that no firmware row references.
+  void remove_uncatalogued(const std::vector<catalogue::FirmwareRecord>& records);
+  // Unlinks a file at once; deletes a directory tree on the executor.
+  void remove_later(const std::string& path);
   std::vector<std::pair<std::string, std::string>> builtin_values(
       const catalogue::FirmwareRecord& r) const;
 

@@ -32,6 +32,10 @@ Status KernelInstanceMounter::mount_overlay(const std::string& lower, const std:
 
 Status KernelInstanceMounter::unmount(const std::string& target) { return sys::unmount(target); }
 
+Status KernelInstanceMounter::unmount_all_below(const std::string& dir) {
+  return sys::unmount_all_below(dir);
+}
+
 Result<bool> KernelInstanceMounter::is_mounted(const std::string& target) {
   return sys::is_mount_point(target);
 }

@@ -25,6 +25,12 @@ class InstanceMounter {
                                const std::string& work, const std::string& target) = 0;
   // Not mounted counts as success.
   virtual Status unmount(const std::string& target) = 0;
+  // Unmounts everything at or below `dir`, deepest first (a workspace's union, ro and netns
+  // pin). The default unmounts a workspace's union and ro.
+  virtual Status unmount_all_below(const std::string& dir) {
+    FW_TRY(unmount(dir + "/union"));
+    return unmount(dir + "/ro");
+  }
   virtual Result<bool> is_mounted(const std::string& target) = 0;
   // Removes a workspace directory tree (never crossing into mounts).
   virtual Status remove_tree(const std::string& path) = 0;
@@ -37,6 +43,7 @@ class KernelInstanceMounter final : public InstanceMounter {
   Status mount_overlay(const std::string& lower, const std::string& upper, const std::string& work,
                        const std::string& target) override;
   Status unmount(const std::string& target) override;
+  Status unmount_all_below(const std::string& dir) override;
   Result<bool> is_mounted(const std::string& target) override;
   Status remove_tree(const std::string& path) override;
 };

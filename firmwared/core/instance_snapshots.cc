@@ -6,6 +6,7 @@
 // the diff is relative to the snapshot. overlayfs accepts an overlay as a lower layer up to
 // a stacking depth of 2 (FILESYSTEM_MAX_STACK_DEPTH), which is what this makes.
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,6 +16,8 @@
 #include <ctime>
 
 #include "firmwared/base/defer.h"
+#include "firmwared/base/fault.h"
+#include "firmwared/base/fd.h"
 #include "firmwared/base/log.h"
 #include "firmwared/base/strings.h"
 #include "firmwared/core/identifiers.h"
@@ -41,6 +44,15 @@ Status make_dir(const std::string& path, mode_t mode) {
 Status rename_dir(const std::string& from, const std::string& to) {
   if (::rename(from.c_str(), to.c_str()) != 0) {
     return errno_error("moving '" + from + "' to '" + to + "'");
+  }
+  return {};
+}
+
+Status write_small_file(const std::string& path, const std::string& content) {
+  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (!fd ||
+      ::write(fd.get(), content.data(), content.size()) != static_cast<ssize_t>(content.size())) {
+    return errno_error("writing '" + path + "'");
   }
   return {};
 }
@@ -152,7 +164,10 @@ Result<EntitySummary> Instances::take_snapshot(const std::string& id) {
   FW_TRY_CTX(make_dir(dir, 0700), what);
   bool committed = false;
   DEFER {
-    if (!committed) (void)::rmdir(dir.c_str());
+    if (!committed) {
+      (void)::unlink((dir + "/" + kSnapshotIntent).c_str());
+      (void)::rmdir(dir.c_str());
+    }
   };
   DEFER {
     if (!committed) {
@@ -164,9 +179,14 @@ Result<EntitySummary> Instances::take_snapshot(const std::string& id) {
       }
     }
   };
+  // The intent (issue 11 item 9): a crash before the commit leaves an uncatalogued
+  // snapshot dir naming its instance, whose diff restore() moves back.
+  FW_TRY_CTX(write_small_file(dir + "/" + kSnapshotIntent, r.sha1 + "\n"), what);
+  FW_FAULT_POINT("snapshot.intent_recorded");
   FW_TRY_CTX(d_.mounter.unmount(ws + "/union"), what);
   FW_TRY_CTX(d_.mounter.unmount(ws + "/ro"), what);
   FW_TRY_CTX(freeze_upper(ws, layer), what);
+  FW_FAULT_POINT("snapshot.frozen");
   snap.size = tree_size(layer);
   catalogue::InstanceRecord stacked = r;
   stacked.snapshot_sha1 = snap.sha1;
@@ -174,7 +194,9 @@ Result<EntitySummary> Instances::take_snapshot(const std::string& id) {
   const Status recorded = d_.catalogue.transaction([&]() -> Status {
     FW_TRY(d_.catalogue.put_snapshot(snap));
     FW_TRY(d_.catalogue.put_instance(stacked));
-    return mount_workspace(stacked);
+    FW_TRY(mount_workspace(stacked));
+    FW_FAULT_POINT("snapshot.mounted_uncommitted");
+    return {};
   });
   FW_TRY_CTX(recorded, what);
   committed = true;
@@ -210,10 +232,13 @@ Result<EntitySummary> Instances::reset_to_snapshot(const std::string& id,
   // Past the point of no return: the discarded diff goes to a temporary layer, removed
   // once the instance is remounted.
   const std::string discarded = ws + "/rw.discarded";
-  (void)d_.mounter.remove_tree(discarded);
+  if (auto old = trash_.move_in(discarded, r.sha1 + ".discarded"); old.ok()) trash_.purge(*old);
   FW_TRY_CTX(freeze_upper(ws, discarded), what);
-  if (auto s = d_.mounter.remove_tree(discarded); !s.ok()) {
-    log::warning(what + ": " + s.error().message + ", ignoring");
+  // Deleted off the loop: a diff can hold millions of files.
+  if (auto moved = trash_.move_in(discarded, r.sha1 + ".discarded"); moved.ok()) {
+    trash_.purge(*moved);
+  } else {
+    log::warning(what + ": " + moved.error().message + ", ignoring");
   }
   FW_TRY_CTX(mount_workspace(stacked), what);
   log::info("instance " + r.name + " restored to snapshot " + snap.name);

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "firmwared/base/defer.h"
+#include "firmwared/base/fault.h"
 #include "firmwared/base/log.h"
 #include "firmwared/base/paths.h"
 #include "firmwared/core/identifiers.h"
@@ -30,16 +31,13 @@ Status make_dir(const std::string& path, mode_t mode) {
   return {};
 }
 
-std::optional<int> read_exit_status(const std::string& workspace) {
-  auto content = read_small_file(workspace + "/exit_status");
-  if (!content.ok() || content->empty()) return std::nullopt;
-  return std::atoi(content->c_str());
-}
-
 }  // namespace
 
 Instances::Instances(InstancesDeps deps)
-    : d_(deps), custom_(deps.catalogue, kFolder), rng_(std::random_device{}()) {}
+    : d_(deps),
+      custom_(deps.catalogue, kFolder),
+      rng_(std::random_device{}()),
+      trash_(deps.config.mount_path() + "/trash", deps.mounter, deps.executor) {}
 
 Instances::~Instances() = default;
 
@@ -149,7 +147,7 @@ Result<EntitySummary> Instances::create(const catalogue::FirmwareRecord& fw,
 
   const std::string ws = workspace(r.sha1);
   FW_TRY(make_dir(d_.config.mount_path() + "/instances", 0700));
-  FW_TRY(make_dir(ws, 0700));  // issue 11: only root reaches an instance's files
+  FW_TRY(make_dir(ws, 0700));  // only root reaches an instance's files
   bool keep = false;
   DEFER {
     if (!keep) (void)d_.mounter.remove_tree(ws);
@@ -166,7 +164,9 @@ Result<EntitySummary> Instances::create(const catalogue::FirmwareRecord& fw,
                    ": copying the firmware root's mode: " + std::strerror(errno) + ", ignoring");
     }
   }
+  FW_FAULT_POINT("prepare_instance.dirs_made");
   FW_TRY_CTX(mount_workspace(r), "preparing instance " + r.name);
+  FW_FAULT_POINT("prepare_instance.mounted");
   DEFER {
     if (!keep) {
       (void)d_.mounter.unmount(ws + "/union");
@@ -181,67 +181,13 @@ Result<EntitySummary> Instances::create(const catalogue::FirmwareRecord& fw,
   DEFER {
     if (!keep && d_.profiles != nullptr) (void)d_.profiles->remove(r.sha1);
   };
+  FW_FAULT_POINT("prepare_instance.profile_loaded");
   FW_TRY_CTX(d_.catalogue.put_instance(r), "recording instance " + r.name);
   keep = true;
   log::info("instance " + r.name + " [" + r.sha1 + "] prepared from firmware " + fw.name);
   d_.events.emit("PREPARED",
                  {{"folder", std::string(kFolder)}, {"sha1", r.sha1}, {"name", r.name}});
   return EntitySummary{r.sha1, r.name, false, ""};
-}
-
-Status Instances::restore() {
-  FW_TRY(make_dir(d_.config.mount_path() + "/instances", 0700));
-  FW_ASSIGN_OR_RETURN(auto all, d_.catalogue.list_instances());
-  size_t adopted = 0;
-  for (auto& r : all) {
-    const std::string ws = workspace(r.sha1);
-    if (r.state != "ready" && r.monitor_pid > 0) {
-      auto mon = d_.launcher.adopt(r.monitor_pid, r.monitor_start_time, r.init_pid, ws,
-                                   events_for(r.sha1));
-      if (mon.ok()) {
-        auto rt = std::make_unique<Runtime>();
-        rt->phase = "started";
-        rt->monitor = std::move(*mon);
-        // The console's ptys, as the monitor recorded them (for CONSOLE and SHOW).
-        if (auto pts = read_small_file(ws + "/pts"); pts.ok()) {
-          std::istringstream in(*pts);
-          in >> rt->inner_pts >> rt->outer_pts;
-        }
-        if (d_.network != nullptr && ::access((ws + "/netns").c_str(), F_OK) == 0) {
-          rt->net_plan = plan_for(r, r.monitor_pid);
-        }
-        running_[r.sha1] = std::move(rt);
-        ++adopted;
-        log::info("instance " + r.name + " re-adopted (monitor pid " +
-                  std::to_string(r.monitor_pid) + ")");
-        continue;  // its mounts are in use: leave them
-      }
-      log::notice("instance " + r.name + " died while the daemon was away");
-      r.state = "ready";
-      r.exit_status = read_exit_status(ws);
-      if (auto s = d_.catalogue.put_instance(r); !s.ok()) {
-        log::warning("instance " + r.name + ": " + s.error().message + ", ignoring");
-      }
-    }
-    if (d_.network != nullptr && ::access((ws + "/netns").c_str(), F_OK) == 0) {
-      // The namespace outlived its instance (daemon crash): give back what it holds.
-      const NetworkPlan plan = plan_for(r, 0);
-      net_enqueue(r.sha1, [this, plan](std::function<void()> finish) {
-        d_.network->teardown(plan, [finish](Status) { finish(); });
-      });
-    }
-    // Stale mounts of a crashed daemon are replaced, not stacked.
-    (void)d_.mounter.unmount(ws + "/union");
-    (void)d_.mounter.unmount(ws + "/ro");
-    (void)::chmod(ws.c_str(), 0700);  // workspaces made before issue 11 were 0755
-    for (const char* sub : {"ro", "rw", "work", "union"}) (void)make_dir(ws + "/" + sub, 0755);
-    if (auto s = mount_workspace(r); !s.ok()) {
-      log::warning("instance " + r.name + ": " + s.error().message + ", ignoring");
-    }
-  }
-  log::info("restored " + std::to_string(all.size()) + " instance(s), " + std::to_string(adopted) +
-            " running");
-  return {};
 }
 
 MonitorEvents Instances::events_for(const std::string& sha1) {
@@ -273,6 +219,7 @@ MonitorEvents Instances::events_for(const std::string& sha1) {
             it2->second->phase == "starting") {
           if (s.ok()) {
             it2->second->awaited = "the monitor did not report PID 1";
+            FW_FAULT_POINT("start.network_ready");
             it2->second->monitor->proceed();
           } else {
             it2->second->start_error = s.error().wrap("setting up the network");
@@ -341,14 +288,32 @@ void Instances::launch(const catalogue::InstanceRecord& r, Runtime* raw) {
   if (d_.profiles != nullptr && d_.profiles->enabled()) {
     spec.apparmor_profile = d_.profiles->profile_name(r.sha1);
   }
-  auto mon = d_.launcher.launch(spec, events_for(r.sha1));
+  // The intent first (issue 11 item 8): a daemon that dies from here on finds the instance
+  // "starting" and settles it with the monitor's lock.
+  catalogue::InstanceRecord rec = r;
+  rec.state = "starting";
+  rec.monitor_pid = 0;
+  rec.monitor_start_time = 0;
+  rec.init_pid = 0;
+  Status recorded = d_.catalogue.put_instance(rec);
+  FW_FAULT_POINT("start.intent_recorded");
+  auto mon = recorded.ok() ? d_.launcher.launch(spec, events_for(r.sha1))
+                           : Result<std::unique_ptr<RunningMonitor>>(recorded.error());
   if (!mon.ok()) {
+    if (recorded.ok()) (void)d_.catalogue.put_instance(r);
     auto waiters = std::move(raw->start_waiters);
     running_.erase(r.sha1);
     for (auto& w : waiters) w(mon.error().wrap("starting instance " + r.name));
     return;
   }
   raw->monitor = std::move(*mon);
+  rec.monitor_pid = raw->monitor->monitor_pid();
+  rec.monitor_start_time = raw->monitor->monitor_start_time();
+  if (auto s = d_.catalogue.put_instance(rec); !s.ok()) {
+    log::warning("instance " + r.name + ": recording its monitor: " + s.error().message +
+                 ", ignoring");  // its lock identifies it as well
+  }
+  FW_FAULT_POINT("start.monitor_spawned");
   const std::string sha1 = r.sha1;
   const uint64_t gen = raw->generation;
   d_.timers.after(kStartTimeoutMs, [this, sha1, gen]() {
@@ -428,6 +393,7 @@ void Instances::on_started(const std::string& sha1, int64_t init_pid) {
   rec.monitor_start_time = rt.monitor->monitor_start_time();
   rec.init_pid = init_pid;
   rec.exit_status.reset();
+  FW_FAULT_POINT("start.pid1_started");
   if (auto s = d_.catalogue.put_instance(rec); !s.ok()) {
     rt.start_error = s.error().wrap("recording the start of " + rec.name);
     rt.monitor->kill_monitor();
@@ -454,7 +420,7 @@ void Instances::on_exited(const std::string& sha1, std::optional<int> status) {
   if (r.ok() && *r) {
     auto rec = **r;
     name = rec.name;
-    const bool recorded_started = rec.state != "ready";
+    const bool recorded_started = rec.state == "started" || rec.state == "stopping";
     rec.state = "ready";
     if (recorded_started || status) rec.exit_status = status;
     if (auto s = d_.catalogue.put_instance(rec); !s.ok()) {
@@ -518,9 +484,11 @@ void Instances::kill(const std::string& id, KillDone done) {
     rec.state = "stopping";
     (void)d_.catalogue.put_instance(rec);
   }
+  FW_FAULT_POINT("kill.stopping_recorded");
   if (starting || !rt.monitor->kill_init().ok()) {
     rt.monitor->kill_monitor();
   }
+  FW_FAULT_POINT("kill.signalled");
   const std::string sha1 = r->sha1;
   const uint64_t gen = rt.generation;
   d_.timers.after(kKillTimeoutMs, [this, sha1, gen]() {
@@ -564,20 +532,40 @@ Result<EntitySummary> Instances::drop(const std::string& id) {
   if (net_queues_.count(r.sha1) != 0) {
     return make_error(EBUSY, "instance " + r.name + " is still releasing its network, retry");
   }
+  const std::string what = "dropping instance " + r.name;
   const std::string ws = workspace(r.sha1);
-  FW_TRY_CTX(d_.mounter.unmount(ws + "/union"), "dropping instance " + r.name);
-  FW_TRY_CTX(d_.mounter.unmount(ws + "/ro"), "dropping instance " + r.name);
-  FW_TRY_CTX(d_.catalogue.delete_instance(r.sha1), "dropping instance " + r.name);
+  FW_TRY_CTX(d_.mounter.unmount(ws + "/union"), what);
+  FW_TRY_CTX(d_.mounter.unmount(ws + "/ro"), what);
+  FW_FAULT_POINT("drop.unmounted");
+  // The workspace goes to the trash before the row goes: a crash in between leaves a row
+  // without workspace and a trash entry named after it, which restore() finishes.
+  std::string trashed;
+  if (!d_.config.prevent_removal()) {
+    auto moved = trash_.move_in(ws, r.sha1);
+    if (!moved.ok()) {
+      (void)mount_workspace(r);
+      return moved.error().wrap(what);
+    }
+    trashed = *moved;
+    FW_FAULT_POINT("drop.trashed");
+  }
+  if (auto s = d_.catalogue.delete_instance(r.sha1); !s.ok()) {
+    if (!trashed.empty()) ::rename(trashed.c_str(), ws.c_str());
+    (void)mount_workspace(r);
+    return s.error().wrap(what);
+  }
+  FW_FAULT_POINT("drop.row_deleted");
   if (d_.profiles != nullptr) {
     // Past the point of no return: a profile left behind is removed at the next start.
     if (auto s = d_.profiles->remove(r.sha1); !s.ok()) {
-      log::warning("dropping instance " + r.name + ": " + s.error().message + ", ignoring");
+      log::warning(what + ": " + s.error().message + ", ignoring");
     }
   }
-  if (d_.config.prevent_removal()) {
+  if (trashed.empty()) {
     log::info("instance " + r.name + " dropped, workspace kept at " + ws + " (prevent_removal)");
-  } else if (auto s = d_.mounter.remove_tree(ws); !s.ok()) {
-    log::warning(s.error().message + ", ignoring");
+  } else {
+    log::info("instance " + r.name + " dropped");
+    trash_.purge(trashed);  // off the loop: an upper dir can hold millions of files
   }
   d_.events.emit("DROPPED", {{"folder", std::string(kFolder)}, {"sha1", r.sha1}, {"name", r.name}});
   return EntitySummary{r.sha1, r.name, true, ""};

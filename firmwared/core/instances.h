@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,7 @@
 #include "firmwared/core/names.h"
 #include "firmwared/core/network.h"
 #include "firmwared/core/profiles.h"
+#include "firmwared/core/trash.h"
 
 #include <deque>
 
@@ -39,6 +41,7 @@ struct InstancesDeps {
   Timers& timers;
   Network* network = nullptr;          // null: instances get no network (unit tests)
   ProfileManager* profiles = nullptr;  // null: no AppArmor profiles (unit tests)
+  Executor* executor = nullptr;        // where the trash is emptied; null: at once (unit tests)
 };
 
 struct KillResult {
@@ -83,7 +86,12 @@ class Instances final : public Folder {
                          const std::string& prop, const std::string& value) override;
   Result<std::vector<std::string>> property_names() override;
   Result<std::string> add_property(const std::string& name) override;
+  // DROP (ready only, else EBUSY): unmounts, moves the workspace to the trash (unless
+  // prevent_removal), forgets the instance and answers; the trash entry is deleted off the
+  // loop.
   Result<EntitySummary> drop(const std::string& id) override;
+  // <mount_path>/trash, shared with the snapshots folder.
+  Trash& trash() { return trash_; }
 
   // START: answers once PID 1 exec'd (or failed). EBUSY unless ready.
   void start(const std::string& id, StartDone done);
@@ -126,6 +134,25 @@ class Instances final : public Folder {
   Status freeze_upper(const std::string& ws, const std::string& layer);
   void undo_freeze(const std::string& ws, const std::string& layer);
   Status mount_workspace(const catalogue::InstanceRecord& r);
+  // restore() of one instance: re-adopts its monitor (true) or kills an orphaned one, marks
+  // it ready, releases its network and remounts its overlay once no monitor holds it.
+  bool restore_one(catalogue::InstanceRecord& r);
+  // true when `r`'s workspace is in the trash: a DROP interrupted after the rename, which
+  // this finishes by forgetting the row.
+  bool finish_interrupted_drop(const catalogue::InstanceRecord& r);
+  // In instance_reconcile.cc: removes workspaces and snapshot layers without a row (through
+  // the trash), finishes snapshot DROPs a crash interrupted, reports rows whose files are
+  // gone. `records`: the instances still catalogued.
+  void reconcile(const std::vector<catalogue::InstanceRecord>& records);
+  // First thing at start: finishes interrupted snapshot DROPs, gives instances back the diff
+  // an interrupted PREPARE snapshots froze, removes uncatalogued snapshot dirs.
+  void reconcile_snapshots();
+  // false when the diff could not be moved back (the dir must then be kept).
+  bool undo_interrupted_snapshot(const std::string& dir);
+  void remove_uncatalogued(const std::string& dir, const std::set<std::string>& known,
+                           const std::string& kind);
+  bool adopt_monitor(catalogue::InstanceRecord& r, int64_t monitor_pid, uint64_t start_time,
+                     int64_t init_pid);
   MonitorEvents events_for(const std::string& sha1);
   void on_started(const std::string& sha1, int64_t init_pid);
   void on_exited(const std::string& sha1, std::optional<int> status);
@@ -148,6 +175,7 @@ class Instances final : public Folder {
   CustomProperties custom_;
   std::mt19937_64 rng_;
   std::map<std::string, std::unique_ptr<Runtime>> running_;  // by sha1
+  Trash trash_;
 };
 
 // Validates an interface name as the kernel does (dev_valid_name): 1..15 bytes, not "."

@@ -10,6 +10,10 @@
 
 namespace fw::core {
 
+// In a snapshot dir while PREPARE snapshots runs: the sha1 of the instance whose diff is
+// being frozen (so restore() can move it back after a crash).
+inline constexpr char kSnapshotIntent[] = "instance";
+
 // What the daemon knows about an instance beyond the catalogue while it runs.
 struct Instances::Runtime {
   std::string phase;  // starting, started, stopping

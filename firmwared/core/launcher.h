@@ -51,6 +51,15 @@ class RunningMonitor {
   virtual void kill_monitor() = 0;
 };
 
+// What a workspace's monitor lock says (issue 11 item 8; sys/monitor_lock.h).
+struct MonitorLockState {
+  bool present = false;  // the workspace has a lock file
+  bool held = false;     // a live monitor holds it
+  int64_t monitor_pid = 0;
+  uint64_t monitor_start_time = 0;
+  int64_t init_pid = 0;  // 0: the monitor never reported PID 1
+};
+
 class Launcher {
  public:
   virtual ~Launcher() = default;
@@ -63,6 +72,19 @@ class Launcher {
                                                         int64_t init_pid,
                                                         const std::string& workspace,
                                                         MonitorEvents events) = 0;
+  // Whether a monitor holds the lock of `workspace`. The default (launchers without
+  // locks): none.
+  virtual Result<MonitorLockState> inspect(const std::string& workspace) {
+    (void)workspace;
+    return MonitorLockState{};
+  }
+  // Kills the monitor that holds `workspace`'s lock and its PID 1, and returns once the
+  // lock is free (ETIMEDOUT otherwise: then a monitor still runs on the workspace).
+  virtual Status kill_orphan(const std::string& workspace, const MonitorLockState& state) {
+    (void)workspace;
+    (void)state;
+    return {};
+  }
 };
 
 // Timers on the loop (for START and KILL deadlines).

@@ -1,6 +1,9 @@
 #include "firmwared/core/snapshots.h"
+
+#include "firmwared/base/fault.h"
 #include "firmwared/base/strings.h"
 
+#include <cstdio>
 #include <ctime>
 
 #include "firmwared/base/log.h"
@@ -99,10 +102,26 @@ Result<std::string> Snapshots::add_property(const std::string& name) {
 Result<EntitySummary> Snapshots::drop(const std::string& id) {
   FW_ASSIGN_OR_RETURN(auto s, instances_.find_snapshot(id));
   // The catalogue refuses (EBUSY, naming them) while instances or snapshots stack on it.
-  FW_TRY_CTX(catalogue_.delete_snapshot(s.sha1), "dropping snapshot " + s.name);
-  if (auto r = mounter_.remove_tree(instances_.snapshot_dir(s.sha1)); !r.ok()) {
-    log::warning("dropping snapshot " + s.name + ": " + r.error().message + ", ignoring");
+  const std::string what = "dropping snapshot " + s.name;
+  const std::string dir = instances_.snapshot_dir(s.sha1);
+  // As for instances: the layer goes to the trash in the transaction that deletes the row
+  // (a crash before the commit leaves the row and a trash entry named after it, which
+  // restore() finishes), then it is deleted off the loop.
+  Trash& trash = instances_.trash();
+  std::string trashed;
+  Status dropped = catalogue_.transaction([&]() -> Status {
+    FW_TRY(catalogue_.delete_snapshot(s.sha1));
+    auto moved = trash.move_in(dir, s.sha1);
+    if (!moved.ok() && moved.error().code != ENOENT) return moved.error();
+    if (moved.ok()) trashed = *moved;
+    FW_FAULT_POINT("drop_snapshot.trashed");
+    return {};
+  });
+  if (!dropped.ok()) {
+    if (!trashed.empty()) ::rename(trashed.c_str(), dir.c_str());  // the commit failed
+    return dropped.error().wrap(what);
   }
+  if (!trashed.empty()) trash.purge(trashed);
   log::info("snapshot " + s.name + " [" + s.sha1 + "] dropped");
   events_.emit("DROPPED", {{"folder", name_}, {"sha1", s.sha1}, {"name", s.name}});
   return EntitySummary{s.sha1, s.name, true, ""};

@@ -22,6 +22,7 @@
 #include "firmwared/monitor/launch.h"
 #include "firmwared/monitor/options.h"
 #include "firmwared/sys/confinement.h"
+#include "firmwared/sys/monitor_lock.h"
 #include "firmwared/sys/process.h"
 
 namespace {
@@ -71,6 +72,15 @@ int run(const fw::monitor::Options& o) {
   if (!ws) return fail(fw::errno_error("opening workspace '" + o.workspace + "'"));
   fw::Fd log(::openat(ws.get(), "monitor.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
   if (log) ::dup2(log.get(), 2);
+  // Held for our whole life: a restarted daemon finds us through it, and a second monitor
+  // can never run PID 1 on this workspace's upper dir (issue 11 item 8).
+  auto lock = fw::sys::take_monitor_lock(ws.get());
+  if (!lock.ok()) return fail(lock.error().wrap("workspace '" + o.workspace + "'"));
+  const int64_t self = ::getpid();
+  const uint64_t start_time = fw::sys::process_start_time(static_cast<pid_t>(self)).value_or(0);
+  if (auto s = fw::sys::write_monitor_lock(lock->get(), self, start_time, 0); !s.ok()) {
+    return fail(s.error());
+  }
   ::unlinkat(ws.get(), "exit_status", 0);
 
   auto console = fw::monitor::Console::open(ws.get(), o.log_max);
@@ -100,6 +110,10 @@ int run(const fw::monitor::Options& o) {
   if (!pid.ok()) return fail(pid.error());
   auto pidfd = fw::sys::pidfd_open(*pid);
   if (!pidfd.ok()) return fail(pidfd.error());
+  // Before STARTED: a daemon that dies now re-adopts us from the lock, PID 1 included.
+  if (auto s = fw::sys::write_monitor_lock(lock->get(), self, start_time, *pid); !s.ok()) {
+    return fail(s.error());
+  }
   say("STARTED " + std::to_string(*pid));
   // Do not reap PID 1 before the daemon holds its pidfd (no pid reuse window); EOF means
   // the daemon is gone, and we go on alone.

@@ -1,5 +1,7 @@
 #include "firmwared/server/commit_command.h"
 
+#include "firmwared/base/fault.h"
+
 #include <ctime>
 #include <filesystem>
 #include <memory>
@@ -44,6 +46,7 @@ void register_commit_command(Dispatcher& d, core::Instances& instances, core::Fi
                      if (copied->error().code != EEXIST) remove_partial(dest);
                      return r.fail(copied->error().wrap(what));
                    }
+                   FW_FAULT_POINT("commit.copied");
                    firmwares.prepare(
                        dest, std::nullopt, [dest, what, r](Result<core::EntitySummary> s) {
                          if (!s.ok()) {

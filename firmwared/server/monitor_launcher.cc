@@ -1,6 +1,7 @@
 #include "firmwared/server/monitor_launcher.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include "firmwared/base/fd.h"
 #include "firmwared/base/log.h"
 #include "firmwared/base/paths.h"
+#include "firmwared/sys/monitor_lock.h"
 #include "firmwared/sys/process.h"
 
 namespace fw::server {
@@ -34,6 +36,17 @@ int64_t parent_of(int64_t pid) {
   int64_t ppid = -1;
   rest >> state >> ppid;
   return ppid;
+}
+
+// The children of `pid` (/proc/PID/task/PID/children, Linux 3.5 with CONFIG_PROC_CHILDREN).
+std::vector<int64_t> children_of(int64_t pid) {
+  const std::string p = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid);
+  auto content = read_small_file(p + "/children");
+  std::vector<int64_t> out;
+  if (!content.ok()) return out;
+  std::istringstream in(*content);
+  for (int64_t child; in >> child;) out.push_back(child);
+  return out;
 }
 
 class Monitor final : public core::RunningMonitor {
@@ -304,6 +317,46 @@ Result<std::unique_ptr<core::RunningMonitor>> MonitorLauncher::adopt(int64_t mon
   FW_TRY(m->adopt_init(init_pid));
   FW_TRY(m->watch(Fd(), Fd()));
   return std::unique_ptr<core::RunningMonitor>(std::move(m));
+}
+
+Result<core::MonitorLockState> MonitorLauncher::inspect(const std::string& workspace) {
+  FW_ASSIGN_OR_RETURN(sys::MonitorLockInfo info, sys::inspect_monitor_lock(workspace));
+  return core::MonitorLockState{info.present, info.held, info.monitor_pid, info.start_time,
+                                info.init_pid};
+}
+
+Status MonitorLauncher::kill_orphan(const std::string& workspace,
+                                    const core::MonitorLockState& state) {
+  // PID 1 already gone: the monitor is recording its exit status and exiting; let it.
+  if (state.init_pid > 0 && parent_of(state.init_pid) != state.monitor_pid &&
+      sys::wait_monitor_lock_free(workspace, 1000).ok()) {
+    return {};
+  }
+  auto monitor =
+      sys::pidfd_open_verified(static_cast<pid_t>(state.monitor_pid), state.monitor_start_time);
+  std::vector<Fd> children;  // PID 1, even one the monitor had no time to record
+  if (monitor.ok()) {
+    for (int64_t child : children_of(state.monitor_pid)) {
+      if (auto fd = sys::pidfd_open(static_cast<pid_t>(child)); fd.ok()) {
+        (void)sys::pidfd_send_signal(fd->get(), SIGKILL);  // its PID namespace follows
+        children.push_back(std::move(*fd));
+      }
+    }
+    if (auto s = sys::pidfd_send_signal(monitor->get(), SIGKILL);
+        !s.ok() && s.error().code != ESRCH) {
+      return s.error().wrap("killing monitor " + std::to_string(state.monitor_pid));
+    }
+  }
+  FW_TRY(sys::wait_monitor_lock_free(workspace, kOrphanTimeoutMs));
+  // PID 1's exit completes after every process of its namespace is gone, and after its
+  // mount namespace (holding the overlay) is released: only then is the upper dir free.
+  for (const Fd& fd : children) {
+    pollfd p{fd.get(), POLLIN, 0};
+    if (::poll(&p, 1, kOrphanTimeoutMs) != 1) {
+      return make_error(ETIMEDOUT, "PID 1 of '" + workspace + "' survived SIGKILL");
+    }
+  }
+  return {};
 }
 
 }  // namespace fw::server

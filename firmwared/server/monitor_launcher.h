@@ -21,6 +21,11 @@ class MonitorLauncher final : public core::Launcher {
                                                       uint64_t monitor_start_time, int64_t init_pid,
                                                       const std::string& workspace,
                                                       core::MonitorEvents events) override;
+  Result<core::MonitorLockState> inspect(const std::string& workspace) override;
+  // SIGKILL to PID 1 (when recorded) and to the monitor, both verified against /proc; then
+  // waits up to kOrphanTimeoutMs for the lock.
+  Status kill_orphan(const std::string& workspace, const core::MonitorLockState& state) override;
+  static constexpr int kOrphanTimeoutMs = 5000;
 
  private:
   event_base* base_;

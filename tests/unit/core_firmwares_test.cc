@@ -679,6 +679,37 @@ TEST_F(ResolveSourceTest, CheckRootfs) {
 
 // ---- restore() ------------------------------------------------------------------------------
 
+// Issue 11 item 9: a crash after publishing an image (or during a DROP or COMMIT) leaves
+// files the catalogue does not know; restore() removes them and reports rows whose image
+// is gone.
+TEST_F(FirmwaresTest, RestoreRemovesWhatTheCatalogueDoesNotKnowAndReportsWhatIsGone) {
+  catalogue::FirmwareRecord kept;
+  kept.sha1 = sha1_string('a');
+  kept.name = "brave_otter";
+  kept.path = repo_ + "/a.img." + kept.sha1 + ".firmware";
+  kept.format = "ext2";
+  kept.created = 1;
+  catalogue::FirmwareRecord gone = kept;
+  gone.sha1 = sha1_string('b');
+  gone.name = "calm_heron";
+  gone.path = repo_ + "/b.img." + gone.sha1 + ".firmware";
+  ASSERT_TRUE(cat_->put_firmware(kept).ok());
+  ASSERT_TRUE(cat_->put_firmware(gone).ok());
+  write_file(kept.path, "an image");
+  write_file(repo_ + "/c.img." + sha1_string('c') + ".firmware", "published, never recorded");
+  fs::create_directories(repo_ + "/eager_lynx.1700000000.rootfs/etc");  // a COMMIT cut short
+  write_file(repo_ + "/eager_lynx.1700000000.rootfs/etc/x", "x");
+  ::testing::internal::CaptureStderr();
+  ASSERT_TRUE(firmwares_->restore().ok());
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  Strings left;
+  for (const auto& e : fs::directory_iterator(repo_)) left.push_back(e.path().string());
+  EXPECT_EQ(left, Strings{kept.path});
+  EXPECT_NE(log.find("removing " + repo_ + "/c.img."), std::string::npos) << log;
+  EXPECT_NE(log.find("calm_heron: " + gone.path + " is gone"), std::string::npos) << log;
+  EXPECT_TRUE(cat_->get_firmware(gone.sha1)->has_value()) << "reported, not forgotten";
+}
+
 TEST_F(FirmwaresTest, RestoreCleansStaleThenMountsEachRecordSkippingFailures) {
   catalogue::FirmwareRecord a;
   a.sha1 = sha1_string('a');
@@ -698,6 +729,7 @@ TEST_F(FirmwaresTest, RestoreCleansStaleThenMountsEachRecordSkippingFailures) {
   ASSERT_TRUE(cat_->put_firmware(b).ok());
   write_file(repo_ + "/.import-123-1.tmp", "half a copy");
   write_file(repo_ + "/a.img." + a.sha1 + ".firmware", "an image");
+  fs::create_directories(b.path);
   fs::remove_all(mount_path_ + "/firmwares");  // restore() makes it
 
   mounter_.fail_at = 2;  // clean_stale, then the first mount fails

@@ -116,6 +116,22 @@ class FakeLauncher final : public Launcher {
     return std::unique_ptr<RunningMonitor>(std::make_unique<FakeMonitor>(run));
   }
 
+  // inspect(): the lock of each workspace (absent: no lock file).
+  std::map<std::string, MonitorLockState> locks;
+  Strings orphan_kills;                   // workspaces whose monitor kill_orphan() killed
+  std::optional<Error> fail_kill_orphan;  // kill_orphan() answers this error
+
+  Result<MonitorLockState> inspect(const std::string& workspace) override {
+    auto it = locks.find(workspace);
+    return it == locks.end() ? MonitorLockState{} : it->second;
+  }
+  Status kill_orphan(const std::string& workspace, const MonitorLockState&) override {
+    orphan_kills.push_back(workspace);
+    if (fail_kill_orphan) return *fail_kill_orphan;
+    locks[workspace].held = false;
+    return {};
+  }
+
   FakeRun& last() { return *launches.back(); }
 };
 
@@ -295,8 +311,9 @@ class InstancesTest : public ::testing::Test {
     config_.emplace(std::move(*config));
     firmwares_ = std::make_unique<Firmwares>(
         FirmwaresDeps{*cat_, *config_, executor_, sink_, *words_, fw_mounter_});
-    instances_ = std::make_unique<Instances>(
-        InstancesDeps{*cat_, *config_, sink_, *words_, *firmwares_, mounter_, launcher_, timers_});
+    instances_ = std::make_unique<Instances>(InstancesDeps{*cat_, *config_, sink_, *words_,
+                                                           *firmwares_, mounter_, launcher_,
+                                                           timers_, nullptr, nullptr, &deferred_});
   }
 
   std::string ws(const std::string& sha1) const { return mount_path_ + "/instances/" + sha1; }
@@ -360,6 +377,28 @@ class InstancesTest : public ::testing::Test {
   std::optional<catalogue::Catalogue> cat_;
   std::optional<WordLists> words_;
   InlineExecutor executor_;
+  // The instances' worker: work runs only when the test says so (run_deferred()).
+  class DeferredExecutor final : public Executor {
+   public:
+    std::vector<std::pair<std::function<void()>, std::function<void()>>> tasks;
+    void run(std::function<void()> work, std::function<void()> done) override {
+      tasks.emplace_back(std::move(work), std::move(done));
+    }
+    void post(std::function<void()> fn) override { fn(); }
+  } deferred_;
+  void run_deferred() {
+    auto tasks = std::move(deferred_.tasks);
+    deferred_.tasks.clear();
+    for (auto& [work, done] : tasks) {
+      work();
+      done();
+    }
+  }
+  size_t trash_entries() const {
+    const std::string t = mount_path_ + "/trash";
+    if (!fs::exists(t)) return 0;
+    return static_cast<size_t>(std::distance(fs::directory_iterator(t), fs::directory_iterator()));
+  }
   RecordingSink sink_;
   FakeFirmwareMounter fw_mounter_;
   FakeMounter mounter_;
@@ -543,7 +582,9 @@ TEST_F(InstancesTest, StartLaunchesTheSpecAndAnswersOncePid1IsExeced) {
   EXPECT_EQ(start.count(), 0u);
   EXPECT_EQ(instances_->state_of(inst.sha1), "starting");
   EXPECT_EQ(prop(inst.name, "state"), "starting");
-  EXPECT_EQ(record(inst.sha1).state, "ready") << "started is committed only once exec'd";
+  EXPECT_EQ(record(inst.sha1).state, "starting")
+      << "the intent is recorded; started is committed only once exec'd";
+  EXPECT_EQ(record(inst.sha1).monitor_pid, run.monitor_pid) << "and the monitor's identity";
 
   run.ptys("/dev/pts/4", "/dev/pts/5");
   EXPECT_EQ(instances_->outer_pts(inst.sha1), "") << "no console before PID 1 runs";
@@ -817,7 +858,7 @@ TEST_F(InstancesTest, StartedReportedAfterAKillIsIgnored) {
   run.started(555);  // the STARTED line was already in the pipe
   EXPECT_EQ(start.count(), 0u);
   EXPECT_EQ(instances_->state_of(inst.sha1), "stopping");
-  EXPECT_EQ(record(inst.sha1).state, "ready") << "never recorded as started";
+  EXPECT_EQ(record(inst.sha1).state, "starting") << "never recorded as started";
   EXPECT_EQ(sink_.named("STARTED").size(), 0u);
   run.exited(137);
   ASSERT_EQ(start.count(), 1u);
@@ -1035,6 +1076,79 @@ TEST_F(InstancesTest, RestoreReadoptsALiveMonitorAndLeavesItsMountsAlone) {
   EXPECT_EQ(prop(inst.name, "exit_status"), "137");
 }
 
+// Issue 11 item 8: the daemon died during START, before recording "started".
+TEST_F(InstancesTest, RestoreAdoptsAMonitorFoundThroughItsLockThoughTheCatalogueSaysStarting) {
+  auto inst = prepared();
+  auto r = record(inst.sha1);
+  r.state = "starting";
+  ASSERT_TRUE(cat_->put_instance(r).ok());
+  make_folders(false);
+  mounter_.calls.clear();
+  launcher_.locks[ws(inst.sha1)] = MonitorLockState{true, true, 800, 5, 801};
+  launcher_.live_monitors = {800};
+  ASSERT_TRUE(instances_->restore().ok());
+  EXPECT_EQ(launcher_.adopt_calls, Strings{"800 5 801 " + ws(inst.sha1)});
+  EXPECT_EQ(launcher_.orphan_kills, Strings{});
+  EXPECT_EQ(mounter_.calls, Strings{}) << "the overlay in use is never mounted a second time";
+  EXPECT_EQ(instances_->state_of(inst.sha1), "started");
+  EXPECT_EQ(record(inst.sha1).state, "started");
+  EXPECT_EQ(record(inst.sha1).monitor_pid, 800);
+  EXPECT_EQ(record(inst.sha1).init_pid, 801);
+  Replies<KillResult> kill;
+  instances_->kill(inst.name, kill.done());
+  EXPECT_EQ(launcher_.adoptions[0]->kill_init_calls, 1) << "KILL works, no ECHILD";
+}
+
+TEST_F(InstancesTest, RestoreKillsAMonitorThatNeverReportedPid1BeforeRemounting) {
+  auto inst = prepared();
+  auto r = record(inst.sha1);
+  r.state = "starting";
+  r.monitor_pid = 800;
+  ASSERT_TRUE(cat_->put_instance(r).ok());
+  make_folders(false);
+  mounter_.calls.clear();
+  launcher_.locks[ws(inst.sha1)] = MonitorLockState{true, true, 800, 5, 0};
+  launcher_.live_monitors = {800};
+  Strings order;
+  mounter_.hook = [&](const std::string&) {
+    order.push_back(launcher_.orphan_kills.empty() ? "mount before kill" : "mount after kill");
+  };
+  ASSERT_TRUE(instances_->restore().ok());
+  EXPECT_EQ(launcher_.orphan_kills, Strings{ws(inst.sha1)});
+  EXPECT_EQ(launcher_.adopt_calls, Strings{});
+  EXPECT_EQ(instances_->state_of(inst.sha1), "ready");
+  EXPECT_EQ(record(inst.sha1).state, "ready");
+  ASSERT_FALSE(order.empty());
+  for (const auto& o : order) EXPECT_EQ(o, "mount after kill");
+}
+
+TEST_F(InstancesTest, RestoreLeavesTheOverlayAloneWhileAnOrphanedMonitorSurvives) {
+  auto inst = prepared();
+  make_folders(false);
+  mounter_.calls.clear();
+  launcher_.locks[ws(inst.sha1)] = MonitorLockState{true, true, 800, 5, 0};
+  launcher_.fail_kill_orphan = make_error(ETIMEDOUT, "still held");
+  ASSERT_TRUE(instances_->restore().ok());
+  EXPECT_EQ(launcher_.orphan_kills, Strings{ws(inst.sha1)});
+  EXPECT_EQ(mounter_.calls, Strings{}) << "never a second overlay on one upper dir";
+}
+
+TEST_F(InstancesTest, RestoreTrustsAFreeLockOverTheCatalogue) {
+  auto inst = prepared();
+  auto r = record(inst.sha1);
+  r.state = "started";
+  r.monitor_pid = 600;
+  r.init_pid = 601;
+  ASSERT_TRUE(cat_->put_instance(r).ok());
+  make_folders(false);
+  launcher_.locks[ws(inst.sha1)] = MonitorLockState{true, false, 600, 5, 601};
+  launcher_.live_monitors = {600};  // a reused pid, say
+  ASSERT_TRUE(instances_->restore().ok());
+  EXPECT_EQ(launcher_.adopt_calls, Strings{}) << "no lock holder: no monitor";
+  EXPECT_EQ(instances_->state_of(inst.sha1), "ready");
+  EXPECT_EQ(record(inst.sha1).state, "ready");
+}
+
 TEST_F(InstancesTest, RestoreMarksAnInstanceWhoseMonitorIsGoneReadyWithItsRecordedStatus) {
   auto inst = prepared();
   auto r = record(inst.sha1);
@@ -1202,15 +1316,76 @@ TEST_F(InstancesTest, DropUnmountsRemovesTheWorkspaceAndFreesTheId) {
   ASSERT_TRUE(d.ok()) << d.error().message;
   EXPECT_EQ(d->sha1, inst.sha1);
   const std::string w = ws(inst.sha1);
-  EXPECT_EQ(mounter_.calls,
-            (Strings{"unmount " + w + "/union", "unmount " + w + "/ro", "remove_tree " + w}));
-  EXPECT_FALSE(fs::exists(w));
+  EXPECT_EQ(mounter_.calls, (Strings{"unmount " + w + "/union", "unmount " + w + "/ro"}))
+      << "nothing deleted on the loop";
+  EXPECT_FALSE(fs::exists(w)) << "moved to the trash at once";
+  EXPECT_EQ(trash_entries(), 1u);
   EXPECT_EQ(catalogued(), 0u);
+  EXPECT_EQ(instances_->list()->size(), 0u) << "gone from LIST before the deletion";
+  run_deferred();
+  ASSERT_EQ(mounter_.calls.size(), 3u);
+  EXPECT_TRUE(
+      contains(mounter_.calls[2], "remove_tree " + mount_path_ + "/trash/" + inst.sha1 + "."))
+      << mounter_.calls[2];
+  EXPECT_EQ(trash_entries(), 0u);
   auto dropped = sink_.named("DROPPED");
   ASSERT_EQ(dropped.size(), 1u);
   EXPECT_EQ(dropped[0].str("folder"), "instances");
   EXPECT_EQ(dropped[0].str("name"), inst.name);
   EXPECT_EQ(prop(prepared().sha1, "id"), "0");
+}
+
+TEST_F(InstancesTest, RestoreFinishesADropInterruptedAfterTheWorkspaceWentToTheTrash) {
+  auto inst = prepared();
+  auto other = prepared();
+  fs::create_directories(mount_path_ + "/trash");
+  fs::rename(ws(inst.sha1), mount_path_ + "/trash/" + inst.sha1 + ".0123456789abcdef");
+  make_folders(false);
+  ASSERT_TRUE(instances_->restore().ok());
+  EXPECT_FALSE(cat_->get_instance(inst.sha1)->has_value()) << "the DROP is finished";
+  EXPECT_TRUE(cat_->get_instance(other.sha1)->has_value());
+  run_deferred();
+  EXPECT_EQ(trash_entries(), 0u) << "the trash is emptied at start";
+}
+
+TEST_F(InstancesTest, RestoreKeepsAndReportsARowWhoseWorkspaceIsGoneWithoutADrop) {
+  auto inst = prepared();
+  fs::remove_all(ws(inst.sha1));
+  make_folders(false);
+  ASSERT_TRUE(instances_->restore().ok());
+  EXPECT_TRUE(cat_->get_instance(inst.sha1)->has_value()) << "not a DROP of ours: kept";
+}
+
+TEST_F(InstancesTest, RestoreRemovesAWorkspaceWithoutARowThroughTheTrash) {
+  auto inst = prepared();
+  const std::string orphan = ws(std::string(40, 'e'));  // a PREPARE cut before its row
+  fs::create_directories(orphan + "/rw/etc");
+  write_file(orphan + "/rw/etc/x", "x");
+  make_folders(false);
+  mounter_.calls.clear();
+  ASSERT_TRUE(instances_->restore().ok());
+  EXPECT_FALSE(fs::exists(orphan));
+  EXPECT_TRUE(fs::exists(ws(inst.sha1))) << "a catalogued workspace stays";
+  EXPECT_TRUE(std::find(mounter_.calls.begin(), mounter_.calls.end(),
+                        "unmount " + orphan + "/union") != mounter_.calls.end())
+      << "unmounted before removal";
+  run_deferred();
+  EXPECT_EQ(trash_entries(), 0u);
+}
+
+TEST_F(InstancesTest, RestoreGivesAnInstanceBackTheDiffAnInterruptedSnapshotFroze) {
+  auto inst = prepared();
+  write_file(ws(inst.sha1) + "/rw/marker", "x");
+  const std::string snap = mount_path_ + "/snapshots/" + std::string(40, 'd');
+  fs::create_directories(snap);
+  write_file(snap + "/instance", inst.sha1 + "\n");
+  fs::rename(ws(inst.sha1) + "/rw", snap + "/layer");
+  fs::create_directory(ws(inst.sha1) + "/rw");
+  make_folders(false);
+  ASSERT_TRUE(instances_->restore().ok());
+  EXPECT_TRUE(fs::exists(ws(inst.sha1) + "/rw/marker")) << "the diff is back";
+  EXPECT_FALSE(fs::exists(snap)) << "the uncatalogued snapshot dir is removed";
+  EXPECT_EQ(record(inst.sha1).snapshot_sha1, "");
 }
 
 TEST_F(InstancesTest, DropWithPreventRemovalKeepsTheWorkspace) {
