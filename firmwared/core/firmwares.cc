@@ -218,7 +218,7 @@ Status Firmwares::restore() {
   remove_uncatalogued(records);
   for (const auto& r : records) {
     if (::access(r.path.c_str(), F_OK) != 0 && errno == ENOENT) {
-      log::error("firmware " + r.name + ": " + r.path +
+      log::error("firmware " + r.name + " [" + r.sha1 + "] left unmounted, unusable: " + r.path +
                  " is gone (DROP it to forget it), ignoring");
       continue;
     }

@@ -706,7 +706,10 @@ TEST_F(FirmwaresTest, RestoreRemovesWhatTheCatalogueDoesNotKnowAndReportsWhatIsG
   for (const auto& e : fs::directory_iterator(repo_)) left.push_back(e.path().string());
   EXPECT_EQ(left, Strings{kept.path});
   EXPECT_NE(log.find("removing " + repo_ + "/c.img."), std::string::npos) << log;
-  EXPECT_NE(log.find("calm_heron: " + gone.path + " is gone"), std::string::npos) << log;
+  EXPECT_NE(log.find("calm_heron [" + gone.sha1 + "] left unmounted, unusable: " + gone.path +
+                     " is gone"),
+            std::string::npos)
+      << log;
   EXPECT_TRUE(cat_->get_firmware(gone.sha1)->has_value()) << "reported, not forgotten";
 }
 
