@@ -71,7 +71,9 @@ fw::Result<fw::protocol::Message> exec_and_relay(Client& client, fw::protocol::R
     FW_ASSIGN_OR_RETURN(auto messages, client.read_some());
     for (auto& m : messages) {
       if (m.kind == fw::protocol::Message::Kind::kEvent) {
-        if (m.name != "SEND_FDS" || fw::protocol::field_or(m.body, "seq", uint64_t{0}) != *seq || handed) continue;
+        if (m.name != "SEND_FDS" || fw::protocol::field_or(m.body, "seq", uint64_t{0}) != *seq ||
+            handed)
+          continue;
         FW_TRY(client.send_fds(relay.handed()));
         relay.handed_over();
         handed = true;
