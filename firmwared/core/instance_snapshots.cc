@@ -14,6 +14,7 @@
 #include <ftw.h>
 #include <cstring>
 #include <ctime>
+#include <memory>
 
 #include "firmwared/base/defer.h"
 #include "firmwared/base/fault.h"
@@ -187,7 +188,9 @@ Result<EntitySummary> Instances::take_snapshot(const std::string& id) {
   FW_TRY_CTX(d_.mounter.unmount(ws + "/ro"), what);
   FW_TRY_CTX(freeze_upper(ws, layer), what);
   FW_FAULT_POINT("snapshot.frozen");
-  snap.size = tree_size(layer);
+  // The layer's size is a walk of unbounded length: off the loop when there is a worker
+  // (the record says 0 until it is known), at once otherwise (unit tests).
+  if (d_.executor == nullptr) snap.size = tree_size(layer);
   catalogue::InstanceRecord stacked = r;
   stacked.snapshot_sha1 = snap.sha1;
   // The mount runs inside the transaction: a refused stack leaves no record behind.
@@ -200,6 +203,19 @@ Result<EntitySummary> Instances::take_snapshot(const std::string& id) {
   });
   FW_TRY_CTX(recorded, what);
   committed = true;
+  if (d_.executor != nullptr) {
+    auto size = std::make_shared<uint64_t>(0);
+    d_.executor->run([size, layer]() { *size = tree_size(layer); },
+                     [this, size, sha1 = snap.sha1]() {
+                       auto now = find_snapshot(sha1);
+                       if (!now.ok()) return;  // dropped meanwhile
+                       now->size = *size;
+                       if (auto s = d_.catalogue.put_snapshot(*now); !s.ok()) {
+                         log::warning("snapshot " + now->name +
+                                      ": recording its size: " + s.error().message + ", ignoring");
+                       }
+                     });
+  }
   log::info("snapshot " + snap.name + " [" + snap.sha1 + "] taken from instance " + r.name);
   d_.events.emit(
       "PREPARED",

@@ -16,11 +16,16 @@ using protocol::Request;
 
 namespace {
 
+// A partial copy can be as large as the firmware: removed on a worker, never on the loop.
 // std::filesystem reports errors through the error_code: nothing throws here.
-void remove_partial(const std::string& path) {
-  std::error_code ec;
-  std::filesystem::remove_all(path, ec);
-  if (ec) log::warning("removing '" + path + "': " + ec.message() + ", ignoring");
+void remove_partial(core::Executor& executor, const std::string& path) {
+  executor.run(
+      [path]() {
+        std::error_code ec;
+        std::filesystem::remove_all(path, ec);
+        if (ec) log::warning("removing '" + path + "': " + ec.message() + ", ignoring");
+      },
+      []() {});
 }
 
 }  // namespace
@@ -41,16 +46,17 @@ void register_commit_command(Dispatcher& d, core::Instances& instances, core::Fi
                              std::to_string(::time(nullptr)) + ".rootfs";
     auto copied = std::make_shared<Status>(make_error(ECANCELED, "the copy did not finish"));
     executor.run([copied, merged, dest]() { *copied = core::copy_tree(merged, dest); },
-                 [&firmwares, copied, dest, what, r]() {
+                 [&firmwares, &executor, copied, dest, what, r]() {
                    if (!copied->ok()) {
-                     if (copied->error().code != EEXIST) remove_partial(dest);
+                     if (copied->error().code != EEXIST) remove_partial(executor, dest);
                      return r.fail(copied->error().wrap(what));
                    }
                    FW_FAULT_POINT("commit.copied");
                    firmwares.prepare(
-                       dest, std::nullopt, [dest, what, r](Result<core::EntitySummary> s) {
+                       dest, std::nullopt,
+                       [&executor, dest, what, r](Result<core::EntitySummary> s) {
                          if (!s.ok()) {
-                           remove_partial(dest);
+                           remove_partial(executor, dest);
                            return r.fail(s.error().wrap(what));
                          }
                          r.ok({{"folder", "firmwares"}, {"sha1", s->sha1}, {"name", s->name}});

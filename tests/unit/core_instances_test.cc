@@ -1246,6 +1246,11 @@ TEST_F(InstancesTest, SnapshotMovesTheUpperDirAndStacksTheInstanceOnIt) {
   ASSERT_TRUE(stored.ok() && *stored);
   EXPECT_EQ((*stored)->instance_sha1, inst.sha1);
   EXPECT_EQ((*stored)->parent_sha1, "");
+  // The layer is measured on the worker, off the loop: 0 until that has run.
+  EXPECT_EQ((*stored)->size, 0u);
+  run_deferred();
+  stored = cat_->get_snapshot(snap->sha1);
+  ASSERT_TRUE(stored.ok() && *stored);
   EXPECT_EQ((*stored)->size, 1u);
   auto ev = sink_.named("PREPARED");
   ASSERT_FALSE(ev.empty());
