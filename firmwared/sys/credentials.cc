@@ -19,8 +19,8 @@ std::vector<gid_t> current_groups() {
 
 // The raw system call changes the calling thread's credentials only; glibc's wrapper
 // broadcasts the change to every thread (nptl's setxid machinery).
-void set_groups(const std::vector<gid_t>& groups) {
-  ::syscall(SYS_setgroups, groups.size(), groups.empty() ? nullptr : groups.data());
+bool set_groups(const std::vector<gid_t>& groups) {
+  return ::syscall(SYS_setgroups, groups.size(), groups.empty() ? nullptr : groups.data()) == 0;
 }
 
 }  // namespace
@@ -32,7 +32,9 @@ AsClient::AsClient(const ClientCredentials& client) : active_(!client.is_root())
   saved_groups_ = current_groups();
   // Groups and gid first: once the fsuid is not 0 the kernel drops the filesystem
   // capabilities, but setgroups needs CAP_SETGID, which is not one of them.
-  set_groups(client.groups);
+  // Fail closed: if the client's list cannot be set (EINVAL past NGROUPS_MAX), act with no
+  // supplementary group rather than with root's.
+  if (!set_groups(client.groups)) (void)set_groups({});
   ::syscall(SYS_setfsgid, client.gid);
   ::syscall(SYS_setfsuid, client.uid);
 }
@@ -43,7 +45,7 @@ AsClient::~AsClient() {
   // "Effect of user ID changes on capabilities").
   ::syscall(SYS_setfsuid, saved_fsuid_);
   ::syscall(SYS_setfsgid, saved_fsgid_);
-  set_groups(saved_groups_);
+  (void)set_groups(saved_groups_);
 }
 
 }  // namespace fw::sys
