@@ -92,7 +92,7 @@ int serve(const fw::config::Config& config, event_base* base) {
     network.remove_leftover_veths({keep.begin(), keep.end()});
   }
 
-  fw::core::Snapshots snapshots(*catalogue, events, instances, instance_mounter);
+  fw::core::Snapshots snapshots(*catalogue, events, instances);
   const std::map<std::string, fw::core::Folder*> folders = {
       {"firmwares", &firmwares}, {"instances", &instances}, {"snapshots", &snapshots}};
   fw::server::register_builtin_commands(dispatcher, server, config,

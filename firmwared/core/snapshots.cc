@@ -23,12 +23,10 @@ const std::vector<std::string>& builtin_names() {
 
 }  // namespace
 
-Snapshots::Snapshots(catalogue::Catalogue& catalogue, EventSink& events, Instances& instances,
-                     InstanceMounter& mounter)
+Snapshots::Snapshots(catalogue::Catalogue& catalogue, EventSink& events, Instances& instances)
     : catalogue_(catalogue),
       events_(events),
       instances_(instances),
-      mounter_(mounter),
       custom_(catalogue, catalogue::kSnapshots) {}
 
 void Snapshots::prepare(const std::string& source, const std::optional<std::string>&,

@@ -18,8 +18,7 @@ namespace fw::core {
 
 class Snapshots final : public Folder {
  public:
-  Snapshots(catalogue::Catalogue& catalogue, EventSink& events, Instances& instances,
-            InstanceMounter& mounter);
+  Snapshots(catalogue::Catalogue& catalogue, EventSink& events, Instances& instances);
 
   const std::string& name() const override { return name_; }
   // `source` is an instance identifier.
@@ -42,7 +41,6 @@ class Snapshots final : public Folder {
   catalogue::Catalogue& catalogue_;
   EventSink& events_;
   Instances& instances_;
-  InstanceMounter& mounter_;
   CustomProperties custom_;
 };
 
