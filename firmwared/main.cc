@@ -126,7 +126,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (std::strcmp(argv[1], "--list-fault-points") == 0) {
-      // Only builds with FW_FAULT_INJECTION have any (issue 11 item 13).
+      // Only builds with FW_FAULT_INJECTION have any.
       for (const auto& point : fw::fault::fault_points()) std::cout << point << "\n";
       return 0;
     }

@@ -1,5 +1,5 @@
 #pragma once
-// Fault points (issue 11 item 13): FW_FAULT_POINT("start.monitor_spawned") marks a step of a
+// Fault points: FW_FAULT_POINT("start.monitor_spawned") marks a step of a
 // multi-step operation where a crash must leave a state the next daemon start reconciles.
 // In builds with the CMake option FW_FAULT_INJECTION (the dev and asan presets), the process
 // kills itself with SIGKILL there when the environment variable FIRMWARED_FAULT_POINT names

@@ -112,7 +112,7 @@ class Config {
 
 // Creates mount_path, repository_path and the directory of database_path as root-owned 0700
 // directories, with missing parents (0755). Nothing below them may be reachable by other
-// users (issue 11): an existing one with another owner or wider mode is fixed to root 0700,
+// users: an existing one with another owner or wider mode is fixed to root 0700,
 // and the fix is logged; the database's directory is left alone (and a warning logged) when
 // it is a shared system directory such as /var/lib. An existing non-directory is ENOTDIR
 // naming it; other failures carry errno.

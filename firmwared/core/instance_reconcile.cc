@@ -1,4 +1,4 @@
-// The instances folder at daemon start (issue 3/7 item 7, issue 11 items 8 and 9):
+// The instances folder at daemon start:
 // re-adoption of running monitors (found through their lock), orphaned monitors killed,
 // overlays remounted once, and reconciliation: what the catalogue does not know under
 // <mount_path>/instances and <mount_path>/snapshots is removed (through the trash), what it

@@ -180,7 +180,7 @@ Result<EntitySummary> Instances::take_snapshot(const std::string& id) {
       }
     }
   };
-  // The intent (issue 11 item 9): a crash before the commit leaves an uncatalogued
+  // The intent: a crash before the commit leaves an uncatalogued
   // snapshot dir naming its instance, whose diff restore() moves back.
   FW_TRY_CTX(write_small_file(dir + "/" + kSnapshotIntent, r.sha1 + "\n"), what);
   FW_FAULT_POINT("snapshot.intent_recorded");

@@ -288,7 +288,7 @@ void Instances::launch(const catalogue::InstanceRecord& r, Runtime* raw) {
   if (d_.profiles != nullptr && d_.profiles->enabled()) {
     spec.apparmor_profile = d_.profiles->profile_name(r.sha1);
   }
-  // The intent first (issue 11 item 8): a daemon that dies from here on finds the instance
+  // The intent first: a daemon that dies from here on finds the instance
   // "starting" and settles it with the monitor's lock.
   catalogue::InstanceRecord rec = r;
   rec.state = "starting";

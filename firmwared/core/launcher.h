@@ -51,7 +51,7 @@ class RunningMonitor {
   virtual void kill_monitor() = 0;
 };
 
-// What a workspace's monitor lock says (issue 11 item 8; sys/monitor_lock.h).
+// What a workspace's monitor lock says (sys/monitor_lock.h).
 struct MonitorLockState {
   bool present = false;  // the workspace has a lock file
   bool held = false;     // a live monitor holds it

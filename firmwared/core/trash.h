@@ -1,5 +1,5 @@
 #pragma once
-// The trash (issue 11 items 9 and 10): a directory on the same filesystem as the
+// The trash: a directory on the same filesystem as the
 // workspaces and snapshot layers. DROP renames what it deletes into it (O(1), atomic), so
 // the entity is gone at once and a crash leaves either the old name or a trash entry; the
 // trash entry is then deleted on a worker thread, never on the event loop. Whatever the

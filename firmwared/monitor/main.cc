@@ -73,7 +73,7 @@ int run(const fw::monitor::Options& o) {
   fw::Fd log(::openat(ws.get(), "monitor.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
   if (log) ::dup2(log.get(), 2);
   // Held for our whole life: a restarted daemon finds us through it, and a second monitor
-  // can never run PID 1 on this workspace's upper dir (issue 11 item 8).
+  // can never run PID 1 on this workspace's upper dir.
   auto lock = fw::sys::take_monitor_lock(ws.get());
   if (!lock.ok()) return fail(lock.error().wrap("workspace '" + o.workspace + "'"));
   const int64_t self = ::getpid();

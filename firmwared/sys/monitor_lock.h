@@ -1,5 +1,5 @@
 #pragma once
-// <workspace>/monitor.lock (issue 11 item 8): a monitor takes flock(LOCK_EX) on it first
+// <workspace>/monitor.lock: a monitor takes flock(LOCK_EX) on it first
 // thing and holds it for its lifetime, with "<pid> <start time> [<PID 1's host pid>]" as
 // its content. A daemon restarted after a crash finds every live monitor of its instances
 // through it, even one it never recorded in the catalogue; a second monitor can never run
@@ -18,7 +18,7 @@ namespace fw::sys {
 inline constexpr char kMonitorLockName[] = "monitor.lock";
 
 struct MonitorLockInfo {
-  bool present = false;  // the file exists (monitors older than issue 11 made none)
+  bool present = false;  // the file exists (older monitors made none)
   bool held = false;     // a live process holds the lock
   int64_t monitor_pid = 0;
   uint64_t start_time = 0;  // of monitor_pid (/proc/PID/stat field 22)

@@ -202,7 +202,7 @@ Result<Mount> mount_overlay(const std::vector<std::string>& lowers, const std::s
                                   " mount(2) accepts");
   }
   // nosuid,nodev on the host: nobody runs an instance's setuid file or opens its device
-  // nodes through the host path; the monitor clears both on its private copy (issue 11).
+  // nodes through the host path; the monitor clears both on its private copy.
   if (::mount("overlay", dst.c_str(), "overlay", MS_NOSUID | MS_NODEV, options.c_str()) != 0) {
     const int err = errno;
     // overlayfs says why it refused an option only in the kernel log.

@@ -32,20 +32,7 @@ nothing_left() {
   fw_inst_expect_no_leftovers "$1"
   fw_inst_expect_fds "$1" "$FDS0"
 }
-# The daemon's fd count once the connections of earlier fwctl calls are closed (it closes
-# its end asynchronously): two equal readings 0.2 s apart.
-settled_fds() {
-  local a b i
-  b=$(fw_inst_daemon_fds)
-  for i in 1 2 3 4 5 6 7 8 9 10; do
-    a=$b
-    sleep 0.2
-    b=$(fw_inst_daemon_fds)
-    [[ "$a" == "$b" ]] && break
-  done
-  echo "$b"
-}
-FDS0=$(settled_fds)
+FDS0=$(fw_inst_settled_fds)
 
 # ---- a passing job ----------------------------------------------------------------------
 T0=$(date +%s)

@@ -26,20 +26,7 @@ parses() { "$PYTHON" -c 'import json, sys; json.load(sys.stdin)' 2>/dev/null; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 FW=$(field name "$("$FWCTL" prepare firmwares "$FW_EX_DIR")")
-# The daemon's fd count once the connections of earlier fwctl calls are closed (it closes
-# its end asynchronously): two equal readings 0.2 s apart.
-settled_fds() {
-  local a b i
-  b=$(fw_inst_daemon_fds)
-  for i in 1 2 3 4 5 6 7 8 9 10; do
-    a=$b
-    sleep 0.2
-    b=$(fw_inst_daemon_fds)
-    [[ "$a" == "$b" ]] && break
-  done
-  echo "$b"
-}
-FDS0=$(settled_fds)
+FDS0=$(fw_inst_settled_fds)
 
 # ---- events -----------------------------------------------------------------------------
 E="$FW_TMP/events"

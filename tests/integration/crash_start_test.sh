@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A daemon SIGKILLed at any moment of a START (issue 11 item 8) leaves no instance nobody
+# A daemon SIGKILLed at any moment of a START leaves no instance nobody
 # owns: after the restart the instance is either started, re-adopted with exactly one live
 # monitor (KILL works), or ready with none; a following START works; an upper dir is never
 # mounted by two overlays; nothing of the test is left running.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# DROP of an instance with a large diff does not freeze the daemon (issue 11 item 10): the
+# DROP of an instance with a large diff does not freeze the daemon: the
 # workspace goes to <mount_path>/trash at once (gone from LIST when DROP answers), other
 # clients are served while a worker deletes it, and the trash ends empty. A daemon
 # restarted with a full trash empties it.
@@ -7,7 +7,7 @@ source "$(dirname "$0")/../lib/harness.sh"
 require_root
 fw_inst_setup
 export FIRMWARED_HOST_INTERFACE_PREFIX=fwtdr
-export FIRMWARED_NET_FIRST_TWO_BYTES=10.234.
+export FIRMWARED_NET_FIRST_TWO_BYTES=10.233.
 FILES=${FW_DROP_FILES:-20000}
 build_example_firmware
 start_daemon

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# EXEC stdio (issue 11, items 2 and 7): only anonymous pipes and /dev/null, /dev/zero,
+# EXEC stdio ( items 2 and 7): only anonymous pipes and /dev/null, /dev/zero,
 # /dev/full cross into an instance as a command's stdin, stdout or stderr. A raw client
 # handing a directory, a host file, a pty, a named FIFO, a socket or an O_PATH descriptor is
 # refused with a message naming the stream, the command never runs, the host is unchanged
@@ -29,17 +29,6 @@ stdio_cleanup() {
 }
 trap stdio_cleanup EXIT
 field() { sed -n "s/^$1: //p" <<<"$2"; }
-settled_fds() {
-  local a b i
-  b=$(fw_inst_daemon_fds)
-  for i in 1 2 3 4 5 6 7 8 9 10; do
-    a=$b
-    sleep 0.2
-    b=$(fw_inst_daemon_fds)
-    [[ "$a" == "$b" ]] && break
-  done
-  echo "$b"
-}
 x() { "$FWCTL" exec "$INST" -- "$@"; }
 
 FW=$(field name "$("$FWCTL" prepare firmwares "$FWDIR")")
@@ -55,7 +44,7 @@ FIFO="$FW_TMP/fifo"
 mkfifo -m 0644 "$FIFO"
 MARKER_DIR="$FW_TMP/host-dir"
 mkdir "$MARKER_DIR"
-FDS0=$(settled_fds)
+FDS0=$(fw_inst_settled_fds)
 
 # ---- the daemon refuses what must not cross (a raw client, as a hostile group member) --
 # attack NAME STDIN STDOUT STDERR STREAM KIND SCRIPT: the reply must be EINVAL naming STREAM
@@ -84,7 +73,7 @@ attack stderr-file pipe pipe "file:$VICTIM" stderr "a regular file" "echo pwned 
 expect_eq "stderr-file: the host file is unchanged" original "$(cat "$VICTIM")"
 check "the daemon holds none of the refused descriptors" \
   sh -c "! ls -l /proc/$FW_DAEMON_PID/fd | grep -e '$VICTIM' -e '$FIFO' -e ' /\$'"
-expect_eq "no descriptor leaked in the daemon" "$FDS0" "$(settled_fds)"
+expect_eq "no descriptor leaked in the daemon" "$FDS0" "$(fw_inst_settled_fds)"
 
 # What may cross still does: pipes and /dev/null.
 REPLY=$($EXEC_FDS "$FIRMWARED_SOCKET_PATH" "$INST" null pipe pipe sh -c 'echo out; echo err >&2')

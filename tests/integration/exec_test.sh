@@ -21,28 +21,15 @@ trap exec_cleanup EXIT
 
 field() { sed -n "s/^$1: //p" <<<"$2"; }
 x() { "$FWCTL" exec "$INST" -- "$@"; }
-# The daemon's fd count once the connections of earlier fwctl calls are closed (it closes
-# its end asynchronously): two equal readings 0.2 s apart.
-settled_fds() {
-  local a b i
-  b=$(fw_inst_daemon_fds)
-  for i in 1 2 3 4 5 6 7 8 9 10; do
-    a=$b
-    sleep 0.2
-    b=$(fw_inst_daemon_fds)
-    [[ "$a" == "$b" ]] && break
-  done
-  echo "$b"
-}
 
 FW=$(field name "$("$FWCTL" prepare firmwares "$FW_EX_DIR")")
-FDS0=$(settled_fds)
+FDS0=$(fw_inst_settled_fds)
 INST=$(field name "$("$FWCTL" prepare instances "$FW")")
 READY=$(field name "$("$FWCTL" prepare instances "$FW")")
 run "$FWCTL" start --wait-console 'firmware booted' --timeout 30 "$INST"
 expect_eq "the instance boots" 0 "$RC"
 INIT_PID=$(fw_inst_prop "$INST" init_pid)
-FDS1=$(settled_fds)
+FDS1=$(fw_inst_settled_fds)
 
 # ---- exit statuses ----------------------------------------------------------------------
 run x true

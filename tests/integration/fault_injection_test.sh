@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Crash consistency (issue 11 items 9 and 13): every fault point the daemon lists
+# Crash consistency: every fault point the daemon lists
 # (firmwared --list-fault-points, builds with FW_FAULT_INJECTION) is hit in turn: the daemon
 # runs with FIRMWARED_FAULT_POINT=<point>, the operation named by the point's prefix is
 # driven until the daemon SIGKILLs itself there, the daemon is restarted without fault, and

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Local users and group members reaching host root through paths (issue 11 items 1, 3-6):
+# Local users and group members reaching host root through paths:
 #  1. the state dirs are root 0700 (fixed at start), so no other user reaches a workspace or
 #     runs a setuid-root file an instance made through its host path;
 #  3. directory firmwares are for root clients; images are opened with the client's rights;

@@ -271,6 +271,19 @@ fw_inst_expect_no_leftovers() {
 }
 
 fw_inst_daemon_fds() { ls "/proc/$FW_DAEMON_PID/fd" 2>/dev/null | wc -l; }
+# The daemon's fd count once the connections of earlier fwctl calls are closed (it closes
+# its end asynchronously): two equal readings 0.2 s apart (at most 2 s).
+fw_inst_settled_fds() {
+  local a b i
+  b=$(fw_inst_daemon_fds)
+  for i in 1 2 3 4 5 6 7 8 9 10; do
+    a=$b
+    sleep 0.2
+    b=$(fw_inst_daemon_fds)
+    [[ "$a" == "$b" ]] && break
+  done
+  echo "$b"
+}
 
 # fw_inst_expect_fds DESCRIPTION COUNT: the daemon's fd count comes back to COUNT within
 # 3 s (a client's session closes a little after the client exits).

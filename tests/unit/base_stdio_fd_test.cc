@@ -1,4 +1,4 @@
-// classify_stdio_fd: which descriptors may become an EXEC command's stdio (issue 11, items
+// classify_stdio_fd: which descriptors may become an EXEC command's stdio ( items
 // 2 and 7). No root needed.
 #include <fcntl.h>
 #include <stdlib.h>

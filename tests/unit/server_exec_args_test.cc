@@ -1,4 +1,4 @@
-// parse_exec_args: EXEC's options, including --winsize (issue 11, item 7: fwctl relays its
+// parse_exec_args: EXEC's options, including --winsize ( item 7: fwctl relays its
 // terminal, so the pty's size travels as an option instead of being read from it).
 #include <gtest/gtest.h>
 

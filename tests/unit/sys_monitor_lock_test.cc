@@ -1,4 +1,4 @@
-// The monitor lock (issue 11 item 8): taken once per workspace, seen held by a probe, its
+// The monitor lock: taken once per workspace, seen held by a probe, its
 // content read back, free again once its holder closes it, and never inherited past exec.
 
 #include "firmwared/sys/monitor_lock.h"

@@ -523,7 +523,7 @@ TEST_F(RootTest, UnmountOfABusyMountDetachesIt) {
   EXPECT_EQ(::write(file.get(), "x", 1), 1);  // still usable through the open fd
 }
 
-// ---- issue 11: directory firmwares mounted from one symlink-free descriptor ----------------
+// ---- directory firmwares mounted from one symlink-free descriptor ----------------
 
 TEST_F(RootTest, OpenDirNoSymlinksRefusesASymlinkAnywhereInThePath) {
   mkdir("real");
