@@ -85,6 +85,12 @@ int serve(const fw::config::Config& config, event_base* base) {
   fw::core::AppArmorProfiles profiles(config);  // warns here when AppArmor is missing
   fw::core::Instances instances({*catalogue, config, events, *words, firmwares, instance_mounter,
                                  launcher, executor, &network, &profiles, &executor});
+  if (auto s = instances.check_id_pool(); !s.ok()) return fail("checking userns_pool", s.error());
+  if (config.userns() == "n") {
+    fw::log::warning(
+        "userns=n: instances run privileged by default; without AppArmor their root can reach "
+        "host root");
+  }
   if (auto s = instances.restore(); !s.ok()) return fail("restoring instances", s.error());
   fw::core::restore_profiles(profiles, instances);
   {

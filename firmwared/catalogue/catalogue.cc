@@ -52,9 +52,23 @@ END;
 )";
 }
 
+// Version 3: user-namespace mode and clock offsets of instances. uid_base 0: no id range
+// held; two instances never hold the same range.
+std::string_view userns_sql() {
+  return R"(
+ALTER TABLE instances ADD COLUMN userns TEXT NOT NULL DEFAULT 'auto'
+  CHECK (userns IN ('auto', 'y', 'n'));
+ALTER TABLE instances ADD COLUMN uid_base INTEGER NOT NULL DEFAULT 0
+  CHECK (uid_base >= 0 AND uid_base < 4294967296);
+ALTER TABLE instances ADD COLUMN time_offset INTEGER NOT NULL DEFAULT 0;
+CREATE UNIQUE INDEX instances_by_uid_base ON instances (uid_base) WHERE uid_base <> 0;
+)";
+}
+
 constexpr Migration kMigrations[] = {
     {"creating the schema of schemas/catalogue.sql", catalogue_schema_sql},
     {"adding snapshots", snapshots_sql},
+    {"adding user namespaces and clock offsets", userns_sql},
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 

@@ -50,6 +50,11 @@ struct InstanceRecord {
   int64_t created = 0;             // unix time
   std::string interface, stolen_interface, stolen_btusb;
   std::vector<std::string> cmdline;
+  // Schema version 3: "auto", "y" or "n"; the first host id of the range the instance holds
+  // (0: none); seconds added to its monotonic and boottime clocks.
+  std::string userns = "auto";
+  uint32_t uid_base = 0;
+  int64_t time_offset = 0;
 };
 
 // A frozen upper layer (schema version 2): stacked on its parent snapshot, if any, and on

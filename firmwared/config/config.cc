@@ -192,6 +192,14 @@ int Config::count(std::string_view key) const {
   return static_cast<int>(internal::parse_count(value(key)));
 }
 
+uint32_t Config::userns_pool_first() const {
+  return internal::parse_id_pool(value("userns_pool")).first;
+}
+
+uint32_t Config::userns_pool_blocks() const {
+  return internal::parse_id_pool(value("userns_pool")).blocks;
+}
+
 std::vector<std::string> Config::stealable_interfaces() const {
   return internal::split_iface_list(value("stealable_interfaces"));
 }

@@ -3,6 +3,7 @@
 // in section [firmwared], overridden by FIRMWARED_<KEY> environment variables.
 // Precedence: defaults < file < environment. Every value is validated at load.
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -92,6 +93,11 @@ class Config {
   const std::string& socket_path() const { return value("socket_path"); }
   // The interfaces non-root clients may steal (empty: none).
   std::vector<std::string> stealable_interfaces() const;
+  // "auto", "y" or "n": the userns property of new instances.
+  const std::string& userns() const { return value("userns"); }
+  // The first host id of the pool and its number of 65,536-id blocks.
+  uint32_t userns_pool_first() const;
+  uint32_t userns_pool_blocks() const;
   bool verbose_hook_scripts() const { return flag("verbose_hook_scripts"); }
 
  private:

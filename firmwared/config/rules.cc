@@ -51,6 +51,13 @@ constexpr std::array kKeys = {
     KeySpec{"stealable_interfaces", Rule::kIfaceList, "",
             "host interfaces that members of group firmwared may give to an instance "
             "(stolen_interface); root may steal any; empty: none"},
+    KeySpec{"userns", Rule::kUserns, "auto",
+            "default of the instances' userns property: auto runs an instance in its own user "
+            "namespace unless AppArmor confines it, y always, n never (privileged mode)"},
+    KeySpec{"userns_pool", Rule::kIdPool, "1879048192:2048",
+            "host ids given to instances in a user namespace, as FIRST:BLOCKS: BLOCKS ranges "
+            "of 65536 ids from FIRST (a multiple of 65536), one per instance; must not overlap "
+            "/etc/subuid or /etc/subgid"},
     KeySpec{"verbose_hook_scripts", Rule::kBool, "n",
             "y: hook scripts trace the commands they run"},
 };
@@ -140,6 +147,28 @@ const KeySpec* find_key(std::string_view name) {
   return nullptr;
 }
 
+namespace {
+
+// FIRST:BLOCKS (kIdPool). 4294901760 = 65535 * 65536: the last block holds (uid_t)-1, the
+// invalid id, and 65534-style overflow ids of 32-bit interfaces live below it.
+bool is_id_pool(std::string_view v) {
+  const auto colon = v.find(':');
+  if (colon == std::string_view::npos) return false;
+  const std::string_view a = v.substr(0, colon), b = v.substr(colon + 1);
+  auto digits = [](std::string_view s) {
+    return !s.empty() && s.size() <= 10 &&
+           std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  if (!digits(a) || !digits(b)) return false;
+  uint64_t first = 0, blocks = 0;
+  for (char c : a) first = first * 10 + static_cast<uint64_t>(c - '0');
+  for (char c : b) blocks = blocks * 10 + static_cast<uint64_t>(c - '0');
+  return first >= 65536 && first % 65536 == 0 && blocks >= 1 &&
+         first + blocks * 65536 <= 4294901760ULL;
+}
+
+}  // namespace
+
 bool satisfies(Rule rule, std::string_view value) {
   switch (rule) {
     case Rule::kBool:
@@ -168,6 +197,10 @@ bool satisfies(Rule rule, std::string_view value) {
       return is_count(value, 64, 65536);
     case Rule::kPerUid:
       return is_count(value, 1, 65536);
+    case Rule::kUserns:
+      return value == "auto" || value == "y" || value == "n";
+    case Rule::kIdPool:
+      return is_id_pool(value);
   }
   return false;
 }
@@ -202,8 +235,24 @@ std::string rule_text(Rule rule) {
       return "a whole number from 64 to 65536";
     case Rule::kPerUid:
       return "a whole number from 1 to 65536";
+    case Rule::kUserns:
+      return "auto, y or n";
+    case Rule::kIdPool:
+      return "FIRST:BLOCKS, two whole numbers: FIRST a multiple of 65536 from 65536, BLOCKS "
+             "from 1, and FIRST + BLOCKS * 65536 at most 4294901760 (ids above are reserved)";
   }
   return "";
+}
+
+IdPool parse_id_pool(std::string_view value) {
+  IdPool p;
+  const auto colon = value.find(':');
+  uint64_t first = 0, blocks = 0;
+  for (char c : value.substr(0, colon)) first = first * 10 + static_cast<uint64_t>(c - '0');
+  for (char c : value.substr(colon + 1)) blocks = blocks * 10 + static_cast<uint64_t>(c - '0');
+  p.first = static_cast<uint32_t>(first);
+  p.blocks = static_cast<uint32_t>(blocks);
+  return p;
 }
 
 long parse_count(std::string_view value) {

@@ -1,6 +1,7 @@
 #pragma once
 // Internal to fw_config: the key table and the value rules behind keys() and validation.
 
+#include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
@@ -21,6 +22,8 @@ enum class Rule {
   kSeconds,       // a timeout: integer 1..86400
   kConnections,   // max_connections: integer 64..65536 (above the root reserve)
   kPerUid,        // max_connections_per_uid: integer 1..65536
+  kUserns,        // userns: auto, y or n
+  kIdPool,        // userns_pool: FIRST:BLOCKS, FIRST a multiple of 65536
 };
 
 struct KeySpec {
@@ -42,6 +45,13 @@ std::string rule_text(Rule rule);
 
 // The integer value of a key whose rule is kSeconds, kConnections or kPerUid (validated).
 long parse_count(std::string_view value);
+
+// The first id and the number of 65,536-id blocks of a kIdPool value (validated).
+struct IdPool {
+  uint32_t first = 0;
+  uint32_t blocks = 0;
+};
+IdPool parse_id_pool(std::string_view value);
 
 // Splits a kIfaceList value at commas and whitespace (empty items dropped).
 std::vector<std::string> split_iface_list(std::string_view value);

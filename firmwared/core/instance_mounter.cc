@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <ftw.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "firmwared/sys/mount.h"
@@ -28,6 +29,35 @@ Status KernelInstanceMounter::mount_overlay(const std::string& lower, const std:
   FW_ASSIGN_OR_RETURN(sys::Mount m, sys::mount_overlay({lower}, upper, work, target));
   m.release();
   return {};
+}
+
+Status KernelInstanceMounter::mount_overlay_idmapped(const std::vector<std::string>& lowers,
+                                                     const std::string& upper,
+                                                     const std::string& work,
+                                                     const std::string& target,
+                                                     sys::IdRange range) {
+  FW_ASSIGN_OR_RETURN(sys::Mount m,
+                      sys::mount_overlay_idmapped(lowers, upper, work, target, range));
+  m.release();
+  return {};
+}
+
+Result<std::string> KernelInstanceMounter::find_unmappable(const std::string& root,
+                                                           uint32_t count) {
+  // nftw's callback takes no context: a thread-local one (the walk runs on one thread).
+  static thread_local uint32_t limit;
+  static thread_local std::string found;
+  limit = count;
+  found.clear();
+  auto check = [](const char* p, const struct stat* st, int, FTW*) -> int {
+    if (st->st_uid < limit && st->st_gid < limit) return 0;
+    found = "'" + std::string(p) + "' (" + std::to_string(st->st_uid) + ":" +
+            std::to_string(st->st_gid) + ")";
+    return 1;
+  };
+  const int rc = ::nftw(root.c_str(), check, 32, FTW_PHYS | FTW_MOUNT);
+  if (rc < 0) return errno_error("reading the owners of the files below '" + root + "'");
+  return found;
 }
 
 Status KernelInstanceMounter::unmount(const std::string& target) { return sys::unmount(target); }

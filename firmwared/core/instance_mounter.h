@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "firmwared/base/result.h"
+#include "firmwared/sys/userns.h"
 
 namespace fw::core {
 
@@ -23,6 +24,23 @@ class InstanceMounter {
   }
   virtual Status mount_overlay(const std::string& lower, const std::string& upper,
                                const std::string& work, const std::string& target) = 0;
+  // The overlay of an instance in a user namespace: `lowers` (top first: snapshot layers,
+  // then the firmware's mount), `upper` and `work`, each seen through an idmapped mount
+  // mapping `range`, mounted by the instance's root (sys::mount_overlay_idmapped). The
+  // default: ENOTSUP.
+  virtual Status mount_overlay_idmapped(const std::vector<std::string>& lowers,
+                                        const std::string& upper, const std::string& work,
+                                        const std::string& target, sys::IdRange range) {
+    (void)lowers, (void)upper, (void)work, (void)target, (void)range;
+    return make_error(ENOTSUP, "this mounter does not idmap");
+  }
+  // A file below `root` (not crossing mounts) owned by a uid or gid ≥ `count`, as
+  // "'path' (uid:gid)"; "" when there is none. Such a tree cannot run in a user namespace
+  // mapping `count` ids. The default finds none.
+  virtual Result<std::string> find_unmappable(const std::string& root, uint32_t count) {
+    (void)root, (void)count;
+    return std::string();
+  }
   // Not mounted counts as success.
   virtual Status unmount(const std::string& target) = 0;
   // Unmounts everything at or below `dir`, deepest first (a workspace's union, ro and netns
@@ -42,6 +60,10 @@ class KernelInstanceMounter final : public InstanceMounter {
   Status mount_lower_stack(const std::vector<std::string>& layers, const std::string& ro) override;
   Status mount_overlay(const std::string& lower, const std::string& upper, const std::string& work,
                        const std::string& target) override;
+  Status mount_overlay_idmapped(const std::vector<std::string>& lowers, const std::string& upper,
+                                const std::string& work, const std::string& target,
+                                sys::IdRange range) override;
+  Result<std::string> find_unmappable(const std::string& root, uint32_t count) override;
   Status unmount(const std::string& target) override;
   Status unmount_all_below(const std::string& dir) override;
   Result<bool> is_mounted(const std::string& target) override;

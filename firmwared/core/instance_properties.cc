@@ -39,12 +39,39 @@ const std::vector<std::string>& builtin_names() {
                                                  "upper_dir",
                                                  "console_log",
                                                  "ip",
-                                                 "host_ip"};
+                                                 "host_ip",
+                                                 "userns",
+                                                 "uid_base",
+                                                 "time_offset"};
   return names;
 }
 
 bool is_launch_property(const std::string& p) {
-  return p == "interface" || p == "stolen_interface" || p == "stolen_btusb" || p == "cmdline";
+  return p == "interface" || p == "stolen_interface" || p == "stolen_btusb" || p == "cmdline" ||
+         p == "userns" || p == "time_offset";
+}
+
+// Ten years: far more than any uptime a firmware expects, far less than the clocks' range.
+constexpr int64_t kMaxTimeOffset = 10LL * 365 * 24 * 3600;
+
+Result<int64_t> parse_time_offset(const std::string& value) {
+  auto bad = [&]() {
+    return make_error(EINVAL, "invalid time_offset " + quote(value) +
+                                  ": must be a whole number of seconds from -" +
+                                  std::to_string(kMaxTimeOffset) + " to " +
+                                  std::to_string(kMaxTimeOffset));
+  };
+  if (value.empty() || value.size() > 12) return bad();
+  size_t i = value[0] == '-' || value[0] == '+' ? 1 : 0;
+  if (i == value.size()) return bad();
+  int64_t v = 0;
+  for (; i < value.size(); ++i) {
+    if (value[i] < '0' || value[i] > '9') return bad();
+    v = v * 10 + (value[i] - '0');
+  }
+  if (value[0] == '-') v = -v;
+  if (v < -kMaxTimeOffset || v > kMaxTimeOffset) return bad();
+  return v;
 }
 
 }  // namespace
@@ -142,7 +169,10 @@ std::vector<std::pair<std::string, std::string>> Instances::builtin_values(
           {"upper_dir", ws + "/rw"},
           {"console_log", ws + "/console.log"},
           {"ip", net + ".1"},
-          {"host_ip", net + ".254"}};
+          {"host_ip", net + ".254"},
+          {"userns", r.userns},
+          {"uid_base", std::to_string(userns_effective(r) ? r.uid_base : 0)},
+          {"time_offset", std::to_string(r.time_offset)}};
 }
 
 Result<std::vector<PropertyValue>> Instances::show(const std::string& id) {
@@ -174,6 +204,9 @@ Status Instances::check_writable(const catalogue::InstanceRecord& r, const std::
                                  state_of(r.sha1) + ")");
   }
   if (prop == "interface") return validate_interface_name(value);
+  if (prop == "time_offset") {
+    if (auto v = parse_time_offset(value); !v.ok()) return v.error();
+  }
   if (prop == "stolen_interface") return validate_stolen_interface(value);
   if (prop == "stolen_btusb") {
     if (value.size() > 255) return make_error(EINVAL, "stolen_btusb is longer than 255 bytes");
@@ -223,6 +256,11 @@ Status Instances::set_property(const std::string& id, const std::string& prop,
     if (ref.name == "interface") r.interface = value;
     if (ref.name == "stolen_interface") r.stolen_interface = value;
     if (ref.name == "stolen_btusb") r.stolen_btusb = value;
+    if (ref.name == "time_offset") r.time_offset = *parse_time_offset(value);
+    if (ref.name == "userns") {
+      FW_TRY(set_userns(r, value));  // stores it
+      return emit();
+    }
     FW_TRY(d_.catalogue.put_instance(r));
     return emit();
   }
@@ -239,6 +277,12 @@ Status Instances::set_property_as(const sys::ClientCredentials& client, const st
                                   const std::string& prop, const std::string& value) {
   FW_ASSIGN_OR_RETURN(PropertyRef ref, parse_property_ref(prop));
   FW_TRY(check_may_steal(client, ref.name, value, d_.config.stealable_interfaces()));
+  // Privileged mode hands the firmware's root the host's (unless AppArmor confines it): the
+  // administrator's choice, never a group member's.
+  if (ref.name == "userns" && value == "n" && !client.is_root()) {
+    return make_error(EPERM, "only root may set userns to n (privileged mode): " +
+                                 client.describe() + " asked for it");
+  }
   return set_property(id, prop, value);
 }
 

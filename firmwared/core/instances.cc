@@ -86,14 +86,22 @@ Status Instances::mount_workspace(const catalogue::InstanceRecord& r) {
     return make_error(EBUSY, "its firmware is not mounted at " + fw_mount +
                                  ": it is unusable (the daemon's log says why)");
   }
+  std::vector<std::string> layers = {fw_mount};
   if (r.snapshot_sha1.empty()) {
-    FW_TRY(d_.mounter.mount_lower(d_.firmwares.mount_point(r.firmware_sha1), ws + "/ro"));
+    FW_TRY(d_.mounter.mount_lower(fw_mount, ws + "/ro"));
   } else {
-    FW_ASSIGN_OR_RETURN(auto layers, lower_stack(r.firmware_sha1, r.snapshot_sha1));
+    FW_ASSIGN_OR_RETURN(layers, lower_stack(r.firmware_sha1, r.snapshot_sha1));
     FW_TRY(d_.mounter.mount_lower_stack(layers, ws + "/ro"));
   }
-  if (auto s = d_.mounter.mount_overlay(ws + "/ro", ws + "/rw", ws + "/work", ws + "/union");
-      !s.ok()) {
+  // In a user namespace, the overlay stacks the layers themselves, each idmapped (an
+  // overlay such as a snapshot stack at ro cannot be); ro stays the host's view of the lower
+  // tree for the diff.
+  Status s =
+      userns_effective(r) && r.uid_base != 0
+          ? d_.mounter.mount_overlay_idmapped(layers, ws + "/rw", ws + "/work", ws + "/union",
+                                              sys::IdRange{r.uid_base, sys::kIdsPerInstance})
+          : d_.mounter.mount_overlay(ws + "/ro", ws + "/rw", ws + "/work", ws + "/union");
+  if (!s.ok()) {
     (void)d_.mounter.unmount(ws + "/ro");
     return s;
   }
@@ -144,6 +152,8 @@ Result<EntitySummary> Instances::create(const catalogue::FirmwareRecord& fw,
   r.snapshot_sha1 = snapshot_sha1;
   r.interface = d_.config.container_interface();
   r.cmdline = {"/sbin/init"};
+  r.userns = d_.config.userns();
+  FW_TRY_CTX(settle_id_range(r), "preparing an instance of firmware " + fw.name);
 
   const std::string ws = workspace(r.sha1);
   FW_TRY(make_dir(d_.config.mount_path() + "/instances", 0700));
@@ -284,13 +294,30 @@ void Instances::launch(const catalogue::InstanceRecord& r, Runtime* raw) {
     for (auto& w : rt->kill_waiters) w(KillResult{r.sha1, r.name, r.exit_status});
     return;
   }
+  catalogue::InstanceRecord rec = r;
+  if (userns_effective(rec) && rec.uid_base == 0) {
+    // Made before user namespaces existed, or AppArmor went away: give it its id range and
+    // remount its overlay for it.
+    if (auto s = set_userns(rec, rec.userns); !s.ok()) {
+      auto waiters = std::move(raw->start_waiters);
+      running_.erase(r.sha1);
+      for (auto& w : waiters) w(s.error().wrap("starting instance " + r.name));
+      return;
+    }
+  }
   LaunchSpec spec{r.name, r.sha1, workspace(r.sha1) + "/union", workspace(r.sha1), r.cmdline};
   if (d_.profiles != nullptr && d_.profiles->enabled()) {
     spec.apparmor_profile = d_.profiles->profile_name(r.sha1);
   }
+  spec.uid_base = userns_effective(rec) ? rec.uid_base : 0;
+  spec.time_offset = rec.time_offset;
+  if (spec.uid_base == 0 && spec.apparmor_profile.empty()) {
+    log::warning("instance " + r.name +
+                 " starts privileged (userns=n) without AppArmor: its root can reach host root");
+  }
+  const catalogue::InstanceRecord settled = rec;
   // The intent first: a daemon that dies from here on finds the instance
   // "starting" and settles it with the monitor's lock.
-  catalogue::InstanceRecord rec = r;
   rec.state = "starting";
   rec.monitor_pid = 0;
   rec.monitor_start_time = 0;
@@ -300,7 +327,7 @@ void Instances::launch(const catalogue::InstanceRecord& r, Runtime* raw) {
   auto mon = recorded.ok() ? d_.launcher.launch(spec, events_for(r.sha1))
                            : Result<std::unique_ptr<RunningMonitor>>(recorded.error());
   if (!mon.ok()) {
-    if (recorded.ok()) (void)d_.catalogue.put_instance(r);
+    if (recorded.ok()) (void)d_.catalogue.put_instance(settled);
     auto waiters = std::move(raw->start_waiters);
     running_.erase(r.sha1);
     for (auto& w : waiters) w(mon.error().wrap("starting instance " + r.name));

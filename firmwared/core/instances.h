@@ -109,6 +109,11 @@ class Instances final : public Folder {
   std::string outer_pts(const std::string& sha1) const;
   Result<catalogue::InstanceRecord> find(const std::string& id);
   std::string workspace(const std::string& sha1) const;
+  // Whether `r` runs in a user namespace: userns y, or auto while AppArmor does not confine
+  // instances (the ProfileManager's rule, the same one START and EXEC follow).
+  bool userns_effective(const catalogue::InstanceRecord& r) const;
+  // At daemon start: EINVAL when the userns_pool overlaps /etc/subuid or /etc/subgid.
+  Status check_id_pool() const;
 
   // Snapshots (issue 8 item 5, docs/diff.md "Snapshots"), in instance_snapshots.cc.
   // PREPARE snapshots ID: freezes the diff of a ready instance as a new snapshot (its upper
@@ -134,6 +139,15 @@ class Instances final : public Folder {
   Status freeze_upper(const std::string& ws, const std::string& layer);
   void undo_freeze(const std::string& ws, const std::string& layer);
   Status mount_workspace(const catalogue::InstanceRecord& r);
+  // The first free block of userns_pool for instance `sha1` (not held by another instance,
+  // not overlapping /etc/subuid or /etc/subgid): ENOSPC when the pool is exhausted.
+  Result<uint32_t> allocate_id_range(const std::string& sha1);
+  // Makes `r` fit its userns mode: checks that its firmware's ids fit the mapped range and
+  // gives it an id range when it runs in a user namespace, releases the range otherwise.
+  Status settle_id_range(catalogue::InstanceRecord& r);
+  // userns and time_offset (instance_properties.cc): validate, store, remount when the
+  // mode changed.
+  Status set_userns(catalogue::InstanceRecord& r, const std::string& value);
   // restore() of one instance: re-adopts its monitor (true) or kills an orphaned one, marks
   // it ready, releases its network and remounts its overlay once no monitor holds it.
   bool restore_one(catalogue::InstanceRecord& r);
@@ -169,6 +183,9 @@ class Instances final : public Folder {
   void net_enqueue(const std::string& sha1, NetOp op);
   void net_next(const std::string& sha1);
   std::map<std::string, std::deque<NetOp>> net_queues_;
+  // Firmwares found to hold ids a user namespace cannot map (sha1 → the first such file);
+  // "" when checked and fine. A firmware's tree never changes.
+  std::map<std::string, std::string> unmappable_;
 
   std::string name_ = "instances";
   InstancesDeps d_;

@@ -21,6 +21,10 @@ struct LaunchSpec {
   std::string workspace;  // console.log, exit_status, monitor.log
   std::vector<std::string> cmdline;
   std::string apparmor_profile = {};  // entered by PID 1 at exec; "" without AppArmor
+  // The instance's root is this host id in its own user namespace (65,536 ids mapped);
+  // 0: no user namespace (privileged mode).
+  uint32_t uid_base = 0;
+  int64_t time_offset = 0;  // seconds added to the monotonic and boottime clocks; 0: none
 };
 
 // Callbacks, all on the loop thread, in this order: on_ptys, on_namespaces_ready,

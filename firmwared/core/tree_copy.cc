@@ -86,9 +86,26 @@ Status copy_file(int sdir, int ddir, const std::string& name, const struct stat&
   return {};
 }
 
-Status copy_entry(int sdir, int ddir, const std::string& name, const std::string& path, dev_t dev);
+// What stays the same during one copy: the source's filesystem, and the id range shifted
+// back to 0.
+struct Walk {
+  dev_t dev;
+  uint32_t id_base;
+};
 
-Status copy_dir_contents(int sdir, int ddir, const std::string& path, dev_t dev) {
+// An id seen through an idmapped instance (id_base..id_base+65535) is stored as the
+// instance sees it (0..65535).
+void unshift(struct stat& st, uint32_t id_base) {
+  if (id_base == 0) return;
+  const uint64_t end = uint64_t{id_base} + 65536;
+  if (st.st_uid >= id_base && st.st_uid < end) st.st_uid -= id_base;
+  if (st.st_gid >= id_base && st.st_gid < end) st.st_gid -= id_base;
+}
+
+Status copy_entry(int sdir, int ddir, const std::string& name, const std::string& path,
+                  const Walk& w);
+
+Status copy_dir_contents(int sdir, int ddir, const std::string& path, const Walk& w) {
   Fd list(::openat(sdir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!list) return errno_error("opening directory '" + path + "'");
   DIR* d = ::fdopendir(list.get());
@@ -100,24 +117,27 @@ Status copy_dir_contents(int sdir, int ddir, const std::string& path, dev_t dev)
     if (n != "." && n != "..") names.push_back(n);
   }
   ::closedir(d);
-  for (const auto& n : names) FW_TRY(copy_entry(sdir, ddir, n, path + "/" + n, dev));
+  for (const auto& n : names) FW_TRY(copy_entry(sdir, ddir, n, path + "/" + n, w));
   return {};
 }
 
-Status copy_entry(int sdir, int ddir, const std::string& name, const std::string& path, dev_t dev) {
+Status copy_entry(int sdir, int ddir, const std::string& name, const std::string& path,
+                  const Walk& w) {
   struct stat st {};
   if (::fstatat(sdir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     if (errno == ENOENT) return {};  // removed meanwhile
     return errno_error("inspecting '" + path + "'");
   }
+  const dev_t dev = st.st_dev;
+  unshift(st, w.id_base);
   const struct timespec times[2] = {st.st_atim, st.st_mtim};
   if (S_ISREG(st.st_mode)) return copy_file(sdir, ddir, name, st, path);
   if (S_ISDIR(st.st_mode)) {
-    if (st.st_dev != dev) return {};  // another mount: not part of the tree
+    if (dev != w.dev) return {};  // another mount: not part of the tree
     if (::mkdirat(ddir, name.c_str(), 0700) != 0) return errno_error("creating '" + path + "'");
     FW_ASSIGN_OR_RETURN(Fd s, open_dir_at(sdir, name, path));
     FW_ASSIGN_OR_RETURN(Fd t, open_dir_at(ddir, name, path));
-    FW_TRY(copy_dir_contents(s.get(), t.get(), path, dev));
+    FW_TRY(copy_dir_contents(s.get(), t.get(), path, w));
     copy_xattrs(s.get(), t.get());
     if (::fchown(t.get(), st.st_uid, st.st_gid) != 0 || ::fchmod(t.get(), st.st_mode & 07777)) {
       return errno_error("setting the owner and mode of the copy of '" + path + "'");
@@ -147,7 +167,7 @@ Status copy_entry(int sdir, int ddir, const std::string& name, const std::string
 
 }  // namespace
 
-Status copy_tree(const std::string& from, const std::string& to) {
+Status copy_tree(const std::string& from, const std::string& to, uint32_t id_base) {
   Fd src(::open(from.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!src) return errno_error("opening directory '" + from + "'");
   struct stat st {};
@@ -155,7 +175,9 @@ Status copy_tree(const std::string& from, const std::string& to) {
   if (::mkdir(to.c_str(), 0700) != 0) return errno_error("creating '" + to + "'");
   Fd dst(::open(to.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!dst) return errno_error("opening directory '" + to + "'");
-  FW_TRY(copy_dir_contents(src.get(), dst.get(), from, st.st_dev));
+  const Walk w{st.st_dev, id_base};
+  unshift(st, id_base);
+  FW_TRY(copy_dir_contents(src.get(), dst.get(), from, w));
   copy_xattrs(src.get(), dst.get());
   if (::fchown(dst.get(), st.st_uid, st.st_gid) != 0 || ::fchmod(dst.get(), st.st_mode & 07777)) {
     return errno_error("setting the owner and mode of '" + to + "'");

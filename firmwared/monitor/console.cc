@@ -1,7 +1,9 @@
 #include "firmwared/monitor/console.h"
 
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 namespace fw::monitor {
@@ -27,6 +29,27 @@ Result<Console> Console::open(int workspace_fd, uint64_t log_max) {
   struct stat st {};
   if (::fstat(c.log_fd_.get(), &st) == 0) c.log_size_ = static_cast<uint64_t>(st.st_size);
   return c;
+}
+
+Status Console::move_inner(const std::string& ptmx, uid_t uid, gid_t gid) {
+  Fd master(::open(ptmx.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!master) return errno_error("opening " + ptmx);
+  unsigned unlock = 0, n = 0;
+  if (::ioctl(master.get(), TIOCSPTLCK, &unlock) != 0)
+    return errno_error("unlocking a pty of " + ptmx);
+  if (::ioctl(master.get(), TIOCGPTN, &n) != 0) return errno_error("numbering a pty of " + ptmx);
+  // TIOCGPTPEER: the slave of this very master, no path looked up.
+  Fd slave(::ioctl(master.get(), TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!slave) return errno_error("opening the slave of a pty of " + ptmx);
+  if (::fchown(slave.get(), uid, gid) != 0 || ::fchmod(slave.get(), 0620) != 0) {
+    return errno_error("giving the console to the instance's root");
+  }
+  ::fcntl(master.get(), F_SETFL, ::fcntl(master.get(), F_GETFL) | O_NONBLOCK);
+  pump_inner();  // nothing should be there yet; never lose it if there is
+  inner_.master = std::move(master);
+  inner_.slave_path = ptmx.substr(0, ptmx.rfind('/')) + "/" + std::to_string(n);
+  inner_slave_ = std::move(slave);
+  return {};
 }
 
 void Console::log(const char* data, size_t n) {

@@ -2,6 +2,8 @@
 // The instance console as the monitor holds it: the inner pty (PID 1's console), the
 // outer pty (what users attach to), and the size-capped console.log in the workspace.
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <string>
 
@@ -22,6 +24,11 @@ class Console {
   int inner_slave() const { return inner_slave_.get(); }
   int inner_master() const { return inner_.master.get(); }
   int outer_master() const { return outer_.master.get(); }
+
+  // Replaces the inner pty by a new one of the devpts whose ptmx is `ptmx` (the instance's
+  // own, in a user namespace), its slave owned by `uid`:`gid` mode 0620 so that the
+  // instance's root can open /dev/console again; inner_path() becomes its path.
+  Status move_inner(const std::string& ptmx, uid_t uid, gid_t gid);
 
   // Copies what PID 1 wrote to the log and to the outer pty (dropped when nobody reads
   // there). Returns false once the inner side has nothing more to give.

@@ -1,8 +1,11 @@
 #include "firmwared/monitor/launch.h"
 
 #include <fcntl.h>
+#include <grp.h>
+#include <linux/mount.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/fsuid.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -14,6 +17,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <optional>
 
 namespace fw::monitor {
 
@@ -36,9 +40,92 @@ Status ensure_dir(const std::string& path, mode_t mode) {
 
 }  // namespace
 
-Status enter_namespaces(const std::string& hostname) {
-  if (::unshare(CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWUTS) != 0) {
-    return errno_error("unsharing IPC, network, mount and UTS namespaces");
+namespace {
+[[noreturn]] void run_userns_init(const InitSpec& init, int64_t time_offset, int ready_fd,
+                                  int go_fd, int exec_fd);
+Status write_fd_byte(int fd, char c) {
+  if (::write(fd, &c, 1) != 1) return errno_error("writing to a pipe");
+  return {};
+}
+// Reads one byte; nullopt on EOF or error.
+std::optional<char> read_fd_byte(int fd) {
+  char c;
+  ssize_t n;
+  do {
+    n = ::read(fd, &c, 1);
+  } while (n < 0 && errno == EINTR);
+  if (n != 1) return std::nullopt;
+  return c;
+}
+Status join_ns(pid_t pid, const char* name, int type, const char* what) {
+  Fd fd(::open(("/proc/" + std::to_string(pid) + "/ns/" + name).c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return errno_error(std::string("opening the ") + what + " namespace");
+  if (::setns(fd.get(), type) != 0)
+    return errno_error(std::string("entering the ") + what + " namespace");
+  return {};
+}
+}  // namespace
+
+Result<Sandbox> enter_namespaces(const std::string& hostname, uint32_t uid_base,
+                                 int64_t time_offset, const InitSpec& init) {
+  Sandbox sb;
+  sb.uid_base = uid_base;
+  sb.time_offset = time_offset;
+  if (uid_base == 0) {
+    if (::unshare(CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWUTS) != 0) {
+      return errno_error("unsharing IPC, network, mount and UTS namespaces");
+    }
+    if (time_offset != 0) {
+      // For our children: PID 1 is the first process to enter it (time_namespaces(7)).
+      if (::unshare(CLONE_NEWTIME) != 0) return errno_error("unsharing the time namespace");
+      FW_TRY_CTX(sys::write_time_offsets(::getpid(), time_offset), "setting the clock offsets");
+    }
+  } else {
+    if (::unshare(CLONE_NEWNS) != 0) return errno_error("unsharing the mount namespace");
+    int ready[2], go[2], exec[2];
+    if (::pipe2(ready, O_CLOEXEC) != 0) return errno_error("creating a pipe");
+    Fd ready_r(ready[0]), ready_w(ready[1]);
+    if (::pipe2(go, O_CLOEXEC) != 0) return errno_error("creating a pipe");
+    Fd go_r(go[0]);
+    sb.go.reset(go[1]);
+    if (::pipe2(exec, O_CLOEXEC) != 0) return errno_error("creating the exec pipe");
+    sb.exec_pipe.reset(exec[0]);
+    // Away from 0-2, which PID 1 overwrites with its console.
+    Fd exec_w(::fcntl(exec[1], F_DUPFD_CLOEXEC, 3));
+    ::close(exec[1]);
+    if (!exec_w) return errno_error("duplicating the exec pipe");
+    // clone(2) without a new stack works as fork(2) does (the monitor has one thread). The
+    // new namespaces are owned by the new user namespace; a PID namespace needs a process
+    // before anything can join it, so PID 1 is made now.
+    const long pid = ::syscall(
+        SYS_clone,
+        CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD,
+        nullptr, nullptr, nullptr, nullptr);
+    if (pid < 0)
+      return errno_error("cloning PID 1 into new user, PID, network, UTS and IPC namespaces");
+    if (pid == 0) {
+      sb.go.reset();
+      sb.exec_pipe.reset();
+      ready_r.reset();
+      run_userns_init(init, time_offset, ready_w.get(), go_r.get(), exec_w.get());
+    }
+    sb.init_pid = static_cast<pid_t>(pid);
+    ready_w.reset();
+    go_r.reset();
+    exec_w.reset();
+    auto ready_byte = read_fd_byte(ready_r.get());
+    if (!ready_byte) return make_error(EIO, "PID 1 died while its namespaces were made");
+    if (*ready_byte != 0) return errno_error(*ready_byte, "unsharing the time namespace");
+    FW_TRY(sys::write_id_maps(sb.init_pid, {uid_base, sys::kIdsPerInstance}));
+    if (time_offset != 0) {
+      FW_TRY_CTX(sys::write_time_offsets(sb.init_pid, time_offset), "setting the clock offsets");
+    }
+    // Host root may enter namespaces a descendant user namespace owns (setns(2)): the
+    // monitor lives in the instance's network (the net helper finds it there), UTS and IPC
+    // namespaces while keeping the host's powers for the mounts of step 4.
+    FW_TRY(join_ns(sb.init_pid, "net", CLONE_NEWNET, "network"));
+    FW_TRY(join_ns(sb.init_pid, "uts", CLONE_NEWUTS, "UTS"));
+    FW_TRY(join_ns(sb.init_pid, "ipc", CLONE_NEWIPC, "IPC"));
   }
   // Without this, mounts made for the instance would propagate back to the host's shared
   // mounts (and a host reference could pin them): mount_namespaces(7).
@@ -46,7 +133,7 @@ Status enter_namespaces(const std::string& hostname) {
   if (::sethostname(hostname.c_str(), hostname.size()) != 0) {
     return errno_error("setting hostname '" + hostname + "'");
   }
-  return {};
+  return sb;
 }
 
 Status clear_host_mount_flags(const std::string& root) {
@@ -55,15 +142,77 @@ Status clear_host_mount_flags(const std::string& root) {
   return do_mount(nullptr, root, nullptr, MS_BIND | MS_REMOUNT, nullptr);
 }
 
-Status populate_dev(const std::string& root, const std::string& console_path) {
+namespace {
+
+// Makes the directories the monitor adds to the instance's tree as the instance's root: in
+// a user namespace the overlay's layers are idmapped, and host root's own ids cannot be
+// written there (EOVERFLOW). fsuid is per process here (the monitor has one thread); going
+// back to 0 restores the file capabilities (capabilities(7)).
+class AsInstanceRoot {
+ public:
+  explicit AsInstanceRoot(uint32_t uid_base) : on_(uid_base != 0) {
+    if (!on_) return;
+    ::setfsgid(uid_base);
+    ::setfsuid(uid_base);
+  }
+  ~AsInstanceRoot() {
+    if (!on_) return;
+    ::setfsuid(0);
+    ::setfsgid(0);
+  }
+  AsInstanceRoot(const AsInstanceRoot&) = delete;
+  AsInstanceRoot& operator=(const AsInstanceRoot&) = delete;
+
+ private:
+  bool on_;
+};
+
+std::string id_options(const Sandbox& sb) {
+  if (!sb.userns()) return "";
+  return ",uid=" + std::to_string(sb.uid_base) + ",gid=" + std::to_string(sb.uid_base);
+}
+
+Status own(const std::string& path, const Sandbox& sb) {
+  if (!sb.userns()) return {};
+  if (::lchown(path.c_str(), sb.uid_base, sb.uid_base) != 0) {
+    return errno_error("giving '" + path + "' to the instance's root");
+  }
+  return {};
+}
+
+}  // namespace
+
+Status bind_console(const std::string& root, const std::string& console_path) {
+  const std::string console = root + "/dev/console";
+  const int fd = ::open(console.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return errno_error("creating '" + console + "'");
+  ::close(fd);
+  return do_mount(console_path.c_str(), console, nullptr, MS_BIND, nullptr);
+}
+
+Status populate_dev(const std::string& root, const Sandbox& sb) {
   const std::string dev = root + "/dev";
-  FW_TRY(ensure_dir(dev, 0755));
-  FW_TRY(do_mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=512k"));
+  {
+    // Opened as host root: the workspace above the root is the host's, 0700.
+    Fd top(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!top) return errno_error("opening '" + root + "'");
+    AsInstanceRoot as(sb.uid_base);
+    for (auto [name, mode] : {std::pair{"dev", 0755}, {"proc", 0555}, {"sys", 0555}}) {
+      if (::mkdirat(top.get(), name, static_cast<mode_t>(mode)) != 0 && errno != EEXIST) {
+        return errno_error("creating '" + root + "/" + name + "'");
+      }
+    }
+  }
+  FW_TRY(do_mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC,
+                  ("mode=755,size=512k" + id_options(sb)).c_str()));
   struct Node {
     const char* name;
     unsigned major, minor;
   };
-  // devices.txt in the kernel documentation: the memory devices and /dev/tty.
+  // devices.txt in the kernel documentation: the memory devices and /dev/tty. The monitor,
+  // host root, makes them on a tmpfs of the host's user namespace: inside a user namespace
+  // nobody could (mknod needs CAP_MKNOD in the initial one), and the instance's root may
+  // remove or rename them but never make another.
   for (const Node& n : {Node{"null", 1, 3}, Node{"zero", 1, 5}, Node{"full", 1, 7},
                         Node{"random", 1, 8}, Node{"urandom", 1, 9}, Node{"tty", 5, 0}}) {
     const std::string p = dev + "/" + n.name;
@@ -71,35 +220,43 @@ Status populate_dev(const std::string& root, const std::string& console_path) {
       return errno_error("creating device node '" + p + "'");
     }
     ::chmod(p.c_str(), 0666);  // mknod(2) honours the umask
+    FW_TRY(own(p, sb));
   }
-  const std::string console = dev + "/console";
-  const int fd = ::open(console.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return errno_error("creating '" + console + "'");
-  ::close(fd);
-  FW_TRY(do_mount(console_path.c_str(), console, nullptr, MS_BIND, nullptr));
   FW_TRY(ensure_dir(dev + "/pts", 0755));
   // newinstance: the instance's ptys are its own, invisible to the host (devpts docs).
+  const std::string tty_gid = std::to_string(sb.uid_base + 5);  // group tty, 5 inside
   FW_TRY(do_mount("devpts", dev + "/pts", "devpts", MS_NOSUID | MS_NOEXEC,
-                  "newinstance,ptmxmode=0666,mode=0620,gid=5"));
+                  ("newinstance,ptmxmode=0666,mode=0620,gid=" + tty_gid).c_str()));
   if (::symlink("pts/ptmx", (dev + "/ptmx").c_str()) != 0) {
     return errno_error("linking " + dev + "/ptmx");
   }
+  FW_TRY(own(dev + "/ptmx", sb));
   FW_TRY(ensure_dir(dev + "/shm", 01777));
-  FW_TRY(do_mount("shm", dev + "/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=16m"));
+  FW_TRY(do_mount("shm", dev + "/shm", "tmpfs", MS_NOSUID | MS_NODEV,
+                  ("mode=1777,size=16m" + id_options(sb)).c_str()));
   const char* links[][2] = {{"/proc/self/fd", "fd"},
                             {"/proc/self/fd/0", "stdin"},
                             {"/proc/self/fd/1", "stdout"},
                             {"/proc/self/fd/2", "stderr"}};
   for (auto& l : links) {
-    if (::symlink(l[0], (dev + "/" + l[1]).c_str()) != 0) {
-      return errno_error(std::string("linking ") + dev + "/" + l[1]);
-    }
+    const std::string at = dev + "/" + l[1];
+    if (::symlink(l[0], at.c_str()) != 0) return errno_error("linking " + at);
+    FW_TRY(own(at, sb));
   }
+  // A read-only sysfs of the instance's network namespace (the monitor's own): the host's
+  // devices stay visible read-only, as in systemd-nspawn; in a user namespace the lock
+  // keeps it read-only, and a second sysfs cannot be mounted over it.
+  FW_TRY(do_mount("sysfs", root + "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                  nullptr));
   return {};
 }
 
 Status pivot_into(const std::string& root) {
   if (::chdir(root.c_str()) != 0) return errno_error("entering '" + root + "'");
+  return pivot_here(root);
+}
+
+Status pivot_here(const std::string& root) {
   // pivot_root(".", "."): the old root is stacked on top of the new one, then detached —
   // no put_old directory needed (pivot_root(2), NOTES).
   if (::syscall(SYS_pivot_root, ".", ".") != 0)
@@ -119,62 +276,49 @@ namespace {
   ::_exit(127);
 }
 
-Status mask_file(const char* path) {
+Status mask_file(const std::string& path) {
   // /dev/null, read-only: reads find nothing, writes fail with EROFS.
   FW_TRY(do_mount("/dev/null", path, nullptr, MS_BIND, nullptr));
   return do_mount(nullptr, path, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr);
 }
 
-Status read_only(const char* path) {
-  FW_TRY(do_mount(path, path, nullptr, MS_BIND | MS_REC, nullptr));
+Status read_only(const std::string& path) {
+  FW_TRY(do_mount(path.c_str(), path, nullptr, MS_BIND | MS_REC, nullptr));
   // A bind mount keeps its source's flags until remounted (mount(2), MS_REMOUNT|MS_BIND).
   return do_mount(nullptr, path, nullptr,
                   MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
 }
 
-Status mask_proc() {
-  // DESIGN §9, docs/security.md: the host-wide kernel controls and leaks of /proc are
-  // hidden or read-only (the list of runc/Docker's masked and read-only paths). A missing
-  // file is not an error: kernels differ (this one may lack sysrq or kcore). These mounts
-  // stop accidents and unprivileged processes; a root firmware can unmount them (no user
-  // namespace locks them), which the seccomp filter and AppArmor make up for.
-  for (const char* p : {"/proc/kcore", "/proc/sysrq-trigger", "/proc/timer_list", "/proc/keys",
-                        "/proc/latency_stats", "/proc/timer_stats", "/proc/sched_debug"}) {
-    if (::access(p, F_OK) != 0) continue;
-    FW_TRY(mask_file(p));
+Status mask_proc(const std::string& root) {
+  // docs/security.md: the host-wide kernel controls and leaks of /proc are hidden or
+  // read-only (the list of runc/Docker's masked and read-only paths). A missing file is not
+  // an error: kernels differ (this one may lack sysrq or kcore). In a user namespace these
+  // mounts are locked: the firmware can neither unmount them nor mount a proc of its own
+  // (the kernel refuses a new proc while the only one visible has parts hidden). Without
+  // one, a root firmware can unmount them, which the seccomp filter and AppArmor make up for.
+  const std::string proc = root + "/proc";
+  for (const char* p : {"/kcore", "/sysrq-trigger", "/timer_list", "/keys", "/latency_stats",
+                        "/timer_stats", "/sched_debug", "/kmsg"}) {
+    if (::access((proc + p).c_str(), F_OK) != 0) continue;
+    FW_TRY(mask_file(proc + p));
   }
-  for (const char* p : {"/proc/acpi", "/proc/scsi"}) {
-    if (::access(p, F_OK) != 0) continue;
-    FW_TRY(do_mount("tmpfs", p, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+  for (const char* p : {"/acpi", "/scsi"}) {
+    if (::access((proc + p).c_str(), F_OK) != 0) continue;
+    FW_TRY(do_mount("tmpfs", proc + p, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
                     "size=0,mode=555"));
   }
-  for (const char* p : {"/proc/sys", "/proc/bus", "/proc/fs", "/proc/irq"}) {
-    if (::access(p, F_OK) != 0) continue;
-    FW_TRY(read_only(p));
+  for (const char* p : {"/sys", "/bus", "/fs", "/irq"}) {
+    if (::access((proc + p).c_str(), F_OK) != 0) continue;
+    FW_TRY(read_only(proc + p));
   }
   return {};
 }
 
-[[noreturn]] void run_child(const std::vector<std::string>& cmdline, int console_fd, int pipe_fd,
-                            const sys::Confinement& confinement) {
-  // If the monitor dies, PID 1 dies, and with it the whole PID namespace.
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (::setsid() < 0) child_fail(pipe_fd, errno_error("setsid"));
-  if (::ioctl(console_fd, TIOCSCTTY, 0) != 0) {
-    child_fail(pipe_fd, errno_error("making the console the controlling terminal"));
-  }
-  for (int target = 0; target <= 2; ++target) {
-    if (::dup2(console_fd, target) < 0) child_fail(pipe_fd, errno_error("dup2 of the console"));
-  }
-  if (auto s = ensure_dir("/proc", 0555); !s.ok()) child_fail(pipe_fd, s.error());
-  if (auto s = do_mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
-      !s.ok()) {
-    child_fail(pipe_fd, s.error());
-  }
-  if (auto s = mask_proc(); !s.ok()) child_fail(pipe_fd, s.error());
-
+// The end of PID 1's setup, common to both modes: signals reset, confinement, only the
+// console and the exec pipe left open, execve.
+[[noreturn]] void exec_init(const InitSpec& init, int pipe_fd) {
   std::vector<char*> argv;
-  for (const auto& a : cmdline) argv.push_back(const_cast<char*>(a.c_str()));
+  for (const auto& a : init.cmdline) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   const char* envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/", "TERM=linux",
                         "container=firmwared", nullptr};
@@ -182,11 +326,10 @@ Status mask_proc() {
   sigemptyset(&all);
   ::sigprocmask(SIG_SETMASK, &all, nullptr);
   for (int sig = 1; sig < NSIG; ++sig) ::signal(sig, SIG_DFL);
-  // DESIGN §8 step 5, last before exec: from here on the capabilities are gone and the
-  // filter refuses the clock and the kernel's controls; the AppArmor profile (if any)
-  // applies at execve.
+  // Last before exec: from here on the capabilities are gone and the filter refuses the
+  // clock and the kernel's controls; the AppArmor profile (if any) applies at execve.
   const char* step = nullptr;
-  if (const int e = confinement.apply(&step); e != 0) {
+  if (const int e = init.confinement->apply(&step); e != 0) {
     child_fail(pipe_fd, errno_error(e, std::string("confining PID 1: ") + step));
   }
   // Only the console (0-2) and the exec pipe (CLOEXEC) survive to exec; the pipe closes
@@ -195,13 +338,140 @@ Status mask_proc() {
   ::close_range(3, static_cast<unsigned>(keep) - 1, 0);
   ::close_range(static_cast<unsigned>(keep) + 1, ~0U, 0);
   ::execve(argv[0], argv.data(), const_cast<char* const*>(envp));
-  child_fail(pipe_fd, errno_error("executing '" + cmdline[0] + "'"));
+  child_fail(pipe_fd, errno_error("executing '" + init.cmdline[0] + "'"));
+}
+
+void take_console(int console_fd, int pipe_fd) {
+  if (::setsid() < 0) child_fail(pipe_fd, errno_error("setsid"));
+  if (::ioctl(console_fd, TIOCSCTTY, 0) != 0) {
+    child_fail(pipe_fd, errno_error("making the console the controlling terminal"));
+  }
+  for (int target = 0; target <= 2; ++target) {
+    if (::dup2(console_fd, target) < 0) child_fail(pipe_fd, errno_error("dup2 of the console"));
+  }
+}
+
+// A copy of the monitor's mount namespace (in a user namespace: owned by it, with every
+// mount the monitor made locked together with its flags), then the pivot into the current
+// directory, which unshare(2) moved to the copy of the root.
+void enter_root(const InitSpec& init, int pipe_fd, bool locked) {
+  if (::unshare(CLONE_NEWNS) != 0)
+    child_fail(pipe_fd, errno_error("unsharing PID 1's mount namespace"));
+  if (locked) {
+    // pivot_root(2) refuses a locked new root: stack an unlocked recursive copy of it on
+    // itself (the copy's own mount is not locked, everything below it stays locked) and
+    // step into it.
+    const int tree = static_cast<int>(::syscall(
+        SYS_open_tree, AT_FDCWD, ".", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
+    if (tree < 0) child_fail(pipe_fd, errno_error("copying the instance's root"));
+    if (::syscall(SYS_move_mount, tree, "", AT_FDCWD, ".", MOVE_MOUNT_F_EMPTY_PATH) != 0) {
+      child_fail(pipe_fd, errno_error("stacking the copy of the instance's root"));
+    }
+    if (::fchdir(tree) != 0) child_fail(pipe_fd, errno_error("entering the copy of the root"));
+    ::close(tree);
+  }
+  if (auto s = pivot_here(init.root); !s.ok()) child_fail(pipe_fd, s.error());
+}
+
+[[noreturn]] void run_child(const InitSpec& init, int pipe_fd) {
+  // If the monitor dies, PID 1 dies, and with it the whole PID namespace.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  take_console(init.console_fd, pipe_fd);
+  if (auto s =
+          do_mount("proc", init.root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
+      !s.ok()) {
+    child_fail(pipe_fd, s.error());
+  }
+  if (auto s = mask_proc(init.root); !s.ok()) child_fail(pipe_fd, s.error());
+  if (::chdir(init.root.c_str()) != 0)
+    child_fail(pipe_fd, errno_error("entering '" + init.root + "'"));
+  enter_root(init, pipe_fd, false);
+  exec_init(init, pipe_fd);
+}
+
+// PID 1 in a user namespace, from clone(2) in enter_namespaces: says it is ready (its time
+// namespace made), waits for the monitor's go (EOF: the START was abandoned), then becomes
+// the instance's root and execs. Only system calls: this is a copy of the monitor.
+[[noreturn]] void run_userns_init(const InitSpec& init, int64_t time_offset, int ready_fd,
+                                  int go_fd, int exec_fd) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  char status = 0;
+  // A time namespace for our children, whose offsets the monitor writes; we enter it below.
+  if (time_offset != 0 && ::unshare(CLONE_NEWTIME) != 0) status = static_cast<char>(errno);
+  (void)write_fd_byte(ready_fd, status);
+  ::close(ready_fd);
+  if (status != 0) ::_exit(127);
+  if (!read_fd_byte(go_fd)) ::_exit(0);
+  ::close(go_fd);
+  if (time_offset != 0) {
+    const int fd = ::open("/proc/self/ns/time_for_children", O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || ::setns(fd, CLONE_NEWTIME) != 0) {
+      child_fail(exec_fd, errno_error("entering the time namespace"));
+    }
+    ::close(fd);
+  }
+  // Entered while still host uid 0: the workspace above the root is 0700.
+  if (::chdir(init.root.c_str()) != 0)
+    child_fail(exec_fd, errno_error("entering '" + init.root + "'"));
+  // The instance's root (host id uid_base), with no supplementary group.
+  if (::setgroups(0, nullptr) != 0)
+    child_fail(exec_fd, errno_error("dropping supplementary groups"));
+  if (::setresgid(0, 0, 0) != 0)
+    child_fail(exec_fd, errno_error("becoming the instance's root group"));
+  if (::setresuid(0, 0, 0) != 0) child_fail(exec_fd, errno_error("becoming the instance's root"));
+  enter_root(init, exec_fd, true);
+  // The console the monitor bound at /dev/console after we were made (a pty of the
+  // instance's devpts), opened as the kernel opens it for init.
+  const int console = ::open("/dev/console", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (console < 0) child_fail(exec_fd, errno_error("opening /dev/console"));
+  take_console(console, exec_fd);
+  exec_init(init, exec_fd);
+}
+
+// Waits for PID 1's exec report: its pid on EOF, else the error it sent (PID 1 reaped).
+Result<pid_t> await_exec(pid_t pid, int pipe_fd) {
+  char buf[1024];
+  ssize_t n;
+  do {
+    n = ::read(pipe_fd, buf, sizeof(buf) - 1);
+  } while (n < 0 && errno == EINTR);
+  if (n <= 0) return pid;  // EOF: the pipe closed at exec
+  buf[n] = '\0';
+  int code = EIO;
+  std::string message = buf;
+  if (auto sp = message.find(' '); sp != std::string::npos) {
+    code = std::atoi(message.substr(0, sp).c_str());
+    message = message.substr(sp + 1);
+  }
+  ::waitpid(pid, nullptr, 0);
+  return make_error(code, message);
 }
 
 }  // namespace
 
-Result<pid_t> spawn_init(const std::vector<std::string>& cmdline, int console_fd,
-                         const sys::Confinement& confinement) {
+Result<pid_t> spawn_init(Sandbox& sb, const InitSpec& init) {
+  if (sb.userns()) {
+    // /proc must be mounted by a process of PID 1's PID namespace, and in the monitor's
+    // mount namespace (the host's user namespace owns it) to be locked in PID 1's copy.
+    FW_TRY(join_ns(sb.init_pid, "pid", CLONE_NEWPID, "PID"));
+    const pid_t helper = ::fork();
+    if (helper < 0) return errno_error("forking the /proc mounter");
+    if (helper == 0) {
+      Status s =
+          do_mount("proc", init.root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
+      if (s.ok()) s = mask_proc(init.root);
+      ::_exit(s.ok() ? 0 : (s.error().code > 0 && s.error().code < 256 ? s.error().code : EIO));
+    }
+    int st = 0;
+    while (::waitpid(helper, &st, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+      return errno_error(WIFEXITED(st) ? WEXITSTATUS(st) : EIO, "mounting /proc and its masks");
+    }
+    FW_TRY(write_fd_byte(sb.go.get(), 1));
+    sb.go.reset();
+    return await_exec(sb.init_pid, sb.exec_pipe.get());
+  }
   if (::unshare(CLONE_NEWPID) != 0) return errno_error("unsharing the PID namespace");
   int p[2];
   if (::pipe2(p, O_CLOEXEC) != 0) return errno_error("creating the exec pipe");
@@ -219,25 +489,11 @@ Result<pid_t> spawn_init(const std::vector<std::string>& cmdline, int console_fd
   }
   if (pid == 0) {
     ::close(p[0]);
-    run_child(cmdline, console_fd, p[1], confinement);
+    run_child(init, p[1]);
   }
   ::close(p[1]);
-  char buf[1024];
-  ssize_t n;
-  do {
-    n = ::read(p[0], buf, sizeof(buf) - 1);
-  } while (n < 0 && errno == EINTR);
-  ::close(p[0]);
-  if (n <= 0) return pid;  // EOF: the pipe closed at exec
-  buf[n] = '\0';
-  int code = EIO;
-  std::string message = buf;
-  if (auto sp = message.find(' '); sp != std::string::npos) {
-    code = std::atoi(message.substr(0, sp).c_str());
-    message = message.substr(sp + 1);
-  }
-  ::waitpid(pid, nullptr, 0);
-  return make_error(code, message);
+  Fd r(p[0]);
+  return await_exec(pid, r.get());
 }
 
 }  // namespace fw::monitor

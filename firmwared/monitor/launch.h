@@ -12,33 +12,71 @@
 #include "firmwared/base/fd.h"
 #include "firmwared/base/result.h"
 #include "firmwared/sys/confinement.h"
+#include "firmwared/sys/userns.h"
 
 namespace fw::monitor {
 
-// Step 2: new IPC, network, mount and UTS namespaces; "/" recursively private; hostname.
-Status enter_namespaces(const std::string& hostname);
+// What PID 1 needs, known before any namespace is made.
+struct InitSpec {
+  std::string root;  // the overlay mount to pivot_root into
+  std::vector<std::string> cmdline;
+  int console_fd = -1;  // the console's pts: stdin/out/err
+  const sys::Confinement* confinement = nullptr;
+};
 
-// Step 4: a minimal /dev under `root` (tmpfs with device nodes, /dev/console bound to the
-// console pts `console_path`, devpts newinstance with ptmx, shm).
-Status populate_dev(const std::string& root, const std::string& console_path);
+// What the monitor made for one instance in step 2, used again by steps 4 and 6.
+struct Sandbox {
+  // Host id of the instance's root; 0: no user namespace (privileged mode).
+  uint32_t uid_base = 0;
+  int64_t time_offset = 0;  // seconds; 0: no time namespace
+  // In a user namespace: PID 1, already made in its namespaces, waiting for `go`.
+  pid_t init_pid = -1;
+  Fd go;         // a byte lets PID 1 go on; closed without one, PID 1 exits
+  Fd exec_pipe;  // PID 1's report: EOF once exec'd, "<errno> <step>" otherwise
+  bool userns() const { return uid_base != 0; }
+};
+
+// Step 2: a new mount namespace with "/" recursively private, and new IPC, network and UTS
+// namespaces; the hostname. In a user namespace (`uid_base` ≠ 0): PID 1 is made here, by
+// clone(2) into a new user namespace mapping 65,536 ids from `uid_base` and, owned by it, new
+// PID (it is its PID 1), network, UTS and IPC namespaces (and a time namespace when
+// `time_offset` ≠ 0); the monitor, still host root, joins its network, UTS and IPC
+// namespaces, and PID 1 waits in the monitor's mount namespace (the host's user namespace
+// owns it) while the monitor mounts the instance's tree there. `time_offset` ≠ 0: the
+// monotonic and boottime clocks inside run that many seconds ahead.
+Result<Sandbox> enter_namespaces(const std::string& hostname, uint32_t uid_base,
+                                 int64_t time_offset, const InitSpec& init);
+
+// Step 4: a minimal /dev under `root` (tmpfs with device nodes, devpts newinstance with
+// ptmx, shm), /proc and /sys mount points, and a read-only sysfs at /sys. In a user
+// namespace everything belongs to the instance's root.
+Status populate_dev(const std::string& root, const Sandbox& sandbox);
+// Binds the console pts `console_path` on `root`/dev/console.
+Status bind_console(const std::string& root, const std::string& console_path);
 // In the monitor's own mount namespace (after enter_namespaces): clears nosuid and nodev on
 // its copy of the instance's root mount `root`. The daemon mounts the overlay nosuid,nodev on
 // the host, so nobody runs a setuid program or opens a device node of an instance through
 // the host path; inside, the firmware's own setuid programs (su, passwd, ping) and device
-// nodes must work. Without a user namespace the copy's flags are not locked
-// (mount_namespaces(7), MNT_LOCK_*), so a bind remount changes them for this namespace only.
+// nodes must work. The monitor's mount namespace is owned by the host's user namespace, so
+// its copy's flags are not locked and a bind remount changes them for this namespace only.
 Status clear_host_mount_flags(const std::string& root);
 
-// Step 4: pivot_root into `root` and detach the old root (never chroot).
+// pivot_root into `root` and detach the old root (never chroot).
 Status pivot_into(const std::string& root);
+// The same, into the current directory (`root` names it in errors).
+Status pivot_here(const std::string& root);
 
-// Step 6: unshare(CLONE_NEWPID) then fork PID 1. The child sets up its console on
-// `console_fd` (stdin/out/err, controlling tty), mounts /proc (a proc mount shows the pid
-// namespace of its mounter, so PID 1 mounts it), masks sensitive /proc files, applies
-// `confinement` (step 5, prepared by the caller before the fork), closes every other fd
-// and execs `cmdline`. Returns PID 1's host pid once exec succeeded; the exec's failure
-// (or any step before it) comes back as an Error naming it.
-Result<pid_t> spawn_init(const std::vector<std::string>& cmdline, int console_fd,
-                         const sys::Confinement& confinement);
+// Step 6, the PID namespace last. Privileged: unshare(CLONE_NEWPID), then fork PID 1, which
+// sets up its console (stdin/out/err, controlling tty), mounts /proc under the root (a proc
+// mount shows the pid namespace of its mounter) and masks its sensitive files, copies the
+// monitor's mount namespace, pivots into the root, applies the confinement (step 5,
+// prepared before the fork), closes every other fd and execs the cmdline. In a user
+// namespace, a short-lived host-root child of the monitor in PID 1's PID namespace mounts
+// /proc and the masks in the monitor's mount namespace; PID 1 then becomes the user
+// namespace's root and does the rest: its copy of the mount namespace is owned by the user
+// namespace, so every mount in it is locked (mount_namespaces(7)). Returns PID 1's host pid
+// once exec succeeded; the exec's failure (or any step before it) comes back as an Error
+// naming it.
+Result<pid_t> spawn_init(Sandbox& sandbox, const InitSpec& init);
 
 }  // namespace fw::monitor

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -93,20 +94,32 @@ int run(const fw::monitor::Options& o) {
     (void)n;
   }
 
-  if (auto s = fw::monitor::enter_namespaces(o.name); !s.ok()) return fail(s.error());
+  // Built before any namespace (libseccomp allocates), applied by PID 1 last before exec.
+  auto confinement = fw::sys::Confinement::prepare(o.apparmor_profile);
+  if (!confinement.ok()) return fail(confinement.error().wrap("preparing the confinement"));
+  const fw::monitor::InitSpec init{o.root, o.cmdline, console->inner_slave(), &*confinement};
+  auto sandbox = fw::monitor::enter_namespaces(o.name, o.userns_base, o.time_offset, init);
+  if (!sandbox.ok()) return fail(sandbox.error());
   say("NS_READY");
   if (read_control(o.control_fd) != "GO") return fail(fw::make_error(ECANCELED, "start cancelled"));
   if (auto s = fw::monitor::clear_host_mount_flags(o.root); !s.ok()) {
     return fail(s.error().wrap("clearing nosuid,nodev on the instance's root"));
   }
-  if (auto s = fw::monitor::populate_dev(o.root, console->inner_path()); !s.ok()) {
+  if (auto s = fw::monitor::populate_dev(o.root, *sandbox); !s.ok()) {
     return fail(s.error().wrap("populating /dev"));
   }
-  if (auto s = fw::monitor::pivot_into(o.root); !s.ok()) return fail(s.error());
-  // DESIGN §8 step 5: built here (libseccomp allocates), applied by PID 1 before exec.
-  auto confinement = fw::sys::Confinement::prepare(o.apparmor_profile);
-  if (!confinement.ok()) return fail(confinement.error().wrap("preparing the confinement"));
-  auto pid = fw::monitor::spawn_init(o.cmdline, console->inner_slave(), *confinement);
+  if (sandbox->userns()) {
+    // /dev/console: a pty of the instance's own devpts, which its root owns (group tty, 5
+    // inside), so that getty or systemd can open it again; the host's devpts can be read-only.
+    if (auto s = console->move_inner(o.root + "/dev/pts/ptmx", o.userns_base, o.userns_base + 5);
+        !s.ok()) {
+      return fail(s.error().wrap("setting up the console"));
+    }
+  }
+  if (auto s = fw::monitor::bind_console(o.root, console->inner_path()); !s.ok()) {
+    return fail(s.error().wrap("populating /dev"));
+  }
+  auto pid = fw::monitor::spawn_init(*sandbox, init);
   if (!pid.ok()) return fail(pid.error());
   auto pidfd = fw::sys::pidfd_open(*pid);
   if (!pidfd.ok()) return fail(pidfd.error());

@@ -32,6 +32,12 @@ Result<Options> parse_options(int argc, char** argv) {
       o.log_max = std::stoull(v);
     } else if (a == "--apparmor-profile") {
       o.apparmor_profile = v;
+    } else if (a == "--userns-base") {
+      const unsigned long long base = std::stoull(v);
+      if (base == 0 || base > 0xFFFF0000ULL - 65536) return make_error(EINVAL, "bad --userns-base");
+      o.userns_base = static_cast<uint32_t>(base);
+    } else if (a == "--time-offset") {
+      o.time_offset = std::stoll(v);
     } else {
       return make_error(EINVAL, "unknown option " + a);
     }

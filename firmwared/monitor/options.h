@@ -3,7 +3,7 @@
 //
 //   firmwared-monitor --name NAME --root UNION --workspace DIR --status-fd N
 //                     --control-fd N [--log-max BYTES] [--apparmor-profile NAME]
-//                     -- CMD [ARGS...]
+//                     [--userns-base ID] [--time-offset SECONDS] -- CMD [ARGS...]
 
 #include <cstdint>
 #include <string>
@@ -21,6 +21,8 @@ struct Options {
   int control_fd = -1;           // daemon → monitor: GO, ACK
   uint64_t log_max = 1 << 20;    // console.log size cap before rotation
   std::string apparmor_profile;  // entered by PID 1 at exec ("" = no AppArmor)
+  uint32_t userns_base = 0;      // host id of the instance's root; 0: no user namespace
+  int64_t time_offset = 0;       // seconds added to monotonic and boottime; 0: no time ns
   std::vector<std::string> cmdline;
 };
 

@@ -45,23 +45,25 @@ void register_commit_command(Dispatcher& d, core::Instances& instances, core::Fi
     const std::string dest = config.repository_path() + "/" + rec->name + "." +
                              std::to_string(::time(nullptr)) + ".rootfs";
     auto copied = std::make_shared<Status>(make_error(ECANCELED, "the copy did not finish"));
-    executor.run([copied, merged, dest]() { *copied = core::copy_tree(merged, dest); },
-                 [&firmwares, &executor, copied, dest, what, r]() {
-                   if (!copied->ok()) {
-                     if (copied->error().code != EEXIST) remove_partial(executor, dest);
-                     return r.fail(copied->error().wrap(what));
-                   }
-                   FW_FAULT_POINT("commit.copied");
-                   firmwares.prepare(
-                       dest, std::nullopt,
-                       [&executor, dest, what, r](Result<core::EntitySummary> s) {
-                         if (!s.ok()) {
-                           remove_partial(executor, dest);
-                           return r.fail(s.error().wrap(what));
-                         }
-                         r.ok({{"folder", "firmwares"}, {"sha1", s->sha1}, {"name", s->name}});
-                       });
-                 });
+    // In a user namespace the merged tree shows the instance's ids shifted to its range.
+    const uint32_t id_base = instances.userns_effective(*rec) ? rec->uid_base : 0;
+    executor.run(
+        [copied, merged, dest, id_base]() { *copied = core::copy_tree(merged, dest, id_base); },
+        [&firmwares, &executor, copied, dest, what, r]() {
+          if (!copied->ok()) {
+            if (copied->error().code != EEXIST) remove_partial(executor, dest);
+            return r.fail(copied->error().wrap(what));
+          }
+          FW_FAULT_POINT("commit.copied");
+          firmwares.prepare(dest, std::nullopt,
+                            [&executor, dest, what, r](Result<core::EntitySummary> s) {
+                              if (!s.ok()) {
+                                remove_partial(executor, dest);
+                                return r.fail(s.error().wrap(what));
+                              }
+                              r.ok({{"folder", "firmwares"}, {"sha1", s->sha1}, {"name", s->name}});
+                            });
+        });
   });
 }
 

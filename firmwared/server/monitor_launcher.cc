@@ -264,6 +264,10 @@ Result<std::unique_ptr<core::RunningMonitor>> MonitorLauncher::launch(const core
   if (!spec.apparmor_profile.empty()) {
     args.insert(args.end(), {"--apparmor-profile", spec.apparmor_profile});
   }
+  if (spec.uid_base != 0) args.insert(args.end(), {"--userns-base", std::to_string(spec.uid_base)});
+  if (spec.time_offset != 0) {
+    args.insert(args.end(), {"--time-offset", std::to_string(spec.time_offset)});
+  }
   args.push_back("--");
   args.insert(args.end(), spec.cmdline.begin(), spec.cmdline.end());
   std::vector<char*> argv;

@@ -1,14 +1,18 @@
 #include "firmwared/sys/exec.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
+
+#include <fstream>
 
 #include <cstring>
 
@@ -109,6 +113,29 @@ void relay(int master, int in, int out, pid_t cmd) {
   ::_exit(missing ? kExecNotFound : kExecCannotRun);
 }
 
+// The pid a pidfd refers to (its fdinfo's "Pid:" line; -1 once the process is gone).
+Result<pid_t> pidfd_pid(int pidfd) {
+  std::ifstream in("/proc/self/fdinfo/" + std::to_string(pidfd));
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("Pid:", 0) == 0) {
+      const long pid = std::strtol(line.c_str() + 4, nullptr, 10);
+      if (pid <= 0) return make_error(ESRCH, "the instance's PID 1 is gone");
+      return static_cast<pid_t>(pid);
+    }
+  }
+  return make_error(EINVAL, "descriptor " + std::to_string(pidfd) + " is not a pidfd");
+}
+
+// Whether `pid` is in the same `kind` namespace as we are (true when unknown: no join).
+bool same_namespace(pid_t pid, const char* kind) {
+  struct stat theirs {
+  }, ours{};
+  const std::string path = "/proc/" + std::to_string(pid) + "/ns/" + kind;
+  if (::stat(path.c_str(), &theirs) != 0) return true;
+  if (::stat((std::string("/proc/self/ns/") + kind).c_str(), &ours) != 0) return true;
+  return theirs.st_ino == ours.st_ino && theirs.st_dev == ours.st_dev;
+}
+
 }  // namespace
 
 Result<ExecChild> spawn_in_instance(int init_pidfd, const ExecSpec& spec) {
@@ -145,12 +172,21 @@ Result<ExecChild> spawn_in_instance(int init_pidfd, const ExecSpec& spec) {
   // Keep argv[0] as the user wrote it for the program itself.
   for (auto& v : p.argvs) (void)v;
 
+  // The instance's own user and time namespaces, when it has them (user-namespace mode,
+  // time_offset): joined too, the user namespace as its root.
+  int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC;
+  FW_ASSIGN_OR_RETURN(const pid_t target, pidfd_pid(init_pidfd));
+  const bool userns = !same_namespace(target, "user");
+  if (userns) flags |= CLONE_NEWUSER;
+  if (!same_namespace(target, "time")) flags |= CLONE_NEWTIME;
+
   const pid_t waiter = ::fork();
   if (waiter < 0) return errno_error("forking the exec waiter");
   if (waiter == 0) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::setns(init_pidfd,
-                CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC) != 0) {
+    if (::setns(init_pidfd, flags) != 0) ::_exit(kExecCannotRun);
+    if (userns &&
+        (::setgroups(0, nullptr) != 0 || ::setresgid(0, 0, 0) != 0 || ::setresuid(0, 0, 0) != 0)) {
       ::_exit(kExecCannotRun);
     }
     int master = -1, slave = -1;

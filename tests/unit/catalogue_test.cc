@@ -155,8 +155,8 @@ INSTANTIATE_TEST_SUITE_P(Storage, CatalogueTest, ::testing::Values(false, true),
                          });
 
 TEST_P(CatalogueTest, SchemaVersionIsTheSupportedOne) {
-  EXPECT_EQ(Catalogue::supported_schema_version(), 2);
-  EXPECT_EQ(cat().schema_version(), 2);
+  EXPECT_EQ(Catalogue::supported_schema_version(), 3);
+  EXPECT_EQ(cat().schema_version(), 3);
 }
 
 SnapshotRecord snapshot(unsigned n, const std::string& firmware_sha1, const std::string& parent,
@@ -666,10 +666,10 @@ TEST(CatalogueFile, MigratesAnEmptyVersion0File) {
   {
     auto c = Catalogue::open(path);
     ASSERT_TRUE(Ok(c));
-    EXPECT_EQ(c->schema_version(), 2);
+    EXPECT_EQ(c->schema_version(), 3);
     ASSERT_TRUE(Ok(c->put_firmware(firmware(1, "a"))));
   }
-  EXPECT_EQ(*user_version(path), 2);
+  EXPECT_EQ(*user_version(path), 3);
   EXPECT_EQ(*table_count(path), 7);
   auto again = Catalogue::open(path);  // already current: nothing to do, data kept
   ASSERT_TRUE(Ok(again));
@@ -697,8 +697,8 @@ TEST(CatalogueFile, MigratesAVersion1FileKeepingItsData) {
   }
   auto c = Catalogue::open(path);
   ASSERT_TRUE(Ok(c));
-  EXPECT_EQ(c->schema_version(), 2);
-  EXPECT_EQ(*user_version(path), 2);
+  EXPECT_EQ(c->schema_version(), 3);
+  EXPECT_EQ(*user_version(path), 3);
   auto fws = c->list_firmwares();
   ASSERT_TRUE(Ok(fws));
   ASSERT_EQ(fws->size(), 1u);
@@ -708,6 +708,9 @@ TEST(CatalogueFile, MigratesAVersion1FileKeepingItsData) {
   ASSERT_TRUE(inst->has_value());
   EXPECT_EQ((*inst)->id, 3);
   EXPECT_EQ((*inst)->snapshot_sha1, "");  // on the firmware, as before
+  EXPECT_EQ((*inst)->userns, "auto");     // version 3: the default, no id range yet
+  EXPECT_EQ((*inst)->uid_base, 0u);
+  EXPECT_EQ((*inst)->time_offset, 0);
   SnapshotRecord s = snapshot(1, firmware(1, "").sha1, "", "snap");
   ASSERT_TRUE(Ok(c->put_snapshot(s)));
   InstanceRecord stacked = **inst;
@@ -743,7 +746,7 @@ TEST(CatalogueFile, RefusesANewerSchemaAndLeavesItAlone) {
   }
   EXPECT_TRUE(FailsWith(Catalogue::open(path), EPROTO,
                         "opening '" + path +
-                            "': schema version 3 is newer than version 2, "
+                            "': schema version 4 is newer than version 3, "
                             "the newest this firmwared supports"));
   EXPECT_EQ(*user_version(path), newer);
   EXPECT_EQ(*table_count(path), 0);
@@ -857,5 +860,36 @@ TEST(CatalogueFile, SurvivesACrashInTheMiddleOfATransaction) {
   EXPECT_EQ(*db->query_int("SELECT count(*) FROM names"), 2);
 }
 
+TEST(CatalogueInstances, KeepsUsernsFieldsAndNeverSharesAnIdRange) {
+  TempDir dir;
+  auto c = Catalogue::open(dir.path() + "/catalogue.db");
+  ASSERT_TRUE(Ok(c));
+  ASSERT_TRUE(Ok(c->put_firmware(firmware(1, "a"))));
+  InstanceRecord a;
+  a.sha1 = sha(0x2001);
+  a.id = 1;
+  a.firmware_sha1 = firmware(1, "").sha1;
+  a.userns = "y";
+  a.uid_base = 1879048192u;
+  a.time_offset = -3600;
+  ASSERT_TRUE(Ok(c->put_instance(a)));
+  auto back = c->get_instance(a.sha1);
+  ASSERT_TRUE(Ok(back));
+  EXPECT_EQ((*back)->userns, "y");
+  EXPECT_EQ((*back)->uid_base, 1879048192u);
+  EXPECT_EQ((*back)->time_offset, -3600);
+  InstanceRecord b = a;
+  b.sha1 = sha(0x2002);
+  b.id = 2;
+  EXPECT_FALSE(c->put_instance(b).ok());  // the same id range: refused by the schema
+  b.uid_base = 0;
+  EXPECT_TRUE(Ok(c->put_instance(b)));
+  InstanceRecord d = b;
+  d.sha1 = sha(0x2003);
+  d.id = 3;
+  EXPECT_TRUE(Ok(c->put_instance(d)));  // 0 (none) may repeat
+  d.userns = "maybe";
+  EXPECT_FALSE(c->put_instance(d).ok());
+}
 }  // namespace
 }  // namespace fw::catalogue

@@ -118,6 +118,8 @@ TEST(Config, KeysAreAlphabeticalCompleteAndMatchTheDefaults) {
                                              "resources_dir",
                                              "socket_path",
                                              "stealable_interfaces",
+                                             "userns",
+                                             "userns_pool",
                                              "verbose_hook_scripts"};
   std::vector<std::string> names;
   Config c = parse_ok("");
@@ -272,6 +274,14 @@ std::vector<RuleCase> rule_cases() {
     cases.push_back(
         {"max_connections_per_uid", {"1", "64", "65536"}, bad, "a whole number from 1 to 65536"});
   }
+  cases.push_back({"userns", {"auto", "y", "n"}, {"", "yes", "AUTO", "1", "n "}, "auto, y or n"});
+  cases.push_back({"userns_pool",
+                   {"65536:1", "1879048192:2048", "4294836224:1"},
+                   {"", "65536", "100000:1", "0:1", "65536:0", "4294836224:2", ":1", "a:1",
+                    "65536:-1", "99999999999:1", " 65536:1"},
+                   "FIRST:BLOCKS, two whole numbers: FIRST a multiple of 65536 from 65536, BLOCKS "
+                   "from 1, and FIRST + BLOCKS * 65536 at most 4294901760 (ids above are "
+                   "reserved)"});
   for (const char* key :
        {"disable_apparmor", "dump_profile", "prevent_removal", "verbose_hook_scripts"}) {
     cases.push_back({key, {"y", "n"}, {"", "maybe", "Y", "yes", "1", "n "}, "y or n"});
@@ -462,5 +472,30 @@ TEST(EnsureRuntimeDirs, ExistingNonDirectoryIsAnError) {
                                    root + "/m/mnt' exists and is not a directory");
 }
 
+TEST(ConfigUserns, DefaultsAndPool) {
+  Config c = parse_ok("");
+  EXPECT_EQ(c.userns(), "auto");
+  EXPECT_EQ(c.userns_pool_first(), 1879048192u);
+  EXPECT_EQ(c.userns_pool_blocks(), 2048u);
+  Config d = parse_ok("[firmwared]\nuserns = n\nuserns_pool = 131072:3\n");
+  EXPECT_EQ(d.userns(), "n");
+  EXPECT_EQ(d.userns_pool_first(), 131072u);
+  EXPECT_EQ(d.userns_pool_blocks(), 3u);
+}
+
+TEST(ConfigUserns, RejectsBadValues) {
+  for (const char* bad : {"yes", "", "AUTO"}) {
+    auto r = Config::parse(std::string("[firmwared]\nuserns = ") + bad + "\n", "t.conf", {});
+    EXPECT_FALSE(r.ok()) << bad;
+  }
+  // Not a multiple of 65536, below 65536, no blocks, past the last usable id, garbage.
+  for (const char* bad : {"100000:1", "0:1", "65536:0", "4294836224:2", "65536", ":1", "65536:x",
+                          "65536:-1", "99999999999:1"}) {
+    auto r = Config::parse(std::string("[firmwared]\nuserns_pool = ") + bad + "\n", "t.conf", {});
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.error().message.find("userns_pool"), std::string::npos) << r.error().message;
+  }
+  EXPECT_TRUE(Config::parse("[firmwared]\nuserns_pool = 4294836224:1\n", "t.conf", {}).ok());
+}
 }  // namespace
 }  // namespace fw::config

@@ -180,6 +180,16 @@ class FakeMounter final : public InstanceMounter {
                        const std::string& target) override {
     return record("mount_overlay " + lower + " " + upper + " " + work + " " + target);
   }
+  Status mount_overlay_idmapped(const Strings& lowers, const std::string& upper,
+                                const std::string& work, const std::string& target,
+                                sys::IdRange range) override {
+    std::string joined;
+    for (const auto& l : lowers) joined += (joined.empty() ? "" : ":") + l;
+    return record("mount_overlay_idmapped " + joined + " " + upper + " " + work + " " + target +
+                  " " + std::to_string(range.base) + "+" + std::to_string(range.count));
+  }
+  std::string unmappable;  // what find_unmappable answers
+  Result<std::string> find_unmappable(const std::string&, uint32_t) override { return unmappable; }
   Status unmount(const std::string& target) override { return record("unmount " + target); }
   Result<bool> is_mounted(const std::string&) override { return true; }
   Status remove_tree(const std::string& path) override {
@@ -266,7 +276,7 @@ const Strings kBuiltinNames = {
     "name", "sha1", "base_workspace", "id", "pid", "state", "firmware_path", "root",
     "inner_pts", "outer_pts", "time", "interface", "stolen_interface", "stolen_btusb",
     "cmdline[]", "firmware_sha1", "init_pid", "exit_status", "upper_dir", "console_log", "ip",
-    "host_ip"};
+    "host_ip", "userns", "uid_base", "time_offset"};
 // clang-format on
 
 // ---- fixture --------------------------------------------------------------------------------
@@ -298,10 +308,15 @@ class InstancesTest : public ::testing::Test {
   }
 
   // (Re)creates the config and both folders over the same catalogue, as a restarted daemon.
-  void make_folders(bool prevent_removal, const std::string& stealable = "") {
+  // userns n by default: most tests check the privileged mode's mounts; the userns tests
+  // pass "auto" or "y".
+  void make_folders(bool prevent_removal, const std::string& stealable = "",
+                    const std::string& userns = "n", const std::string& pool = "") {
     instances_.reset();
     firmwares_.reset();
     std::map<std::string, std::string> env;
+    env["FIRMWARED_USERNS"] = userns;
+    if (!pool.empty()) env["FIRMWARED_USERNS_POOL"] = pool;
     if (prevent_removal) env["FIRMWARED_PREVENT_REMOVAL"] = "y";
     if (!stealable.empty()) env["FIRMWARED_STEALABLE_INTERFACES"] = stealable;
     auto config = config::Config::parse(
@@ -1581,7 +1596,7 @@ TEST_F(InstancesTest, ReadOnlyAndUnknownProperties) {
   auto inst = prepared();
   for (const char* p : {"name", "sha1", "base_workspace", "id", "pid", "state", "firmware_path",
                         "root", "inner_pts", "outer_pts", "time", "firmware_sha1", "init_pid",
-                        "exit_status", "upper_dir", "console_log", "ip", "host_ip"}) {
+                        "exit_status", "upper_dir", "console_log", "ip", "host_ip", "uid_base"}) {
     auto s = instances_->set_property(inst.name, p, "x");
     ASSERT_FALSE(s.ok()) << p;
     EXPECT_EQ(s.error().code, EPERM) << p;
@@ -1634,5 +1649,110 @@ TEST_F(InstancesTest, PropertiesListBuiltinsThenCustomOnesWhichPersist) {
   EXPECT_EQ(prop(other.name, "owner"), "");
 }
 
+// ---- user namespaces ------------------------------------------------------------------------
+
+TEST_F(InstancesTest, AutoWithoutAppArmorMountsAnIdmappedOverlayAndLaunchesInAUserNamespace) {
+  make_folders(false, "", "auto", "131072:4");
+  auto inst = prepared();
+  const std::string w = ws(inst.sha1);
+  EXPECT_EQ(mounter_.calls, (Strings{"mount_lower " + fw_mount() + " " + w + "/ro",
+                                     "mount_overlay_idmapped " + fw_mount() + " " + w + "/rw " + w +
+                                         "/work " + w + "/union 131072+65536"}));
+  EXPECT_EQ(prop(inst.name, "userns"), "auto");
+  EXPECT_EQ(prop(inst.name, "uid_base"), "131072");
+  EXPECT_EQ(record(inst.sha1).uid_base, 131072u);
+  Replies<EntitySummary> replies;
+  FakeRun& run = start_fully(inst.name, replies, 42);
+  EXPECT_EQ(run.spec.uid_base, 131072u);
+  ASSERT_EQ(replies.count(), 1u);
+  EXPECT_TRUE(replies.only().ok());
+}
+
+TEST_F(InstancesTest, IdRangesAreNeverSharedAndTheExhaustedPoolIsENOSPC) {
+  make_folders(false, "", "y", "131072:2");
+  auto a = prepared();
+  auto b = prepared();
+  EXPECT_EQ(record(a.sha1).uid_base, 131072u);
+  EXPECT_EQ(record(b.sha1).uid_base, 196608u);
+  auto c = prepare();
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().code, ENOSPC);
+  EXPECT_TRUE(contains(c.error().message, "no free id range")) << c.error().message;
+  EXPECT_EQ(catalogued(), 2u);  // nothing half-done
+  // A dropped instance's range is free again.
+  ASSERT_TRUE(instances_->drop(a.name).ok());
+  auto d = prepared();
+  EXPECT_EQ(record(d.sha1).uid_base, 131072u);
+}
+
+TEST_F(InstancesTest, AFirmwareWithUnmappableIdsIsRefusedAtPrepare) {
+  make_folders(false, "", "y", "131072:2");
+  mounter_.unmappable = "'/x/etc/shadow' (70000:0)";
+  auto r = prepare();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, EINVAL);
+  EXPECT_TRUE(contains(r.error().message, "'/x/etc/shadow' (70000:0)")) << r.error().message;
+  EXPECT_TRUE(contains(r.error().message, "set userns to n")) << r.error().message;
+  EXPECT_EQ(catalogued(), 0u);
+  EXPECT_TRUE(mounter_.calls.empty() ||
+              std::none_of(mounter_.calls.begin(), mounter_.calls.end(),
+                           [](const std::string& c) { return c.rfind("mount_", 0) == 0; }));
+}
+
+TEST_F(InstancesTest, SwitchingUsernsRemountsAndReleasesTheRange) {
+  make_folders(false, "", "y", "131072:2");
+  auto inst = prepared();
+  const std::string w = ws(inst.sha1);
+  mounter_.calls.clear();
+  EXPECT_EQ(set(inst.name, "userns", "n"), 0);
+  EXPECT_EQ(mounter_.calls,
+            (Strings{"unmount " + w + "/union", "unmount " + w + "/ro",
+                     "mount_lower " + fw_mount() + " " + w + "/ro",
+                     "mount_overlay " + w + "/ro " + w + "/rw " + w + "/work " + w + "/union"}));
+  EXPECT_EQ(record(inst.sha1).uid_base, 0u);
+  EXPECT_EQ(prop(inst.name, "uid_base"), "0");
+  mounter_.calls.clear();
+  EXPECT_EQ(set(inst.name, "userns", "y"), 0);
+  EXPECT_EQ(mounter_.calls.back(), "mount_overlay_idmapped " + fw_mount() + " " + w + "/rw " + w +
+                                       "/work " + w + "/union 131072+65536");
+  EXPECT_EQ(set(inst.name, "userns", "maybe"), EINVAL);
+  // A failed remount puts the previous mode back.
+  mounter_.calls.clear();
+  mounter_.fail_at = 4;  // the privileged overlay
+  EXPECT_EQ(set(inst.name, "userns", "n"), EIO);
+  EXPECT_EQ(record(inst.sha1).userns, "y");
+  EXPECT_EQ(mounter_.calls.back(), "mount_overlay_idmapped " + fw_mount() + " " + w + "/rw " + w +
+                                       "/work " + w + "/union 131072+65536");
+}
+
+TEST_F(InstancesTest, OnlyRootMaySetUsernsToN) {
+  make_folders(false, "", "y", "131072:2");
+  auto inst = prepared();
+  sys::ClientCredentials member;
+  member.uid = 1000;
+  member.gid = 1000;
+  auto s = instances_->set_property_as(member, inst.name, "userns", "n");
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, EPERM);
+  EXPECT_TRUE(instances_->set_property_as(member, inst.name, "userns", "auto").ok());
+  EXPECT_TRUE(instances_->set_property_as(sys::ClientCredentials{}, inst.name, "userns", "n").ok());
+}
+
+TEST_F(InstancesTest, TimeOffsetIsValidatedAndPassedToTheLaunch) {
+  auto inst = prepared();
+  EXPECT_EQ(prop(inst.name, "time_offset"), "0");
+  for (const char* bad : {"", "x", "1.5", "-", "315360001", "-315360001", "99999999999999"}) {
+    EXPECT_EQ(set(inst.name, "time_offset", bad), EINVAL) << bad;
+  }
+  EXPECT_EQ(set(inst.name, "time_offset", "-3600"), 0);
+  EXPECT_EQ(set(inst.name, "time_offset", "86400"), 0);
+  EXPECT_EQ(prop(inst.name, "time_offset"), "86400");
+  Replies<EntitySummary> replies;
+  FakeRun& run = start_fully(inst.name, replies, 42);
+  EXPECT_EQ(run.spec.time_offset, 86400);
+  EXPECT_EQ(run.spec.uid_base, 0u);  // userns n in this fixture
+  EXPECT_EQ(set(inst.name, "time_offset", "5"), EBUSY);
+  EXPECT_EQ(set(inst.name, "userns", "y"), EBUSY);
+}
 }  // namespace
 }  // namespace fw::core

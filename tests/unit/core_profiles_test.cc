@@ -63,6 +63,10 @@ class RecordingMounter final : public InstanceMounter {
                        const std::string& target) override {
     return record("mount_overlay " + target);
   }
+  Status mount_overlay_idmapped(const Strings&, const std::string&, const std::string&,
+                                const std::string& target, sys::IdRange range) override {
+    return record("mount_overlay_idmapped " + target + " " + std::to_string(range.base));
+  }
   Status unmount(const std::string& target) override { return record("unmount " + target); }
   Result<bool> is_mounted(const std::string&) override { return true; }
   Status remove_tree(const std::string& path) override {
@@ -260,6 +264,20 @@ TEST_F(InstanceProfilesTest, StartPassesNoProfileWithoutAppArmor) {
   instances_->start(s->name, [](Result<EntitySummary>) {});
   ASSERT_EQ(launcher_.specs.size(), 1u);
   EXPECT_EQ(launcher_.specs[0].apparmor_profile, "");
+  // userns=auto without AppArmor: a user namespace, the first range of the default pool.
+  EXPECT_EQ(launcher_.specs[0].uid_base, 1879048192u);
+  EXPECT_EQ(mounter_.calls.back(), "mount_overlay_idmapped " + ws(s->sha1) + "/union 1879048192");
+}
+
+TEST_F(InstanceProfilesTest, AutoUnderAppArmorRunsWithoutAUserNamespace) {
+  profiles_.on = true;
+  auto s = prepare();
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  instances_->start(s->name, [](Result<EntitySummary>) {});
+  ASSERT_EQ(launcher_.specs.size(), 1u);
+  EXPECT_EQ(launcher_.specs[0].apparmor_profile, "firmwared_" + s->sha1);
+  EXPECT_EQ(launcher_.specs[0].uid_base, 0u);
+  EXPECT_EQ(mounter_.calls.back(), "mount_overlay " + ws(s->sha1) + "/union");
 }
 
 TEST_F(InstanceProfilesTest, DropRemovesTheProfile) {
