@@ -17,8 +17,10 @@
 // host's network namespace), host_link (a host interface), out_name (a name for the veth
 // moved out), cg2 (a cgroup the test made in the host's cgroup2 root), cg1_ctl and cg1 (a
 // v1 controller and a cgroup the test made in it), release_marker (host path the release
-// agent writes). Groups: chroot procfs devtmpfs disk devices modules kexec clock ptrace
-// handles bpf perf userfaultfd keys userns unix tcp netns cgroup.
+// agent writes), tag (names the run's cgroup v1 hierarchy). Groups: chroot procfs
+// devtmpfs disk devices modules kexec clock ptrace handles bpf perf userfaultfd keys userns
+// unix tcp netns cgroup.
+#define _GNU_SOURCE  // strerrorname_np, setns, struct file_handle
 #include "escape_probe.h"
 
 #include <errno.h>
@@ -47,10 +49,10 @@
 
 static int g_argc;
 static char** g_argv;
-static char g_dir[256];
-static char g_proc[300];    // a fresh proc mounted by probe_mount_proc, "" if none
-static char g_devtmp[300];  // a fresh devtmpfs, "" if none
-static int g_proc_sys_rw;   // /proc/sys remounted read-write (restored at the end)
+char g_dir[256];
+static char g_proc[300];   // a fresh proc mounted by probe_mount_proc, "" if none
+char g_devtmp[300];        // a fresh devtmpfs, "" if none
+static int g_proc_sys_rw;  // /proc/sys remounted read-write (restored at the end)
 
 void report(const char* name, const char* verdict, const char* fmt, ...) {
   char detail[512];
@@ -129,7 +131,7 @@ int read_file(const char* path, char* buf, size_t len) {
   return (int)n;
 }
 
-static void path_in(char* out, size_t len, const char* base, const char* name) {
+void path_in(char* out, size_t len, const char* base, const char* name) {
   snprintf(out, len, "%s/%s", base, name);
 }
 
@@ -157,18 +159,25 @@ static void probe_chroot(void) {
   int status = 0;
   waitpid(pid, &status, 0);
   int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 99;
-  if (rc == 0) report("chroot_escape", "allowed", "chroot(\".\") after climbing sees the host marker");
-  else if (rc == 1) report("chroot_escape", "refused", "both chroots work but land on the instance's root (no host marker)");
-  else report("chroot_escape", "refused", "chroot failed (step %d)", rc);
+  if (rc == 0)
+    report("chroot_escape", "allowed", "chroot(\".\") after climbing sees the host marker");
+  else if (rc == 1)
+    report("chroot_escape", "refused",
+           "both chroots work but land on the instance's root (no host marker)");
+  else
+    report("chroot_escape", "refused", "chroot failed (step %d)", rc);
 }
 
 // ---- /proc -------------------------------------------------------------------------------
 
 // The writable view of /proc/sys: the instance's own once remounted, else a fresh proc's.
 static const char* proc_sys(char* buf, size_t len) {
-  if (g_proc_sys_rw) snprintf(buf, len, "/proc/sys");
-  else if (g_proc[0]) snprintf(buf, len, "%s/sys", g_proc);
-  else snprintf(buf, len, "/proc/sys");
+  if (g_proc_sys_rw)
+    snprintf(buf, len, "/proc/sys");
+  else if (g_proc[0])
+    snprintf(buf, len, "%s/sys", g_proc);
+  else
+    snprintf(buf, len, "/proc/sys");
   return buf;
 }
 
@@ -178,23 +187,27 @@ static void rewrite_sysctl(const char* name, const char* file) {
   char base[300], path[400], value[4096];
   snprintf(path, sizeof(path), "%s/%s", proc_sys(base, sizeof(base)), file);
   if (read_file(path, value, sizeof(value)) < 0) {
-    return report(name, errno == ENOENT ? "not-present" : verdict_of_errno(errno),
-                  "read %s: %s", path, strerrorname_np(errno));
+    return report(name, errno == ENOENT ? "not-present" : verdict_of_errno(errno), "read %s: %s",
+                  path, strerrorname_np(errno));
   }
   strcat(value, "\n");
-  if (write_file(path, value) == 0) report(name, "allowed", "wrote its own value back through %s", path);
-  else report(name, verdict_of_errno(errno), "write %s: %s", path, strerrorname_np(errno));
+  if (write_file(path, value) == 0)
+    report(name, "allowed", "wrote its own value back through %s", path);
+  else
+    report(name, verdict_of_errno(errno), "write %s: %s", path, strerrorname_np(errno));
 }
 
 static void probe_procfs(void) {
   // The instance's /proc/sys is a read-only bind mount: remount it read-write.
   if (mount(NULL, "/proc/sys", NULL, MS_REMOUNT | MS_BIND, NULL) == 0) {
     g_proc_sys_rw = 1;
-    report("proc_sys_remount_rw", "allowed", "mount(MS_REMOUNT|MS_BIND) of /proc/sys without MS_RDONLY");
+    report("proc_sys_remount_rw", "allowed",
+           "mount(MS_REMOUNT|MS_BIND) of /proc/sys without MS_RDONLY");
   } else {
     report("proc_sys_remount_rw", verdict_of_errno(errno), "%s", strerrorname_np(errno));
   }
-  if (g_proc_sys_rw) rewrite_sysctl("sysctl_vm_write", "vm/swappiness");
+  if (g_proc_sys_rw)
+    rewrite_sysctl("sysctl_vm_write", "vm/swappiness");
   else {
     char value[64];
     int rc = read_file("/proc/sys/vm/swappiness", value, sizeof(value));
@@ -218,7 +231,9 @@ static void probe_procfs(void) {
   }
   if (!masked) report("proc_unmask", "not-present", "no masked file in this kernel's /proc");
   // EINVAL: the mask is locked (a mount copied into a less privileged user namespace).
-  else if (umount2(masked, 0) != 0) report("proc_unmask", errno == EINVAL ? "refused" : verdict_of_errno(errno), "umount %s: %s", masked, strerrorname_np(errno));
+  else if (umount2(masked, 0) != 0)
+    report("proc_unmask", errno == EINVAL ? "refused" : verdict_of_errno(errno), "umount %s: %s",
+           masked, strerrorname_np(errno));
   else {
     char buf[64];
     int n = read_file(masked, buf, sizeof(buf));
@@ -245,28 +260,37 @@ static void probe_procfs(void) {
   const char* value = arg("somaxconn", NULL);
   char base[300], path[400], old[64], text[80];
   snprintf(path, sizeof(path), "%s/net/core/somaxconn", proc_sys(base, sizeof(base)));
-  if (!value) report("sysctl_net_write", "not-present", "no value given");
-  else if (read_file(path, old, sizeof(old)) < 0) report("sysctl_net_write", verdict_of_errno(errno), "read %s: %s", path, strerrorname_np(errno));
+  if (!value)
+    report("sysctl_net_write", "not-present", "no value given");
+  else if (read_file(path, old, sizeof(old)) < 0)
+    report("sysctl_net_write", verdict_of_errno(errno), "read %s: %s", path,
+           strerrorname_np(errno));
   else {
     snprintf(text, sizeof(text), "%s\n", value);
     int rc = write_file(path, text);
     int err = errno;
     char now[64] = "";
     read_file("/proc/sys/net/core/somaxconn", now, sizeof(now));
-    if (rc == 0) report("sysctl_net_write", "allowed", "wrote %s through %s; the instance's own reads %s", value, path, now);
-    else report("sysctl_net_write", verdict_of_errno(err), "%s: %s", path, strerrorname_np(err));
+    if (rc == 0)
+      report("sysctl_net_write", "allowed", "wrote %s through %s; the instance's own reads %s",
+             value, path, now);
+    else
+      report("sysctl_net_write", verdict_of_errno(err), "%s: %s", path, strerrorname_np(err));
     // Left for the driver to read from the host until the end of the run, then put back.
   }
 
   // The read-only /proc/sys back, so that the probes below see the instance as it started.
-  if (g_proc_sys_rw && mount(NULL, "/proc/sys", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) == 0) {
+  if (g_proc_sys_rw &&
+      mount(NULL, "/proc/sys", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) == 0) {
     g_proc_sys_rw = 0;
   }
 
   char kcore[300];
   snprintf(kcore, sizeof(kcore), "%s/kcore", g_proc[0] ? g_proc : "/proc");
   int fd = open(kcore, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) report("proc_kcore", errno == ENOENT ? "not-present" : verdict_of_errno(errno), "open %s: %s", kcore, strerrorname_np(errno));
+  if (fd < 0)
+    report("proc_kcore", errno == ENOENT ? "not-present" : verdict_of_errno(errno), "open %s: %s",
+           kcore, strerrorname_np(errno));
   else {
     char buf[64];
     ssize_t n = read(fd, buf, sizeof(buf));
@@ -276,9 +300,12 @@ static void probe_procfs(void) {
   // 'h' only prints the help to the kernel log.
   char sysrq[300];
   snprintf(sysrq, sizeof(sysrq), "%s/sysrq-trigger", g_proc[0] ? g_proc : "/proc");
-  if (access(sysrq, F_OK) != 0) report("proc_sysrq_trigger", "not-present", "%s: no such file", sysrq);
-  else if (write_file(sysrq, "h") == 0) report("proc_sysrq_trigger", "allowed", "wrote 'h' (help) to %s", sysrq);
-  else report("proc_sysrq_trigger", verdict_of_errno(errno), "%s: %s", sysrq, strerrorname_np(errno));
+  if (access(sysrq, F_OK) != 0)
+    report("proc_sysrq_trigger", "not-present", "%s: no such file", sysrq);
+  else if (write_file(sysrq, "h") == 0)
+    report("proc_sysrq_trigger", "allowed", "wrote 'h' (help) to %s", sysrq);
+  else
+    report("proc_sysrq_trigger", verdict_of_errno(errno), "%s: %s", sysrq, strerrorname_np(errno));
 
   path_in(dir, sizeof(dir), g_dir, "sys");
   mkdir(dir, 0700);
@@ -314,8 +341,10 @@ static void probe_devtmpfs(void) {
   if (!g_devtmp[0]) return report("devtmpfs_node_create", "refused", "no devtmpfs mounted");
   char path[400];
   path_in(path, sizeof(path), g_devtmp, node);
-  if (mknod(path, S_IFIFO | 0600, 0) == 0) report("devtmpfs_node_create", "allowed", "made FIFO %s", path);
-  else report("devtmpfs_node_create", verdict_of_errno(errno), "%s: %s", path, strerrorname_np(errno));
+  if (mknod(path, S_IFIFO | 0600, 0) == 0)
+    report("devtmpfs_node_create", "allowed", "made FIFO %s", path);
+  else
+    report("devtmpfs_node_create", verdict_of_errno(errno), "%s: %s", path, strerrorname_np(errno));
 }
 
 // Finds the node of character/block device DEV in the fresh devtmpfs; "" if none.
@@ -323,8 +352,8 @@ static void devtmpfs_node(char* out, size_t len, mode_t type, dev_t dev) {
   out[0] = '\0';
   if (!g_devtmp[0]) return;
   // The top of devtmpfs holds the disks, kmsg, mem and userfaultfd.
-  static const char* const kNames[] = {"vda", "sda", "nvme0n1", "xvda", "hda", "mmcblk0",
-                                       "kmsg", "mem", "userfaultfd", NULL};
+  static const char* const kNames[] = {"vda",     "sda",  "nvme0n1", "xvda",        "hda",
+                                       "mmcblk0", "kmsg", "mem",     "userfaultfd", NULL};
   for (int i = 0; kNames[i]; ++i) {
     char path[400];
     struct stat st;
@@ -338,20 +367,22 @@ static void devtmpfs_node(char* out, size_t len, mode_t type, dev_t dev) {
 
 // A node of DEV: one made with mknod in the scratch directory, else the fresh devtmpfs's.
 // Reports the mknod under MKNOD_NAME when given. Returns the path or NULL.
-static const char* device_node(char* out, size_t len, const char* mknod_name, const char* file,
-                               mode_t type, dev_t dev) {
+const char* device_node(char* out, size_t len, const char* mknod_name, const char* file,
+                        mode_t type, dev_t dev) {
   path_in(out, len, g_dir, file);
   unlink(out);
   if (mknod(out, type | 0600, dev) == 0) {
     if (mknod_name) report(mknod_name, "allowed", "mknod %s %u:%u", out, major(dev), minor(dev));
     return out;
   }
-  if (mknod_name) report(mknod_name, verdict_of_errno(errno), "mknod %s %u:%u: %s", out, major(dev), minor(dev), strerrorname_np(errno));
+  if (mknod_name)
+    report(mknod_name, verdict_of_errno(errno), "mknod %s %u:%u: %s", out, major(dev), minor(dev),
+           strerrorname_np(errno));
   devtmpfs_node(out, len, type, dev);
   return out[0] ? out : NULL;
 }
 
-static int parse_dev(const char* text, dev_t* dev) {
+int parse_dev(const char* text, dev_t* dev) {
   unsigned ma, mi;
   if (!text || sscanf(text, "%u:%u", &ma, &mi) != 2) return -1;
   *dev = makedev(ma, mi);
@@ -366,24 +397,35 @@ static void probe_disk(void) {
   }
   char path[400];
   const char* node = device_node(path, sizeof(path), "mknod_host_disk", "disk", S_IFBLK, dev);
-  if (!node) return report("open_host_disk", "refused", "no node of %u:%u (mknod refused, no devtmpfs)", major(dev), minor(dev));
+  if (!node)
+    return report("open_host_disk", "refused", "no node of %u:%u (mknod refused, no devtmpfs)",
+                  major(dev), minor(dev));
   int fd = open(node, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return report("open_host_disk", verdict_of_errno(errno), "open %s: %s", node, strerrorname_np(errno));
+  if (fd < 0)
+    return report("open_host_disk", verdict_of_errno(errno), "open %s: %s", node,
+                  strerrorname_np(errno));
   char buf[512];
   ssize_t n = read(fd, buf, sizeof(buf));
   int err = errno;
   close(fd);
-  if (n > 0) report("open_host_disk", "allowed", "read %zd bytes of %s", n, node);
-  else report("open_host_disk", n < 0 ? verdict_of_errno(err) : "refused", "read %s: %s", node, n < 0 ? strerrorname_np(err) : "0 bytes");
+  if (n > 0)
+    report("open_host_disk", "allowed", "read %zd bytes of %s", n, node);
+  else
+    report("open_host_disk", n < 0 ? verdict_of_errno(err) : "refused", "read %s: %s", node,
+           n < 0 ? strerrorname_np(err) : "0 bytes");
 }
 
 static void probe_devices(void) {
   char path[400];
   const char* node = device_node(path, sizeof(path), NULL, "mem", S_IFCHR, makedev(1, 1));
   int fd = node ? open(node, O_RDONLY | O_CLOEXEC) : -1;
-  if (!node) report("dev_mem", "refused", "no node of 1:1 (mknod refused, no devtmpfs)");
-  else if (fd < 0) report("dev_mem", errno == ENXIO || errno == ENODEV ? "not-present" : verdict_of_errno(errno), "open %s: %s", node, strerrorname_np(errno));
-  else report("dev_mem", "allowed", "opened %s", node);
+  if (!node)
+    report("dev_mem", "refused", "no node of 1:1 (mknod refused, no devtmpfs)");
+  else if (fd < 0)
+    report("dev_mem", errno == ENXIO || errno == ENODEV ? "not-present" : verdict_of_errno(errno),
+           "open %s: %s", node, strerrorname_np(errno));
+  else
+    report("dev_mem", "allowed", "opened %s", node);
   if (fd >= 0) close(fd);
 
   node = device_node(path, sizeof(path), NULL, "kmsg", S_IFCHR, makedev(1, 11));
@@ -392,19 +434,24 @@ static void probe_devices(void) {
     report("dev_kmsg_write", "refused", "no node of 1:11 (mknod refused, no devtmpfs)");
   } else {
     fd = open(node, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) report("dev_kmsg_read", verdict_of_errno(errno), "open %s: %s", node, strerrorname_np(errno));
+    if (fd < 0)
+      report("dev_kmsg_read", verdict_of_errno(errno), "open %s: %s", node, strerrorname_np(errno));
     else {
       char rec[1024];
       ssize_t n = read(fd, rec, sizeof(rec));
-      report("dev_kmsg_read", n > 0 ? "allowed" : verdict_of_errno(errno), "read a %zd-byte record of the host's kernel log", n);
+      report("dev_kmsg_read", n > 0 ? "allowed" : verdict_of_errno(errno),
+             "read a %zd-byte record of the host's kernel log", n);
       close(fd);
     }
     fd = open(node, O_WRONLY | O_CLOEXEC);
     static const char kLine[] = "<7>firmwared escape suite: /dev/kmsg written from an instance\n";
-    if (fd < 0) report("dev_kmsg_write", verdict_of_errno(errno), "open %s: %s", node, strerrorname_np(errno));
+    if (fd < 0)
+      report("dev_kmsg_write", verdict_of_errno(errno), "open %s: %s", node,
+             strerrorname_np(errno));
     else {
       ssize_t n = write(fd, kLine, sizeof(kLine) - 1);
-      report("dev_kmsg_write", n > 0 ? "allowed" : verdict_of_errno(errno), "%s", n > 0 ? "a debug line written to the host's kernel log" : strerrorname_np(errno));
+      report("dev_kmsg_write", n > 0 ? "allowed" : verdict_of_errno(errno), "%s",
+             n > 0 ? "a debug line written to the host's kernel log" : strerrorname_np(errno));
       close(fd);
     }
   }
@@ -412,310 +459,6 @@ static void probe_devices(void) {
   int n = klogctl(3 /* SYSLOG_ACTION_READ_ALL */, buf, sizeof(buf));
   report("syslog_read", n >= 0 ? "allowed" : verdict_of_errno(errno), "syslog(READ_ALL): %s",
          n >= 0 ? "the host's kernel log" : strerrorname_np(errno));
-}
-
-// ---- the kernel ----------------------------------------------------------------------------
-
-static void probe_modules(void) {
-  // Junk that the kernel rejects once the permission checks passed (ENOEXEC and friends).
-  long rc = syscall(SYS_init_module, "\177ELF", 4, "");
-  report("init_module", rc == 0 ? "allowed" : verdict_of_errno(errno), "junk module: %s", rc == 0 ? "loaded?!" : strerrorname_np(errno));
-  char path[300];
-  path_in(path, sizeof(path), g_dir, "evil.ko");
-  int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd >= 0 && write(fd, "\177ELFjunk", 8) != 8) { /* the call below reports */ }
-  rc = syscall(SYS_finit_module, fd, "", 0);
-  report("finit_module", rc == 0 ? "allowed" : verdict_of_errno(errno), "junk module: %s", rc == 0 ? "loaded?!" : strerrorname_np(errno));
-  if (fd >= 0) close(fd);
-}
-
-static void probe_kexec(void) {
-  // kexec_load checks capable(CAP_SYS_BOOT) and lockdown, then the flags: an unknown flag
-  // gets EINVAL past the permission checks. (Zero segments would unload a loaded kernel.)
-  long rc = syscall(SYS_kexec_load, 0, 0, NULL, 0x100UL);
-  report("kexec_load", rc == 0 ? "allowed" : verdict_of_errno(errno), "unknown flag: %s", rc == 0 ? "OK?!" : strerrorname_np(errno));
-  rc = syscall(SYS_kexec_file_load, -1, -1, 0, "", 0x80000000UL);
-  report("kexec_file_load", rc == 0 ? "allowed" : verdict_of_errno(errno), "unknown flag: %s", rc == 0 ? "OK?!" : strerrorname_np(errno));
-}
-
-static void probe_clock(void) {
-  struct timespec now;
-  clock_gettime(CLOCK_REALTIME, &now);
-  long rc = syscall(SYS_clock_settime, CLOCK_REALTIME, &now);
-  report("clock_settime", rc == 0 ? "allowed" : verdict_of_errno(errno), "CLOCK_REALTIME to now: %s", rc == 0 ? "OK" : strerrorname_np(errno));
-  struct timeval tv;
-  gettimeofday(&tv, NULL);
-  rc = syscall(SYS_settimeofday, &tv, NULL);
-  report("settimeofday", rc == 0 ? "allowed" : verdict_of_errno(errno), "to now: %s", rc == 0 ? "OK" : strerrorname_np(errno));
-  struct timex tx;
-  memset(&tx, 0, sizeof(tx));
-  tx.modes = ADJ_SETOFFSET;  // a zero offset
-  rc = syscall(SYS_adjtimex, &tx);
-  report("adjtimex", rc >= 0 ? "allowed" : verdict_of_errno(errno), "ADJ_SETOFFSET of 0: %s", rc >= 0 ? "OK" : strerrorname_np(errno));
-  memset(&tx, 0, sizeof(tx));
-  tx.modes = ADJ_SETOFFSET;
-  rc = syscall(SYS_clock_adjtime, CLOCK_REALTIME, &tx);
-  report("clock_adjtime", rc >= 0 ? "allowed" : verdict_of_errno(errno), "CLOCK_REALTIME ADJ_SETOFFSET of 0: %s", rc >= 0 ? "OK" : strerrorname_np(errno));
-}
-
-static void probe_ptrace(void) {
-  const char* text = arg("ptrace_pid", NULL);
-  if (!text) return report("ptrace_host_pid", "not-present", "no host pid given");
-  pid_t pid = atoi(text);
-  if (ptrace(PTRACE_ATTACH, pid, NULL, NULL) != 0) {
-    return report("ptrace_host_pid", errno == ESRCH ? "refused" : verdict_of_errno(errno),
-                  "PTRACE_ATTACH %d: %s%s", pid, strerrorname_np(errno),
-                  errno == ESRCH ? " (not in the instance's PID namespace)" : "");
-  }
-  waitpid(pid, NULL, __WALL);
-  ptrace(PTRACE_DETACH, pid, NULL, NULL);
-  report("ptrace_host_pid", "allowed", "PTRACE_ATTACH %d worked (detached)", pid);
-}
-
-static void probe_handles(void) {
-  struct {
-    struct file_handle fh;
-    unsigned char bytes[128];
-  } h;
-  h.fh.handle_bytes = sizeof(h.bytes);
-  int mount_id;
-  if (syscall(SYS_name_to_handle_at, AT_FDCWD, g_dir, &h.fh, &mount_id, 0) != 0) {
-    return report("open_by_handle_at", verdict_of_errno(errno), "name_to_handle_at: %s", strerrorname_np(errno));
-  }
-  int root = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  long fd = syscall(SYS_open_by_handle_at, root, &h.fh, O_RDONLY | O_CLOEXEC);
-  report("open_by_handle_at", fd >= 0 ? "allowed" : verdict_of_errno(errno), "a genuine handle of %s: %s", g_dir, fd >= 0 ? "opened" : strerrorname_np(errno));
-  if (fd >= 0) close((int)fd);
-  close(root);
-}
-
-// "r0 = 0; exit": the smallest valid program, of TYPE.
-static void bpf_load(const char* name, enum bpf_prog_type type) {
-  struct bpf_insn insns[2] = {
-      {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 0, .imm = 0},
-      {.code = BPF_JMP | BPF_EXIT},
-  };
-  union bpf_attr attr;
-  memset(&attr, 0, sizeof(attr));
-  attr.prog_type = type;
-  attr.insn_cnt = 2;
-  attr.insns = (unsigned long)insns;
-  attr.license = (unsigned long)"GPL";
-  long fd = syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof(attr));
-  // EINVAL: this kernel does not know the program type.
-  const char* v = fd >= 0 ? "allowed" : errno == EINVAL ? "not-present" : verdict_of_errno(errno);
-  report(name, v, "BPF_PROG_LOAD: %s", fd >= 0 ? "loaded (closed at once)" : strerrorname_np(errno));
-  if (fd >= 0) close((int)fd);
-}
-
-static void probe_bpf(void) {
-  bpf_load("bpf_socket_filter", BPF_PROG_TYPE_SOCKET_FILTER);
-  bpf_load("bpf_kprobe", BPF_PROG_TYPE_KPROBE);
-}
-
-static void probe_perf(void) {
-  struct perf_event_attr pe;
-  memset(&pe, 0, sizeof(pe));
-  pe.size = sizeof(pe);
-  pe.type = PERF_TYPE_SOFTWARE;
-  pe.config = PERF_COUNT_SW_CPU_CLOCK;
-  pe.disabled = 1;
-  long fd = syscall(SYS_perf_event_open, &pe, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
-  report("perf_system_wide", fd >= 0 ? "allowed" : verdict_of_errno(errno), "pid=-1 cpu=0: %s", fd >= 0 ? "opened (closed at once)" : strerrorname_np(errno));
-  if (fd >= 0) close((int)fd);
-}
-
-static void probe_userfaultfd(void) {
-  // Without UFFD_USER_MODE_ONLY: the kernel-fault flavour that escapes rely on.
-  long fd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-  report("userfaultfd_syscall", fd >= 0 ? "allowed" : verdict_of_errno(errno), "userfaultfd(0): %s", fd >= 0 ? "created" : strerrorname_np(errno));
-  if (fd >= 0) close((int)fd);
-  dev_t dev;
-  char path[400];
-  const char* node = NULL;
-  if (access("/dev/userfaultfd", F_OK) == 0) node = "/dev/userfaultfd";
-  else if (parse_dev(arg("uffd", NULL), &dev) == 0) node = device_node(path, sizeof(path), NULL, "userfaultfd", S_IFCHR, dev);
-  else return report("dev_userfaultfd", "not-present", "the host has no /dev/userfaultfd");
-  if (!node) return report("dev_userfaultfd", "refused", "no node (mknod refused, no devtmpfs)");
-  int dfd = open(node, O_RDWR | O_CLOEXEC);
-  if (dfd < 0) return report("dev_userfaultfd", verdict_of_errno(errno), "open %s: %s", node, strerrorname_np(errno));
-  int ufd = ioctl(dfd, USERFAULTFD_IOC_NEW, O_CLOEXEC);
-  report("dev_userfaultfd", ufd >= 0 ? "allowed" : verdict_of_errno(errno), "%s USERFAULTFD_IOC_NEW: %s", node, ufd >= 0 ? "created" : strerrorname_np(errno));
-  if (ufd >= 0) close(ufd);
-  close(dfd);
-}
-
-static void probe_keys(void) {
-  const char* serial = arg("key", NULL);
-  if (!serial) report("keyctl_read_host_key", "not-present", "no key given");
-  else {
-    long key = atol(serial);
-    char buf[256];
-    long n = syscall(SYS_keyctl, KEYCTL_READ, key, buf, sizeof(buf) - 1);
-    if (n < 0 && errno == EACCES) {
-      // Not possessed: link the user keyring (uid 0's, if that is who we are) into a new
-      // session keyring, as an attacker would, and read again.
-      syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL);
-      syscall(SYS_keyctl, KEYCTL_LINK, KEY_SPEC_USER_KEYRING, KEY_SPEC_SESSION_KEYRING);
-      n = syscall(SYS_keyctl, KEYCTL_READ, key, buf, sizeof(buf) - 1);
-    }
-    if (n >= 0) {
-      buf[n < (long)sizeof(buf) - 1 ? n : (long)sizeof(buf) - 1] = '\0';
-      report("keyctl_read_host_key", "allowed", "payload %s", buf);
-    } else {
-      report("keyctl_read_host_key", errno == ENOKEY ? "refused" : verdict_of_errno(errno), "KEYCTL_READ %ld: %s", key, strerrorname_np(errno));
-    }
-  }
-  const char* ring = arg("host_keyring", NULL);
-  if (!ring) return report("keyctl_host_keyring", "not-present", "no host keyring given");
-  long own = syscall(SYS_keyctl, KEYCTL_GET_KEYRING_ID, KEY_SPEC_USER_KEYRING, 0);
-  char desc[256];
-  long n = syscall(SYS_keyctl, KEYCTL_DESCRIBE, atol(ring), desc, sizeof(desc));
-  if (n >= 0) report("keyctl_host_keyring", "allowed", "KEYCTL_DESCRIBE of host root's user keyring %s works (own @u %ld)", ring, own);
-  else report("keyctl_host_keyring", errno == ENOKEY ? "refused" : verdict_of_errno(errno), "KEYCTL_DESCRIBE %s: %s (own @u %ld)", ring, strerrorname_np(errno), own);
-}
-
-// A new user namespace (full capabilities in it) with its own mount namespace: what it
-// can mount. In a child, which reports and exits.
-static void probe_userns(void) {
-  fflush(stdout);
-  pid_t pid = fork();
-  if (pid != 0) {
-    waitpid(pid, NULL, 0);
-    return;
-  }
-  if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) {
-    report("userns_unshare", verdict_of_errno(errno), "unshare(CLONE_NEWUSER|CLONE_NEWNS): %s", strerrorname_np(errno));
-    _exit(0);
-  }
-  report("userns_unshare", "allowed", "unshare(CLONE_NEWUSER|CLONE_NEWNS)");
-  char dir[300];
-  path_in(dir, sizeof(dir), g_dir, "userns");
-  mkdir(dir, 0700);
-  static const struct {
-    const char *name, *type;
-  } kMounts[] = {{"userns_mount_proc", "proc"},
-                 {"userns_mount_sysfs", "sysfs"},
-                 {"userns_mount_devtmpfs", "devtmpfs"},
-                 {NULL, NULL}};
-  for (int i = 0; kMounts[i].name; ++i) {
-    if (mount(kMounts[i].type, dir, kMounts[i].type, 0, NULL) == 0) {
-      report(kMounts[i].name, "allowed", "mounted %s", kMounts[i].type);
-      umount2(dir, MNT_DETACH);
-    } else {
-      report(kMounts[i].name, verdict_of_errno(errno), "%s", strerrorname_np(errno));
-    }
-  }
-  // The masks and the read-only /proc/sys are now locked (copied into a less privileged
-  // user namespace): EPERM/EINVAL rather than success.
-  if (mount(NULL, "/proc/sys", NULL, MS_REMOUNT | MS_BIND, NULL) == 0) report("userns_remount_proc_sys", "allowed", "remounted read-write");
-  else report("userns_remount_proc_sys", errno == EINVAL ? "refused" : verdict_of_errno(errno), "%s", strerrorname_np(errno));
-  _exit(0);
-}
-
-// ---- cgroups -------------------------------------------------------------------------------
-
-static int mount_cgroup(const char* sub, const char* type, const char* opts, char* dir, size_t len) {
-  path_in(dir, len, g_dir, sub);
-  mkdir(dir, 0700);
-  return mount("cgroup", dir, type, MS_NOSUID | MS_NODEV | MS_NOEXEC, opts);
-}
-
-// Writes VALUE to FILE of the test's cgroup NAME under a fresh mount of TYPE/OPTS: the
-// driver checks the host's copy of FILE.
-static void cgroup_host_write(const char* probe, const char* mount_name, const char* type,
-                              const char* opts, const char* name, const char* file) {
-  char dir[300], path[600];
-  if (mount_cgroup(type[6] == '2' ? "cg2" : "cg1host", type, opts, dir, sizeof(dir)) != 0) {
-    report(mount_name, verdict_of_errno(errno), "mount -t %s%s%s: %s", type, opts ? " -o " : "", opts ? opts : "", strerrorname_np(errno));
-    return report(probe, "refused", "no %s mounted", type);
-  }
-  report(mount_name, "allowed", "mount -t %s%s%s", type, opts ? " -o " : "", opts ? opts : "");
-  snprintf(path, sizeof(path), "%s/%s/%s", dir, name, file);
-  if (access(path, F_OK) != 0) report(probe, "refused", "the test's host cgroup %s is not in this tree (%s)", name, strerrorname_np(errno));
-  else if (write_file(path, "7\n") == 0) report(probe, "allowed", "wrote 7 to %s of the host's cgroup %s", file, name);
-  else report(probe, verdict_of_errno(errno), "%s: %s", path, strerrorname_np(errno));
-  umount2(dir, MNT_DETACH);
-}
-
-// The cgroup v1 release_agent escape, end to end but harmless: a named hierarchy of our
-// own, a release agent in the instance's upper dir (found through mountinfo) that only
-// writes the driver's marker on the host, a short-lived process in a notify_on_release
-// cgroup. The kernel runs the agent as host root, in the host's
-// namespaces.
-static void probe_release_agent(void) {
-  const char* marker = arg("release_marker", NULL);
-  if (!marker) return report("cgroup_v1_release_agent", "not-present", "no marker given");
-  char line[4096], upper[1024] = "";
-  FILE* mi = fopen("/proc/self/mountinfo", "re");
-  while (mi && fgets(line, sizeof(line), mi)) {
-    char* u = strstr(line, "upperdir=");
-    if (u && strstr(line, " / / ")) {
-      sscanf(u + 9, "%1023[^, \n]", upper);
-      break;
-    }
-  }
-  if (mi) fclose(mi);
-  char name[64], dir[300], cg[400], path[600];
-  snprintf(name, sizeof(name), "none,name=fwesc%d", (int)getpid());
-  if (mount_cgroup("cg1", "cgroup", name, dir, sizeof(dir)) != 0) {
-    report("cgroup_v1_mount_named", verdict_of_errno(errno), "mount -t cgroup -o %s: %s", name, strerrorname_np(errno));
-    return report("cgroup_v1_release_agent", "refused", "no cgroup v1 hierarchy");
-  }
-  report("cgroup_v1_mount_named", "allowed", "mount -t cgroup -o %s", name);
-  snprintf(cg, sizeof(cg), "%s/x", dir);
-  mkdir(cg, 0700);
-  snprintf(path, sizeof(path), "%s/notify_on_release", cg);
-  write_file(path, "1\n");
-  const char* agent = "/fw-escape-agent";
-  FILE* f = fopen(agent, "we");
-  if (f) {
-    fprintf(f, "#!/bin/sh\necho \"uid=$(id -u) mntns=$(readlink /proc/self/ns/mnt)\" > '%s'\n", marker);
-    fclose(f);
-    chmod(agent, 0755);
-  }
-  char host_agent[1100];
-  snprintf(host_agent, sizeof(host_agent), "%s%s\n", upper, agent);
-  snprintf(path, sizeof(path), "%s/release_agent", dir);
-  if (!upper[0]) report("cgroup_v1_release_agent", "not-present", "no upperdir in mountinfo");
-  else if (write_file(path, host_agent) != 0) report("cgroup_v1_release_agent", verdict_of_errno(errno), "write release_agent: %s", strerrorname_np(errno));
-  else {
-    pid_t pid = fork();
-    if (pid == 0) {
-      char procs[600], me[32];
-      snprintf(procs, sizeof(procs), "%s/cgroup.procs", cg);
-      snprintf(me, sizeof(me), "%d\n", (int)getpid());
-      _exit(write_file(procs, me) == 0 ? 0 : 1);
-    }
-    int status = 0;
-    waitpid(pid, &status, 0);
-    // The agent runs on the host: only the driver sees its marker. (A flag written into
-    // the upper dir would not show in the mounted overlay reliably.) Give it 2 s before
-    // removing the cgroup.
-    sleep(2);
-    report("cgroup_v1_release_agent", WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "allowed" : "refused",
-           "release_agent = %s%s, notify_on_release cgroup emptied (release_agent_on_host: did it run)", upper, agent);
-    write_file(path, "\n");
-  }
-  rmdir(cg);
-  umount2(dir, MNT_DETACH);
-  unlink(agent);
-}
-
-static void probe_cgroup(void) {
-  const char* cg2 = arg("cg2", NULL);
-  if (cg2) cgroup_host_write("cgroup_v2_host_write", "cgroup_v2_mount", "cgroup2", NULL, cg2, "cgroup.max.descendants");
-  else report("cgroup_v2_host_write", "not-present", "the host has no cgroup2 hierarchy");
-  const char* ctl = arg("cg1_ctl", NULL);
-  const char* cg1 = arg("cg1", NULL);
-  if (ctl && cg1) {
-    char file[64];
-    snprintf(file, sizeof(file), "%s.max", ctl);  // pids.max
-    cgroup_host_write("cgroup_v1_host_write", "cgroup_v1_mount_controller", "cgroup", ctl, cg1, file);
-  } else {
-    report("cgroup_v1_host_write", "not-present", "the host has no v1 pids hierarchy");
-  }
-  probe_release_agent();
 }
 
 // ---- main ----------------------------------------------------------------------------------
@@ -742,7 +485,8 @@ static void cleanup(void) {
 // keyring's serials), and its removal.
 static int host_key(int argc, char** argv) {
   if (argc == 4 && strcmp(argv[1], "host-key-add") == 0) {
-    long key = syscall(SYS_add_key, "user", argv[2], argv[3], strlen(argv[3]), KEY_SPEC_USER_KEYRING);
+    long key =
+        syscall(SYS_add_key, "user", argv[2], argv[3], strlen(argv[3]), KEY_SPEC_USER_KEYRING);
     long ring = syscall(SYS_keyctl, KEYCTL_GET_KEYRING_ID, KEY_SPEC_USER_KEYRING, 0);
     if (key < 0 || ring < 0) return perror("add_key"), 1;
     printf("%ld %ld\n", key, ring);

@@ -1,6 +1,7 @@
 // escape_probe's network probes: host services, host unix sockets, the host's network
 // namespace (setns, and through the netns id the kernel gives the veth's peer). See
 // escape_probe.c for the output and the arguments.
+#define _GNU_SOURCE  // strerrorname_np, setns, struct file_handle
 #include "escape_probe.h"
 
 #include <arpa/inet.h>
@@ -49,13 +50,16 @@ void probe_host_tcp_service(void) {
   inet_pton(AF_INET, ip, &sa.sin_addr);
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (connect_timeout(fd, (struct sockaddr*)&sa, sizeof(sa)) != 0) {
-    report("host_tcp_service", connect_verdict(errno), "connect %s:%s: %s", ip, port, strerrorname_np(errno));
+    report("host_tcp_service", connect_verdict(errno), "connect %s:%s: %s", ip, port,
+           strerrorname_np(errno));
   } else {
     char banner[64] = "";
     ssize_t n = read(fd, banner, sizeof(banner) - 1);
     if (n > 0) banner[n] = '\0';
-    for (char* p = banner; *p; ++p) if (*p == '\n') *p = '\0';
-    report("host_tcp_service", "allowed", "connected to %s:%s (0.0.0.0 listener), banner \"%s\"", ip, port, banner);
+    for (char* p = banner; *p; ++p)
+      if (*p == '\n') *p = '\0';
+    report("host_tcp_service", "allowed", "connected to %s:%s (0.0.0.0 listener), banner \"%s\"",
+           ip, port, banner);
   }
   close(fd);
 }
@@ -70,31 +74,39 @@ static void unix_connect(const char* probe, const char* name, int abstract) {
   if (connect_timeout(fd, (struct sockaddr*)&sa, len) == 0) {
     report(probe, "allowed", "connected to %s%s", abstract ? "@" : "", name);
   } else {
-    report(probe, connect_verdict(errno), "connect %s%s: %s", abstract ? "@" : "", name, strerrorname_np(errno));
+    report(probe, connect_verdict(errno), "connect %s%s: %s", abstract ? "@" : "", name,
+           strerrorname_np(errno));
   }
   close(fd);
 }
 
 void probe_unix_sockets(void) {
   const char* abstract = arg("abstract", NULL);
-  if (abstract) unix_connect("unix_abstract_host", abstract, 1);
-  else report("unix_abstract_host", "not-present", "no host socket given");
+  if (abstract)
+    unix_connect("unix_abstract_host", abstract, 1);
+  else
+    report("unix_abstract_host", "not-present", "no host socket given");
   const char* path = arg("unix_path", NULL);
-  if (path) unix_connect("unix_path_host", path, 0);
-  else report("unix_path_host", "not-present", "no host socket given");
+  if (path)
+    unix_connect("unix_path_host", path, 0);
+  else
+    report("unix_path_host", "not-present", "no host socket given");
 }
 
 void probe_netns_setns(void) {
   const char* host = arg("host_netns", NULL);
   int fd = open("/proc/1/ns/net", O_RDONLY | O_CLOEXEC);
   if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) {
-    report("netns_setns_pid1", verdict_of_errno(errno), "setns(/proc/1/ns/net): %s", strerrorname_np(errno));
+    report("netns_setns_pid1", verdict_of_errno(errno), "setns(/proc/1/ns/net): %s",
+           strerrorname_np(errno));
   } else {
     struct stat st;
     stat("/proc/self/ns/net", &st);
     int on_host = host && (unsigned long)st.st_ino == strtoul(host, NULL, 10);
-    report("netns_setns_pid1", on_host ? "allowed" : "refused", "setns(/proc/1/ns/net) works but %s (inode %lu)",
-           on_host ? "joins the host's network namespace" : "is the instance's own PID 1", (unsigned long)st.st_ino);
+    report("netns_setns_pid1", on_host ? "allowed" : "refused",
+           "setns(/proc/1/ns/net) works but %s (inode %lu)",
+           on_host ? "joins the host's network namespace" : "is the instance's own PID 1",
+           (unsigned long)st.st_ino);
   }
   if (fd >= 0) close(fd);
 }
@@ -169,7 +181,10 @@ static int dump_links(int nsid, struct link* out, int max) {
       break;
     }
     for (struct nlmsghdr* h = (struct nlmsghdr*)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
-      if (h->nlmsg_type == NLMSG_DONE) { done = 1; break; }
+      if (h->nlmsg_type == NLMSG_DONE) {
+        done = 1;
+        break;
+      }
       if (h->nlmsg_type == NLMSG_ERROR) {
         rc = ((struct nlmsgerr*)NLMSG_DATA(h))->error;
         done = 1;
@@ -184,7 +199,8 @@ static int dump_links(int nsid, struct link* out, int max) {
       l->link_nsid = -1;
       int len = (int)IFLA_PAYLOAD(h);
       for (struct rtattr* a = IFLA_RTA(ifi); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
-        if (a->rta_type == IFLA_IFNAME) snprintf(l->name, sizeof(l->name), "%s", (char*)RTA_DATA(a));
+        if (a->rta_type == IFLA_IFNAME)
+          snprintf(l->name, sizeof(l->name), "%s", (char*)RTA_DATA(a));
         if (a->rta_type == IFLA_LINK_NETNSID) l->link_nsid = *(int*)RTA_DATA(a);
       }
     }
@@ -224,9 +240,13 @@ void probe_netns_host_links(void) {
   for (int i = 0; i < n; ++i) {
     if (host_link && strcmp(links[i].name, host_link) == 0) seen = 1;
   }
-  if (n < 0) report("netns_host_links", verdict_of_errno(-n), "RTM_GETLINK with IFLA_TARGET_NETNSID %d: %s", veth.link_nsid, strerrorname_np(-n));
-  else report("netns_host_links", seen ? "allowed" : "refused", "IFLA_TARGET_NETNSID %d (%s's peer) lists %d links%s", veth.link_nsid,
-              veth.name, n, seen ? ", the host's among them" : ", not the host's");
+  if (n < 0)
+    report("netns_host_links", verdict_of_errno(-n), "RTM_GETLINK with IFLA_TARGET_NETNSID %d: %s",
+           veth.link_nsid, strerrorname_np(-n));
+  else
+    report("netns_host_links", seen ? "allowed" : "refused",
+           "IFLA_TARGET_NETNSID %d (%s's peer) lists %d links%s", veth.link_nsid, veth.name, n,
+           seen ? ", the host's among them" : ", not the host's");
   if (!new_name) return report("netns_host_link_create", "not-present", "no name given");
   struct link_req r;
   link_req_init(&r, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
@@ -237,8 +257,9 @@ void probe_netns_host_links(void) {
   add_attr(&r, IFLA_INFO_KIND, "veth", 5);
   info->rta_len = (unsigned short)((char*)&r + r.nh.nlmsg_len - (char*)info);
   int rc = nl_ack(&r);
-  report("netns_host_link_create", rc == 0 ? "allowed" : verdict_of_errno(-rc), "RTM_NEWLINK veth %s in netns id %d: %s", new_name,
-         veth.link_nsid, rc == 0 ? "created (the driver checks the host)" : strerrorname_np(-rc));
+  report("netns_host_link_create", rc == 0 ? "allowed" : verdict_of_errno(-rc),
+         "RTM_NEWLINK veth %s in netns id %d: %s", new_name, veth.link_nsid,
+         rc == 0 ? "created (the driver checks the host)" : strerrorname_np(-rc));
 }
 
 // Moving our veth into the host's namespace: by IFLA_NET_NS_FD of /proc/1/ns/net (the
@@ -246,7 +267,8 @@ void probe_netns_host_links(void) {
 void probe_netns_move_veth_out(void) {
   struct link veth;
   const char* out_name = arg("out_name", NULL);
-  if (own_veth(&veth) != 0 || !out_name) return report("netns_move_veth_out", "not-present", "no veth or no name given");
+  if (own_veth(&veth) != 0 || !out_name)
+    return report("netns_move_veth_out", "not-present", "no veth or no name given");
   struct link_req r;
   link_req_init(&r, RTM_NEWLINK, 0);
   r.ifi.ifi_index = veth.index;
@@ -256,9 +278,11 @@ void probe_netns_move_veth_out(void) {
   struct link now;
   int gone = own_veth(&now) != 0 || now.index != veth.index;
   if (rc == 0 && gone) {
-    report("netns_move_veth_out", "allowed", "%s moved to netns id %d as %s", veth.name, veth.link_nsid, out_name);
+    report("netns_move_veth_out", "allowed", "%s moved to netns id %d as %s", veth.name,
+           veth.link_nsid, out_name);
   } else {
-    report("netns_move_veth_out", rc == 0 ? "refused" : verdict_of_errno(-rc), "RTM_NEWLINK %s with IFLA_TARGET_NETNSID %d: %s",
-           veth.name, veth.link_nsid, rc == 0 ? "acknowledged, but the veth stayed" : strerrorname_np(-rc));
+    report("netns_move_veth_out", rc == 0 ? "refused" : verdict_of_errno(-rc),
+           "RTM_NEWLINK %s with IFLA_TARGET_NETNSID %d: %s", veth.name, veth.link_nsid,
+           rc == 0 ? "acknowledged, but the veth stayed" : strerrorname_np(-rc));
   }
 }

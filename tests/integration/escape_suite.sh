@@ -63,7 +63,8 @@ TAG=${TAG,,}
 # ---- the probe, built static (also run on the host for the =nobody and =host references)
 PROBE="$FW_TMP/escape_probe"
 cc -static -O2 -Wall -Wextra -Werror -Wno-format-truncation -o "$PROBE" \
-  "$HERE/escape_probe.c" "$HERE/escape_probe_net.c"
+  "$HERE"/escape_probe.c "$HERE"/escape_probe_kernel.c "$HERE"/escape_probe_cgroup.c \
+  "$HERE"/escape_probe_net.c
 chmod 0755 "$PROBE"
 
 # ---- what the suite puts on the host, and its removal on every exit path
@@ -79,7 +80,8 @@ escape_cleanup() {
   set +e
   rm -f "$MARKER" "/dev/$NODE"
   [[ -n "$KEY" ]] && "$PROBE" host-key-remove "$KEY"
-  [[ -n "$TRACEE" ]] && kill "$TRACEE" 2>/dev/null
+  # The tracee first: it holds the cgroups below.
+  [[ -n "$TRACEE" ]] && kill "$TRACEE" 2>/dev/null && wait "$TRACEE" 2>/dev/null
   [[ -n "$LISTENER" ]] && kill "$LISTENER" 2>/dev/null
   [[ "$(cat /proc/sys/net/core/somaxconn)" != "$SOMAXCONN" ]] &&
     echo "$SOMAXCONN" >/proc/sys/net/core/somaxconn
@@ -130,6 +132,9 @@ CG2_ROOT=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
 if [[ -n "$CG2_ROOT" ]]; then CG2_DIR="$CG2_ROOT/fw-escape-$TAG"; mkdir "$CG2_DIR"; fi
 CG1_ROOT=$(awk '$9 == "cgroup" && $NF ~ /(^|,)pids(,|$)/ { print $5; exit }' /proc/self/mountinfo)
 if [[ -n "$CG1_ROOT" ]]; then CG1_DIR="$CG1_ROOT/fw-escape-$TAG"; mkdir "$CG1_DIR"; fi
+# The tracee lives in them, so that nothing else removes them as empty while the suite
+# runs (an init beside this test, holding the host's tree, may sweep empty cgroups).
+for d in $CG2_DIR $CG1_DIR; do echo "$TRACEE" >"$d/cgroup.procs"; done
 
 # ---- the attacking firmware
 FW="$FW_TMP/escape-fw"
@@ -157,7 +162,7 @@ uffd=$UFFD node=$NODE ptrace_pid=$TRACEE key=$KEY host_keyring=$RING somaxconn=$
 abstract=fw-escape-$TAG unix_path=$FW_TMP/host.sock host_ip=$HOST_IP port=$PORT \
 host_netns=$(stat -Lc %i /proc/self/ns/net) host_link=$HOST_LINK new_link=$NEW_LINK \
 out_name=$OUT_LINK cg2=${CG2_DIR:+fw-escape-$TAG} cg1_ctl=${CG1_DIR:+pids} \
-cg1=${CG1_DIR:+fw-escape-$TAG} release_marker=$RELEASE_MARKER"
+cg1=${CG1_DIR:+fw-escape-$TAG} release_marker=$RELEASE_MARKER tag=$TAG"
 run fwctl start "$NAME"
 expect_eq "start the attacking instance" "$NAME started" "$OUT"
 fw_inst_wait_for 60 grep -q "ESCAPE DONE" "$WS/console.log" ||
