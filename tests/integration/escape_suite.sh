@@ -279,7 +279,9 @@ veth_out_on_host           allowed          refused          ?                re
 EOF
 )
 EXPECTED=$EXPECTED_BUILTIN
-[[ -n "${ESCAPE_EXPECTED:-}" ]] && EXPECTED=$(cat "$ESCAPE_EXPECTED")
+if [[ -n "${ESCAPE_EXPECTED:-}" ]]; then
+  EXPECTED=$(cat "$ESCAPE_EXPECTED") || { echo "cannot read ESCAPE_EXPECTED=$ESCAPE_EXPECTED" >&2; exit 2; }
+fi
 COLUMN=$MODE
 if [[ "$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null)" == Y ]]; then
   COLUMN="$MODE+apparmor"
