@@ -167,7 +167,17 @@ Result<Mount> mount_image_readonly(const std::string& image, const std::string& 
   auto loop = LoopDevice::attach(image, /*read_only=*/true);
   if (!loop.ok()) return loop.error().wrap(what);
   const char* fstype = format_name(format);
+  // ext2 and ext3 through the ext4 driver, which reads both: only the "ext4" type can be
+  // idmapped (FS_ALLOW_IDMAP), and instances in a user namespace see their firmware through
+  // an idmapped mount. A kernel without ext4 falls back to the image's own type.
+  const bool ext = format == ImageFormat::kExt2 || format == ImageFormat::kExt3;
+  if (ext) fstype = "ext4";
   const unsigned long flags = MS_RDONLY | MS_NODEV | MS_NOSUID;
+  if (ext && ::mount(loop->path().c_str(), dst.c_str(), fstype, flags, nullptr) == 0) {
+    loop->release();
+    return Mount(dst);
+  }
+  if (ext && (errno == ENODEV || errno == EINVAL)) fstype = format_name(format);
   if (::mount(loop->path().c_str(), dst.c_str(), fstype, flags, nullptr) != 0) {
     // An ext3/ext4 journal that needs recovery cannot be replayed on a read-only device:
     // ext4 refuses with EROFS ("write access unavailable, cannot proceed (try mounting

@@ -24,10 +24,13 @@ ESC=$(printf '%s' "$WS" | sed 's/[.[\*^$()+?{|]/\\&/g')
 
 monitors() { { pgrep -f -- "firmwared-monitor .*--workspace $ESC( |$)" || true; } | wc -l; }
 # Overlay superblocks on the upper dir, over every mount namespace (a superblock has one
-# device number, whichever namespace shows it).
+# device number, whichever namespace shows it). In a user namespace the overlay names the
+# upper dir through its idmapped mount, .idmap/up/rw.
 overlays_on_upper() {
   cat /proc/[0-9]*/mountinfo 2>/dev/null |
-    awk -v u="upperdir=$WS/rw" 'index($0, u ",") || index($0, u " ") || $0 ~ u "$" { print $3 }' |
+    awk -v u="upperdir=$WS/rw" -v i="upperdir=$WS/.idmap/up/rw" '
+      function on(x) { return index($0, x ",") || index($0, x " ") || substr($0, length($0) - length(x) + 1) == x }
+      on(u) || on(i) { print $3 }' |
     sort -u | wc -l
 }
 monitors_are() { [[ "$(monitors)" == "$1" ]]; }

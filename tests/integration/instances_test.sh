@@ -117,7 +117,7 @@ check_inside() {
 
   mounts=$(fw_inst_exec "$pid" cat /proc/mounts)
   expect_eq "$kind: one mount inside names the test dir" 1 "$(grep -c "$FW_TMP" <<<"$mounts")"
-  expect_match "$kind: ... the overlay root" "^overlay / overlay .*upperdir=$ws/rw" \
+  expect_match "$kind: ... the overlay root" "^overlay / overlay .*upperdir=$ws/(\.idmap/up/)?rw" \
     "$(grep "$FW_TMP" <<<"$mounts")"
   foreign=$(awk '{ print $2 }' <<<"$mounts" |
               grep -vE '^/$|^/(dev|proc|sys|tmp|run)(/.*)?$' || true)
