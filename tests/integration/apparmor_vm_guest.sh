@@ -42,7 +42,7 @@ OTHER=fwtest_not_firmwared
 for p in "$STALE" "$OTHER"; do
   printf 'abi <abi/3.0>,\nprofile %s { }\n' "$p" | apparmor_parser --replace -K -q
 done
-trap 'rc=$?; apparmor_parser -R -K <<<"profile $OTHER { }" 2>/dev/null; (exit $rc); fw_inst_on_exit' EXIT
+trap 'rc=$?; set +e; apparmor_parser -R -K <<<"profile $OTHER { }" 2>/dev/null; (exit $rc); fw_inst_on_exit' EXIT
 check "the stale profile is loaded before the daemon starts" loaded "$STALE"
 
 export FIRMWARED_TEST_UNCONFINED_CLOCK=1
@@ -127,7 +127,7 @@ expect_eq "the VM's clock did not move" False "$drift"
 DISKFILE="$FW_TMP/disk.img"
 head -c 1M /dev/zero >"$DISKFILE"
 LOOP=$(losetup --find --show "$DISKFILE")
-trap 'rc=$?; losetup -d "$LOOP" 2>/dev/null; apparmor_parser -R -K <<<"profile $OTHER { }" 2>/dev/null; (exit $rc); fw_inst_on_exit' EXIT
+trap 'rc=$?; set +e; losetup -d "$LOOP" 2>/dev/null; apparmor_parser -R -K <<<"profile $OTHER { }" 2>/dev/null; (exit $rc); fw_inst_on_exit' EXIT
 majmin=$(stat -c '%t %T' "$LOOP")
 maj=$((0x${majmin% *})) min=$((0x${majmin#* }))
 mknod_inside() { nsenter -t "$PID" -m -r sh -c "rm -f '$1' && mknod '$1' $2 $3 $4"; }
