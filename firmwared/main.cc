@@ -142,6 +142,12 @@ int main(int argc, char** argv) {
     }
     config_path = argv[1];
   }
+  if (auto s = fw::fault::check_test_switches(); !s.ok()) return fail("starting", s.error());
+  if (fw::fault::unconfined_clock()) {
+    fw::log::warning(std::string("test switch ") + fw::fault::kUnconfinedClockVariable +
+                     "=1: instances keep CAP_SYS_TIME and their clock calls are not filtered "
+                     "(only AppArmor, where enforced, refuses them)");
+  }
   auto config = fw::config::Config::load(config_path, fw::config::current_environment());
   if (!config.ok()) return fail("loading the configuration", config.error());
   fw::log::set_max_level(config->log_level());

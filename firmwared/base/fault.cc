@@ -36,4 +36,24 @@ void hit(const char* name) noexcept {
   if (wanted != nullptr && std::strcmp(wanted, name) == 0) ::raise(SIGKILL);
 }
 
+bool unconfined_clock() noexcept {
+#if defined(FW_FAULT_INJECTION)
+  const char* v = std::getenv(kUnconfinedClockVariable);
+  return v != nullptr && std::strcmp(v, "1") == 0;
+#else
+  return false;
+#endif
+}
+
+Status check_test_switches() {
+#if !defined(FW_FAULT_INJECTION)
+  if (std::getenv(kUnconfinedClockVariable) != nullptr) {
+    return make_error(EPERM, std::string(kUnconfinedClockVariable) +
+                                 " is set, but this build does not honour test switches "
+                                 "(CMake option FW_FAULT_INJECTION); unset it");
+  }
+#endif
+  return {};
+}
+
 }  // namespace fw::fault

@@ -8,6 +8,7 @@
 
 #include <sstream>
 
+#include "firmwared/base/fault.h"
 #include "firmwared/base/fd.h"
 #include "firmwared/base/log.h"
 #include "firmwared/base/paths.h"
@@ -273,7 +274,11 @@ Result<std::unique_ptr<core::RunningMonitor>> MonitorLauncher::launch(const core
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  char* envp[] = {const_cast<char*>("PATH=/usr/sbin:/usr/bin:/sbin:/bin"), nullptr};
+  // The test switch reaches the monitor, which builds PID 1's confinement (base/fault.h).
+  const std::string clock_switch = std::string(fault::kUnconfinedClockVariable) + "=1";
+  char* envp[] = {const_cast<char*>("PATH=/usr/sbin:/usr/bin:/sbin:/bin"),
+                  fault::unconfined_clock() ? const_cast<char*>(clock_switch.c_str()) : nullptr,
+                  nullptr};
   const int sw = status_w.get(), cr = control_r.get();
 
   const pid_t pid = ::fork();

@@ -7,12 +7,15 @@
 //   - a seccomp filter answers EPERM to setting the clock (settimeofday, clock_settime on
 //     any clock, stime, clock_adjtime on any clock but CLOCK_REALTIME), to kexec_load,
 //     kexec_file_load, init_module, finit_module, delete_module, open_by_handle_at, and to
-//     mknod/mknodat of block devices. adjtimex and clock_adjtime(CLOCK_REALTIME) stay
+//     mknod/mknodat of block devices; ENOSYS to the new mount API (fsopen, fsconfig, fsmount,
+//     fspick, move_mount, open_tree), which AppArmor does not mediate. adjtimex and clock_adjtime(CLOCK_REALTIME) stay
 //     allowed so that reading the time (modes == 0) works: seccomp cannot read the `modes`
 //     field (it sits behind a pointer), and the kernel refuses modes != 0 without
 //     CAP_SYS_TIME, which is gone;
 //   - optionally, an AppArmor profile to enter at exec (what aa_change_onexec(3) does).
 // Filters and capability drops are inherited by every child and cannot be undone.
+// Test builds only (FW_FAULT_INJECTION): under fault::unconfined_clock(), CAP_SYS_TIME is
+// kept and the clock calls are not filtered, so a test can show AppArmor alone refuses them.
 //
 // Everything is built by prepare(), before fork(); apply() only makes system calls, so it
 // may run in a child of the multi-threaded daemon.
@@ -46,6 +49,9 @@ class Confinement {
 
   const std::string& apparmor_profile() const { return apparmor_profile_; }
   size_t filter_instructions() const { return filter_.size(); }
+  // True under the test switch fault::unconfined_clock() (CAP_SYS_TIME kept, clock calls
+  // not filtered).
+  bool keeps_sys_time() const { return keep_sys_time_; }
 
  private:
   Confinement() = default;
@@ -53,6 +59,7 @@ class Confinement {
   std::vector<sock_filter> filter_;
   std::string apparmor_profile_;
   std::string onexec_request_;  // "exec <profile>"
+  bool keep_sys_time_ = false;
 };
 
 }  // namespace fw::sys

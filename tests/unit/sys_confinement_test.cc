@@ -110,6 +110,13 @@ void probe_kernel(std::ostringstream& out) {
   out << "kexec_file_load " << err_of(::syscall(SYS_kexec_file_load, -1, -1, 0, "", 0)) << "\n";
   // Without the filter: EBADF (root holds CAP_DAC_READ_SEARCH).
   out << "open_by_handle_at " << err_of(::syscall(SYS_open_by_handle_at, -1, nullptr, 0)) << "\n";
+  // The new mount API. Without the filter: a descriptor (fsopen of tmpfs), EBADF, ENOENT.
+  const long fs = ::syscall(SYS_fsopen, "tmpfs", 0);
+  out << "fsopen " << err_of(fs) << "\n";
+  if (fs >= 0) ::close(static_cast<int>(fs));
+  out << "fsmount " << err_of(::syscall(SYS_fsmount, -1, 0, 0)) << "\n";
+  out << "move_mount " << err_of(::syscall(SYS_move_mount, -1, "", -1, "", 0)) << "\n";
+  out << "open_tree " << err_of(::syscall(SYS_open_tree, -1, "/nonexistent-fw", 0)) << "\n";
 
   char dir[] = "/tmp/fw-confinement.XXXXXX";
   if (::mkdtemp(dir) != nullptr) {
@@ -222,6 +229,10 @@ TEST_F(ConfinementTest, ModulesKexecHandlesAndBlockDevicesAreRefused) {
                         "kexec_file_load", "open_by_handle_at", "mknod_block", "mknodat_block"}) {
     ASSERT_TRUE(r.count(k)) << k;
     EXPECT_EQ(r[k], EPERM) << k;
+  }
+  for (const char* k : {"fsopen", "fsmount", "move_mount", "open_tree"}) {
+    ASSERT_TRUE(r.count(k)) << k;
+    EXPECT_EQ(r[k], ENOSYS) << k << ": the new mount API looks absent";
   }
   EXPECT_EQ(r["mknod_char"], 0) << "character devices and fifos stay allowed";
   EXPECT_EQ(r["mknod_fifo"], 0);
