@@ -40,6 +40,22 @@ Status ensure_dir(const std::string& path, mode_t mode) {
 
 }  // namespace
 
+Sandbox::Sandbox(Sandbox&& other) noexcept
+    : uid_base(other.uid_base),
+      time_offset(other.time_offset),
+      init_pid(other.init_pid),
+      go(std::move(other.go)),
+      exec_pipe(std::move(other.exec_pipe)) {
+  other.init_pid = -1;
+}
+
+Sandbox::~Sandbox() {
+  if (init_pid <= 0) return;
+  ::kill(init_pid, SIGKILL);  // our unreaped child: the pid cannot have been reused
+  while (::waitpid(init_pid, nullptr, 0) < 0 && errno == EINTR) {
+  }
+}
+
 namespace {
 [[noreturn]] void run_userns_init(const InitSpec& init, int64_t time_offset, int ready_fd,
                                   int go_fd, int exec_fd);
@@ -470,7 +486,9 @@ Result<pid_t> spawn_init(Sandbox& sb, const InitSpec& init) {
     }
     FW_TRY(write_fd_byte(sb.go.get(), 1));
     sb.go.reset();
-    return await_exec(sb.init_pid, sb.exec_pipe.get());
+    const pid_t pid = sb.init_pid;
+    sb.init_pid = -1;  // await_exec reaps it on failure; on success the monitor owns it
+    return await_exec(pid, sb.exec_pipe.get());
   }
   if (::unshare(CLONE_NEWPID) != 0) return errno_error("unsharing the PID namespace");
   int p[2];

@@ -34,6 +34,13 @@ struct Sandbox {
   Fd go;         // a byte lets PID 1 go on; closed without one, PID 1 exits
   Fd exec_pipe;  // PID 1's report: EOF once exec'd, "<errno> <step>" otherwise
   bool userns() const { return uid_base != 0; }
+
+  Sandbox() = default;
+  Sandbox(Sandbox&& other) noexcept;
+  Sandbox& operator=(Sandbox&&) = delete;
+  // A PID 1 that never exec'd is killed and reaped: once the monitor is gone, nothing of
+  // this START holds the instance's overlay.
+  ~Sandbox();
 };
 
 // Step 2: a new mount namespace with "/" recursively private, and new IPC, network and UTS
