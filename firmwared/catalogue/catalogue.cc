@@ -52,9 +52,16 @@ END;
 )";
 }
 
+// Version 3: what an instance may reach on the host. '' (rows from before) reads as the
+// configuration's host_access.
+std::string_view host_access_sql() {
+  return "ALTER TABLE instances ADD COLUMN host_access TEXT NOT NULL DEFAULT '';";
+}
+
 constexpr Migration kMigrations[] = {
     {"creating the schema of schemas/catalogue.sql", catalogue_schema_sql},
     {"adding snapshots", snapshots_sql},
+    {"adding instances.host_access", host_access_sql},
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 

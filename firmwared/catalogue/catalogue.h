@@ -50,6 +50,7 @@ struct InstanceRecord {
   int64_t created = 0;             // unix time
   std::string interface, stolen_interface, stolen_btusb;
   std::vector<std::string> cmdline;
+  std::string host_access;  // schema version 3; "" (older rows): the configured default
 };
 
 // A frozen upper layer (schema version 2): stacked on its parent snapshot, if any, and on

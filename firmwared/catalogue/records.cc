@@ -65,20 +65,21 @@ Result<std::vector<FirmwareRecord>> select_firmwares(Db& db, std::string_view wh
 constexpr std::string_view kUpsertInstance = R"(
     INSERT INTO instances (sha1, id, firmware_sha1, state, monitor_pid, monitor_start_time,
                            init_pid, exit_status, created, interface, stolen_interface,
-                           stolen_btusb, snapshot_sha1)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                           stolen_btusb, snapshot_sha1, host_access)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
     ON CONFLICT (sha1) DO UPDATE SET
       id = excluded.id, firmware_sha1 = excluded.firmware_sha1, state = excluded.state,
       monitor_pid = excluded.monitor_pid, monitor_start_time = excluded.monitor_start_time,
       init_pid = excluded.init_pid, exit_status = excluded.exit_status,
       created = excluded.created, interface = excluded.interface,
       stolen_interface = excluded.stolen_interface, stolen_btusb = excluded.stolen_btusb,
-      snapshot_sha1 = excluded.snapshot_sha1)";
+      snapshot_sha1 = excluded.snapshot_sha1, host_access = excluded.host_access)";
 
 constexpr std::string_view kSelectInstances = R"(
     SELECT i.sha1, COALESCE(n.name, ''), i.id, i.firmware_sha1, i.state, i.monitor_pid,
            i.monitor_start_time, i.init_pid, i.exit_status, i.created, i.interface,
-           i.stolen_interface, i.stolen_btusb, COALESCE(i.snapshot_sha1, '')
+           i.stolen_interface, i.stolen_btusb, COALESCE(i.snapshot_sha1, ''),
+           i.host_access
     FROM instances AS i LEFT JOIN names AS n ON n.folder = 'instances' AND n.sha1 = i.sha1)";
 
 InstanceRecord instance_from_row(const Statement& st) {
@@ -97,6 +98,7 @@ InstanceRecord instance_from_row(const Statement& st) {
   r.stolen_interface = st.column_text(11);
   r.stolen_btusb = st.column_text(12);
   r.snapshot_sha1 = st.column_text(13);
+  r.host_access = st.column_text(14);
   return r;
 }
 
@@ -139,6 +141,7 @@ Status write_instance(Db& db, const InstanceRecord& r) {
   } else {
     st.bind(13, r.snapshot_sha1);
   }
+  st.bind(14, r.host_access);
   FW_TRY(st.run());
 
   FW_ASSIGN_OR_RETURN(Statement clear, db.prepare("DELETE FROM instance_cmdline WHERE sha1 = ?1"));

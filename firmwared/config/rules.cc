@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <array>
 
+#include "firmwared/base/host_access.h"
+
 namespace fw::config::internal {
 namespace {
 
@@ -24,6 +26,9 @@ constexpr std::array kKeys = {
     KeySpec{"disable_apparmor", Rule::kBool, "n",
             "y: do not confine instances with AppArmor, and do not warn when the kernel lacks it"},
     KeySpec{"dump_profile", Rule::kBool, "n", "y: log each generated AppArmor profile"},
+    KeySpec{"host_access", Rule::kHostAccess, "none",
+            "what a new instance may reach on the host through its veth: none, all, or "
+            "ports such as 'tcp:22 udp:53' (at its host_ip only)"},
     KeySpec{"host_interface_prefix", Rule::kIfacePrefix, "fd_veth",
             "prefix of the host end of each instance's veth pair; the instance id is appended"},
     KeySpec{"log_level", Rule::kLogLevel, "info", "most verbose level of the daemon's log"},
@@ -168,6 +173,8 @@ bool satisfies(Rule rule, std::string_view value) {
       return is_count(value, 64, 65536);
     case Rule::kPerUid:
       return is_count(value, 1, 65536);
+    case Rule::kHostAccess:
+      return parse_host_access(value).ok();
   }
   return false;
 }
@@ -202,6 +209,8 @@ std::string rule_text(Rule rule) {
       return "a whole number from 64 to 65536";
     case Rule::kPerUid:
       return "a whole number from 1 to 65536";
+    case Rule::kHostAccess:
+      return host_access_rule();
   }
   return "";
 }

@@ -21,6 +21,7 @@ enum class Rule {
   kSeconds,       // a timeout: integer 1..86400
   kConnections,   // max_connections: integer 64..65536 (above the root reserve)
   kPerUid,        // max_connections_per_uid: integer 1..65536
+  kHostAccess,    // host_access: none, all or a port list (base/host_access.h)
 };
 
 struct KeySpec {

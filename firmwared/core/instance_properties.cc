@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <ctime>
 
+#include "firmwared/base/host_access.h"
 #include "firmwared/base/strings.h"
 #include "firmwared/core/instances.h"
 #include "firmwared/core/instances_runtime.h"
@@ -39,12 +40,14 @@ const std::vector<std::string>& builtin_names() {
                                                  "upper_dir",
                                                  "console_log",
                                                  "ip",
-                                                 "host_ip"};
+                                                 "host_ip",
+                                                 "host_access"};
   return names;
 }
 
 bool is_launch_property(const std::string& p) {
-  return p == "interface" || p == "stolen_interface" || p == "stolen_btusb" || p == "cmdline";
+  return p == "interface" || p == "stolen_interface" || p == "stolen_btusb" || p == "cmdline" ||
+         p == "host_access";
 }
 
 }  // namespace
@@ -95,6 +98,12 @@ Status validate_stolen_interface(const std::string& value) {
   return {};
 }
 
+std::string effective_host_access(const catalogue::InstanceRecord& r, const config::Config& c) {
+  if (!r.host_access.empty()) return r.host_access;
+  auto parsed = parse_host_access(c.host_access());  // validated at start
+  return parsed ? to_string(*parsed) : "none";
+}
+
 Status check_may_steal(const sys::ClientCredentials& client, const std::string& prop,
                        const std::string& value, const std::vector<std::string>& stealable) {
   if (client.is_root() || value.empty()) return {};
@@ -142,7 +151,8 @@ std::vector<std::pair<std::string, std::string>> Instances::builtin_values(
           {"upper_dir", ws + "/rw"},
           {"console_log", ws + "/console.log"},
           {"ip", net + ".1"},
-          {"host_ip", net + ".254"}};
+          {"host_ip", net + ".254"},
+          {"host_access", effective_host_access(r, d_.config)}};
 }
 
 Result<std::vector<PropertyValue>> Instances::show(const std::string& id) {
@@ -175,6 +185,10 @@ Status Instances::check_writable(const catalogue::InstanceRecord& r, const std::
   }
   if (prop == "interface") return validate_interface_name(value);
   if (prop == "stolen_interface") return validate_stolen_interface(value);
+  if (prop == "host_access") {
+    auto parsed = parse_host_access(value);
+    if (!parsed) return parsed.error();
+  }
   if (prop == "stolen_btusb") {
     if (value.size() > 255) return make_error(EINVAL, "stolen_btusb is longer than 255 bytes");
     for (char c : value) {
@@ -223,6 +237,7 @@ Status Instances::set_property(const std::string& id, const std::string& prop,
     if (ref.name == "interface") r.interface = value;
     if (ref.name == "stolen_interface") r.stolen_interface = value;
     if (ref.name == "stolen_btusb") r.stolen_btusb = value;
+    if (ref.name == "host_access") r.host_access = to_string(*parse_host_access(value));
     FW_TRY(d_.catalogue.put_instance(r));
     return emit();
   }
