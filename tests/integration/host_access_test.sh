@@ -78,6 +78,12 @@ start() {
   fwctl exec "$1" -- ip route add default via "$(fwctl get_property instances "$1" host_ip)"
 }
 stop() { fwctl kill "$1" >/dev/null; }
+# setp INSTANCE VALUE: sets host_access, as a check (so that the rest still runs, and fails
+# where it should, against a daemon without the property).
+setp() {
+  run fwctl set_property instances "$1" host_access "$2"
+  expect_eq "set host_access of $1 to '$2'" 0 "$RC"
+}
 table_exists() { nft list table inet "$TABLE" >/dev/null 2>&1; }
 table_absent() { ! table_exists; }
 # (grep -q on a pipe could make nft die of SIGPIPE, a failure under pipefail: read it all.)
@@ -113,7 +119,7 @@ fw_inst_wait_for 5 table_absent || true
 check "none: the table is gone after KILL" table_absent
 
 echo "# tcp:PORT"
-fwctl set_property instances "$A" host_access "tcp:$PORT"
+setp "$A" "tcp:$PORT"
 expect_eq "the port list reads back" "tcp:$PORT" "$(fwctl get_property instances "$A" host_access)"
 start "$A"
 expect_eq "tcp:PORT: the port at host_ip is reachable" "hello-from-host" "$(reach "$A" "$HOST_A" "$PORT")"
@@ -123,7 +129,7 @@ expect_eq "tcp:PORT: ping of host_ip works" yes "$(pings "$A" "$HOST_A")"
 stop "$A"
 
 echo "# all"
-fwctl set_property instances "$A" host_access all
+setp "$A" all
 start "$A"
 expect_eq "all: the port at host_ip" "hello-from-host" "$(reach "$A" "$HOST_A" "$PORT")"
 expect_eq "all: another port at host_ip" "hello-from-host" "$(reach "$A" "$HOST_A" "$PORT2")"
@@ -136,14 +142,14 @@ echo "# forwarding (instance a -> instance b through the host)"
 # Forwarding is enabled on the two host ends only (the per-device switch: IPv4 forwards a
 # packet when its input device allows it), so the host's other interfaces are unaffected.
 forward_on() { sysctl -qw "net.ipv4.conf.${P}$1.forwarding=1"; }
-fwctl set_property instances "$A" host_access none
+setp "$A" none
 start "$A"
 start "$B"
 forward_on 0
 forward_on 1
 expect_eq "none: the host does not forward for the instance" "" "$(reach "$A" "${NET}1.1" 9050)"
 stop "$A"
-fwctl set_property instances "$A" host_access all
+setp "$A" all
 start "$A"
 forward_on 0
 expect_match "all: the host forwards (b, itself none, answers a connection made to it)" \
@@ -154,7 +160,7 @@ fw_inst_wait_for 5 table_absent || true
 check "the table is gone once no instance is filtered" table_absent
 
 echo "# daemon crash"
-fwctl set_property instances "$A" host_access none
+setp "$A" none
 start "$A"
 mon=$(fwctl get_property instances "$A" pid)
 fw_inst_crash_daemon
