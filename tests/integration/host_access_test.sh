@@ -213,4 +213,21 @@ INSTS=""
 fw_inst_wait_for 5 table_absent || true
 check "no table after KILL and DROP" table_absent
 check "another program's table is untouched" nft list chain inet "$FOREIGN" c
+
+echo "# a helper whose filter step fails"
+A=$(field name "$(fwctl prepare instances "$FW")")
+INSTS=$A
+stop_daemon
+printf '#!/bin/sh\n[ "$1" = filter ] && { echo "net_hook: filter: no nftables here" >&2; exit 1; }\nexec "%s" "$@"\n' \
+  "$FW_BUILD_DIR/net-helpers/net_hook" >"$FW_TMP/nofilter_hook"
+chmod +x "$FW_TMP/nofilter_hook"
+FIRMWARED_NET_HOOK="$FW_TMP/nofilter_hook" start_daemon
+run fwctl start "$A"
+expect_eq "START fails when the filter cannot be installed" 1 "$RC"
+expect_match "the error names the step" "installing the host_access filter \\(none\\) of ${P}0: net helper '.*nofilter_hook filter' failed \\(exit status 1\\): net_hook: filter: no nftables here" "$ERR"
+expect_eq "the instance stays ready" ready "$(fwctl get_property instances "$A" state)"
+check "no veth was made" bash -c "! ip link show ${P}0 >/dev/null 2>&1"
+check "no netns pin left" test ! -e "$(fwctl get_property instances "$A" base_workspace)/netns"
+fwctl drop instances "$A" >/dev/null
+INSTS=""
 stop_daemon
