@@ -9,6 +9,11 @@
 #   net_hook.sh release (--netns PATH|--pid PID) --iface NAME [--host-name NAME] [--missing-ok]
 #   net_hook.sh clean --host-if NAME
 #
+# Not implemented here: filter, unfilter and sweep (the host_access filter, nftables; see
+# docs/net-helper.md). They are refused as unknown actions (exit 2), so with this script
+# every START fails at its filter step: closed, never open. Add them (nft -f - under
+# flock, as the shipped helper does) before using it with firmwared.
+#
 # Exit status: 0 success, 1 failure (one line "net_hook: ACTION: WHAT: REASON" on stderr),
 # 2 bad usage. Needs ip (iproute2) and nsenter (util-linux).
 set -uo pipefail

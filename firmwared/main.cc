@@ -96,6 +96,7 @@ int serve(const fw::config::Config& config, event_base* base) {
   {
     auto keep = instances.running_host_interfaces();
     network.remove_leftover_veths({keep.begin(), keep.end()});
+    network.sweep_filters({keep.begin(), keep.end()});
   }
 
   fw::core::Snapshots snapshots(*catalogue, events, instances);

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "net-helpers/netlink.h"
+#include "net-helpers/nft.h"
 
 namespace fw::net {
 
@@ -189,6 +190,15 @@ Status run_action(const Options& options, std::string* rollback_notes) {
       return release(options);
     case Action::kClean:
       return clean(options);
+    case Action::kFilter: {
+      // The address without its prefix length: the host end's own address.
+      const std::string ip = options.host_addr.text.substr(0, options.host_addr.text.find('/'));
+      return filter(options.table, options.host_if, ip, options.access);
+    }
+    case Action::kUnfilter:
+      return unfilter(options.table, options.host_if);
+    case Action::kSweep:
+      return sweep(options.table, options.keep);
   }
   return make_error(EINVAL, "unknown action");
 }

@@ -1,5 +1,7 @@
 #include "net-helpers/args.h"
 
+#include "net-helpers/nft_rules.h"
+
 #include <arpa/inet.h>
 
 #include <algorithm>
@@ -18,6 +20,10 @@ const char kUsageText[] =
     "       net_hook release (--netns PATH | --pid PID) --iface NAME [--host-name NAME]\n"
     "                        [--missing-ok]\n"
     "       net_hook clean --host-if NAME\n"
+    "       net_hook filter --table firmwared_WORD --host-if NAME --host-addr A.B.C.D/N\n"
+    "                       --access (none | all | 'tcp:PORT udp:FIRST-LAST ...')\n"
+    "       net_hook unfilter --table firmwared_WORD --host-if NAME\n"
+    "       net_hook sweep --table firmwared_WORD [--keep 'NAME NAME ...']\n"
     "       net_hook --help | --version\n";
 
 const char kHelpText[] =
@@ -30,6 +36,10 @@ const char kHelpText[] =
     "  release  move --iface from the namespace back to this one, renamed --host-name, down;\n"
     "           with --missing-ok an absent interface or namespace is not an error.\n"
     "  clean    delete the host veth end --host-if (and so the pair); absent is success.\n"
+    "  filter   install the nftables filter of traffic arriving on --host-if in table inet\n"
+    "           --table: what it may reach on the host (--access); 'all' removes it.\n"
+    "  unfilter remove that filter (and the table with its last filter); absent is success.\n"
+    "  sweep    remove every filter of --table but those of the --keep interfaces.\n"
     "\n"
     "The target namespace is --netns PATH (/proc/PID/ns/net, a bind-mounted nsfs file, or\n"
     "/proc/self/fd/N for an inherited descriptor) or --pid PID (/proc/PID/ns/net).\n"
@@ -48,7 +58,8 @@ constexpr std::array kFlags = {
     FlagSpec{"netns", true},     FlagSpec{"pid", true},         FlagSpec{"host-if", true},
     FlagSpec{"inner-if", true},  FlagSpec{"host-addr", true},   FlagSpec{"inner-addr", true},
     FlagSpec{"iface", true},     FlagSpec{"new-name", true},    FlagSpec{"addr", true},
-    FlagSpec{"host-name", true}, FlagSpec{"missing-ok", false},
+    FlagSpec{"host-name", true}, FlagSpec{"missing-ok", false}, FlagSpec{"table", true},
+    FlagSpec{"access", true},    FlagSpec{"keep", true},
 };
 
 // The flags each action accepts (others are usage errors).
@@ -62,6 +73,12 @@ std::vector<std::string_view> allowed_flags(Action action) {
       return {"netns", "pid", "iface", "host-name", "missing-ok"};
     case Action::kClean:
       return {"host-if"};
+    case Action::kFilter:
+      return {"table", "host-if", "host-addr", "access"};
+    case Action::kUnfilter:
+      return {"table", "host-if"};
+    case Action::kSweep:
+      return {"table", "keep"};
   }
   return {};
 }
@@ -73,7 +90,11 @@ Result<Action> parse_action(const std::string& word) {
   if (word == "steal") return Action::kSteal;
   if (word == "release") return Action::kRelease;
   if (word == "clean") return Action::kClean;
-  return usage("unknown action '" + word + "' (expected create, steal, release or clean)");
+  if (word == "filter") return Action::kFilter;
+  if (word == "unfilter") return Action::kUnfilter;
+  if (word == "sweep") return Action::kSweep;
+  return usage("unknown action '" + word +
+               "' (expected create, steal, release, clean, filter, unfilter or sweep)");
 }
 
 using FlagMap = std::map<std::string, std::string, std::less<>>;
@@ -159,6 +180,41 @@ Status take_netns(const FlagMap& flags, std::string* out) {
   return {};
 }
 
+Status take_table(const FlagMap& flags, std::string* out) {
+  auto it = flags.find("table");
+  if (it == flags.end()) return usage("--table is required");
+  const std::string why = check_table_name(it->second);
+  if (!why.empty()) return usage("--table '" + it->second + "': " + why);
+  *out = it->second;
+  return {};
+}
+
+// An interface whose name goes into nftables chain names.
+Status take_nft_ifname(const FlagMap& flags, std::string* out) {
+  FW_TRY(take_ifname(flags, "host-if", true, out));
+  const std::string why = check_nft_word(*out);
+  return why.empty() ? Status() : usage("--host-if '" + *out + "': " + why);
+}
+
+Status take_keep(const FlagMap& flags, std::set<std::string>* out) {
+  auto it = flags.find("keep");
+  if (it == flags.end()) return {};
+  const std::string& v = it->second;
+  size_t i = 0;
+  while (i < v.size()) {
+    size_t end = v.find_first_of(" \t", i);
+    if (end == std::string::npos) end = v.size();
+    if (end > i) {
+      const std::string name = v.substr(i, end - i);
+      const std::string why = check_nft_word(name);
+      if (!why.empty()) return usage("--keep '" + name + "': " + why);
+      out->insert(name);
+    }
+    i = end + 1;
+  }
+  return {};
+}
+
 Result<Options> build_options(Action action, const FlagMap& flags) {
   Options o;
   o.action = action;
@@ -191,6 +247,26 @@ Result<Options> build_options(Action action, const FlagMap& flags) {
     case Action::kClean:
       FW_TRY(take_ifname(flags, "host-if", true, &o.host_if));
       break;
+    case Action::kFilter: {
+      FW_TRY(take_table(flags, &o.table));
+      FW_TRY(take_nft_ifname(flags, &o.host_if));
+      FW_TRY(take_cidr(flags, "host-addr", true, &cidr));
+      o.host_addr = *cidr;
+      auto it = flags.find("access");
+      if (it == flags.end()) return usage("--access is required");
+      auto access = parse_host_access(it->second);
+      if (!access) return usage("--access " + access.error().message);
+      o.access = *access;
+      break;
+    }
+    case Action::kUnfilter:
+      FW_TRY(take_table(flags, &o.table));
+      FW_TRY(take_nft_ifname(flags, &o.host_if));
+      break;
+    case Action::kSweep:
+      FW_TRY(take_table(flags, &o.table));
+      FW_TRY(take_keep(flags, &o.keep));
+      break;
   }
   return o;
 }
@@ -207,6 +283,12 @@ const char* action_name(Action action) {
       return "release";
     case Action::kClean:
       return "clean";
+    case Action::kFilter:
+      return "filter";
+    case Action::kUnfilter:
+      return "unfilter";
+    case Action::kSweep:
+      return "sweep";
   }
   return "?";
 }
@@ -261,8 +343,8 @@ Result<Command> parse_args(const std::vector<std::string>& args) {
   }
   if (args.empty()) return usage("missing action");
   if (args[0].compare(0, 1, "-") == 0) {
-    return usage("the action (create, steal, release, clean) must come first, got '" + args[0] +
-                 "'");
+    return usage("the action (create, steal, release, clean, ...) must come first, got '" +
+                 args[0] + "'");
   }
   FW_ASSIGN_OR_RETURN(const Action action, parse_action(args[0]));
   FW_ASSIGN_OR_RETURN(const FlagMap flags, collect_flags(action, args));

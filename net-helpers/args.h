@@ -7,11 +7,14 @@
 #include <string>
 #include <vector>
 
+#include <set>
+
+#include "firmwared/base/host_access.h"
 #include "firmwared/base/result.h"
 
 namespace fw::net {
 
-enum class Action { kCreate, kSteal, kRelease, kClean };
+enum class Action { kCreate, kSteal, kRelease, kClean, kFilter, kUnfilter, kSweep };
 
 // An IPv4 interface address with its prefix length ("10.202.3.1/24").
 struct Cidr {
@@ -24,15 +27,18 @@ struct Options {
   Action action = Action::kClean;
   // The target network namespace: --netns PATH, or /proc/PID/ns/net for --pid PID.
   std::string netns_path;
-  std::string host_if;       // create, clean
-  std::string inner_if;      // create
-  Cidr host_addr;            // create
-  Cidr inner_addr;           // create
-  std::string iface;         // steal (host name), release (name inside)
-  std::string new_name;      // steal: name inside ("" keeps the host name)
-  std::optional<Cidr> addr;  // steal
-  std::string host_name;     // release: name on the host ("" keeps the inside name)
-  bool missing_ok = false;   // release
+  std::string host_if;         // create, clean, filter, unfilter
+  std::string inner_if;        // create
+  Cidr host_addr;              // create, filter
+  Cidr inner_addr;             // create
+  std::string iface;           // steal (host name), release (name inside)
+  std::string new_name;        // steal: name inside ("" keeps the host name)
+  std::optional<Cidr> addr;    // steal
+  std::string host_name;       // release: name on the host ("" keeps the inside name)
+  bool missing_ok = false;     // release
+  std::string table;           // filter, unfilter, sweep: "firmwared_<word>"
+  HostAccess access;           // filter
+  std::set<std::string> keep;  // sweep: host ends whose filters stay
 };
 
 // What the command line asks for: run an action, or print help or the version.

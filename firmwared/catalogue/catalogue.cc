@@ -65,10 +65,17 @@ CREATE UNIQUE INDEX instances_by_uid_base ON instances (uid_base) WHERE uid_base
 )";
 }
 
+// Version 4: what an instance may reach on the host. '' (rows from before) reads as the
+// configuration's host_access.
+std::string_view host_access_sql() {
+  return "ALTER TABLE instances ADD COLUMN host_access TEXT NOT NULL DEFAULT '';";
+}
+
 constexpr Migration kMigrations[] = {
     {"creating the schema of schemas/catalogue.sql", catalogue_schema_sql},
     {"adding snapshots", snapshots_sql},
     {"adding user namespaces and clock offsets", userns_sql},
+    {"adding instances.host_access", host_access_sql},
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 

@@ -55,6 +55,7 @@ struct InstanceRecord {
   std::string userns = "auto";
   uint32_t uid_base = 0;
   int64_t time_offset = 0;
+  std::string host_access;  // schema version 4; "" (older rows): the configured default
 };
 
 // A frozen upper layer (schema version 2): stacked on its parent snapshot, if any, and on

@@ -65,8 +65,9 @@ Result<std::vector<FirmwareRecord>> select_firmwares(Db& db, std::string_view wh
 constexpr std::string_view kUpsertInstance = R"(
     INSERT INTO instances (sha1, id, firmware_sha1, state, monitor_pid, monitor_start_time,
                            init_pid, exit_status, created, interface, stolen_interface,
-                           stolen_btusb, snapshot_sha1, userns, uid_base, time_offset)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+                           stolen_btusb, snapshot_sha1, userns, uid_base, time_offset,
+                           host_access)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
     ON CONFLICT (sha1) DO UPDATE SET
       id = excluded.id, firmware_sha1 = excluded.firmware_sha1, state = excluded.state,
       monitor_pid = excluded.monitor_pid, monitor_start_time = excluded.monitor_start_time,
@@ -74,13 +75,14 @@ constexpr std::string_view kUpsertInstance = R"(
       created = excluded.created, interface = excluded.interface,
       stolen_interface = excluded.stolen_interface, stolen_btusb = excluded.stolen_btusb,
       snapshot_sha1 = excluded.snapshot_sha1, userns = excluded.userns,
-      uid_base = excluded.uid_base, time_offset = excluded.time_offset)";
+      uid_base = excluded.uid_base, time_offset = excluded.time_offset,
+      host_access = excluded.host_access)";
 
 constexpr std::string_view kSelectInstances = R"(
     SELECT i.sha1, COALESCE(n.name, ''), i.id, i.firmware_sha1, i.state, i.monitor_pid,
            i.monitor_start_time, i.init_pid, i.exit_status, i.created, i.interface,
            i.stolen_interface, i.stolen_btusb, COALESCE(i.snapshot_sha1, ''), i.userns,
-           i.uid_base, i.time_offset
+           i.uid_base, i.time_offset, i.host_access
     FROM instances AS i LEFT JOIN names AS n ON n.folder = 'instances' AND n.sha1 = i.sha1)";
 
 InstanceRecord instance_from_row(const Statement& st) {
@@ -102,6 +104,7 @@ InstanceRecord instance_from_row(const Statement& st) {
   r.userns = st.column_text(14);
   r.uid_base = static_cast<uint32_t>(st.column_int64(15));
   r.time_offset = st.column_int64(16);
+  r.host_access = st.column_text(17);
   return r;
 }
 
@@ -145,6 +148,7 @@ Status write_instance(Db& db, const InstanceRecord& r) {
     st.bind(13, r.snapshot_sha1);
   }
   st.bind(14, r.userns).bind(15, int64_t{r.uid_base}).bind(16, r.time_offset);
+  st.bind(17, r.host_access);
   FW_TRY(st.run());
 
   FW_ASSIGN_OR_RETURN(Statement clear, db.prepare("DELETE FROM instance_cmdline WHERE sha1 = ?1"));

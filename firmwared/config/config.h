@@ -76,6 +76,8 @@ class Config {
   const std::string& database_path() const { return value("database_path"); }
   bool disable_apparmor() const { return flag("disable_apparmor"); }
   bool dump_profile() const { return flag("dump_profile"); }
+  // The host_access of new instances: none, all or a port list (validated).
+  const std::string& host_access() const { return value("host_access"); }
   const std::string& host_interface_prefix() const { return value("host_interface_prefix"); }
   log::Level log_level() const;
   int max_connections() const { return count("max_connections"); }

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <array>
 
+#include "firmwared/base/host_access.h"
+
 namespace fw::config::internal {
 namespace {
 
@@ -24,6 +26,9 @@ constexpr std::array kKeys = {
     KeySpec{"disable_apparmor", Rule::kBool, "n",
             "y: do not confine instances with AppArmor, and do not warn when the kernel lacks it"},
     KeySpec{"dump_profile", Rule::kBool, "n", "y: log each generated AppArmor profile"},
+    KeySpec{"host_access", Rule::kHostAccess, "none",
+            "what a new instance may reach on the host through its veth: none, all, or "
+            "ports such as 'tcp:22 udp:53' (at its host_ip only)"},
     KeySpec{"host_interface_prefix", Rule::kIfacePrefix, "fd_veth",
             "prefix of the host end of each instance's veth pair; the instance id is appended"},
     KeySpec{"log_level", Rule::kLogLevel, "info", "most verbose level of the daemon's log"},
@@ -201,6 +206,8 @@ bool satisfies(Rule rule, std::string_view value) {
       return value == "auto" || value == "y" || value == "n";
     case Rule::kIdPool:
       return is_id_pool(value);
+    case Rule::kHostAccess:
+      return parse_host_access(value).ok();
   }
   return false;
 }
@@ -240,6 +247,8 @@ std::string rule_text(Rule rule) {
     case Rule::kIdPool:
       return "FIRST:BLOCKS, two whole numbers: FIRST a multiple of 65536 from 65536, BLOCKS "
              "from 1, and FIRST + BLOCKS * 65536 at most 4294901760 (ids above are reserved)";
+    case Rule::kHostAccess:
+      return host_access_rule();
   }
   return "";
 }

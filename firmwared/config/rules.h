@@ -24,6 +24,7 @@ enum class Rule {
   kPerUid,        // max_connections_per_uid: integer 1..65536
   kUserns,        // userns: auto, y or n
   kIdPool,        // userns_pool: FIRST:BLOCKS, FIRST a multiple of 65536
+  kHostAccess,    // host_access: none, all or a port list (base/host_access.h)
 };
 
 struct KeySpec {

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <ctime>
 
+#include "firmwared/base/host_access.h"
 #include "firmwared/base/strings.h"
 #include "firmwared/core/instances.h"
 #include "firmwared/core/instances_runtime.h"
@@ -42,13 +43,14 @@ const std::vector<std::string>& builtin_names() {
                                                  "host_ip",
                                                  "userns",
                                                  "uid_base",
-                                                 "time_offset"};
+                                                 "time_offset",
+                                                 "host_access"};
   return names;
 }
 
 bool is_launch_property(const std::string& p) {
   return p == "interface" || p == "stolen_interface" || p == "stolen_btusb" || p == "cmdline" ||
-         p == "userns" || p == "time_offset";
+         p == "userns" || p == "time_offset" || p == "host_access";
 }
 
 // Ten years: far more than any uptime a firmware expects, far less than the clocks' range.
@@ -122,6 +124,12 @@ Status validate_stolen_interface(const std::string& value) {
   return {};
 }
 
+std::string effective_host_access(const catalogue::InstanceRecord& r, const config::Config& c) {
+  if (!r.host_access.empty()) return r.host_access;
+  auto parsed = parse_host_access(c.host_access());  // validated at start
+  return parsed ? to_string(*parsed) : "none";
+}
+
 Status check_may_steal(const sys::ClientCredentials& client, const std::string& prop,
                        const std::string& value, const std::vector<std::string>& stealable) {
   if (client.is_root() || value.empty()) return {};
@@ -172,7 +180,8 @@ std::vector<std::pair<std::string, std::string>> Instances::builtin_values(
           {"host_ip", net + ".254"},
           {"userns", r.userns},
           {"uid_base", std::to_string(userns_effective(r) ? r.uid_base : 0)},
-          {"time_offset", std::to_string(r.time_offset)}};
+          {"time_offset", std::to_string(r.time_offset)},
+          {"host_access", effective_host_access(r, d_.config)}};
 }
 
 Result<std::vector<PropertyValue>> Instances::show(const std::string& id) {
@@ -208,6 +217,10 @@ Status Instances::check_writable(const catalogue::InstanceRecord& r, const std::
     if (auto v = parse_time_offset(value); !v.ok()) return v.error();
   }
   if (prop == "stolen_interface") return validate_stolen_interface(value);
+  if (prop == "host_access") {
+    auto parsed = parse_host_access(value);
+    if (!parsed) return parsed.error();
+  }
   if (prop == "stolen_btusb") {
     if (value.size() > 255) return make_error(EINVAL, "stolen_btusb is longer than 255 bytes");
     for (char c : value) {
@@ -256,6 +269,7 @@ Status Instances::set_property(const std::string& id, const std::string& prop,
     if (ref.name == "interface") r.interface = value;
     if (ref.name == "stolen_interface") r.stolen_interface = value;
     if (ref.name == "stolen_btusb") r.stolen_btusb = value;
+    if (ref.name == "host_access") r.host_access = to_string(*parse_host_access(value));
     if (ref.name == "time_offset") r.time_offset = *parse_time_offset(value);
     if (ref.name == "userns") {
       FW_TRY(set_userns(r, value));  // stores it

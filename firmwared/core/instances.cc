@@ -1,4 +1,5 @@
 #include "firmwared/core/instances.h"
+#include "firmwared/base/host_access.h"
 #include "firmwared/base/strings.h"
 #include "firmwared/core/instances_runtime.h"
 
@@ -151,6 +152,7 @@ Result<EntitySummary> Instances::create(const catalogue::FirmwareRecord& fw,
   r.firmware_sha1 = fw.sha1;
   r.snapshot_sha1 = snapshot_sha1;
   r.interface = d_.config.container_interface();
+  r.host_access = effective_host_access(r, d_.config);
   r.cmdline = {"/sbin/init"};
   r.userns = d_.config.userns();
   FW_TRY_CTX(settle_id_range(r), "preparing an instance of firmware " + fw.name);
@@ -391,6 +393,8 @@ NetworkPlan Instances::plan_for(const catalogue::InstanceRecord& r, int64_t moni
   p.host_addr = net + ".254/24";
   p.inner_addr = net + ".1/24";
   p.stolen = r.stolen_interface;
+  p.host_access = effective_host_access(r, d_.config);
+  p.filter_table = host_access_table(d_.config.host_interface_prefix());
   return p;
 }
 

@@ -200,6 +200,9 @@ class Instances final : public Folder {
 Status validate_interface_name(const std::string& name);
 // Validates `iface[:new_name[:cidr]]` ("" = none).
 Status validate_stolen_interface(const std::string& value);
+// The host_access an instance launches with, canonical ("none", "all", "tcp:22 udp:53"):
+// its own, or for a record from before the property existed (""), the configuration's.
+std::string effective_host_access(const catalogue::InstanceRecord& r, const config::Config& c);
 // Whether `client` may set the launch property `prop` to `value`. Stealing a host
 // interface takes it away from the host (it could be the uplink): root may steal any; other
 // clients only one listed in `stealable` (the configuration's stealable_interfaces), else

@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "firmwared/base/fd.h"
+#include "firmwared/base/host_access.h"
 #include "firmwared/base/log.h"
 
 namespace fw::server {
@@ -78,12 +79,16 @@ void HookNetwork::run(const std::string& action, std::vector<std::string> args,
 }
 
 void HookNetwork::setup(const core::NetworkPlan& p, std::function<void(Status)> done_in) {
+  if (sweeping_) {
+    after_sweep_.push_back([this, p, done_in]() { setup(p, done_in); });
+    return;
+  }
   // The step's duration is logged (debug): bench/start_bench.sh reports its median.
   const auto t0 = std::chrono::steady_clock::now();
   auto done = [p, t0, done_in](Status s) {
-    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
-                        std::chrono::steady_clock::now() - t0)
-                        .count();
+    const auto us =
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
+            .count();
     log::debug("network step of " + p.instance + ": " + std::to_string(us) + " us" +
                (s.ok() ? "" : " (failed)"));
     done_in(s);
@@ -98,13 +103,46 @@ void HookNetwork::setup(const core::NetworkPlan& p, std::function<void(Status)> 
 
 void HookNetwork::setup_now(const core::NetworkPlan& p, std::function<void(Status)> done) {
   if (auto s = pin(p); !s.ok()) return done(s);
+  if (p.filter_table.empty()) {
+    return setup_veth(p, done, [this, p, done](const Error& e) {
+      run("clean", {"--host-if", p.host_if}, [p, done, e](Status) {
+        unpin(p);
+        done(e);
+      });
+    });
+  }
+  // The filter comes first: when the veth appears, what it may reach is already decided.
   auto fail = [this, p, done](const Error& e) {
-    // Undo: the veth pair (deleting the host end deletes both), then the pin.
-    run("clean", {"--host-if", p.host_if}, [p, done, e](Status) {
-      unpin(p);
-      done(e);
+    // Undo: the veth pair (deleting the host end deletes both), the filter, then the pin.
+    run("clean", {"--host-if", p.host_if}, [this, p, done, e](Status) {
+      run("unfilter", {"--table", p.filter_table, "--host-if", p.host_if}, [p, done, e](Status) {
+        unpin(p);
+        done(e);
+      });
     });
   };
+  const auto t0 = std::chrono::steady_clock::now();
+  run("filter",
+      {"--table", p.filter_table, "--host-if", p.host_if, "--host-addr", p.host_addr, "--access",
+       p.host_access},
+      [this, p, done, fail, t0](Status s) {
+        // Logged (debug) so that its cost can be measured apart from the veth's.
+        const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                            std::chrono::steady_clock::now() - t0)
+                            .count();
+        log::debug("host_access filter of " + p.instance + ": " + std::to_string(us) + " us");
+        if (!s.ok()) {
+          const Error e = s.error().wrap("installing the host_access filter (" + p.host_access +
+                                         ") of " + p.host_if);
+          unpin(p);
+          return done(e);
+        }
+        setup_veth(p, done, fail);
+      });
+}
+
+void HookNetwork::setup_veth(const core::NetworkPlan& p, std::function<void(Status)> done,
+                             std::function<void(const Error&)> fail) {
   run("create",
       {"--netns", netns_file(p), "--host-if", p.host_if, "--inner-if", p.inner_if, "--host-addr",
        p.host_addr, "--inner-addr", p.inner_addr},
@@ -125,11 +163,20 @@ void HookNetwork::setup_now(const core::NetworkPlan& p, std::function<void(Statu
 void HookNetwork::teardown(const core::NetworkPlan& p, std::function<void(Status)> done) {
   // Give back the stolen interface (needs the pinned namespace), unpin, answer; then delete
   // the veth pair, whose kernel teardown is slow (~20 ms), in the background.
+  // The filter goes before the answer: a START that follows must not find its fresh
+  // filter removed by this teardown's late unfilter.
   auto finish = [this, p, done]() {
-    unpin(p);
-    done({});
-    run("clean", {"--host-if", p.host_if}, [](Status s) {
-      if (!s.ok()) log::warning(s.error().message + ", ignoring");
+    auto rest = [this, p, done]() {
+      unpin(p);
+      done({});
+      run("clean", {"--host-if", p.host_if}, [](Status s) {
+        if (!s.ok()) log::warning(s.error().message + ", ignoring");
+      });
+    };
+    if (p.filter_table.empty()) return rest();
+    run("unfilter", {"--table", p.filter_table, "--host-if", p.host_if}, [p, rest](Status s) {
+      if (!s.ok()) log::warning("instance " + p.instance + ": " + s.error().message + ", ignoring");
+      rest();
     });
   };
   if (p.stolen.empty() || ::access(netns_file(p).c_str(), F_OK) != 0) return finish();
@@ -138,7 +185,8 @@ void HookNetwork::teardown(const core::NetworkPlan& p, std::function<void(Status
   run("release",
       {"--netns", netns_file(p), "--iface", inside, "--host-name", st.iface, "--missing-ok"},
       [finish, p](Status s) {
-        if (!s.ok()) log::warning("instance " + p.instance + ": " + s.error().message + ", ignoring");
+        if (!s.ok())
+          log::warning("instance " + p.instance + ": " + s.error().message + ", ignoring");
         finish();
       });
 }
@@ -159,6 +207,21 @@ void HookNetwork::remove_leftover_veths(const std::set<std::string>& keep) {
       if (!s.ok()) log::warning(s.error().message + ", ignoring");
     });
   }
+}
+
+void HookNetwork::sweep_filters(const std::set<std::string>& keep) {
+  std::string kept;
+  for (const auto& k : keep) kept += (kept.empty() ? "" : " ") + k;
+  std::vector<std::string> args = {"--table", host_access_table(config_.host_interface_prefix())};
+  if (!kept.empty()) args.insert(args.end(), {"--keep", kept});
+  sweeping_ = true;
+  run("sweep", args, [this](Status s) {
+    if (!s.ok()) log::warning(s.error().message + ", ignoring");
+    sweeping_ = false;
+    auto waiting = std::move(after_sweep_);
+    after_sweep_.clear();
+    for (auto& f : waiting) f();
+  });
 }
 
 }  // namespace fw::server

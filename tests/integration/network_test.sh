@@ -100,7 +100,8 @@ for _ in $(seq 1 100); do ip link show "${P}99" >/dev/null 2>&1 || break; sleep 
 check "leftover veth removed at daemon start" bash -c "! ip link show ${P}99 >/dev/null 2>&1"
 
 # A failing helper aborts START with a clear error and leaves nothing.
-printf '#!/bin/sh\necho "refusing $1" >&2\nexit 1\n' >"$FW_TMP/bad_hook"
+# (It lets the host_access filter actions through: host_access_test covers their failure.)
+printf '#!/bin/sh\ncase $1 in filter|unfilter|sweep) exit 0 ;; esac\necho "refusing $1" >&2\nexit 1\n' >"$FW_TMP/bad_hook"
 chmod +x "$FW_TMP/bad_hook"
 stop_daemon
 FIRMWARED_NET_HOOK="$FW_TMP/bad_hook" start_daemon

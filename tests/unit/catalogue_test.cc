@@ -98,6 +98,7 @@ void expect_same(const InstanceRecord& want, const InstanceRecord& got) {
   EXPECT_EQ(want.stolen_interface, got.stolen_interface);
   EXPECT_EQ(want.stolen_btusb, got.stolen_btusb);
   EXPECT_EQ(want.cmdline, got.cmdline);
+  EXPECT_EQ(want.host_access, got.host_access);
 }
 
 template <typename Record>
@@ -155,8 +156,8 @@ INSTANTIATE_TEST_SUITE_P(Storage, CatalogueTest, ::testing::Values(false, true),
                          });
 
 TEST_P(CatalogueTest, SchemaVersionIsTheSupportedOne) {
-  EXPECT_EQ(Catalogue::supported_schema_version(), 3);
-  EXPECT_EQ(cat().schema_version(), 3);
+  EXPECT_EQ(Catalogue::supported_schema_version(), 4);
+  EXPECT_EQ(cat().schema_version(), 4);
 }
 
 SnapshotRecord snapshot(unsigned n, const std::string& firmware_sha1, const std::string& parent,
@@ -302,6 +303,7 @@ TEST_P(CatalogueTest, InstanceRoundTripKeepsEveryField) {
   i.interface = "veth_in";
   i.stolen_interface = "wlan0:wl0:10.0.0.2/24";
   i.stolen_btusb = "1-1.2";
+  i.host_access = "tcp:22 udp:53";
   i.cmdline = {"/bin/sh",   "-c",     "echo 'a b' \"c\" \\d", "", "  spaces  ", "tab\there",
                "new\nline", "ünïcödé"};
   ASSERT_TRUE(Ok(cat().put_instance(i)));
@@ -666,10 +668,10 @@ TEST(CatalogueFile, MigratesAnEmptyVersion0File) {
   {
     auto c = Catalogue::open(path);
     ASSERT_TRUE(Ok(c));
-    EXPECT_EQ(c->schema_version(), 3);
+    EXPECT_EQ(c->schema_version(), 4);
     ASSERT_TRUE(Ok(c->put_firmware(firmware(1, "a"))));
   }
-  EXPECT_EQ(*user_version(path), 3);
+  EXPECT_EQ(*user_version(path), 4);
   EXPECT_EQ(*table_count(path), 7);
   auto again = Catalogue::open(path);  // already current: nothing to do, data kept
   ASSERT_TRUE(Ok(again));
@@ -697,8 +699,8 @@ TEST(CatalogueFile, MigratesAVersion1FileKeepingItsData) {
   }
   auto c = Catalogue::open(path);
   ASSERT_TRUE(Ok(c));
-  EXPECT_EQ(c->schema_version(), 3);
-  EXPECT_EQ(*user_version(path), 3);
+  EXPECT_EQ(c->schema_version(), 4);
+  EXPECT_EQ(*user_version(path), 4);
   auto fws = c->list_firmwares();
   ASSERT_TRUE(Ok(fws));
   ASSERT_EQ(fws->size(), 1u);
@@ -711,6 +713,7 @@ TEST(CatalogueFile, MigratesAVersion1FileKeepingItsData) {
   EXPECT_EQ((*inst)->userns, "auto");     // version 3: the default, no id range yet
   EXPECT_EQ((*inst)->uid_base, 0u);
   EXPECT_EQ((*inst)->time_offset, 0);
+  EXPECT_EQ((*inst)->host_access, "");    // the configured default, read by core
   SnapshotRecord s = snapshot(1, firmware(1, "").sha1, "", "snap");
   ASSERT_TRUE(Ok(c->put_snapshot(s)));
   InstanceRecord stacked = **inst;
@@ -746,7 +749,7 @@ TEST(CatalogueFile, RefusesANewerSchemaAndLeavesItAlone) {
   }
   EXPECT_TRUE(FailsWith(Catalogue::open(path), EPROTO,
                         "opening '" + path +
-                            "': schema version 4 is newer than version 3, "
+                            "': schema version 5 is newer than version 4, "
                             "the newest this firmwared supports"));
   EXPECT_EQ(*user_version(path), newer);
   EXPECT_EQ(*table_count(path), 0);

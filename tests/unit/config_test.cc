@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include "firmwared/base/host_access.h"
 #include "firmwared/base/strings.h"
 #include "firmwared/config/config.h"
 
@@ -105,6 +106,7 @@ TEST(Config, KeysAreAlphabeticalCompleteAndMatchTheDefaults) {
                                              "database_path",
                                              "disable_apparmor",
                                              "dump_profile",
+                                             "host_access",
                                              "host_interface_prefix",
                                              "log_level",
                                              "max_connections",
@@ -224,6 +226,11 @@ std::vector<RuleCase> rule_cases() {
   const std::vector<std::string> bad_paths = {"", "relative/path", "./x", "/a\nb",
                                               std::string("/a\0b", 4)};
   std::vector<RuleCase> cases = {
+      {"host_access",
+       {"none", "all", "tcp:22", "tcp:22 udp:53 tcp:8000-8010", "udp:1-65535,tcp:443"},
+       {"", " ", "tcp", "tcp:", "tcp:0", "tcp:65536", "tcp:022", "tcp:10-9", "sctp:22",
+        "none tcp:22", "all,all", "tcp:22-", "tcp:+22"},
+       fw::host_access_rule()},
       {"host_interface_prefix",
        {"fd_veth", "a", "A-z_09abcde"},
        {"", "abcdefghijkl", "fd.veth", "fd veth", "fd/veth", "fd\xc3\xa9"},

@@ -276,7 +276,7 @@ const Strings kBuiltinNames = {
     "name", "sha1", "base_workspace", "id", "pid", "state", "firmware_path", "root",
     "inner_pts", "outer_pts", "time", "interface", "stolen_interface", "stolen_btusb",
     "cmdline[]", "firmware_sha1", "init_pid", "exit_status", "upper_dir", "console_log", "ip",
-    "host_ip", "userns", "uid_base", "time_offset"};
+    "host_ip", "userns", "uid_base", "time_offset", "host_access"};
 // clang-format on
 
 // ---- fixture --------------------------------------------------------------------------------
@@ -941,6 +941,54 @@ TEST_F(InstancesTest, StartTimeoutKillsTheMonitorAndAnswersETIMEDOUT) {
   EXPECT_EQ(sink_.named("DEAD").size(), 0u);
 }
 
+// A network step that records its plans and succeeds.
+class RecordingNetwork final : public Network {
+ public:
+  void setup(const NetworkPlan& p, std::function<void(Status)> done) override {
+    plans.push_back(p);
+    done({});
+  }
+  void teardown(const NetworkPlan&, std::function<void(Status)> done) override { done({}); }
+  std::vector<NetworkPlan> plans;
+};
+
+TEST_F(InstancesTest, HostAccessIsValidatedStoredCanonicalAndPlanned) {
+  auto inst = prepared();
+  EXPECT_EQ(prop(inst.name, "host_access"), "none") << "the configured default";
+  EXPECT_EQ(set(inst.name, "host_access", " tcp:22,udp:53   tcp:8000-8010 "), 0);
+  EXPECT_EQ(prop(inst.name, "host_access"), "tcp:22 udp:53 tcp:8000-8010");
+  for (const std::string& bad : Strings{"", "tcp:0", "tcp:70000", "icmp:1", "none all",
+                                        "tcp:22 all", "tcp:9-8", "tcp:022", "yes"}) {
+    auto s = instances_->set_property(inst.name, "host_access", bad);
+    ASSERT_FALSE(s.ok()) << "'" << bad << "'";
+    EXPECT_EQ(s.error().code, EINVAL) << "'" << bad << "'";
+    EXPECT_TRUE(contains(s.error().message, "invalid host_access")) << s.error().message;
+  }
+  EXPECT_EQ(prop(inst.name, "host_access"), "tcp:22 udp:53 tcp:8000-8010") << "unchanged";
+  EXPECT_EQ(set(inst.name, "host_access[0]", "all"), EINVAL) << "not an array";
+
+  RecordingNetwork net;
+  instances_ = std::make_unique<Instances>(InstancesDeps{
+      *cat_, *config_, sink_, *words_, *firmwares_, mounter_, launcher_, timers_, &net});
+  Replies<EntitySummary> start;
+  instances_->start(inst.name, start.done());
+  launcher_.last().namespaces_ready();
+  ASSERT_EQ(net.plans.size(), 1u);
+  EXPECT_EQ(net.plans[0].host_access, "tcp:22 udp:53 tcp:8000-8010");
+  EXPECT_EQ(net.plans[0].filter_table, "firmwared_fd_veth");
+  launcher_.last().exited(std::nullopt);
+}
+
+TEST_F(InstancesTest, HostAccessOfOlderRecordsIsTheConfiguredDefault) {
+  auto inst = prepared();
+  auto r = cat_->get_instance(inst.sha1);
+  ASSERT_TRUE(r.ok() && r->has_value());
+  catalogue::InstanceRecord older = **r;
+  older.host_access = "";  // a row migrated from before the property
+  ASSERT_TRUE(cat_->put_instance(older).ok());
+  EXPECT_EQ(prop(inst.name, "host_access"), "none");
+}
+
 // A network step that never ends: setup() keeps its callback.
 class HangingNetwork final : public Network {
  public:
@@ -1438,11 +1486,12 @@ TEST_F(InstancesTest, DropWhenUnmountingFailsKeepsTheInstance) {
 TEST_F(InstancesTest, LaunchShapingPropertiesAreEBUSYUnlessReady) {
   auto inst = prepared();
   ASSERT_TRUE(instances_->add_property("owner").ok());
-  const Strings launch_props = {"interface", "stolen_interface", "stolen_btusb",
-                                "cmdline",   "cmdline[1]",       "cmdline[0]"};
+  const Strings launch_props = {"interface",  "stolen_interface", "stolen_btusb", "cmdline",
+                                "cmdline[1]", "cmdline[0]",       "host_access"};
   auto check = [&](const std::string& state) {
     for (const auto& p : launch_props) {
-      auto s = instances_->set_property(inst.name, p, p == "cmdline[0]" ? "/bin/sh" : "eth1");
+      const std::string v = p == "cmdline[0]" ? "/bin/sh" : p == "host_access" ? "all" : "eth1";
+      auto s = instances_->set_property(inst.name, p, v);
       ASSERT_FALSE(s.ok()) << p << " while " << state;
       EXPECT_EQ(s.error().code, EBUSY) << p << " while " << state;
       EXPECT_TRUE(contains(s.error().message, "instance " + inst.name)) << s.error().message;
