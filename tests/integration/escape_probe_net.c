@@ -33,6 +33,7 @@ static const char* connect_verdict(int err) {
     case ECONNREFUSED:
     case ENOENT:
     case ETIMEDOUT:
+    case EINPROGRESS:  // connect(2) past SO_SNDTIMEO: no answer (a dropped SYN)
     case EAGAIN:
     case EHOSTUNREACH:
     case ENETUNREACH:

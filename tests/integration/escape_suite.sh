@@ -260,7 +260,7 @@ userns_mount_devtmpfs      refused          refused          refused          re
 userns_remount_proc_sys    refused          refused          refused          refused
 unix_abstract_host         refused          refused          refused          refused
 unix_path_host             refused          refused          refused          refused
-host_tcp_service           allowed          allowed          allowed          allowed
+host_tcp_service           refused          refused          refused          refused
 cgroup_v2_mount            allowed|not-present refused|allowed|not-present ? ?
 cgroup_v2_host_write       allowed|not-present refused|not-present ?        refused|not-present
 cgroup_v2_on_host          allowed|not-present refused|not-present ?        refused|not-present
