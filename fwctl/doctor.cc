@@ -6,9 +6,12 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <fstream>
 #include <iostream>
 #include <sstream>
+
+#include "firmwared/sys/userns.h"
 
 namespace fwctl {
 
@@ -62,9 +65,56 @@ Check namespaces() {
 Check user_namespaces() {
   const std::string v = slurp("/proc/sys/user/max_user_namespaces");
   const bool on = !v.empty() && std::atoi(v.c_str()) > 0;
-  return {"user namespaces", on ? "ok" : "warn",
-          on ? "available (not used by instances)" : "disabled",
-          on ? "" : "not required: instances run as real root in their namespaces"};
+  return {"user namespaces", on ? "ok" : "fail",
+          on ? "available (instances run in one unless AppArmor confines them)" : "disabled",
+          on ? ""
+             : "set user.max_user_namespaces above 0: instances with userns auto or y cannot "
+               "start without them"};
+}
+
+// Whether the kernel idmaps the filesystem under `path` (instances in a user namespace see
+// their layers through idmapped mounts): a probe clone, root only.
+Check idmap(const std::string& what, const std::string& path) {
+  std::string p = path;
+  while (!p.empty() && !exists(p)) p = p.substr(0, p.rfind('/'));
+  if (p.empty()) p = "/";
+  struct statfs fs {};
+  ::statfs(p.c_str(), &fs);
+  char type[32];
+  std::snprintf(type, sizeof(type), "0x%lx", static_cast<unsigned long>(fs.f_type));
+  if (::geteuid() != 0)
+    return {"idmapped mounts: " + what, "warn", p, "run doctor as root to probe"};
+  auto ok = fw::sys::can_idmap(p);
+  if (!ok.ok()) return {"idmapped mounts: " + what, "warn", p + ": " + ok.error().message, ""};
+  if (*ok) return {"idmapped mounts: " + what, "ok", p + " (filesystem " + type + ")", ""};
+  return {"idmapped mounts: " + what, "fail",
+          p + ": this kernel cannot idmap its filesystem (" + type + ")",
+          "instances in a user namespace need idmapped mounts (Linux 5.12; ext4, xfs, btrfs; "
+          "tmpfs from 6.3): move it, or set userns=n (privileged mode)"};
+}
+
+Check userns_mode(const std::string& mode, const std::string& pool) {
+  if (mode == "n") {
+    return {"userns", "warn", "n: new instances run privileged",
+            "without AppArmor a privileged instance's root can reach host root "
+            "(docs/security.md); prefer userns=auto"};
+  }
+  std::string detail = mode.empty() ? "auto (daemon not reachable: the default)" : mode;
+  if (pool.empty()) return {"userns", "ok", detail, ""};
+  const auto colon = pool.find(':');
+  const uint64_t first = std::strtoull(pool.c_str(), nullptr, 10);
+  const uint64_t blocks = std::strtoull(pool.c_str() + colon + 1, nullptr, 10);
+  const fw::sys::IdRange range{static_cast<uint32_t>(first),
+                               static_cast<uint32_t>(blocks * fw::sys::kIdsPerInstance)};
+  for (const char* f : {"/etc/subuid", "/etc/subgid"}) {
+    auto over = fw::sys::subid_overlaps(f, range);
+    if (!over.empty()) {
+      return {"userns", "fail", "userns_pool " + pool + " overlaps " + f + " entry " + over[0],
+              "choose a userns_pool no subordinate id range uses"};
+    }
+  }
+  return {"userns", "ok", detail + ", pool " + pool + " (" + std::to_string(blocks) + " instances)",
+          ""};
 }
 
 Check loop_devices() {
@@ -78,8 +128,9 @@ Check apparmor() {
   const bool on = !enabled.empty() && enabled[0] == 'Y';
   if (on) return {"AppArmor", "ok", "enabled: instances get a per-instance profile", ""};
   return {"AppArmor", "warn", "absent from this kernel",
-          "instances still get capability drops, a seccomp filter and masked /proc (see "
-          "docs/security.md); set disable_apparmor=y to silence the daemon's warning"};
+          "instances run in a user namespace (userns=auto), with capability drops, a seccomp "
+          "filter and locked /proc masks (docs/security.md); set disable_apparmor=y to "
+          "silence the daemon's warning"};
 }
 
 Check parser() {
@@ -151,6 +202,8 @@ int run_doctor(Context& ctx, const std::vector<std::string>& args) {
   std::string repo = daemon_config(ctx, "repository_path", &reachable);
   std::string mounts = reachable ? daemon_config(ctx, "mount_path", &reachable) : "";
   std::string hook = reachable ? daemon_config(ctx, "net_hook", &reachable) : "";
+  std::string userns = reachable ? daemon_config(ctx, "userns", &reachable) : "";
+  std::string pool = reachable ? daemon_config(ctx, "userns_pool", &reachable) : "";
   checks.push_back(
       {"daemon", reachable ? "ok" : "warn",
        reachable ? "answers on " + ctx.socket_path : "not reachable on " + ctx.socket_path,
@@ -159,6 +212,9 @@ int run_doctor(Context& ctx, const std::vector<std::string>& args) {
   if (mounts.empty()) mounts = "/var/lib/firmwared/mount_points";
   checks.push_back(space("repository", repo));
   checks.push_back(space("mounts", mounts));
+  checks.push_back(userns_mode(userns, pool));
+  checks.push_back(idmap("mounts", mounts));
+  checks.push_back(idmap("repository", repo));
   if (!hook.empty()) {
     const bool ok = ::access(hook.c_str(), X_OK) == 0;
     checks.push_back({"net helper", ok ? "ok" : "fail", hook,

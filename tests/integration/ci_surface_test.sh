@@ -127,9 +127,12 @@ check "--json on an error parses as JSON" parses <<<"$OUT"
 # ---- doctor -----------------------------------------------------------------------------
 run "$FWCTL" doctor
 expect_eq "doctor on this machine: 0" 0 "$RC"
-for row in kernel overlayfs namespaces "loop devices" busybox; do
+for row in kernel overlayfs namespaces "loop devices" busybox "user namespaces" userns \
+  "idmapped mounts: mounts"; do
   check "doctor lists $row" grep -qE "^ *$row +ok" <<<"$OUT"
 done
+# The daemon's userns_pool, checked against /etc/subuid.
+check "doctor: the daemon's userns_pool" grep -qE "^ *userns +ok +auto, pool [0-9]+:[0-9]+" <<<"$OUT"
 if [[ -d /sys/kernel/security/apparmor ]]; then
   check "doctor: AppArmor row" grep -qE "^ *AppArmor +ok" <<<"$OUT"
 else
