@@ -83,6 +83,11 @@ setup() {
   export FIRMWARED_MOUNT_PATH="$FW_TMP/mount_points"
   export FIRMWARED_REPOSITORY_PATH="$FW_TMP/firmwares"
   export FIRMWARED_LOG_LEVEL=debug
+  # A user-namespace id pool of its own (64 ranges of 65536 ids, picked by the temp dir's
+  # name in 0x70000000..0x7fffffff): two daemons sharing a pool would give two live
+  # instances the same ids.
+  local suffix=${FW_TMP##*.}
+  export FIRMWARED_USERNS_POOL="$((0x70000000 + ($(cksum <<<"$suffix" | cut -d' ' -f1) % 64) * 64 * 65536)):64"
   FW_LOG="$FW_TMP/firmwared.log"
   FW_LOG_COPY="/tmp/$FW_TEST_NAME.daemon.log"
 }
