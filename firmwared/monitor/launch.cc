@@ -16,6 +16,10 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <dirent.h>
+#include <fstream>
+#include <sstream>
+#include <cstdio>
 #include <cstring>
 #include <optional>
 
@@ -45,7 +49,8 @@ Sandbox::Sandbox(Sandbox&& other) noexcept
       time_offset(other.time_offset),
       init_pid(other.init_pid),
       go(std::move(other.go)),
-      exec_pipe(std::move(other.exec_pipe)) {
+      exec_pipe(std::move(other.exec_pipe)),
+      cgroup(std::move(other.cgroup)) {
   other.init_pid = -1;
 }
 
@@ -417,8 +422,14 @@ void enter_root(const InitSpec& init, int pipe_fd, bool locked) {
   (void)write_fd_byte(ready_fd, status);
   ::close(ready_fd);
   if (status != 0) ::_exit(127);
-  if (!read_fd_byte(go_fd)) ::_exit(0);
+  const auto go = read_fd_byte(go_fd);
+  if (!go) ::_exit(0);
   ::close(go_fd);
+  // A cgroup namespace rooted at the cgroup the monitor delegated to us.
+  const bool cgroup = *go == 2;
+  if (cgroup && ::unshare(CLONE_NEWCGROUP) != 0) {
+    child_fail(exec_fd, errno_error("unsharing the cgroup namespace"));
+  }
   if (time_offset != 0) {
     const int fd = ::open("/proc/self/ns/time_for_children", O_RDONLY | O_CLOEXEC);
     if (fd < 0 || ::setns(fd, CLONE_NEWTIME) != 0) {
@@ -436,6 +447,11 @@ void enter_root(const InitSpec& init, int pipe_fd, bool locked) {
     child_fail(exec_fd, errno_error("becoming the instance's root group"));
   if (::setresuid(0, 0, 0) != 0) child_fail(exec_fd, errno_error("becoming the instance's root"));
   enter_root(init, exec_fd, true);
+  // Its cgroup tree where inits look for it; a firmware without /sys/fs/cgroup gets none.
+  if (cgroup) {
+    (void)::mount("cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                  nullptr);
+  }
   // The console the monitor bound at /dev/console after we were made (a pty of the
   // instance's devpts), opened as the kernel opens it for init.
   const int console = ::open("/dev/console", O_RDWR | O_NOCTTY | O_CLOEXEC);
@@ -465,6 +481,77 @@ Result<pid_t> await_exec(pid_t pid, int pipe_fd) {
 
 }  // namespace
 
+namespace {
+
+// Where the host mounts its cgroup2 hierarchy (/sys/fs/cgroup, or /sys/fs/cgroup/unified
+// on a hybrid host); "" without one.
+std::string cgroup2_mount() {
+  std::ifstream in("/proc/self/mountinfo");
+  for (std::string line; std::getline(in, line);) {
+    const auto dash = line.find(" - ");
+    if (dash == std::string::npos || line.compare(dash + 3, 8, "cgroup2 ") != 0) continue;
+    std::istringstream f(line);
+    std::string id, parent, dev, root, point;
+    f >> id >> parent >> dev >> root >> point;
+    if (root == "/") return point;
+  }
+  return "";
+}
+
+// A cgroup for PID 1 under the host's cgroup2 root, delegated to the instance's root (its
+// directory and the files that delegation hands over: cgroups(7), "Cgroups v2 delegation"),
+// with PID 1 in it. PID 1 then makes it the root of its own cgroup namespace: an init such
+// as systemd manages its own tree there and sees nothing of the host's.
+Result<std::string> make_cgroup(const Sandbox& sb, const std::string& name) {
+  const std::string top = cgroup2_mount();
+  if (top.empty()) return make_error(ENOENT, "the host has no cgroup2 hierarchy");
+  const std::string dir = top + "/" + name;
+  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return errno_error("creating " + dir);
+  for (const char* f : {"", "/cgroup.procs", "/cgroup.threads", "/cgroup.subtree_control"}) {
+    const std::string p = dir + f;
+    if (::chown(p.c_str(), sb.uid_base, sb.uid_base) != 0 && errno != ENOENT) {
+      return errno_error("delegating " + p);
+    }
+  }
+  Fd procs(::open((dir + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC));
+  const std::string pid = std::to_string(sb.init_pid);
+  if (!procs || ::write(procs.get(), pid.data(), pid.size()) < 0) {
+    return errno_error("moving PID 1 into " + dir);
+  }
+  return dir;
+}
+
+}  // namespace
+
+void remove_cgroup(const std::string& path) {
+  if (path.empty()) return;
+  std::vector<std::string> dirs;  // parents first
+  std::vector<std::string> todo = {path};
+  while (!todo.empty()) {
+    const std::string d = todo.back();
+    todo.pop_back();
+    dirs.push_back(d);
+    if (DIR* dir = ::opendir(d.c_str())) {
+      while (struct dirent* e = ::readdir(dir)) {
+        const std::string n = e->d_name;
+        if (e->d_type == DT_DIR && n != "." && n != "..") todo.push_back(d + "/" + n);
+      }
+      ::closedir(dir);
+    }
+  }
+  for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
+    for (int tries = 0; tries < 50; ++tries) {  // EBUSY while exiting tasks still count
+      if (::rmdir(it->c_str()) == 0 || errno == ENOENT) break;
+      if (errno != EBUSY) {
+        std::fprintf(stderr, "firmwared-monitor: removing cgroup %s: %s\n", it->c_str(),
+                     std::strerror(errno));
+        break;
+      }
+      ::usleep(20000);
+    }
+  }
+}
+
 Result<pid_t> spawn_init(Sandbox& sb, const InitSpec& init) {
   if (sb.userns()) {
     // /proc must be mounted by a process of PID 1's PID namespace, and in the monitor's
@@ -484,7 +571,16 @@ Result<pid_t> spawn_init(Sandbox& sb, const InitSpec& init) {
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
       return errno_error(WIFEXITED(st) ? WEXITSTATUS(st) : EIO, "mounting /proc and its masks");
     }
-    FW_TRY(write_fd_byte(sb.go.get(), 1));
+    // Not fatal: a firmware whose init manages no cgroup runs without one.
+    char go = 1;
+    if (auto cg = make_cgroup(sb, init.cgroup_name); cg.ok()) {
+      sb.cgroup = *cg;
+      go = 2;  // PID 1 makes it its cgroup namespace and mounts it
+    } else {
+      std::fprintf(stderr, "firmwared-monitor: no cgroup for PID 1: %s\n",
+                   cg.error().message.c_str());
+    }
+    FW_TRY(write_fd_byte(sb.go.get(), go));
     sb.go.reset();
     const pid_t pid = sb.init_pid;
     sb.init_pid = -1;  // await_exec reaps it on failure; on success the monitor owns it

@@ -22,6 +22,8 @@ struct InitSpec {
   std::vector<std::string> cmdline;
   int console_fd = -1;  // the console's pts: stdin/out/err
   const sys::Confinement* confinement = nullptr;
+  // In a user namespace: the name of the instance's cgroup under the host's cgroup2 root.
+  std::string cgroup_name;
 };
 
 // What the monitor made for one instance in step 2, used again by steps 4 and 6.
@@ -33,6 +35,8 @@ struct Sandbox {
   pid_t init_pid = -1;
   Fd go;         // a byte lets PID 1 go on; closed without one, PID 1 exits
   Fd exec_pipe;  // PID 1's report: EOF once exec'd, "<errno> <step>" otherwise
+  // In a user namespace: PID 1's cgroup, delegated to the instance's root ("" none).
+  std::string cgroup;
   bool userns() const { return uid_base != 0; }
 
   Sandbox() = default;
@@ -85,5 +89,9 @@ Status pivot_here(const std::string& root);
 // once exec succeeded; the exec's failure (or any step before it) comes back as an Error
 // naming it.
 Result<pid_t> spawn_init(Sandbox& sandbox, const InitSpec& init);
+
+// Removes the cgroup `path` and every cgroup below it, deepest first, once their processes
+// are gone (retrying briefly while the kernel still counts them). "" does nothing.
+void remove_cgroup(const std::string& path);
 
 }  // namespace fw::monitor

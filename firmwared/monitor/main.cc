@@ -97,7 +97,9 @@ int run(const fw::monitor::Options& o) {
   // Built before any namespace (libseccomp allocates), applied by PID 1 last before exec.
   auto confinement = fw::sys::Confinement::prepare(o.apparmor_profile);
   if (!confinement.ok()) return fail(confinement.error().wrap("preparing the confinement"));
-  const fw::monitor::InitSpec init{o.root, o.cmdline, console->inner_slave(), &*confinement};
+  const std::string ws_name = o.workspace.substr(o.workspace.rfind('/') + 1);
+  const fw::monitor::InitSpec init{o.root, o.cmdline, console->inner_slave(), &*confinement,
+                                   "firmwared-" + ws_name};
   auto sandbox = fw::monitor::enter_namespaces(o.name, o.userns_base, o.time_offset, init);
   if (!sandbox.ok()) return fail(sandbox.error());
   say("NS_READY");
@@ -153,6 +155,7 @@ int run(const fw::monitor::Options& o) {
   if (::waitpid(*pid, &wstatus, 0) < 0) return fail(fw::errno_error("reaping PID 1"));
   (void)info;
   console->pump_inner();  // what PID 1 wrote last
+  fw::monitor::remove_cgroup(sandbox->cgroup);
   const int status = encode_status(wstatus);
   // Written before EXITED: a restarted daemon that missed the line still finds it.
   fw::Fd st(::openat(ws.get(), "exit_status.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
