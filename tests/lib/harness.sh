@@ -85,6 +85,8 @@ setup() {
   export FIRMWARED_LOG_LEVEL=debug
   FW_LOG="$FW_TMP/firmwared.log"
   FW_LOG_COPY="/tmp/$FW_TEST_NAME.daemon.log"
+  # A failure before the daemon started must not show the log of an earlier run.
+  rm -f "$FW_LOG_COPY"
 }
 
 # Starts the daemon (extra arguments go to it) and waits until it answers PING.
