@@ -571,19 +571,28 @@ rfw_prepare_instance() {
 rfw_boot() {
   local inst=$1 marker=$2 limit=$3 log t0 t1 i
   log=$("$FWCTL" get_property instances "$inst" console_log)
+  RFW_BOOT_MS=-1
   t0=$(date +%s%N)
-  "$FWCTL" start "$inst" >/dev/null || return 1
+  run "$FWCTL" start "$inst"
+  if [[ $RC -ne 0 ]]; then
+    rfw_note "  $inst: START failed: $ERR"
+    return 1
+  fi
   for ((i = 0; i < limit * 100; i++)); do
     if grep -qF -- "$marker" "$log" 2>/dev/null; then
       t1=$(date +%s%N)
       RFW_BOOT_MS=$(((t1 - t0) / 1000000))
       return 0
     fi
-    [[ "$("$FWCTL" get_property instances "$inst" state)" == ready ]] && break
+    if [[ "$("$FWCTL" get_property instances "$inst" state)" == ready ]]; then
+      rfw_note "  $inst: PID 1 exited (status $(fw_inst_prop "$inst" exit_status)) after" \
+        "$((($(date +%s%N) - t0) / 1000000)) ms, before '$marker'"
+      break
+    fi
     sleep 0.01
   done
-  RFW_BOOT_MS=-1
-  echo "$inst: no '$marker' on its console within $limit s; the end of its console log:" >&2
+  ((i < limit * 100)) || rfw_note "  $inst: no '$marker' on its console within $limit s"
+  echo "the end of the console log of $inst:" >&2
   tail -n 40 "$log" | sed 's/^/    | /' >&2
   return 1
 }
@@ -610,10 +619,13 @@ rfw_record_console() {
 # rfw_wait_ready INSTANCE SECONDS: the instance's PID 1 is gone within SECONDS.
 rfw_wait_ready() { fw_inst_wait_state "$1" ready "$2"; }
 
-# rfw_kill_drop LABEL INSTANCE: fwctl kill, back to ready, drop.
+# rfw_kill_drop LABEL INSTANCE: fwctl kill (unless PID 1 already exited), back to ready,
+# drop.
 rfw_kill_drop() {
-  check "$1: kill" quiet_fwctl kill "$2"
-  check "$1: ready after kill" rfw_wait_ready "$2" 10
+  if [[ "$(fw_inst_prop "$2" state)" != ready ]]; then
+    check "$1: kill" quiet_fwctl kill "$2"
+    check "$1: ready after kill" rfw_wait_ready "$2" 10
+  fi
   rfw_drop "$1" "$2"
 }
 
