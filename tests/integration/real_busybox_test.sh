@@ -7,6 +7,7 @@
 # the marker is printed per run.
 source "$(dirname "$0")/../lib/harness.sh"
 source "$(dirname "$0")/../lib/real_firmware.sh"
+source "$(dirname "$0")/../lib/real_busybox.sh"
 require_root
 command -v mksquashfs >/dev/null || skip "needs mksquashfs (squashfs-tools)"
 rfw_setup fwrbb 10.250.
