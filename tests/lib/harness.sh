@@ -90,6 +90,8 @@ setup() {
   export FIRMWARED_USERNS_POOL="$((0x70000000 + ($(cksum <<<"$suffix" | cut -d' ' -f1) % 64) * 64 * 65536)):64"
   FW_LOG="$FW_TMP/firmwared.log"
   FW_LOG_COPY="/tmp/$FW_TEST_NAME.daemon.log"
+  # A failure before the daemon started must not show the log of an earlier run.
+  rm -f "$FW_LOG_COPY"
 }
 
 # Starts the daemon (extra arguments go to it) and waits until it answers PING.
