@@ -339,15 +339,6 @@ rfw_prepare_instance() {
   RFW_INSTANCES+=" $RFW_INST"
   run "$FWCTL" --json set_property instances "$RFW_INST" userns "$mode"
   if [[ $RC -eq 0 ]]; then return 0; fi
-  if [[ "$OUT" == *'"error":"ESRCH"'* ]]; then
-    if [[ "$mode" == n ]]; then
-      rfw_note "mode n: the daemon has no userns property; booting in its only (privileged) mode"
-      return 0
-    fi
-    rfw_note "SKIP mode $mode: the daemon has no userns property yet ($(sed -n 's/.*"message":"\([^"]*\)".*/\1/p' <<<"$OUT"))"
-    "$FWCTL" drop instances "$RFW_INST" >/dev/null
-    return 2
-  fi
   echo "set_property instances $RFW_INST userns $mode failed: $OUT $ERR" >&2
   return 1
 }
