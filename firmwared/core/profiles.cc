@@ -12,9 +12,10 @@ AppArmorProfiles::AppArmorProfiles(const config::Config& config) : config_(confi
   kernel_ok_ = s.ok();
   if (!kernel_ok_ && !config_.disable_apparmor()) {
     log::warning(s.error().message +
-                 "; instances run without an AppArmor profile, confined by the capability "
-                 "bounding set, the seccomp filter and the masked /proc paths only (see "
-                 "docs/security.md; disable_apparmor=y silences this warning)");
+                 "; instances run without an AppArmor profile: those with userns=auto or y in "
+                 "their own user namespace, those with userns=n (privileged) confined by the "
+                 "capability bounding set, the seccomp filter and the masked /proc paths only "
+                 "(see docs/security.md; disable_apparmor=y silences this warning)");
   } else if (kernel_ok_ && config_.disable_apparmor()) {
     log::notice(
         "AppArmor is enabled in the kernel but disable_apparmor=y: instances get no "
