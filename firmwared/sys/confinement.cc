@@ -23,14 +23,35 @@ namespace fw::sys {
 
 namespace {
 
-constexpr int kDroppedCaps[] = {CAP_SYS_TIME,  CAP_WAKE_ALARM, CAP_SYS_MODULE,
-                                CAP_SYS_RAWIO, CAP_MAC_ADMIN,  CAP_MAC_OVERRIDE};
+// CAP_SYSLOG: the host's kernel log (syslog(2), reading /dev/kmsg) is not the instance's.
+constexpr int kDroppedCaps[] = {CAP_SYS_TIME,  CAP_WAKE_ALARM,   CAP_SYS_MODULE, CAP_SYS_RAWIO,
+                                CAP_MAC_ADMIN, CAP_MAC_OVERRIDE, CAP_SYSLOG};
 
 // Refused whatever their arguments. The *64 names are the 32-bit ABIs' time64 variants,
 // stime exists on 32-bit x86 only: names unknown to an architecture are skipped there.
-constexpr const char* kDeniedSyscalls[] = {
-    "settimeofday",    "clock_settime", "clock_settime64", "stime",         "kexec_load",
-    "kexec_file_load", "init_module",   "finit_module",    "delete_module", "open_by_handle_at"};
+// The last seven reach past the instance's namespaces for root in the host's user namespace
+// (privileged mode; measured by the escape suite, also under AppArmor, which does not
+// mediate them): BPF programs and system-wide perf events see the whole kernel,
+// userfaultfd stalls kernel code, the kernel keyrings are per uid, not per namespace
+// (uid 0 inside is host root's), and syslog(2) reads the host's kernel log with
+// CAP_SYS_ADMIN alone. Docker's default seccomp profile refuses them too.
+constexpr const char* kDeniedSyscalls[] = {"settimeofday",
+                                           "clock_settime",
+                                           "clock_settime64",
+                                           "stime",
+                                           "kexec_load",
+                                           "kexec_file_load",
+                                           "init_module",
+                                           "finit_module",
+                                           "delete_module",
+                                           "open_by_handle_at",
+                                           "bpf",
+                                           "perf_event_open",
+                                           "userfaultfd",
+                                           "keyctl",
+                                           "add_key",
+                                           "request_key",
+                                           "syslog"};
 // Those of kDeniedSyscalls that set the clock (left out under the test switch).
 constexpr const char* kClockSyscalls[] = {"settimeofday", "clock_settime", "clock_settime64",
                                           "stime"};
@@ -113,6 +134,19 @@ Status add_rules(scmp_filter_ctx ctx, bool with_clock) {
   const scmp_arg_cmp blk2[] = {SCMP_A2(SCMP_CMP_MASKED_EQ, S_IFMT, S_IFBLK)};
   FW_TRY(add_rule(ctx, "mknod", 1, blk1));
   FW_TRY(add_rule(ctx, "mknodat", 1, blk2));
+  // Character nodes of the host's memory and kernel log (devices.txt: 1:1 mem, 1:2 kmem,
+  // 1:4 port, 1:11 kmsg): the kernel checks only CAP_MKNOD for them too. The device number
+  // is mknod's argument 2, mknodat's 3, in the kernel's encoding (minor in the low 8 bits,
+  // major in the next 12).
+  for (unsigned minor : {1u, 2u, 4u, 11u}) {
+    const scmp_datum_t dev = (1u << 8) | minor;
+    const scmp_arg_cmp chr1[] = {SCMP_A1(SCMP_CMP_MASKED_EQ, S_IFMT, S_IFCHR),
+                                 SCMP_A2(SCMP_CMP_EQ, dev, 0)};
+    const scmp_arg_cmp chr2[] = {SCMP_A2(SCMP_CMP_MASKED_EQ, S_IFMT, S_IFCHR),
+                                 SCMP_A3(SCMP_CMP_EQ, dev, 0)};
+    FW_TRY(add_rule(ctx, "mknod", 2, chr1));
+    FW_TRY(add_rule(ctx, "mknodat", 2, chr2));
+  }
   return {};
 }
 

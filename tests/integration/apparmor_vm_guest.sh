@@ -18,8 +18,6 @@
 #   - each denial was logged by AppArmor for this profile;
 #   - DROP removes the profile; a broken template makes PREPARE fail with the parser's
 #     message and loads nothing.
-# `fwctl set_property ... userns n` is tolerated to fail while that property does not
-# exist yet (until then, every instance is privileged).
 source "$FW_SOURCE_DIR/tests/lib/harness.sh"
 FW_TEST_NAME=apparmor_vm
 require_root

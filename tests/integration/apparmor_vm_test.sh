@@ -28,9 +28,15 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM HUP  # run.sh, our child, kills its qemu on its own way out
 
 cc -static -O2 -Wall -Wextra -Werror -o "$WORK/probe" "$HERE/apparmor_vm_probe.c"
+# The escape suite's probe too: the guest runs the suite in privileged mode under AppArmor.
+cc -static -O2 -Wall -Wextra -Werror -Wno-format-truncation -o "$WORK/escape_probe" \
+  "$HERE"/escape_probe.c "$HERE"/escape_probe_kernel.c "$HERE"/escape_probe_cgroup.c \
+  "$HERE"/escape_probe_net.c
 cat >"$WORK/guest.sh" <<SCRIPT
 export FW_VM_DEBUG='${FW_VM_DEBUG:-}' FW_BUILD_DIR='$FW_BUILD_DIR' FW_SOURCE_DIR='$FW_SOURCE_DIR' FW_VM_PROBE='$WORK/probe'
-exec bash '$HERE/apparmor_vm_guest.sh'
+bash '$HERE/apparmor_vm_guest.sh' || exit
+echo "=== escape suite, privileged mode, AppArmor enforced ==="
+ESCAPE_MARKER=/run/fw-vm-stage2 ESCAPE_PROBE='$WORK/escape_probe' bash '$HERE/escape_suite.sh' privileged
 SCRIPT
 
 start=$SECONDS

@@ -19,8 +19,12 @@ CACHE=${FW_VM_CACHE:-/var/cache/firmwared-tests/vm}
 # Loaded by the init in this order: virtio-9p for the host's root, then what the daemon
 # uses (overlay for instances, loop for image firmwares, veth for their network), and
 # binfmt_misc so that the lane gets AppArmor's verdict on mounting it (not ENODEV).
+# In load order: virtio and 9p for the shared root, what the daemon mounts and makes, and
+# nftables with conntrack for the instances' host_access filters.
 MODULES=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
-         netfs fscache 9pnet 9pnet_virtio 9p overlay loop veth binfmt_misc)
+         netfs fscache 9pnet 9pnet_virtio 9p overlay loop veth binfmt_misc
+         crc32c_generic libcrc32c nfnetlink nf_tables nf_defrag_ipv4 nf_defrag_ipv6
+         nf_conntrack nft_ct)
 
 unavailable() { echo "build-image: $*" >&2; exit 77; }
 die() { echo "build-image: $*" >&2; exit 1; }
