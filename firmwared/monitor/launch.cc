@@ -446,6 +446,9 @@ void enter_root(const InitSpec& init, int pipe_fd, bool locked) {
   if (::setresgid(0, 0, 0) != 0)
     child_fail(exec_fd, errno_error("becoming the instance's root group"));
   if (::setresuid(0, 0, 0) != 0) child_fail(exec_fd, errno_error("becoming the instance's root"));
+  // A change of credentials clears the parent-death signal (prctl(2)): set it again, so
+  // that PID 1, and with it the instance, dies with its monitor.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   enter_root(init, exec_fd, true);
   // Its cgroup tree where inits look for it; a firmware without /sys/fs/cgroup gets none.
   if (cgroup) {

@@ -315,9 +315,12 @@ fw_inst_wait_state() { fw_inst_wait_for "${3:-10}" fw_inst_state_is "$1" "$2"; }
 # fw_inst_exec PID COMMAND...: runs the firmware's busybox COMMAND inside the instance whose
 # PID 1 is host pid PID (all its namespaces, its root).
 fw_inst_exec() {
-  local pid=$1
+  local pid=$1 user=()
   shift
-  nsenter -t "$pid" -m -u -i -n -p -r -w /bin/busybox "$@"
+  # In user-namespace mode, as the instance's root (nsenter -U becomes uid 0 there): host
+  # root's own ids cannot be written through the instance's idmapped layers.
+  [[ "$(readlink "/proc/$pid/ns/user")" == "$(readlink /proc/self/ns/user)" ]] || user=(-U)
+  nsenter -t "$pid" "${user[@]}" -m -u -i -n -p -r -w /bin/busybox "$@"
 }
 
 # Processes in the PID namespace of host pid $1 (count, seen from the host).
