@@ -307,7 +307,12 @@ Result<MergedDir> Reader::root() const {
 Result<std::optional<std::string>> Reader::redirect_of(const MergedDir& dir,
                                                        const std::string& name) const {
   FW_ASSIGN_OR_RETURN(auto r, get_xattr(dir.upper.get(), name, prefix_ + "redirect"));
-  if (!r || r->empty() || has_dot_component(*r)) return std::optional<std::string>();
+  // A NUL inside the value is invalid (the kernel checks strnlen() == size,
+  // ovl_get_redirect_xattr()); let through, "/..\0x" would read as "/.." once the path is
+  // passed to the system (found by fuzz_overlay_reader).
+  if (!r || r->empty() || r->find('\0') != std::string::npos || has_dot_component(*r)) {
+    return std::optional<std::string>();
+  }
   // Absolute: from the root of the lower layers; relative: a name in the parent's lower
   // directory (ovl_check_redirect()).
   if ((*r)[0] == '/') {
