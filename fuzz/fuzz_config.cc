@@ -46,7 +46,9 @@ void check_accepted(const fw::config::Config& c, const std::map<std::string, std
     FUZZ_CHECK(value->size() <= fw::config::kMaxValueBytes, "values are bounded");
     FUZZ_CHECK(c.get(fw::to_upper(key)) == value, "keys match case-insensitively");
     const std::string source = c.source(key);
-    const bool from_env = source != "default" && env.count(source) != 0;
+    // Only a FIRMWARED_* name is an environment source: the environment text may itself
+    // hold a line named like a file source ("/fuzz/firmwared.conf:2=...").
+    const bool from_env = fw::starts_with(source, fw::config::kEnvPrefix) && env.count(source) != 0;
     FUZZ_CHECK(
         source == "default" || from_env || fw::starts_with(source, std::string(kOrigin) + ":"),
         "a value comes from the default, the file or the environment");
