@@ -83,8 +83,15 @@ int serve(const fw::config::Config& config, event_base* base) {
   fw::server::ProcessRunner runner(base);
   fw::server::HookNetwork network(runner, config);
   fw::core::AppArmorProfiles profiles(config);  // warns here when AppArmor is missing
+  // The daemon's directory in every cgroup hierarchy, holding one cgroup per instance.
+  auto cgroups = fw::core::KernelInstanceCgroups::open(config.cgroup());
+  if (!cgroups.ok()) {
+    fw::log::error("no cgroups for instances (no limits, device policy or stats): " +
+                   cgroups.error().message);
+  }
   fw::core::Instances instances({*catalogue, config, events, *words, firmwares, instance_mounter,
-                                 launcher, executor, &network, &profiles, &executor});
+                                 launcher, executor, &network, &profiles, &executor,
+                                 cgroups.ok() ? cgroups->get() : nullptr});
   if (auto s = instances.check_id_pool(); !s.ok()) return fail("checking userns_pool", s.error());
   if (config.userns() == "n") {
     fw::log::warning(

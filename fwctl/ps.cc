@@ -65,6 +65,8 @@ std::optional<uint64_t> process_age(int64_t pid) {
 
 struct Row {
   std::string name, id, state, pid, firmware, uptime;  // "-" when none
+  std::string sha1;
+  std::optional<uint64_t> memory;  // bytes in its cgroup, started instances only
 };
 
 Row row_of(const Json& show, const std::map<std::string, std::string>& firmware_names) {
@@ -72,7 +74,7 @@ Row row_of(const Json& show, const std::map<std::string, std::string>& firmware_
   for (const auto& prop : fw::protocol::field_or(show, "properties", Json::array())) {
     p[fw::protocol::field_or(prop, "name", "")] = fw::protocol::field_or(prop, "value", "");
   }
-  Row r{p["name"], p["id"], p["state"], "-", "-", "-"};
+  Row r{p["name"], p["id"], p["state"], "-", "-", "-", p["sha1"], std::nullopt};
   const std::string& fw_sha1 = p["firmware_sha1"];
   auto it = firmware_names.find(fw_sha1);
   r.firmware = it != firmware_names.end() ? it->second : fw_sha1.substr(0, 12);
@@ -99,16 +101,23 @@ Json json_of(const Row& r) {
       return Json(s);
     }
   };
-  return {{"name", r.name},         {"id", number_or_null(r.id)},
-          {"state", r.state},       {"pid", number_or_null(r.pid)},
-          {"firmware", r.firmware}, {"uptime", r.uptime == "-" ? Json(nullptr) : Json(r.uptime)}};
+  return {{"name", r.name},
+          {"id", number_or_null(r.id)},
+          {"state", r.state},
+          {"pid", number_or_null(r.pid)},
+          {"firmware", r.firmware},
+          {"uptime", r.uptime == "-" ? Json(nullptr) : Json(r.uptime)},
+          {"memory", r.memory ? Json(*r.memory) : Json(nullptr)}};
 }
 
 void print_table(const std::vector<Row>& rows) {
   std::vector<std::vector<std::string>> cells = {
-      {"NAME", "ID", "STATE", "PID", "FIRMWARE", "UPTIME"}};
-  for (const auto& r : rows) cells.push_back({r.name, r.id, r.state, r.pid, r.firmware, r.uptime});
-  std::vector<size_t> width(6, 0);
+      {"NAME", "ID", "STATE", "PID", "FIRMWARE", "UPTIME", "MEMORY"}};
+  for (const auto& r : rows) {
+    cells.push_back({r.name, r.id, r.state, r.pid, r.firmware, r.uptime,
+                     r.memory ? format_bytes(*r.memory) : "-"});
+  }
+  std::vector<size_t> width(7, 0);
   for (const auto& c : cells) {
     for (size_t i = 0; i < c.size(); ++i) width[i] = std::max(width[i], c[i].size());
   }
@@ -123,7 +132,42 @@ void print_table(const std::vector<Row>& rows) {
   std::cout.flush();
 }
 
+// sha1 → the STATS entry of each started instance; empty when the daemon has no cgroups.
+std::map<std::string, Json> stats_by_sha1(Client& client, const Context& ctx) {
+  std::map<std::string, Json> out;
+  bool from_daemon = false;
+  auto st = call(client, ctx, "STATS", {}, &from_daemon);
+  if (!st.ok()) return out;
+  for (const auto& e : fw::protocol::field_or(st->body, "stats", Json::array())) {
+    out[fw::protocol::field_or(e, "sha1", "")] = e;
+  }
+  return out;
+}
+
+std::optional<uint64_t> u64_field(const Json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_number_unsigned()) return std::nullopt;
+  return it->get<uint64_t>();
+}
+
 }  // namespace
+
+std::string format_bytes(uint64_t b) {
+  const char* units[] = {"B", "K", "M", "G", "T"};
+  double v = static_cast<double>(b);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  if (u == 0) {
+    std::snprintf(buf, sizeof(buf), "%lluB", static_cast<unsigned long long>(b));
+  } else {
+    std::snprintf(buf, sizeof(buf), v < 10 ? "%.1f%s" : "%.0f%s", v, units[u]);
+  }
+  return buf;
+}
 
 std::string format_uptime(uint64_t s) {
   char buf[32];
@@ -172,6 +216,11 @@ int run_ps(Context& ctx, const std::vector<std::string>& args) {
     }
     rows.push_back(row_of(show->body, firmware_names));
   }
+  const auto stats = stats_by_sha1(*client, ctx);
+  for (Row& r : rows) {
+    if (auto it = stats.find(r.sha1); it != stats.end())
+      r.memory = u64_field(it->second, "memory_current");
+  }
   if (json) {
     Json out = Json::array();
     for (const auto& r : rows) out.push_back(json_of(r));
@@ -183,16 +232,25 @@ int run_ps(Context& ctx, const std::vector<std::string>& args) {
 }
 
 int run_restart(Context& ctx, const std::vector<std::string>& args) {
-  if (args.size() != 1) {
-    std::cerr << "fwctl: usage: fwctl restart ID\n";
+  std::vector<std::string> ids;
+  bool graceful = false;
+  for (const auto& a : args) {
+    if (a == "--graceful") {
+      graceful = true;
+    } else {
+      ids.push_back(a);
+    }
+  }
+  if (ids.size() != 1) {
+    std::cerr << "fwctl: usage: fwctl restart [--graceful] ID\n";
     return kExitError;
   }
-  const std::string& id = args[0];
+  const std::string& id = ids[0];
   auto client = Client::connect(ctx.socket_path);
   if (!client.ok()) return report_error(ctx, client.error(), false);
   bool from_daemon = false;
-  auto killed = call(*client, ctx, "KILL", {id}, &from_daemon, true);
-  // ECHILD: not started, nothing to kill.
+  auto killed = call(*client, ctx, graceful ? "STOP" : "KILL", {id}, &from_daemon, true);
+  // ECHILD: not started, nothing to stop.
   if (!killed.ok() && !(from_daemon && killed.error().code == ECHILD)) {
     return report_error(ctx, killed.error(), from_daemon);
   }
@@ -205,6 +263,104 @@ int run_restart(Context& ctx, const std::vector<std::string>& args) {
   } else {
     std::cout << id << " restarted" << std::endl;
   }
+  return kExitOk;
+}
+
+int run_stop(Context& ctx, const std::vector<std::string>& args) {
+  std::vector<std::string> ids;
+  std::string signal, timeout;
+  const char* usage = "fwctl: usage: fwctl stop ID [--signal SIGNAL] [--timeout SECONDS]\n";
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&](const std::string& flag, std::string* out) {
+      if (a.rfind(flag + "=", 0) == 0) {
+        *out = a.substr(flag.size() + 1);
+        return true;
+      }
+      if (a == flag && i + 1 < args.size()) {
+        *out = args[++i];
+        return true;
+      }
+      return false;
+    };
+    if (value("--signal", &signal) || value("--timeout", &timeout)) continue;
+    if (a.rfind("--", 0) == 0) {
+      std::cerr << usage;
+      return kExitError;
+    }
+    ids.push_back(a);
+  }
+  if (ids.size() != 1) {
+    std::cerr << usage;
+    return kExitError;
+  }
+  auto client = Client::connect(ctx.socket_path);
+  if (!client.ok()) return report_error(ctx, client.error(), false);
+  bool from_daemon = false;
+  std::vector<std::string> req = {ids[0], signal};
+  if (!timeout.empty()) req.push_back(timeout);
+  auto stopped = call(*client, ctx, "STOP", req, &from_daemon, true);
+  if (!stopped.ok()) return report_error(ctx, stopped.error(), from_daemon);
+  if (ctx.json) {
+    std::cout << stopped->body.dump(-1, ' ', false, Json::error_handler_t::replace) << std::endl;
+    return kExitOk;
+  }
+  const std::string reason = fw::protocol::field_or(stopped->body, "reason", "");
+  const std::string sig = fw::protocol::field_or(stopped->body, "signal", "");
+  std::cout << ids[0]
+            << (reason == "stop-timeout" ? " killed: still running after its stop timeout"
+                                         : " stopped")
+            << " (" << sig << ")" << std::endl;
+  return kExitOk;
+}
+
+int run_stats(Context& ctx, const std::vector<std::string>& args) {
+  bool json = ctx.json;
+  std::vector<std::string> ids;
+  for (const auto& a : args) {
+    if (a == "--json") {
+      json = true;
+    } else {
+      ids.push_back(a);
+    }
+  }
+  auto client = Client::connect(ctx.socket_path);
+  if (!client.ok()) return report_error(ctx, client.error(), false);
+  bool from_daemon = false;
+  auto st = call(*client, ctx, "STATS", ids, &from_daemon);
+  if (!st.ok()) return report_error(ctx, st.error(), from_daemon);
+  const Json list = fw::protocol::field_or(st->body, "stats", Json::array());
+  if (json) {
+    std::cout << list.dump(-1, ' ', false, Json::error_handler_t::replace) << std::endl;
+    return kExitOk;
+  }
+  std::vector<std::vector<std::string>> cells = {
+      {"NAME", "MEMORY", "PEAK", "LIMIT", "CPU", "PIDS", "OOM_KILLS"}};
+  auto bytes = [](const std::optional<uint64_t>& v) { return v ? format_bytes(*v) : "-"; };
+  for (const auto& e : list) {
+    const auto cpu = u64_field(e, "cpu_usec");
+    char cpu_text[32] = "-";
+    if (cpu) std::snprintf(cpu_text, sizeof(cpu_text), "%.2fs", static_cast<double>(*cpu) / 1e6);
+    const auto pids = u64_field(e, "pids_current");
+    const std::string limit = fw::protocol::field_or(e, "memory_max", "");
+    cells.push_back({fw::protocol::field_or(e, "name", ""), bytes(u64_field(e, "memory_current")),
+                     bytes(u64_field(e, "memory_peak")), limit.empty() ? "-" : limit, cpu_text,
+                     pids ? std::to_string(*pids) : "-",
+                     std::to_string(u64_field(e, "oom_kills").value_or(0))});
+  }
+  std::vector<size_t> width(7, 0);
+  for (const auto& c : cells) {
+    for (size_t i = 0; i < c.size(); ++i) width[i] = std::max(width[i], c[i].size());
+  }
+  for (const auto& c : cells) {
+    std::string line;
+    for (size_t i = 0; i < c.size(); ++i) {
+      line += c[i];
+      if (i + 1 < c.size()) line += std::string(width[i] - c[i].size() + 2, ' ');
+    }
+    std::cout << line << "\n";
+  }
+  std::cout.flush();
   return kExitOk;
 }
 

@@ -116,6 +116,8 @@ std::vector<Verb> build_verbs() {
     if (c.name == "CONSOLE" || c.name == "LOGS") continue;
     // EXEC hands over descriptors; START takes CI options: their verbs follow.
     if (c.name == "EXEC" || c.name == "START") continue;
+    // STOP takes --signal and --timeout, STATS prints a table: their verbs follow.
+    if (c.name == "STOP" || c.name == "STATS") continue;
     if (is_diff_command(c.name)) continue;  // fwctl diff, fwctl export (fwctl/diff.cc)
     Verb verb;
     verb.name = fw::to_lower(c.name);
@@ -156,16 +158,32 @@ std::vector<Verb> build_verbs() {
   v.push_back({"ps",
                "fwctl ps [--json]",
                "PS [--json]",
-               "Lists the instances: NAME ID STATE PID FIRMWARE UPTIME.",
-               {"PID is the host pid of the instance's PID 1 and UPTIME its age, both '-' when",
-                "not started. --json prints an array of objects with those keys in lower case."},
+               "Lists the instances: NAME ID STATE PID FIRMWARE UPTIME MEMORY.",
+               {"PID is the host pid of the instance's PID 1, UPTIME its age and MEMORY what its",
+                "cgroup holds, '-' when not started. --json prints an array of objects with",
+                "those keys in lower case (memory in bytes)."},
                run_ps});
   v.push_back({"restart",
-               "fwctl restart ID",
+               "fwctl restart [--graceful] ID",
                "RESTART ID",
-               "Restarts an instance: KILL (if started), REMOUNT, START.",
+               "Restarts an instance: KILL (STOP with --graceful) if started, REMOUNT, START.",
                {"The overlay diff stays; REMOUNT makes a rebuilt firmware directory show."},
                run_restart});
+  v.push_back({"stop",
+               "fwctl stop ID [--signal SIGNAL] [--timeout SECONDS]",
+               "STOP ID [SIGNAL] [TIMEOUT]",
+               "Stops an instance gracefully: its init's stop signal, SIGKILL after a timeout.",
+               {"SIGNAL defaults to the instance's stop_signal property, else its firmware's,",
+                "chosen at import from its init (systemd SIGRTMIN+3, BusyBox SIGUSR2, sysvinit",
+                "SIGINT, others SIGTERM). --timeout is in seconds (0 to 3600, default 10).",
+                "Prints 'ID stopped (SIGNAL)', or that SIGKILL ended it after the timeout."},
+               run_stop});
+  v.push_back({"stats",
+               "fwctl stats [ID...] [--json]",
+               "STATS [ID...]",
+               "Shows the memory, CPU time, processes and OOM kills of started instances.",
+               {"Without ID: every started instance. Read from each instance's cgroup."},
+               run_stats});
   v.push_back({"exec",
                "fwctl exec [-t] [-e NAME=VALUE]... [-w DIR] ID -- CMD [ARGS...]",
                "EXEC ID [--tty] [--winsize ROWSxCOLS] [--env NAME=VALUE]... [--workdir DIR] -- "

@@ -71,11 +71,29 @@ std::string_view host_access_sql() {
   return "ALTER TABLE instances ADD COLUMN host_access TEXT NOT NULL DEFAULT '';";
 }
 
+// Version 5: the lifecycle. A firmware's stop signal (chosen at import from its init; ''
+// for rows from before, detected again when the daemon starts); an instance's own stop
+// signal ('' = its firmware's), what a reboot from inside does, its cgroup limits ('' =
+// none) and why its last run ended.
+std::string_view lifecycle_sql() {
+  return R"(
+ALTER TABLE firmwares ADD COLUMN stop_signal TEXT NOT NULL DEFAULT '';
+ALTER TABLE instances ADD COLUMN stop_signal TEXT NOT NULL DEFAULT '';
+ALTER TABLE instances ADD COLUMN on_reboot TEXT NOT NULL DEFAULT 'restart'
+  CHECK (on_reboot IN ('restart', 'stop'));
+ALTER TABLE instances ADD COLUMN memory_max TEXT NOT NULL DEFAULT '';
+ALTER TABLE instances ADD COLUMN pids_max TEXT NOT NULL DEFAULT '';
+ALTER TABLE instances ADD COLUMN cpu_weight TEXT NOT NULL DEFAULT '';
+ALTER TABLE instances ADD COLUMN exit_reason TEXT NOT NULL DEFAULT '';
+)";
+}
+
 constexpr Migration kMigrations[] = {
     {"creating the schema of schemas/catalogue.sql", catalogue_schema_sql},
     {"adding snapshots", snapshots_sql},
     {"adding user namespaces and clock offsets", userns_sql},
     {"adding instances.host_access", host_access_sql},
+    {"adding stop signals, reboot policy, limits and exit reasons", lifecycle_sql},
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 

@@ -34,6 +34,9 @@ struct FirmwareRecord {
   std::string uuid;         // filesystem UUID, "" if none
   uint64_t size = 0;        // bytes
   int64_t created = 0;      // unix time
+  // Schema version 5: the signal that asks its init to shut down ("SIGRTMIN+3", ...),
+  // chosen at import; "" for rows from before (detected again at daemon start).
+  std::string stop_signal;
 };
 
 struct InstanceRecord {
@@ -56,6 +59,13 @@ struct InstanceRecord {
   uint32_t uid_base = 0;
   int64_t time_offset = 0;
   std::string host_access;  // schema version 4; "" (older rows): the configured default
+  // Schema version 5. stop_signal "": the firmware's. on_reboot: "restart" or "stop".
+  // Limits as the user wrote them ("" = none). exit_reason: why the last run ended
+  // ("exited", "stopped", "killed", "stop-timeout", "reboot", "halt", "oom"; "" unknown).
+  std::string stop_signal;
+  std::string on_reboot = "restart";
+  std::string memory_max, pids_max, cpu_weight;
+  std::string exit_reason;
 };
 
 // A frozen upper layer (schema version 2): stacked on its parent snapshot, if any, and on

@@ -23,15 +23,16 @@ constexpr int kMaxInstanceId = 254;
 // UPSERT, not INSERT OR REPLACE: REPLACE deletes the old row, which would move it to the
 // end of the creation order and fire the delete trigger (forgetting its custom values).
 constexpr std::string_view kUpsertFirmware = R"(
-    INSERT INTO firmwares (sha1, path, source_path, format, size, uuid, created)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+    INSERT INTO firmwares (sha1, path, source_path, format, size, uuid, created, stop_signal)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
     ON CONFLICT (sha1) DO UPDATE SET
       path = excluded.path, source_path = excluded.source_path, format = excluded.format,
-      size = excluded.size, uuid = excluded.uuid, created = excluded.created)";
+      size = excluded.size, uuid = excluded.uuid, created = excluded.created,
+      stop_signal = excluded.stop_signal)";
 
 constexpr std::string_view kSelectFirmwares = R"(
     SELECT f.sha1, COALESCE(n.name, ''), f.path, f.source_path, f.format, f.uuid, f.size,
-           f.created
+           f.created, f.stop_signal
     FROM firmwares AS f LEFT JOIN names AS n ON n.folder = 'firmwares' AND n.sha1 = f.sha1)";
 
 FirmwareRecord firmware_from_row(const Statement& st) {
@@ -44,6 +45,7 @@ FirmwareRecord firmware_from_row(const Statement& st) {
   r.uuid = st.column_text(5);
   r.size = static_cast<uint64_t>(st.column_int64(6));  // stored as its int64 bit pattern
   r.created = st.column_int64(7);
+  r.stop_signal = st.column_text(8);
   return r;
 }
 
@@ -66,8 +68,10 @@ constexpr std::string_view kUpsertInstance = R"(
     INSERT INTO instances (sha1, id, firmware_sha1, state, monitor_pid, monitor_start_time,
                            init_pid, exit_status, created, interface, stolen_interface,
                            stolen_btusb, snapshot_sha1, userns, uid_base, time_offset,
-                           host_access)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+                           host_access, stop_signal, on_reboot, memory_max, pids_max,
+                           cpu_weight, exit_reason)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+            ?19, ?20, ?21, ?22, ?23)
     ON CONFLICT (sha1) DO UPDATE SET
       id = excluded.id, firmware_sha1 = excluded.firmware_sha1, state = excluded.state,
       monitor_pid = excluded.monitor_pid, monitor_start_time = excluded.monitor_start_time,
@@ -76,13 +80,17 @@ constexpr std::string_view kUpsertInstance = R"(
       stolen_interface = excluded.stolen_interface, stolen_btusb = excluded.stolen_btusb,
       snapshot_sha1 = excluded.snapshot_sha1, userns = excluded.userns,
       uid_base = excluded.uid_base, time_offset = excluded.time_offset,
-      host_access = excluded.host_access)";
+      host_access = excluded.host_access, stop_signal = excluded.stop_signal,
+      on_reboot = excluded.on_reboot, memory_max = excluded.memory_max,
+      pids_max = excluded.pids_max, cpu_weight = excluded.cpu_weight,
+      exit_reason = excluded.exit_reason)";
 
 constexpr std::string_view kSelectInstances = R"(
     SELECT i.sha1, COALESCE(n.name, ''), i.id, i.firmware_sha1, i.state, i.monitor_pid,
            i.monitor_start_time, i.init_pid, i.exit_status, i.created, i.interface,
            i.stolen_interface, i.stolen_btusb, COALESCE(i.snapshot_sha1, ''), i.userns,
-           i.uid_base, i.time_offset, i.host_access
+           i.uid_base, i.time_offset, i.host_access, i.stop_signal, i.on_reboot, i.memory_max,
+           i.pids_max, i.cpu_weight, i.exit_reason
     FROM instances AS i LEFT JOIN names AS n ON n.folder = 'instances' AND n.sha1 = i.sha1)";
 
 InstanceRecord instance_from_row(const Statement& st) {
@@ -105,6 +113,12 @@ InstanceRecord instance_from_row(const Statement& st) {
   r.uid_base = static_cast<uint32_t>(st.column_int64(15));
   r.time_offset = st.column_int64(16);
   r.host_access = st.column_text(17);
+  r.stop_signal = st.column_text(18);
+  r.on_reboot = st.column_text(19);
+  r.memory_max = st.column_text(20);
+  r.pids_max = st.column_text(21);
+  r.cpu_weight = st.column_text(22);
+  r.exit_reason = st.column_text(23);
   return r;
 }
 
@@ -148,7 +162,8 @@ Status write_instance(Db& db, const InstanceRecord& r) {
     st.bind(13, r.snapshot_sha1);
   }
   st.bind(14, r.userns).bind(15, int64_t{r.uid_base}).bind(16, r.time_offset);
-  st.bind(17, r.host_access);
+  st.bind(17, r.host_access).bind(18, r.stop_signal).bind(19, r.on_reboot);
+  st.bind(20, r.memory_max).bind(21, r.pids_max).bind(22, r.cpu_weight).bind(23, r.exit_reason);
   FW_TRY(st.run());
 
   FW_ASSIGN_OR_RETURN(Statement clear, db.prepare("DELETE FROM instance_cmdline WHERE sha1 = ?1"));
@@ -221,6 +236,7 @@ Status Catalogue::put_firmware(const FirmwareRecord& r) {
     FW_ASSIGN_OR_RETURN(Statement st, db_.prepare(kUpsertFirmware));
     st.bind(1, r.sha1).bind(2, r.path).bind(3, r.source_path).bind(4, r.format);
     st.bind(5, static_cast<int64_t>(r.size)).bind(6, r.uuid).bind(7, r.created);
+    st.bind(8, r.stop_signal);
     FW_TRY(st.run());
     return internal::write_name(db_, kFirmwares, r.sha1, r.name);
   };

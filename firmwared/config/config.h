@@ -72,6 +72,7 @@ class Config {
   const std::string& apparmor_profile() const { return value("apparmor_profile"); }
   int client_idle_timeout() const { return count("client_idle_timeout"); }
   int client_line_timeout() const { return count("client_line_timeout"); }
+  const std::string& cgroup() const { return value("cgroup"); }
   const std::string& container_interface() const { return value("container_interface"); }
   const std::string& database_path() const { return value("database_path"); }
   bool disable_apparmor() const { return flag("disable_apparmor"); }

@@ -14,6 +14,10 @@ namespace {
 constexpr std::array kKeys = {
     KeySpec{"apparmor_profile", Rule::kPath, nullptr,
             "AppArmor profile template from which each instance's profile is generated"},
+    KeySpec{"cgroup", Rule::kCgroupName, "firmwared",
+            "name of the daemon's directory in each cgroup hierarchy (below its own cgroup), "
+            "which holds one cgroup per running instance; daemons sharing a host need "
+            "distinct names"},
     KeySpec{"client_idle_timeout", Rule::kSeconds, "300",
             "seconds after which a connection with no request in progress, no subscription "
             "and no console relay is closed"},
@@ -82,6 +86,14 @@ bool is_iface_prefix(std::string_view v) {
   return std::all_of(v.begin(), v.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
            c == '-';
+  });
+}
+
+bool is_cgroup_name(std::string_view v) {
+  if (v.empty() || v.size() > 64 || v[0] == '.') return false;
+  return std::all_of(v.begin(), v.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '.';
   });
 }
 
@@ -180,6 +192,8 @@ bool satisfies(Rule rule, std::string_view value) {
       return value == "y" || value == "n";
     case Rule::kIfacePrefix:
       return is_iface_prefix(value);
+    case Rule::kCgroupName:
+      return is_cgroup_name(value);
     case Rule::kIfaceName:
       return is_iface_name(value);
     case Rule::kIfaceList:
@@ -218,6 +232,8 @@ std::string rule_text(Rule rule) {
       return "y or n";
     case Rule::kIfacePrefix:
       return "1 to 11 characters among A-Z a-z 0-9 _ -";
+    case Rule::kCgroupName:
+      return "1 to 64 characters among A-Z a-z 0-9 _ - . (not starting with '.')";
     case Rule::kIfaceName:
       return "1 to 15 characters without '/', ':', whitespace or control characters, "
              "and not '.' or '..'";

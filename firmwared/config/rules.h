@@ -25,6 +25,7 @@ enum class Rule {
   kUserns,        // userns: auto, y or n
   kIdPool,        // userns_pool: FIRST:BLOCKS, FIRST a multiple of 65536
   kHostAccess,    // host_access: none, all or a port list (base/host_access.h)
+  kCgroupName,    // cgroup: one directory name, 1..64 of A-Z a-z 0-9 _ - .
 };
 
 struct KeySpec {

@@ -15,12 +15,14 @@
 #include "firmwared/base/fault.h"
 #include "firmwared/base/fd.h"
 #include "firmwared/base/log.h"
+#include "firmwared/base/signals.h"
 #include "firmwared/base/strings.h"
 #include "firmwared/core/identifiers.h"
 #include "firmwared/core/shell_words.h"
 #include "firmwared/sys/credentials.h"
 #include "firmwared/sys/hash_copy.h"
 #include "firmwared/sys/image_format.h"
+#include "firmwared/sys/init_kind.h"
 
 namespace fw::core {
 
@@ -30,8 +32,8 @@ constexpr const char* kFolder = "firmwares";
 constexpr const char* kTmpPrefix = ".import-";
 
 const std::vector<std::string>& builtin_names() {
-  static const std::vector<std::string> names = {"name",   "sha1", "base_workspace", "path", "uuid",
-                                                 "format", "size"};
+  static const std::vector<std::string> names = {"name", "sha1",   "base_workspace", "path",
+                                                 "uuid", "format", "size",           "stop_signal"};
   return names;
 }
 
@@ -225,6 +227,15 @@ Status Firmwares::restore() {
     const std::string target = mount_point(r.sha1);
     Status s = make_dir(target);
     if (s.ok()) s = d_.mounter.mount(r.path, r.format, target);
+    if (s.ok() && r.stop_signal.empty()) {
+      // Imported before stop signals existed: chosen now, as an import would.
+      auto updated = r;
+      updated.stop_signal = detect_stop_signal(target, r.name);
+      if (auto put = d_.catalogue.put_firmware(updated); !put.ok()) {
+        log::warning("firmware " + r.name + ": recording its stop signal: " + put.error().message +
+                     ", ignoring");
+      }
+    }
     if (!s.ok()) {
       // Instances of it refuse to mount an empty lower (Instances::mount_workspace).
       log::error("firmware " + r.name + " [" + r.sha1 +
@@ -319,6 +330,7 @@ Result<EntitySummary> Firmwares::register_firmware(catalogue::FirmwareRecord rec
   FW_ASSIGN_OR_RETURN(record.name, new_name());
   FW_TRY_CTX(d_.mounter.mount(record.path, record.format, target),
              "mounting firmware " + quote_path(record.source_path));
+  record.stop_signal = detect_stop_signal(target, record.name);
   record.created = static_cast<int64_t>(::time(nullptr));
   FW_FAULT_POINT("prepare_image.mounted");
   if (auto s = d_.catalogue.put_firmware(record); !s.ok()) {
@@ -494,7 +506,21 @@ std::vector<std::pair<std::string, std::string>> Firmwares::builtin_values(
           {"path", r.path},
           {"uuid", r.uuid},
           {"format", r.format},
-          {"size", std::to_string(r.size)}};
+          {"size", std::to_string(r.size)},
+          {"stop_signal", r.stop_signal.empty() ? std::string("SIGTERM") : r.stop_signal}};
+}
+
+std::string Firmwares::detect_stop_signal(const std::string& root, const std::string& name) {
+  auto init = sys::detect_init(root);
+  if (!init.ok()) {
+    log::warning("firmware " + name + ": finding its init: " + init.error().message +
+                 ", stopping it with SIGTERM");
+    return "SIGTERM";
+  }
+  log::info("firmware " + name + ": init " + (init->path.empty() ? "not found" : init->path) +
+            " (" + sys::init_kind_name(init->kind) + "), stop signal " +
+            sys::default_stop_signal(init->kind));
+  return sys::default_stop_signal(init->kind);
 }
 
 Result<std::vector<PropertyValue>> Firmwares::show(const std::string& id) {
@@ -521,6 +547,17 @@ Status Firmwares::set_property(const std::string& id, const std::string& prop,
                                const std::string& value) {
   FW_ASSIGN_OR_RETURN(PropertyRef ref, parse_property_ref(prop));
   FW_ASSIGN_OR_RETURN(auto r, find(id));
+  if (ref.name == "stop_signal") {
+    FW_TRY(reject_index_on_scalar(kFolder, ref));
+    FW_ASSIGN_OR_RETURN(const int sig, parse_signal(value));
+    r.stop_signal = signal_name(sig);
+    FW_TRY(d_.catalogue.put_firmware(r));
+    d_.events.emit("PROPERTY_SET", {{"folder", std::string(kFolder)},
+                                    {"sha1", r.sha1},
+                                    {"name", r.name},
+                                    {"property", ref.name}});
+    return {};
+  }
   for (const auto& b : builtin_names()) {
     if (b == ref.name) {
       return make_error(EPERM, "property " + quote(ref.name) + " of firmwares is read-only");

@@ -80,6 +80,8 @@ class Firmwares final : public Folder {
   std::string mount_point(const std::string& sha1) const;
 
  private:
+  // The stop signal of the init found in the mounted tree `root` (SIGTERM when unknown).
+  static std::string detect_stop_signal(const std::string& root, const std::string& name);
   struct Import;
   Result<EntitySummary> prepare_dir(const FirmwareSource& src);
   void prepare_image(const FirmwareSource& src, const sys::ClientCredentials& client,

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "firmwared/sys/mount.h"
@@ -80,6 +81,12 @@ Status KernelInstanceMounter::remove_tree(const std::string& path) {
     return errno_error("removing '" + path + "'");
   }
   return {};
+}
+
+Result<bool> KernelInstanceMounter::is_read_only(const std::string& target) {
+  struct statvfs st {};
+  if (::statvfs(target.c_str(), &st) != 0) return errno_error("inspecting mount " + target);
+  return (st.f_flag & ST_RDONLY) != 0;
 }
 
 }  // namespace fw::core

@@ -50,6 +50,12 @@ class InstanceMounter {
     return unmount(dir + "/ro");
   }
   virtual Result<bool> is_mounted(const std::string& target) = 0;
+  // Whether the filesystem mounted at `target` is read-only (statvfs ST_RDONLY: the mount's
+  // flag or its superblock's). The default: never.
+  virtual Result<bool> is_read_only(const std::string& target) {
+    (void)target;
+    return false;
+  }
   // Removes a workspace directory tree (never crossing into mounts).
   virtual Status remove_tree(const std::string& path) = 0;
 };
@@ -67,6 +73,7 @@ class KernelInstanceMounter final : public InstanceMounter {
   Status unmount(const std::string& target) override;
   Status unmount_all_below(const std::string& dir) override;
   Result<bool> is_mounted(const std::string& target) override;
+  Result<bool> is_read_only(const std::string& target) override;
   Status remove_tree(const std::string& path) override;
 };
 

@@ -7,9 +7,11 @@
 #include <ctime>
 
 #include "firmwared/base/host_access.h"
+#include "firmwared/base/signals.h"
 #include "firmwared/base/strings.h"
 #include "firmwared/core/instances.h"
 #include "firmwared/core/instances_runtime.h"
+#include "firmwared/core/limits.h"
 #include "firmwared/core/shell_words.h"
 
 namespace fw::core {
@@ -44,13 +46,26 @@ const std::vector<std::string>& builtin_names() {
                                                  "userns",
                                                  "uid_base",
                                                  "time_offset",
-                                                 "host_access"};
+                                                 "host_access",
+                                                 "stop_signal",
+                                                 "on_reboot",
+                                                 "memory_max",
+                                                 "pids_max",
+                                                 "cpu_weight",
+                                                 "exit_reason"};
   return names;
 }
 
 bool is_launch_property(const std::string& p) {
   return p == "interface" || p == "stolen_interface" || p == "stolen_btusb" || p == "cmdline" ||
          p == "userns" || p == "time_offset" || p == "host_access";
+}
+
+// Writable at any time: the stop signal and reboot policy apply to the next stop or reboot,
+// limits at once to a started instance's cgroup.
+bool is_runtime_property(const std::string& p) {
+  return p == "stop_signal" || p == "on_reboot" || p == "memory_max" || p == "pids_max" ||
+         p == "cpu_weight";
 }
 
 // Ten years: far more than any uptime a firmware expects, far less than the clocks' range.
@@ -181,7 +196,13 @@ std::vector<std::pair<std::string, std::string>> Instances::builtin_values(
           {"userns", r.userns},
           {"uid_base", std::to_string(userns_effective(r) ? r.uid_base : 0)},
           {"time_offset", std::to_string(r.time_offset)},
-          {"host_access", effective_host_access(r, d_.config)}};
+          {"host_access", effective_host_access(r, d_.config)},
+          {"stop_signal", stop_signal_of(r)},
+          {"on_reboot", r.on_reboot},
+          {"memory_max", r.memory_max},
+          {"pids_max", r.pids_max},
+          {"cpu_weight", r.cpu_weight},
+          {"exit_reason", r.exit_reason}};
 }
 
 Result<std::vector<PropertyValue>> Instances::show(const std::string& id) {
@@ -278,6 +299,11 @@ Status Instances::set_property(const std::string& id, const std::string& prop,
     FW_TRY(d_.catalogue.put_instance(r));
     return emit();
   }
+  if (is_runtime_property(ref.name)) {
+    FW_TRY(reject_index_on_scalar(kFolder, ref));
+    FW_TRY(set_runtime_property(r, ref.name, value));
+    return emit();
+  }
   for (const auto& b : builtin_names()) {
     if (b == ref.name) {
       return make_error(EPERM, "property " + quote(ref.name) + " of instances is read-only");
@@ -285,6 +311,36 @@ Status Instances::set_property(const std::string& id, const std::string& prop,
   }
   FW_TRY(custom_.set_named(r.sha1, ref, value));
   return emit();
+}
+
+Status Instances::set_runtime_property(catalogue::InstanceRecord& r, const std::string& prop,
+                                       const std::string& value) {
+  if (prop == "stop_signal") {
+    if (value.empty()) {
+      r.stop_signal.clear();  // back to its firmware's
+    } else {
+      FW_ASSIGN_OR_RETURN(const int sig, parse_signal(value));
+      r.stop_signal = signal_name(sig);
+    }
+  } else if (prop == "on_reboot") {
+    if (value != "restart" && value != "stop") {
+      return make_error(EINVAL, "invalid on_reboot " + quote(value) + ": must be restart or stop");
+    }
+    r.on_reboot = value;
+  } else if (prop == "memory_max") {
+    FW_TRY(parse_memory_max(value));
+    r.memory_max = value;
+  } else if (prop == "pids_max") {
+    FW_TRY(parse_pids_max(value));
+    r.pids_max = value;
+  } else if (prop == "cpu_weight") {
+    FW_TRY(parse_cpu_weight(value));
+    r.cpu_weight = value;
+  }
+  if (prop == "memory_max" || prop == "pids_max" || prop == "cpu_weight") {
+    FW_TRY(apply_limits(r));
+  }
+  return d_.catalogue.put_instance(r);
 }
 
 Status Instances::set_property_as(const sys::ClientCredentials& client, const std::string& id,

@@ -64,9 +64,23 @@ Status Instances::restore() {
   }
   FW_TRY(trash_.purge_all());
   reconcile(kept);
+  sweep_cgroups();
   log::info("restored " + std::to_string(all.size()) + " instance(s), " + std::to_string(adopted) +
             " running");
   return {};
+}
+
+void Instances::sweep_cgroups() {
+  if (d_.cgroups == nullptr) return;
+  // A monitor killed by SIGKILL (or with the daemon) never saw its run end: the cgroups of
+  // instances not running now are leftovers, whatever their name.
+  for (const std::string& name : d_.cgroups->present()) {
+    if (running_.count(name) != 0) continue;
+    log::notice("removing cgroup " + name + " of a run that ended while the daemon was away");
+    if (auto s = d_.cgroups->remove(name); !s.ok()) {
+      log::warning("removing cgroup " + name + ": " + s.error().message + ", ignoring");
+    }
+  }
 }
 
 bool Instances::finish_interrupted_drop(const catalogue::InstanceRecord& r) {

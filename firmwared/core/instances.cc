@@ -3,9 +3,11 @@
 #include "firmwared/base/strings.h"
 #include "firmwared/core/instances_runtime.h"
 
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstring>
 #include <ctime>
@@ -15,7 +17,9 @@
 #include "firmwared/base/fault.h"
 #include "firmwared/base/log.h"
 #include "firmwared/base/paths.h"
+#include "firmwared/base/signals.h"
 #include "firmwared/core/identifiers.h"
+#include "firmwared/core/limits.h"
 #include "firmwared/core/shell_words.h"
 #include "firmwared/sys/hash_copy.h"
 
@@ -243,6 +247,16 @@ MonitorEvents Instances::events_for(const std::string& sha1) {
     });
   };
   ev.on_started = [this, sha1](int64_t pid) { on_started(sha1, pid); };
+  ev.on_oom = [this, sha1](uint64_t kills) {
+    auto r = d_.catalogue.get_instance(sha1);
+    const std::string name = r.ok() && *r ? (*r)->name : sha1;
+    log::warning("instance " + name + ": the OOM killer killed a process in it (" +
+                 std::to_string(kills) + " this run)");
+    d_.events.emit("OOM", {{"folder", std::string(kFolder)},
+                           {"sha1", sha1},
+                           {"name", name},
+                           {"oom_kills", EventValue(static_cast<int64_t>(kills))}});
+  };
   ev.on_failed = [this, sha1](const Error& e) {
     // The first cause wins: a KILL, a timeout or a network failure recorded before the
     // monitor died explains its death better than "the monitor died".
@@ -263,8 +277,9 @@ void Instances::start(const std::string& id, StartDone done) {
   }
   // The previous run's exit status no longer describes the instance: a START that fails
   // leaves it empty (unknown) rather than showing a status of the run before.
-  if (r->exit_status) {
+  if (r->exit_status || !r->exit_reason.empty()) {
     r->exit_status.reset();
+    r->exit_reason.clear();
     if (auto s = d_.catalogue.put_instance(*r); !s.ok()) {
       return done(s.error().wrap("starting instance " + r->name + ": resetting exit_status"));
     }
@@ -293,7 +308,8 @@ void Instances::launch(const catalogue::InstanceRecord& r, Runtime* raw) {
     for (auto& w : rt->start_waiters) {
       w(make_error(ECANCELED, "starting instance " + r.name + ": START interrupted by KILL"));
     }
-    for (auto& w : rt->kill_waiters) w(KillResult{r.sha1, r.name, r.exit_status});
+    for (auto& w : rt->kill_waiters)
+      w(KillResult{r.sha1, r.name, r.exit_status, "killed", "SIGKILL"});
     return;
   }
   catalogue::InstanceRecord rec = r;
@@ -307,12 +323,39 @@ void Instances::launch(const catalogue::InstanceRecord& r, Runtime* raw) {
       return;
     }
   }
+  // A fresh writable root for every run: a firmware that remounted / read-only at shutdown
+  // (busybox's umount -a -r, sysvinit's umountroot) made the overlay's superblock, which the
+  // host's union mount shares, read-only. Only a new superblock undoes that.
+  if (auto ro = d_.mounter.is_read_only(workspace(r.sha1) + "/union"); ro.ok() && *ro) {
+    log::notice("instance " + r.name + ": its root was left read-only by its last run, remounting");
+    Status s = d_.mounter.unmount(workspace(r.sha1) + "/union");
+    if (s.ok()) s = d_.mounter.unmount(workspace(r.sha1) + "/ro");
+    if (s.ok()) s = mount_workspace(rec);
+    if (!s.ok()) {
+      auto waiters = std::move(raw->start_waiters);
+      running_.erase(r.sha1);
+      for (auto& w : waiters)
+        w(s.error().wrap("starting instance " + r.name + ": remounting its root"));
+      return;
+    }
+  }
   LaunchSpec spec{r.name, r.sha1, workspace(r.sha1) + "/union", workspace(r.sha1), r.cmdline};
   if (d_.profiles != nullptr && d_.profiles->enabled()) {
     spec.apparmor_profile = d_.profiles->profile_name(r.sha1);
   }
   spec.uid_base = userns_effective(rec) ? rec.uid_base : 0;
   spec.time_offset = rec.time_offset;
+  // Its cgroup before any namespace: PID 1 enters it before it makes its cgroup namespace.
+  if (d_.cgroups != nullptr) {
+    auto dirs = d_.cgroups->create(r.sha1, limits_of(rec), spec.uid_base);
+    if (!dirs.ok()) {
+      auto waiters = std::move(raw->start_waiters);
+      running_.erase(r.sha1);
+      for (auto& w : waiters) w(dirs.error().wrap("starting instance " + r.name + ": its cgroup"));
+      return;
+    }
+    spec.cgroups = std::move(*dirs);
+  }
   if (spec.uid_base == 0 && spec.apparmor_profile.empty()) {
     log::warning("instance " + r.name +
                  " starts privileged (userns=n) without AppArmor: its root can reach host root");
@@ -330,6 +373,7 @@ void Instances::launch(const catalogue::InstanceRecord& r, Runtime* raw) {
                            : Result<std::unique_ptr<RunningMonitor>>(recorded.error());
   if (!mon.ok()) {
     if (recorded.ok()) (void)d_.catalogue.put_instance(settled);
+    if (d_.cgroups != nullptr) (void)d_.cgroups->remove(r.sha1);
     auto waiters = std::move(raw->start_waiters);
     running_.erase(r.sha1);
     for (auto& w : waiters) w(mon.error().wrap("starting instance " + r.name));
@@ -440,6 +484,22 @@ void Instances::on_started(const std::string& sha1, int64_t init_pid) {
   for (auto& w : waiters) w(EntitySummary{sha1, rec.name, true, ""});
 }
 
+namespace {
+
+// Why a run ended, from how it was asked to end and PID 1's status (128 + signal when a
+// signal killed it). The kernel ends PID 1 of a PID namespace by SIGHUP when something in it
+// calls reboot(2) to restart, by SIGINT to halt or power off (pid_namespaces(7)).
+std::string exit_reason(const std::string& ending, bool stop_timed_out, std::optional<int> status) {
+  if (ending == "kill") return "killed";
+  if (ending == "stop") return stop_timed_out ? "stop-timeout" : "stopped";
+  if (!status) return "";
+  if (*status == 128 + SIGHUP) return "reboot";
+  if (*status == 128 + SIGINT) return "halt";
+  return "exited";
+}
+
+}  // namespace
+
 void Instances::on_exited(const std::string& sha1, std::optional<int> status) {
   auto it = running_.find(sha1);
   if (it == running_.end()) return;
@@ -448,12 +508,26 @@ void Instances::on_exited(const std::string& sha1, std::optional<int> status) {
   auto r = d_.catalogue.get_instance(sha1);
   std::string name = sha1;
   const bool was_started = rt->phase == "started" || rt->phase == "stopping";
+  std::string reason = exit_reason(rt->ending, rt->stop_timed_out, status);
+  uint64_t oom_kills = 0;
+  if (d_.cgroups != nullptr) {
+    if (auto st = d_.cgroups->stats(sha1); st.ok()) oom_kills = st->oom_kills;
+    // PID 1 is reaped, its PID namespace gone: whatever could remain is killed with it.
+    if (auto s = d_.cgroups->remove(sha1); !s.ok()) {
+      log::warning("instance " + sha1 + ": removing its cgroup: " + s.error().message +
+                   " (removed at the next daemon start)");
+    }
+  }
+  if (reason == "exited" && status == 128 + SIGKILL && oom_kills > 0) reason = "oom";
+  bool restart = false;
   if (r.ok() && *r) {
     auto rec = **r;
     name = rec.name;
     const bool recorded_started = rec.state == "started" || rec.state == "stopping";
     rec.state = "ready";
     if (recorded_started || status) rec.exit_status = status;
+    if (was_started) rec.exit_reason = reason;
+    restart = was_started && reason == "reboot" && rec.on_reboot == "restart";
     if (auto s = d_.catalogue.put_instance(rec); !s.ok()) {
       log::error("instance " + name + ": recording its death: " + s.error().message);
     }
@@ -461,7 +535,7 @@ void Instances::on_exited(const std::string& sha1, std::optional<int> status) {
   // Replies and DEAD go out once the namespace is unpinned and a stolen interface is back
   // on the host (fast); the slow kernel veth teardown happens after, off the reply path.
   auto shared = std::shared_ptr<Runtime>(std::move(rt));
-  auto settle = [this, shared, sha1, name, status, was_started]() {
+  auto settle = [this, shared, sha1, name, status, was_started, reason, restart, oom_kills]() {
     Runtime& run = *shared;
     if (!run.start_waiters.empty()) {
       Error e = run.start_error.value_or(
@@ -471,13 +545,20 @@ void Instances::on_exited(const std::string& sha1, std::optional<int> status) {
     }
     if (was_started || !run.kill_waiters.empty()) {
       log::info("instance " + name + " dead, exit status " +
-                (status ? std::to_string(*status) : std::string("unknown")));
+                (status ? std::to_string(*status) : std::string("unknown")) +
+                (reason.empty() ? "" : " (" + reason + ")"));
       core::EventFields fields = {{"folder", std::string(kFolder)}, {"sha1", sha1}, {"name", name}};
       fields.push_back(
           {"exit_status", status ? EventValue(int64_t{*status}) : EventValue(std::string())});
+      fields.push_back({"reason", reason});
+      fields.push_back({"oom_kills", EventValue(static_cast<int64_t>(oom_kills))});
       d_.events.emit("DEAD", std::move(fields));
     }
-    for (auto& w : run.kill_waiters) w(KillResult{sha1, name, status});
+    const std::string sig = run.ending == "stop"   ? run.stop_signal
+                            : run.ending == "kill" ? std::string("SIGKILL")
+                                                   : std::string();
+    for (auto& w : run.kill_waiters) w(KillResult{sha1, name, status, reason, sig});
+    if (restart && run.kill_waiters.empty()) restart_after_reboot(sha1, name);
   };
   if (d_.network != nullptr && shared->net_plan) {
     const NetworkPlan plan = *shared->net_plan;
@@ -492,6 +573,27 @@ void Instances::on_exited(const std::string& sha1, std::optional<int> status) {
   }
 }
 
+void Instances::restart_after_reboot(const std::string& sha1, const std::string& name) {
+  auto& times = reboots_[sha1];
+  const int64_t now = static_cast<int64_t>(::time(nullptr));
+  while (!times.empty() && times.front() < now - kRebootWindowS) times.pop_front();
+  times.push_back(now);
+  if (static_cast<int>(times.size()) > kMaxReboots) {
+    log::warning("instance " + name + " rebooted " + std::to_string(times.size()) + " times in " +
+                 std::to_string(kRebootWindowS) + " s: left stopped");
+    reboots_.erase(sha1);
+    return;
+  }
+  log::info("instance " + name + " rebooted from inside: starting it again");
+  start(sha1, [this, sha1, name](Result<EntitySummary> s) {
+    if (!s.ok()) {
+      log::error("instance " + name + ": starting again after a reboot: " + s.error().message);
+      return;
+    }
+    d_.events.emit("REBOOTED", {{"folder", std::string(kFolder)}, {"sha1", sha1}, {"name", name}});
+  });
+}
+
 void Instances::kill(const std::string& id, KillDone done) {
   auto r = find(id);
   if (!r.ok()) return done(r.error());
@@ -501,7 +603,17 @@ void Instances::kill(const std::string& id, KillDone done) {
   }
   Runtime& rt = *it->second;
   rt.kill_waiters.push_back(std::move(done));
-  if (rt.phase == "stopping") return;
+  reboots_.erase(r->sha1);  // asked to end: a reboot loop before does not count any more
+  if (rt.phase == "stopping") {
+    // A KILL during a STOP whose timeout already sent SIGKILL just waits for it.
+    if (rt.ending == "stop" && !rt.stop_timed_out && rt.monitor) {
+      // KILL during a STOP: no more waiting for the firmware's shutdown.
+      rt.ending = "kill";
+      kill_run(r->sha1, rt);
+    }
+    return;
+  }
+  rt.ending = "kill";
   if (!rt.monitor) {  // still queued behind a network teardown: launch() answers
     rt.phase = "stopping";
     return;
@@ -516,11 +628,12 @@ void Instances::kill(const std::string& id, KillDone done) {
     (void)d_.catalogue.put_instance(rec);
   }
   FW_FAULT_POINT("kill.stopping_recorded");
-  if (starting || !rt.monitor->kill_init().ok()) {
-    rt.monitor->kill_monitor();
-  }
+  kill_run(r->sha1, rt, !starting);
   FW_FAULT_POINT("kill.signalled");
-  const std::string sha1 = r->sha1;
+}
+
+void Instances::kill_run(const std::string& sha1, Runtime& rt, bool init_started) {
+  if (!init_started || !rt.monitor->kill_init().ok()) rt.monitor->kill_monitor();
   const uint64_t gen = rt.generation;
   d_.timers.after(kKillTimeoutMs, [this, sha1, gen]() {
     auto it2 = running_.find(sha1);
@@ -530,6 +643,115 @@ void Instances::kill(const std::string& id, KillDone done) {
       it2->second->monitor->kill_monitor();
     }
   });
+}
+
+std::string Instances::stop_signal_of(const catalogue::InstanceRecord& r) const {
+  if (!r.stop_signal.empty()) return r.stop_signal;
+  auto fw = d_.catalogue.get_firmware(r.firmware_sha1);
+  if (fw.ok() && *fw && !(*fw)->stop_signal.empty()) return (*fw)->stop_signal;
+  return "SIGTERM";
+}
+
+void Instances::stop(const std::string& id, const std::optional<std::string>& signal,
+                     const std::optional<std::string>& timeout_s, KillDone done) {
+  auto r = find(id);
+  if (!r.ok()) return done(r.error());
+  const std::string sig_text = signal ? *signal : stop_signal_of(*r);
+  auto sig = parse_signal(sig_text);
+  if (!sig.ok()) return done(sig.error().wrap("stopping instance " + r->name));
+  int timeout = kDefaultStopTimeoutS;
+  if (timeout_s) {
+    const std::string& t = *timeout_s;
+    const bool digits = !t.empty() && t.size() <= 5 && std::all_of(t.begin(), t.end(), [](char c) {
+      return c >= '0' && c <= '9';
+    });
+    if (!digits || std::stoi(t) > kMaxStopTimeoutS) {
+      return done(make_error(EINVAL, "stopping instance " + r->name + ": invalid timeout " +
+                                         quote(t) +
+                                         ": must be a whole number of seconds from 0 to " +
+                                         std::to_string(kMaxStopTimeoutS)));
+    }
+    timeout = std::stoi(t);
+  }
+  auto it = running_.find(r->sha1);
+  if (it == running_.end()) {
+    return done(make_error(ECHILD, "instance " + r->name + " is not started"));
+  }
+  Runtime& rt = *it->second;
+  if (rt.phase != "started") {
+    // Starting: there is no init to ask yet, the START is cancelled as by KILL. Stopping: the
+    // STOP or KILL under way answers this one too.
+    if (rt.phase == "stopping") {
+      rt.kill_waiters.push_back(std::move(done));
+      return;
+    }
+    return kill(r->sha1, std::move(done));
+  }
+  reboots_.erase(r->sha1);
+  int host_sig = *sig;
+  if (rt.monitor->init_emulated()) host_sig = qemu_user_host_signal(host_sig);
+  rt.kill_waiters.push_back(std::move(done));
+  rt.phase = "stopping";
+  rt.ending = "stop";
+  rt.stop_signal = signal_name(*sig);
+  auto rec = *r;
+  rec.state = "stopping";
+  (void)d_.catalogue.put_instance(rec);
+  log::info("instance " + r->name + ": stopping with " + rt.stop_signal +
+            (host_sig != *sig ? " (" + signal_name(host_sig) + " on the host: qemu-user)" : "") +
+            ", SIGKILL after " + std::to_string(timeout) + " s");
+  if (auto s = rt.monitor->signal_init(host_sig); !s.ok()) {
+    log::warning("instance " + r->name + ": sending " + rt.stop_signal + ": " + s.error().message +
+                 ", killing it");
+    rt.ending = "kill";
+    return kill_run(r->sha1, rt);
+  }
+  const std::string sha1 = r->sha1;
+  const uint64_t gen = rt.generation;
+  d_.timers.after(timeout * 1000, [this, sha1, gen, timeout]() {
+    auto it2 = running_.find(sha1);
+    if (it2 == running_.end() || it2->second->generation != gen || it2->second->ending != "stop") {
+      return;
+    }
+    log::notice("instance " + sha1 + ": PID 1 still runs " + std::to_string(timeout) +
+                " s after its stop signal, sending SIGKILL");
+    it2->second->stop_timed_out = true;
+    kill_run(sha1, *it2->second);
+  });
+}
+
+sys::CgroupLimits Instances::limits_of(const catalogue::InstanceRecord& r) {
+  // Validated when set; a value the rules refuse now (edited catalogue) means no limit.
+  sys::CgroupLimits l;
+  if (auto v = parse_memory_max(r.memory_max); v.ok()) l.memory_max = *v;
+  if (auto v = parse_pids_max(r.pids_max); v.ok()) l.pids_max = *v;
+  if (auto v = parse_cpu_weight(r.cpu_weight); v.ok()) l.cpu_weight = *v;
+  return l;
+}
+
+Status Instances::apply_limits(const catalogue::InstanceRecord& r) {
+  auto it = running_.find(r.sha1);
+  if (d_.cgroups == nullptr || it == running_.end() || it->second->phase != "started") {
+    return {};  // START applies them
+  }
+  FW_TRY_CTX(d_.cgroups->set_limits(r.sha1, limits_of(r)),
+             "applying the limits of instance " + r.name);
+  return {};
+}
+
+Result<sys::CgroupStats> Instances::stats(const std::string& id) {
+  FW_ASSIGN_OR_RETURN(auto r, find(id));
+  if (d_.cgroups == nullptr) {
+    return make_error(ENOTSUP, "the daemon runs without cgroups (its log says why)");
+  }
+  auto it = running_.find(r.sha1);
+  if (it == running_.end() || it->second->phase != "started") {
+    return make_error(ECHILD, "instance " + r.name + " is " + state_of(r.sha1) +
+                                  ", not started: its cgroup exists only while it runs");
+  }
+  auto st = d_.cgroups->stats(r.sha1);
+  if (!st.ok()) return st.error().wrap("reading the cgroup of instance " + r.name);
+  return st;
 }
 
 Result<int> Instances::init_pidfd(const std::string& id) {
@@ -598,6 +820,7 @@ Result<EntitySummary> Instances::drop(const std::string& id) {
     log::info("instance " + r.name + " dropped");
     trash_.purge(trashed);  // off the loop: an upper dir can hold millions of files
   }
+  reboots_.erase(r.sha1);
   d_.events.emit("DROPPED", {{"folder", std::string(kFolder)}, {"sha1", r.sha1}, {"name", r.name}});
   return EntitySummary{r.sha1, r.name, true, ""};
 }

@@ -19,6 +19,7 @@
 #include "firmwared/core/events.h"
 #include "firmwared/core/firmwares.h"
 #include "firmwared/core/folder.h"
+#include "firmwared/core/instance_cgroups.h"
 #include "firmwared/core/instance_mounter.h"
 #include "firmwared/core/launcher.h"
 #include "firmwared/core/names.h"
@@ -42,11 +43,17 @@ struct InstancesDeps {
   Network* network = nullptr;          // null: instances get no network (unit tests)
   ProfileManager* profiles = nullptr;  // null: no AppArmor profiles (unit tests)
   Executor* executor = nullptr;        // where the trash is emptied; null: at once (unit tests)
+  InstanceCgroups* cgroups = nullptr;  // null: instances get no cgroup of their own
 };
 
 struct KillResult {
   std::string sha1, name;
   std::optional<int> exit_status;
+  // Why the run ended: "killed" (KILL), "stopped" (PID 1 ended after the stop signal),
+  // "stop-timeout" (SIGKILL after the STOP's timeout), or for a run that ended on its own
+  // "exited", "reboot", "halt", "oom"; "" unknown.
+  std::string reason;
+  std::string signal;  // STOP: the stop signal sent ("SIGRTMIN+3"); KILL: "SIGKILL"
 };
 
 using StartDone = std::function<void(Result<EntitySummary>)>;
@@ -56,6 +63,12 @@ using KillDone = std::function<void(Result<KillResult>)>;
 // monitor is killed too.
 inline constexpr int kStartTimeoutMs = 15000;
 inline constexpr int kKillTimeoutMs = 5000;
+// A STOP's default and largest timeout, in seconds.
+inline constexpr int kDefaultStopTimeoutS = 10;
+inline constexpr int kMaxStopTimeoutS = 3600;
+// A firmware that reboots this many times within kRebootWindowS is left stopped.
+inline constexpr int kMaxReboots = 5;
+inline constexpr int kRebootWindowS = 60;
 
 class Instances final : public Folder {
  public:
@@ -95,11 +108,29 @@ class Instances final : public Folder {
 
   // START: answers once PID 1 exec'd (or failed). EBUSY unless ready.
   void start(const std::string& id, StartDone done);
-  // KILL: answers once the monitor reaped PID 1. ECHILD when not started.
+  // KILL: answers once the monitor reaped PID 1. ECHILD when not started. A KILL during a
+  // STOP sends SIGKILL at once (the STOP's waiters get reason "killed").
   void kill(const std::string& id, KillDone done);
+  // STOP: sends the stop signal (`signal`, else the instance's stop_signal, else its
+  // firmware's; shifted for qemu-user) to PID 1, SIGKILL after `timeout_s` seconds (default
+  // kDefaultStopTimeoutS); answers once PID 1 is reaped, saying which of the two ended it.
+  // ECHILD when not started; EINVAL for a bad signal or timeout; a STOP of a starting
+  // instance cancels the START (as KILL does); a STOP during a STOP or KILL waits for it.
+  void stop(const std::string& id, const std::optional<std::string>& signal,
+            const std::optional<std::string>& timeout_s, KillDone done);
+  // The signal STOP sends to `r` by default (its own stop_signal, else its firmware's).
+  std::string stop_signal_of(const catalogue::InstanceRecord& r) const;
   // For EXEC: a pidfd of the started instance's PID 1 (owned by the instance). EBUSY when
   // the instance is not started.
   Result<int> init_pidfd(const std::string& id);
+  // The cgroup directories ("KIND:DIR") an EXEC in instance `sha1` joins; empty without
+  // cgroups.
+  std::vector<std::string> cgroup_dirs(const std::string& sha1) const {
+    return d_.cgroups != nullptr ? d_.cgroups->dirs(sha1) : std::vector<std::string>();
+  }
+  // STATS: the cgroup counters of a started instance. ECHILD when not started, ENOTSUP when
+  // the daemon runs without cgroups.
+  Result<sys::CgroupStats> stats(const std::string& id);
   // REMOUNT: unmounts and remounts the overlay (ready only, else EBUSY).
   Result<EntitySummary> remount(const std::string& id);
 
@@ -145,6 +176,13 @@ class Instances final : public Folder {
   // Makes `r` fit its userns mode: checks that its firmware's ids fit the mapped range and
   // gives it an id range when it runs in a user namespace, releases the range otherwise.
   Status settle_id_range(catalogue::InstanceRecord& r);
+  // stop_signal, on_reboot and the limits: validated, stored (limits applied to a started
+  // instance's cgroup first).
+  Status set_runtime_property(catalogue::InstanceRecord& r, const std::string& prop,
+                              const std::string& value);
+  static sys::CgroupLimits limits_of(const catalogue::InstanceRecord& r);
+  // Applies `r`'s limits to its cgroup when it runs (nothing otherwise: START applies them).
+  Status apply_limits(const catalogue::InstanceRecord& r);
   // userns and time_offset (instance_properties.cc): validate, store, remount when the
   // mode changed.
   Status set_userns(catalogue::InstanceRecord& r, const std::string& value);
@@ -154,6 +192,8 @@ class Instances final : public Folder {
   // true when `r`'s workspace is in the trash: a DROP interrupted after the rename, which
   // this finishes by forgetting the row.
   bool finish_interrupted_drop(const catalogue::InstanceRecord& r);
+  // At start, after re-adoption: removes the cgroups of instances that do not run.
+  void sweep_cgroups();
   // In instance_reconcile.cc: removes workspaces and snapshot layers without a row (through
   // the trash), finishes snapshot DROPs a crash interrupted, reports rows whose files are
   // gone. `records`: the instances still catalogued.
@@ -168,6 +208,14 @@ class Instances final : public Folder {
   bool adopt_monitor(catalogue::InstanceRecord& r, int64_t monitor_pid, uint64_t start_time,
                      int64_t init_pid);
   MonitorEvents events_for(const std::string& sha1);
+  // Sends SIGKILL to PID 1 of a stopping run (the monitor too if that fails) and arms the
+  // deadline after which the monitor is killed as well.
+  // (`init_started` false: no PID 1 yet, only the monitor is killed.)
+  void kill_run(const std::string& sha1, Runtime& rt, bool init_started = true);
+  // After a reboot from inside: starts the instance again (on_reboot=restart), unless it
+  // rebooted kMaxReboots times within kRebootWindowS.
+  void restart_after_reboot(const std::string& sha1, const std::string& name);
+  std::map<std::string, std::deque<int64_t>> reboots_;  // by sha1: times of recent reboots
   void on_started(const std::string& sha1, int64_t init_pid);
   void on_exited(const std::string& sha1, std::optional<int> status);
   Status check_writable(const catalogue::InstanceRecord& r, const std::string& prop,

@@ -27,6 +27,11 @@ struct Instances::Runtime {
   // The START step being waited for, completing "… did not … within N s" when the START
   // deadline expires: which process hung is what the user needs to know.
   std::string awaited = "the monitor did not report its namespaces";
+  // How the run is being ended: "" (not asked), "stop" (STOP: the stop signal, SIGKILL after
+  // the timeout) or "kill" (KILL, or a STOP escalated by KILL).
+  std::string ending;
+  bool stop_timed_out = false;  // the STOP's timeout expired and PID 1 got SIGKILL
+  std::string stop_signal;      // the signal a STOP sent ("SIGRTMIN+3"), for the reply
 };
 
 }  // namespace fw::core

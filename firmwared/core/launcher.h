@@ -3,6 +3,7 @@
 // monitor (DESIGN §4) and PID 1. The real one (server/monitor_launcher) spawns
 // firmwared-monitor and watches it on the loop; unit tests use a scripted fake.
 
+#include <csignal>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -25,6 +26,8 @@ struct LaunchSpec {
   // 0: no user namespace (privileged mode).
   uint32_t uid_base = 0;
   int64_t time_offset = 0;  // seconds added to the monotonic and boottime clocks; 0: none
+  // The instance's cgroups, "KIND:DIR" per hierarchy (InstanceCgroups::create); empty: none.
+  std::vector<std::string> cgroups = {};
 };
 
 // Callbacks, all on the loop thread, in this order: on_ptys, on_namespaces_ready,
@@ -35,6 +38,8 @@ struct MonitorEvents {
   // network step is done (or kill_monitor() to abort).
   std::function<void()> on_namespaces_ready;
   std::function<void(int64_t init_pid)> on_started;
+  // The OOM killer acted in the instance's cgroup; `kills`: how many so far this run.
+  std::function<void(uint64_t kills)> on_oom;
   std::function<void(const Error& error)> on_failed;
   // The monitor is gone; PID 1's exit status when known.
   std::function<void(std::optional<int> exit_status)> on_exited;
@@ -51,6 +56,14 @@ class RunningMonitor {
   virtual void proceed() = 0;
   // SIGKILL to PID 1 (the kernel then kills its whole PID namespace). ESRCH when gone.
   virtual Status kill_init() = 0;
+  // Any signal to PID 1 (a STOP's). ESRCH when gone.
+  virtual Status signal_init(int sig) {
+    if (sig == SIGKILL) return kill_init();
+    return make_error(ENOTSUP, "this monitor cannot signal PID 1");
+  }
+  // Whether PID 1 runs under a binfmt interpreter such as qemu-user (its real-time signals
+  // then arrive shifted: see fw::qemu_user_host_signal).
+  virtual bool init_emulated() const { return false; }
   // SIGKILL to the monitor (PID 1 follows through PDEATHSIG): aborts a START.
   virtual void kill_monitor() = 0;
 };

@@ -17,11 +17,11 @@
 #include <unistd.h>
 
 #include <dirent.h>
-#include <fstream>
-#include <sstream>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <optional>
+#include <sstream>
 
 namespace fw::monitor {
 
@@ -49,8 +49,7 @@ Sandbox::Sandbox(Sandbox&& other) noexcept
       time_offset(other.time_offset),
       init_pid(other.init_pid),
       go(std::move(other.go)),
-      exec_pipe(std::move(other.exec_pipe)),
-      cgroup(std::move(other.cgroup)) {
+      exec_pipe(std::move(other.exec_pipe)) {
   other.init_pid = -1;
 }
 
@@ -272,11 +271,6 @@ Status populate_dev(const std::string& root, const Sandbox& sb) {
   return {};
 }
 
-Status pivot_into(const std::string& root) {
-  if (::chdir(root.c_str()) != 0) return errno_error("entering '" + root + "'");
-  return pivot_here(root);
-}
-
 Status pivot_here(const std::string& root) {
   // pivot_root(".", "."): the old root is stacked on top of the new one, then detached —
   // no put_old directory needed (pivot_root(2), NOTES).
@@ -362,14 +356,70 @@ Status mask_proc(const std::string& root) {
   child_fail(pipe_fd, errno_error("executing '" + init.cmdline[0] + "'"));
 }
 
+// As the kernel starts init: /dev/console on 0-2 and no controlling terminal (a session of
+// its own, so that nothing of the monitor's reaches it). An init that wants the console as
+// its terminal takes it (TIOCSCTTY); otherwise a ^C typed on the console is not a SIGINT to
+// PID 1 (busybox's ctrl-alt-del action) and a shell it spawns gets job control.
 void take_console(int console_fd, int pipe_fd) {
   if (::setsid() < 0) child_fail(pipe_fd, errno_error("setsid"));
-  if (::ioctl(console_fd, TIOCSCTTY, 0) != 0) {
-    child_fail(pipe_fd, errno_error("making the console the controlling terminal"));
-  }
   for (int target = 0; target <= 2; ++target) {
     if (::dup2(console_fd, target) < 0) child_fail(pipe_fd, errno_error("dup2 of the console"));
   }
+}
+
+// Writes `pid` into the cgroup.procs of each of the instance's cgroups.
+Status join_cgroups(const std::vector<std::string>& cgroups, pid_t pid) {
+  const std::string text = std::to_string(pid);
+  for (const std::string& c : cgroups) {
+    const std::string procs = c.substr(c.find(':') + 1) + "/cgroup.procs";
+    Fd fd(::open(procs.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd || ::write(fd.get(), text.data(), text.size()) < 0) {
+      return errno_error("moving PID 1 into " + procs);
+    }
+  }
+  return {};
+}
+
+// PID 1's view of its cgroups at /sys/fs/cgroup, each rooted at the instance's cgroup by the
+// cgroup namespace, laid out as the host's (systemd-nspawn's rule: an init finds the mode it
+// expects). Unified host: cgroup2 there. Hybrid host: a tmpfs holding "unified" (cgroup2) and
+// "systemd" (the name=systemd hierarchy), both the instance's to manage, and the v1
+// controllers read-only; the tmpfs itself read-only. Run by PID 1 after the pivot.
+Status mount_cgroups(const std::vector<std::string>& cgroups) {
+  if (cgroups.empty()) return {};
+  constexpr unsigned long kFlags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+  const std::string top = "/sys/fs/cgroup";
+  bool v1 = false;
+  for (const std::string& c : cgroups) v1 = v1 || c.compare(0, 8, "unified:") != 0;
+  if (!v1) return do_mount("cgroup2", top, "cgroup2", kFlags, nullptr);
+  FW_TRY(do_mount("tmpfs", top, "tmpfs", kFlags, "mode=755,size=64k"));
+  for (const std::string& c : cgroups) {
+    const std::string kind = c.substr(0, c.find(':'));
+    if (kind == "unified") {
+      FW_TRY(ensure_dir(top + "/unified", 0755));
+      FW_TRY(do_mount("cgroup2", top + "/unified", "cgroup2", kFlags, nullptr));
+    } else if (kind.rfind("name=", 0) == 0) {
+      const std::string dir = top + "/" + kind.substr(5);
+      FW_TRY(ensure_dir(dir, 0755));
+      FW_TRY(do_mount("cgroup", dir, "cgroup", kFlags, ("none," + kind).c_str()));
+    } else {
+      const std::string dir = top + "/" + kind;
+      FW_TRY(ensure_dir(dir, 0755));
+      FW_TRY(do_mount("cgroup", dir, "cgroup", kFlags | MS_RDONLY, kind.c_str()));
+      // "cpu" and "cpuacct" lead to "cpu,cpuacct", as on the host.
+      if (kind.find(',') != std::string::npos) {
+        size_t from = 0;
+        for (;;) {
+          const size_t comma = kind.find(',', from);
+          const std::string one = kind.substr(from, comma - from);
+          (void)::symlink(kind.c_str(), (top + "/" + one).c_str());
+          if (comma == std::string::npos) break;
+          from = comma + 1;
+        }
+      }
+    }
+  }
+  return do_mount(nullptr, top, nullptr, MS_REMOUNT | MS_RDONLY | kFlags, "mode=755,size=64k");
 }
 
 // A copy of the monitor's mount namespace (in a user namespace: owned by it, with every
@@ -398,6 +448,13 @@ void enter_root(const InitSpec& init, int pipe_fd, bool locked) {
   // If the monitor dies, PID 1 dies, and with it the whole PID namespace.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   take_console(init.console_fd, pipe_fd);
+  // Into the instance's cgroups, then a cgroup namespace rooted there.
+  if (!init.cgroups.empty()) {
+    if (auto s = join_cgroups(init.cgroups, 0); !s.ok()) child_fail(pipe_fd, s.error());
+    if (::unshare(CLONE_NEWCGROUP) != 0) {
+      child_fail(pipe_fd, errno_error("unsharing the cgroup namespace"));
+    }
+  }
   if (auto s =
           do_mount("proc", init.root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
       !s.ok()) {
@@ -407,6 +464,7 @@ void enter_root(const InitSpec& init, int pipe_fd, bool locked) {
   if (::chdir(init.root.c_str()) != 0)
     child_fail(pipe_fd, errno_error("entering '" + init.root + "'"));
   enter_root(init, pipe_fd, false);
+  if (auto s = mount_cgroups(init.cgroups); !s.ok()) child_fail(pipe_fd, s.error());
   exec_init(init, pipe_fd);
 }
 
@@ -425,9 +483,8 @@ void enter_root(const InitSpec& init, int pipe_fd, bool locked) {
   const auto go = read_fd_byte(go_fd);
   if (!go) ::_exit(0);
   ::close(go_fd);
-  // A cgroup namespace rooted at the cgroup the monitor delegated to us.
-  const bool cgroup = *go == 2;
-  if (cgroup && ::unshare(CLONE_NEWCGROUP) != 0) {
+  // A cgroup namespace rooted at the cgroup the monitor moved us into.
+  if (!init.cgroups.empty() && ::unshare(CLONE_NEWCGROUP) != 0) {
     child_fail(exec_fd, errno_error("unsharing the cgroup namespace"));
   }
   if (time_offset != 0) {
@@ -450,11 +507,7 @@ void enter_root(const InitSpec& init, int pipe_fd, bool locked) {
   // that PID 1, and with it the instance, dies with its monitor.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   enter_root(init, exec_fd, true);
-  // Its cgroup tree where inits look for it; a firmware without /sys/fs/cgroup gets none.
-  if (cgroup) {
-    (void)::mount("cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                  nullptr);
-  }
+  if (auto s = mount_cgroups(init.cgroups); !s.ok()) child_fail(exec_fd, s.error());
   // The console the monitor bound at /dev/console after we were made (a pty of the
   // instance's devpts), opened as the kernel opens it for init.
   const int console = ::open("/dev/console", O_RDWR | O_NOCTTY | O_CLOEXEC);
@@ -484,77 +537,6 @@ Result<pid_t> await_exec(pid_t pid, int pipe_fd) {
 
 }  // namespace
 
-namespace {
-
-// Where the host mounts its cgroup2 hierarchy (/sys/fs/cgroup, or /sys/fs/cgroup/unified
-// on a hybrid host); "" without one.
-std::string cgroup2_mount() {
-  std::ifstream in("/proc/self/mountinfo");
-  for (std::string line; std::getline(in, line);) {
-    const auto dash = line.find(" - ");
-    if (dash == std::string::npos || line.compare(dash + 3, 8, "cgroup2 ") != 0) continue;
-    std::istringstream f(line);
-    std::string id, parent, dev, root, point;
-    f >> id >> parent >> dev >> root >> point;
-    if (root == "/") return point;
-  }
-  return "";
-}
-
-// A cgroup for PID 1 under the host's cgroup2 root, delegated to the instance's root (its
-// directory and the files that delegation hands over: cgroups(7), "Cgroups v2 delegation"),
-// with PID 1 in it. PID 1 then makes it the root of its own cgroup namespace: an init such
-// as systemd manages its own tree there and sees nothing of the host's.
-Result<std::string> make_cgroup(const Sandbox& sb, const std::string& name) {
-  const std::string top = cgroup2_mount();
-  if (top.empty()) return make_error(ENOENT, "the host has no cgroup2 hierarchy");
-  const std::string dir = top + "/" + name;
-  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return errno_error("creating " + dir);
-  for (const char* f : {"", "/cgroup.procs", "/cgroup.threads", "/cgroup.subtree_control"}) {
-    const std::string p = dir + f;
-    if (::chown(p.c_str(), sb.uid_base, sb.uid_base) != 0 && errno != ENOENT) {
-      return errno_error("delegating " + p);
-    }
-  }
-  Fd procs(::open((dir + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC));
-  const std::string pid = std::to_string(sb.init_pid);
-  if (!procs || ::write(procs.get(), pid.data(), pid.size()) < 0) {
-    return errno_error("moving PID 1 into " + dir);
-  }
-  return dir;
-}
-
-}  // namespace
-
-void remove_cgroup(const std::string& path) {
-  if (path.empty()) return;
-  std::vector<std::string> dirs;  // parents first
-  std::vector<std::string> todo = {path};
-  while (!todo.empty()) {
-    const std::string d = todo.back();
-    todo.pop_back();
-    dirs.push_back(d);
-    if (DIR* dir = ::opendir(d.c_str())) {
-      while (struct dirent* e = ::readdir(dir)) {
-        const std::string n = e->d_name;
-        if (e->d_type == DT_DIR && n != "." && n != "..") todo.push_back(d + "/" + n);
-      }
-      ::closedir(dir);
-    }
-  }
-  for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
-    for (int tries = 0; tries < 50; ++tries) {  // EBUSY while exiting tasks still count
-      if (::rmdir(it->c_str()) == 0 || errno == ENOENT) break;
-      if (errno != EBUSY) {
-        std::fprintf(stderr, "firmwared-monitor: removing cgroup %s: %s\n", it->c_str(),
-                     std::strerror(errno));
-        break;
-      }
-      ::usleep(20000);
-    }
-  }
-}
-
 Result<pid_t> spawn_init(Sandbox& sb, const InitSpec& init) {
   if (sb.userns()) {
     // /proc must be mounted by a process of PID 1's PID namespace, and in the monitor's
@@ -574,16 +556,8 @@ Result<pid_t> spawn_init(Sandbox& sb, const InitSpec& init) {
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
       return errno_error(WIFEXITED(st) ? WEXITSTATUS(st) : EIO, "mounting /proc and its masks");
     }
-    // Not fatal: a firmware whose init manages no cgroup runs without one.
-    char go = 1;
-    if (auto cg = make_cgroup(sb, init.cgroup_name); cg.ok()) {
-      sb.cgroup = *cg;
-      go = 2;  // PID 1 makes it its cgroup namespace and mounts it
-    } else {
-      std::fprintf(stderr, "firmwared-monitor: no cgroup for PID 1: %s\n",
-                   cg.error().message.c_str());
-    }
-    FW_TRY(write_fd_byte(sb.go.get(), go));
+    FW_TRY(join_cgroups(init.cgroups, sb.init_pid));
+    FW_TRY(write_fd_byte(sb.go.get(), 1));
     sb.go.reset();
     const pid_t pid = sb.init_pid;
     sb.init_pid = -1;  // await_exec reaps it on failure; on success the monitor owns it

@@ -22,8 +22,10 @@ struct InitSpec {
   std::vector<std::string> cmdline;
   int console_fd = -1;  // the console's pts: stdin/out/err
   const sys::Confinement* confinement = nullptr;
-  // In a user namespace: the name of the instance's cgroup under the host's cgroup2 root.
-  std::string cgroup_name;
+  // The instance's cgroups ("KIND:DIR", see Options::cgroups), made by the daemon: PID 1 is
+  // moved into each before it makes its cgroup namespace, and finds them mounted at
+  // /sys/fs/cgroup. Empty: PID 1 stays in the monitor's cgroups, with no cgroup namespace.
+  std::vector<std::string> cgroups;
 };
 
 // What the monitor made for one instance in step 2, used again by steps 4 and 6.
@@ -35,8 +37,6 @@ struct Sandbox {
   pid_t init_pid = -1;
   Fd go;         // a byte lets PID 1 go on; closed without one, PID 1 exits
   Fd exec_pipe;  // PID 1's report: EOF once exec'd, "<errno> <step>" otherwise
-  // In a user namespace: PID 1's cgroup, delegated to the instance's root ("" none).
-  std::string cgroup;
   bool userns() const { return uid_base != 0; }
 
   Sandbox() = default;
@@ -72,13 +72,13 @@ Status bind_console(const std::string& root, const std::string& console_path);
 // its copy's flags are not locked and a bind remount changes them for this namespace only.
 Status clear_host_mount_flags(const std::string& root);
 
-// pivot_root into `root` and detach the old root (never chroot).
-Status pivot_into(const std::string& root);
-// The same, into the current directory (`root` names it in errors).
+// pivot_root into the current directory (`root` names it in errors) and detach the old root
+// (never chroot).
 Status pivot_here(const std::string& root);
 
 // Step 6, the PID namespace last. Privileged: unshare(CLONE_NEWPID), then fork PID 1, which
-// sets up its console (stdin/out/err, controlling tty), mounts /proc under the root (a proc
+// sets up its console (stdin/out/err, no controlling tty), enters the instance's cgroups and
+// a cgroup namespace, mounts /proc under the root (a proc
 // mount shows the pid namespace of its mounter) and masks its sensitive files, copies the
 // monitor's mount namespace, pivots into the root, applies the confinement (step 5,
 // prepared before the fork), closes every other fd and execs the cmdline. In a user
@@ -89,9 +89,5 @@ Status pivot_here(const std::string& root);
 // once exec succeeded; the exec's failure (or any step before it) comes back as an Error
 // naming it.
 Result<pid_t> spawn_init(Sandbox& sandbox, const InitSpec& init);
-
-// Removes the cgroup `path` and every cgroup below it, deepest first, once their processes
-// are gone (retrying briefly while the kernel still counts them). "" does nothing.
-void remove_cgroup(const std::string& path);
 
 }  // namespace fw::monitor

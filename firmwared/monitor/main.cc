@@ -4,7 +4,8 @@
 // It never depends on the daemon staying alive.
 //
 // Status lines to the daemon (--status-fd): "PTS <inner> <outer>", "NS_READY",
-// "STARTED <pid>", "ERROR <errno> <message>", "EXITED <status>".
+// "STARTED <pid>", "OOM <count>" (the OOM killer acted in the instance's cgroup; count: its
+// kills so far), "ERROR <errno> <message>", "EXITED <status>".
 // Control lines from the daemon (--control-fd): "GO" (network is set up), "ACK" (the
 // daemon holds a pidfd of PID 1, which may now be reaped).
 
@@ -17,11 +18,14 @@
 
 #include <cstdio>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "firmwared/base/fd.h"
 #include "firmwared/monitor/console.h"
 #include "firmwared/monitor/launch.h"
 #include "firmwared/monitor/options.h"
+#include "firmwared/sys/cgroup.h"
 #include "firmwared/sys/confinement.h"
 #include "firmwared/sys/monitor_lock.h"
 #include "firmwared/sys/process.h"
@@ -55,6 +59,27 @@ std::string read_control(int fd) {
     line += c;
   }
   return "";
+}
+
+// The instance's memory cgroup among its cgroups ("KIND:DIR"): the v1 memory controller's,
+// else the cgroup2 one when it counts memory. {"", false} when none.
+std::pair<std::string, bool> memory_cgroup(const std::vector<std::string>& cgroups) {
+  std::string unified;
+  for (const auto& c : cgroups) {
+    const std::string kind = c.substr(0, c.find(':'));
+    const std::string dir = c.substr(c.find(':') + 1);
+    if (kind == "unified") {
+      if (::access((dir + "/memory.events").c_str(), F_OK) == 0) unified = dir;
+      continue;
+    }
+    for (size_t from = 0;;) {
+      const size_t comma = kind.find(',', from);
+      if (kind.substr(from, comma - from) == "memory") return {dir, false};
+      if (comma == std::string::npos) break;
+      from = comma + 1;
+    }
+  }
+  return {unified, !unified.empty()};
 }
 
 // 128+signal for a killed PID 1, as shells report it.
@@ -97,9 +122,8 @@ int run(const fw::monitor::Options& o) {
   // Built before any namespace (libseccomp allocates), applied by PID 1 last before exec.
   auto confinement = fw::sys::Confinement::prepare(o.apparmor_profile);
   if (!confinement.ok()) return fail(confinement.error().wrap("preparing the confinement"));
-  const std::string ws_name = o.workspace.substr(o.workspace.rfind('/') + 1);
   const fw::monitor::InitSpec init{o.root, o.cmdline, console->inner_slave(), &*confinement,
-                                   "firmwared-" + ws_name};
+                                   o.cgroups};
   auto sandbox = fw::monitor::enter_namespaces(o.name, o.userns_base, o.time_offset, init);
   if (!sandbox.ok()) return fail(sandbox.error());
   say("NS_READY");
@@ -134,12 +158,25 @@ int run(const fw::monitor::Options& o) {
   // the daemon is gone, and we go on alone.
   bool control_open = read_control(o.control_fd) == "ACK";
 
+  // OOM kills in the instance are reported as they happen (not fatal without a watch).
+  const auto [memory_dir, memory_unified] = memory_cgroup(o.cgroups);
+  fw::Fd oom;
+  uint64_t oom_seen = 0;
+  if (!memory_dir.empty()) {
+    if (auto w = fw::sys::watch_oom(memory_dir, memory_unified); w.ok()) {
+      oom = std::move(*w);
+    } else {
+      std::fprintf(stderr, "firmwared-monitor: no OOM watch: %s\n", w.error().message.c_str());
+    }
+  }
+
   for (;;) {
-    pollfd fds[4] = {{console->inner_master(), POLLIN, 0},
+    pollfd fds[5] = {{console->inner_master(), POLLIN, 0},
                      {console->outer_master(), POLLIN, 0},
                      {pidfd->get(), POLLIN, 0},
-                     {control_open ? o.control_fd : -1, POLLIN, 0}};
-    if (::poll(fds, 4, -1) < 0) {
+                     {control_open ? o.control_fd : -1, POLLIN, 0},
+                     {oom.get(), POLLIN, 0}};
+    if (::poll(fds, 5, -1) < 0) {
       if (errno == EINTR) continue;
       return fail(fw::errno_error("polling"));
     }
@@ -148,6 +185,18 @@ int run(const fw::monitor::Options& o) {
     if (fds[3].revents & (POLLIN | POLLHUP)) {
       if (read_control(o.control_fd).empty()) control_open = false;
     }
+    if (fds[4].revents & (POLLIN | POLLERR | POLLHUP)) {
+      char drain[256];
+      while (::read(oom.get(), drain, sizeof(drain)) > 0) {
+      }
+      auto kills = fw::sys::oom_kills(memory_dir, memory_unified);
+      if (!kills.ok()) {
+        oom.reset();  // the cgroup is going away
+      } else if (*kills > oom_seen) {
+        oom_seen = *kills;
+        say("OOM " + std::to_string(oom_seen));
+      }
+    }
     if (fds[2].revents & POLLIN) break;
   }
   siginfo_t info{};
@@ -155,7 +204,6 @@ int run(const fw::monitor::Options& o) {
   if (::waitpid(*pid, &wstatus, 0) < 0) return fail(fw::errno_error("reaping PID 1"));
   (void)info;
   console->pump_inner();  // what PID 1 wrote last
-  fw::monitor::remove_cgroup(sandbox->cgroup);
   const int status = encode_status(wstatus);
   // Written before EXITED: a restarted daemon that missed the line still finds it.
   fw::Fd st(::openat(ws.get(), "exit_status.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));

@@ -38,6 +38,12 @@ Result<Options> parse_options(int argc, char** argv) {
       o.userns_base = static_cast<uint32_t>(base);
     } else if (a == "--time-offset") {
       o.time_offset = std::stoll(v);
+    } else if (a == "--cgroup") {
+      const size_t colon = v.find(':');
+      if (colon == std::string::npos || colon == 0 || v.size() < colon + 2 || v[colon + 1] != '/') {
+        return make_error(EINVAL, "bad --cgroup " + v + ": expected KIND:/DIR");
+      }
+      o.cgroups.push_back(v);
     } else {
       return make_error(EINVAL, "unknown option " + a);
     }

@@ -3,7 +3,8 @@
 //
 //   firmwared-monitor --name NAME --root UNION --workspace DIR --status-fd N
 //                     --control-fd N [--log-max BYTES] [--apparmor-profile NAME]
-//                     [--userns-base ID] [--time-offset SECONDS] -- CMD [ARGS...]
+//                     [--userns-base ID] [--time-offset SECONDS]
+//                     [--cgroup KIND:DIR]... -- CMD [ARGS...]
 
 #include <cstdint>
 #include <string>
@@ -23,6 +24,9 @@ struct Options {
   std::string apparmor_profile;  // entered by PID 1 at exec ("" = no AppArmor)
   uint32_t userns_base = 0;      // host id of the instance's root; 0: no user namespace
   int64_t time_offset = 0;       // seconds added to monotonic and boottime; 0: no time ns
+  // The instance's cgroup in each host hierarchy, as "KIND:DIR": KIND "unified" (cgroup2)
+  // or a v1 hierarchy's controllers ("memory", "cpu,cpuacct", "name=systemd").
+  std::vector<std::string> cgroups;
   std::vector<std::string> cmdline;
 };
 

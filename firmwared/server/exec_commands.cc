@@ -175,6 +175,7 @@ void register_exec_commands(Dispatcher& d, core::Instances& instances, event_bas
       spec.tty = opts.tty;
       spec.rows = opts.rows;
       spec.cols = opts.cols;
+      spec.cgroups = instances.cgroup_dirs(now->sha1);
       for (int i = 0; i < 3; ++i) spec.stdio[i] = fds[static_cast<size_t>(i)].get();
       // DESIGN §9: the same confinement as PID 1. The instance's profile is loaded exactly
       // when its PID 1 was given it (PREPARE loads it when AppArmor is used).

@@ -106,6 +106,24 @@ class Monitor final : public core::RunningMonitor {
     return sys::pidfd_send_signal(init_pidfd_.get(), SIGKILL);
   }
 
+  Status signal_init(int sig) override {
+    if (!init_pidfd_) return make_error(ESRCH, "PID 1 is not running");
+    return sys::pidfd_send_signal(init_pidfd_.get(), sig);
+  }
+
+  bool init_emulated() const override {
+    // With binfmt_misc's F flag the kernel runs the interpreter's file: /proc/PID/exe names
+    // it (qemu-aarch64-static, qemu-arm, ...). PID 1 is the monitor's unreaped child.
+    if (init_pid_ <= 0) return false;
+    char target[4096];
+    const std::string link = "/proc/" + std::to_string(init_pid_) + "/exe";
+    const ssize_t n = ::readlink(link.c_str(), target, sizeof(target) - 1);
+    if (n <= 0) return false;
+    std::string t(target, static_cast<size_t>(n));
+    t = t.substr(t.rfind('/') + 1);
+    return t.rfind("qemu-", 0) == 0;
+  }
+
   void kill_monitor() override {
     if (auto s = sys::pidfd_send_signal(pidfd_.get(), SIGKILL);
         !s.ok() && s.error().code != ESRCH) {
@@ -185,6 +203,9 @@ class Monitor final : public core::RunningMonitor {
       if (!message.empty() && message[0] == ' ') message.erase(0, 1);
       failed_ = true;
       if (events_.on_failed) events_.on_failed(make_error(code, message));
+    } else if (what == "OOM") {
+      uint64_t kills = 0;
+      if (in >> kills && events_.on_oom) events_.on_oom(kills);
     } else if (what == "EXITED") {
       int status = 0;
       if (in >> status) exit_status_ = status;
@@ -269,6 +290,7 @@ Result<std::unique_ptr<core::RunningMonitor>> MonitorLauncher::launch(const core
   if (spec.time_offset != 0) {
     args.insert(args.end(), {"--time-offset", std::to_string(spec.time_offset)});
   }
+  for (const auto& c : spec.cgroups) args.insert(args.end(), {"--cgroup", c});
   args.push_back("--");
   args.insert(args.end(), spec.cmdline.begin(), spec.cmdline.end());
   std::vector<char*> argv;

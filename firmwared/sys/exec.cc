@@ -179,11 +179,39 @@ Result<ExecChild> spawn_in_instance(int init_pidfd, const ExecSpec& spec) {
   const bool userns = !same_namespace(target, "user");
   if (userns) flags |= CLONE_NEWUSER;
   if (!same_namespace(target, "time")) flags |= CLONE_NEWTIME;
+  if (!spec.cgroups.empty() && !same_namespace(target, "cgroup")) flags |= CLONE_NEWCGROUP;
+  // Built before fork: the child only makes system calls. A cgroup2 directory whose init
+  // enabled controllers for its children takes no process itself (EBUSY, the "no internal
+  // processes" rule): the command then goes to a leaf of its own below it.
+  struct Target {
+    std::string procs, leaf, leaf_procs;
+  };
+  std::vector<Target> targets;
+  for (const auto& c : spec.cgroups) {
+    const size_t colon = c.find(':');
+    const std::string dir = colon == std::string::npos ? c : c.substr(colon + 1);
+    targets.push_back({dir + "/cgroup.procs", dir + "/firmwared-exec.scope",
+                       dir + "/firmwared-exec.scope/cgroup.procs"});
+  }
 
   const pid_t waiter = ::fork();
   if (waiter < 0) return errno_error("forking the exec waiter");
   if (waiter == 0) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    // Into the instance's cgroups first (host paths, host cgroup namespace), then its
+    // cgroup namespace with the others: the command counts against the instance's limits.
+    for (const auto& t : targets) {
+      int fd = ::open(t.procs.c_str(), O_WRONLY | O_CLOEXEC);
+      if (fd < 0) ::_exit(kExecCannotRun);
+      if (::write(fd, "0", 1) != 1) {
+        if (errno != EBUSY) ::_exit(kExecCannotRun);
+        ::close(fd);
+        (void)::mkdir(t.leaf.c_str(), 0755);
+        fd = ::open(t.leaf_procs.c_str(), O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || ::write(fd, "0", 1) != 1) ::_exit(kExecCannotRun);
+      }
+      ::close(fd);
+    }
     if (::setns(init_pidfd, flags) != 0) ::_exit(kExecCannotRun);
     if (userns &&
         (::setgroups(0, nullptr) != 0 || ::setresgid(0, 0, 0) != 0 || ::setresuid(0, 0, 0) != 0)) {

@@ -31,6 +31,10 @@ struct ExecSpec {
   // Run in the command's process just before execve (confinement); must only make
   // system calls. May be empty.
   std::function<int()> pre_exec;
+  // The instance's cgroup directories (one per hierarchy, "KIND:DIR" or "DIR"): the command
+  // is moved into them and into PID 1's cgroup namespace, so that the instance's limits and
+  // device policy hold for it too. Empty: it stays in the daemon's cgroups.
+  std::vector<std::string> cgroups;
 };
 
 struct ExecChild {

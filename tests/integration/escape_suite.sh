@@ -214,7 +214,9 @@ verdict_in() { awk -v p="$1" '$1 == p { print $2; exit }' <<<"$2"; }
 # instance does not map, so what it sees is what any host user reads in /sys/fs/cgroup
 # and every write is refused (cgroup_v1_host_write, cgroup_v1_on_host).
 # Privileged without AppArmor: measured on the test machine; `allowed` there is the
-# documented reality (docs/security.md), not a wish. userns: what the kernel must refuse to
+# documented reality (docs/security.md), not a wish. The instance's cgroup namespace and
+# device policy (both modes) refuse the host's cgroup files, v1 hierarchies of its own,
+# release_agent, /dev/kmsg and userfaultfd's device. userns: what the kernel must refuse to
 # an unprivileged host uid that is root in a child user namespace owning the instance's
 # namespaces, with locked mounts. The AppArmor columns: from the profile, to be confirmed
 # by the VM lane (`?` = not checked).
@@ -238,7 +240,7 @@ mknod_host_disk            refused          refused          refused|not-present
 open_host_disk             =host            refused          refused|not-present refused|not-present
 dev_mem                    refused|not-present refused|not-present refused|not-present refused|not-present
 dev_kmsg_read              refused          refused          refused          refused
-dev_kmsg_write             allowed          refused          refused          refused
+dev_kmsg_write             refused          refused          refused          refused
 syslog_read                =nobody          =nobody          =nobody          =nobody
 init_module                refused          refused          refused          refused
 finit_module               refused          refused          refused          refused
@@ -254,7 +256,7 @@ bpf_socket_filter          refused          =nobody          refused          =n
 bpf_kprobe                 refused|not-present =nobody       refused          =nobody
 perf_system_wide           refused          =nobody          refused          =nobody
 userfaultfd_syscall        refused          =nobody          refused          =nobody
-dev_userfaultfd            allowed|not-present refused|not-present allowed|not-present refused|not-present
+dev_userfaultfd            refused|not-present refused|not-present allowed|not-present refused|not-present
 keyctl_read_host_key       refused          refused          refused          refused
 key_payload_matches        refused          refused          refused          refused
 keyctl_host_keyring        refused          refused          refused          refused
@@ -267,14 +269,14 @@ unix_abstract_host         refused          refused          refused          re
 unix_path_host             refused          refused          refused          refused
 host_tcp_service           refused          refused          refused          refused
 cgroup_v2_mount            allowed|not-present refused|allowed|not-present refused|not-present ?
-cgroup_v2_host_write       allowed|not-present refused|not-present refused|not-present refused|not-present
-cgroup_v2_on_host          allowed|not-present refused|not-present refused|not-present refused|not-present
+cgroup_v2_host_write       refused|not-present refused|not-present refused|not-present refused|not-present
+cgroup_v2_on_host          refused|not-present refused|not-present refused|not-present refused|not-present
 cgroup_v1_mount_controller allowed|not-present allowed|refused|not-present ? allowed|refused|not-present
-cgroup_v1_host_write       allowed|not-present refused|not-present refused|not-present refused|not-present
-cgroup_v1_on_host          allowed|not-present refused|not-present refused|not-present refused|not-present
-cgroup_v1_mount_named      allowed          refused          refused          refused
-cgroup_v1_release_agent    allowed          refused          refused          refused
-release_agent_on_host      allowed          refused          refused          refused
+cgroup_v1_host_write       refused|not-present refused|not-present refused|not-present refused|not-present
+cgroup_v1_on_host          refused|not-present refused|not-present refused|not-present refused|not-present
+cgroup_v1_mount_named      refused          refused          refused          refused
+cgroup_v1_release_agent    refused          refused          refused          refused
+release_agent_on_host      refused          refused          refused          refused
 netns_setns_pid1           refused          refused          refused          refused
 netns_host_links           allowed          refused          allowed          refused
 netns_host_link_create     allowed          refused          allowed          refused

@@ -21,6 +21,80 @@ console_shell_pid() {
   x ps -o pid,ppid,args | awk '$2 == 1 && $3 == "-/bin/sh" { print $1 }'
 }
 shell_pid_changed() { local p; p=$(console_shell_pid) && [[ -n "$p" && "$p" != "$1" ]]; }
+# The host directories of the running instance's cgroup (one per hierarchy).
+instance_cgroups() {
+  fw_test_cgroups | grep "/$FIRMWARED_CGROUP/$(fw_inst_prop "$RFW_INST" sha1)\$" || true
+}
+init_pid_changed() {
+  local p
+  p=$(fw_inst_prop "$RFW_INST" init_pid) && [[ "$(fw_inst_prop "$RFW_INST" state)" == started &&
+    "$p" != 0 && "$p" != "$1" ]]
+}
+marker_count() { grep -caF -- "$RFW_MARKER_BUSYBOX" "$log" || true; }
+markers_above() { (($(marker_count) > $1)); }
+
+# lifecycle LABEL: on the booted instance RFW_INST: its cgroup (namespace, limits, device
+# policy, OOM, stats), a graceful STOP running rcK, a fresh writable root at the next START
+# (rcK's umount -a -r remounted the overlay read-only), a reboot from inside restarting it.
+lifecycle() {
+  local label=$1 stats before pid
+  expect_eq "$label: stop_signal chosen from BusyBox init" SIGUSR2 \
+    "$(fw_inst_prop "$RFW_INST" stop_signal)"
+  check "$label: its cgroup exists on the host" test -n "$(instance_cgroups)"
+  expect_eq "$label: PID 1 sits at the root of its cgroup namespace" "" \
+    "$(x cat /proc/1/cgroup | grep -v ':/$' || true)"
+  check "$label: /sys/fs/cgroup is mounted inside" x grep -q ' /sys/fs/cgroup' /proc/mounts
+  stats=$("$FWCTL" --json stats "$RFW_INST")
+  expect_match "$label: stats count its memory" '"memory_current":[1-9]' "$stats"
+  expect_match "$label: stats count its processes" '"pids_current":[1-9]' "$stats"
+  check "$label: ps shows its memory" test -n "$("$FWCTL" ps | awk -v n="$RFW_INST" '$1 == n && $7 != "-"')"
+  # The host's block devices are not the instance's, whatever its root does.
+  run "$FWCTL" exec "$RFW_INST" -- sh -c 'mknod /tmp/blk b 7 0 2>/dev/null; dd if=/tmp/blk of=/dev/null count=1'
+  check "$label: a block device cannot be read" test "$RC" -ne 0
+  # A memory limit, set while it runs, OOM-kills a hog inside and nothing else.
+  check "$label: memory_max 512MB is refused" test "$("$FWCTL" set_property instances "$RFW_INST" memory_max 512MB >/dev/null 2>&1; echo $?)" -ne 0
+  check "$label: memory_max set while started" quiet_fwctl set_property instances "$RFW_INST" memory_max 24M
+  run "$FWCTL" exec "$RFW_INST" -- sh -c 'tail /dev/zero'
+  expect_eq "$label: the hog is OOM-killed" 137 "$RC"
+  expect_match "$label: stats count the OOM kill" '"oom_kills":[1-9]' "$("$FWCTL" --json stats "$RFW_INST")"
+  expect_eq "$label: the instance survives its OOM" started "$(fw_inst_prop "$RFW_INST" state)"
+  check "$label: memory_max cleared" quiet_fwctl set_property instances "$RFW_INST" memory_max ""
+
+  # Graceful stop: SIGUSR2, rcK, no SIGKILL.
+  run "$FWCTL" stop "$RFW_INST" --timeout 20
+  expect_eq "$label: fwctl stop" "$RFW_INST stopped (SIGUSR2)" "$OUT"
+  check "$label: rcK ran at stop" grep -qa 'FIRMWARED-SHUTDOWN busybox' "$log"
+  expect_eq "$label: exit_reason after stop" stopped "$(fw_inst_prop "$RFW_INST" exit_reason)"
+  check "$label: not killed (status $(fw_inst_prop "$RFW_INST" exit_status))" \
+    test "$(fw_inst_prop "$RFW_INST" exit_status)" != 137
+  expect_eq "$label: its cgroup is gone after the stop" "" "$(instance_cgroups)"
+  run "$FWCTL" stop "$RFW_INST"
+  expect_match "$label: STOP of a ready instance is refused" 'not started' "$ERR"
+
+  # The next START has a writable root again.
+  check "$label: boots again after the stop" rfw_boot "$RFW_INST" "$RFW_MARKER_BUSYBOX" 30
+  check "$label: its root is writable again" x sh -c 'echo rw >/rw-check && rm /rw-check'
+
+  # reboot inside: PID 1 ends by SIGHUP and the instance starts again (on_reboot=restart).
+  before=$(marker_count)
+  pid=$(fw_inst_prop "$RFW_INST" init_pid)
+  rfw_events_start "$FW_TMP/events"
+  x reboot >/dev/null 2>&1 || true
+  check "$label: a reboot inside starts it again" fw_inst_wait_for 30 init_pid_changed "$pid"
+  check "$label: it boots to its marker again" fw_inst_wait_for 30 markers_above "$before"
+  rfw_events_stop
+  expect_match "$label: DEAD says reboot" "^DEAD .*name=$RFW_INST .*reason=reboot" \
+    "$(grep '^DEAD' "$FW_TMP/events" || true)"
+  expect_match "$label: REBOOTED follows" "^REBOOTED .*name=$RFW_INST" \
+    "$(grep '^REBOOTED' "$FW_TMP/events" || true)"
+  # on_reboot=stop: a reboot leaves it stopped.
+  check "$label: on_reboot stop" quiet_fwctl set_property instances "$RFW_INST" on_reboot stop
+  x reboot >/dev/null 2>&1 || true
+  check "$label: with on_reboot=stop a reboot stops it" rfw_wait_ready "$RFW_INST" 30
+  expect_eq "$label: exit_reason reboot" reboot "$(fw_inst_prop "$RFW_INST" exit_reason)"
+  check "$label: on_reboot restart" quiet_fwctl set_property instances "$RFW_INST" on_reboot restart
+  check "$label: boots again for the poweroff" rfw_boot "$RFW_INST" "$RFW_MARKER_BUSYBOX" 30
+}
 
 FW_DIR=$(rfw_prepare_firmware "$FW_TMP/busybox/rootfs")
 FW_IMG=$(rfw_prepare_firmware "$FW_TMP/busybox/rootfs.squashfs")
@@ -68,12 +142,18 @@ for mode in "${RFW_MODES[@]}"; do
       expect="[attached to $RFW_INST" send='\r' expect='# ' send='echo again-$((6*8))\r' expect='again-48' send='\x1d' exit=0
 
     if [[ $kind == dir ]]; then
+      lifecycle "$label"
+    fi
+    if [[ $kind == dir ]]; then
       # poweroff: SIGUSR2 to init, which runs ::shutdown: (rcK, umount -a -r), then
-      # reboot(2), which in a PID namespace ends its init (pid_namespaces(7)).
+      # reboot(2), which in a PID namespace ends its init by SIGINT (pid_namespaces(7)).
+      shutdowns=$(grep -caF 'FIRMWARED-SHUTDOWN busybox' "$log" || true)
       x poweroff >/dev/null 2>&1 || true
       check "$label: poweroff ends PID 1" rfw_wait_ready "$RFW_INST" 20
-      check "$label: rcK ran at shutdown" grep -qa 'FIRMWARED-SHUTDOWN busybox' "$log"
-      rfw_note "  $label: exit status after poweroff: $(fw_inst_prop "$RFW_INST" exit_status)"
+      check "$label: rcK ran at shutdown" \
+        test "$(grep -caF 'FIRMWARED-SHUTDOWN busybox' "$log" || true)" -gt "$shutdowns"
+      expect_eq "$label: a poweroff inside is a halt" halt "$(fw_inst_prop "$RFW_INST" exit_reason)"
+      expect_eq "$label: no cgroup left after the run" "" "$(instance_cgroups)"
       rfw_record_console "$label" "$RFW_INST"
       rfw_drop "$label" "$RFW_INST"
     else

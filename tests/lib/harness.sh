@@ -50,10 +50,33 @@ detach_loops_below() {
   done < <(losetup -n -O NAME,BACK-FILE 2>/dev/null || true)
 }
 
+# The directories of this test's daemon in the cgroup hierarchies (FIRMWARED_CGROUP), with
+# the instance cgroups below them, deepest first.
+fw_test_cgroups() {
+  [[ -n "${FIRMWARED_CGROUP:-}" ]] || return 0
+  find /sys/fs/cgroup -mindepth 1 -maxdepth 8 -type d \( -name "$FIRMWARED_CGROUP" -o \
+    -name "$FIRMWARED_CGROUP.daemon" \) -print 2>/dev/null |
+    while read -r d; do find "$d" -depth -type d; done
+}
+
+# Kills what is left in this test's cgroups and removes them.
+remove_test_cgroups() {
+  local d pid
+  while read -r d; do
+    [[ -n "$d" ]] || continue
+    for pid in $(cat "$d/cgroup.procs" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
+  done < <(fw_test_cgroups)
+  while read -r d; do
+    [[ -n "$d" ]] && rmdir "$d" 2>/dev/null
+  done < <(fw_test_cgroups)
+  return 0
+}
+
 fw_cleanup() {
   local rc=$?
   set +e
   stop_daemon
+  remove_test_cgroups
   if [[ -n "${FW_TMP:-}" ]]; then
     unmount_below "$FW_TMP"
     detach_loops_below "$FW_TMP"
@@ -88,6 +111,9 @@ setup() {
   # instances the same ids.
   local suffix=${FW_TMP##*.}
   export FIRMWARED_USERNS_POOL="$((0x70000000 + ($(cksum <<<"$suffix" | cut -d' ' -f1) % 64) * 64 * 65536)):64"
+  # A cgroup directory of its own in every hierarchy: the daemon sweeps the instance
+  # cgroups it finds there at start, and the cleanup removes it.
+  export FIRMWARED_CGROUP="fwtest-$suffix"
   FW_LOG="$FW_TMP/firmwared.log"
   FW_LOG_COPY="/tmp/$FW_TEST_NAME.daemon.log"
   # A failure before the daemon started must not show the log of an earlier run.
@@ -208,6 +234,8 @@ assert_no_leaks() {
             [[ "$b" == "$FW_TMP"/* ]] && echo "${f#/sys/block/}: $b"
           done; true)
   expect_eq "no loop device backed by a file below $FW_TMP" "" "$loops"
+  expect_eq "no instance cgroup left in $FIRMWARED_CGROUP" "" \
+    "$(fw_test_cgroups | grep -E "/$FIRMWARED_CGROUP/[^/]+" || true)"
 }
 
 # ---- instances (instances*_test.sh) -----------------------------------------------------

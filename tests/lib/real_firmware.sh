@@ -443,6 +443,89 @@ rfw_expect_no_leaks() {
 }
 
 # ---- the Debian firmwares ---------------------------------------------------------------
+# What each init prints on the console on its way down after its stop signal: systemd's
+# status line for halt.target, sysvinit's /etc/init.d/halt.
+RFW_STOPPED_systemd='FIRMWARED-SHUTDOWN systemd'
+# sysvinit's SIGINT is its ctrlaltdel action (Debian's inittab: shutdown -r): runlevel 6
+# runs the same stop scripts as 0, ending with /etc/init.d/reboot; STOP's intent wins over
+# the restart, the instance stays stopped.
+RFW_STOPPED_sysvinit='Will now (halt|restart)'
+
+# systemd prints no status on a console that is not a VT: a unit whose stop job prints a
+# marker, added to the running instance, shows that the stop jobs ran.
+rfw_prepare_stop_systemd() {
+  "$FWCTL" exec "$1" -- sh -c 'cat >/etc/systemd/system/firmwared-shutdown.service <<EOF
+[Unit]
+Description=Print the firmwared shutdown marker when stopped
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/true
+ExecStop=/bin/sh -c "echo FIRMWARED-SHUTDOWN systemd >/dev/console"
+EOF
+systemctl daemon-reload && systemctl start firmwared-shutdown.service'
+}
+rfw_prepare_stop_sysvinit() { true; }
+
+# rfw_events_start FILE: the daemon's notifications go to FILE until rfw_events_stop.
+rfw_events_start() {
+  "$FWCTL" events >"$1" 2>&1 &
+  RFW_EVENTS_PID=$!
+  sleep 0.2  # subscribed before anything happens
+}
+rfw_events_stop() { kill "$RFW_EVENTS_PID" 2>/dev/null; wait "$RFW_EVENTS_PID" 2>/dev/null; true; }
+
+rfw_marker_count() { grep -caF -- "$2" "$(fw_inst_prop "$1" console_log)" || true; }
+rfw_markers_above() { (($(rfw_marker_count "$1" "$2") > $3)); }
+rfw_init_pid_changed() {
+  local p
+  p=$(fw_inst_prop "$1" init_pid) &&
+    [[ "$(fw_inst_prop "$1" state)" == started && "$p" != 0 && "$p" != "$2" ]]
+}
+
+# rfw_debian_lifecycle LABEL VARIANT MARKER: on the booted RFW_INST: `fwctl stop` runs the
+# init's own shutdown (its stop signal, chosen at import) and PID 1 exits without SIGKILL;
+# the next START boots on a writable root; a reboot inside starts it again.
+rfw_debian_lifecycle() {
+  local label=$1 variant=$2 marker=$3 t1 log before pid stopped_re
+  log=$(fw_inst_prop "$RFW_INST" console_log)
+  stopped_re="RFW_STOPPED_$variant"
+  stopped_re=${!stopped_re}
+  check "$label: shutdown marker armed" "rfw_prepare_stop_$variant" "$RFW_INST"
+  t1=$(date +%s%N)
+  run "$FWCTL" stop "$RFW_INST" --timeout 60
+  rfw_note "  $label: fwctl stop: $OUT$ERR in $((($(date +%s%N) - t1) / 1000000)) ms," \
+    "exit status $(fw_inst_prop "$RFW_INST" exit_status)"
+  expect_match "$label: fwctl stop ends it by its stop signal" \
+    "^$RFW_INST stopped \\(SIG" "$OUT"
+  expect_eq "$label: exit_reason after stop" stopped "$(fw_inst_prop "$RFW_INST" exit_reason)"
+  check "$label: the console shows its shutdown ('$stopped_re')" \
+    grep -qaE "$stopped_re" "$log"
+  if ! rfw_boot "$RFW_INST" "$marker" 120; then
+    check "$label: boots again after the stop" false
+    return
+  fi
+  check "$label: its root is writable after a stop" \
+    "$FWCTL" exec "$RFW_INST" -- sh -c 'echo rw >/rw-check && rm /rw-check'
+  before=$(rfw_marker_count "$RFW_INST" "$marker")
+  pid=$(fw_inst_prop "$RFW_INST" init_pid)
+  rfw_events_start "$FW_TMP/events"
+  run "$FWCTL" exec "$RFW_INST" -- reboot </dev/null
+  if ! rfw_check "$label: a reboot inside starts it again" \
+    fw_inst_wait_for 120 rfw_init_pid_changed "$RFW_INST" "$pid"; then
+    rfw_note "  $label: reboot said (status $RC): $OUT $ERR; state $(fw_inst_prop "$RFW_INST" state)"
+    rfw_note "  $label: console: $(tail -n 8 "$log" | tr -d '\r' | tr '\n' '|')"
+    rfw_note "  $label: processes: $("$FWCTL" exec "$RFW_INST" -- ps -eo pid,args 2>&1 | tr '\n' '|')"
+  fi
+  check "$label: it boots to its marker again" \
+    fw_inst_wait_for 120 rfw_markers_above "$RFW_INST" "$marker" "$before"
+  rfw_events_stop
+  expect_match "$label: DEAD says reboot" "^DEAD .*name=$RFW_INST .*reason=reboot" \
+    "$(grep '^DEAD' "$FW_TMP/events" || true)"
+  expect_match "$label: REBOOTED follows" "^REBOOTED .*name=$RFW_INST" \
+    "$(grep '^REBOOTED' "$FW_TMP/events" || true)"
+}
+
 # rfw_debian_test VARIANT MARKER: the whole test of a Debian variant, in each userns mode,
 # from its cached directory tree and its ext4 image: boot to MARKER, the variant's checks
 # (function rfw_check_VARIANT LABEL, defined by the test), `fwctl exec cat /etc/os-release`,
@@ -482,11 +565,14 @@ rfw_debian_test() {
         "$("$FWCTL" exec "$RFW_INST" -- cat /etc/os-release)"
       "rfw_check_$variant" "$label"
       if [[ $kind == dir ]]; then
+        rfw_debian_lifecycle "$label" "$variant" "$marker"
         local t1=$(date +%s%N)
         "$FWCTL" exec "$RFW_INST" -- poweroff >/dev/null 2>&1 || true
         if rfw_check "$label: poweroff ends PID 1 within 60 s" rfw_wait_ready "$RFW_INST" 60; then
           rfw_note "  $label: poweroff took $((($(date +%s%N) - t1) / 1000000)) ms," \
             "exit status $(fw_inst_prop "$RFW_INST" exit_status)"
+          expect_eq "$label: a poweroff inside is a halt" halt \
+            "$(fw_inst_prop "$RFW_INST" exit_reason)"
         fi
         rfw_record_console "$label" "$RFW_INST"
         if [[ "$(fw_inst_prop "$RFW_INST" state)" == ready ]]; then

@@ -156,8 +156,8 @@ INSTANTIATE_TEST_SUITE_P(Storage, CatalogueTest, ::testing::Values(false, true),
                          });
 
 TEST_P(CatalogueTest, SchemaVersionIsTheSupportedOne) {
-  EXPECT_EQ(Catalogue::supported_schema_version(), 4);
-  EXPECT_EQ(cat().schema_version(), 4);
+  EXPECT_EQ(Catalogue::supported_schema_version(), 5);
+  EXPECT_EQ(cat().schema_version(), 5);
 }
 
 SnapshotRecord snapshot(unsigned n, const std::string& firmware_sha1, const std::string& parent,
@@ -315,6 +315,85 @@ TEST_P(CatalogueTest, InstanceRoundTripKeepsEveryField) {
   auto none = cat().get_instance(sha(0xdead));
   ASSERT_TRUE(Ok(none));
   EXPECT_FALSE(none->has_value());
+}
+
+// Schema version 5: the stop signals, reboot policy, limits and exit reason.
+TEST_P(CatalogueTest, LifecycleFieldsRoundTrip) {
+  FirmwareRecord f = firmware(1, "base");
+  f.stop_signal = "SIGRTMIN+3";
+  ASSERT_TRUE(Ok(cat().put_firmware(f)));
+  InstanceRecord defaults = instance(2, 1, f.sha1, "plain");
+  ASSERT_TRUE(Ok(cat().put_instance(defaults)));
+  InstanceRecord i = instance(1, 42, f.sha1, "calm_hopper");
+  i.stop_signal = "SIGUSR2";
+  i.on_reboot = "stop";
+  i.memory_max = "512M";
+  i.pids_max = "256";
+  i.cpu_weight = "50";
+  i.exit_reason = "stop-timeout";
+  ASSERT_TRUE(Ok(cat().put_instance(i)));
+  ASSERT_NO_FATAL_FAILURE(reopen());
+  auto got_f = cat().get_firmware(f.sha1);
+  ASSERT_TRUE(Ok(got_f));
+  ASSERT_TRUE(got_f->has_value());
+  EXPECT_EQ((*got_f)->stop_signal, "SIGRTMIN+3");
+  auto got = cat().get_instance(i.sha1);
+  ASSERT_TRUE(Ok(got));
+  ASSERT_TRUE(got->has_value());
+  expect_same(i, **got);
+  EXPECT_EQ((*got)->stop_signal, "SIGUSR2");
+  EXPECT_EQ((*got)->on_reboot, "stop");
+  EXPECT_EQ((*got)->memory_max, "512M");
+  EXPECT_EQ((*got)->pids_max, "256");
+  EXPECT_EQ((*got)->cpu_weight, "50");
+  EXPECT_EQ((*got)->exit_reason, "stop-timeout");
+  auto plain = cat().get_instance(defaults.sha1);
+  ASSERT_TRUE(Ok(plain));
+  ASSERT_TRUE(plain->has_value());
+  EXPECT_EQ((*plain)->stop_signal, "");
+  EXPECT_EQ((*plain)->on_reboot, "restart");
+  EXPECT_EQ((*plain)->memory_max, "");
+  EXPECT_EQ((*plain)->exit_reason, "");
+  // Updated in place, and back to empty.
+  i.stop_signal.clear();
+  i.on_reboot = "restart";
+  i.memory_max.clear();
+  i.exit_reason = "reboot";
+  f.stop_signal = "SIGINT";
+  ASSERT_TRUE(Ok(cat().put_instance(i)));
+  ASSERT_TRUE(Ok(cat().put_firmware(f)));
+  ASSERT_NO_FATAL_FAILURE(reopen());
+  EXPECT_EQ((*cat().get_firmware(f.sha1))->stop_signal, "SIGINT");
+  auto again = cat().get_instance(i.sha1);
+  ASSERT_TRUE(Ok(again));
+  EXPECT_EQ((*again)->stop_signal, "");
+  EXPECT_EQ((*again)->on_reboot, "restart");
+  EXPECT_EQ((*again)->memory_max, "");
+  EXPECT_EQ((*again)->pids_max, "256");
+  EXPECT_EQ((*again)->exit_reason, "reboot");
+}
+
+TEST_P(CatalogueTest, OnRebootOutsideRestartOrStopIsRefused) {
+  FirmwareRecord f = firmware(1, "base");
+  ASSERT_TRUE(Ok(cat().put_firmware(f)));
+  InstanceRecord i = instance(1, 0, f.sha1, "calm_hopper");
+  ASSERT_TRUE(Ok(cat().put_instance(i)));
+  for (const std::string bad : {"maybe", "", "Restart", "restart "}) {
+    InstanceRecord b = i;
+    b.on_reboot = bad;
+    EXPECT_FALSE(cat().put_instance(b).ok()) << "'" << bad << "'";
+    InstanceRecord fresh = instance(2, 1, f.sha1, "eager_otter");
+    fresh.on_reboot = bad;
+    EXPECT_FALSE(cat().put_instance(fresh).ok()) << "'" << bad << "' (new row)";
+  }
+  ASSERT_NO_FATAL_FAILURE(reopen());
+  auto got = cat().get_instance(i.sha1);
+  ASSERT_TRUE(Ok(got));
+  ASSERT_TRUE(got->has_value());
+  EXPECT_EQ((*got)->on_reboot, "restart") << "the refused writes left the row alone";
+  auto none = cat().get_instance(instance(2, 1, f.sha1, "eager_otter").sha1);
+  ASSERT_TRUE(Ok(none));
+  EXPECT_FALSE(none->has_value()) << "the refused insert left nothing behind";
 }
 
 TEST_P(CatalogueTest, ExitStatusNullIsNotZero) {
@@ -668,10 +747,10 @@ TEST(CatalogueFile, MigratesAnEmptyVersion0File) {
   {
     auto c = Catalogue::open(path);
     ASSERT_TRUE(Ok(c));
-    EXPECT_EQ(c->schema_version(), 4);
+    EXPECT_EQ(c->schema_version(), 5);
     ASSERT_TRUE(Ok(c->put_firmware(firmware(1, "a"))));
   }
-  EXPECT_EQ(*user_version(path), 4);
+  EXPECT_EQ(*user_version(path), 5);
   EXPECT_EQ(*table_count(path), 7);
   auto again = Catalogue::open(path);  // already current: nothing to do, data kept
   ASSERT_TRUE(Ok(again));
@@ -699,8 +778,8 @@ TEST(CatalogueFile, MigratesAVersion1FileKeepingItsData) {
   }
   auto c = Catalogue::open(path);
   ASSERT_TRUE(Ok(c));
-  EXPECT_EQ(c->schema_version(), 4);
-  EXPECT_EQ(*user_version(path), 4);
+  EXPECT_EQ(c->schema_version(), 5);
+  EXPECT_EQ(*user_version(path), 5);
   auto fws = c->list_firmwares();
   ASSERT_TRUE(Ok(fws));
   ASSERT_EQ(fws->size(), 1u);
@@ -713,7 +792,15 @@ TEST(CatalogueFile, MigratesAVersion1FileKeepingItsData) {
   EXPECT_EQ((*inst)->userns, "auto");     // version 3: the default, no id range yet
   EXPECT_EQ((*inst)->uid_base, 0u);
   EXPECT_EQ((*inst)->time_offset, 0);
-  EXPECT_EQ((*inst)->host_access, "");    // the configured default, read by core
+  EXPECT_EQ((*inst)->host_access, "");  // the configured default, read by core
+  // Version 5: the firmware's stop signal, the reboot policy, no limits, no reason yet.
+  EXPECT_EQ((*fws)[0].stop_signal, "");
+  EXPECT_EQ((*inst)->stop_signal, "");
+  EXPECT_EQ((*inst)->on_reboot, "restart");
+  EXPECT_EQ((*inst)->memory_max, "");
+  EXPECT_EQ((*inst)->pids_max, "");
+  EXPECT_EQ((*inst)->cpu_weight, "");
+  EXPECT_EQ((*inst)->exit_reason, "");
   SnapshotRecord s = snapshot(1, firmware(1, "").sha1, "", "snap");
   ASSERT_TRUE(Ok(c->put_snapshot(s)));
   InstanceRecord stacked = **inst;
@@ -749,7 +836,7 @@ TEST(CatalogueFile, RefusesANewerSchemaAndLeavesItAlone) {
   }
   EXPECT_TRUE(FailsWith(Catalogue::open(path), EPROTO,
                         "opening '" + path +
-                            "': schema version 5 is newer than version 4, "
+                            "': schema version 6 is newer than version 5, "
                             "the newest this firmwared supports"));
   EXPECT_EQ(*user_version(path), newer);
   EXPECT_EQ(*table_count(path), 0);

@@ -100,6 +100,7 @@ TEST(Config, ShippedPathsFollowTheBuildTreeOrTheInstallDirs) {
 
 TEST(Config, KeysAreAlphabeticalCompleteAndMatchTheDefaults) {
   const std::vector<std::string> expected = {"apparmor_profile",
+                                             "cgroup",
                                              "client_idle_timeout",
                                              "client_line_timeout",
                                              "container_interface",
@@ -135,7 +136,7 @@ TEST(Config, KeysAreAlphabeticalCompleteAndMatchTheDefaults) {
   EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
   EXPECT_EQ(c.key_names(), expected);
   EXPECT_EQ(keys()[0].rule, "an absolute path without NUL or newline");
-  EXPECT_EQ(keys()[5].rule, "y or n");
+  EXPECT_EQ(keys()[6].rule, "y or n");
 }
 
 TEST(Config, FileOverridesDefaults) {
@@ -231,6 +232,10 @@ std::vector<RuleCase> rule_cases() {
        {"", " ", "tcp", "tcp:", "tcp:0", "tcp:65536", "tcp:022", "tcp:10-9", "sctp:22",
         "none tcp:22", "all,all", "tcp:22-", "tcp:+22"},
        fw::host_access_rule()},
+      {"cgroup",
+       {"firmwared", "a", "fw-test_1.x", std::string(64, 'c')},
+       {"", ".hidden", "a/b", "..", "a b", std::string(65, 'c'), "fw\xc3\xa9"},
+       "1 to 64 characters among A-Z a-z 0-9 _ - . (not starting with '.')"},
       {"host_interface_prefix",
        {"fd_veth", "a", "A-z_09abcde"},
        {"", "abcdefghijkl", "fd.veth", "fd veth", "fd/veth", "fd\xc3\xa9"},

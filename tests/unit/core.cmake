@@ -1,6 +1,7 @@
 fw_unit_test(core_names_test SOURCES core_names_test.cc LIBS fw_core)
 fw_unit_test(core_identifiers_test SOURCES core_identifiers_test.cc LIBS fw_core)
 fw_unit_test(core_properties_test SOURCES core_properties_test.cc LIBS fw_core)
+fw_unit_test(core_limits_test SOURCES core_limits_test.cc LIBS fw_core)
 fw_unit_test(core_firmwares_test SOURCES core_firmwares_test.cc LIBS fw_core)
 fw_unit_test(core_instances_test SOURCES core_instances_test.cc LIBS fw_core)
 fw_unit_test(core_diff_test SOURCES core_diff_test.cc LIBS fw_core)

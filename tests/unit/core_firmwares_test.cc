@@ -350,7 +350,8 @@ TEST_F(FirmwaresTest, ImagePrepareCopiesIntoTheRepositoryAndReportsProgress) {
   ASSERT_TRUE(shown.ok()) << shown.error().message;
   Strings names;
   for (const auto& p : *shown) names.push_back(p.name);
-  EXPECT_EQ(names, (Strings{"name", "sha1", "base_workspace", "path", "uuid", "format", "size"}));
+  EXPECT_EQ(names, (Strings{"name", "sha1", "base_workspace", "path", "uuid", "format", "size",
+                            "stop_signal"}));
 }
 
 TEST_F(FirmwaresTest, SameImageTwiceKeepsOneCopy) {
@@ -517,7 +518,7 @@ TEST_F(FirmwaresTest, PropertiesFollowDesignSection6) {
   auto names = firmwares_->property_names();
   ASSERT_TRUE(names.ok());
   EXPECT_EQ(*names, (Strings{"name", "sha1", "base_workspace", "path", "uuid", "format", "size",
-                             "vendor", "tags[]"}));
+                             "stop_signal", "vendor", "tags[]"}));
 
   ASSERT_TRUE(firmwares_->set_property(s->name, "vendor", "parrot").ok());
   EXPECT_EQ(firmwares_->get_property(s->sha1, "vendor").value_or("?"), "parrot");
@@ -552,7 +553,7 @@ TEST_F(FirmwaresTest, PropertiesFollowDesignSection6) {
     auto r = firmwares_->add_property(bad);
     EXPECT_FALSE(r.ok()) << bad;
   }
-  EXPECT_EQ(firmwares_->property_names().value_or(Strings{}).size(), 9u);
+  EXPECT_EQ(firmwares_->property_names().value_or(Strings{}).size(), 10u);
 }
 
 // ---- resolve_firmware_source ----------------------------------------------------------------

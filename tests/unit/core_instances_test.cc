@@ -4,6 +4,7 @@
 // PREPARE, REMOUNT, DROP and restore() ask for, the START/KILL state machine with every
 // rollback path and timeout, re-adoption after a restart and the property rules.
 
+#include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -46,8 +47,11 @@ struct FakeRun {
   uint64_t start_time = 0;
   int64_t init_pid = 0;  // what RunningMonitor::init_pid() answers
   int proceed_calls = 0, kill_init_calls = 0, kill_monitor_calls = 0;
-  Status kill_init_result;  // ok unless the test says otherwise
-  bool destroyed = false;   // the folder dropped its RunningMonitor
+  Status kill_init_result;    // ok unless the test says otherwise
+  bool destroyed = false;     // the folder dropped its RunningMonitor
+  std::vector<int> signals;   // what signal_init() was asked to send, in order
+  Status signal_init_result;  // ok unless the test says otherwise
+  bool emulated = false;      // what RunningMonitor::init_emulated() answers
 
   void ptys(const std::string& inner, const std::string& outer) { events.on_ptys(inner, outer); }
   void namespaces_ready() { events.on_namespaces_ready(); }
@@ -73,6 +77,11 @@ class FakeMonitor final : public RunningMonitor {
     return run_->kill_init_result;
   }
   void kill_monitor() override { ++run_->kill_monitor_calls; }
+  Status signal_init(int sig) override {
+    run_->signals.push_back(sig);
+    return run_->signal_init_result;
+  }
+  bool init_emulated() const override { return run_->emulated; }
 
  private:
   std::shared_ptr<FakeRun> run_;
@@ -276,7 +285,8 @@ const Strings kBuiltinNames = {
     "name", "sha1", "base_workspace", "id", "pid", "state", "firmware_path", "root",
     "inner_pts", "outer_pts", "time", "interface", "stolen_interface", "stolen_btusb",
     "cmdline[]", "firmware_sha1", "init_pid", "exit_status", "upper_dir", "console_log", "ip",
-    "host_ip", "userns", "uid_base", "time_offset", "host_access"};
+    "host_ip", "userns", "uid_base", "time_offset", "host_access", "stop_signal", "on_reboot",
+    "memory_max", "pids_max", "cpu_weight", "exit_reason"};
 // clang-format on
 
 // ---- fixture --------------------------------------------------------------------------------
@@ -1102,6 +1112,407 @@ TEST_F(InstancesTest, AnInstanceDyingByItselfIsReadyWithItsStatusAndADeadEvent) 
   start_fully(inst.name, again, 4343);
   EXPECT_EQ(prop(inst.name, "exit_status"), "");
   EXPECT_EQ(prop(inst.name, "init_pid"), "4343");
+}
+
+// ---- STOP and the end of a run ----------------------------------------------------------------
+
+TEST_F(InstancesTest, StopSendsTheDefaultStopSignalAndAnswersStoppedOnceReaped) {
+  auto inst = prepared();
+  Replies<EntitySummary> start;
+  FakeRun& run = start_fully(inst.name, start, 4242);
+  timers_.pending.clear();  // the START deadline is not under test here
+  Replies<KillResult> stop;
+  instances_->stop(inst.name, std::nullopt, std::nullopt, stop.done());
+  EXPECT_EQ(run.signals, std::vector<int>{SIGTERM}) << "the fake firmware's: no init found";
+  EXPECT_EQ(run.kill_init_calls + run.kill_monitor_calls, 0);
+  EXPECT_EQ(timers_.delays(), std::vector<int>{kDefaultStopTimeoutS * 1000});
+  EXPECT_EQ(stop.count(), 0u) << "answered once the monitor reaped PID 1";
+  EXPECT_EQ(instances_->state_of(inst.sha1), "stopping");
+  EXPECT_EQ(record(inst.sha1).state, "stopping");
+  run.exited(130);
+  ASSERT_EQ(stop.count(), 1u);
+  ASSERT_TRUE(stop.only().ok()) << stop.only().error().message;
+  EXPECT_EQ(stop.only()->name, inst.name);
+  EXPECT_EQ(stop.only()->exit_status, std::optional<int>(130));
+  EXPECT_EQ(stop.only()->reason, "stopped") << "not halt: it was asked to stop";
+  EXPECT_EQ(stop.only()->signal, "SIGTERM");
+  EXPECT_EQ(instances_->state_of(inst.sha1), "ready");
+  EXPECT_EQ(prop(inst.name, "exit_status"), "130");
+  EXPECT_EQ(prop(inst.name, "exit_reason"), "stopped");
+  auto dead = sink_.named("DEAD");
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].str("reason"), "stopped");
+  EXPECT_EQ(dead[0].num("exit_status"), 130);
+  EXPECT_EQ(launcher_.launches.size(), 1u);
+  // The firmware's stop signal, then the instance's own.
+  ASSERT_TRUE(firmwares_->set_property(kFwName, "stop_signal", "usr1").ok());
+  EXPECT_EQ(prop(inst.name, "stop_signal"), "SIGUSR1") << "the firmware's";
+  auto signal_of_next_stop = [&]() {
+    Replies<EntitySummary> again;
+    FakeRun& next = start_fully(inst.name, again, 4343);
+    Replies<KillResult> stopped;
+    instances_->stop(inst.name, std::nullopt, std::nullopt, stopped.done());
+    next.exited(0);
+    EXPECT_EQ(stopped.count(), 1u);
+    EXPECT_EQ(next.signals.size(), 1u);
+    return stopped.count() == 1 && stopped.only().ok() ? stopped.only()->signal : "<none>";
+  };
+  EXPECT_EQ(signal_of_next_stop(), "SIGUSR1");
+  EXPECT_EQ(launcher_.last().signals, std::vector<int>{SIGUSR1});
+  EXPECT_EQ(set(inst.name, "stop_signal", "rtmin+3"), 0);
+  EXPECT_EQ(signal_of_next_stop(), "SIGRTMIN+3");
+  EXPECT_EQ(launcher_.last().signals, std::vector<int>{SIGRTMIN + 3});
+}
+
+TEST_F(InstancesTest, StopWithAnExplicitSignalAndTimeout) {
+  auto inst = prepared();
+  Replies<EntitySummary> start;
+  FakeRun& run = start_fully(inst.name, start, 4242);
+  timers_.pending.clear();
+  Replies<KillResult> stop;
+  instances_->stop(inst.name, std::string("SIGUSR2"), std::string("30"), stop.done());
+  EXPECT_EQ(run.signals, std::vector<int>{SIGUSR2});
+  EXPECT_EQ(timers_.delays(), std::vector<int>{30000});
+  run.exited(0);
+  ASSERT_EQ(stop.count(), 1u);
+  ASSERT_TRUE(stop.only().ok());
+  EXPECT_EQ(stop.only()->signal, "SIGUSR2");
+  EXPECT_EQ(stop.only()->reason, "stopped");
+  EXPECT_EQ(prop(inst.name, "stop_signal"), "SIGTERM") << "a STOP's signal is not stored";
+}
+
+TEST_F(InstancesTest, StopTimeoutSendsSigkillAndAnswersStopTimeout) {
+  auto inst = prepared();
+  Replies<EntitySummary> start;
+  FakeRun& run = start_fully(inst.name, start, 4242);
+  timers_.pending.clear();
+  Replies<KillResult> stop;
+  instances_->stop(inst.name, std::nullopt, std::string("5"), stop.done());
+  EXPECT_EQ(timers_.delays(), std::vector<int>{5000});
+  EXPECT_EQ(run.kill_init_calls, 0);
+  timers_.fire_all();
+  EXPECT_EQ(run.kill_init_calls, 1);
+  EXPECT_EQ(run.kill_monitor_calls, 0);
+  EXPECT_EQ(timers_.delays(), std::vector<int>{kKillTimeoutMs}) << "then the KILL deadline";
+  EXPECT_EQ(stop.count(), 0u);
+  run.exited(137);
+  ASSERT_EQ(stop.count(), 1u);
+  ASSERT_TRUE(stop.only().ok());
+  EXPECT_EQ(stop.only()->reason, "stop-timeout");
+  EXPECT_EQ(stop.only()->signal, "SIGTERM");
+  EXPECT_EQ(stop.only()->exit_status, std::optional<int>(137));
+  EXPECT_EQ(prop(inst.name, "exit_reason"), "stop-timeout");
+  EXPECT_EQ(sink_.named("DEAD").at(0).str("reason"), "stop-timeout");
+  timers_.fire_all();  // the KILL deadline of a finished run does nothing
+  EXPECT_EQ(run.kill_monitor_calls, 0);
+}
+
+TEST_F(InstancesTest, StopOfAnInitThatEndsInTimeLeavesTheTimeoutHarmless) {
+  auto inst = prepared();
+  Replies<EntitySummary> start;
+  FakeRun& run = start_fully(inst.name, start, 4242);
+  timers_.pending.clear();
+  Replies<KillResult> stop;
+  instances_->stop(inst.name, std::nullopt, std::string("0"), stop.done());
+  EXPECT_EQ(timers_.delays(), std::vector<int>{0});
+  run.exited(0);
+  Replies<EntitySummary> again;
+  FakeRun& next = start_fully(inst.name, again, 4343);
+  timers_.fire_all();  // the first run's STOP deadline, and the second's START deadline
+  EXPECT_EQ(next.kill_init_calls + next.kill_monitor_calls, 0);
+  EXPECT_EQ(instances_->state_of(inst.sha1), "started");
+}
+
+TEST_F(InstancesTest, KillDuringStopKillsAtOnceAndAnswersBothKilled) {
+  auto inst = prepared();
+  Replies<EntitySummary> start;
+  FakeRun& run = start_fully(inst.name, start, 4242);
+  timers_.pending.clear();
+  Replies<KillResult> stop, kill;
+  instances_->stop(inst.name, std::nullopt, std::nullopt, stop.done());
+  EXPECT_EQ(run.kill_init_calls, 0);
+  instances_->kill(inst.name, kill.done());
+  EXPECT_EQ(run.kill_init_calls, 1) << "no more waiting for the firmware's shutdown";
+  EXPECT_EQ(stop.count() + kill.count(), 0u);
+  timers_.fire_all();  // the STOP's deadline: no second SIGKILL; the KILL's: the monitor
+  EXPECT_EQ(run.kill_init_calls, 1);
+  run.exited(137);
+  ASSERT_EQ(stop.count(), 1u);
+  ASSERT_EQ(kill.count(), 1u);
+  ASSERT_TRUE(stop.only().ok());
+  ASSERT_TRUE(kill.only().ok());
+  EXPECT_EQ(stop.only()->reason, "killed");
+  EXPECT_EQ(kill.only()->reason, "killed");
+  EXPECT_EQ(kill.only()->signal, "SIGKILL");
+  EXPECT_EQ(prop(inst.name, "exit_reason"), "killed");
+  EXPECT_EQ(sink_.named("DEAD").size(), 1u);
+}
+
+TEST_F(InstancesTest, StopDuringStopWaitsForTheFirstWithOneSignal) {
+  auto inst = prepared();
+  Replies<EntitySummary> start;
+  FakeRun& run = start_fully(inst.name, start, 4242);
+  Replies<KillResult> first, second;
+  instances_->stop(inst.name, std::nullopt, std::nullopt, first.done());
+  instances_->stop(inst.name, std::string("SIGUSR1"), std::nullopt, second.done());
+  EXPECT_EQ(run.signals, std::vector<int>{SIGTERM});
+  run.exited(0);
+  ASSERT_EQ(first.count(), 1u);
+  ASSERT_EQ(second.count(), 1u);
+  EXPECT_EQ(second.only()->reason, "stopped");
+  EXPECT_EQ(second.only()->signal, "SIGTERM") << "the signal actually sent";
+}
+
+TEST_F(InstancesTest, KillOfAStartedInstanceAnswersKilledWithSigkill) {
+  auto inst = prepared();
+  Replies<EntitySummary> start;
+  FakeRun& run = start_fully(inst.name, start, 4242);
+  Replies<KillResult> kill;
+  instances_->kill(inst.name, kill.done());
+  EXPECT_TRUE(run.signals.empty());
+  run.exited(137);
+  ASSERT_EQ(kill.count(), 1u);
+  EXPECT_EQ(kill.only()->reason, "killed");
+  EXPECT_EQ(kill.only()->signal, "SIGKILL");
+  EXPECT_EQ(prop(inst.name, "exit_reason"), "killed");
+}
+
+TEST_F(InstancesTest, StopOfAReadyInstanceIsECHILD) {
+  auto inst = prepared();
+  Replies<KillResult> stop;
+  instances_->stop(inst.name, std::nullopt, std::nullopt, stop.done());
+  ASSERT_EQ(stop.count(), 1u);
+  ASSERT_FALSE(stop.only().ok());
+  EXPECT_EQ(stop.only().error().code, ECHILD);
+  EXPECT_EQ(stop.only().error().message, "instance " + inst.name + " is not started");
+  Replies<KillResult> unknown;
+  instances_->stop("nobody_here", std::nullopt, std::nullopt, unknown.done());
+  ASSERT_EQ(unknown.count(), 1u);
+  EXPECT_EQ(unknown.only().error().code, ENOENT);
+}
+
+TEST_F(InstancesTest, StopWithABadSignalOrTimeoutIsEINVALAndSendsNothing) {
+  auto inst = prepared();
+  Replies<EntitySummary> start;
+  FakeRun& run = start_fully(inst.name, start, 4242);
+  timers_.pending.clear();
+  auto error_of = [&](std::optional<std::string> signal, std::optional<std::string> timeout) {
+    Replies<KillResult> stop;
+    instances_->stop(inst.name, signal, timeout, stop.done());
+    EXPECT_EQ(stop.count(), 1u) << "answered at once";
+    if (stop.count() != 1 || stop.only().ok()) return std::string("<no error>");
+    EXPECT_EQ(stop.only().error().code, EINVAL) << stop.only().error().message;
+    return stop.only().error().message;
+  };
+  for (const std::string sig : {"SIGFOO", "", "0", "65", "RTMIN+99", "15x"}) {
+    const std::string m = error_of(sig, std::nullopt);
+    EXPECT_TRUE(contains(m, "stopping instance " + inst.name)) << m;
+    EXPECT_TRUE(contains(m, "'" + sig + "'")) << m;
+  }
+  for (const std::string t : {"-1", "3601", "abc", "", "1.5", " 5", "99999", "100000", "1e3"}) {
+    const std::string m = error_of(std::nullopt, t);
+    EXPECT_TRUE(contains(m, "invalid timeout '" + t + "'")) << m;
+  }
+  EXPECT_TRUE(run.signals.empty());
+  EXPECT_EQ(run.kill_init_calls + run.kill_monitor_calls, 0);
+  EXPECT_TRUE(timers_.pending.empty());
+  EXPECT_EQ(instances_->state_of(inst.sha1), "started");
+  EXPECT_EQ(record(inst.sha1).state, "started");
+  // The largest timeout is fine.
+  Replies<KillResult> stop;
+  instances_->stop(inst.name, std::nullopt, std::string("3600"), stop.done());
+  EXPECT_EQ(timers_.delays(), std::vector<int>{3600 * 1000});
+  EXPECT_EQ(run.signals.size(), 1u);
+}
+
+TEST_F(InstancesTest, StopOfAStartingInstanceCancelsTheStartAsKillDoes) {
+  auto inst = prepared();
+  Replies<EntitySummary> start;
+  instances_->start(inst.name, start.done());
+  FakeRun& run = launcher_.last();
+  run.ptys("/dev/pts/4", "/dev/pts/5");
+  Replies<KillResult> stop;
+  instances_->stop(inst.name, std::nullopt, std::nullopt, stop.done());
+  EXPECT_EQ(run.kill_monitor_calls, 1);
+  EXPECT_EQ(run.kill_init_calls, 0);
+  EXPECT_TRUE(run.signals.empty()) << "no init to ask yet";
+  EXPECT_EQ(instances_->state_of(inst.sha1), "stopping");
+  run.exited(std::nullopt);
+  ASSERT_EQ(start.count(), 1u);
+  EXPECT_EQ(start.only().error().code, ECANCELED);
+  ASSERT_EQ(stop.count(), 1u);
+  ASSERT_TRUE(stop.only().ok());
+  EXPECT_EQ(stop.only()->reason, "killed");
+  EXPECT_EQ(instances_->state_of(inst.sha1), "ready");
+}
+
+TEST_F(InstancesTest, StopOfAnEmulatedInitShiftsRealTimeSignalsForQemuUser) {
+  auto inst = prepared();
+  EXPECT_EQ(set(inst.name, "stop_signal", "SIGRTMIN+3"), 0);
+  Replies<EntitySummary> start;
+  FakeRun& run = start_fully(inst.name, start, 4242);
+  run.emulated = true;
+  Replies<KillResult> stop;
+  instances_->stop(inst.name, std::nullopt, std::nullopt, stop.done());
+  EXPECT_EQ(run.signals, std::vector<int>{SIGRTMIN + 5});
+  run.exited(0);
+  ASSERT_EQ(stop.count(), 1u);
+  EXPECT_EQ(stop.only()->signal, "SIGRTMIN+3") << "the guest's signal";
+  // A standard signal passes unchanged.
+  Replies<EntitySummary> again;
+  FakeRun& next = start_fully(inst.name, again, 4343);
+  next.emulated = true;
+  Replies<KillResult> term;
+  instances_->stop(inst.name, std::string("SIGTERM"), std::nullopt, term.done());
+  EXPECT_EQ(next.signals, std::vector<int>{SIGTERM});
+  next.exited(0);
+}
+
+TEST_F(InstancesTest, StopWhenTheSignalCannotBeSentKillsPid1) {
+  auto inst = prepared();
+  Replies<EntitySummary> start;
+  FakeRun& run = start_fully(inst.name, start, 4242);
+  run.signal_init_result = make_error(ESRCH, "No such process");
+  Replies<KillResult> stop;
+  instances_->stop(inst.name, std::nullopt, std::nullopt, stop.done());
+  EXPECT_EQ(run.kill_init_calls, 1);
+  run.exited(137);
+  ASSERT_EQ(stop.count(), 1u);
+  ASSERT_TRUE(stop.only().ok());
+  EXPECT_EQ(stop.only()->reason, "killed");
+}
+
+TEST_F(InstancesTest, RebootFromInsideStartsTheInstanceAgain) {
+  auto inst = prepared();
+  EXPECT_EQ(prop(inst.name, "on_reboot"), "restart") << "the default";
+  Replies<EntitySummary> start;
+  FakeRun& run = start_fully(inst.name, start, 4242);
+  run.exited(128 + SIGHUP);  // the kernel's way of ending PID 1 after reboot(RB_AUTOBOOT)
+  auto dead = sink_.named("DEAD");
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].str("reason"), "reboot");
+  EXPECT_EQ(dead[0].num("exit_status"), 129);
+  // The new run's START clears it, as it clears exit_status: DEAD and REBOOTED tell.
+  EXPECT_EQ(record(inst.sha1).exit_reason, "");
+  ASSERT_EQ(launcher_.launches.size(), 2u) << "launched again";
+  EXPECT_EQ(instances_->state_of(inst.sha1), "starting");
+  EXPECT_EQ(sink_.named("REBOOTED").size(), 0u) << "not before PID 1 runs again";
+  FakeRun& next = launcher_.last();
+  next.ptys("/dev/pts/6", "/dev/pts/7");
+  next.namespaces_ready();
+  next.started(5252);
+  EXPECT_EQ(instances_->state_of(inst.sha1), "started");
+  EXPECT_EQ(prop(inst.name, "init_pid"), "5252");
+  auto rebooted = sink_.named("REBOOTED");
+  ASSERT_EQ(rebooted.size(), 1u);
+  EXPECT_EQ(rebooted[0].str("folder"), "instances");
+  EXPECT_EQ(rebooted[0].str("sha1"), inst.sha1);
+  EXPECT_EQ(rebooted[0].str("name"), inst.name);
+}
+
+TEST_F(InstancesTest, RebootWithOnRebootStopLeavesItReady) {
+  auto inst = prepared();
+  EXPECT_EQ(set(inst.name, "on_reboot", "stop"), 0);
+  Replies<EntitySummary> start;
+  FakeRun& run = start_fully(inst.name, start, 4242);
+  run.exited(129);
+  EXPECT_EQ(launcher_.launches.size(), 1u);
+  EXPECT_EQ(instances_->state_of(inst.sha1), "ready");
+  EXPECT_EQ(prop(inst.name, "exit_reason"), "reboot");
+  EXPECT_EQ(sink_.named("DEAD").at(0).str("reason"), "reboot");
+  EXPECT_EQ(sink_.named("REBOOTED").size(), 0u);
+}
+
+TEST_F(InstancesTest, AFirmwareRebootingInALoopIsLeftStopped) {
+  auto inst = prepared();
+  Replies<EntitySummary> start;
+  start_fully(inst.name, start, 4242);
+  for (int i = 1; i <= kMaxReboots; ++i) {
+    launcher_.last().exited(129);
+    ASSERT_EQ(launcher_.launches.size(), static_cast<size_t>(i + 1)) << "reboot " << i;
+    FakeRun& next = launcher_.last();
+    next.ptys("/dev/pts/6", "/dev/pts/7");
+    next.namespaces_ready();
+    next.started(5000 + i);
+  }
+  EXPECT_EQ(sink_.named("REBOOTED").size(), static_cast<size_t>(kMaxReboots));
+  launcher_.last().exited(129);  // the sixth within the window
+  EXPECT_EQ(launcher_.launches.size(), static_cast<size_t>(kMaxReboots + 1)) << "not again";
+  EXPECT_EQ(instances_->state_of(inst.sha1), "ready");
+  EXPECT_EQ(prop(inst.name, "exit_reason"), "reboot");
+}
+
+TEST_F(InstancesTest, ExitReasonsOfARunEndingOnItsOwn) {
+  auto inst = prepared();
+  auto reason_of_exit = [&](std::optional<int> status) {
+    Replies<EntitySummary> start;
+    FakeRun& run = start_fully(inst.name, start, 4242);
+    run.exited(status);
+    EXPECT_EQ(instances_->state_of(inst.sha1), "ready");
+    return prop(inst.name, "exit_reason") + "/" + sink_.named("DEAD").back().str("reason");
+  };
+  EXPECT_EQ(reason_of_exit(128 + SIGINT), "halt/halt");
+  EXPECT_EQ(reason_of_exit(0), "exited/exited");
+  EXPECT_EQ(reason_of_exit(3), "exited/exited");
+  EXPECT_EQ(reason_of_exit(137), "exited/exited") << "no cgroups: no OOM count";
+  EXPECT_EQ(reason_of_exit(std::nullopt), "/");
+  EXPECT_EQ(launcher_.launches.size(), 5u) << "none of them restarts it";
+}
+
+TEST_F(InstancesTest, StopSignalOnRebootAndLimitsAreValidatedAndWritableWhileStarted) {
+  auto inst = prepared();
+  EXPECT_EQ(prop(inst.name, "stop_signal"), "SIGTERM") << "the firmware's";
+  EXPECT_EQ(set(inst.name, "stop_signal", "rtmin+3"), 0);
+  EXPECT_EQ(prop(inst.name, "stop_signal"), "SIGRTMIN+3");
+  EXPECT_EQ(record(inst.sha1).stop_signal, "SIGRTMIN+3");
+  EXPECT_EQ(set(inst.name, "stop_signal", "10"), 0);
+  EXPECT_EQ(prop(inst.name, "stop_signal"), "SIGUSR1");
+  auto bad = instances_->set_property(inst.name, "stop_signal", "SIGFOO");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, EINVAL);
+  EXPECT_TRUE(contains(bad.error().message, "'SIGFOO'")) << bad.error().message;
+  EXPECT_EQ(prop(inst.name, "stop_signal"), "SIGUSR1") << "unchanged";
+  EXPECT_EQ(set(inst.name, "stop_signal", ""), 0);
+  ASSERT_TRUE(firmwares_->set_property(kFwName, "stop_signal", "SIGINT").ok());
+  EXPECT_EQ(prop(inst.name, "stop_signal"), "SIGINT") << "back to the firmware's";
+  EXPECT_EQ(record(inst.sha1).stop_signal, "");
+  EXPECT_EQ(set(inst.name, "stop_signal[0]", "SIGINT"), EINVAL) << "not an array";
+
+  EXPECT_EQ(set(inst.name, "on_reboot", "maybe"), EINVAL);
+  EXPECT_EQ(set(inst.name, "on_reboot", ""), EINVAL);
+  EXPECT_EQ(set(inst.name, "on_reboot", "stop"), 0);
+  EXPECT_EQ(prop(inst.name, "on_reboot"), "stop");
+
+  auto mem = instances_->set_property(inst.name, "memory_max", "512MB");
+  ASSERT_FALSE(mem.ok());
+  EXPECT_EQ(mem.error().code, EINVAL);
+  EXPECT_TRUE(contains(mem.error().message, "K, M, G or T")) << mem.error().message;
+  for (const char* b : {"1.5G", "3M", "-1"}) EXPECT_EQ(set(inst.name, "memory_max", b), EINVAL);
+  EXPECT_EQ(set(inst.name, "memory_max", "512M"), 0);
+  EXPECT_EQ(prop(inst.name, "memory_max"), "512M");
+  EXPECT_EQ(set(inst.name, "pids_max", "0"), EINVAL);
+  EXPECT_EQ(set(inst.name, "pids_max", "256"), 0);
+  EXPECT_EQ(set(inst.name, "cpu_weight", "10001"), EINVAL);
+  EXPECT_EQ(set(inst.name, "cpu_weight", "50"), 0);
+  EXPECT_EQ(prop(inst.name, "pids_max"), "256");
+  EXPECT_EQ(prop(inst.name, "cpu_weight"), "50");
+  EXPECT_EQ(set(inst.name, "exit_reason", "halt"), EPERM) << "read-only";
+
+  // Started: all still writable (they apply to the next stop or reboot, limits at once).
+  Replies<EntitySummary> start;
+  start_fully(inst.name, start, 4242);
+  EXPECT_EQ(set(inst.name, "stop_signal", "SIGUSR2"), 0);
+  EXPECT_EQ(set(inst.name, "on_reboot", "restart"), 0);
+  EXPECT_EQ(set(inst.name, "memory_max", "1G"), 0);
+  EXPECT_EQ(set(inst.name, "pids_max", ""), 0);
+  EXPECT_EQ(set(inst.name, "cpu_weight", "100"), 0);
+  EXPECT_EQ(prop(inst.name, "memory_max"), "1G");
+  EXPECT_EQ(prop(inst.name, "pids_max"), "");
+  auto r = record(inst.sha1);
+  EXPECT_EQ(r.stop_signal, "SIGUSR2");
+  EXPECT_EQ(r.on_reboot, "restart");
+  EXPECT_EQ(r.cpu_weight, "100");
+  EXPECT_EQ(r.state, "started") << "a property write keeps the run's state";
 }
 
 // ---- restore() after a daemon restart ---------------------------------------------------------

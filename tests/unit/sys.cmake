@@ -1,6 +1,8 @@
 fw_unit_test(sys_image_format_test SOURCES sys_image_format_test.cc LIBS fw_sys)
+fw_unit_test(sys_init_kind_test SOURCES sys_init_kind_test.cc LIBS fw_sys)
 fw_unit_test(sys_hash_copy_test SOURCES sys_hash_copy_test.cc LIBS fw_sys)
 fw_unit_test(sys_monitor_lock_test SOURCES sys_monitor_lock_test.cc LIBS fw_sys)
+fw_unit_test(sys_cgroup_test SOURCES sys_cgroup_test.cc LIBS fw_sys)
 
 # Root tests: real mounts and loop devices. Each skips when not root, unless
 # FW_TESTS_MUST_RUN=1 turns the skip into a failure.
@@ -20,3 +22,10 @@ gtest_discover_tests(sys_confinement_test PROPERTIES LABELS root DISCOVERY_TIMEO
 # The AppArmor template compiled by apparmor_parser -Q -K (no kernel support needed).
 fw_unit_test(apparmor_profile_test SOURCES apparmor_profile_test.cc LIBS fw_sys)
 target_compile_definitions(apparmor_profile_test PRIVATE FW_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+
+# Root: instance cgroups on the host's real hierarchies (limits, OOM, device policy).
+add_executable(sys_cgroup_root_test sys_cgroup_root_test.cc)
+target_link_libraries(sys_cgroup_root_test PRIVATE fw_sys GTest::gtest GTest::gtest_main
+  fw_warnings)
+gtest_discover_tests(sys_cgroup_root_test PROPERTIES LABELS root DISCOVERY_TIMEOUT 60
+  TEST_PREFIX "sys_cgroup_root_test.")
