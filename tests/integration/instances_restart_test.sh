@@ -147,11 +147,18 @@ run fwctl start "$I"
 expect_eq "monitor killed: start" "$I started" "$OUT"
 PID=$(fw_inst_prop "$I" init_pid)
 MON=$(fw_inst_prop "$I" pid)
+SHA1=$(fw_inst_prop "$I" sha1)
+inst_cgroups() { fw_test_cgroups | grep -c "/$FIRMWARED_CGROUP/$SHA1\$" || true; }
+check "monitor killed: the instance has its cgroups" test "$(inst_cgroups)" -gt 0
 fw_inst_crash_daemon
 kill -KILL "$MON"
 check "monitor killed: PID 1 follows its monitor" fw_inst_wait_for 5 gone "$PID"
 check "monitor killed: the monitor is gone" fw_inst_wait_for 5 gone "$MON"
+# Nobody saw the run end: its cgroups stay until the next daemon sweeps them.
+check "monitor killed: its cgroups are left while the daemon is down" test "$(inst_cgroups)" -gt 0
 start_daemon
+expect_eq "monitor killed: the restarted daemon removed its cgroups" 0 "$(inst_cgroups)"
+check "monitor killed: the sweep is logged" grep -q "removing cgroup $SHA1" "$FW_LOG"
 expect_eq "monitor killed: state ready" ready "$(fw_inst_prop "$I" state)"
 expect_eq "monitor killed: no exit status recorded" "" "$(fw_inst_prop "$I" exit_status)"
 check "monitor killed: logged" grep -q "instance $I died while the daemon was away" "$FW_LOG"

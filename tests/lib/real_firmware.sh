@@ -467,6 +467,16 @@ systemctl daemon-reload && systemctl start firmwared-shutdown.service'
 }
 rfw_prepare_stop_sysvinit() { true; }
 
+# How each asks its init to reboot, once it can be asked. sysvinit listens on /run/initctl,
+# which it makes again only some seconds after rcS mounted a tmpfs on /run (shutdown says
+# "/run/initctl: No such file or directory" before that, on any machine).
+RFW_REBOOT_systemd="systemctl reboot"
+RFW_REBOOT_sysvinit="shutdown -r now"
+rfw_reboot_ready_systemd() { true; }
+rfw_reboot_ready_sysvinit() {
+  fw_inst_wait_for 60 "$FWCTL" exec "$1" -- test -p /run/initctl
+}
+
 # rfw_events_start FILE: the daemon's notifications go to FILE until rfw_events_stop.
 rfw_events_start() {
   "$FWCTL" events >"$1" 2>&1 &
@@ -510,12 +520,14 @@ rfw_debian_lifecycle() {
   before=$(rfw_marker_count "$RFW_INST" "$marker")
   pid=$(fw_inst_prop "$RFW_INST" init_pid)
   rfw_events_start "$FW_TMP/events"
-  run "$FWCTL" exec "$RFW_INST" -- reboot </dev/null
+  local reboot_cmd="RFW_REBOOT_$variant"
+  check "$label: its init takes requests" "rfw_reboot_ready_$variant" "$RFW_INST"
+  # shellcheck disable=SC2086 # the command's words
+  run "$FWCTL" exec "$RFW_INST" -- ${!reboot_cmd} </dev/null
   if ! rfw_check "$label: a reboot inside starts it again" \
     fw_inst_wait_for 120 rfw_init_pid_changed "$RFW_INST" "$pid"; then
     rfw_note "  $label: reboot said (status $RC): $OUT $ERR; state $(fw_inst_prop "$RFW_INST" state)"
     rfw_note "  $label: console: $(tail -n 8 "$log" | tr -d '\r' | tr '\n' '|')"
-    rfw_note "  $label: processes: $("$FWCTL" exec "$RFW_INST" -- ps -eo pid,args 2>&1 | tr '\n' '|')"
   fi
   check "$label: it boots to its marker again" \
     fw_inst_wait_for 120 rfw_markers_above "$RFW_INST" "$marker" "$before"
