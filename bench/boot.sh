@@ -39,6 +39,7 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
+trap "exit 130" INT TERM
 export FIRMWARED_SOCKET_PATH=$tmp/s.sock FIRMWARED_DATABASE_PATH=$tmp/db/c.db \
   FIRMWARED_MOUNT_PATH=$tmp/mp FIRMWARED_REPOSITORY_PATH=$tmp/repo \
   FIRMWARED_HOST_INTERFACE_PREFIX=fwtboot FIRMWARED_NET_FIRST_TWO_BYTES=10.249. \
@@ -73,7 +74,8 @@ firmwared_runs() {
     n=$(grep -caF -- "$marker" "$log" 2>/dev/null || true)
     t0=$(now_ms)
     "$FWCTL" start "$inst" >/dev/null
-    for ((j = 0; j < 12000; j++)); do
+    local j
+    for ((j = 0; j < 6000; j++)); do
       (($(grep -caF -- "$marker" "$log" 2>/dev/null || true) > n)) && break
       sleep 0.005
     done
