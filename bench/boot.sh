@@ -5,8 +5,9 @@
 # Debian bookworm systemd tree (tests/lib/real_firmware.sh's cache). Medians of N runs
 # (default 5) and the ratios firmwared / nspawn. Both run the tree through an overlay
 # (firmwared's instance overlay; nspawn --volatile=overlay), with the init's own stop
-# signal (nspawn --kill-signal). Root only; installs systemd-container when nspawn is
-# missing; cleans up everything it made.
+# signal (nspawn --kill-signal) and the console on a pty (nspawn --console=read-only).
+# Root only; installs systemd-container when nspawn is missing; cleans up everything it
+# made.
 set -euo pipefail
 N=${1:-5}
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -94,7 +95,7 @@ nspawn_runs() {
     out=$tmp/nspawn.$i.log
     t0=$(now_ms)
     systemd-nspawn -q -D "$tree" --volatile=overlay --register=no --keep-unit \
-      --kill-signal="$sig" --console=pipe -b >"$out" 2>&1 </dev/null &
+      --kill-signal="$sig" --console=read-only -b >"$out" 2>&1 </dev/null &
     nspawn=$!
     wait_for "$out" "$marker" 60 || echo "nspawn: no '$marker' (see $out)" >&2
     t1=$(now_ms)
@@ -121,9 +122,9 @@ report() {  # LABEL FW_RUNS NSPAWN_RUNS
 echo "busybox: $N runs each..." >&2
 fw_bb=$(firmwared_runs "$tmp/busybox/rootfs" "$RFW_MARKER_BUSYBOX")
 ns_bb=$(nspawn_runs "$tmp/busybox/rootfs" "$RFW_MARKER_BUSYBOX" SIGUSR2)
+printf 'medians of %d runs (boot: start → marker on the console; stop: stop → PID 1 gone)\n' "$N"
+report busybox "$fw_bb" "$ns_bb"
 echo "systemd: $N runs each..." >&2
 fw_sd=$(firmwared_runs "$systemd_tree" "$RFW_MARKER_SYSTEMD")
 ns_sd=$(nspawn_runs "$systemd_tree" "$RFW_MARKER_SYSTEMD" SIGRTMIN+3)
-printf 'medians of %d runs (boot: start → marker on the console; stop: stop → PID 1 gone)\n' "$N"
-report busybox "$fw_bb" "$ns_bb"
 report systemd "$fw_sd" "$ns_sd"

@@ -256,7 +256,7 @@ bpf_socket_filter          refused          =nobody          refused          =n
 bpf_kprobe                 refused|not-present =nobody       refused          =nobody
 perf_system_wide           refused          =nobody          refused          =nobody
 userfaultfd_syscall        refused          =nobody          refused          =nobody
-dev_userfaultfd            refused|not-present refused|not-present allowed|not-present refused|not-present
+dev_userfaultfd            refused|not-present refused|not-present refused|not-present refused|not-present
 keyctl_read_host_key       refused          refused          refused          refused
 key_payload_matches        refused          refused          refused          refused
 keyctl_host_keyring        refused          refused          refused          refused
