@@ -165,23 +165,26 @@ expect_fds "daemon fds back after the non-reading client left" "$FD_STARTED"
 
 # --- fwctl ps and fwctl restart -------------------------------------------------------------
 run fwctl ps
-expect_match "ps header" '^NAME +ID +STATE +PID +FIRMWARE +UPTIME' "$(head -1 <<<"$OUT")"
-expect_match "ps: the started row" "^$INIT +[0-9]+ +started +[0-9]+ +$FW +[0-9]+(s|m[0-9]{2}s)$" \
+expect_match "ps header" '^NAME +ID +STATE +PID +FIRMWARE +UPTIME +MEMORY$' "$(head -1 <<<"$OUT")"
+expect_match "ps: the started row" \
+  "^$INIT +[0-9]+ +started +[0-9]+ +$FW +[0-9]+(s|m[0-9]{2}s) +[0-9.]+[BKMG]$" \
   "$(grep "^$INIT " <<<"$OUT")"
 check "kill $INIT" quiet kill "$INIT"
 run fwctl ps
-expect_match "ps: ready after kill" "^$INIT +[0-9]+ +ready +- +$FW +-$" "$(grep "^$INIT " <<<"$OUT")"
+expect_match "ps: ready after kill" "^$INIT +[0-9]+ +ready +- +$FW +- +-$" "$(grep "^$INIT " <<<"$OUT")"
 run fwctl ps --json
 check "ps --json: an array of objects with the table's keys" "$PYTHON" -c '
 import json, sys
 rows = json.loads(sys.argv[1])
 assert isinstance(rows, list) and len(rows) == 2, rows
 for r in rows:
-    assert sorted(r) == ["firmware", "id", "name", "pid", "state", "uptime"], r
+    assert sorted(r) == ["firmware", "id", "memory", "name", "pid", "state", "uptime"], r
 init = [r for r in rows if r["name"] == sys.argv[2]][0]
 sh = [r for r in rows if r["name"] == sys.argv[3]][0]
 assert init["state"] == "ready" and init["pid"] is None and init["uptime"] is None, init
+assert init["memory"] is None, init
 assert sh["state"] == "started" and isinstance(sh["pid"], int) and sh["uptime"], sh
+assert isinstance(sh["memory"], int) and sh["memory"] > 0, sh
 assert isinstance(sh["id"], int) and sh["firmware"] == sys.argv[4], sh
 ' "$OUT" "$INIT" "$SH" "$FW"
 

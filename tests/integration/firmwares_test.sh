@@ -180,6 +180,7 @@ path: $REPO/example.ext2.${SHA1[ext2]}.firmware
 uuid: $(blkid -s UUID -o value "$FW_EX_EXT2")
 format: ext2
 size: $(stat -c %s "$FW_EX_EXT2")
+stop_signal: SIGTERM
 vendor: 
 X
 )" "$OUT"
@@ -192,6 +193,7 @@ path: $(realpath "$FW_EX_DIR")
 uuid: 
 format: dir
 $(grep '^size: ' <<<"$OUT")
+stop_signal: SIGTERM
 vendor: probe
 X
 )" "$OUT"
@@ -224,12 +226,12 @@ expect_match "unknown folder is ENOENT" '"error":"ENOENT"' "$OUT"
 # ---- properties ---------------------------------------------------------------------------
 
 run fwctl properties firmwares
-expect_eq "properties: built-ins then custom" "name sha1 base_workspace path uuid format size vendor" "$OUT"
+expect_eq "properties: built-ins then custom" "name sha1 base_workspace path uuid format size stop_signal vendor" "$OUT"
 run fwctl add_property firmwares 'tags[]'
 expect_eq "add array property" "property tags[] added" "$OUT"
 run fwctl properties firmwares
 expect_eq "properties lists the array with []" \
-  "name sha1 base_workspace path uuid format size vendor tags[]" "$OUT"
+  "name sha1 base_workspace path uuid format size stop_signal vendor tags[]" "$OUT"
 
 id=${NAME[ext2]}
 gp() { "$FWCTL" get_property firmwares "$id" "$@"; }
@@ -513,7 +515,7 @@ expect_eq "catalogue empty" "" "$("$FWCTL" list firmwares)"
 expect_eq "repository empty" "" "$(ls -A "$REPO")"
 expect_eq "mount dir empty" "" "$(ls -A "$MNT")"
 expect_eq "custom properties stay after the firmwares go" \
-  "name sha1 base_workspace path uuid format size vendor tags[]" "$("$FWCTL" properties firmwares)"
+  "name sha1 base_workspace path uuid format size stop_signal vendor tags[]" "$("$FWCTL" properties firmwares)"
 
 stop_daemon && rc=0 || rc=$?
 expect_eq "daemon exits 0 on SIGTERM" 0 "$rc"

@@ -184,6 +184,8 @@ mkdir -p "$D2"
   export FIRMWARED_HOST_INTERFACE_PREFIX=fwthb FIRMWARED_NET_FIRST_TWO_BYTES=10.246.
   export FIRMWARED_SOCKET_PATH=$D2/firmwared.sock FIRMWARED_DATABASE_PATH=$D2/var/catalogue.db
   export FIRMWARED_MOUNT_PATH=$D2/mount_points FIRMWARED_REPOSITORY_PATH=$D2/firmwares
+  # Its own cgroup directory too: a daemon sweeps the instance cgroups it finds in its own.
+  export FIRMWARED_CGROUP=$FIRMWARED_CGROUP-d2
   exec "$FIRMWARED" >>"$D2/firmwared.log" 2>&1
 ) &
 D2_PID=$!

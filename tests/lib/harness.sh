@@ -50,12 +50,13 @@ detach_loops_below() {
   done < <(losetup -n -O NAME,BACK-FILE 2>/dev/null || true)
 }
 
-# The directories of this test's daemon in the cgroup hierarchies (FIRMWARED_CGROUP), with
-# the instance cgroups below them, deepest first.
+# The directories of this test's daemons in the cgroup hierarchies (FIRMWARED_CGROUP, and
+# FIRMWARED_CGROUP-* for a second daemon), with the instance cgroups below them, deepest
+# first.
 fw_test_cgroups() {
   [[ -n "${FIRMWARED_CGROUP:-}" ]] || return 0
   find /sys/fs/cgroup -mindepth 1 -maxdepth 8 -type d \( -name "$FIRMWARED_CGROUP" -o \
-    -name "$FIRMWARED_CGROUP.daemon" \) -print 2>/dev/null |
+    -name "$FIRMWARED_CGROUP.daemon" -o -name "$FIRMWARED_CGROUP-*" \) -prune -print 2>/dev/null |
     while read -r d; do find "$d" -depth -type d; done
 }
 
