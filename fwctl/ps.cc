@@ -110,15 +110,11 @@ Json json_of(const Row& r) {
           {"memory", r.memory ? Json(*r.memory) : Json(nullptr)}};
 }
 
-void print_table(const std::vector<Row>& rows) {
-  std::vector<std::vector<std::string>> cells = {
-      {"NAME", "ID", "STATE", "PID", "FIRMWARE", "UPTIME", "MEMORY"}};
-  for (const auto& r : rows) {
-    cells.push_back({r.name, r.id, r.state, r.pid, r.firmware, r.uptime,
-                     r.memory ? format_bytes(*r.memory) : "-"});
-  }
-  std::vector<size_t> width(7, 0);
+// Prints rows of cells (the first is the header) in columns two spaces apart.
+void print_columns(const std::vector<std::vector<std::string>>& cells) {
+  std::vector<size_t> width;
   for (const auto& c : cells) {
+    width.resize(std::max(width.size(), c.size()), 0);
     for (size_t i = 0; i < c.size(); ++i) width[i] = std::max(width[i], c[i].size());
   }
   for (const auto& c : cells) {
@@ -130,6 +126,16 @@ void print_table(const std::vector<Row>& rows) {
     std::cout << line << "\n";
   }
   std::cout.flush();
+}
+
+void print_table(const std::vector<Row>& rows) {
+  std::vector<std::vector<std::string>> cells = {
+      {"NAME", "ID", "STATE", "PID", "FIRMWARE", "UPTIME", "MEMORY"}};
+  for (const auto& r : rows) {
+    cells.push_back({r.name, r.id, r.state, r.pid, r.firmware, r.uptime,
+                     r.memory ? format_bytes(*r.memory) : "-"});
+  }
+  print_columns(cells);
 }
 
 // sha1 → the STATS entry of each started instance; empty when the daemon has no cgroups.
@@ -348,19 +354,7 @@ int run_stats(Context& ctx, const std::vector<std::string>& args) {
                      pids ? std::to_string(*pids) : "-",
                      std::to_string(u64_field(e, "oom_kills").value_or(0))});
   }
-  std::vector<size_t> width(7, 0);
-  for (const auto& c : cells) {
-    for (size_t i = 0; i < c.size(); ++i) width[i] = std::max(width[i], c[i].size());
-  }
-  for (const auto& c : cells) {
-    std::string line;
-    for (size_t i = 0; i < c.size(); ++i) {
-      line += c[i];
-      if (i + 1 < c.size()) line += std::string(width[i] - c[i].size() + 2, ' ');
-    }
-    std::cout << line << "\n";
-  }
-  std::cout.flush();
+  print_columns(cells);
   return kExitOk;
 }
 
