@@ -45,10 +45,11 @@ start_daemon
 flood_out="$FW_TMP/flood.out"
 as_user "$USER_A" "$PYTHON" "$LIMITS" "$FIRMWARED_SOCKET_PATH" flood 1024 20 >"$flood_out" 2>&1 &
 flood_pid=$!
-for _ in $(seq 1 200); do
+for _ in $(seq 1 400); do
   grep -q '^settled' "$flood_out" && break
   sleep 0.05
 done
+grep -q '^settled' "$flood_out" || sed 's/^/flood: /' "$flood_out" >&2
 expect_eq "first user: 64 partial-line connections kept, 960 refused with EUSERS" \
   "settled open=64 EUSERS=960" "$(grep '^settled' "$flood_out")"
 start=$(date +%s%N)
@@ -107,10 +108,11 @@ export FIRMWARED_MAX_CONNECTIONS=64 FIRMWARED_MAX_CONNECTIONS_PER_UID=1000
 start_daemon
 as_user "$USER_A" "$PYTHON" "$LIMITS" "$FIRMWARED_SOCKET_PATH" flood 100 20 >"$flood_out" 2>&1 &
 flood_pid=$!
-for _ in $(seq 1 200); do
+for _ in $(seq 1 400); do
   grep -q '^settled' "$flood_out" && break
   sleep 0.05
 done
+grep -q '^settled' "$flood_out" || sed 's/^/flood: /' "$flood_out" >&2
 expect_eq "non-root clients stop at max_connections - 32" \
   "settled open=32 EAGAIN=68" "$(grep '^settled' "$flood_out")"
 run as_user "$USER_B" timeout 2 "$FWCTL" ping
@@ -127,10 +129,11 @@ daemon_pid=$FW_DAEMON_PID
 prlimit --pid "$daemon_pid" --nofile=40:
 as_user "$USER_A" "$PYTHON" "$LIMITS" "$FIRMWARED_SOCKET_PATH" flood 60 8 >"$flood_out" 2>&1 &
 flood_pid=$!
-for _ in $(seq 1 200); do
+for _ in $(seq 1 400); do
   grep -q '^settled' "$flood_out" && break
   sleep 0.05
 done
+grep -q '^settled' "$flood_out" || sed 's/^/flood: /' "$flood_out" >&2
 expect_match "clients past the descriptor limit get EMFILE" "^settled open=[0-9]+ EMFILE=[0-9]+$" \
   "$(grep '^settled' "$flood_out")"
 ticks() { awk '{ print $14 + $15 }' "/proc/$daemon_pid/stat"; }
