@@ -25,11 +25,11 @@
 #include "firmwared/server/dispatcher.h"
 #include "firmwared/server/exec_commands.h"
 #include "firmwared/server/folder_commands.h"
-#include "firmwared/server/hook_network.h"
+#include "firmwared/host/hook_network.h"
 #include "firmwared/server/instance_commands.h"
-#include "firmwared/server/loop_executor.h"
-#include "firmwared/server/monitor_launcher.h"
-#include "firmwared/server/process_runner.h"
+#include "firmwared/host/loop_executor.h"
+#include "firmwared/host/monitor_launcher.h"
+#include "firmwared/host/process_runner.h"
 #include "firmwared/server/server.h"
 
 namespace {
@@ -68,7 +68,7 @@ int serve(const fw::config::Config& config, event_base* base) {
   if (!words.ok()) return fail("loading the name word lists", words.error());
 
   fw::server::ServerEventSink events(server);
-  fw::server::LoopExecutor executor(base);
+  fw::host::LoopExecutor executor(base);
   if (auto s = executor.init(); !s.ok()) return fail("starting the executor", s.error());
   // A directory firmware must not hold the daemon's own state (it would expose the
   // workspaces, the repository and the catalogue to every instance of it).
@@ -79,9 +79,9 @@ int serve(const fw::config::Config& config, event_base* base) {
   if (auto s = firmwares.restore(); !s.ok()) return fail("restoring firmwares", s.error());
 
   fw::core::KernelInstanceMounter instance_mounter;
-  fw::server::MonitorLauncher launcher(base, fw::server::default_monitor_path());
-  fw::server::ProcessRunner runner(base);
-  fw::server::HookNetwork network(runner, config);
+  fw::host::MonitorLauncher launcher(base, fw::host::default_monitor_path());
+  fw::host::ProcessRunner runner(base);
+  fw::host::HookNetwork network(runner, config);
   fw::core::AppArmorProfiles profiles(config);  // warns here when AppArmor is missing
   // The daemon's directory in every cgroup hierarchy, holding one cgroup per instance.
   auto cgroups = fw::core::KernelInstanceCgroups::open(config.cgroup());

@@ -11,9 +11,9 @@
 
 #include "firmwared/config/config.h"
 #include "firmwared/core/network.h"
-#include "firmwared/server/process_runner.h"
+#include "firmwared/host/process_runner.h"
 
-namespace fw::server {
+namespace fw::host {
 
 inline constexpr int kHelperTimeoutMs = 10000;
 
@@ -46,4 +46,4 @@ class HookNetwork final : public core::Network {
   std::vector<std::function<void()>> after_sweep_;  // setups waiting for the sweep
 };
 
-}  // namespace fw::server
+}  // namespace fw::host

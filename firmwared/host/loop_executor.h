@@ -15,7 +15,7 @@
 #include "firmwared/core/executor.h"
 #include "firmwared/core/launcher.h"
 
-namespace fw::server {
+namespace fw::host {
 
 class LoopExecutor final : public core::Executor, public core::Timers {
  public:
@@ -44,4 +44,4 @@ class LoopExecutor final : public core::Executor, public core::Timers {
   uint64_t next_thread_ = 1;
 };
 
-}  // namespace fw::server
+}  // namespace fw::host

@@ -1,4 +1,4 @@
-#include "firmwared/server/loop_executor.h"
+#include "firmwared/host/loop_executor.h"
 
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -7,7 +7,7 @@
 
 #include <memory>
 
-namespace fw::server {
+namespace fw::host {
 
 LoopExecutor::LoopExecutor(event_base* base) : base_(base) {}
 
@@ -92,4 +92,4 @@ void LoopExecutor::wake_cb(evutil_socket_t, short, void* ctx) noexcept {
   }
 }
 
-}  // namespace fw::server
+}  // namespace fw::host

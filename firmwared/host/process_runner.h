@@ -10,7 +10,7 @@
 
 #include "firmwared/base/result.h"
 
-namespace fw::server {
+namespace fw::host {
 
 struct ProcessOutcome {
   int exit_status = 0;  // exit code, or 128+signal
@@ -30,4 +30,4 @@ class ProcessRunner {
   event_base* base_;
 };
 
-}  // namespace fw::server
+}  // namespace fw::host

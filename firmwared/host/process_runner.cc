@@ -1,4 +1,4 @@
-#include "firmwared/server/process_runner.h"
+#include "firmwared/host/process_runner.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -11,7 +11,7 @@
 #include "firmwared/base/log.h"
 #include "firmwared/sys/process.h"
 
-namespace fw::server {
+namespace fw::host {
 
 namespace {
 
@@ -120,4 +120,4 @@ Status ProcessRunner::run(const std::vector<std::string>& argv_in, int timeout_m
   return {};
 }
 
-}  // namespace fw::server
+}  // namespace fw::host

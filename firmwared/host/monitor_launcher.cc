@@ -1,4 +1,4 @@
-#include "firmwared/server/monitor_launcher.h"
+#include "firmwared/host/monitor_launcher.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -15,7 +15,7 @@
 #include "firmwared/sys/monitor_lock.h"
 #include "firmwared/sys/process.h"
 
-namespace fw::server {
+namespace fw::host {
 
 namespace {
 
@@ -390,4 +390,4 @@ Status MonitorLauncher::kill_orphan(const std::string& workspace,
   return {};
 }
 
-}  // namespace fw::server
+}  // namespace fw::host

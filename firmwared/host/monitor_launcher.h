@@ -8,7 +8,7 @@
 
 #include "firmwared/core/launcher.h"
 
-namespace fw::server {
+namespace fw::host {
 
 class MonitorLauncher final : public core::Launcher {
  public:
@@ -35,4 +35,4 @@ class MonitorLauncher final : public core::Launcher {
 // Finds firmwared-monitor next to the running daemon, else in the install location.
 std::string default_monitor_path();
 
-}  // namespace fw::server
+}  // namespace fw::host

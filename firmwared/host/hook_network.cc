@@ -1,4 +1,4 @@
-#include "firmwared/server/hook_network.h"
+#include "firmwared/host/hook_network.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -13,7 +13,7 @@
 #include "firmwared/base/host_access.h"
 #include "firmwared/base/log.h"
 
-namespace fw::server {
+namespace fw::host {
 
 namespace {
 
@@ -224,4 +224,4 @@ void HookNetwork::sweep_filters(const std::set<std::string>& keep) {
   });
 }
 
-}  // namespace fw::server
+}  // namespace fw::host
