@@ -11,8 +11,9 @@
 set -euo pipefail
 N=${1:-5}
 here=$(cd "$(dirname "$0")/.." && pwd)
-B=${FW_BUILD_DIR:-$here/build/release}
-[[ -x $B/firmwared/firmwared ]] || B=$here/build/dev
+# shellcheck source=bench/build.sh
+source "$here/bench/build.sh"
+bench_build "$here"
 FWCTL=$B/fwctl/fwctl
 [[ $(id -u) -eq 0 ]] || { echo "bench/boot.sh: needs root" >&2; exit 1; }
 if ! command -v systemd-nspawn >/dev/null; then

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/diff_bench.sh - DESIGN §11: "diff of 100 changes over a 50,000-file firmware
+# bench/diff_bench.sh - the diff target: "diff of 100 changes over a 50,000-file firmware
 # <= 20 ms, >= 50x faster than diff -rq".
 #
 # Builds a directory firmware (the example rootfs plus 50,000 small files in 500
@@ -9,10 +9,13 @@
 #   diff -rq FW MERGED   (the baseline: GNU diff comparing the two trees)
 # each with a warm page cache, and prints the medians and their ratio. Needs root.
 #
-# Usage: FW_BUILD_DIR=build/release bench/diff_bench.sh [RUNS]   (default 21 runs of fwctl diff)
+# Usage: bench/diff_bench.sh [RUNS]   (default 21 runs of fwctl diff; FW_BUILD_DIR=DIR: that build)
 set -euo pipefail
 FW_SOURCE_DIR=${FW_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
-FW_BUILD_DIR=${FW_BUILD_DIR:-$FW_SOURCE_DIR/build/release}
+# shellcheck source=bench/build.sh
+source "$FW_SOURCE_DIR/bench/build.sh"
+bench_build "$FW_SOURCE_DIR"
+FW_BUILD_DIR=$B
 export FW_SOURCE_DIR FW_BUILD_DIR
 RUNS=${1:-21}
 FILES=50000

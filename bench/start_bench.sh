@@ -7,8 +7,9 @@
 set -euo pipefail
 N=${1:-50}
 here=$(cd "$(dirname "$0")/.." && pwd)
-B=${FW_BUILD_DIR:-$here/build/release}
-[[ -x $B/firmwared/firmwared ]] || B=$here/build/dev
+# shellcheck source=bench/build.sh
+source "$here/bench/build.sh"
+bench_build "$here"
 FWCTL=$B/fwctl/fwctl
 tmp=$(mktemp -d /tmp/fwtest-bench.XXXXXX)
 daemon=""

@@ -115,7 +115,7 @@ Status configure(Db& db) {
   // frames are written before COMMIT returns) and the file is never corrupted; only a power
   // loss or kernel crash can undo the last commits, which also kills every instance, so the
   // restart recovery copes with it anyway. FULL would add an fsync to every commit, START's
-  // included, against a 5 ms budget (DESIGN.md §11).
+  // included, against a 5 ms budget.
   FW_TRY(db.exec("PRAGMA synchronous = NORMAL"));
   return {};
 }

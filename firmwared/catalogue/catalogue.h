@@ -1,5 +1,5 @@
 #pragma once
-// The catalogue: firmwared's persistent state in one sqlite database (DESIGN.md §2, §6):
+// The catalogue: firmwared's persistent state in one sqlite database:
 // firmwares, instances, their friendly names, custom properties and their values. The
 // schema is schemas/catalogue.sql, versioned with PRAGMA user_version and migrated on open.
 //
@@ -20,7 +20,7 @@
 
 namespace fw::catalogue {
 
-// The folders (DESIGN.md §2) the catalogue knows; any other folder is ENOENT.
+// The folders the catalogue knows; any other folder is ENOENT.
 inline constexpr char kFirmwares[] = "firmwares";
 inline constexpr char kInstances[] = "instances";
 inline constexpr char kSnapshots[] = "snapshots";

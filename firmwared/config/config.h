@@ -1,5 +1,5 @@
 #pragma once
-// The daemon's configuration (DESIGN.md §7, firmwared.conf(5)): an INI file whose keys live
+// The daemon's configuration (firmwared.conf(5)): an INI file whose keys live
 // in section [firmwared], overridden by FIRMWARED_<KEY> environment variables.
 // Precedence: defaults < file < environment. Every value is validated at load.
 

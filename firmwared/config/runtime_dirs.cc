@@ -1,4 +1,4 @@
-// ensure_runtime_dirs(): the directories the daemon writes to, created at start (§7).
+// ensure_runtime_dirs(): the directories the daemon writes to, created at start.
 
 #include <sys/stat.h>
 #include <unistd.h>

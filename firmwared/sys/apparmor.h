@@ -1,5 +1,5 @@
 #pragma once
-// AppArmor, the confinement layer that needs the kernel's help (DESIGN §9, docs/security.md):
+// AppArmor, the confinement layer that needs the kernel's help (docs/security.md):
 // per-instance profiles generated from a template, loaded with apparmor_parser, listed and
 // removed through the kernel's AppArmor filesystem. Applying a profile at exec is done by
 // sys::Confinement (async-signal-safe); this file is the daemon-side half.

@@ -1,6 +1,6 @@
 #pragma once
 // The confinement applied to an instance's PID 1 and to every process EXEC starts in it,
-// just before execve (DESIGN §9, docs/security.md). It holds without AppArmor:
+// just before execve (docs/security.md). It holds without AppArmor:
 //   - CAP_SYS_TIME, CAP_WAKE_ALARM, CAP_SYS_MODULE, CAP_SYS_RAWIO, CAP_MAC_ADMIN and
 //     CAP_MAC_OVERRIDE leave the bounding set (for good: no exec, setuid or file capability
 //     brings them back) and the effective, permitted, inheritable and ambient sets;
