@@ -477,6 +477,20 @@ rfw_reboot_ready_sysvinit() {
   fw_inst_wait_for 60 "$FWCTL" exec "$1" -- test -p /run/initctl
 }
 
+# rfw_init_request INST COMMAND...: runs COMMAND (a shutdown/reboot request to init) in
+# INST, again every second for up to 30 s while it fails because init is not listening:
+# sysvinit's request fifo /run/initctl can vanish for a moment during boot (the boot's
+# cleaning of /run, init re-creating it on its next pass). RC/OUT/ERR are the last try's.
+rfw_init_request() {
+  local inst=$1
+  shift
+  for _ in $(seq 1 30); do
+    run "$FWCTL" exec "$inst" -- "$@" </dev/null
+    [[ $RC -ne 0 && "$OUT$ERR" == *initctl* ]] || return 0
+    sleep 1
+  done
+}
+
 # rfw_events_start FILE: the daemon's notifications go to FILE until rfw_events_stop.
 rfw_events_start() {
   "$FWCTL" events >"$1" 2>&1 &
@@ -523,7 +537,7 @@ rfw_debian_lifecycle() {
   local reboot_cmd="RFW_REBOOT_$variant"
   check "$label: its init takes requests" "rfw_reboot_ready_$variant" "$RFW_INST"
   # shellcheck disable=SC2086 # the command's words
-  run "$FWCTL" exec "$RFW_INST" -- ${!reboot_cmd} </dev/null
+  rfw_init_request "$RFW_INST" ${!reboot_cmd}
   if ! rfw_check "$label: a reboot inside starts it again" \
     fw_inst_wait_for 120 rfw_init_pid_changed "$RFW_INST" "$pid"; then
     rfw_note "  $label: reboot said (status $RC): $OUT $ERR; state $(fw_inst_prop "$RFW_INST" state)"
@@ -578,8 +592,13 @@ rfw_debian_test() {
       "rfw_check_$variant" "$label"
       if [[ $kind == dir ]]; then
         rfw_debian_lifecycle "$label" "$variant" "$marker"
+        # After the reboot the marker can come before init listens again (sysvinit
+        # re-creates /run/initctl on its next pass): poweroff needs that channel.
+        check "$label: its init takes requests after the reboot" \
+          "rfw_reboot_ready_$variant" "$RFW_INST"
         local t1=$(date +%s%N)
-        "$FWCTL" exec "$RFW_INST" -- poweroff >/dev/null 2>&1 || true
+        rfw_init_request "$RFW_INST" poweroff
+        [[ $RC -eq 0 ]] || rfw_note "  $label: poweroff said (status $RC): $OUT $ERR"
         if rfw_check "$label: poweroff ends PID 1 within 60 s" rfw_wait_ready "$RFW_INST" 60; then
           rfw_note "  $label: poweroff took $((($(date +%s%N) - t1) / 1000000)) ms," \
             "exit status $(fw_inst_prop "$RFW_INST" exit_status)"
