@@ -26,6 +26,7 @@
 #include "firmwared/server/exec_commands.h"
 #include "firmwared/server/folder_commands.h"
 #include "firmwared/host/hook_network.h"
+#include "firmwared/host/instance_spawner.h"
 #include "firmwared/server/instance_commands.h"
 #include "firmwared/host/loop_executor.h"
 #include "firmwared/host/monitor_launcher.h"
@@ -113,7 +114,10 @@ int serve(const fw::config::Config& config, event_base* base) {
                                         {"firmwares", "instances", "snapshots"});
   fw::server::register_folder_commands(dispatcher, folders);
   fw::server::register_instance_commands(dispatcher, instances);
-  fw::server::register_exec_commands(dispatcher, instances, base);
+  fw::core::InstancesExecTargets exec_targets(instances);
+  fw::host::InstanceSpawner exec_spawner;
+  fw::core::InstanceExec exec(exec_targets, &profiles, exec_spawner);
+  fw::server::register_exec_commands(dispatcher, exec, base);
   fw::server::register_diff_commands(dispatcher, instances, firmwares, executor);
   fw::server::register_commit_command(dispatcher, instances, firmwares, executor, config);
   if (auto s = server.install_signal_handlers(); !s.ok()) {
