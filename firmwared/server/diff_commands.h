@@ -20,9 +20,6 @@ namespace fw::server {
 // Bytes of entries one DIFF reply carries at most (a message is at most 1 MiB); the rest
 // is counted in `stat` and the reply says truncated.
 inline constexpr size_t kDiffEntriesBudget = 896 * 1024;
-// Largest file DIFF_FILE reads for a text diff, and most diff text it sends.
-inline constexpr uint64_t kContentDiffMaxFile = 8 * 1024 * 1024;
-inline constexpr size_t kContentDiffMaxText = 896 * 1024;
 
 // The JSON of one entry and of the totals (docs/diff.md, schemas/reply.json).
 protocol::Json diff_entry_json(const core::DiffEntry& e);
