@@ -1,5 +1,5 @@
 #pragma once
-// DIFF, DIFF_FILE and EXPORT (issue 7/7; docs/diff.md): an instance's diff against its
+// DIFF, DIFF_FILE and EXPORT (docs/diff.md): an instance's diff against its
 // firmware, the content diff of one file, and tar exports of the changes or of the whole
 // merged tree. They read the instance's upper dir on the host, so they work for started and
 // stopped instances alike; the work runs on a worker thread (Executor), off the loop.
