@@ -19,17 +19,18 @@
 #include "firmwared/core/names.h"
 #include "firmwared/core/profiles.h"
 #include "firmwared/core/snapshots.h"
+#include "firmwared/host/hook_network.h"
+#include "firmwared/host/instance_spawner.h"
+#include "firmwared/host/loop_executor.h"
+#include "firmwared/host/monitor_launcher.h"
+#include "firmwared/host/process_runner.h"
 #include "firmwared/server/builtin_commands.h"
 #include "firmwared/server/commit_command.h"
 #include "firmwared/server/diff_commands.h"
 #include "firmwared/server/dispatcher.h"
 #include "firmwared/server/exec_commands.h"
 #include "firmwared/server/folder_commands.h"
-#include "firmwared/host/hook_network.h"
 #include "firmwared/server/instance_commands.h"
-#include "firmwared/host/loop_executor.h"
-#include "firmwared/host/monitor_launcher.h"
-#include "firmwared/host/process_runner.h"
 #include "firmwared/server/server.h"
 
 namespace {
@@ -113,9 +114,13 @@ int serve(const fw::config::Config& config, event_base* base) {
                                         {"firmwares", "instances", "snapshots"});
   fw::server::register_folder_commands(dispatcher, folders);
   fw::server::register_instance_commands(dispatcher, instances);
-  fw::server::register_exec_commands(dispatcher, instances, base);
+  fw::core::InstancesExecTargets exec_targets(instances);
+  fw::host::InstanceSpawner exec_spawner;
+  fw::core::InstanceExec exec(exec_targets, &profiles, exec_spawner);
+  fw::server::register_exec_commands(dispatcher, exec, base);
   fw::server::register_diff_commands(dispatcher, instances, firmwares, executor);
-  fw::server::register_commit_command(dispatcher, instances, firmwares, executor, config);
+  fw::core::InstanceCommit commit(instances, firmwares, executor, config);
+  fw::server::register_commit_command(dispatcher, commit);
   if (auto s = server.install_signal_handlers(); !s.ok()) {
     return fail("installing signal handlers", s.error());
   }

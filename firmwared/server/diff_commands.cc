@@ -1,20 +1,16 @@
 #include "firmwared/server/diff_commands.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <memory>
-#include <random>
 
 #include "firmwared/base/log.h"
 #include "firmwared/base/strings.h"
 #include "firmwared/core/export.h"
+#include "firmwared/core/file_diff.h"
 #include "firmwared/core/shell_words.h"
-#include "firmwared/core/unified_diff.h"
-#include "firmwared/sys/credentials.h"
+#include "firmwared/sys/atomic_output.h"
 #include "firmwared/sys/mount.h"
 
 namespace fw::server {
@@ -60,15 +56,6 @@ void put_old(Json& j, const EntryInfo& b, const EntryInfo& a, bool type_changed)
     j["old_target"] = b.target;
   }
   if (is_device(b.type) && (type_changed || b.rdev != a.rdev)) j["old_rdev"] = device(b.rdev);
-}
-
-std::vector<std::string> change_names(unsigned changes) {
-  std::vector<std::string> out;
-  if (changes & core::kChangeContent) out.push_back("content");
-  if (changes & core::kChangeMode) out.push_back("mode");
-  if (changes & core::kChangeOwner) out.push_back("owner");
-  if (changes & core::kChangeXattrs) out.push_back("xattrs");
-  return out;
 }
 
 // Where an instance's layers are: its upper dir, the firmware's read-only mount (or the
@@ -123,198 +110,27 @@ Result<Json> run_diff(const Layers& l, const core::DiffOptions& options) {
               {"truncated", truncated}};
 }
 
-// Reads at most `limit` bytes of `fd`.
-Result<std::string> read_all(int fd, uint64_t limit) {
-  std::string s;
-  char buf[64 * 1024];
-  while (s.size() < limit) {
-    const ssize_t n = ::read(fd, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno_error("reading a file");
-    if (n == 0) break;
-    s.append(buf, static_cast<size_t>(n));
-  }
-  return s;
-}
-
-std::string size_change(uint64_t a, uint64_t b) {
-  return "(" + std::to_string(a) + " → " + std::to_string(b) + " bytes)";
-}
-
 Result<Json> run_diff_file(const Layers& l, const std::string& path) {
-  std::optional<core::DiffEntry> entry;
-  core::DiffOptions o;
-  o.paths = {path};
-  auto stat = core::compute_diff(l.upper, l.lower, o, [&](core::DiffEntry&& e) {
-    if (e.path == path) entry = std::move(e);
-  });
-  if (!stat.ok()) return stat.error().wrap("diff of " + path + " in instance " + l.name);
-  auto pair = core::open_file_pair(l.upper, l.lower, path);
-  if (!pair.ok()) return pair.error().wrap("instance " + l.name);
+  FW_ASSIGN_OR_RETURN(const core::FileDiff d, core::diff_file(l.upper, l.lower, path, l.name));
   Json j = {{"sha1", l.sha1}, {"name", l.name}, {"path", path}};
-  j["status"] = entry ? std::string(1, core::status_letter(entry->status)) : std::string();
-  if (pair->before) j["old_type"] = core::overlay::type_name(pair->before->type);
-  if (pair->after) j["type"] = core::overlay::type_name(pair->after->type);
-  const uint64_t old_size = pair->before ? pair->before->size : 0;
-  const uint64_t new_size = pair->after ? pair->after->size : 0;
-  const auto file_or_none = [](const std::optional<EntryInfo>& i) {
-    return !i || i->type == FileType::kFile;
-  };
-  std::string text, summary;
-  bool binary = false, truncated = false;
-  if (!file_or_none(pair->before) || !file_or_none(pair->after)) {
-    const EntryInfo* b = pair->before ? &*pair->before : nullptr;
-    const EntryInfo* a = pair->after ? &*pair->after : nullptr;
-    if (b && a && b->type != a->type) {
-      summary = std::string("Type changed: ") + core::overlay::type_name(b->type) + " → " +
-                core::overlay::type_name(a->type);
-    } else if ((a ? a : b)->type == FileType::kSymlink) {
-      summary = "Symbolic link: " + (b ? "'" + b->target + "'" : std::string("none")) + " → " +
-                (a ? "'" + a->target + "'" : std::string("none"));
-    } else {
-      summary =
-          std::string("Not a regular file (") + core::overlay::type_name((a ? a : b)->type) + ")";
-    }
-  } else if (old_size > kContentDiffMaxFile || new_size > kContentDiffMaxFile) {
-    summary = "Files differ " + size_change(old_size, new_size) +
-              ": too large for a content diff (limit " +
-              std::to_string(kContentDiffMaxFile / (1024 * 1024)) + " MiB)";
-  } else {
-    std::string a, b;
-    if (pair->before_data.valid()) {
-      FW_ASSIGN_OR_RETURN(b, read_all(pair->before_data.get(), kContentDiffMaxFile));
-    }
-    if (pair->after_data.valid()) {
-      FW_ASSIGN_OR_RETURN(a, read_all(pair->after_data.get(), kContentDiffMaxFile));
-    }
-    binary = core::looks_binary(a) || core::looks_binary(b);
-    if (binary && a != b) {
-      summary = "Binary files differ " + size_change(old_size, new_size);
-    } else if (!binary) {
-      text = core::unified_diff(b, a, pair->before ? "a" + path : "/dev/null",
-                                pair->after ? "b" + path : "/dev/null");
-    }
-    if (text.size() > kContentDiffMaxText) {
-      text.resize(text.rfind('\n', kContentDiffMaxText) + 1);
-      truncated = true;
-    }
-    if (a == b && entry && entry->status == core::DiffStatus::kModified) {
-      summary = "Content unchanged; changed: " + join(change_names(entry->changes), ", ");
-    }
-  }
-  j["binary"] = binary;
-  j["diff"] = std::move(text);
-  j["summary"] = std::move(summary);
-  j["truncated"] = truncated;
+  j["status"] = d.status ? std::string(1, core::status_letter(*d.status)) : std::string();
+  if (d.old_type) j["old_type"] = core::overlay::type_name(*d.old_type);
+  if (d.type) j["type"] = core::overlay::type_name(*d.type);
+  j["binary"] = d.binary;
+  j["diff"] = d.diff;
+  j["summary"] = d.summary;
+  j["truncated"] = d.truncated;
   return j;
 }
 
-const char* kind_of(mode_t mode) {
-  if (S_ISLNK(mode)) return "a symbolic link";
-  if (S_ISDIR(mode)) return "a directory";
-  if (S_ISCHR(mode)) return "a character device";
-  if (S_ISBLK(mode)) return "a block device";
-  if (S_ISFIFO(mode)) return "a fifo";
-  if (S_ISSOCK(mode)) return "a socket";
-  return "not a regular file";
-}
-
-// An existing output must be a regular file (never followed: lstat semantics), whoever
-// asks and even with --force: replacing /dev/null or a symlink's target is never meant.
-// ENOENT counts as fine (nothing to replace). EEXIST without `force`.
-Status check_replaceable(int dir_fd, const std::string& name, const std::string& path, bool force) {
-  struct stat st {};
-  if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    return errno == ENOENT ? Status() : errno_error("inspecting " + quote_path(path));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    return make_error(EINVAL, quote_path(path) + " exists and is " + kind_of(st.st_mode) +
-                                  ": an export replaces only a regular file (even with --force)");
-  }
-  if (!force) return make_error(EEXIST, quote_path(path) + " exists (--force replaces it)");
-  return {};
-}
-
-// The export's output: written to a temporary ".NAME.XXXXXX" beside it, then renamed over
-// a regular file (--force) or to a free name (RENAME_NOREPLACE); removed unless committed.
-// Every step on the path runs as the client (sys::AsClient: its uid, gid and groups), so
-// the file is created, and may replace another, only where the client itself may write.
-class Output {
- public:
-  Output(const Output&) = delete;
-  Output& operator=(const Output&) = delete;
-  ~Output() {
-    if (!tmp_.empty()) {
-      sys::AsClient as(client_);
-      ::unlinkat(dir_.get(), tmp_.c_str(), 0);
-    }
-  }
-
-  static Result<std::unique_ptr<Output>> create(const std::string& path, bool force,
-                                                const sys::ClientCredentials& client) {
-    const size_t slash = path.rfind('/');
-    std::unique_ptr<Output> o(new Output(path.substr(slash + 1), client));
-    if (o->name_.empty() || o->name_ == "." || o->name_ == "..") {
-      return make_error(EINVAL, "export path " + quote_path(path) + " does not name a file");
-    }
-    sys::AsClient as(client);
-    const std::string dir = slash == 0 ? "/" : path.substr(0, slash);
-    o->dir_.reset(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!o->dir_) return errno_error("opening directory " + quote_path(dir));
-    FW_TRY(check_replaceable(o->dir_.get(), o->name_, path, force));
-    std::mt19937_64 rng(std::random_device{}());
-    for (int attempt = 0; attempt < 16 && !o->fd_; ++attempt) {
-      char suffix[16];
-      std::snprintf(suffix, sizeof(suffix), "%06llx",
-                    static_cast<unsigned long long>(rng() & 0xffffff));
-      const std::string tmp = "." + o->name_ + "." + suffix;
-      o->fd_.reset(::openat(o->dir_.get(), tmp.c_str(),
-                            O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
-      if (o->fd_) o->tmp_ = tmp;
-      if (!o->fd_ && errno != EEXIST) return errno_error("creating " + quote(dir + "/" + tmp));
-    }
-    if (!o->fd_) return make_error(EEXIST, "no free temporary name beside " + quote_path(path));
-    return o;
-  }
-
-  int fd() const { return fd_.get(); }
-
-  Status commit(bool force, const std::string& path) {
-    if (::fsync(fd_.get()) != 0) return errno_error("writing " + quote_path(path));
-    sys::AsClient as(client_);
-    // Checked again through the directory descriptor right before the rename: the name may
-    // have become something else while the export ran.
-    FW_TRY(check_replaceable(dir_.get(), name_, path, force));
-    struct stat st {};
-    const bool exists = ::fstatat(dir_.get(), name_.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
-    // rename(2) never follows a final symlink; RENAME_NOREPLACE makes "no file there" part
-    // of the rename itself (EEXIST if one appeared).
-    const unsigned flags = exists ? 0 : RENAME_NOREPLACE;
-    if (::renameat2(dir_.get(), tmp_.c_str(), dir_.get(), name_.c_str(), flags) != 0) {
-      return errno == EEXIST ? make_error(EEXIST, quote_path(path) + " appeared during the export")
-                             : errno_error("renaming the export to " + quote_path(path));
-    }
-    tmp_.clear();
-    return {};
-  }
-
- private:
-  Output(std::string name, sys::ClientCredentials client)
-      : name_(std::move(name)), client_(std::move(client)) {}
-  std::string name_;
-  sys::ClientCredentials client_;
-  Fd dir_, fd_;
-  std::string tmp_;
-};
-
 Result<Json> run_export(const Layers& l, const ExportRequest& x,
                         const sys::ClientCredentials& client) {
-  FW_ASSIGN_OR_RETURN(auto out, Output::create(x.path, x.force, client));
+  FW_ASSIGN_OR_RETURN(auto out, sys::AtomicOutput::create(x.path, x.force, client));
   auto stat = x.full ? core::export_tree(l.merged, out->fd())
                      : core::export_changes(l.upper, l.lower, out->fd());
   if (!stat.ok())
     return stat.error().wrap("exporting instance " + l.name + " to " + quote_path(x.path));
-  FW_TRY(out->commit(x.force, x.path));
+  FW_TRY(out->commit());
   log::info("instance " + l.name + " exported (" + (x.full ? "full" : "changes") + ") to " +
             x.path);
   return Json{{"sha1", l.sha1},           {"name", l.name},
@@ -331,7 +147,7 @@ Json diff_entry_json(const core::DiffEntry& e) {
   if (e.before && e.after) {
     put_old(j, *e.before, *e.after, e.status == core::DiffStatus::kTypeChanged);
   }
-  if (e.status == core::DiffStatus::kModified) j["changes"] = change_names(e.changes);
+  if (e.status == core::DiffStatus::kModified) j["changes"] = core::change_names(e.changes);
   if (!e.xattrs.empty()) j["xattrs"] = e.xattrs;
   if (e.metacopy) j["metacopy"] = true;
   if (!e.renamed_from.empty()) j["renamed_from"] = e.renamed_from;

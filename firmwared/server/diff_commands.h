@@ -1,5 +1,5 @@
 #pragma once
-// DIFF, DIFF_FILE and EXPORT (issue 7/7; docs/diff.md): an instance's diff against its
+// DIFF, DIFF_FILE and EXPORT (docs/diff.md): an instance's diff against its
 // firmware, the content diff of one file, and tar exports of the changes or of the whole
 // merged tree. They read the instance's upper dir on the host, so they work for started and
 // stopped instances alike; the work runs on a worker thread (Executor), off the loop.
@@ -20,9 +20,6 @@ namespace fw::server {
 // Bytes of entries one DIFF reply carries at most (a message is at most 1 MiB); the rest
 // is counted in `stat` and the reply says truncated.
 inline constexpr size_t kDiffEntriesBudget = 896 * 1024;
-// Largest file DIFF_FILE reads for a text diff, and most diff text it sends.
-inline constexpr uint64_t kContentDiffMaxFile = 8 * 1024 * 1024;
-inline constexpr size_t kContentDiffMaxText = 896 * 1024;
 
 // The JSON of one entry and of the totals (docs/diff.md, schemas/reply.json).
 protocol::Json diff_entry_json(const core::DiffEntry& e);

@@ -1,18 +1,12 @@
 #include "firmwared/server/exec_commands.h"
-#include "firmwared/base/strings.h"
-
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cctype>
 #include <memory>
 
 #include "firmwared/base/log.h"
-#include "firmwared/base/stdio_fd.h"
-#include "firmwared/core/shell_words.h"
+#include "firmwared/base/strings.h"
+#include "firmwared/host/event.h"
 #include "firmwared/server/session.h"
-#include "firmwared/sys/apparmor.h"
-#include "firmwared/sys/confinement.h"
 #include "firmwared/sys/exec.h"
 
 namespace fw::server {
@@ -31,29 +25,20 @@ bool valid_env(const std::string& kv) {
   return true;
 }
 
-// One running EXEC: its waiter's pidfd watched on the loop.
+// One running EXEC: its waiter watched on the loop until it exits.
 struct Running {
-  Running(sys::ExecChild c, Responder r, std::string n)
-      : child(std::move(c)), responder(std::move(r)), name(std::move(n)) {}
-  Running(const Running&) = delete;
-  Running& operator=(const Running&) = delete;
-  sys::ExecChild child;
-  event* ev = nullptr;
+  Running(sys::Child w, Responder r, std::string n)
+      : waiter(std::move(w)), responder(std::move(r)), name(std::move(n)) {}
+  sys::Child waiter;
+  host::Event exited;
   Responder responder;
   std::string name;
-  ~Running() {
-    if (ev != nullptr) event_free(ev);
-  }
 };
 
 void exited_cb(evutil_socket_t, short, void* ctx) noexcept {
   std::unique_ptr<Running> r(static_cast<Running*>(ctx));
-  siginfo_t info{};
-  int status = sys::kExecCannotRun;
-  if (::waitid(static_cast<idtype_t>(3) /* P_PIDFD */, static_cast<id_t>(r->child.pidfd.get()),
-               &info, WEXITED) == 0) {
-    status = info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status;
-  }
+  auto exit = r->waiter.wait();
+  const int status = exit.ok() ? exit->status() : sys::kExecCannotRun;
   try {
     r->responder.ok({{"name", r->name}, {"exit_status", status}});
   } catch (const std::exception& e) {
@@ -79,23 +64,6 @@ bool parse_winsize(const std::string& v, unsigned short& rows, unsigned short& c
   return number(v.substr(0, x), rows) && number(v.substr(x + 1), cols);
 }
 
-constexpr const char* kStreamNames[3] = {"stdin", "stdout", "stderr"};
-
-// docs/security.md: only anonymous pipes and /dev/null, /dev/zero, /dev/full become a
-// command's stdio; anything else could be reopened from inside the instance through
-// /proc/PID/fd (a host file or directory, a terminal for TIOCSTI, a socket). EINVAL naming
-// the first refused stream and what it is.
-Status check_stdio(const std::string& name, const std::vector<Fd>& fds) {
-  for (size_t i = 0; i < fds.size(); ++i) {
-    const StdioKind kind = classify_stdio_fd(fds[i].get());
-    if (stdio_may_cross(kind)) continue;
-    return make_error(EINVAL, "EXEC " + name + ": " + kStreamNames[i] + " is " + describe(kind) +
-                                  "; only pipes and /dev/null cross into an instance "
-                                  "(fwctl relays terminals and files)");
-  }
-  return {};
-}
-
 }  // namespace
 
 Result<ExecOptions> parse_exec_args(const std::vector<std::string>& args) {
@@ -110,10 +78,10 @@ Result<ExecOptions> parse_exec_args(const std::vector<std::string>& args) {
       break;
     }
     if (a == "--tty") {
-      o.tty = true;
+      o.command.tty = true;
     } else if (a == "--winsize" && i + 1 < args.size()) {
       const std::string& v = args[++i];
-      if (!parse_winsize(v, o.rows, o.cols)) {
+      if (!parse_winsize(v, o.command.rows, o.command.cols)) {
         return make_error(EINVAL, "EXEC --winsize " + quote(v) + " is not ROWSxCOLS");
       }
     } else if ((a == "--env" || a == "--workdir") && i + 1 < args.size()) {
@@ -122,32 +90,30 @@ Result<ExecOptions> parse_exec_args(const std::vector<std::string>& args) {
         if (!valid_env(v)) {
           return make_error(EINVAL, "EXEC --env " + quote(v) + " is not NAME=VALUE");
         }
-        o.env.push_back(v);
+        o.command.env.push_back(v);
       } else {
         if (v.empty() || v[0] != '/') {
           return make_error(EINVAL, "EXEC --workdir " + quote(v) +
                                         " must be an absolute path inside the instance");
         }
-        o.workdir = v;
+        o.command.workdir = v;
       }
     } else {
       return make_error(EINVAL, "EXEC: unknown option " + quote(a) +
                                     " (options go before --, the command after it)");
     }
   }
-  o.argv.assign(args.begin() + static_cast<long>(i), args.end());
-  if (o.argv.empty() || o.argv[0].empty()) return make_error(EINVAL, "EXEC: no command after --");
+  o.command.argv.assign(args.begin() + static_cast<long>(i), args.end());
+  if (o.command.argv.empty() || o.command.argv[0].empty())
+    return make_error(EINVAL, "EXEC: no command after --");
   return o;
 }
 
-void register_exec_commands(Dispatcher& d, core::Instances& instances, event_base* base) {
-  d.add("EXEC", [&instances, base](const protocol::Request& req, const Caller& caller,
-                                   Responder r) {
+void register_exec_commands(Dispatcher& d, core::InstanceExec& exec, event_base* base) {
+  d.add("EXEC", [&exec, base](const protocol::Request& req, const Caller& caller, Responder r) {
     auto o = parse_exec_args(req.args);
     if (!o.ok()) return r.fail(o.error());
-    auto inst = instances.find(o->id);
-    if (!inst.ok()) return r.fail(inst.error());
-    if (auto pidfd = instances.init_pidfd(o->id); !pidfd.ok()) return r.fail(pidfd.error());
+    if (auto s = exec.check(o->id); !s.ok()) return r.fail(s.error());
     auto session = Session::find(caller.session_id);
     if (!session) return;  // the client is gone
     // The hand-over (docs/protocol.md, EXEC): we ask, the client answers with one byte
@@ -155,48 +121,25 @@ void register_exec_commands(Dispatcher& d, core::Instances& instances, event_bas
     session->send(
         protocol::encode({{"event", "SEND_FDS"}, {"event_id", 0}, {"seq", req.seq}, {"count", 3}}));
     const ExecOptions opts = *o;
-    session->receive_fds(5000, [&instances, base, opts, r](std::vector<Fd> fds) {
+    session->receive_fds(5000, [&exec, base, opts, r](std::vector<Fd> fds) {
       if (fds.size() != 3) {
         return r.fail(make_error(EINVAL,
                                  "EXEC needs the client's stdin, stdout and stderr "
                                  "(SCM_RIGHTS), got " +
                                      std::to_string(fds.size()) + " descriptor(s)"));
       }
-      auto now = instances.find(opts.id);  // it may have died meanwhile
-      if (!now.ok()) return r.fail(now.error());
-      // Refused descriptors close with `fds` when we return.
-      if (auto s = check_stdio(now->name, fds); !s.ok()) return r.fail(s.error());
-      auto pidfd = instances.init_pidfd(opts.id);
-      if (!pidfd.ok()) return r.fail(pidfd.error());
-      sys::ExecSpec spec;
-      spec.argv = opts.argv;
-      spec.env = opts.env;
-      spec.workdir = opts.workdir;
-      spec.tty = opts.tty;
-      spec.rows = opts.rows;
-      spec.cols = opts.cols;
-      spec.cgroups = instances.cgroup_dirs(now->sha1);
-      for (int i = 0; i < 3; ++i) spec.stdio[i] = fds[static_cast<size_t>(i)].get();
-      // DESIGN §9: the same confinement as PID 1. The instance's profile is loaded exactly
-      // when its PID 1 was given it (PREPARE loads it when AppArmor is used).
-      const std::string profile = sys::apparmor::profile_name(now->sha1);
-      auto confinement =
-          sys::Confinement::prepare(sys::apparmor::is_loaded(profile) ? profile : std::string());
-      if (!confinement.ok()) {
-        return r.fail(confinement.error().wrap("EXEC in instance " + now->name));
-      }
-      spec.pre_exec = [c = std::make_shared<const sys::Confinement>(std::move(*confinement))]() {
-        return c->apply();
-      };
-      auto child = sys::spawn_in_instance(*pidfd, spec);
-      if (!child.ok()) return r.fail(child.error().wrap("EXEC in instance " + now->name));
-      // Our copies of the client's descriptors close here; the children have theirs.
-      auto running = std::make_unique<Running>(std::move(*child), r, now->name);
+      // Our copies of the client's descriptors close with `fds` when we return; the
+      // children have theirs.
+      auto started = exec.run(opts.id, opts.command, fds);
+      if (!started.ok()) return r.fail(started.error());
+      auto running = std::make_unique<Running>(std::move(started->waiter), r, started->name);
       Running* raw = running.get();
-      raw->ev = event_new(base, raw->child.pidfd.get(), EV_READ, exited_cb, raw);
-      if (raw->ev == nullptr || event_add(raw->ev, nullptr) != 0) {
-        return r.fail(make_error(ENOMEM, "watching the EXEC in " + now->name));
+      auto ev =
+          host::Event::make(base, raw->waiter.pidfd(), EV_READ, exited_cb, raw, "the EXEC waiter");
+      if (!ev.ok() || !ev->add().ok()) {
+        return r.fail(make_error(ENOMEM, "watching the EXEC in " + raw->name));
       }
+      raw->exited = std::move(*ev);
       running.release();  // owned by exited_cb
     });
   });

@@ -7,23 +7,20 @@
 
 #include <event2/event.h>
 
-#include "firmwared/core/instances.h"
+#include "firmwared/core/instance_exec.h"
 #include "firmwared/server/dispatcher.h"
 
 namespace fw::server {
 
 struct ExecOptions {
   std::string id;
-  bool tty = false;
-  unsigned short rows = 0, cols = 0;  // --winsize: the pty's size with --tty (0: unset)
-  std::vector<std::string> env;
-  std::string workdir = "/";
-  std::vector<std::string> argv;
+  core::ExecCommand command;  // --tty, --winsize, --env, --workdir, and what follows --
 };
 
 // Parses EXEC's arguments. EINVAL naming the bad one.
 Result<ExecOptions> parse_exec_args(const std::vector<std::string>& args);
 
-void register_exec_commands(Dispatcher& dispatcher, core::Instances& instances, event_base* base);
+// Registers EXEC; `exec` and `base` must outlive the dispatcher.
+void register_exec_commands(Dispatcher& dispatcher, core::InstanceExec& exec, event_base* base);
 
 }  // namespace fw::server

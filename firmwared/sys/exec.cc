@@ -16,15 +16,15 @@
 
 #include <cstring>
 
-#include "firmwared/sys/process.h"
+#include "firmwared/sys/confinement.h"
 
 namespace fw::sys {
 
 namespace {
 
 struct Prepared {
-  std::vector<std::string> args, env;
-  std::vector<std::vector<std::string>> candidates;  // argv[0] resolutions to try
+  std::vector<std::string> env;
+  std::vector<std::vector<std::string>> candidates;  // argv with argv[0] resolved, to try
   std::vector<char*> envp;
   std::vector<std::vector<char*>> argvs;
 };
@@ -80,7 +80,8 @@ void relay(int master, int in, int out, pid_t cmd) {
   }
 }
 
-[[noreturn]] void run_command(const Prepared& p, const ExecSpec& spec, int slave) {
+[[noreturn]] void run_command(const Prepared& p, const InstanceExecSpec& spec,
+                              const Confinement& confinement, int slave) {
   if (slave >= 0) {
     ::setsid();
     ::ioctl(slave, TIOCSCTTY, 0);
@@ -96,7 +97,7 @@ void relay(int master, int in, int out, pid_t cmd) {
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
   for (int sig = 1; sig < NSIG; ++sig) ::signal(sig, SIG_DFL);
-  if (spec.pre_exec && spec.pre_exec() != 0) ::_exit(kExecCannotRun);
+  if (confinement.apply() != 0) ::_exit(kExecCannotRun);
   int err = ENOENT;
   for (const auto& argv : p.argvs) {
     ::execve(argv[0], const_cast<char* const*>(argv.data()), p.envp.data());
@@ -138,8 +139,9 @@ bool same_namespace(pid_t pid, const char* kind) {
 
 }  // namespace
 
-Result<ExecChild> spawn_in_instance(int init_pidfd, const ExecSpec& spec) {
+Result<Child> spawn_in_instance(int init_pidfd, const InstanceExecSpec& spec) {
   if (spec.argv.empty()) return make_error(EINVAL, "no command to run");
+  FW_ASSIGN_OR_RETURN(const Confinement confinement, Confinement::prepare(spec.apparmor_profile));
   Prepared p;
   p.env = spec.env;
   if (!has_key(p.env, "PATH")) p.env.push_back("PATH=/usr/sbin:/usr/bin:/sbin:/bin");
@@ -148,87 +150,74 @@ Result<ExecChild> spawn_in_instance(int init_pidfd, const ExecSpec& spec) {
   for (auto& e : p.env) p.envp.push_back(e.data());
   p.envp.push_back(nullptr);
   // PATH lookup is done here, by name, against the instance's PATH entries (the paths are
-  // resolved inside the instance's root by execve itself).
+  // resolved inside the instance's root by execve itself). The program gets the resolved
+  // path as its argv[0], as execvp(3) would give it.
   const std::string& cmd = spec.argv[0];
-  std::vector<std::string> paths;
   if (cmd.find('/') != std::string::npos) {
-    paths.push_back(cmd);
+    p.candidates.push_back(spec.argv);
   } else {
-    for (const char* dir : {"/usr/sbin/", "/usr/bin/", "/sbin/", "/bin/"})
-      paths.push_back(dir + cmd);
-  }
-  for (const auto& path : paths) {
-    std::vector<std::string> a = spec.argv;
-    a[0] = path;
-    p.candidates.push_back(std::move(a));
+    for (const char* dir : {"/usr/sbin/", "/usr/bin/", "/sbin/", "/bin/"}) {
+      p.candidates.push_back(spec.argv);
+      p.candidates.back()[0] = dir + cmd;
+    }
   }
   for (auto& c : p.candidates) {
     std::vector<char*> v;
-    v.push_back(c[0].data());
-    for (size_t i = 1; i < c.size(); ++i) v.push_back(c[i].data());
+    for (auto& a : c) v.push_back(a.data());
     v.push_back(nullptr);
     p.argvs.push_back(std::move(v));
   }
-  // Keep argv[0] as the user wrote it for the program itself.
-  for (auto& v : p.argvs) (void)v;
 
   // The instance's own user and time namespaces, when it has them (user-namespace mode,
   // time_offset): joined too, the user namespace as its root.
   int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC;
   FW_ASSIGN_OR_RETURN(const pid_t target, pidfd_pid(init_pidfd));
-  const bool userns = !same_namespace(target, "user");
-  if (userns) flags |= CLONE_NEWUSER;
+  if (spec.userns) flags |= CLONE_NEWUSER;
   if (!same_namespace(target, "time")) flags |= CLONE_NEWTIME;
   if (!spec.cgroups.empty() && !same_namespace(target, "cgroup")) flags |= CLONE_NEWCGROUP;
-  // Built before fork: the child only makes system calls. A cgroup2 directory whose init
-  // enabled controllers for its children takes no process itself (EBUSY, the "no internal
-  // processes" rule): the command then goes to a leaf of its own below it.
+  // Built before fork: the child only makes system calls.
   struct Target {
     std::string procs, leaf, leaf_procs;
   };
   std::vector<Target> targets;
   for (const auto& c : spec.cgroups) {
-    const size_t colon = c.find(':');
-    const std::string dir = colon == std::string::npos ? c : c.substr(colon + 1);
-    targets.push_back({dir + "/cgroup.procs", dir + "/firmwared-exec.scope",
-                       dir + "/firmwared-exec.scope/cgroup.procs"});
+    targets.push_back({c.dir + "/cgroup.procs", c.leaf,
+                       c.leaf.empty() ? std::string() : c.leaf + "/cgroup.procs"});
   }
 
-  const pid_t waiter = ::fork();
-  if (waiter < 0) return errno_error("forking the exec waiter");
-  if (waiter == 0) {
+  return Child::fork("the exec waiter", [&]() -> int {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     // Into the instance's cgroups first (host paths, host cgroup namespace), then its
     // cgroup namespace with the others: the command counts against the instance's limits.
     for (const auto& t : targets) {
       int fd = ::open(t.procs.c_str(), O_WRONLY | O_CLOEXEC);
-      if (fd < 0) ::_exit(kExecCannotRun);
+      if (fd < 0) return kExecCannotRun;
       if (::write(fd, "0", 1) != 1) {
-        if (errno != EBUSY) ::_exit(kExecCannotRun);
+        if (errno != EBUSY || t.leaf.empty()) return kExecCannotRun;
         ::close(fd);
         (void)::mkdir(t.leaf.c_str(), 0755);
         fd = ::open(t.leaf_procs.c_str(), O_WRONLY | O_CLOEXEC);
-        if (fd < 0 || ::write(fd, "0", 1) != 1) ::_exit(kExecCannotRun);
+        if (fd < 0 || ::write(fd, "0", 1) != 1) return kExecCannotRun;
       }
       ::close(fd);
     }
-    if (::setns(init_pidfd, flags) != 0) ::_exit(kExecCannotRun);
-    if (userns &&
+    if (::setns(init_pidfd, flags) != 0) return kExecCannotRun;
+    if (spec.userns &&
         (::setgroups(0, nullptr) != 0 || ::setresgid(0, 0, 0) != 0 || ::setresuid(0, 0, 0) != 0)) {
-      ::_exit(kExecCannotRun);
+      return kExecCannotRun;
     }
     int master = -1, slave = -1;
     if (spec.tty) {
       // The instance's own devpts (mount namespace joined above).
       master = ::open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
-      if (master < 0) ::_exit(kExecCannotRun);
+      if (master < 0) return kExecCannotRun;
       unsigned unlock = 0;
-      if (::ioctl(master, TIOCSPTLCK, &unlock) != 0) ::_exit(kExecCannotRun);
+      if (::ioctl(master, TIOCSPTLCK, &unlock) != 0) return kExecCannotRun;
       // TIOCGPTPEER (Linux 4.13) opens the slave from the master itself, so no path inside
       // the instance (which its root controls) is looked up: the pty is the one of the
       // instance's devpts we just created, never anything of the host.
       slave = ::ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
-      if (slave < 0) ::_exit(kExecCannotRun);
+      if (slave < 0) return kExecCannotRun;
       if (spec.rows != 0 && spec.cols != 0) {
         winsize ws{};
         ws.ws_row = spec.rows;
@@ -239,8 +228,8 @@ Result<ExecChild> spawn_in_instance(int init_pidfd, const ExecSpec& spec) {
     // setns(CLONE_NEWPID) applies to children: the command is forked into the instance's
     // PID namespace.
     const pid_t cmd_pid = ::fork();
-    if (cmd_pid < 0) ::_exit(kExecCannotRun);
-    if (cmd_pid == 0) run_command(p, spec, slave);
+    if (cmd_pid < 0) return kExecCannotRun;
+    if (cmd_pid == 0) run_command(p, spec, confinement, slave);
     if (spec.tty) {
       ::close(slave);
       relay(master, spec.stdio[0], spec.stdio[1], cmd_pid);
@@ -248,15 +237,8 @@ Result<ExecChild> spawn_in_instance(int init_pidfd, const ExecSpec& spec) {
     int st = 0;
     while (::waitpid(cmd_pid, &st, 0) < 0 && errno == EINTR) {
     }
-    ::_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
-  }
-  auto pidfd = pidfd_open(waiter);
-  if (!pidfd.ok()) {
-    ::kill(waiter, SIGKILL);
-    ::waitpid(waiter, nullptr, 0);
-    return pidfd.error();
-  }
-  return ExecChild{std::move(*pidfd), waiter};
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  });
 }
 
 }  // namespace fw::sys

@@ -1,4 +1,4 @@
-// parse_exec_args: EXEC's options, including --winsize ( item 7: fwctl relays its
+// parse_exec_args: EXEC's options, including --winsize (fwctl relays its
 // terminal, so the pty's size travels as an option instead of being read from it).
 #include <gtest/gtest.h>
 
@@ -12,19 +12,19 @@ TEST(ExecArgs, ParsesOptionsAndCommand) {
                             "--", "sh", "-c", "true"});
   ASSERT_TRUE(o.ok()) << o.error().message;
   EXPECT_EQ(o->id, "i");
-  EXPECT_TRUE(o->tty);
-  EXPECT_EQ(o->rows, 33);
-  EXPECT_EQ(o->cols, 77);
-  EXPECT_EQ(o->env, std::vector<std::string>{"A=1"});
-  EXPECT_EQ(o->workdir, "/etc");
-  EXPECT_EQ(o->argv, (std::vector<std::string>{"sh", "-c", "true"}));
+  EXPECT_TRUE(o->command.tty);
+  EXPECT_EQ(o->command.rows, 33);
+  EXPECT_EQ(o->command.cols, 77);
+  EXPECT_EQ(o->command.env, std::vector<std::string>{"A=1"});
+  EXPECT_EQ(o->command.workdir, "/etc");
+  EXPECT_EQ(o->command.argv, (std::vector<std::string>{"sh", "-c", "true"}));
 }
 
 TEST(ExecArgs, WinsizeDefaultsToUnset) {
   auto o = parse_exec_args({"i", "--", "true"});
   ASSERT_TRUE(o.ok());
-  EXPECT_EQ(o->rows, 0);
-  EXPECT_EQ(o->cols, 0);
+  EXPECT_EQ(o->command.rows, 0);
+  EXPECT_EQ(o->command.cols, 0);
 }
 
 TEST(ExecArgs, RefusesBadWinsize) {
