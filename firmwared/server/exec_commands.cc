@@ -168,7 +168,7 @@ void register_exec_commands(Dispatcher& d, core::Instances& instances, event_bas
       if (auto s = check_stdio(now->name, fds); !s.ok()) return r.fail(s.error());
       auto pidfd = instances.init_pidfd(opts.id);
       if (!pidfd.ok()) return r.fail(pidfd.error());
-      sys::ExecSpec spec;
+      sys::InstanceExecSpec spec;
       spec.argv = opts.argv;
       spec.env = opts.env;
       spec.workdir = opts.workdir;

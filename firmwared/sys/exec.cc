@@ -80,7 +80,7 @@ void relay(int master, int in, int out, pid_t cmd) {
   }
 }
 
-[[noreturn]] void run_command(const Prepared& p, const ExecSpec& spec, int slave) {
+[[noreturn]] void run_command(const Prepared& p, const InstanceExecSpec& spec, int slave) {
   if (slave >= 0) {
     ::setsid();
     ::ioctl(slave, TIOCSCTTY, 0);
@@ -138,7 +138,7 @@ bool same_namespace(pid_t pid, const char* kind) {
 
 }  // namespace
 
-Result<ExecChild> spawn_in_instance(int init_pidfd, const ExecSpec& spec) {
+Result<ExecChild> spawn_in_instance(int init_pidfd, const InstanceExecSpec& spec) {
   if (spec.argv.empty()) return make_error(EINVAL, "no command to run");
   Prepared p;
   p.env = spec.env;

@@ -19,7 +19,9 @@
 
 namespace fw::sys {
 
-struct ExecSpec {
+// Named apart from sys::ExecSpec (sys/child.h): two types of one name would break the
+// one-definition rule inside fw_sys.
+struct InstanceExecSpec {
   std::vector<std::string> argv;  // argv[0]: absolute, or looked up in PATH below
   std::vector<std::string> env;   // KEY=VALUE; PATH, HOME, TERM defaults added if missing
   std::string workdir = "/";
@@ -43,7 +45,7 @@ struct ExecChild {
 };
 
 // Starts `spec` in the namespaces of the process `init_pidfd` refers to.
-Result<ExecChild> spawn_in_instance(int init_pidfd, const ExecSpec& spec);
+Result<ExecChild> spawn_in_instance(int init_pidfd, const InstanceExecSpec& spec);
 
 // Exit statuses of the waiter when the command could not run (as shells use them).
 inline constexpr int kExecCannotRun = 126;
