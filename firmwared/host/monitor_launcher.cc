@@ -24,7 +24,6 @@ namespace {
 // The monitor's status and control pipes (--status-fd, --control-fd), and where their
 // sources sit before exec: above every target.
 constexpr int kStatusFd = 3, kControlFd = 4;
-constexpr char kStatusFdText[] = "3", kControlFdText[] = "4";
 constexpr int kFirstHighFd = 10;
 
 std::optional<int> read_exit_status(const std::string& workspace) {
@@ -136,6 +135,7 @@ class Monitor final : public core::RunningMonitor {
   }
 
   void kill_monitor() override {
+    if (pidfd() < 0) return;  // reaped already
     if (auto s = sys::pidfd_send_signal(pidfd(), SIGKILL); !s.ok() && s.error().code != ESRCH) {
       log::warning("killing monitor " + std::to_string(pid_) + ": " + s.error().message);
     }
@@ -259,9 +259,10 @@ Result<std::pair<Fd, Fd>> make_pipe(const char* what) {
 // The monitor's command line: its options (monitor/options.h) then PID 1's.
 std::vector<std::string> monitor_argv(const std::string& monitor_path, const core::LaunchSpec& spec,
                                       const std::vector<sys::wire::CgroupArg>& cgroups) {
-  std::vector<std::string> args = {monitor_path,  "--name",       spec.name,      "--root",
-                                   spec.root,     "--workspace",  spec.workspace, "--status-fd",
-                                   kStatusFdText, "--control-fd", kControlFdText};
+  std::vector<std::string> args = {monitor_path, "--name",      spec.name,     "--root",
+                                   spec.root,    "--workspace", spec.workspace};
+  args.insert(args.end(), {"--status-fd", std::to_string(kStatusFd), "--control-fd",
+                           std::to_string(kControlFd)});
   if (!spec.apparmor_profile.empty()) {
     args.insert(args.end(), {"--apparmor-profile", spec.apparmor_profile});
   }
@@ -297,18 +298,18 @@ Result<std::unique_ptr<core::RunningMonitor>> MonitorLauncher::launch(const core
   }
   FW_ASSIGN_OR_RETURN(auto status, make_pipe("status pipe"));
   FW_ASSIGN_OR_RETURN(auto control, make_pipe("control pipe"));
-  // Sources above the targets 2..4 (ExecSpec), so no dup2 clobbers one. Its stderr is the
-  // daemon's until it opens monitor.log: an early failure reaches the journal.
+  // Sources above the targets 2..4 (ExecSpec), so no dup2 clobbers one.
   FW_ASSIGN_OR_RETURN(Fd status_w, sys::fd_above(status.second.get(), kFirstHighFd, "a pipe"));
   FW_ASSIGN_OR_RETURN(Fd control_r, sys::fd_above(control.first.get(), kFirstHighFd, "a pipe"));
-  FW_ASSIGN_OR_RETURN(Fd err, sys::fd_above(STDERR_FILENO, kFirstHighFd, "the daemon's stderr"));
   status.second.reset();
   control.first.reset();
-
-  sys::ExecSpec exec{
-      monitor_argv(monitor_path_, spec, cgroups),
-      {"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
-      {{err.get(), STDERR_FILENO}, {status_w.get(), kStatusFd}, {control_r.get(), kControlFd}}};
+  sys::ExecSpec exec{monitor_argv(monitor_path_, spec, cgroups),
+                     {"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
+                     {{status_w.get(), kStatusFd}, {control_r.get(), kControlFd}}};
+  // Its stderr is the daemon's until it opens monitor.log, so an early failure reaches the
+  // journal; a daemon without one gives it /dev/null.
+  auto err = sys::fd_above(STDERR_FILENO, kFirstHighFd, "the daemon's stderr");
+  if (err.ok()) exec.fds.emplace_back(err->get(), STDERR_FILENO);
   // The test switch reaches the monitor, which builds PID 1's confinement (base/fault.h).
   if (fault::unconfined_clock()) {
     exec.env.push_back(std::string(fault::kUnconfinedClockVariable) + "=1");

@@ -1,8 +1,9 @@
 #pragma once
-// The launch steps that run inside the monitor (DESIGN §8 steps 2, 4, 6), each returning
-// an Error naming the step. The monitor runs them in order; a failure is reported to the
-// daemon and the monitor exits: its private mount namespace, and everything mounted in it,
-// disappears with it (bubblewrap's rule: inside a private namespace, failing is cleanup).
+// The launch steps that run inside the monitor (steps 2, 4 and 6 of "Launching an
+// instance" in docs/architecture.md), each returning an Error naming the step. The monitor
+// runs them in order; a failure is reported to the daemon and the monitor exits: its
+// private mount namespace, and everything mounted in it, disappears with it (bubblewrap's
+// rule: inside a private namespace, failing is cleanup).
 
 #include <sys/types.h>
 
