@@ -1,17 +1,14 @@
 #include "firmwared/host/hook_network.h"
 
 #include <dirent.h>
-#include <fcntl.h>
-#include <sys/mount.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <cstring>
 #include <memory>
 
-#include "firmwared/base/fd.h"
 #include "firmwared/base/host_access.h"
 #include "firmwared/base/log.h"
+#include "firmwared/sys/netns_pin.h"
 
 namespace fw::host {
 
@@ -34,24 +31,16 @@ Stolen split_stolen(const std::string& s) {
   return out;
 }
 
-Status pin(const core::NetworkPlan& p) {
-  const std::string file = netns_file(p);
-  Fd f(::open(file.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0444));
-  if (!f) return errno_error("creating '" + file + "'");
-  const std::string src = "/proc/" + std::to_string(p.monitor_pid) + "/ns/net";
-  if (::mount(src.c_str(), file.c_str(), nullptr, MS_BIND, nullptr) != 0) {
-    return errno_error("pinning the network namespace of " + p.instance + " on '" + file + "'");
-  }
-  return {};
+// Pins the instance's network namespace (the monitor's) on <workspace>/netns.
+Result<std::shared_ptr<sys::NetnsPin>> pin(const core::NetworkPlan& p) {
+  FW_ASSIGN_OR_RETURN(sys::NetnsPin pin,
+                      sys::NetnsPin::pin(static_cast<pid_t>(p.monitor_pid), netns_file(p),
+                                         "the network namespace of " + p.instance));
+  return std::make_shared<sys::NetnsPin>(std::move(pin));
 }
 
-void unpin(const core::NetworkPlan& p) {
-  const std::string file = netns_file(p);
-  if (::umount2(file.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) != 0 && errno != EINVAL &&
-      errno != ENOENT) {
-    log::warning("unpinning '" + file + "': " + std::strerror(errno) + ", ignoring");
-  }
-  ::unlink(file.c_str());
+void unpin(sys::NetnsPin& pin) {
+  if (auto s = pin.remove(); !s.ok()) log::warning(s.error().message + ", ignoring");
 }
 
 }  // namespace
@@ -101,24 +90,31 @@ void HookNetwork::setup(const core::NetworkPlan& p, std::function<void(Status)> 
   setup_now(p, done);
 }
 
-void HookNetwork::setup_now(const core::NetworkPlan& p, std::function<void(Status)> done) {
-  if (auto s = pin(p); !s.ok()) return done(s);
+void HookNetwork::setup_now(const core::NetworkPlan& p, std::function<void(Status)> done_in) {
+  auto pinned = pin(p);
+  if (!pinned.ok()) return done_in(pinned.error());
+  // The pin is the instance's once the setup succeeded (teardown removes it, possibly
+  // another daemon's after a restart); a failed setup removes it.
+  std::shared_ptr<sys::NetnsPin> netns = *pinned;
+  auto done = [netns, done_in](Status s) {
+    if (s.ok()) {
+      netns->release();
+    } else {
+      unpin(*netns);
+    }
+    done_in(s);
+  };
   if (p.filter_table.empty()) {
     return setup_veth(p, done, [this, p, done](const Error& e) {
-      run("clean", {"--host-if", p.host_if}, [p, done, e](Status) {
-        unpin(p);
-        done(e);
-      });
+      run("clean", {"--host-if", p.host_if}, [done, e](Status) { done(e); });
     });
   }
   // The filter comes first: when the veth appears, what it may reach is already decided.
   auto fail = [this, p, done](const Error& e) {
     // Undo: the veth pair (deleting the host end deletes both), the filter, then the pin.
     run("clean", {"--host-if", p.host_if}, [this, p, done, e](Status) {
-      run("unfilter", {"--table", p.filter_table, "--host-if", p.host_if}, [p, done, e](Status) {
-        unpin(p);
-        done(e);
-      });
+      run("unfilter", {"--table", p.filter_table, "--host-if", p.host_if},
+          [done, e](Status) { done(e); });
     });
   };
   const auto t0 = std::chrono::steady_clock::now();
@@ -132,10 +128,8 @@ void HookNetwork::setup_now(const core::NetworkPlan& p, std::function<void(Statu
                             .count();
         log::debug("host_access filter of " + p.instance + ": " + std::to_string(us) + " us");
         if (!s.ok()) {
-          const Error e = s.error().wrap("installing the host_access filter (" + p.host_access +
-                                         ") of " + p.host_if);
-          unpin(p);
-          return done(e);
+          return done(s.error().wrap("installing the host_access filter (" + p.host_access +
+                                     ") of " + p.host_if));
         }
         setup_veth(p, done, fail);
       });
@@ -167,7 +161,8 @@ void HookNetwork::teardown(const core::NetworkPlan& p, std::function<void(Status
   // filter removed by this teardown's late unfilter.
   auto finish = [this, p, done]() {
     auto rest = [this, p, done]() {
-      unpin(p);
+      auto netns = sys::NetnsPin::adopt(netns_file(p));
+      unpin(netns);
       done({});
       run("clean", {"--host-if", p.host_if}, [](Status s) {
         if (!s.ok()) log::warning(s.error().message + ", ignoring");

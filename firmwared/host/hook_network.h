@@ -1,8 +1,8 @@
 #pragma once
 // core::Network over the configured net helper (config `net_hook`; see
-// docs/net-helper.md): the instance's network namespace is pinned by a bind mount of
-// /proc/<monitor>/ns/net on <workspace>/netns, so a stolen interface can be given back even
-// after PID 1 and the monitor are gone (or after a daemon crash).
+// docs/net-helper.md): the instance's network namespace is pinned (sys::NetnsPin: a bind
+// mount of /proc/<monitor>/ns/net on <workspace>/netns), so a stolen interface can be given
+// back even after PID 1 and the monitor are gone (or after a daemon crash).
 
 #include <functional>
 #include <set>

@@ -3,16 +3,16 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "firmwared/base/log.h"
-
 #include <memory>
+
+#include "firmwared/base/log.h"
 
 namespace fw::host {
 
 LoopExecutor::LoopExecutor(event_base* base) : base_(base) {}
 
 LoopExecutor::~LoopExecutor() {
-  if (wake_event_ != nullptr) event_free(wake_event_);
+  wake_event_.reset();
   for (auto& [id, t] : threads_) {
     if (t.joinable()) t.join();
   }
@@ -21,11 +21,9 @@ LoopExecutor::~LoopExecutor() {
 Status LoopExecutor::init() {
   wake_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!wake_fd_) return errno_error("creating the executor's eventfd");
-  wake_event_ = event_new(base_, wake_fd_.get(), EV_READ | EV_PERSIST, wake_cb, this);
-  if (wake_event_ == nullptr || event_add(wake_event_, nullptr) != 0) {
-    return make_error(ENOMEM, "watching the executor's eventfd");
-  }
-  return {};
+  FW_ASSIGN_OR_RETURN(wake_event_, Event::make(base_, wake_fd_.get(), EV_READ | EV_PERSIST, wake_cb,
+                                               this, "the executor's eventfd"));
+  return wake_event_.add();
 }
 
 void LoopExecutor::post(std::function<void()> fn) {

@@ -14,6 +14,7 @@
 #include "firmwared/base/result.h"
 #include "firmwared/core/executor.h"
 #include "firmwared/core/launcher.h"
+#include "firmwared/host/event.h"
 
 namespace fw::host {
 
@@ -37,7 +38,7 @@ class LoopExecutor final : public core::Executor, public core::Timers {
 
   event_base* base_;
   Fd wake_fd_;
-  event* wake_event_ = nullptr;
+  Event wake_event_;
   std::mutex mu_;
   std::deque<std::function<void()>> queue_;  // guarded by mu_
   std::map<uint64_t, std::thread> threads_;  // loop thread only

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <sstream>
@@ -12,12 +11,20 @@
 #include "firmwared/base/fd.h"
 #include "firmwared/base/log.h"
 #include "firmwared/base/paths.h"
+#include "firmwared/host/event.h"
+#include "firmwared/sys/child.h"
 #include "firmwared/sys/monitor_lock.h"
+#include "firmwared/sys/monitor_wire.h"
 #include "firmwared/sys/process.h"
 
 namespace fw::host {
 
 namespace {
+
+// The monitor's status and control pipes (--status-fd, --control-fd), and where their
+// sources sit before exec: above every target.
+constexpr int kStatusFd = 3, kControlFd = 4;
+constexpr int kFirstHighFd = 10;
 
 std::optional<int> read_exit_status(const std::string& workspace) {
   auto content = read_small_file(workspace + "/exit_status");
@@ -52,19 +59,25 @@ std::vector<int64_t> children_of(int64_t pid) {
 
 class Monitor final : public core::RunningMonitor {
  public:
-  Monitor(event_base* base, Fd pidfd, int64_t pid, uint64_t start_time, std::string workspace,
-          core::MonitorEvents events, bool is_child)
+  // `child`: a monitor this daemon launched (reaped here); empty for one adopted after a
+  // restart, known by `adopted_pidfd` only (its parent is init, which reaps it).
+  Monitor(event_base* base, sys::Child child, Fd adopted_pidfd, int64_t pid, uint64_t start_time,
+          std::string workspace, core::MonitorEvents events)
       : base_(base),
-        pidfd_(std::move(pidfd)),
+        child_(std::move(child)),
+        adopted_pidfd_(std::move(adopted_pidfd)),
+        is_child_(static_cast<bool>(child_)),
         pid_(pid),
         start_time_(start_time),
         workspace_(std::move(workspace)),
-        events_(std::move(events)),
-        is_child_(is_child) {}
+        events_(std::move(events)) {}
 
+  // The monitor outlives this object (and the daemon): never killed here. A launched one
+  // not yet reaped stays a zombie until the daemon exits and init inherits it.
   ~Monitor() override {
-    if (status_event_ != nullptr) event_free(status_event_);
-    if (exit_event_ != nullptr) event_free(exit_event_);
+    exit_event_.reset();  // before its pidfd closes
+    status_event_.reset();
+    (void)child_.release();
   }
 
   Status watch(Fd status_fd, Fd control_fd) {
@@ -72,17 +85,17 @@ class Monitor final : public core::RunningMonitor {
     control_fd_ = std::move(control_fd);
     if (status_fd_) {
       ::fcntl(status_fd_.get(), F_SETFL, ::fcntl(status_fd_.get(), F_GETFL) | O_NONBLOCK);
-      status_event_ = event_new(base_, status_fd_.get(), EV_READ | EV_PERSIST, status_cb, this);
-      if (status_event_ == nullptr || event_add(status_event_, nullptr) != 0) {
-        return make_error(ENOMEM, "watching the monitor's status pipe");
-      }
+      FW_ASSIGN_OR_RETURN(status_event_, Event::make(base_, status_fd_.get(), EV_READ | EV_PERSIST,
+                                                     status_cb, this, "the monitor's status pipe"));
+      FW_TRY(status_event_.add());
     }
-    exit_event_ = event_new(base_, pidfd_.get(), EV_READ, exit_cb, this);
-    if (exit_event_ == nullptr || event_add(exit_event_, nullptr) != 0) {
-      return make_error(ENOMEM, "watching the monitor's pidfd");
-    }
-    return {};
+    FW_ASSIGN_OR_RETURN(exit_event_,
+                        Event::make(base_, pidfd(), EV_READ, exit_cb, this, "the monitor's pidfd"));
+    return exit_event_.add();
   }
+
+  // A launch that could not be watched: its monitor must not run on alone.
+  void abandon() { child_.kill_and_reap(); }
 
   Status adopt_init(int64_t init_pid) {
     // PID 1 must still be the monitor's child: that pins it to this run.
@@ -99,12 +112,9 @@ class Monitor final : public core::RunningMonitor {
   int64_t init_pid() const override { return init_pid_; }
   int init_pidfd() const override { return init_pidfd_.get(); }
 
-  void proceed() override { send("GO"); }
+  void proceed() override { send(sys::wire::Control::kGo); }
 
-  Status kill_init() override {
-    if (!init_pidfd_) return make_error(ESRCH, "PID 1 is not running");
-    return sys::pidfd_send_signal(init_pidfd_.get(), SIGKILL);
-  }
+  Status kill_init() override { return signal_init(SIGKILL); }
 
   Status signal_init(int sig) override {
     if (!init_pidfd_) return make_error(ESRCH, "PID 1 is not running");
@@ -125,17 +135,20 @@ class Monitor final : public core::RunningMonitor {
   }
 
   void kill_monitor() override {
-    if (auto s = sys::pidfd_send_signal(pidfd_.get(), SIGKILL);
-        !s.ok() && s.error().code != ESRCH) {
+    if (pidfd() < 0) return;  // reaped already
+    if (auto s = sys::pidfd_send_signal(pidfd(), SIGKILL); !s.ok() && s.error().code != ESRCH) {
       log::warning("killing monitor " + std::to_string(pid_) + ": " + s.error().message);
     }
   }
 
  private:
-  void send(const std::string& line) {
+  int pidfd() const { return is_child_ ? child_.pidfd() : adopted_pidfd_.get(); }
+
+  void send(sys::wire::Control control) {
     if (!control_fd_) return;
-    const std::string l = line + "\n";
-    if (::write(control_fd_.get(), l.data(), l.size()) < 0) control_fd_.reset();
+    if (!sys::wire::write_line(control_fd_.get(), sys::wire::control_line(control)).ok()) {
+      control_fd_.reset();
+    }
   }
 
   static void status_cb(evutil_socket_t, short, void* ctx) noexcept {
@@ -162,64 +175,50 @@ class Monitor final : public core::RunningMonitor {
         pending_.append(buf, static_cast<size_t>(n));
         continue;
       }
-      if (n == 0) {  // EOF: the monitor is exiting; its pidfd tells the rest
-        if (status_event_ != nullptr) event_del(status_event_);
-      }
+      if (n == 0) status_event_.del();  // EOF: the monitor is exiting; its pidfd tells the rest
       break;
     }
-    size_t nl;
-    while ((nl = pending_.find('\n')) != std::string::npos) {
-      std::string line = pending_.substr(0, nl);
-      pending_.erase(0, nl + 1);
-      handle(line);
+    while (auto line = sys::wire::take_line(pending_)) {
+      if (auto status = sys::wire::parse_status(*line)) handle(*status);
     }
   }
 
-  void handle(const std::string& line) {
-    std::istringstream in(line);
-    std::string what;
-    in >> what;
-    if (what == "PTS") {
-      std::string inner, outer;
-      in >> inner >> outer;
-      if (events_.on_ptys) events_.on_ptys(inner, outer);
-    } else if (what == "NS_READY") {
-      if (events_.on_namespaces_ready) events_.on_namespaces_ready();
-    } else if (what == "STARTED") {
-      int64_t pid = 0;
-      in >> pid;
-      // Open the pidfd before acknowledging: the monitor reaps PID 1 only after ACK, so
-      // this pid cannot have been reused.
-      if (auto fd = sys::pidfd_open(static_cast<pid_t>(pid)); fd.ok()) init_pidfd_ = std::move(*fd);
-      init_pid_ = pid;
-      send("ACK");
-      started_ = true;
-      if (events_.on_started) events_.on_started(pid);
-    } else if (what == "ERROR") {
-      int code = EIO;
-      in >> code;
-      std::string message;
-      std::getline(in, message);
-      if (!message.empty() && message[0] == ' ') message.erase(0, 1);
-      failed_ = true;
-      if (events_.on_failed) events_.on_failed(make_error(code, message));
-    } else if (what == "OOM") {
-      uint64_t kills = 0;
-      if (in >> kills && events_.on_oom) events_.on_oom(kills);
-    } else if (what == "EXITED") {
-      int status = 0;
-      if (in >> status) exit_status_ = status;
+  void handle(const sys::wire::StatusLine& line) {
+    using Kind = sys::wire::StatusLine::Kind;
+    switch (line.kind) {
+      case Kind::kPts:
+        if (events_.on_ptys) events_.on_ptys(line.inner, line.outer);
+        break;
+      case Kind::kNsReady:
+        if (events_.on_namespaces_ready) events_.on_namespaces_ready();
+        break;
+      case Kind::kStarted:
+        // Open the pidfd before acknowledging: the monitor reaps PID 1 only after ACK, so
+        // this pid cannot have been reused.
+        if (auto fd = sys::pidfd_open(static_cast<pid_t>(line.number)); fd.ok()) {
+          init_pidfd_ = std::move(*fd);
+        }
+        init_pid_ = line.number;
+        send(sys::wire::Control::kAck);
+        started_ = true;
+        if (events_.on_started) events_.on_started(line.number);
+        break;
+      case Kind::kError:
+        failed_ = true;
+        if (events_.on_failed) events_.on_failed(line.error);
+        break;
+      case Kind::kOom:
+        if (events_.on_oom) events_.on_oom(static_cast<uint64_t>(line.number));
+        break;
+      case Kind::kExited:
+        exit_status_ = static_cast<int>(line.number);
+        break;
     }
   }
 
   void on_exit() {
-    if (status_fd_) read_status();  // lines written just before exiting
-    if (is_child_) {
-      siginfo_t info{};
-      // P_PIDFD (Linux 5.4): reap exactly this child; no zombie is left.
-      ::waitid(static_cast<idtype_t>(3) /* P_PIDFD */, static_cast<id_t>(pidfd_.get()), &info,
-               WEXITED);
-    }
+    if (status_fd_) read_status();       // lines written just before exiting
+    if (is_child_) (void)child_.wait();  // it has exited: reaped at once, no zombie left
     if (!exit_status_ && (started_ || !is_child_)) exit_status_ = read_exit_status(workspace_);
     if (!started_ && !failed_ && is_child_ && events_.on_failed) {
       events_.on_failed(make_error(
@@ -232,7 +231,9 @@ class Monitor final : public core::RunningMonitor {
   }
 
   event_base* base_;
-  Fd pidfd_;
+  sys::Child child_;
+  Fd adopted_pidfd_;
+  bool is_child_;
   Fd init_pidfd_;
   Fd status_fd_, control_fd_;
   int64_t pid_;
@@ -240,20 +241,40 @@ class Monitor final : public core::RunningMonitor {
   int64_t init_pid_ = 0;
   std::string workspace_;
   core::MonitorEvents events_;
-  bool is_child_;
-  event* status_event_ = nullptr;
-  event* exit_event_ = nullptr;
+  Event status_event_;
+  Event exit_event_;
   std::string pending_;
   bool started_ = false;
   bool failed_ = false;
   std::optional<int> exit_status_;
 };
 
-// Moves `fd` to a number ≥ 10 so the child's dup2 onto 3 and 4 cannot clobber it.
-Result<Fd> high_fd(Fd fd) {
-  Fd moved(::fcntl(fd.get(), F_DUPFD_CLOEXEC, 10));
-  if (!moved) return errno_error("duplicating a pipe");
-  return moved;
+// A pipe (both ends close-on-exec); `what` names it in errors.
+Result<std::pair<Fd, Fd>> make_pipe(const char* what) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) return errno_error(std::string("creating the ") + what);
+  return std::pair<Fd, Fd>(Fd(p[0]), Fd(p[1]));
+}
+
+// The monitor's command line: its options (monitor/options.h) then PID 1's.
+std::vector<std::string> monitor_argv(const std::string& monitor_path, const core::LaunchSpec& spec,
+                                      const std::vector<sys::wire::CgroupArg>& cgroups) {
+  std::vector<std::string> args = {monitor_path, "--name",      spec.name,     "--root",
+                                   spec.root,    "--workspace", spec.workspace};
+  args.insert(args.end(), {"--status-fd", std::to_string(kStatusFd), "--control-fd",
+                           std::to_string(kControlFd)});
+  if (!spec.apparmor_profile.empty()) {
+    args.insert(args.end(), {"--apparmor-profile", spec.apparmor_profile});
+  }
+  if (spec.uid_base != 0) args.insert(args.end(), {"--userns-base", std::to_string(spec.uid_base)});
+  if (spec.time_offset != 0) {
+    args.insert(args.end(), {"--time-offset", std::to_string(spec.time_offset)});
+  }
+  for (const auto& c : cgroups)
+    args.insert(args.end(), {"--cgroup", sys::wire::format_cgroup_arg(c)});
+  args.push_back("--");
+  args.insert(args.end(), spec.cmdline.begin(), spec.cmdline.end());
+  return args;
 }
 
 }  // namespace
@@ -270,68 +291,39 @@ MonitorLauncher::MonitorLauncher(event_base* base, std::string monitor_path)
 
 Result<std::unique_ptr<core::RunningMonitor>> MonitorLauncher::launch(const core::LaunchSpec& spec,
                                                                       core::MonitorEvents events) {
-  int status_pipe[2], control_pipe[2];
-  if (::pipe2(status_pipe, O_CLOEXEC) != 0) return errno_error("creating the status pipe");
-  Fd status_r(status_pipe[0]), status_w0(status_pipe[1]);
-  if (::pipe2(control_pipe, O_CLOEXEC) != 0) return errno_error("creating the control pipe");
-  Fd control_r0(control_pipe[0]), control_w(control_pipe[1]);
-  FW_ASSIGN_OR_RETURN(Fd status_w, high_fd(std::move(status_w0)));
-  FW_ASSIGN_OR_RETURN(Fd control_r, high_fd(std::move(control_r0)));
-
-  // Everything the child needs is built before fork(): after it, only async-signal-safe
-  // calls (the daemon has worker threads).
-  std::vector<std::string> args = {
-      monitor_path_,  "--name",      spec.name, "--root",       spec.root, "--workspace",
-      spec.workspace, "--status-fd", "3",       "--control-fd", "4"};
-  if (!spec.apparmor_profile.empty()) {
-    args.insert(args.end(), {"--apparmor-profile", spec.apparmor_profile});
+  std::vector<sys::wire::CgroupArg> cgroups;
+  for (const auto& c : spec.cgroups) {
+    FW_ASSIGN_OR_RETURN(auto cgroup, sys::wire::parse_cgroup_arg(c));
+    cgroups.push_back(std::move(cgroup));
   }
-  if (spec.uid_base != 0) args.insert(args.end(), {"--userns-base", std::to_string(spec.uid_base)});
-  if (spec.time_offset != 0) {
-    args.insert(args.end(), {"--time-offset", std::to_string(spec.time_offset)});
-  }
-  for (const auto& c : spec.cgroups) args.insert(args.end(), {"--cgroup", c});
-  args.push_back("--");
-  args.insert(args.end(), spec.cmdline.begin(), spec.cmdline.end());
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
+  FW_ASSIGN_OR_RETURN(auto status, make_pipe("status pipe"));
+  FW_ASSIGN_OR_RETURN(auto control, make_pipe("control pipe"));
+  // Sources above the targets 2..4 (ExecSpec), so no dup2 clobbers one.
+  FW_ASSIGN_OR_RETURN(Fd status_w, sys::fd_above(status.second.get(), kFirstHighFd, "a pipe"));
+  FW_ASSIGN_OR_RETURN(Fd control_r, sys::fd_above(control.first.get(), kFirstHighFd, "a pipe"));
+  status.second.reset();
+  control.first.reset();
+  sys::ExecSpec exec{monitor_argv(monitor_path_, spec, cgroups),
+                     {"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
+                     {{status_w.get(), kStatusFd}, {control_r.get(), kControlFd}}};
+  // Its stderr is the daemon's until it opens monitor.log, so an early failure reaches the
+  // journal; a daemon without one gives it /dev/null.
+  auto err = sys::fd_above(STDERR_FILENO, kFirstHighFd, "the daemon's stderr");
+  if (err.ok()) exec.fds.emplace_back(err->get(), STDERR_FILENO);
   // The test switch reaches the monitor, which builds PID 1's confinement (base/fault.h).
-  const std::string clock_switch = std::string(fault::kUnconfinedClockVariable) + "=1";
-  char* envp[] = {const_cast<char*>("PATH=/usr/sbin:/usr/bin:/sbin:/bin"),
-                  fault::unconfined_clock() ? const_cast<char*>(clock_switch.c_str()) : nullptr,
-                  nullptr};
-  const int sw = status_w.get(), cr = control_r.get();
-
-  const pid_t pid = ::fork();
-  if (pid < 0) return errno_error("forking the monitor of " + spec.name);
-  if (pid == 0) {
-    const int devnull = ::open("/dev/null", O_RDWR);
-    if (devnull >= 0) {
-      ::dup2(devnull, 0);
-      ::dup2(devnull, 1);
-    }
-    // dup2 clears FD_CLOEXEC on the new descriptor: 3 and 4 survive exec, nothing else.
-    if (::dup2(sw, 3) < 0 || ::dup2(cr, 4) < 0) ::_exit(126);
-    ::close_range(5, ~0U, 0);
-    ::execve(argv[0], argv.data(), envp);
-    ::_exit(127);
+  if (fault::unconfined_clock()) {
+    exec.env.push_back(std::string(fault::kUnconfinedClockVariable) + "=1");
   }
+  FW_ASSIGN_OR_RETURN(sys::Child child, sys::Child::exec(exec, "the monitor of " + spec.name));
   status_w.reset();
   control_r.reset();
-  auto pidfd = sys::pidfd_open(pid);  // our unreaped child: cannot be a reused pid
-  if (!pidfd.ok()) {
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
-    return pidfd.error().wrap("tracking the monitor of " + spec.name);
-  }
+  const pid_t pid = child.pid();
   const uint64_t start_time = sys::process_start_time(pid).value_or(0);
-  auto m = std::make_unique<Monitor>(base_, std::move(*pidfd), pid, start_time, spec.workspace,
-                                     std::move(events), true);
-  if (auto s = m->watch(std::move(status_r), std::move(control_w)); !s.ok()) {
-    m->kill_monitor();
-    ::waitpid(pid, nullptr, 0);
-    return s.error();
+  auto m = std::make_unique<Monitor>(base_, std::move(child), Fd(), pid, start_time, spec.workspace,
+                                     std::move(events));
+  if (auto s = m->watch(std::move(status.first), std::move(control.second)); !s.ok()) {
+    m->abandon();
+    return s.error().wrap("watching the monitor of " + spec.name);
   }
   return std::unique_ptr<core::RunningMonitor>(std::move(m));
 }
@@ -343,8 +335,8 @@ Result<std::unique_ptr<core::RunningMonitor>> MonitorLauncher::adopt(int64_t mon
                                                                      core::MonitorEvents events) {
   FW_ASSIGN_OR_RETURN(
       Fd pidfd, sys::pidfd_open_verified(static_cast<pid_t>(monitor_pid), monitor_start_time));
-  auto m = std::make_unique<Monitor>(base_, std::move(pidfd), monitor_pid, monitor_start_time,
-                                     workspace, std::move(events), false);
+  auto m = std::make_unique<Monitor>(base_, sys::Child(), std::move(pidfd), monitor_pid,
+                                     monitor_start_time, workspace, std::move(events));
   FW_TRY(m->adopt_init(init_pid));
   FW_TRY(m->watch(Fd(), Fd()));
   return std::unique_ptr<core::RunningMonitor>(std::move(m));

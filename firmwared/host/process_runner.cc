@@ -2,121 +2,101 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <memory>
 
 #include "firmwared/base/fd.h"
 #include "firmwared/base/log.h"
-#include "firmwared/sys/process.h"
+#include "firmwared/host/event.h"
+#include "firmwared/sys/child.h"
 
 namespace fw::host {
 
 namespace {
 
-struct Child {
-  event* out_event = nullptr;
-  event* exit_event = nullptr;
-  event* timer = nullptr;
-  Fd out, pidfd;
+constexpr size_t kOutputMax = 65536;
+
+// One running helper: its output pipe, pidfd and deadline watched on the loop. Owned by
+// exit_cb once started; destroying it before kills and reaps the helper.
+struct Helper {
+  sys::Child child;
+  Fd out;
+  Event out_event, exit_event, timer;
   std::string output;
   bool timed_out = false;
   std::function<void(ProcessOutcome)> done;
-
-  ~Child() {
-    for (event* e : {out_event, exit_event, timer}) {
-      if (e != nullptr) event_free(e);
-    }
-  }
 
   void drain() {
     char buf[4096];
     for (;;) {
       ssize_t n = ::read(out.get(), buf, sizeof(buf));
       if (n <= 0) break;
-      if (output.size() < 65536) output.append(buf, static_cast<size_t>(n));
+      if (output.size() < kOutputMax) output.append(buf, static_cast<size_t>(n));
     }
   }
 };
 
-void out_cb(evutil_socket_t, short, void* ctx) noexcept { static_cast<Child*>(ctx)->drain(); }
+void out_cb(evutil_socket_t, short, void* ctx) noexcept { static_cast<Helper*>(ctx)->drain(); }
 
 void timer_cb(evutil_socket_t, short, void* ctx) noexcept {
-  auto* c = static_cast<Child*>(ctx);
-  c->timed_out = true;
-  (void)sys::pidfd_send_signal(c->pidfd.get(), SIGKILL);
+  auto* h = static_cast<Helper*>(ctx);
+  h->timed_out = true;
+  (void)h->child.signal(SIGKILL);
 }
 
 void exit_cb(evutil_socket_t, short, void* ctx) noexcept {
-  std::unique_ptr<Child> c(static_cast<Child*>(ctx));
-  c->drain();
-  siginfo_t info{};
+  std::unique_ptr<Helper> h(static_cast<Helper*>(ctx));
+  h->drain();
   ProcessOutcome o;
-  if (::waitid(static_cast<idtype_t>(3) /* P_PIDFD */, static_cast<id_t>(c->pidfd.get()), &info,
-               WEXITED) == 0) {
-    o.exit_status = info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status;
-  } else {
-    o.exit_status = 255;
-  }
-  while (!c->output.empty() && c->output.back() == '\n') c->output.pop_back();
-  o.output = std::move(c->output);
-  o.timed_out = c->timed_out;
+  auto e = h->child.wait();  // it has exited: reaped at once
+  o.exit_status = e.ok() ? e->status() : 255;
+  while (!h->output.empty() && h->output.back() == '\n') h->output.pop_back();
+  o.output = std::move(h->output);
+  o.timed_out = h->timed_out;
   try {
-    c->done(std::move(o));
-  } catch (const std::exception& e) {
-    log::error(std::string("helper completion threw: ") + e.what());
+    h->done(std::move(o));
+  } catch (const std::exception& ex) {
+    log::error(std::string("helper completion threw: ") + ex.what());
   }
+}
+
+// Watches the helper's output, exit and deadline.
+Status watch(event_base* base, Helper* h, int timeout_ms) {
+  FW_ASSIGN_OR_RETURN(
+      h->out_event, Event::make(base, h->out.get(), EV_READ | EV_PERSIST, out_cb, h, "its output"));
+  FW_ASSIGN_OR_RETURN(h->exit_event,
+                      Event::make(base, h->child.pidfd(), EV_READ, exit_cb, h, "its pidfd"));
+  FW_ASSIGN_OR_RETURN(h->timer, Event::timer(base, false, timer_cb, h, "its deadline"));
+  const timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+  FW_TRY(h->out_event.add());
+  FW_TRY(h->exit_event.add());
+  return h->timer.add(&tv);
 }
 
 }  // namespace
 
-Status ProcessRunner::run(const std::vector<std::string>& argv_in, int timeout_ms,
+Status ProcessRunner::run(const std::vector<std::string>& argv, int timeout_ms,
                           std::function<void(ProcessOutcome)> done) {
+  if (argv.empty()) return make_error(EINVAL, "running a helper: no program");
   int p[2];
   if (::pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) return errno_error("creating a pipe");
-  Fd out_r(p[0]), out_w(p[1]);
-  std::vector<std::string> args = argv_in;
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  char* envp[] = {const_cast<char*>("PATH=/usr/sbin:/usr/bin:/sbin:/bin"), nullptr};
-  const int w = out_w.get();
-  const pid_t pid = ::fork();  // only async-signal-safe calls in the child
-  if (pid < 0) return errno_error("forking " + args[0]);
-  if (pid == 0) {
-    const int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0) ::dup2(devnull, 0);
-    ::dup2(w, 1);
-    ::dup2(w, 2);
-    ::close_range(3, ~0U, 0);
-    ::execve(argv[0], argv.data(), envp);
-    ::_exit(127);
-  }
+  Fd out_r(p[0]), out_w0(p[1]);
+  // The source above the targets 1 and 2 (ExecSpec).
+  FW_ASSIGN_OR_RETURN(Fd out_w, sys::fd_above(out_w0.get(), STDERR_FILENO + 1, "a pipe"));
+  out_w0.reset();
+  auto h = std::make_unique<Helper>();
+  FW_ASSIGN_OR_RETURN(
+      h->child, sys::Child::exec({argv,
+                                  {"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
+                                  {{out_w.get(), STDOUT_FILENO}, {out_w.get(), STDERR_FILENO}}},
+                                 argv[0]));
   out_w.reset();
-  auto c = std::make_unique<Child>();
-  auto pidfd = sys::pidfd_open(pid);
-  if (!pidfd.ok()) {
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
-    return pidfd.error();
-  }
-  c->pidfd = std::move(*pidfd);
-  c->out = std::move(out_r);
-  c->done = std::move(done);
-  Child* raw = c.get();
-  raw->out_event = event_new(base_, raw->out.get(), EV_READ | EV_PERSIST, out_cb, raw);
-  raw->exit_event = event_new(base_, raw->pidfd.get(), EV_READ, exit_cb, raw);
-  raw->timer = evtimer_new(base_, timer_cb, raw);
-  timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-  if (raw->out_event == nullptr || raw->exit_event == nullptr || raw->timer == nullptr ||
-      event_add(raw->out_event, nullptr) != 0 || event_add(raw->exit_event, nullptr) != 0 ||
-      evtimer_add(raw->timer, &tv) != 0) {
-    (void)sys::pidfd_send_signal(raw->pidfd.get(), SIGKILL);
-    ::waitpid(pid, nullptr, 0);
-    return make_error(ENOMEM, "watching " + args[0]);
-  }
-  c.release();  // owned by exit_cb from now on
+  h->out = std::move(out_r);
+  h->done = std::move(done);
+  // A failure here destroys `h`: the helper is killed and reaped.
+  FW_TRY_CTX(watch(base_, h.get(), timeout_ms), "watching " + argv[0]);
+  h.release();  // owned by exit_cb from now on
   return {};
 }
 

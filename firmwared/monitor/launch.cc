@@ -5,13 +5,11 @@
 #include <linux/mount.h>
 #include <sched.h>
 #include <signal.h>
-#include <sys/fsuid.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -22,27 +20,12 @@
 #include <fstream>
 #include <optional>
 #include <sstream>
+#include <utility>
+
+#include "firmwared/monitor/mounting.h"
+#include "firmwared/sys/child.h"
 
 namespace fw::monitor {
-
-namespace {
-
-Status do_mount(const char* src, const std::string& dst, const char* type, unsigned long flags,
-                const char* data) {
-  if (::mount(src, dst.c_str(), type, flags, data) != 0) {
-    return errno_error(std::string("mounting ") + (type ? type : "bind") + " on '" + dst + "'");
-  }
-  return {};
-}
-
-Status ensure_dir(const std::string& path, mode_t mode) {
-  if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST) {
-    return errno_error("creating '" + path + "'");
-  }
-  return {};
-}
-
-}  // namespace
 
 Sandbox::Sandbox(Sandbox&& other) noexcept
     : uid_base(other.uid_base),
@@ -77,6 +60,18 @@ std::optional<char> read_fd_byte(int fd) {
   if (n != 1) return std::nullopt;
   return c;
 }
+// A pipe, both ends close-on-exec: {read end, write end}.
+Result<std::pair<Fd, Fd>> make_pipe(const std::string& what) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) return errno_error("creating " + what);
+  return std::pair<Fd, Fd>(Fd(p[0]), Fd(p[1]));
+}
+// PID 1's exec pipe: its write end away from 0-2, which PID 1 overwrites with its console.
+Result<std::pair<Fd, Fd>> exec_pipe() {
+  FW_ASSIGN_OR_RETURN(auto p, make_pipe("the exec pipe"));
+  FW_ASSIGN_OR_RETURN(p.second, sys::fd_above(p.second.get(), 3, "the exec pipe"));
+  return p;
+}
 Status join_ns(pid_t pid, const char* name, int type, const char* what) {
   Fd fd(::open(("/proc/" + std::to_string(pid) + "/ns/" + name).c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return errno_error(std::string("opening the ") + what + " namespace");
@@ -102,18 +97,15 @@ Result<Sandbox> enter_namespaces(const std::string& hostname, uint32_t uid_base,
     }
   } else {
     if (::unshare(CLONE_NEWNS) != 0) return errno_error("unsharing the mount namespace");
-    int ready[2], go[2], exec[2];
-    if (::pipe2(ready, O_CLOEXEC) != 0) return errno_error("creating a pipe");
-    Fd ready_r(ready[0]), ready_w(ready[1]);
-    if (::pipe2(go, O_CLOEXEC) != 0) return errno_error("creating a pipe");
-    Fd go_r(go[0]);
-    sb.go.reset(go[1]);
-    if (::pipe2(exec, O_CLOEXEC) != 0) return errno_error("creating the exec pipe");
-    sb.exec_pipe.reset(exec[0]);
-    // Away from 0-2, which PID 1 overwrites with its console.
-    Fd exec_w(::fcntl(exec[1], F_DUPFD_CLOEXEC, 3));
-    ::close(exec[1]);
-    if (!exec_w) return errno_error("duplicating the exec pipe");
+    FW_ASSIGN_OR_RETURN(auto ready, make_pipe("PID 1's ready pipe"));
+    FW_ASSIGN_OR_RETURN(auto go, make_pipe("PID 1's go pipe"));
+    FW_ASSIGN_OR_RETURN(auto exec, exec_pipe());
+    Fd& ready_r = ready.first;
+    Fd& ready_w = ready.second;
+    Fd& go_r = go.first;
+    Fd& exec_w = exec.second;
+    sb.go = std::move(go.second);
+    sb.exec_pipe = std::move(exec.first);
     // clone(2) without a new stack works as fork(2) does (the monitor has one thread). The
     // new namespaces are owned by the new user namespace; a PID namespace needs a process
     // before anything can join it, so PID 1 is made now.
@@ -160,115 +152,6 @@ Status clear_host_mount_flags(const std::string& root) {
   // mount(2), MS_REMOUNT|MS_BIND: sets exactly the per-mount flags given, here none of
   // ro, nosuid, nodev, noexec (the overlay is writable).
   return do_mount(nullptr, root, nullptr, MS_BIND | MS_REMOUNT, nullptr);
-}
-
-namespace {
-
-// Makes the directories the monitor adds to the instance's tree as the instance's root: in
-// a user namespace the overlay's layers are idmapped, and host root's own ids cannot be
-// written there (EOVERFLOW). fsuid is per process here (the monitor has one thread); going
-// back to 0 restores the file capabilities (capabilities(7)).
-class AsInstanceRoot {
- public:
-  explicit AsInstanceRoot(uint32_t uid_base) : on_(uid_base != 0) {
-    if (!on_) return;
-    ::setfsgid(uid_base);
-    ::setfsuid(uid_base);
-  }
-  ~AsInstanceRoot() {
-    if (!on_) return;
-    ::setfsuid(0);
-    ::setfsgid(0);
-  }
-  AsInstanceRoot(const AsInstanceRoot&) = delete;
-  AsInstanceRoot& operator=(const AsInstanceRoot&) = delete;
-
- private:
-  bool on_;
-};
-
-std::string id_options(const Sandbox& sb) {
-  if (!sb.userns()) return "";
-  return ",uid=" + std::to_string(sb.uid_base) + ",gid=" + std::to_string(sb.uid_base);
-}
-
-Status own(const std::string& path, const Sandbox& sb) {
-  if (!sb.userns()) return {};
-  if (::lchown(path.c_str(), sb.uid_base, sb.uid_base) != 0) {
-    return errno_error("giving '" + path + "' to the instance's root");
-  }
-  return {};
-}
-
-}  // namespace
-
-Status bind_console(const std::string& root, const std::string& console_path) {
-  const std::string console = root + "/dev/console";
-  const int fd = ::open(console.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return errno_error("creating '" + console + "'");
-  ::close(fd);
-  return do_mount(console_path.c_str(), console, nullptr, MS_BIND, nullptr);
-}
-
-Status populate_dev(const std::string& root, const Sandbox& sb) {
-  const std::string dev = root + "/dev";
-  {
-    // Opened as host root: the workspace above the root is the host's, 0700.
-    Fd top(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-    if (!top) return errno_error("opening '" + root + "'");
-    AsInstanceRoot as(sb.uid_base);
-    for (auto [name, mode] : {std::pair{"dev", 0755}, {"proc", 0555}, {"sys", 0555}}) {
-      if (::mkdirat(top.get(), name, static_cast<mode_t>(mode)) != 0 && errno != EEXIST) {
-        return errno_error("creating '" + root + "/" + name + "'");
-      }
-    }
-  }
-  FW_TRY(do_mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC,
-                  ("mode=755,size=512k" + id_options(sb)).c_str()));
-  struct Node {
-    const char* name;
-    unsigned major, minor;
-  };
-  // devices.txt in the kernel documentation: the memory devices and /dev/tty. The monitor,
-  // host root, makes them on a tmpfs of the host's user namespace: inside a user namespace
-  // nobody could (mknod needs CAP_MKNOD in the initial one), and the instance's root may
-  // remove or rename them but never make another.
-  for (const Node& n : {Node{"null", 1, 3}, Node{"zero", 1, 5}, Node{"full", 1, 7},
-                        Node{"random", 1, 8}, Node{"urandom", 1, 9}, Node{"tty", 5, 0}}) {
-    const std::string p = dev + "/" + n.name;
-    if (::mknod(p.c_str(), S_IFCHR | 0666, makedev(n.major, n.minor)) != 0) {
-      return errno_error("creating device node '" + p + "'");
-    }
-    ::chmod(p.c_str(), 0666);  // mknod(2) honours the umask
-    FW_TRY(own(p, sb));
-  }
-  FW_TRY(ensure_dir(dev + "/pts", 0755));
-  // newinstance: the instance's ptys are its own, invisible to the host (devpts docs).
-  const std::string tty_gid = std::to_string(sb.uid_base + 5);  // group tty, 5 inside
-  FW_TRY(do_mount("devpts", dev + "/pts", "devpts", MS_NOSUID | MS_NOEXEC,
-                  ("newinstance,ptmxmode=0666,mode=0620,gid=" + tty_gid).c_str()));
-  if (::symlink("pts/ptmx", (dev + "/ptmx").c_str()) != 0) {
-    return errno_error("linking " + dev + "/ptmx");
-  }
-  FW_TRY(own(dev + "/ptmx", sb));
-  FW_TRY(ensure_dir(dev + "/shm", 01777));
-  FW_TRY(do_mount("shm", dev + "/shm", "tmpfs", MS_NOSUID | MS_NODEV,
-                  ("mode=1777,size=16m" + id_options(sb)).c_str()));
-  const char* links[][2] = {{"/proc/self/fd", "fd"},
-                            {"/proc/self/fd/0", "stdin"},
-                            {"/proc/self/fd/1", "stdout"},
-                            {"/proc/self/fd/2", "stderr"}};
-  for (auto& l : links) {
-    const std::string at = dev + "/" + l[1];
-    if (::symlink(l[0], at.c_str()) != 0) return errno_error("linking " + at);
-    FW_TRY(own(at, sb));
-  }
-  // A read-only sysfs of the instance's network namespace (the monitor's own): the host's
-  // devices stay visible read-only, as in systemd-nspawn; in a user namespace the lock
-  // keeps it read-only, and a second sysfs cannot be mounted over it.
-  FW_TRY(do_mount("sysfs", root + "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                  nullptr));
-  return {};
 }
 
 Status pivot_here(const std::string& root) {
@@ -368,10 +251,10 @@ void take_console(int console_fd, int pipe_fd) {
 }
 
 // Writes `pid` into the cgroup.procs of each of the instance's cgroups.
-Status join_cgroups(const std::vector<std::string>& cgroups, pid_t pid) {
+Status join_cgroups(const std::vector<sys::wire::CgroupArg>& cgroups, pid_t pid) {
   const std::string text = std::to_string(pid);
-  for (const std::string& c : cgroups) {
-    const std::string procs = c.substr(c.find(':') + 1) + "/cgroup.procs";
+  for (const auto& c : cgroups) {
+    const std::string procs = c.dir + "/cgroup.procs";
     Fd fd(::open(procs.c_str(), O_WRONLY | O_CLOEXEC));
     if (!fd || ::write(fd.get(), text.data(), text.size()) < 0) {
       return errno_error("moving PID 1 into " + procs);
@@ -385,17 +268,17 @@ Status join_cgroups(const std::vector<std::string>& cgroups, pid_t pid) {
 // expects). Unified host: cgroup2 there. Hybrid host: a tmpfs holding "unified" (cgroup2) and
 // "systemd" (the name=systemd hierarchy), both the instance's to manage, and the v1
 // controllers read-only; the tmpfs itself read-only. Run by PID 1 after the pivot.
-Status mount_cgroups(const std::vector<std::string>& cgroups) {
+Status mount_cgroups(const std::vector<sys::wire::CgroupArg>& cgroups) {
   if (cgroups.empty()) return {};
   constexpr unsigned long kFlags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
   const std::string top = "/sys/fs/cgroup";
   bool v1 = false;
-  for (const std::string& c : cgroups) v1 = v1 || c.compare(0, 8, "unified:") != 0;
+  for (const auto& c : cgroups) v1 = v1 || !c.unified();
   if (!v1) return do_mount("cgroup2", top, "cgroup2", kFlags, nullptr);
   FW_TRY(do_mount("tmpfs", top, "tmpfs", kFlags, "mode=755,size=64k"));
-  for (const std::string& c : cgroups) {
-    const std::string kind = c.substr(0, c.find(':'));
-    if (kind == "unified") {
+  for (const auto& c : cgroups) {
+    const std::string& kind = c.kind;
+    if (c.unified()) {
       FW_TRY(ensure_dir(top + "/unified", 0755));
       FW_TRY(do_mount("cgroup2", top + "/unified", "cgroup2", kFlags, nullptr));
     } else if (kind.rfind("name=", 0) == 0) {
@@ -542,19 +425,17 @@ Result<pid_t> spawn_init(Sandbox& sb, const InitSpec& init) {
     // /proc must be mounted by a process of PID 1's PID namespace, and in the monitor's
     // mount namespace (the host's user namespace owns it) to be locked in PID 1's copy.
     FW_TRY(join_ns(sb.init_pid, "pid", CLONE_NEWPID, "PID"));
-    const pid_t helper = ::fork();
-    if (helper < 0) return errno_error("forking the /proc mounter");
-    if (helper == 0) {
-      Status s =
-          do_mount("proc", init.root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
-      if (s.ok()) s = mask_proc(init.root);
-      ::_exit(s.ok() ? 0 : (s.error().code > 0 && s.error().code < 256 ? s.error().code : EIO));
-    }
-    int st = 0;
-    while (::waitpid(helper, &st, 0) < 0 && errno == EINTR) {
-    }
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-      return errno_error(WIFEXITED(st) ? WEXITSTATUS(st) : EIO, "mounting /proc and its masks");
+    FW_ASSIGN_OR_RETURN(
+        sys::Child helper, sys::Child::fork("the /proc mounter", [&]() -> int {
+          Status s = do_mount("proc", init.root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                              nullptr);
+          if (s.ok()) s = mask_proc(init.root);
+          return s.ok() ? 0 : (s.error().code > 0 && s.error().code < 256 ? s.error().code : EIO);
+        }));
+    FW_ASSIGN_OR_RETURN(sys::ChildExit helper_exit, helper.wait());
+    if (helper_exit.status() != 0) {
+      return errno_error(helper_exit.signaled ? EIO : helper_exit.value,
+                         "mounting /proc and its masks");
     }
     FW_TRY(join_cgroups(init.cgroups, sb.init_pid));
     FW_TRY(write_fd_byte(sb.go.get(), 1));
@@ -564,27 +445,15 @@ Result<pid_t> spawn_init(Sandbox& sb, const InitSpec& init) {
     return await_exec(pid, sb.exec_pipe.get());
   }
   if (::unshare(CLONE_NEWPID) != 0) return errno_error("unsharing the PID namespace");
-  int p[2];
-  if (::pipe2(p, O_CLOEXEC) != 0) return errno_error("creating the exec pipe");
-  if (p[1] < 3) {  // keep the pipe away from 0-2, which the child overwrites
-    const int moved = ::fcntl(p[1], F_DUPFD_CLOEXEC, 3);
-    ::close(p[1]);
-    p[1] = moved;
-  }
+  FW_ASSIGN_OR_RETURN(auto exec, exec_pipe());
   const pid_t pid = ::fork();
-  if (pid < 0) {
-    Error e = errno_error("forking PID 1");
-    ::close(p[0]);
-    ::close(p[1]);
-    return e;
-  }
+  if (pid < 0) return errno_error("forking PID 1");
   if (pid == 0) {
-    ::close(p[0]);
-    run_child(init, p[1]);
+    exec.first.reset();
+    run_child(init, exec.second.get());
   }
-  ::close(p[1]);
-  Fd r(p[0]);
-  return await_exec(pid, r.get());
+  exec.second.reset();
+  return await_exec(pid, exec.first.get());
 }
 
 }  // namespace fw::monitor

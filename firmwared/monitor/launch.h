@@ -1,8 +1,9 @@
 #pragma once
-// The launch steps that run inside the monitor (DESIGN §8 steps 2, 4, 6), each returning
-// an Error naming the step. The monitor runs them in order; a failure is reported to the
-// daemon and the monitor exits: its private mount namespace, and everything mounted in it,
-// disappears with it (bubblewrap's rule: inside a private namespace, failing is cleanup).
+// The launch steps that run inside the monitor (steps 2, 4 and 6 of "Launching an
+// instance" in docs/architecture.md), each returning an Error naming the step. The monitor
+// runs them in order; a failure is reported to the daemon and the monitor exits: its
+// private mount namespace, and everything mounted in it, disappears with it (bubblewrap's
+// rule: inside a private namespace, failing is cleanup).
 
 #include <sys/types.h>
 
@@ -12,6 +13,7 @@
 #include "firmwared/base/fd.h"
 #include "firmwared/base/result.h"
 #include "firmwared/sys/confinement.h"
+#include "firmwared/sys/monitor_wire.h"
 #include "firmwared/sys/userns.h"
 
 namespace fw::monitor {
@@ -22,10 +24,10 @@ struct InitSpec {
   std::vector<std::string> cmdline;
   int console_fd = -1;  // the console's pts: stdin/out/err
   const sys::Confinement* confinement = nullptr;
-  // The instance's cgroups ("KIND:DIR", see Options::cgroups), made by the daemon: PID 1 is
+  // The instance's cgroups (see Options::cgroups), made by the daemon: PID 1 is
   // moved into each before it makes its cgroup namespace, and finds them mounted at
   // /sys/fs/cgroup. Empty: PID 1 stays in the monitor's cgroups, with no cgroup namespace.
-  std::vector<std::string> cgroups;
+  std::vector<sys::wire::CgroupArg> cgroups;
 };
 
 // What the monitor made for one instance in step 2, used again by steps 4 and 6.

@@ -1,13 +1,8 @@
-// firmwared-monitor: one per running instance (DESIGN §4, like conmon). Started by the
-// daemon for START; unshares the namespaces, completes the launch, is PID 1's parent
-// outside the new PID namespace, holds the console, records PID 1's exit status, exits.
-// It never depends on the daemon staying alive.
-//
-// Status lines to the daemon (--status-fd): "PTS <inner> <outer>", "NS_READY",
-// "STARTED <pid>", "OOM <count>" (the OOM killer acted in the instance's cgroup; count: its
-// kills so far), "ERROR <errno> <message>", "EXITED <status>".
-// Control lines from the daemon (--control-fd): "GO" (network is set up), "ACK" (the
-// daemon holds a pidfd of PID 1, which may now be reaped).
+// firmwared-monitor: one per running instance (like conmon). Started by the daemon for
+// START; unshares the namespaces, completes the launch, is PID 1's parent outside the new
+// PID namespace, holds the console, records PID 1's exit status, exits. It never depends
+// on the daemon staying alive. What it says to the daemon and what it hears back: the
+// status and control lines of firmwared/sys/monitor_wire.h.
 
 #include <fcntl.h>
 #include <poll.h>
@@ -17,6 +12,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -28,7 +24,10 @@
 #include "firmwared/sys/cgroup.h"
 #include "firmwared/sys/confinement.h"
 #include "firmwared/sys/monitor_lock.h"
+#include "firmwared/sys/monitor_wire.h"
 #include "firmwared/sys/process.h"
+
+namespace wire = fw::sys::wire;
 
 namespace {
 
@@ -36,39 +35,31 @@ int g_status_fd = -1;
 
 void say(const std::string& line) {
   if (g_status_fd < 0) return;
-  const std::string l = line + "\n";
-  if (::write(g_status_fd, l.data(), l.size()) < 0) g_status_fd = -1;  // daemon gone
+  if (!wire::write_line(g_status_fd, line).ok()) g_status_fd = -1;  // daemon gone
 }
 
 int fail(const fw::Error& e) {
-  std::string msg = e.message;
-  for (char& c : msg) {
-    if (c == '\n') c = ' ';
-  }
-  say("ERROR " + std::to_string(e.code) + " " + msg);
-  std::fprintf(stderr, "firmwared-monitor: %s\n", msg.c_str());
+  say(wire::error_line(e));
+  std::fprintf(stderr, "firmwared-monitor: %s\n", e.message.c_str());
   return 1;
 }
 
-// Reads one control line; "" on EOF or error (the daemon went away).
-std::string read_control(int fd) {
-  std::string line;
-  char c;
-  while (::read(fd, &c, 1) == 1) {
-    if (c == '\n') return line;
-    line += c;
-  }
-  return "";
+// Reads one control line; nullopt on EOF, error (the daemon went away) or a line that is
+// not a control word.
+std::optional<wire::Control> read_control(int fd) {
+  auto line = wire::read_line(fd);
+  if (!line) return std::nullopt;
+  return wire::parse_control(*line);
 }
 
-// The instance's memory cgroup among its cgroups ("KIND:DIR"): the v1 memory controller's,
-// else the cgroup2 one when it counts memory. {"", false} when none.
-std::pair<std::string, bool> memory_cgroup(const std::vector<std::string>& cgroups) {
+// The instance's memory cgroup among its cgroups: the v1 memory controller's, else the
+// cgroup2 one when it counts memory. {"", false} when none.
+std::pair<std::string, bool> memory_cgroup(const std::vector<wire::CgroupArg>& cgroups) {
   std::string unified;
   for (const auto& c : cgroups) {
-    const std::string kind = c.substr(0, c.find(':'));
-    const std::string dir = c.substr(c.find(':') + 1);
-    if (kind == "unified") {
+    const std::string& kind = c.kind;
+    const std::string& dir = c.dir;
+    if (c.unified()) {
       if (::access((dir + "/memory.events").c_str(), F_OK) == 0) unified = dir;
       continue;
     }
@@ -111,7 +102,7 @@ int run(const fw::monitor::Options& o) {
 
   auto console = fw::monitor::Console::open(ws.get(), o.log_max);
   if (!console.ok()) return fail(console.error().wrap("setting up the console"));
-  say("PTS " + console->inner_path() + " " + console->outer_path());
+  say(wire::pts_line(console->inner_path(), console->outer_path()));
   // Also on disk: a daemon that re-adopts this instance after a restart finds them here.
   if (fw::Fd pts(::openat(ws.get(), "pts", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)); pts) {
     const std::string line = console->inner_path() + " " + console->outer_path() + "\n";
@@ -126,8 +117,9 @@ int run(const fw::monitor::Options& o) {
                                    o.cgroups};
   auto sandbox = fw::monitor::enter_namespaces(o.name, o.userns_base, o.time_offset, init);
   if (!sandbox.ok()) return fail(sandbox.error());
-  say("NS_READY");
-  if (read_control(o.control_fd) != "GO") return fail(fw::make_error(ECANCELED, "start cancelled"));
+  say(wire::ns_ready_line());
+  if (read_control(o.control_fd) != wire::Control::kGo)
+    return fail(fw::make_error(ECANCELED, "start cancelled"));
   if (auto s = fw::monitor::clear_host_mount_flags(o.root); !s.ok()) {
     return fail(s.error().wrap("clearing nosuid,nodev on the instance's root"));
   }
@@ -153,10 +145,10 @@ int run(const fw::monitor::Options& o) {
   if (auto s = fw::sys::write_monitor_lock(lock->get(), self, start_time, *pid); !s.ok()) {
     return fail(s.error());
   }
-  say("STARTED " + std::to_string(*pid));
+  say(wire::started_line(*pid));
   // Do not reap PID 1 before the daemon holds its pidfd (no pid reuse window); EOF means
   // the daemon is gone, and we go on alone.
-  bool control_open = read_control(o.control_fd) == "ACK";
+  bool control_open = read_control(o.control_fd) == wire::Control::kAck;
 
   // OOM kills in the instance are reported as they happen (not fatal without a watch).
   const auto [memory_dir, memory_unified] = memory_cgroup(o.cgroups);
@@ -183,7 +175,7 @@ int run(const fw::monitor::Options& o) {
     if (fds[0].revents & POLLIN) console->pump_inner();
     if (fds[1].revents & POLLIN) console->pump_outer();
     if (fds[3].revents & (POLLIN | POLLHUP)) {
-      if (read_control(o.control_fd).empty()) control_open = false;
+      if (!wire::read_line(o.control_fd)) control_open = false;
     }
     if (fds[4].revents & (POLLIN | POLLERR | POLLHUP)) {
       char drain[256];
@@ -194,7 +186,7 @@ int run(const fw::monitor::Options& o) {
         oom.reset();  // the cgroup is going away
       } else if (*kills > oom_seen) {
         oom_seen = *kills;
-        say("OOM " + std::to_string(oom_seen));
+        say(wire::oom_line(oom_seen));
       }
     }
     if (fds[2].revents & POLLIN) break;
@@ -214,7 +206,7 @@ int run(const fw::monitor::Options& o) {
     st.reset();
     ::renameat(ws.get(), "exit_status.tmp", ws.get(), "exit_status");
   }
-  say("EXITED " + std::to_string(status));
+  say(wire::exited_line(status));
   return 0;
 }
 

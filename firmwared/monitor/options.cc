@@ -39,11 +39,8 @@ Result<Options> parse_options(int argc, char** argv) {
     } else if (a == "--time-offset") {
       o.time_offset = std::stoll(v);
     } else if (a == "--cgroup") {
-      const size_t colon = v.find(':');
-      if (colon == std::string::npos || colon == 0 || v.size() < colon + 2 || v[colon + 1] != '/') {
-        return make_error(EINVAL, "bad --cgroup " + v + ": expected KIND:/DIR");
-      }
-      o.cgroups.push_back(v);
+      FW_ASSIGN_OR_RETURN(auto cgroup, sys::wire::parse_cgroup_arg(v));
+      o.cgroups.push_back(std::move(cgroup));
     } else {
       return make_error(EINVAL, "unknown option " + a);
     }

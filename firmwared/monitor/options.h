@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "firmwared/base/result.h"
+#include "firmwared/sys/monitor_wire.h"
 
 namespace fw::monitor {
 
@@ -24,9 +25,8 @@ struct Options {
   std::string apparmor_profile;  // entered by PID 1 at exec ("" = no AppArmor)
   uint32_t userns_base = 0;      // host id of the instance's root; 0: no user namespace
   int64_t time_offset = 0;       // seconds added to monotonic and boottime; 0: no time ns
-  // The instance's cgroup in each host hierarchy, as "KIND:DIR": KIND "unified" (cgroup2)
-  // or a v1 hierarchy's controllers ("memory", "cpu,cpuacct", "name=systemd").
-  std::vector<std::string> cgroups;
+  // The instance's cgroup in each host hierarchy (--cgroup KIND:DIR, see monitor_wire.h).
+  std::vector<sys::wire::CgroupArg> cgroups;
   std::vector<std::string> cmdline;
 };
 

@@ -15,6 +15,12 @@ constexpr idtype_t kPidfd = static_cast<idtype_t>(3);  // P_PIDFD (Linux 5.4)
 
 }  // namespace
 
+Result<Fd> fd_above(int fd, int lowest, const std::string& what) {
+  Fd moved(::fcntl(fd, F_DUPFD_CLOEXEC, lowest));
+  if (!moved) return errno_error("duplicating " + what);
+  return moved;
+}
+
 Result<Child> Child::adopt_forked(pid_t pid, const std::string& what) {
   auto pidfd = pidfd_open(pid);  // our unreaped child: the pid cannot have been reused
   if (!pidfd.ok()) {

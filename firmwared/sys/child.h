@@ -34,6 +34,11 @@ struct ExecSpec {
   std::vector<std::pair<int, int>> fds;
 };
 
+// Duplicates `fd` (close-on-exec) onto the lowest free number ≥ `lowest`: an ExecSpec
+// source must be above every target, and a pipe made by a daemon that runs with 0-2 closed
+// could land on one. `fd` stays open; the error names `what`.
+Result<Fd> fd_above(int fd, int lowest, const std::string& what);
+
 class Child {
  public:
   Child() = default;

@@ -6,7 +6,9 @@
 #  4. a directory firmware is opened once without symlinks and that directory is mounted: a
 #     path replaced by a symlink to / (restart, or a race during PREPARE) never mounts /;
 #  5. EXPORT replaces only regular files, whoever asks, even with --force;
-#  6. stolen_interface by a non-root client only from stealable_interfaces.
+#  6. stolen_interface by a non-root client only from stealable_interfaces;
+#  7. a firmware whose /dev is a symlink (to a host directory) is refused at START with an
+#     error naming it: the monitor never mounts its /dev on the host path it points to.
 source "$(dirname "$0")/../lib/harness.sh"
 require_root
 command -v setpriv >/dev/null || skip "needs setpriv (util-linux)"
@@ -245,4 +247,25 @@ check "race: some PREPAREs were refused (the race was real)" test "$refusals" -g
 
 fwctl drop firmwares "$(sha1sum "$FW_TMP/readable.ext2" | cut -c1-40)" >/dev/null 2>&1 || true
 fwctl drop firmwares "$(sha1sum "$FW_EX_EXT2" | cut -c1-40)" >/dev/null 2>&1 || true
+
+# ---- 7. a firmware's /dev that is a symlink out of its root ---------------------------------
+HOSTDEV=$FW_TMP/hostdev
+mkdir "$HOSTDEV"
+touch "$HOSTDEV/.fwthp-marker"
+DEVLINK=$FW_TMP/devlink
+cp -a "$FW_EX_DIR" "$DEVLINK"
+rm -rf "$DEVLINK/dev"
+ln -s "$HOSTDEV" "$DEVLINK/dev"
+run fwctl prepare instances "$DEVLINK"
+expect_eq "devlink: prepare instance: exit 0" 0 "$RC"
+D_NAME=$(sed -n 's/^name: //p' <<<"$OUT")
+run fwctl start --timeout 30 "$D_NAME"
+check "devlink: START fails" test "$RC" -ne 0
+expect_match "devlink: the error names the firmware's /dev" \
+  "the firmware's /dev is a symbolic link; firmwared mounts its own /dev there" "$ERR"
+expect_eq "devlink: the host directory is untouched" ".fwthp-marker" "$(ls -A "$HOSTDEV")"
+check "devlink: nothing is mounted on the host directory" \
+  test -z "$(awk -v d="$HOSTDEV" '$5 == d' /proc/self/mountinfo)"
+run fwctl drop instances "$D_NAME"
+expect_eq "devlink: drop instance: exit 0" 0 "$RC"
 stop_daemon

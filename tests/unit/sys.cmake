@@ -5,6 +5,8 @@ fw_unit_test(sys_monitor_lock_test SOURCES sys_monitor_lock_test.cc LIBS fw_sys)
 fw_unit_test(sys_cgroup_test SOURCES sys_cgroup_test.cc LIBS fw_sys)
 fw_unit_test(sys_child_test SOURCES sys_child_test.cc LIBS fw_sys)
 fw_unit_test(sys_atomic_output_test SOURCES sys_atomic_output_test.cc LIBS fw_sys)
+fw_unit_test(sys_monitor_wire_test SOURCES sys_monitor_wire_test.cc LIBS fw_sys)
+fw_unit_test(sys_netns_pin_test SOURCES sys_netns_pin_test.cc LIBS fw_sys)
 
 # Root tests: real mounts and loop devices. Each skips when not root, unless
 # FW_TESTS_MUST_RUN=1 turns the skip into a failure.

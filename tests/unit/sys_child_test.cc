@@ -107,6 +107,18 @@ TEST(Child, RefusesASourceBelowATarget) {
   EXPECT_EQ(c.error().code, EINVAL);
 }
 
+TEST(Child, FdAboveDuplicatesHighAndCloseOnExec) {
+  auto fd = fd_above(1, 20, "stdout");
+  ASSERT_TRUE(fd.ok()) << fd.error().message;
+  EXPECT_GE(fd->get(), 20);
+  EXPECT_NE(::fcntl(fd->get(), F_GETFD) & FD_CLOEXEC, 0);
+  EXPECT_GE(::fcntl(1, F_GETFD), 0);  // the original stays open
+  auto bad = fd_above(-1, 20, "nothing");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, EBADF);
+  EXPECT_EQ(bad.error().message.rfind("duplicating nothing", 0), 0u);
+}
+
 TEST(Child, ForkRunsTheBody) {
   auto c = Child::fork("a body", [] { return 42; });
   ASSERT_TRUE(c.ok());

@@ -1,0 +1,128 @@
+#include "firmwared/sys/monitor_wire.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <sstream>
+
+namespace fw::sys::wire {
+
+namespace {
+
+constexpr char kPts[] = "PTS";
+constexpr char kNsReady[] = "NS_READY";
+constexpr char kStarted[] = "STARTED";
+constexpr char kOom[] = "OOM";
+constexpr char kError[] = "ERROR";
+constexpr char kExited[] = "EXITED";
+constexpr char kGo[] = "GO";
+constexpr char kAck[] = "ACK";
+
+}  // namespace
+
+std::string pts_line(const std::string& inner, const std::string& outer) {
+  return std::string(kPts) + " " + inner + " " + outer + "\n";
+}
+
+std::string ns_ready_line() { return std::string(kNsReady) + "\n"; }
+
+std::string started_line(int64_t pid) {
+  return std::string(kStarted) + " " + std::to_string(pid) + "\n";
+}
+
+std::string oom_line(uint64_t kills) {
+  return std::string(kOom) + " " + std::to_string(kills) + "\n";
+}
+
+std::string error_line(const Error& error) {
+  std::string message = error.message;
+  for (char& c : message) {
+    if (c == '\n') c = ' ';
+  }
+  return std::string(kError) + " " + std::to_string(error.code) + " " + message + "\n";
+}
+
+std::string exited_line(int status) {
+  return std::string(kExited) + " " + std::to_string(status) + "\n";
+}
+
+std::optional<StatusLine> parse_status(const std::string& line) {
+  std::istringstream in(line);
+  std::string word;
+  in >> word;
+  StatusLine s;
+  if (word == kPts) {
+    s.kind = StatusLine::Kind::kPts;
+    if (!(in >> s.inner >> s.outer)) return std::nullopt;
+  } else if (word == kNsReady) {
+    s.kind = StatusLine::Kind::kNsReady;
+  } else if (word == kStarted || word == kOom || word == kExited) {
+    s.kind = word == kStarted ? StatusLine::Kind::kStarted
+             : word == kOom   ? StatusLine::Kind::kOom
+                              : StatusLine::Kind::kExited;
+    if (!(in >> s.number)) return std::nullopt;
+  } else if (word == kError) {
+    s.kind = StatusLine::Kind::kError;
+    s.error.code = EIO;
+    in >> s.error.code;
+    std::getline(in, s.error.message);
+    if (!s.error.message.empty() && s.error.message[0] == ' ') s.error.message.erase(0, 1);
+  } else {
+    return std::nullopt;
+  }
+  return s;
+}
+
+std::string control_line(Control control) {
+  return std::string(control == Control::kGo ? kGo : kAck) + "\n";
+}
+
+std::optional<Control> parse_control(const std::string& line) {
+  if (line == kGo) return Control::kGo;
+  if (line == kAck) return Control::kAck;
+  return std::nullopt;
+}
+
+std::optional<std::string> take_line(std::string& buffer) {
+  const size_t nl = buffer.find('\n');
+  if (nl == std::string::npos) return std::nullopt;
+  std::string line = buffer.substr(0, nl);
+  buffer.erase(0, nl + 1);
+  return line;
+}
+
+std::optional<std::string> read_line(int fd) {
+  std::string line;
+  for (;;) {
+    char c;
+    const ssize_t n = ::read(fd, &c, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n != 1) return std::nullopt;
+    if (c == '\n') return line;
+    line += c;
+  }
+}
+
+fw::Status write_line(int fd, const std::string& line) {
+  size_t done = 0;
+  while (done < line.size()) {
+    const ssize_t n = ::write(fd, line.data() + done, line.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_error("writing a line to the monitor's pipe");
+    done += static_cast<size_t>(n);
+  }
+  return {};
+}
+
+std::string format_cgroup_arg(const CgroupArg& cgroup) { return cgroup.kind + ":" + cgroup.dir; }
+
+Result<CgroupArg> parse_cgroup_arg(const std::string& text) {
+  const size_t colon = text.find(':');
+  if (colon == std::string::npos || colon == 0 || text.size() < colon + 2 ||
+      text[colon + 1] != '/') {
+    return make_error(EINVAL, "bad --cgroup " + text + ": expected KIND:/DIR");
+  }
+  return CgroupArg{text.substr(0, colon), text.substr(colon + 1)};
+}
+
+}  // namespace fw::sys::wire
