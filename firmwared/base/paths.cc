@@ -5,6 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <memory>
+
 #include "firmwared/base/fd.h"
 
 namespace fw {
@@ -53,6 +56,20 @@ Result<std::string> read_small_file(const std::string& path, size_t max_bytes) {
     }
   }
   return out;
+}
+
+std::string canonical_dir(const std::string& dir) {
+  std::unique_ptr<char, decltype(&::free)> real(::realpath(dir.c_str(), nullptr), ::free);
+  std::string out = real ? std::string(real.get()) : dir;
+  while (out.size() > 1 && out.back() == '/') out.pop_back();
+  return out;
+}
+
+bool is_below(std::string_view path, std::string_view dir) {
+  if (dir.empty() || dir[0] != '/' || path.empty() || path[0] != '/') return false;
+  if (dir == "/") return true;
+  return path == dir ||
+         (path.size() > dir.size() && path.starts_with(dir) && path[dir.size()] == '/');
 }
 
 }  // namespace fw

@@ -76,6 +76,19 @@ bool is_valid_utf8(std::string_view s) {
   return true;
 }
 
+namespace {
+constexpr char kHexDigits[] = "0123456789abcdef";
+}  // namespace
+
+std::string to_hex(const unsigned char* bytes, size_t n) {
+  std::string out(2 * n, '0');
+  for (size_t i = 0; i < n; ++i) {
+    out[2 * i] = kHexDigits[bytes[i] >> 4];
+    out[2 * i + 1] = kHexDigits[bytes[i] & 0xf];
+  }
+  return out;
+}
+
 std::string printable(std::string_view text, size_t max_bytes) {
   bool cut = false;
   if (text.size() > max_bytes) {
@@ -91,10 +104,8 @@ std::string printable(std::string_view text, size_t max_bytes) {
   for (char c : text) {
     const auto u = static_cast<unsigned char>(c);
     if (u < 0x20 || u == 0x7F || (u >= 0x80 && !utf8)) {
-      static constexpr char kHex[] = "0123456789abcdef";
       r += "\\x";
-      r += kHex[u >> 4];
-      r += kHex[u & 0xF];
+      r += to_hex(&u, 1);
     } else {
       r += c;
     }

@@ -15,6 +15,8 @@ bool starts_with(std::string_view s, std::string_view prefix);
 // ctime(3) text of unix time `t` without the trailing newline ("Sun Nov 22 20:07:18 2026"),
 // "" when it cannot be represented.
 std::string ctime_string(int64_t t);
+// The `n` bytes at `bytes` as 2n lowercase hex digits (a digest, an identifier).
+std::string to_hex(const unsigned char* bytes, size_t n);
 // Returns `text` made safe to embed in a message (which travels as JSON): control bytes
 // are written \xNN, as are bytes >= 0x80 when `text` is not valid UTF-8; a text longer than
 // `max_bytes` is cut at a character boundary and ends with "...".

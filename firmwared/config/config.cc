@@ -22,11 +22,6 @@ using internal::KeySpec;
 
 constexpr std::string_view kSection = "firmwared";
 
-bool is_inside(std::string_view path, std::string_view dir) {
-  if (dir.empty() || !starts_with(path, dir)) return false;
-  return path.size() == dir.size() || path[dir.size()] == '/';
-}
-
 std::string where(std::string_view origin, unsigned long line) {
   return std::string(origin) + ":" + std::to_string(line);
 }
@@ -39,7 +34,7 @@ ShippedPaths shipped_paths(std::string_view exe_dir) {
   // /proc/self/exe is canonical; the configured build dir may go through a symlink.
   const std::string real_build_dir =
       ::realpath(build_dir.c_str(), real) != nullptr ? std::string(real) : build_dir;
-  if (is_inside(exe_dir, build_dir) || is_inside(exe_dir, real_build_dir)) {
+  if (is_below(exe_dir, build_dir) || is_below(exe_dir, real_build_dir)) {
     const std::string src = FW_SOURCE_DIR;
     return {src + "/resources", src + "/apparmor-profiles/firmwared-instance",
             build_dir + "/net-helpers/net_hook"};

@@ -23,6 +23,7 @@
 #include "firmwared/sys/hash_copy.h"
 #include "firmwared/sys/image_format.h"
 #include "firmwared/sys/init_kind.h"
+#include "firmwared/sys/sha1.h"
 
 namespace fw::core {
 

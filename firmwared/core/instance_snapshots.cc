@@ -25,7 +25,7 @@
 #include "firmwared/core/instances.h"
 #include "firmwared/core/instances_runtime.h"
 #include "firmwared/core/shell_words.h"
-#include "firmwared/sys/hash_copy.h"
+#include "firmwared/sys/sha1.h"
 
 namespace fw::core {
 

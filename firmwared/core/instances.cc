@@ -21,7 +21,7 @@
 #include "firmwared/core/identifiers.h"
 #include "firmwared/core/limits.h"
 #include "firmwared/core/shell_words.h"
-#include "firmwared/sys/hash_copy.h"
+#include "firmwared/sys/sha1.h"
 
 namespace fw::core {
 

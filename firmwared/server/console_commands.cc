@@ -12,6 +12,7 @@
 
 #include "firmwared/base/log.h"
 #include "firmwared/base/strings.h"
+#include "firmwared/host/event.h"
 #include "firmwared/server/session.h"
 
 namespace fw::server {
@@ -54,9 +55,6 @@ size_t incomplete_tail(std::string_view s) {
 class ConsoleAttacher {
  public:
   explicit ConsoleAttacher(core::Instances& instances) : instances_(instances) {}
-  ~ConsoleAttacher() {
-    if (timer_ != nullptr) event_free(timer_);
-  }
   ConsoleAttacher(const ConsoleAttacher&) = delete;
   ConsoleAttacher& operator=(const ConsoleAttacher&) = delete;
 
@@ -133,12 +131,14 @@ class ConsoleAttacher {
   }
 
   void arm(event_base* base) {
-    if (timer_ == nullptr && base != nullptr) {
-      timer_ = event_new(base, -1, EV_PERSIST, tick_cb, this);
+    if (!timer_ && base != nullptr) {
+      auto made = host::Event::timer(base, /*persist=*/true, tick_cb, this, "the CONSOLE timer");
+      if (made.ok()) timer_ = std::move(*made);
     }
-    timeval period{0, kConsolePollMs * 1000};
-    if (timer_ == nullptr || event_add(timer_, &period) != 0) {
-      log::error("cannot arm the CONSOLE timer: waiting consoles attach on no start");
+    const timeval period{0, kConsolePollMs * 1000};
+    if (auto st = timer_.add(&period); !st.ok()) {
+      log::error("cannot arm the CONSOLE timer (" + st.error().message +
+                 "): waiting consoles attach on no start");
     }
   }
 
@@ -166,12 +166,12 @@ class ConsoleAttacher {
       }
       waiters_.push_back(std::move(w));
     }
-    if (waiters_.empty() && timer_ != nullptr) event_del(timer_);
+    if (waiters_.empty()) timer_.del();
   }
 
   core::Instances& instances_;
   std::vector<Waiter> waiters_;
-  event* timer_ = nullptr;
+  host::Event timer_;
   uint64_t ticks_ = 0;
 };
 

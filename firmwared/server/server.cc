@@ -22,6 +22,16 @@ constexpr timeval kAcceptPause{0, 100 * 1000};
 
 }  // namespace
 
+Responder::Sink reply_sink(std::weak_ptr<Session> session) {
+  // Responder calls its sink once: that is the end of the request.
+  return [weak = std::move(session)](const protocol::Json& reply) {
+    if (auto s = weak.lock(); s && !s->closed()) {
+      s->end_request();
+      s->send(protocol::encode(reply));
+    }
+  };
+}
+
 Server::Server(event_base* base, Dispatcher& dispatcher, ServerLimits limits)
     : base_(base), dispatcher_(dispatcher), limits_(limits) {}
 
@@ -29,10 +39,10 @@ Server::~Server() {
   // Sessions first: their bufferevents belong to base_.
   sessions_.clear();
   if (listener_ != nullptr) evconnlistener_free(listener_);
-  for (event* e : signal_events_) event_free(e);
-  if (drain_timer_ != nullptr) event_free(drain_timer_);
-  if (resume_timer_ != nullptr) event_free(resume_timer_);
-  if (sweep_timer_ != nullptr) event_free(sweep_timer_);
+  signal_events_.clear();
+  drain_timer_.reset();
+  resume_timer_.reset();
+  sweep_timer_.reset();
   if (!socket_.path.empty() && !shutting_down_) ::unlink(socket_.path.c_str());
 }
 
@@ -59,25 +69,22 @@ Status Server::listen(const std::string& socket_path) {
 Status Server::start_timers() {
   spare_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   if (!spare_fd_) return errno_error("opening the spare descriptor /dev/null");
-  resume_timer_ = evtimer_new(base_, resume_cb, this);
-  sweep_timer_ = event_new(base_, -1, EV_PERSIST, sweep_cb, this);
+  FW_ASSIGN_OR_RETURN(resume_timer_, host::Event::timer(base_, /*persist=*/false, resume_cb, this,
+                                                        "the listener's resume timer"));
+  FW_ASSIGN_OR_RETURN(sweep_timer_, host::Event::timer(base_, /*persist=*/true, sweep_cb, this,
+                                                       "the client timeout sweep"));
   const timeval second{1, 0};
-  if (resume_timer_ == nullptr || sweep_timer_ == nullptr ||
-      event_add(sweep_timer_, &second) != 0) {
-    return make_error(ENOMEM, "creating the client timers");
-  }
-  return {};
+  return sweep_timer_.add(&second);
 }
 
 Status Server::install_signal_handlers() {
   ::signal(SIGPIPE, SIG_IGN);  // a client closing early must not kill the daemon
   for (int sig : {SIGTERM, SIGINT, SIGQUIT}) {
-    event* e = evsignal_new(base_, sig, signal_cb, this);
-    if (e == nullptr || evsignal_add(e, nullptr) != 0) {
-      if (e != nullptr) event_free(e);
-      return make_error(ENOMEM, std::string("installing the handler of ") + strsignal(sig));
-    }
-    signal_events_.push_back(e);
+    const std::string what = std::string("the handler of ") + strsignal(sig);
+    auto e = host::Event::signal(base_, sig, signal_cb, this, what.c_str());
+    if (!e.ok()) return e.error();
+    FW_TRY_CTX(e->add(), "installing " + what);
+    signal_events_.push_back(std::move(*e));
   }
   return {};
 }
@@ -185,9 +192,13 @@ void Server::on_out_of_fds(int err) {
     reject(fd, make_error(err, "firmwared is out of file descriptors, try again later"));
   }
   spare_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-  if (!spare_fd_ && listener_ != nullptr && resume_timer_ != nullptr) {
+  if (!spare_fd_ && listener_ != nullptr && resume_timer_) {
     evconnlistener_disable(listener_);
-    evtimer_add(resume_timer_, &kAcceptPause);
+    if (auto st = resume_timer_.add(&kAcceptPause); !st.ok()) {
+      // Left disabled, the listener would never accept again.
+      log::error("pausing the listener: " + st.error().message + ", accepting again at once");
+      evconnlistener_enable(listener_);
+    }
   }
 }
 
@@ -224,15 +235,8 @@ void Server::sweep() {
 }
 
 void Server::on_line(Session& session, std::string_view line) {
-  std::weak_ptr<Session> weak = session.weak_from_this();
   session.begin_request();
-  // Responder calls its sink once: that is the end of the request.
-  auto sink = [weak](const protocol::Json& reply) {
-    if (auto s = weak.lock(); s && !s->closed()) {
-      s->end_request();
-      s->send(protocol::encode(reply));
-    }
-  };
+  auto sink = reply_sink(session.weak_from_this());
   auto decoded = protocol::decode_request(line);
   if (auto* failure = std::get_if<protocol::DecodeFailure>(&decoded)) {
     Responder(failure->seq, "ERROR", sink).fail(failure->error);
@@ -290,15 +294,19 @@ void Server::shutdown(const std::string& why) {
     evconnlistener_free(listener_);
     listener_ = nullptr;
   }
-  if (resume_timer_ != nullptr) event_del(resume_timer_);
+  resume_timer_.del();
   socket_.fd.reset();  // the listener was made without LEV_OPT_CLOSE_ON_FREE
   if (!socket_.path.empty()) ::unlink(socket_.path.c_str());
   notify("BYEBYE");
   auto sessions = sessions_;
   for (auto& [sid, s] : sessions) s->close_after_flush();
-  drain_timer_ = event_new(base_, -1, EV_PERSIST, drain_cb, this);
-  timeval tick{0, 10 * 1000};
-  if (drain_timer_ == nullptr || event_add(drain_timer_, &tick) != 0) event_base_loopbreak(base_);
+  auto drain = host::Event::timer(base_, /*persist=*/true, drain_cb, this, "the shutdown drain");
+  const timeval tick{0, 10 * 1000};
+  if (!drain.ok() || !drain->add(&tick).ok()) {
+    event_base_loopbreak(base_);
+    return;
+  }
+  drain_timer_ = std::move(*drain);
 }
 
 void Server::drain_cb(evutil_socket_t, short, void* ctx) noexcept {

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "firmwared/base/result.h"
+#include "firmwared/host/event.h"
 #include "firmwared/protocol/codec.h"
 #include "firmwared/server/dispatcher.h"
 #include "firmwared/server/session.h"
@@ -28,6 +29,10 @@ struct ServerLimits {
 // Connections under max_connections that only uid 0 may take, so that root can always
 // reach a daemon that non-root clients flood.
 inline constexpr size_t kRootReserve = 32;
+
+// The sink of the Responder of a request read from `session`: ends the request and sends
+// the reply, or drops it when the session has closed (the client went away meanwhile).
+Responder::Sink reply_sink(std::weak_ptr<Session> session);
 
 class Server {
  public:
@@ -73,14 +78,14 @@ class Server {
   Dispatcher& dispatcher_;
   ServerLimits limits_;
   ListeningSocket socket_;
-  Fd spare_fd_;                    // closed to accept-and-refuse when out of descriptors
-  event* resume_timer_ = nullptr;  // re-enables the listener after a pause
-  event* sweep_timer_ = nullptr;   // timeouts, once a second
+  Fd spare_fd_;               // closed to accept-and-refuse when out of descriptors
+  host::Event resume_timer_;  // re-enables the listener after a pause
+  host::Event sweep_timer_;   // timeouts, once a second
   std::chrono::steady_clock::time_point last_fd_warning_{};
   std::map<uid_t, size_t> per_uid_;  // open sessions per uid
   evconnlistener* listener_ = nullptr;
-  std::vector<event*> signal_events_;
-  event* drain_timer_ = nullptr;
+  std::vector<host::Event> signal_events_;
+  host::Event drain_timer_;
   int drain_ticks_ = 0;
   std::map<uint64_t, std::shared_ptr<Session>> sessions_;
   uint64_t next_session_id_ = 1;

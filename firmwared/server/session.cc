@@ -37,7 +37,7 @@ Session::Session(event_base* base, int fd, uint64_t id, PeerCredentials peer, Ca
       callbacks_(std::move(callbacks)) {}
 
 Session::~Session() {
-  if (fds_event_ != nullptr) event_free(fds_event_);
+  fds_event_.reset();
   drop_relay();
   if (bev_ != nullptr) bufferevent_free(bev_);
   // Our own entry has expired by now; a newer session with the same id is left alone.
@@ -101,7 +101,7 @@ Status Session::check_timeouts(Clock::time_point now, Clock::duration line_timeo
                                      seconds(line_timeout) +
                                      " s ago is still not complete (client_line_timeout)");
   }
-  const bool busy = in_flight_ > 0 || subscribed_ || fds_event_ != nullptr || partial_since_;
+  const bool busy = in_flight_ > 0 || subscribed_ || fds_event_ || partial_since_;
   if (!busy && now - last_activity_ >= idle_timeout) {
     return make_error(ETIMEDOUT, "closing the connection: no request for " + seconds(idle_timeout) +
                                      " s (client_idle_timeout)");
@@ -310,17 +310,14 @@ void Session::relay_event_cb(bufferevent*, short what, void* ctx) noexcept {
 namespace fw::server {
 
 void Session::receive_fds(int timeout_ms, std::function<void(std::vector<Fd>)> done) {
-  if (bev_ == nullptr || fds_event_ != nullptr) return done({});
+  if (bev_ == nullptr || fds_event_) return done({});
+  auto ev = host::Event::make(bufferevent_get_base(bev_), bufferevent_getfd(bev_), EV_READ, fds_cb,
+                              this, "the descriptor hand-over");
+  const timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+  if (!ev.ok() || !ev->add(&tv).ok()) return done({});
   bufferevent_disable(bev_, EV_READ);
   fds_done_ = std::move(done);
-  fds_event_ =
-      event_new(bufferevent_get_base(bev_), bufferevent_getfd(bev_), EV_READ, fds_cb, this);
-  timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-  if (fds_event_ == nullptr || event_add(fds_event_, &tv) != 0) {
-    auto cb = std::move(fds_done_);
-    bufferevent_enable(bev_, EV_READ);
-    cb({});
-  }
+  fds_event_ = std::move(*ev);
 }
 
 void Session::fds_cb(evutil_socket_t fd, short what, void* ctx) noexcept {
@@ -346,8 +343,7 @@ void Session::fds_cb(evutil_socket_t fd, short what, void* ctx) noexcept {
       }
     }
   }
-  event_free(s->fds_event_);
-  s->fds_event_ = nullptr;
+  s->fds_event_.reset();
   auto done = std::move(s->fds_done_);
   if (s->bev_ != nullptr) bufferevent_enable(s->bev_, EV_READ);
   try {

@@ -21,6 +21,7 @@
 
 #include "firmwared/base/fd.h"
 #include "firmwared/base/result.h"
+#include "firmwared/host/event.h"
 #include "firmwared/server/socket.h"
 
 namespace fw::server {
@@ -122,7 +123,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_relay_end(const std::string& why);
   void drop_relay();
   static void fds_cb(evutil_socket_t fd, short what, void* ctx) noexcept;
-  event* fds_event_ = nullptr;
+  host::Event fds_event_;
   std::function<void(std::vector<Fd>)> fds_done_;
 
   bufferevent* bev_ = nullptr;

@@ -1,7 +1,6 @@
 #include "firmwared/sys/hash_copy.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,6 +11,7 @@
 #include "firmwared/base/defer.h"
 #include "firmwared/base/fd.h"
 #include "firmwared/base/log.h"
+#include "firmwared/sys/sha1.h"
 
 namespace fw::sys {
 namespace {
@@ -19,45 +19,12 @@ namespace {
 // Large chunks keep the syscall count low; 1 MiB per call is a heap buffer, not stack.
 constexpr size_t kChunk = 1 << 20;
 
-std::string hex(const unsigned char* bytes, size_t n) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out(2 * n, '0');
-  for (size_t i = 0; i < n; ++i) {
-    out[2 * i] = kDigits[bytes[i] >> 4];
-    out[2 * i + 1] = kDigits[bytes[i] & 0xf];
-  }
-  return out;
-}
-
 std::string fd_name(int fd) {
   std::array<char, 4096> buf{};
   std::string link = "/proc/self/fd/" + std::to_string(fd);
   ssize_t n = ::readlink(link.c_str(), buf.data(), buf.size() - 1);
   return n > 0 ? std::string(buf.data(), static_cast<size_t>(n)) : "fd " + std::to_string(fd);
 }
-
-// An incremental SHA-1; one per call, so concurrent workers share nothing.
-class Sha1 {
- public:
-  Status init() {
-    if (!ctx_ || EVP_DigestInit_ex(ctx_.get(), EVP_sha1(), nullptr) != 1) {
-      return make_error(EIO, "OpenSSL could not start a SHA-1 computation");
-    }
-    return {};
-  }
-  void update(const char* data, size_t n) { EVP_DigestUpdate(ctx_.get(), data, n); }
-  Result<std::string> final_hex() {
-    std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
-    unsigned len = 0;
-    if (EVP_DigestFinal_ex(ctx_.get(), md.data(), &len) != 1) {
-      return make_error(EIO, "OpenSSL could not finish a SHA-1 computation");
-    }
-    return hex(md.data(), len);
-  }
-
- private:
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx_{EVP_MD_CTX_new(), EVP_MD_CTX_free};
-};
 
 Status write_all(int fd, const char* data, size_t n, uint64_t offset) {
   size_t done = 0;
@@ -110,15 +77,6 @@ Result<std::string> pump(int src_fd, int dst_fd, const Progress& progress) {
 }
 
 }  // namespace
-
-std::string sha1_hex(std::string_view data) {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
-  unsigned len = 0;
-  if (EVP_Digest(data.data(), data.size(), md.data(), &len, EVP_sha1(), nullptr) != 1) {
-    return "";  // only when OpenSSL cannot allocate its context
-  }
-  return hex(md.data(), len);
-}
 
 Result<std::string> sha1_of_fd(int fd, const Progress& progress) {
   auto r = pump(fd, -1, progress);

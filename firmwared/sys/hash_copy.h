@@ -1,6 +1,6 @@
 #pragma once
-// SHA-1 hashing and the one-pass "copy while hashing" used to import a firmware image into
-// the repository, then an atomic, no-clobber publish of the copy under its final name.
+// The one-pass "copy while hashing" (SHA-1) used to import a firmware image into the
+// repository, then an atomic, no-clobber publish of the copy under its final name.
 //
 // Thread safety: these functions run in a worker thread, off the daemon's event loop. They
 // touch no global or shared state (OpenSSL EVP contexts are per call); errors come back as
@@ -11,14 +11,10 @@
 #include <cstdint>
 #include <functional>
 #include <string>
-#include <string_view>
 
 #include "firmwared/base/result.h"
 
 namespace fw::sys {
-
-// Returns the SHA-1 of `data` as 40 lowercase hex digits.
-std::string sha1_hex(std::string_view data);
 
 // Called after each chunk with the bytes done so far (monotonic) and the total expected
 // (the source's size at the start; never less than `done`). The last call has done ==

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "firmwared/base/fd.h"
+#include "firmwared/base/strings.h"
 
 namespace fw::sys {
 namespace {
@@ -42,11 +43,9 @@ std::string format_uuid(const Header& h, size_t off) {
   for (size_t i = 0; i < 16; ++i) nil = nil && h[off + i] == 0;
   if (nil) return "";
   std::string out;
-  char hex[3];
   for (size_t i = 0; i < 16; ++i) {
     if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
-    std::snprintf(hex, sizeof hex, "%02x", h[off + i]);
-    out += hex;
+    out += to_hex(&h[off + i], 1);
   }
   return out;
 }

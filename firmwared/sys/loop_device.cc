@@ -48,21 +48,6 @@ Status configure(int loop, int backing, const std::string& image, bool read_only
   return {};
 }
 
-// "/a/b/" -> "/a/b", resolved through symlinks when it exists: the kernel reports backing
-// files by their real path (d_path).
-std::string canonical_dir(const std::string& dir) {
-  std::unique_ptr<char, decltype(&::free)> real(::realpath(dir.c_str(), nullptr), ::free);
-  std::string out = real ? std::string(real.get()) : dir;
-  while (out.size() > 1 && out.back() == '/') out.pop_back();
-  return out;
-}
-
-bool is_below(const std::string& path, const std::string& dir) {
-  if (dir == "/") return !path.empty() && path[0] == '/';
-  return path == dir || (path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 &&
-                         path[dir.size()] == '/');
-}
-
 // "loop12" -> 12, anything else (loop-control is not in /sys/block, but be strict) -> -1.
 long loop_number(const char* name) {
   if (std::strncmp(name, "loop", 4) != 0 || name[4] == '\0') return -1;

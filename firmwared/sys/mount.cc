@@ -39,19 +39,6 @@ std::string unescape_octal(std::string_view s) {
   return out;
 }
 
-std::string canonical_dir(const std::string& dir) {
-  std::unique_ptr<char, decltype(&::free)> real(::realpath(dir.c_str(), nullptr), ::free);
-  std::string out = real ? std::string(real.get()) : dir;
-  while (out.size() > 1 && out.back() == '/') out.pop_back();
-  return out;
-}
-
-bool is_below(const std::string& path, const std::string& dir) {
-  if (dir == "/") return true;
-  return path == dir || (path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 &&
-                         path[dir.size()] == '/');
-}
-
 // overlayfs splits its options at ',' and lowerdir at ':', both unless preceded by a
 // backslash, which it then strips (ovl_next_opt() and ovl_unescape() in fs/overlayfs/).
 std::string escape_overlay_path(const std::string& path) {

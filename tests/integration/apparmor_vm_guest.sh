@@ -29,10 +29,8 @@ if [[ "$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null)" != Y || ! -r 
 fi
 echo "kernel $(uname -r), LSMs $(cat /sys/kernel/security/lsm)"
 fw_inst_setup
-field() { sed -n "s/^$1: //p" <<<"$2"; }
 loaded() { grep -qxF "$1 (enforce)" $AA/profiles; }
 not_loaded() { ! grep -q "^$1 " $AA/profiles; }
-clock_offset() { "$PYTHON" -c 'import time; print(time.time() - time.clock_gettime(time.CLOCK_BOOTTIME))'; }
 
 # ---- a stale profile of a previous daemon, and one that is not firmwared's
 STALE=firmwared_$(printf '%040d' 0)

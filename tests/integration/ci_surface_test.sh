@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The CI control surface (issue 5, items 2 to 5 and 7): `fwctl events` (same order for every
+# The CI control surface: `fwctl events` (same order for every
 # subscriber, increasing event_id, --filter, ends on SIGINT or BYEBYE), `fwctl wait`,
 # `fwctl start --wait-console` and their timeouts (exit 3), --json output that parses,
 # `fwctl doctor` on this machine; nothing leaks.
@@ -20,10 +20,8 @@ ci_cleanup() {
 }
 trap ci_cleanup EXIT
 
-field() { sed -n "s/^$1: //p" <<<"$2"; }
 new_instance() { field name "$("$FWCTL" prepare instances "$FW")"; }
 parses() { "$PYTHON" -c 'import json, sys; json.load(sys.stdin)' 2>/dev/null; }
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 FW=$(field name "$("$FWCTL" prepare firmwares "$FW_EX_DIR")")
 FDS0=$(fw_inst_settled_fds)

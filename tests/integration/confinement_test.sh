@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Confinement of a started instance (issue 6/7, DESIGN §9, docs/security.md). The
+# Confinement of a started instance (docs/security.md). The
 # instance's PID 1 is tests/integration/confinement_attack.sh, which attacks the host from
 # inside with busybox and a static probe (confinement_probe.c) and prints what happened on
 # the console; this script then checks each answer (exact errno or message) and that the
@@ -14,7 +14,6 @@ fw_inst_setup
 build_example_firmware
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-field() { sed -n "s/^$1: //p" <<<"$2"; }
 
 # ---- host references, taken before anything runs inside
 MARKER="/fw-confinement-marker.$$.$RANDOM"
@@ -29,7 +28,6 @@ if [[ -z "$DISK" || "$DISK" == 0:* ]]; then
 fi
 [[ -n "$DISK" ]] || skip "cannot find the host's root disk"
 # realtime - boottime: constant unless someone sets the clock.
-clock_offset() { "$PYTHON" -c 'import time; print(time.time() - time.clock_gettime(time.CLOCK_BOOTTIME))'; }
 CLOCK_OFFSET=$(clock_offset)
 
 # ---- the attacking firmware: the example rootfs, a static probe and the attack script

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Consoles (issue 4, items 4, 5 and 8): CONSOLE turns a connection into a raw relay with an
+# Consoles: CONSOLE turns a connection into a raw relay with an
 # instance's console, `fwctl console` attaches a terminal to it (raw mode, Ctrl-] detaches,
 # waits for the start, re-attaches after a restart), LOGS and `fwctl logs [-f]` read
 # console.log across rotations, the outer pts works for any program, `fwctl ps` and
@@ -25,7 +25,6 @@ console_cleanup() {
 trap console_cleanup EXIT
 
 CC=("$PYTHON" "$FW_SOURCE_DIR/tests/lib/console_client.py")
-field() { sed -n "s/^$1: //p" <<<"$2"; }
 fd_count() { ls "/proc/$FW_DAEMON_PID/fd" | wc -l; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$FW_DAEMON_PID/status"; }
 # until_ok SECONDS COMMAND...: retries COMMAND every 0.1 s; its last status.

@@ -14,7 +14,6 @@ MAX_MS=${FW_CRASH_MAX_MS:-250}
 build_example_firmware
 start_daemon
 
-field() { sed -n "s/^$1: //p" <<<"$2"; }
 run fwctl prepare firmwares "$FW_EX_EXT2"
 FW=$(field sha1 "$OUT")
 run fwctl prepare instances "$FW"

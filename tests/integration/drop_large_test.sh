@@ -12,7 +12,6 @@ FILES=${FW_DROP_FILES:-20000}
 build_example_firmware
 start_daemon
 
-field() { sed -n "s/^$1: //p" <<<"$2"; }
 TRASH=$FIRMWARED_MOUNT_PATH/trash
 trash_empty() { [[ -z "$(ls -A "$TRASH" 2>/dev/null)" ]]; }
 # fill DIR: FILES files in 100 directories of DIR.

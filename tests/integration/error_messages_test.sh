@@ -8,7 +8,6 @@ require_root
 fw_inst_setup
 LIMITS="$FW_SOURCE_DIR/tests/lib/limit_clients.py"
 start_daemon
-field() { sed -n "s/^$1: //p" <<<"$2"; }
 
 # A minimal directory firmware (no /sbin/init: never started here).
 mkdir -p "$FW_TMP/rootfs/bin" "$FW_TMP/rootfs/etc"

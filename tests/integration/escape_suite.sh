@@ -49,7 +49,6 @@ expect_match "PROPERTIES instances answers" ' cmdline\[\] ' "$PROPS"
 expect_match "the daemon has the instance property userns" ' userns ' "$PROPS"
 HAS_USERNS=y
 HERE=$(cd "$(dirname "$0")" && pwd)
-field() { sed -n "s/^$1: //p" <<<"$2"; }
 TAG=${FW_TMP##*.}
 TAG=${TAG,,}
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# EXEC stdio ( items 2 and 7): only anonymous pipes and /dev/null, /dev/zero,
+# EXEC stdio: only anonymous pipes and /dev/null, /dev/zero,
 # /dev/full cross into an instance as a command's stdin, stdout or stderr. A raw client
 # handing a directory, a host file, a pty, a named FIFO, a socket or an O_PATH descriptor is
 # refused with a message naming the stream, the command never runs, the host is unchanged
@@ -28,7 +28,6 @@ stdio_cleanup() {
   fw_inst_on_exit
 }
 trap stdio_cleanup EXIT
-field() { sed -n "s/^$1: //p" <<<"$2"; }
 x() { "$FWCTL" exec "$INST" -- "$@"; }
 
 FW=$(field name "$("$FWCTL" prepare firmwares "$FWDIR")")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# EXEC (issue 5, items 1 and 7): `fwctl exec` runs a command inside a started instance (its
+# EXEC: `fwctl exec` runs a command inside a started instance (its
 # namespaces, root and confinement), streams stdio (a pty with -t), passes -e and -w, and
 # returns the command's exit status (125 daemon error, 126 cannot execute, 127 not found);
 # no descriptor leaks into the command; 20 concurrent execs; nothing leaks afterwards.
@@ -19,7 +19,6 @@ exec_cleanup() {
 }
 trap exec_cleanup EXIT
 
-field() { sed -n "s/^$1: //p" <<<"$2"; }
 x() { "$FWCTL" exec "$INST" -- "$@"; }
 
 FW=$(field name "$("$FWCTL" prepare firmwares "$FW_EX_DIR")")

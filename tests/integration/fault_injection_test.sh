@@ -25,7 +25,6 @@ start_daemon
 
 MNT=$FIRMWARED_MOUNT_PATH
 REPO=$FIRMWARED_REPOSITORY_PATH
-field() { sed -n "s/^$1: //p" <<<"$OUT"; }
 sha1s() { fwctl list "$1" | grep -o '\[[0-9a-f]*\]' | tr -d '[]' | sort; }
 entries() { ls -A "$1" 2>/dev/null | sort; }
 monitors_of() {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Firmwares persist across daemon restarts (issue 3, item 6): after SIGTERM and after
+# Firmwares persist across daemon restarts: after SIGTERM and after
 # SIGKILL every firmware, name and custom property is back and mounted again, once; stale
 # mounts, loop devices and half-imported files of a crash are cleaned at start.
 source "$(dirname "$0")/../lib/harness.sh"
@@ -10,8 +10,6 @@ start_daemon
 
 REPO=$FIRMWARED_REPOSITORY_PATH
 MNT=$FIRMWARED_MOUNT_PATH/firmwares
-field() { sed -n "s/^$1: //p" <<<"$2"; }
-mounts_below() { awk -v d="$1" '$5 == d || index($5, d "/") == 1' /proc/self/mountinfo | wc -l; }
 loops_of() { losetup -n -j "$1" | wc -l; }
 
 # A second directory firmware whose source will vanish while the daemon is down.
@@ -42,7 +40,7 @@ snapshot() {
   for id in "${IDS[@]}"; do "$FWCTL" show firmwares "$id"; done
 }
 BEFORE=$(snapshot)
-expect_eq "4 mounts before any restart" 4 "$(mounts_below "$MNT")"
+expect_eq "4 mounts before any restart" 4 "$(fw_inst_mounts_below "$MNT")"
 
 # Checks the state after a restart; $1 says which, $2 is the number of firmwares that can
 # be mounted.
@@ -50,9 +48,9 @@ check_restored() {
   local how=$1 count=$2 sha1
   expect_eq "after $how: list, properties and show identical" "$BEFORE" "$(snapshot)"
   expect_eq "after $how: one mount per firmware (stale ones not stacked)" "$count" \
-    "$(mounts_below "$MNT")"
+    "$(fw_inst_mounts_below "$MNT")"
   for sha1 in "$EXT2_SHA1" "$SQFS_SHA1" "$(printf %s "$(realpath "$FW_EX_DIR")" | sha1sum | cut -c1-40)"; do
-    expect_eq "after $how: $sha1 mounted once" 1 "$(mounts_below "$MNT/$sha1")"
+    expect_eq "after $how: $sha1 mounted once" 1 "$(fw_inst_mounts_below "$MNT/$sha1")"
     check "after $how: $sha1 content visible" test -r "$MNT/$sha1/etc/build.prop"
     run touch "$MNT/$sha1/written"
     expect_match "after $how: $sha1 read-only" 'Read-only file system' "$ERR"
@@ -75,7 +73,7 @@ mv "$FW_TMP/vanishing" "$FW_TMP/vanished"
 start_daemon
 check_restored "SIGTERM" 3
 check "a firmware whose dir vanished is logged" grep -q "firmware ${IDS[3]} \[.*\] left unmounted, unusable: .*ignoring" "$FW_LOG"
-expect_eq "a firmware whose dir vanished is not mounted" 0 "$(mounts_below "$MNT/$VANISHING_SHA1")"
+expect_eq "a firmware whose dir vanished is not mounted" 0 "$(fw_inst_mounts_below "$MNT/$VANISHING_SHA1")"
 mv "$FW_TMP/vanished" "$FW_TMP/vanishing"
 
 # ---- SIGKILL, plus the debris of a crash ------------------------------------------------
@@ -83,7 +81,7 @@ mv "$FW_TMP/vanished" "$FW_TMP/vanishing"
 kill -KILL "$FW_DAEMON_PID"
 wait "$FW_DAEMON_PID" 2>/dev/null || true
 FW_DAEMON_PID=""
-expect_eq "SIGKILL leaves the mounts behind" 3 "$(mounts_below "$MNT")"
+expect_eq "SIGKILL leaves the mounts behind" 3 "$(fw_inst_mounts_below "$MNT")"
 : >"$REPO/.import-123-1.tmp"
 # A leaked loop device on an image of the repository, held by no mount.
 leaked=$(losetup -f --show -r "$EXT2_COPY")
@@ -95,15 +93,15 @@ mount --bind "$FW_EX_DIR" "$MNT/$DIR_SHA1"
 UNKNOWN=$MNT/$(printf unknown | sha1sum | cut -c1-40)
 mkdir "$UNKNOWN"
 mount -t tmpfs fwtest-stale "$UNKNOWN"
-expect_eq "stale mounts in place before the restart" 5 "$(mounts_below "$MNT")"
+expect_eq "stale mounts in place before the restart" 5 "$(fw_inst_mounts_below "$MNT")"
 start_daemon
 check_restored "SIGKILL" 4
-expect_eq "stale mount of an unknown firmware unmounted" 0 "$(mounts_below "$UNKNOWN")"
+expect_eq "stale mount of an unknown firmware unmounted" 0 "$(fw_inst_mounts_below "$UNKNOWN")"
 [[ -e "$UNKNOWN" ]] && echo "NOTE: the empty mount dir of an unknown firmware stays: $UNKNOWN"
 check "stale .import-123-1.tmp removed at start" test ! -e "$REPO/.import-123-1.tmp"
 check "leaked loop device detached" bash -c "! losetup -n -j '$EXT2_COPY' | grep -q '^$leaked:'"
 expect_eq "the vanished dir is back and mounted after this restart" 1 \
-  "$(mounts_below "$MNT/$VANISHING_SHA1")"
+  "$(fw_inst_mounts_below "$MNT/$VANISHING_SHA1")"
 
 # A second SIGKILL right after: still one mount each.
 kill -KILL "$FW_DAEMON_PID"
@@ -181,6 +179,6 @@ stop_daemon && rc=0 || rc=$?
 expect_eq "final SIGTERM: exit 0" 0 "$rc"
 start_daemon
 expect_eq "nothing comes back after the drops" "" "$("$FWCTL" list firmwares)"
-expect_eq "no mount after the drops and a restart" 0 "$(mounts_below "$MNT")"
+expect_eq "no mount after the drops and a restart" 0 "$(fw_inst_mounts_below "$MNT")"
 stop_daemon
 assert_no_leaks

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The firmwares folder through fwctl (issue 3): PREPARE of a directory, ext2, squashfs and
+# The firmwares folder through fwctl: PREPARE of a directory, ext2, squashfs and
 # erofs images (ids, fdc texts, repository copies, read-only mounts), identifiers, LIST,
 # SHOW, properties (built-in and custom, scalar and array), every bad input with a clear
 # error and no side effect, a long import that does not block the daemon and reports its
@@ -33,8 +33,6 @@ state() {
   awk -v d="$FW_TMP" 'index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo | sort
   losetup -n -O BACK-FILE 2>/dev/null | grep -F "$FW_TMP/" | sort || true
 }
-mounts_below() { awk -v d="$1" '$5 == d || index($5, d "/") == 1' /proc/self/mountinfo | wc -l; }
-field() { sed -n "s/^$1: //p" <<<"$2"; }  # field NAME TEXT: value of a "NAME: value" line
 
 # ---- PREPARE of each kind ----------------------------------------------------------------
 
@@ -145,7 +143,7 @@ for i in "${!ALL_SHA1[@]}"; do
   mp=$MNT/$s
   expect_eq "$n: base_workspace is <mount_path>/firmwares/<sha1>" "$mp" \
     "$("$FWCTL" get_property firmwares "$n" base_workspace)"
-  expect_eq "$n: mounted once at base_workspace" 1 "$(mounts_below "$mp")"
+  expect_eq "$n: mounted once at base_workspace" 1 "$(fw_inst_mounts_below "$mp")"
   expect_match "$n: mounted read-only" '^ro,' \
     "$(awk -v d="$mp" '$5 == d { print $6 }' /proc/self/mountinfo)"
   expect_match "$n: /etc/build.prop readable" '.' "$(cat "$mp/etc/build.prop" 2>&1)"
@@ -444,7 +442,7 @@ expect_eq "big image: format ext4" ext4 "$("$FWCTL" get_property firmwares "$BIG
 run fwctl drop firmwares "${BIG_SHA1:0:8}"
 expect_eq "drop output is 'ID dropped'" "${BIG_SHA1:0:8} dropped" "$OUT"
 check "dropped image's repository copy gone" test ! -e "$BIG_COPY"
-expect_eq "dropped image unmounted" 0 "$(mounts_below "$MNT/$BIG_SHA1")"
+expect_eq "dropped image unmounted" 0 "$(fw_inst_mounts_below "$MNT/$BIG_SHA1")"
 check "dropped image's mount dir removed" test ! -e "$MNT/$BIG_SHA1"
 expect_eq "dropped image's loop device gone" "" \
   "$(grep -lF "$BIG_COPY" /sys/block/loop*/loop/backing_file 2>/dev/null || true)"
@@ -502,7 +500,7 @@ rm -f "$BIG"
 tree_before=$(cd "$FW_EX_DIR" && find . -printf '%p %y %s %m\n' | sort | sha1sum)
 run fwctl drop firmwares "$DIR_NAME"
 expect_eq "drop dir output" "$DIR_NAME dropped" "$OUT"
-expect_eq "dropped dir unmounted" 0 "$(mounts_below "$MNT/$DIR_SHA1")"
+expect_eq "dropped dir unmounted" 0 "$(fw_inst_mounts_below "$MNT/$DIR_SHA1")"
 check "the user's dir is still there" test -x "$FW_EX_DIR/sbin/init" -o -L "$FW_EX_DIR/sbin/init"
 expect_eq "the user's dir is untouched" "$tree_before" \
   "$(cd "$FW_EX_DIR" && find . -printf '%p %y %s %m\n' | sort | sha1sum)"

@@ -60,7 +60,6 @@ PY
 LISTENER=$!
 start_daemon
 
-field() { sed -n "s/^$1: //p" <<<"$2"; }
 FW=$(field name "$(fwctl prepare firmwares "$FW_EX_DIR")")
 A=$(field name "$(fwctl prepare instances "$FW")")
 B=$(field name "$(fwctl prepare instances "$FW")")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Running instances outlive the daemon (DESIGN §4, issue 3/7 items 3 and 7): after QUIT,
+# Running instances outlive the daemon: after QUIT,
 # SIGTERM or SIGKILL the monitor and PID 1 keep running and the next daemon re-adopts them
 # (same pids, KILL works and records 137, a death by itself is noticed); an instance whose
 # monitor died while the daemon was down comes back ready, with its recorded exit status if
@@ -12,7 +12,6 @@ build_example_firmware
 start_daemon
 
 MNT=$FIRMWARED_MOUNT_PATH
-field() { sed -n "s/^$1: //p" <<<"$2"; }
 fwctl ping >/dev/null
 sleep 0.2
 FDS0=$(fw_inst_daemon_fds)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Instances end to end (issue 3/7 items 1-3, 5, 6, 9), for a directory firmware and an ext2
+# Instances end to end, for a directory firmware and an ext2
 # image: PREPARE (lowest free id, workspace, mounts), START (PID 1 is the firmware's init in
 # its own PID, mount, UTS, IPC and network namespaces, console log), a file written inside
 # lands in the upper dir only and survives kill/start, exit statuses, every EBUSY/ECHILD/
@@ -13,7 +13,6 @@ build_example_firmware
 start_daemon
 
 MNT=$FIRMWARED_MOUNT_PATH
-field() { sed -n "s/^$1: //p" <<<"$2"; }
 json_field() {  # json_field FIELD JSON
   "$PYTHON" -c 'import json, sys
 v = json.loads(sys.argv[1]).get(sys.argv[2])
@@ -107,7 +106,7 @@ check_inside() {
 
   links=$(fw_inst_exec "$pid" ip -o link | awk -F': ' '{ print $2 }' | sed 's/@.*//' |
             sort | tr '\n' ' ' | sed 's/ $//')
-  # lo only (the instance's own interface once networking is configured, issue 5/7).
+  # lo only (the instance's own interface once networking is configured).
   iface=$(fw_inst_prop "$name" interface)
   expect_match "$kind: only lo is visible inside" "^(lo|lo $iface|$iface lo)\$" "$links"
   macs=$(fw_inst_exec "$pid" ip -o link | sed -n 's/.* link\/[a-z]* \([0-9a-f:]*\) .*/\1/p' |

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Snapshots end to end (issue 8 item 5; docs/diff.md "Snapshots"): PREPARE snapshots freezes
+# Snapshots end to end (docs/diff.md "Snapshots"): PREPARE snapshots freezes
 # a killed instance's diff (its diff is then empty, its files still there); PREPARE
 # instances SNAPSHOT stacks a new instance on it; RESTORE discards later changes; a started
 # instance is refused (EBUSY); chains of snapshots; COMMIT makes a firmware equal to the
@@ -24,7 +24,6 @@ echo kept >"$FW/keep/kept"
 
 start_daemon
 MNT=$FIRMWARED_MOUNT_PATH
-field() { sed -n "s/^$1: //p" <<<"$OUT"; }
 pid_of() { fw_inst_prop "$1" init_pid; }
 inside() { fw_inst_exec "$(pid_of "$1")" sh -c "$2"; }
 start() {

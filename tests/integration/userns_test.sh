@@ -27,7 +27,6 @@ userns_cleanup() {
 }
 trap userns_cleanup EXIT
 
-field() { sed -n "s/^$1: //p" <<<"$2"; }
 x() { "$FWCTL" exec "$1" -- "${@:2}"; }
 
 FW=$(field name "$("$FWCTL" prepare firmwares "$FW_EX_DIR")")

@@ -199,6 +199,16 @@ run() {
   rm -f "$o" "$e"
 }
 
+# field NAME [TEXT]: the value of TEXT's "NAME: value" line (fwctl's detail views); TEXT
+# defaults to $OUT, the output of the last run.
+field() { sed -n "s/^$1: //p" <<<"${2-$OUT}"; }
+
+# The wall clock in milliseconds.
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# The wall clock minus CLOCK_BOOTTIME, in seconds: it moves only when someone sets the clock.
+clock_offset() { "$PYTHON" -c 'import time; print(time.time() - time.clock_gettime(time.CLOCK_BOOTTIME))'; }
+
 # Builds the example firmware (examples/make-example-firmware) into $FW_TMP/example, once
 # per test, and sets FW_EX_DIR (the rootfs directory), FW_EX_EXT2, FW_EX_SQUASHFS and
 # FW_EX_EROFS ("" when mkfs.erofs is missing).

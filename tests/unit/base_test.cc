@@ -85,6 +85,12 @@ TEST(Strings, CaseAndJoin) {
   EXPECT_EQ(join({}, " "), "");
 }
 
+TEST(Strings, ToHexWritesTwoLowercaseDigitsPerByte) {
+  const unsigned char bytes[] = {0x00, 0x0f, 0xa9, 0xff};
+  EXPECT_EQ(to_hex(bytes, sizeof bytes), "000fa9ff");
+  EXPECT_EQ(to_hex(bytes, 0), "");
+}
+
 TEST(Strings, PrintableEscapesWhatAMessageCannotCarry) {
   EXPECT_EQ(printable("plain", 80), "plain");
   EXPECT_EQ(printable("caf\xc3\xa9", 80), "caf\xc3\xa9");

@@ -22,6 +22,7 @@
 #include "firmwared/core/firmwares.h"
 #include "firmwared/core/names.h"
 #include "firmwared/sys/hash_copy.h"
+#include "firmwared/sys/sha1.h"
 #include "tests/unit/core_test_support.h"
 
 namespace fw::core {

@@ -1,1 +1,3 @@
 fw_unit_test(server_exec_args_test SOURCES server_exec_args_test.cc LIBS fw_server)
+fw_unit_test(server_dispatcher_test SOURCES server_dispatcher_test.cc LIBS fw_server)
+fw_unit_test(server_session_test SOURCES server_session_test.cc LIBS fw_server)

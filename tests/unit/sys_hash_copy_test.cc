@@ -16,6 +16,7 @@
 
 #include "firmwared/base/fd.h"
 #include "firmwared/sys/hash_copy.h"
+#include "firmwared/sys/sha1.h"
 
 namespace fw::sys {
 namespace {
