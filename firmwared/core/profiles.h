@@ -11,8 +11,6 @@
 
 namespace fw::core {
 
-class Instances;
-
 class ProfileManager {
  public:
   virtual ~ProfileManager() = default;
@@ -55,9 +53,5 @@ class AppArmorProfiles final : public ProfileManager {
   const config::Config& config_;
   bool kernel_ok_ = false;
 };
-
-// AppArmorProfiles::restore() with every instance of `instances` (daemon start, after
-// Instances::restore()).
-void restore_profiles(AppArmorProfiles& profiles, Instances& instances);
 
 }  // namespace fw::core

@@ -36,7 +36,7 @@ void register_commit_command(Dispatcher& d, core::Instances& instances, core::Fi
     auto rec = instances.find(req.args[0]);
     if (!rec.ok()) return r.fail(rec.error());
     const std::string what = "committing instance " + rec->name;
-    const std::string merged = instances.workspace(rec->sha1) + "/union";
+    const std::string merged = instances.workspace(rec->sha1).merged();
     auto mounted = sys::is_mount_point(merged);
     if (!mounted.ok() || !*mounted) {
       return r.fail(make_error(

@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <sstream>
 
 #include <gtest/gtest.h>
 
@@ -168,74 +169,8 @@ class FakeTimers final : public Timers {
   }
 };
 
-// Records every call as one line; the call numbered fail_at (1-based, all kinds counted)
-// fails with EIO. `hook` runs on every call before it is answered. remove_tree really
-// removes, so a rollback that forgets it shows.
-class FakeMounter final : public InstanceMounter {
- public:
-  Strings calls;
-  int fail_at = 0;
-  std::function<void(const std::string& call)> hook;
-
-  Status mount_lower(const std::string& firmware_mount, const std::string& ro) override {
-    return record("mount_lower " + firmware_mount + " " + ro);
-  }
-  Status mount_lower_stack(const Strings& layers, const std::string& ro) override {
-    std::string joined;
-    for (const auto& l : layers) joined += (joined.empty() ? "" : ":") + l;
-    return record("mount_lower_stack " + joined + " " + ro);
-  }
-  Status mount_overlay(const std::string& lower, const std::string& upper, const std::string& work,
-                       const std::string& target) override {
-    return record("mount_overlay " + lower + " " + upper + " " + work + " " + target);
-  }
-  Status mount_overlay_idmapped(const Strings& lowers, const std::string& upper,
-                                const std::string& work, const std::string& target,
-                                sys::IdRange range) override {
-    std::string joined;
-    for (const auto& l : lowers) joined += (joined.empty() ? "" : ":") + l;
-    return record("mount_overlay_idmapped " + joined + " " + upper + " " + work + " " + target +
-                  " " + std::to_string(range.base) + "+" + std::to_string(range.count));
-  }
-  std::string unmappable;  // what find_unmappable answers
-  Result<std::string> find_unmappable(const std::string&, uint32_t) override { return unmappable; }
-  Status unmount(const std::string& target) override { return record("unmount " + target); }
-  Result<bool> is_mounted(const std::string&) override { return true; }
-  Status remove_tree(const std::string& path) override {
-    auto s = record("remove_tree " + path);
-    if (s.ok()) {
-      std::error_code ec;
-      fs::remove_all(path, ec);
-    }
-    return s;
-  }
-
- private:
-  Status record(std::string call) {
-    calls.push_back(call);
-    if (hook) hook(call);
-    if (static_cast<int>(calls.size()) == fail_at) {
-      return make_error(EIO, "injected failure of call " + std::to_string(fail_at));
-    }
-    return {};
-  }
-};
-
-class FakeFirmwareMounter final : public FirmwareMounter {
- public:
-  Strings calls;
-  Status mount(const std::string& source, const std::string& format,
-               const std::string& target) override {
-    calls.push_back("mount " + format + " " + source + " " + target);
-    return {};
-  }
-  Status unmount(const std::string& target) override {
-    calls.push_back("unmount " + target);
-    return {};
-  }
-  Status clean_stale(const std::string&, const std::string&) override { return {}; }
-};
-
+using fakes::FakeFirmwareMounter;
+using FakeMounter = fakes::FakeInstanceMounter;
 using fakes::RecordedEvent;
 using fakes::RecordingSink;
 
@@ -271,6 +206,12 @@ class TempDir {
 
 void write_file(const std::string& path, const std::string& content) {
   std::ofstream(path, std::ios::binary) << content;
+}
+
+template <typename T>
+Status status_of(const Result<T>& r) {
+  if (!r.ok()) return r.error();
+  return {};
 }
 
 bool contains(const std::string& haystack, const std::string& needle) {
@@ -348,6 +289,64 @@ class InstancesTest : public ::testing::Test {
     const std::string w = ws(sha1);
     return {"mount_lower " + fw_mount() + " " + w + "/ro",
             "mount_overlay " + w + "/ro " + w + "/rw " + w + "/work " + w + "/union"};
+  }
+
+  // The target of a recorded mount call (its last path).
+  static std::string target_of(const std::string& call) {
+    std::vector<std::string> words;
+    std::istringstream in(call);
+    for (std::string w; in >> w;) words.push_back(w);
+    if (words.empty()) return "";
+    return words[0] == "mount_overlay_idmapped" ? words[words.size() - 2] : words.back();
+  }
+
+  // What undoes the mounter calls `done`, in reverse order: an unmount of each mount made, the
+  // mount of `original` (calls by target) back for each unmount. A removed work dir has no
+  // mounter undo.
+  static Strings undo_of(const Strings& done, const Strings& original) {
+    std::map<std::string, std::string> remount;
+    for (const auto& c : original) remount[target_of(c)] = c;
+    Strings out;
+    for (auto it = done.rbegin(); it != done.rend(); ++it) {
+      if (it->rfind("unmount ", 0) == 0) {
+        out.push_back(remount[it->substr(8)]);
+      } else if (it->rfind("mount", 0) == 0) {
+        out.push_back("unmount " + target_of(*it));
+      }
+    }
+    return out;
+  }
+
+  // Runs `op` with the mounter failing at call n = 1, 2, … until a run succeeds without
+  // meeting its fault. After each failure: the calls after the failing one undo those
+  // before it in reverse order (the workspace of `sha1` getting its `original` mounts back),
+  // no mount leaked or went missing, and `check` passes. Returns the number of faults run.
+  int fail_each_step(const std::string& sha1, const std::function<Status()>& op,
+                     const std::function<void()>& check) {
+    const Strings original = mount_calls(sha1);
+    const auto mounted = mounter_.mounted;
+    for (int n = 1; n < 50; ++n) {
+      mounter_.calls.clear();
+      mounter_.fail_at = n;
+      const Status s = op();
+      mounter_.fail_at = 0;
+      if (s.ok()) {
+        EXPECT_LT(mounter_.calls.size(), static_cast<size_t>(n)) << "fault " << n << " swallowed";
+        return n - 1;
+      }
+      EXPECT_EQ(s.error().code, EIO) << s.error().message;
+      const Strings& calls = mounter_.calls;
+      EXPECT_GE(calls.size(), static_cast<size_t>(n));
+      if (calls.size() < static_cast<size_t>(n)) return n;
+      const Strings done(calls.begin(), calls.begin() + n - 1);
+      const Strings undo(calls.begin() + n, calls.end());
+      EXPECT_EQ(undo, undo_of(done, original)) << "failing call " << n << " (" << calls[n - 1]
+                                               << ") after " << ::testing::PrintToString(done);
+      EXPECT_EQ(mounter_.mounted, mounted) << "failing call " << n;
+      check();
+    }
+    ADD_FAILURE() << "no run succeeded";
+    return 0;
   }
 
   Result<EntitySummary> prepare(const std::string& source = kFwName) {
@@ -1695,6 +1694,70 @@ TEST_F(InstancesTest, RemountOfAReadyInstanceRemountsLowerAndOverlay) {
   Strings expected = {"unmount " + w + "/union", "unmount " + w + "/ro"};
   for (const auto& c : mount_calls(inst.sha1)) expected.push_back(c);
   EXPECT_EQ(mounter_.calls, expected);
+}
+
+// Whatever step of a REMOUNT fails, the steps done are undone in reverse order and the
+// instance keeps the mounts it had: a REMOUNT and a START then work.
+TEST_F(InstancesTest, RemountFailingAtAnyStepLeavesTheInstanceMountedAsBefore) {
+  auto inst = prepared();
+  const std::string w = ws(inst.sha1);
+  const int faults = fail_each_step(
+      inst.sha1, [&]() -> Status { return status_of(instances_->remount(inst.name)); },
+      [&]() {
+        EXPECT_EQ(instances_->state_of(inst.sha1), "ready");
+        auto again = instances_->remount(inst.name);
+        EXPECT_TRUE(again.ok()) << again.error().message;
+        Replies<EntitySummary> start;
+        FakeRun& run = start_fully(inst.name, start, 4242);
+        ASSERT_EQ(start.count(), 1u);
+        EXPECT_TRUE(start.only().ok()) << start.only().error().message;
+        EXPECT_EQ(run.spec.root, w + "/union");
+        Replies<KillResult> kill;
+        instances_->kill(inst.name, kill.done());
+        run.exited(137);
+        EXPECT_EQ(instances_->state_of(inst.sha1), "ready");
+      });
+  EXPECT_EQ(faults, 4) << "unmount union, unmount ro, mount ro, mount union";
+}
+
+// The same for PREPARE snapshots: the instance keeps its diff, its record and its mounts.
+TEST_F(InstancesTest, SnapshotFailingAtAnyStepLeavesTheInstanceAsBefore) {
+  auto inst = prepared();
+  const std::string w = ws(inst.sha1);
+  std::ofstream(w + "/rw/changed") << "x";
+  const int faults = fail_each_step(
+      inst.sha1, [&]() -> Status { return status_of(instances_->take_snapshot(inst.name)); },
+      [&]() {
+        EXPECT_TRUE(fs::exists(w + "/rw/changed"));
+        EXPECT_TRUE(fs::is_directory(w + "/work"));
+        EXPECT_EQ(record(inst.sha1).snapshot_sha1, "");
+        EXPECT_TRUE(cat_->list_snapshots()->empty());
+        EXPECT_TRUE(fs::is_empty(mount_path_ + "/snapshots"));
+      });
+  EXPECT_EQ(faults, 5) << "unmount union, unmount ro, remove work, mount ro, mount union";
+  EXPECT_EQ(record(inst.sha1).snapshot_sha1.size(), 40u);
+}
+
+// PREPARE: a failed mount unmounts what was mounted and removes the workspace.
+TEST_F(InstancesTest, PrepareFailingAtAnyMountLeavesNothing) {
+  for (int n = 1;; ++n) {
+    ASSERT_LT(n, 10);
+    mounter_.calls.clear();
+    mounter_.fail_at = n;
+    auto s = prepare();
+    mounter_.fail_at = 0;
+    if (s.ok()) break;
+    const Strings& calls = mounter_.calls;
+    ASSERT_GE(calls.size(), static_cast<size_t>(n) + 1) << ::testing::PrintToString(calls);
+    const Strings done(calls.begin(), calls.begin() + n - 1);
+    Strings undo(calls.begin() + n, calls.end() - 1);
+    EXPECT_EQ(undo, undo_of(done, {})) << "failing call " << n;
+    EXPECT_EQ(calls.back().rfind("remove_tree " + mount_path_ + "/instances/", 0), 0u);
+    EXPECT_TRUE(mounter_.mounted.empty());
+    EXPECT_EQ(catalogued(), 0u);
+    EXPECT_TRUE(fs::is_empty(mount_path_ + "/instances"));
+  }
+  EXPECT_EQ(catalogued(), 1u);
 }
 
 // ---- snapshots (instance_snapshots.cc) --------------------------------------------------------
