@@ -951,15 +951,7 @@ TEST_F(InstancesTest, StartTimeoutKillsTheMonitorAndAnswersETIMEDOUT) {
 }
 
 // A network step that records its plans and succeeds.
-class RecordingNetwork final : public Network {
- public:
-  void setup(const NetworkPlan& p, std::function<void(Status)> done) override {
-    plans.push_back(p);
-    done({});
-  }
-  void teardown(const NetworkPlan&, std::function<void(Status)> done) override { done({}); }
-  std::vector<NetworkPlan> plans;
-};
+using fakes::FakeNetwork;
 
 TEST_F(InstancesTest, HostAccessIsValidatedStoredCanonicalAndPlanned) {
   auto inst = prepared();
@@ -976,7 +968,7 @@ TEST_F(InstancesTest, HostAccessIsValidatedStoredCanonicalAndPlanned) {
   EXPECT_EQ(prop(inst.name, "host_access"), "tcp:22 udp:53 tcp:8000-8010") << "unchanged";
   EXPECT_EQ(set(inst.name, "host_access[0]", "all"), EINVAL) << "not an array";
 
-  RecordingNetwork net;
+  FakeNetwork net;
   instances_ = std::make_unique<Instances>(InstancesDeps{
       *cat_, *config_, sink_, *words_, *firmwares_, mounter_, launcher_, timers_, &net});
   Replies<EntitySummary> start;
@@ -998,19 +990,10 @@ TEST_F(InstancesTest, HostAccessOfOlderRecordsIsTheConfiguredDefault) {
   EXPECT_EQ(prop(inst.name, "host_access"), "none");
 }
 
-// A network step that never ends: setup() keeps its callback.
-class HangingNetwork final : public Network {
- public:
-  void setup(const NetworkPlan&, std::function<void(Status)> done) override {
-    setups.push_back(std::move(done));
-  }
-  void teardown(const NetworkPlan&, std::function<void(Status)> done) override { done({}); }
-  std::vector<std::function<void(Status)>> setups;
-};
-
 TEST_F(InstancesTest, StartTimeoutNamesTheStepThatHung) {
   auto inst = prepared();
-  HangingNetwork net;
+  FakeNetwork net;
+  net.hold_setup = true;  // a network step that never ends
   instances_ = std::make_unique<Instances>(InstancesDeps{
       *cat_, *config_, sink_, *words_, *firmwares_, mounter_, launcher_, timers_, &net});
   auto timed_out = [&](bool namespaces_ready) {
@@ -1022,7 +1005,7 @@ TEST_F(InstancesTest, StartTimeoutNamesTheStepThatHung) {
     EXPECT_EQ(run.kill_monitor_calls, 1);
     run.exited(std::nullopt);
     // The helper ends at last (killed by its own deadline); the reply follows its teardown.
-    if (namespaces_ready && !net.setups.empty()) net.setups.back()(make_error(EIO, "killed"));
+    if (namespaces_ready && !net.held.empty()) net.complete(make_error(EIO, "killed"));
     EXPECT_EQ(start.count(), 1u);
     return start.only().ok() ? std::string("ok") : start.only().error().message;
   };
@@ -1034,7 +1017,81 @@ TEST_F(InstancesTest, StartTimeoutNamesTheStepThatHung) {
   EXPECT_EQ(timed_out(true), "starting instance " + inst.name +
                                  ": PID 1 was not started: the network helper did not finish" +
                                  within);
-  EXPECT_EQ(net.setups.size(), 1u);
+  EXPECT_EQ(net.count("setup " + inst.name), 1u);
+}
+
+// A failed network step: the monitor is killed before PID 1, and START fails with the
+// network's error once the monitor is gone and the half-made network is torn down.
+TEST_F(InstancesTest, NetworkFailureKillsTheMonitorAndStartFailsWithItsError) {
+  auto inst = prepared();
+  FakeNetwork net;
+  net.setup_result = make_error(EPERM, "creating veth fd_veth0: Operation not permitted");
+  instances_ = std::make_unique<Instances>(InstancesDeps{
+      *cat_, *config_, sink_, *words_, *firmwares_, mounter_, launcher_, timers_, &net});
+  Replies<EntitySummary> start;
+  instances_->start(inst.name, start.done());
+  FakeRun& run = launcher_.last();
+  run.namespaces_ready();
+  EXPECT_EQ(run.kill_monitor_calls, 1);
+  EXPECT_EQ(run.proceed_calls, 0) << "PID 1 never runs without its network";
+  EXPECT_EQ(start.count(), 0u) << "answered once the monitor is gone";
+  run.failed(make_error(EIO, "the monitor died"));
+  run.exited(std::nullopt);
+  ASSERT_EQ(start.count(), 1u);
+  ASSERT_FALSE(start.only().ok());
+  EXPECT_EQ(start.only().error().code, EPERM);
+  EXPECT_EQ(start.only().error().message,
+            "starting instance " + inst.name +
+                ": setting up the network: creating veth fd_veth0: Operation not permitted");
+  EXPECT_EQ(net.calls, (Strings{"setup " + inst.name, "teardown " + inst.name}));
+  EXPECT_EQ(instances_->state_of(inst.sha1), "ready");
+  EXPECT_EQ(record(inst.sha1).state, "ready");
+}
+
+// The network operations of one instance run one at a time, in order: a START waits for the
+// previous run's teardown; another instance's operations do not wait for them.
+TEST_F(InstancesTest, NetworkOperationsOfAnInstanceRunOneAtATime) {
+  auto a = prepared();
+  auto b = prepared();
+  FakeNetwork net;
+  instances_ = std::make_unique<Instances>(InstancesDeps{
+      *cat_, *config_, sink_, *words_, *firmwares_, mounter_, launcher_, timers_, &net});
+  Replies<EntitySummary> first;
+  FakeRun& run = start_fully(a.name, first, 4242);
+  ASSERT_EQ(first.count(), 1u);
+  ASSERT_TRUE(first.only().ok()) << first.only().error().message;
+  EXPECT_EQ(run.proceed_calls, 1);
+
+  net.hold_teardown = true;
+  Replies<KillResult> kill;
+  instances_->kill(a.name, kill.done());
+  run.exited(137);
+  EXPECT_EQ(kill.count(), 0u) << "answered once the network is released";
+  EXPECT_EQ(instances_->state_of(a.sha1), "ready");
+  Replies<EntitySummary> second;
+  instances_->start(a.name, second.done());
+  EXPECT_EQ(launcher_.launches.size(), 1u) << "the second run waits for the teardown";
+  EXPECT_EQ(instances_->drop(a.name).error().code, EBUSY) << "still releasing its network";
+
+  // Another instance is not held up.
+  Replies<EntitySummary> other;
+  start_fully(b.name, other, 4343);
+  ASSERT_EQ(launcher_.launches.size(), 2u);
+  EXPECT_EQ(launcher_.launches[1]->spec.name, b.name);
+  ASSERT_EQ(other.count(), 1u);
+  EXPECT_TRUE(other.only().ok());
+
+  EXPECT_EQ(net.complete(), "teardown " + a.name);
+  ASSERT_EQ(kill.count(), 1u);
+  EXPECT_TRUE(kill.only().ok());
+  ASSERT_EQ(launcher_.launches.size(), 3u) << "launched once the teardown finished";
+  EXPECT_EQ(launcher_.launches[2]->spec.name, a.name);
+  launcher_.launches[2]->namespaces_ready();
+  EXPECT_EQ(net.calls, (Strings{"setup " + a.name, "teardown " + a.name, "setup " + b.name,
+                                "setup " + a.name}));
+  launcher_.launches[2]->started(4444);
+  ASSERT_EQ(second.count(), 1u);
+  EXPECT_TRUE(second.only().ok()) << second.only().error().message;
 }
 
 TEST_F(InstancesTest, StartResetsThePreviousExitStatus) {

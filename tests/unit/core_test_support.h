@@ -2,6 +2,8 @@
 // Test doubles shared by the core unit tests: a sink recording the notifications a folder
 // emits, and recording mounters that fail at call n (fault injection for the rollback paths).
 
+#include <algorithm>
+#include <deque>
 #include <filesystem>
 #include <functional>
 #include <set>
@@ -12,6 +14,7 @@
 #include "firmwared/core/events.h"
 #include "firmwared/core/firmware_mounter.h"
 #include "firmwared/core/instance_mounter.h"
+#include "firmwared/core/network.h"
 
 namespace fw::core::fakes {
 
@@ -137,6 +140,48 @@ class FakeFirmwareMounter final : public FirmwareMounter {
       return make_error(EIO, "injected failure of call " + std::to_string(fail_at));
     }
     return {};
+  }
+};
+
+// The network step of START: records "setup NAME" and "teardown NAME" (and the plans), and
+// answers at once with setup_result / teardown_result, or, with hold_setup / hold_teardown,
+// keeps the callback until the test completes it (complete(): the oldest held first).
+class FakeNetwork final : public Network {
+ public:
+  std::vector<std::string> calls;
+  std::vector<NetworkPlan> plans;
+  Status setup_result, teardown_result;
+  bool hold_setup = false, hold_teardown = false;
+  std::deque<std::pair<std::string, std::function<void(Status)>>> held;
+
+  void setup(const NetworkPlan& plan, std::function<void(Status)> done) override {
+    answer("setup " + plan.instance, plan, std::move(done), hold_setup, setup_result);
+  }
+  void teardown(const NetworkPlan& plan, std::function<void(Status)> done) override {
+    answer("teardown " + plan.instance, plan, std::move(done), hold_teardown, teardown_result);
+  }
+  // Answers the oldest held call with `s`; returns that call.
+  std::string complete(Status s = {}) {
+    if (held.empty()) return "<nothing held>";
+    auto [call, done] = std::move(held.front());
+    held.pop_front();
+    done(std::move(s));
+    return call;
+  }
+  size_t count(const std::string& call) const {
+    return static_cast<size_t>(std::count(calls.begin(), calls.end(), call));
+  }
+
+ private:
+  void answer(std::string call, const NetworkPlan& plan, std::function<void(Status)> done,
+              bool hold, const Status& result) {
+    calls.push_back(call);
+    plans.push_back(plan);
+    if (hold) {
+      held.emplace_back(std::move(call), std::move(done));
+    } else {
+      done(result);
+    }
   }
 };
 
