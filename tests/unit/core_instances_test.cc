@@ -282,6 +282,12 @@ class InstancesTest : public ::testing::Test {
                                                            timers_, nullptr, nullptr, &deferred_});
   }
 
+  // Recreates the instances folder with `net` as its network step.
+  void with_network(Network& net) {
+    instances_ = std::make_unique<Instances>(InstancesDeps{
+        *cat_, *config_, sink_, *words_, *firmwares_, mounter_, launcher_, timers_, &net});
+  }
+
   std::string ws(const std::string& sha1) const { return mount_path_ + "/instances/" + sha1; }
   std::string fw_mount() const { return mount_path_ + "/firmwares/" + kFwSha1; }
 
@@ -969,8 +975,7 @@ TEST_F(InstancesTest, HostAccessIsValidatedStoredCanonicalAndPlanned) {
   EXPECT_EQ(set(inst.name, "host_access[0]", "all"), EINVAL) << "not an array";
 
   FakeNetwork net;
-  instances_ = std::make_unique<Instances>(InstancesDeps{
-      *cat_, *config_, sink_, *words_, *firmwares_, mounter_, launcher_, timers_, &net});
+  with_network(net);
   Replies<EntitySummary> start;
   instances_->start(inst.name, start.done());
   launcher_.last().namespaces_ready();
@@ -994,8 +999,7 @@ TEST_F(InstancesTest, StartTimeoutNamesTheStepThatHung) {
   auto inst = prepared();
   FakeNetwork net;
   net.hold_setup = true;  // a network step that never ends
-  instances_ = std::make_unique<Instances>(InstancesDeps{
-      *cat_, *config_, sink_, *words_, *firmwares_, mounter_, launcher_, timers_, &net});
+  with_network(net);
   auto timed_out = [&](bool namespaces_ready) {
     Replies<EntitySummary> start;
     instances_->start(inst.name, start.done());
@@ -1026,8 +1030,7 @@ TEST_F(InstancesTest, NetworkFailureKillsTheMonitorAndStartFailsWithItsError) {
   auto inst = prepared();
   FakeNetwork net;
   net.setup_result = make_error(EPERM, "creating veth fd_veth0: Operation not permitted");
-  instances_ = std::make_unique<Instances>(InstancesDeps{
-      *cat_, *config_, sink_, *words_, *firmwares_, mounter_, launcher_, timers_, &net});
+  with_network(net);
   Replies<EntitySummary> start;
   instances_->start(inst.name, start.done());
   FakeRun& run = launcher_.last();
@@ -1054,8 +1057,7 @@ TEST_F(InstancesTest, NetworkOperationsOfAnInstanceRunOneAtATime) {
   auto a = prepared();
   auto b = prepared();
   FakeNetwork net;
-  instances_ = std::make_unique<Instances>(InstancesDeps{
-      *cat_, *config_, sink_, *words_, *firmwares_, mounter_, launcher_, timers_, &net});
+  with_network(net);
   Replies<EntitySummary> first;
   FakeRun& run = start_fully(a.name, first, 4242);
   ASSERT_EQ(first.count(), 1u);
