@@ -1,4 +1,4 @@
-// Properties of instances (DESIGN §6): built-in ones, their validation and the EBUSY rule
+// Properties of instances: built-in ones, their validation and the EBUSY rule
 // for launch-shaping properties, and custom ones.
 
 #include <algorithm>

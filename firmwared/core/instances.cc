@@ -252,7 +252,7 @@ MonitorEvents Instances::events_for(const std::string& sha1) {
     const uint64_t gen = it->second->generation;
     it->second->net_plan = plan;
     it->second->awaited = "the network helper did not finish";
-    // DESIGN §8 step 3: between unshare and pivot_root, while the monitor waits.
+    // Between unshare and pivot_root, while the monitor waits.
     net_enqueue(sha1, [this, sha1, gen, plan](std::function<void()> finish) {
       d_.network->setup(plan, [this, sha1, gen, finish](Status s) {
         auto it2 = running_.find(sha1);

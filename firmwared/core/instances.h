@@ -1,5 +1,5 @@
 #pragma once
-// The instances folder (DESIGN §4, §6, §8; issue 3/7): prepare a workspace over a
+// The instances folder: prepare a workspace over a
 // firmware, start it through a monitor, track it, kill it, remount, drop, and re-adopt
 // running instances after a daemon restart.
 //
@@ -150,7 +150,7 @@ class Instances final : public Folder {
   // At daemon start: EINVAL when the userns_pool overlaps /etc/subuid or /etc/subgid.
   Status check_id_pool() const;
 
-  // Snapshots (issue 8 item 5, docs/diff.md "Snapshots"), in instance_snapshots.cc.
+  // Snapshots (docs/diff.md "Snapshots"), in instance_snapshots.cc.
   // PREPARE snapshots ID: freezes the diff of a ready instance as a new snapshot (its upper
   // dir is moved, O(1)) and stacks the instance on it with an empty upper dir. EBUSY for a
   // started instance (no freezer: KILL it first). Every step is undone on failure.

@@ -1,5 +1,5 @@
 #pragma once
-// The seam between the instances folder and the per-instance AppArmor profiles (DESIGN §9,
+// The seam between the instances folder and the per-instance AppArmor profiles (see
 // docs/security.md). AppArmorProfiles is the real one (sys::apparmor underneath); unit
 // tests inject a fake through InstancesDeps::profiles.
 

@@ -1,4 +1,4 @@
-// The instances folder without root (DESIGN §4, §6, §8; issue 3/7): a scripted Launcher
+// The instances folder without root: a scripted Launcher
 // stands in for firmwared-monitor (the test fires its callbacks), FakeTimers fire on demand,
 // a recording InstanceMounter fails at call n, the catalogue lives in memory. Pins the mounts
 // PREPARE, REMOUNT, DROP and restore() ask for, the START/KILL state machine with every

@@ -1,4 +1,4 @@
-// The instances folder and its AppArmor profiles (DESIGN §9, issue 6/7) without root: a
+// The instances folder and its AppArmor profiles without root: a
 // recording ProfileManager is injected through InstancesDeps::profiles. Pins when PREPARE
 // loads the profile, that a load failure fails PREPARE and rolls everything back, that
 // START passes the profile to the monitor only when AppArmor is used, that DROP removes it;
