@@ -100,7 +100,12 @@ int serve(const fw::config::Config& config, event_base* base) {
         "host root");
   }
   if (auto s = instances.restore(); !s.ok()) return fail("restoring instances", s.error());
-  fw::core::restore_profiles(profiles, instances);
+  if (auto all = instances.workspaces(); all.ok()) {
+    profiles.restore(*all);
+  } else {
+    fw::log::warning("listing instances for their AppArmor profiles: " + all.error().message +
+                     ", ignoring");
+  }
   {
     auto keep = instances.running_host_interfaces();
     network.remove_leftover_veths({keep.begin(), keep.end()});

@@ -53,7 +53,7 @@ void InstanceCommit::commit(const std::string& id, CommitDone done) {
   if (!rec.ok()) return done(rec.error());
   auto c = std::make_shared<Commit>();
   c->what = "committing instance " + rec->name;
-  c->merged = instances_.workspace(rec->sha1) + "/union";
+  c->merged = instances_.workspace(rec->sha1).merged();
   auto mounted = sys::is_mount_point(c->merged);
   if (!mounted.ok() || !*mounted) {
     return done(make_error(

@@ -6,37 +6,44 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "firmwared/core/workspace.h"
 #include "firmwared/sys/mount.h"
 
 namespace fw::core {
 
-Status KernelInstanceMounter::mount_lower(const std::string& firmware_mount,
-                                          const std::string& ro) {
+Status InstanceMounter::unmount_all_below(const std::string& dir) {
+  const Workspace ws(dir);
+  FW_TRY(unmount(ws.merged()));
+  return unmount(ws.lower());
+}
+
+Status KernelInstanceMounter::do_mount_lower(const std::string& firmware_mount,
+                                             const std::string& ro) {
   FW_ASSIGN_OR_RETURN(sys::Mount m, sys::bind_readonly(firmware_mount, ro));
   m.release();
   return {};
 }
 
-Status KernelInstanceMounter::mount_lower_stack(const std::vector<std::string>& layers,
-                                                const std::string& ro) {
-  if (layers.size() == 1) return mount_lower(layers.front(), ro);
+Status KernelInstanceMounter::do_mount_lower_stack(const std::vector<std::string>& layers,
+                                                   const std::string& ro) {
+  if (layers.size() == 1) return do_mount_lower(layers.front(), ro);
   FW_ASSIGN_OR_RETURN(sys::Mount m, sys::mount_overlay_readonly(layers, ro));
   m.release();
   return {};
 }
 
-Status KernelInstanceMounter::mount_overlay(const std::string& lower, const std::string& upper,
-                                            const std::string& work, const std::string& target) {
+Status KernelInstanceMounter::do_mount_overlay(const std::string& lower, const std::string& upper,
+                                               const std::string& work, const std::string& target) {
   FW_ASSIGN_OR_RETURN(sys::Mount m, sys::mount_overlay({lower}, upper, work, target));
   m.release();
   return {};
 }
 
-Status KernelInstanceMounter::mount_overlay_idmapped(const std::vector<std::string>& lowers,
-                                                     const std::string& upper,
-                                                     const std::string& work,
-                                                     const std::string& target,
-                                                     sys::IdRange range) {
+Status KernelInstanceMounter::do_mount_overlay_idmapped(const std::vector<std::string>& lowers,
+                                                        const std::string& upper,
+                                                        const std::string& work,
+                                                        const std::string& target,
+                                                        sys::IdRange range) {
   FW_ASSIGN_OR_RETURN(sys::Mount m,
                       sys::mount_overlay_idmapped(lowers, upper, work, target, range));
   m.release();

@@ -1,4 +1,4 @@
-// Properties of instances (DESIGN §6): built-in ones, their validation and the EBUSY rule
+// Properties of instances: built-in ones, their validation and the EBUSY rule
 // for launch-shaping properties, and custom ones.
 
 #include <algorithm>
@@ -162,7 +162,7 @@ Status check_may_steal(const sys::ClientCredentials& client, const std::string& 
 
 std::vector<std::pair<std::string, std::string>> Instances::builtin_values(
     const catalogue::InstanceRecord& r) const {
-  const std::string ws = workspace(r.sha1);
+  const Workspace ws = workspace(r.sha1);
   const std::string net = d_.config.net_first_two_bytes() + std::to_string(r.id);
   auto rt = running_.find(r.sha1);
   const bool live = rt != running_.end();
@@ -171,13 +171,13 @@ std::vector<std::pair<std::string, std::string>> Instances::builtin_values(
   for (const auto& a : r.cmdline) cmdline += (cmdline.empty() ? "" : " ") + shell_quote(a);
   return {{"name", r.name},
           {"sha1", r.sha1},
-          {"base_workspace", ws},
+          {"base_workspace", ws.dir()},
           {"id", std::to_string(r.id)},
           {"pid", std::to_string(live && rt->second->monitor ? rt->second->monitor->monitor_pid()
                                                              : r.monitor_pid)},
           {"state", state_of(r.sha1)},
           {"firmware_path", firmware_path},
-          {"root", ws + "/union"},
+          {"root", ws.merged()},
           {"inner_pts", live ? rt->second->inner_pts : ""},
           {"outer_pts", live ? rt->second->outer_pts : ""},
           {"time", ctime_string(r.created)},
@@ -189,8 +189,8 @@ std::vector<std::pair<std::string, std::string>> Instances::builtin_values(
           {"init_pid", std::to_string(live && rt->second->monitor ? rt->second->monitor->init_pid()
                                                                   : r.init_pid)},
           {"exit_status", r.exit_status ? std::to_string(*r.exit_status) : ""},
-          {"upper_dir", ws + "/rw"},
-          {"console_log", ws + "/console.log"},
+          {"upper_dir", ws.upper()},
+          {"console_log", ws.console_log()},
           {"ip", net + ".1"},
           {"host_ip", net + ".254"},
           {"userns", r.userns},

@@ -43,8 +43,8 @@ Status make_dir(const std::string& path, mode_t mode) {
   return {};
 }
 
-std::optional<int> read_exit_status(const std::string& workspace) {
-  auto content = read_small_file(workspace + "/exit_status");
+std::optional<int> read_exit_status(const Workspace& ws) {
+  auto content = read_small_file(ws.exit_status());
   if (!content.ok() || content->empty()) return std::nullopt;
   return std::atoi(content->c_str());
 }
@@ -84,9 +84,9 @@ void Instances::sweep_cgroups() {
 }
 
 bool Instances::finish_interrupted_drop(const catalogue::InstanceRecord& r) {
-  if (::access(workspace(r.sha1).c_str(), F_OK) == 0 || errno != ENOENT) return false;
+  if (::access(workspace(r.sha1).dir().c_str(), F_OK) == 0 || errno != ENOENT) return false;
   if (!trash_.holds(r.sha1)) {
-    log::error("instance " + r.name + ": its workspace " + workspace(r.sha1) +
+    log::error("instance " + r.name + ": its workspace " + workspace(r.sha1).dir() +
                " is gone (DROP it to forget it), ignoring");
     return false;
   }
@@ -101,8 +101,8 @@ bool Instances::finish_interrupted_drop(const catalogue::InstanceRecord& r) {
 }
 
 bool Instances::restore_one(catalogue::InstanceRecord& r) {
-  const std::string ws = workspace(r.sha1);
-  auto lock = d_.launcher.inspect(ws);
+  const Workspace ws = workspace(r.sha1);
+  auto lock = d_.launcher.inspect(ws.dir());
   if (!lock.ok()) {
     log::error("instance " + r.name + ": " + lock.error().message +
                ": cannot tell whether a monitor runs, its overlay is not remounted");
@@ -117,7 +117,7 @@ bool Instances::restore_one(catalogue::InstanceRecord& r) {
     }
     log::notice("instance " + r.name + ": killing monitor " + std::to_string(lock->monitor_pid) +
                 ", left without an owner by an interrupted START");
-    if (auto s = d_.launcher.kill_orphan(ws, *lock); !s.ok()) {
+    if (auto s = d_.launcher.kill_orphan(ws.dir(), *lock); !s.ok()) {
       log::error("instance " + r.name + ": " + s.error().message +
                  ": its overlay is not remounted (KILL the monitor, then restart the daemon)");
       return false;
@@ -137,7 +137,7 @@ bool Instances::restore_one(catalogue::InstanceRecord& r) {
       log::warning("instance " + r.name + ": " + s.error().message + ", ignoring");
     }
   }
-  if (d_.network != nullptr && ::access((ws + "/netns").c_str(), F_OK) == 0) {
+  if (d_.network != nullptr && ::access(ws.netns().c_str(), F_OK) == 0) {
     // The namespace outlived its instance (daemon crash): give back what it holds.
     const NetworkPlan plan = plan_for(r, 0);
     net_enqueue(r.sha1, [this, plan](std::function<void()> finish) {
@@ -146,31 +146,33 @@ bool Instances::restore_one(catalogue::InstanceRecord& r) {
   }
   // No monitor holds the workspace now: stale mounts of a crashed daemon are replaced, not
   // stacked, and the upper dir is mounted once.
-  (void)d_.mounter.unmount(ws + "/union");
-  (void)d_.mounter.unmount(ws + "/ro");
-  (void)::chmod(ws.c_str(), 0700);  // workspaces made by older versions were 0755
-  for (const char* sub : {"ro", "rw", "work", "union"}) (void)make_dir(ws + "/" + sub, 0755);
-  if (auto s = mount_workspace(r); !s.ok()) {
-    log::warning("instance " + r.name + ": " + s.error().message + ", ignoring");
+  (void)d_.mounter.unmount(ws.merged());
+  (void)d_.mounter.unmount(ws.lower());
+  (void)::chmod(ws.dir().c_str(), 0700);  // workspaces made by older versions were 0755
+  for (const auto& dir : ws.mount_dirs()) (void)make_dir(dir, 0755);
+  if (auto m = mount_workspace(r); m.ok()) {
+    m->release();
+  } else {
+    log::warning("instance " + r.name + ": " + m.error().message + ", ignoring");
   }
   return false;
 }
 
 bool Instances::adopt_monitor(catalogue::InstanceRecord& r, int64_t monitor_pid,
                               uint64_t start_time, int64_t init_pid) {
-  const std::string ws = workspace(r.sha1);
-  auto mon = d_.launcher.adopt(monitor_pid, start_time, init_pid, ws, events_for(r.sha1));
+  const Workspace ws = workspace(r.sha1);
+  auto mon = d_.launcher.adopt(monitor_pid, start_time, init_pid, ws.dir(), events_for(r.sha1));
   if (!mon.ok()) return false;
   auto rt = std::make_unique<Runtime>();
-  rt->phase = "started";
+  rt->phase = Phase::kStarted;
   rt->monitor = std::move(*mon);
   // The console's ptys, as the monitor recorded them (for CONSOLE and SHOW).
-  if (auto pts = read_small_file(ws + "/pts"); pts.ok()) {
+  if (auto pts = read_small_file(ws.pts()); pts.ok()) {
     std::istringstream in(*pts);
     in >> rt->inner_pts >> rt->outer_pts;
   }
   // The monitor reported PID 1 only after the network step succeeded.
-  if (d_.network != nullptr && ::access((ws + "/netns").c_str(), F_OK) == 0) {
+  if (d_.network != nullptr && ::access(ws.netns().c_str(), F_OK) == 0) {
     rt->net_plan = plan_for(r, monitor_pid);
   }
   running_[r.sha1] = std::move(rt);
@@ -231,9 +233,9 @@ bool Instances::undo_interrupted_snapshot(const std::string& dir) {
   if (!r.ok() || !*r || ::access(layer.c_str(), F_OK) != 0) return true;
   // The instance still has its old record: give it its diff back (its overlay, mounted or
   // not, is remounted by restore_one()).
-  const std::string ws = workspace(sha1);
-  (void)d_.mounter.unmount(ws + "/union");
-  (void)d_.mounter.unmount(ws + "/ro");
+  const Workspace ws = workspace(sha1);
+  (void)d_.mounter.unmount(ws.merged());
+  (void)d_.mounter.unmount(ws.lower());
   undo_freeze(ws, layer);
   if (::access(layer.c_str(), F_OK) == 0) {
     log::error("instance " + (*r)->name + ": its diff is still at " + layer +

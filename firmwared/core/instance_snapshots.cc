@@ -1,4 +1,4 @@
-// Snapshots of instances (issue 8 item 5, docs/diff.md "Snapshots"): freezing an instance's
+// Snapshots of instances (docs/diff.md "Snapshots"): freezing an instance's
 // upper dir as a read-only layer, stacking instances on layers, resetting an instance to one.
 //
 // An instance on a snapshot mounts at `ro` a read-only overlay of the snapshot chain and the
@@ -104,35 +104,36 @@ Result<std::vector<std::string>> Instances::lower_stack(const std::string& firmw
   return layers;
 }
 
-Status Instances::freeze_upper(const std::string& ws, const std::string& layer) {
+Status Instances::freeze_upper(const Workspace& ws, const std::string& layer) {
+  const std::string upper = ws.upper();
   struct stat st {};
-  if (::stat((ws + "/rw").c_str(), &st) != 0) return errno_error("reading '" + ws + "/rw'");
-  FW_TRY(rename_dir(ws + "/rw", layer));
+  if (::stat(upper.c_str(), &st) != 0) return errno_error("reading '" + upper + "'");
+  FW_TRY(rename_dir(upper, layer));
   bool done = false;
   DEFER {
     if (!done) undo_freeze(ws, layer);
   };
-  FW_TRY(make_dir(ws + "/rw", st.st_mode & 07777));
+  FW_TRY(make_dir(upper, st.st_mode & 07777));
   // mkdir(2) applies the umask: set the mode exactly, then the owner.
-  if (::chmod((ws + "/rw").c_str(), st.st_mode & 07777) != 0 ||
-      ::chown((ws + "/rw").c_str(), st.st_uid, st.st_gid) != 0) {
-    return errno_error("giving '" + ws + "/rw' the mode and owner of the frozen one");
+  if (::chmod(upper.c_str(), st.st_mode & 07777) != 0 ||
+      ::chown(upper.c_str(), st.st_uid, st.st_gid) != 0) {
+    return errno_error("giving '" + upper + "' the mode and owner of the frozen one");
   }
   // The work dir may hold overlayfs' leftovers (work/work, index): start it afresh.
-  FW_TRY(d_.mounter.remove_tree(ws + "/work"));
-  FW_TRY(make_dir(ws + "/work", 0755));
+  FW_TRY(d_.mounter.remove_tree(ws.work()));
+  FW_TRY(make_dir(ws.work(), 0755));
   done = true;
   return {};
 }
 
-void Instances::undo_freeze(const std::string& ws, const std::string& layer) {
+void Instances::undo_freeze(const Workspace& ws, const std::string& layer) {
   if (::access(layer.c_str(), F_OK) != 0) return;
-  (void)::rmdir((ws + "/rw").c_str());  // empty when we made it
-  if (::rename(layer.c_str(), (ws + "/rw").c_str()) != 0) {
-    log::error("rolling back a snapshot: moving '" + layer + "' back to '" + ws +
-               "/rw': " + std::strerror(errno));
+  (void)::rmdir(ws.upper().c_str());  // empty when we made it
+  if (::rename(layer.c_str(), ws.upper().c_str()) != 0) {
+    log::error("rolling back a snapshot: moving '" + layer + "' back to '" + ws.upper() +
+               "': " + std::strerror(errno));
   }
-  (void)make_dir(ws + "/work", 0755);
+  (void)make_dir(ws.work(), 0755);
 }
 
 Result<EntitySummary> Instances::take_snapshot(const std::string& id) {
@@ -158,11 +159,13 @@ Result<EntitySummary> Instances::take_snapshot(const std::string& id) {
                                        return !t.ok() || *t;
                                      },
                                      rng_));
-  const std::string ws = workspace(r.sha1);
+  const Workspace ws = workspace(r.sha1);
   const std::string dir = snapshot_dir(snap.sha1);
   const std::string layer = dir + "/layer";
   FW_TRY_CTX(make_dir(d_.config.mount_path() + "/snapshots", 0700), what);
   FW_TRY_CTX(make_dir(dir, 0700), what);
+  // Each step's undo is an owner made right after the step: a failure unwinds the steps done,
+  // in reverse order, and leaves the instance as it was, mounted.
   bool committed = false;
   DEFER {
     if (!committed) {
@@ -170,23 +173,16 @@ Result<EntitySummary> Instances::take_snapshot(const std::string& id) {
       (void)::rmdir(dir.c_str());
     }
   };
-  DEFER {
-    if (!committed) {
-      (void)d_.mounter.unmount(ws + "/union");  // still mounted if a step failed before or after
-      (void)d_.mounter.unmount(ws + "/ro");
-      undo_freeze(ws, layer);
-      if (auto s = mount_workspace(r); !s.ok()) {
-        log::error(what + ": remounting after a failure: " + s.error().message);
-      }
-    }
-  };
   // The intent: a crash before the commit leaves an uncatalogued
   // snapshot dir naming its instance, whose diff restore() moves back.
   FW_TRY_CTX(write_small_file(dir + "/" + kSnapshotIntent, r.sha1 + "\n"), what);
   FW_FAULT_POINT("snapshot.intent_recorded");
-  FW_TRY_CTX(d_.mounter.unmount(ws + "/union"), what);
-  FW_TRY_CTX(d_.mounter.unmount(ws + "/ro"), what);
+  auto unmounted = unmount_workspace(r);
+  if (!unmounted.ok()) return unmounted.error().wrap(what);
   FW_TRY_CTX(freeze_upper(ws, layer), what);
+  DEFER {
+    if (!committed) undo_freeze(ws, layer);
+  };
   FW_FAULT_POINT("snapshot.frozen");
   // The layer's size is a walk of unbounded length: off the loop when there is a worker
   // (the record says 0 until it is known), at once otherwise (unit tests).
@@ -194,14 +190,18 @@ Result<EntitySummary> Instances::take_snapshot(const std::string& id) {
   catalogue::InstanceRecord stacked = r;
   stacked.snapshot_sha1 = snap.sha1;
   // The mount runs inside the transaction: a refused stack leaves no record behind.
+  std::optional<WorkspaceMounts> mounted;
   const Status recorded = d_.catalogue.transaction([&]() -> Status {
     FW_TRY(d_.catalogue.put_snapshot(snap));
     FW_TRY(d_.catalogue.put_instance(stacked));
-    FW_TRY(mount_workspace(stacked));
+    FW_ASSIGN_OR_RETURN(WorkspaceMounts m, mount_workspace(stacked));
+    mounted.emplace(std::move(m));
     FW_FAULT_POINT("snapshot.mounted_uncommitted");
     return {};
   });
   FW_TRY_CTX(recorded, what);
+  mounted->release();
+  unmounted->release();
   committed = true;
   if (d_.executor != nullptr) {
     auto size = std::make_shared<uint64_t>(0);
@@ -236,18 +236,16 @@ Result<EntitySummary> Instances::reset_to_snapshot(const std::string& id,
     return make_error(EINVAL, what + ": the snapshot is of firmware " + snap.firmware_sha1 +
                                   ", the instance of firmware " + r.firmware_sha1);
   }
-  const std::string ws = workspace(r.sha1);
-  FW_TRY_CTX(d_.mounter.unmount(ws + "/union"), what);
-  FW_TRY_CTX(d_.mounter.unmount(ws + "/ro"), what);
+  const Workspace ws = workspace(r.sha1);
+  auto unmounted = unmount_workspace(r);
+  if (!unmounted.ok()) return unmounted.error().wrap(what);
   catalogue::InstanceRecord stacked = r;
   stacked.snapshot_sha1 = snap.sha1;
-  if (auto s = d_.catalogue.put_instance(stacked); !s.ok()) {
-    (void)mount_workspace(r);
-    return s.error().wrap(what);
-  }
+  FW_TRY_CTX(d_.catalogue.put_instance(stacked), what);
+  unmounted->release();
   // Past the point of no return: the discarded diff goes to a temporary layer, removed
   // once the instance is remounted.
-  const std::string discarded = ws + "/rw.discarded";
+  const std::string discarded = ws.discarded_upper();
   if (auto old = trash_.move_in(discarded, r.sha1 + ".discarded"); old.ok()) trash_.purge(*old);
   FW_TRY_CTX(freeze_upper(ws, discarded), what);
   // Deleted off the loop: a diff can hold millions of files.
@@ -256,7 +254,9 @@ Result<EntitySummary> Instances::reset_to_snapshot(const std::string& id,
   } else {
     log::warning(what + ": " + moved.error().message + ", ignoring");
   }
-  FW_TRY_CTX(mount_workspace(stacked), what);
+  auto mounted = mount_workspace(stacked);
+  if (!mounted.ok()) return mounted.error().wrap(what);
+  mounted->release();
   log::info("instance " + r.name + " restored to snapshot " + snap.name);
   return EntitySummary{r.sha1, r.name, true, ""};
 }

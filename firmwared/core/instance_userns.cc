@@ -99,26 +99,25 @@ Status Instances::set_userns(catalogue::InstanceRecord& r, const std::string& va
   const bool was = userns_effective(r) && r.uid_base != 0;
   FW_TRY(settle_id_range(next));
   const bool now = next.uid_base != 0;
+  // The overlay's layers are mounted for one mode: remount it for the other (the diff stays,
+  // its files keep their ids on disk in both modes). Until the record is stored, the owners
+  // put the old mounts back on failure.
+  std::optional<WorkspaceUnmounted> old;
+  std::optional<WorkspaceMounts> fresh;
   if (was != now || next.uid_base != r.uid_base) {
-    // The overlay's layers are mounted for one mode: remount it for the other (the diff stays,
-    // its files keep their ids on disk in both modes).
-    const std::string ws = workspace(r.sha1);
-    FW_TRY_CTX(d_.mounter.unmount(ws + "/union"), "switching instance " + r.name + "'s userns");
-    FW_TRY_CTX(d_.mounter.unmount(ws + "/ro"), "switching instance " + r.name + "'s userns");
-    if (auto s = mount_workspace(next); !s.ok()) {
-      (void)mount_workspace(r);
-      return s.error().wrap("switching instance " + r.name + "'s userns to " + value);
+    auto unmounted = unmount_workspace(r);
+    if (!unmounted.ok())
+      return unmounted.error().wrap("switching instance " + r.name + "'s userns");
+    old.emplace(std::move(*unmounted));
+    auto mounted = mount_workspace(next);
+    if (!mounted.ok()) {
+      return mounted.error().wrap("switching instance " + r.name + "'s userns to " + value);
     }
+    fresh.emplace(std::move(*mounted));
   }
-  if (auto s = d_.catalogue.put_instance(next); !s.ok()) {
-    if (was != now) {
-      const std::string ws = workspace(r.sha1);
-      (void)d_.mounter.unmount(ws + "/union");
-      (void)d_.mounter.unmount(ws + "/ro");
-      (void)mount_workspace(r);
-    }
-    return s;
-  }
+  FW_TRY(d_.catalogue.put_instance(next));
+  if (fresh) fresh->release();
+  if (old) old->release();
   if (value == "n") {
     log::warning("instance " + r.name +
                  " set to userns=n: it will run privileged, its root able to reach host root "

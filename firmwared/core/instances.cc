@@ -46,18 +46,18 @@ Instances::Instances(InstancesDeps deps)
 
 Instances::~Instances() = default;
 
-std::string Instances::workspace(const std::string& sha1) const {
-  return d_.config.mount_path() + "/instances/" + sha1;
+Workspace Instances::workspace(const std::string& sha1) const {
+  return Workspace(d_.config.mount_path() + "/instances/" + sha1);
 }
 
 std::string Instances::state_of(const std::string& sha1) const {
   auto it = running_.find(sha1);
-  return it == running_.end() ? "ready" : it->second->phase;
+  return it == running_.end() ? "ready" : phase_name(it->second->phase);
 }
 
 std::string Instances::outer_pts(const std::string& sha1) const {
   auto it = running_.find(sha1);
-  return it == running_.end() || it->second->phase != "started" ? "" : it->second->outer_pts;
+  return it == running_.end() || it->second->phase != Phase::kStarted ? "" : it->second->outer_pts;
 }
 
 Result<std::string> Instances::new_name() {
@@ -81,8 +81,8 @@ Result<catalogue::InstanceRecord> Instances::find(const std::string& id) {
   return make_error(ENOENT, "instance " + quote(id) + " vanished");
 }
 
-Status Instances::mount_workspace(const catalogue::InstanceRecord& r) {
-  const std::string ws = workspace(r.sha1);
+Result<Mounted> Instances::mount_lower_tree(const catalogue::InstanceRecord& r) {
+  const Workspace ws = workspace(r.sha1);
   // A firmware left unmounted at start (missing, or its path tampered with) would read as an
   // empty tree: refuse instead.
   const std::string fw_mount = d_.firmwares.mount_point(r.firmware_sha1);
@@ -91,25 +91,56 @@ Status Instances::mount_workspace(const catalogue::InstanceRecord& r) {
     return make_error(EBUSY, "its firmware is not mounted at " + fw_mount +
                                  ": it is unusable (the daemon's log says why)");
   }
-  std::vector<std::string> layers = {fw_mount};
-  if (r.snapshot_sha1.empty()) {
-    FW_TRY(d_.mounter.mount_lower(fw_mount, ws + "/ro"));
-  } else {
+  if (r.snapshot_sha1.empty()) return d_.mounter.mount_lower(fw_mount, ws.lower());
+  FW_ASSIGN_OR_RETURN(auto layers, lower_stack(r.firmware_sha1, r.snapshot_sha1));
+  return d_.mounter.mount_lower_stack(layers, ws.lower());
+}
+
+Result<Mounted> Instances::mount_overlay_of(const catalogue::InstanceRecord& r) {
+  const Workspace ws = workspace(r.sha1);
+  if (!userns_effective(r) || r.uid_base == 0) {
+    return d_.mounter.mount_overlay(ws.lower(), ws.upper(), ws.work(), ws.merged());
+  }
+  // In a user namespace, the overlay stacks the layers themselves, each idmapped (an overlay
+  // such as a snapshot stack at the lower dir cannot be); the lower dir stays the host's view
+  // of the lower tree for the diff.
+  std::vector<std::string> layers = {d_.firmwares.mount_point(r.firmware_sha1)};
+  if (!r.snapshot_sha1.empty()) {
     FW_ASSIGN_OR_RETURN(layers, lower_stack(r.firmware_sha1, r.snapshot_sha1));
-    FW_TRY(d_.mounter.mount_lower_stack(layers, ws + "/ro"));
   }
-  // In a user namespace, the overlay stacks the layers themselves, each idmapped (an
-  // overlay such as a snapshot stack at ro cannot be); ro stays the host's view of the lower
-  // tree for the diff.
-  Status s =
-      userns_effective(r) && r.uid_base != 0
-          ? d_.mounter.mount_overlay_idmapped(layers, ws + "/rw", ws + "/work", ws + "/union",
-                                              sys::IdRange{r.uid_base, sys::kIdsPerInstance})
-          : d_.mounter.mount_overlay(ws + "/ro", ws + "/rw", ws + "/work", ws + "/union");
-  if (!s.ok()) {
-    (void)d_.mounter.unmount(ws + "/ro");
-    return s;
-  }
+  return d_.mounter.mount_overlay_idmapped(layers, ws.upper(), ws.work(), ws.merged(),
+                                           sys::IdRange{r.uid_base, sys::kIdsPerInstance});
+}
+
+Result<Instances::WorkspaceMounts> Instances::mount_workspace(const catalogue::InstanceRecord& r) {
+  WorkspaceMounts m;
+  FW_ASSIGN_OR_RETURN(m.lower, mount_lower_tree(r));
+  FW_ASSIGN_OR_RETURN(m.merged, mount_overlay_of(r));
+  return m;
+}
+
+Result<Instances::WorkspaceUnmounted> Instances::unmount_workspace(
+    const catalogue::InstanceRecord& r) {
+  const Workspace ws = workspace(r.sha1);
+  WorkspaceUnmounted u;
+  FW_TRY(d_.mounter.unmount(ws.merged()));
+  u.merged.emplace([this, r] { put_back(r.name, mount_overlay_of(r)); });
+  FW_TRY(d_.mounter.unmount(ws.lower()));
+  u.lower.emplace([this, r] { put_back(r.name, mount_lower_tree(r)); });
+  return u;
+}
+
+void Instances::put_back(const std::string& name, Result<Mounted> m) {
+  if (m.ok()) return m->release();
+  log::error("instance " + name + ": putting its mount back after a failure: " + m.error().message);
+}
+
+Status Instances::remount_workspace(const catalogue::InstanceRecord& from,
+                                    const catalogue::InstanceRecord& to) {
+  FW_ASSIGN_OR_RETURN(WorkspaceUnmounted old, unmount_workspace(from));
+  FW_ASSIGN_OR_RETURN(WorkspaceMounts next, mount_workspace(to));
+  next.release();
+  old.release();
   return {};
 }
 
@@ -161,44 +192,38 @@ Result<EntitySummary> Instances::create(const catalogue::FirmwareRecord& fw,
   r.userns = d_.config.userns();
   FW_TRY_CTX(settle_id_range(r), "preparing an instance of firmware " + fw.name);
 
-  const std::string ws = workspace(r.sha1);
+  const Workspace ws = workspace(r.sha1);
   FW_TRY(make_dir(d_.config.mount_path() + "/instances", 0700));
-  FW_TRY(make_dir(ws, 0700));  // only root reaches an instance's files
+  FW_TRY(make_dir(ws.dir(), 0700));  // only root reaches an instance's files
   bool keep = false;
   DEFER {
-    if (!keep) (void)d_.mounter.remove_tree(ws);
+    if (!keep) (void)d_.mounter.remove_tree(ws.dir());
   };
-  for (const char* sub : {"ro", "rw", "work", "union"}) {
-    FW_TRY(make_dir(ws + "/" + sub, 0755));
-  }
+  for (const auto& dir : ws.mount_dirs()) FW_TRY(make_dir(dir, 0755));
   // The upper dir is the instance root's own inode: give it the firmware root's mode and
   // owner so that the diff does not start with a spurious "M /".
   if (struct stat st{}; ::stat(d_.firmwares.mount_point(fw.sha1).c_str(), &st) == 0) {
-    if (::chmod((ws + "/rw").c_str(), st.st_mode & 07777) != 0 ||
-        ::chown((ws + "/rw").c_str(), st.st_uid, st.st_gid) != 0) {
+    if (::chmod(ws.upper().c_str(), st.st_mode & 07777) != 0 ||
+        ::chown(ws.upper().c_str(), st.st_uid, st.st_gid) != 0) {
       log::warning("instance " + r.name +
                    ": copying the firmware root's mode: " + std::strerror(errno) + ", ignoring");
     }
   }
   FW_FAULT_POINT("prepare_instance.dirs_made");
-  FW_TRY_CTX(mount_workspace(r), "preparing instance " + r.name);
+  auto mounts = mount_workspace(r);
+  if (!mounts.ok()) return mounts.error().wrap("preparing instance " + r.name);
   FW_FAULT_POINT("prepare_instance.mounted");
-  DEFER {
-    if (!keep) {
-      (void)d_.mounter.unmount(ws + "/union");
-      (void)d_.mounter.unmount(ws + "/ro");
-    }
-  };
-  // DESIGN §9: the profile is loaded now, so that a template or parser error fails
-  // PREPARE (not a later START).
+  // The profile is loaded now, so that a template or parser error fails PREPARE (not a later
+  // START).
   if (d_.profiles != nullptr) {
-    FW_TRY_CTX(d_.profiles->load(r.sha1, ws), "preparing instance " + r.name);
+    FW_TRY_CTX(d_.profiles->load(r.sha1, ws.dir()), "preparing instance " + r.name);
   }
   DEFER {
     if (!keep && d_.profiles != nullptr) (void)d_.profiles->remove(r.sha1);
   };
   FW_FAULT_POINT("prepare_instance.profile_loaded");
   FW_TRY_CTX(d_.catalogue.put_instance(r), "recording instance " + r.name);
+  mounts->release();
   keep = true;
   log::info("instance " + r.name + " [" + r.sha1 + "] prepared from firmware " + fw.name);
   d_.events.emit("PREPARED",
@@ -216,7 +241,7 @@ MonitorEvents Instances::events_for(const std::string& sha1) {
   };
   ev.on_namespaces_ready = [this, sha1]() {
     auto it = running_.find(sha1);
-    if (it == running_.end() || it->second->phase != "starting") return;
+    if (it == running_.end() || it->second->phase != Phase::kStarting) return;
     if (d_.network == nullptr) {
       it->second->awaited = "the monitor did not report PID 1";
       return it->second->monitor->proceed();
@@ -227,12 +252,12 @@ MonitorEvents Instances::events_for(const std::string& sha1) {
     const uint64_t gen = it->second->generation;
     it->second->net_plan = plan;
     it->second->awaited = "the network helper did not finish";
-    // DESIGN §8 step 3: between unshare and pivot_root, while the monitor waits.
+    // Between unshare and pivot_root, while the monitor waits.
     net_enqueue(sha1, [this, sha1, gen, plan](std::function<void()> finish) {
       d_.network->setup(plan, [this, sha1, gen, finish](Status s) {
         auto it2 = running_.find(sha1);
         if (it2 != running_.end() && it2->second->generation == gen &&
-            it2->second->phase == "starting") {
+            it2->second->phase == Phase::kStarting) {
           if (s.ok()) {
             it2->second->awaited = "the monitor did not report PID 1";
             FW_FAULT_POINT("start.network_ready");
@@ -272,8 +297,8 @@ void Instances::start(const std::string& id, StartDone done) {
   auto r = find(id);
   if (!r.ok()) return done(r.error());
   if (auto it = running_.find(r->sha1); it != running_.end()) {
-    return done(
-        make_error(EBUSY, "instance " + r->name + " is " + it->second->phase + ", not ready"));
+    return done(make_error(
+        EBUSY, "instance " + r->name + " is " + phase_name(it->second->phase) + ", not ready"));
   }
   // The previous run's exit status no longer describes the instance: a START that fails
   // leaves it empty (unknown) rather than showing a status of the run before.
@@ -285,7 +310,7 @@ void Instances::start(const std::string& id, StartDone done) {
     }
   }
   auto rt = std::make_unique<Runtime>();
-  rt->phase = "starting";
+  rt->phase = Phase::kStarting;
   static uint64_t generations = 0;
   rt->generation = ++generations;
   rt->start_waiters.push_back(std::move(done));
@@ -302,7 +327,7 @@ void Instances::start(const std::string& id, StartDone done) {
 }
 
 void Instances::launch(const catalogue::InstanceRecord& r, Runtime* raw) {
-  if (raw->phase != "starting") {  // killed while waiting for the teardown
+  if (raw->phase != Phase::kStarting) {  // killed while waiting for the teardown
     auto rt = std::move(running_[r.sha1]);
     running_.erase(r.sha1);
     for (auto& w : rt->start_waiters) {
@@ -326,12 +351,10 @@ void Instances::launch(const catalogue::InstanceRecord& r, Runtime* raw) {
   // A fresh writable root for every run: a firmware that remounted / read-only at shutdown
   // (busybox's umount -a -r, sysvinit's umountroot) made the overlay's superblock, which the
   // host's union mount shares, read-only. Only a new superblock undoes that.
-  if (auto ro = d_.mounter.is_read_only(workspace(r.sha1) + "/union"); ro.ok() && *ro) {
+  const Workspace ws = workspace(r.sha1);
+  if (auto ro = d_.mounter.is_read_only(ws.merged()); ro.ok() && *ro) {
     log::notice("instance " + r.name + ": its root was left read-only by its last run, remounting");
-    Status s = d_.mounter.unmount(workspace(r.sha1) + "/union");
-    if (s.ok()) s = d_.mounter.unmount(workspace(r.sha1) + "/ro");
-    if (s.ok()) s = mount_workspace(rec);
-    if (!s.ok()) {
+    if (Status s = remount_workspace(rec, rec); !s.ok()) {
       auto waiters = std::move(raw->start_waiters);
       running_.erase(r.sha1);
       for (auto& w : waiters)
@@ -339,7 +362,7 @@ void Instances::launch(const catalogue::InstanceRecord& r, Runtime* raw) {
       return;
     }
   }
-  LaunchSpec spec{r.name, r.sha1, workspace(r.sha1) + "/union", workspace(r.sha1), r.cmdline};
+  LaunchSpec spec{r.name, r.sha1, ws.merged(), ws.dir(), r.cmdline};
   if (d_.profiles != nullptr && d_.profiles->enabled()) {
     spec.apparmor_profile = d_.profiles->profile_name(r.sha1);
   }
@@ -391,7 +414,8 @@ void Instances::launch(const catalogue::InstanceRecord& r, Runtime* raw) {
   const uint64_t gen = raw->generation;
   d_.timers.after(kStartTimeoutMs, [this, sha1, gen]() {
     auto it = running_.find(sha1);
-    if (it == running_.end() || it->second->generation != gen || it->second->phase != "starting") {
+    if (it == running_.end() || it->second->generation != gen ||
+        it->second->phase != Phase::kStarting) {
       return;
     }
     it->second->start_error =
@@ -430,7 +454,7 @@ NetworkPlan Instances::plan_for(const catalogue::InstanceRecord& r, int64_t moni
   const std::string net = d_.config.net_first_two_bytes() + std::to_string(r.id);
   NetworkPlan p;
   p.instance = r.name;
-  p.workspace = workspace(r.sha1);
+  p.workspace = workspace(r.sha1).dir();
   p.monitor_pid = monitor_pid;
   p.host_if = d_.config.host_interface_prefix() + std::to_string(r.id);
   p.inner_if = r.interface;
@@ -455,7 +479,7 @@ void Instances::on_started(const std::string& sha1, int64_t init_pid) {
   auto it = running_.find(sha1);
   if (it == running_.end()) return;
   Runtime& rt = *it->second;
-  if (rt.phase != "starting") return;  // a KILL came first; on_exited will settle it
+  if (rt.phase != Phase::kStarting) return;  // a KILL came first; on_exited will settle it
   auto r = d_.catalogue.get_instance(sha1);
   if (!r.ok() || !*r) {
     rt.start_error = make_error(EIO, "instance record vanished during START");
@@ -474,7 +498,7 @@ void Instances::on_started(const std::string& sha1, int64_t init_pid) {
     rt.monitor->kill_monitor();
     return;
   }
-  rt.phase = "started";
+  rt.phase = Phase::kStarted;
   log::info("instance " + rec.name + " started, PID 1 is host pid " + std::to_string(init_pid));
   d_.events.emit("STARTED", {{"folder", std::string(kFolder)},
                              {"sha1", sha1},
@@ -489,9 +513,9 @@ namespace {
 // Why a run ended, from how it was asked to end and PID 1's status (128 + signal when a
 // signal killed it). The kernel ends PID 1 of a PID namespace by SIGHUP when something in it
 // calls reboot(2) to restart, by SIGINT to halt or power off (pid_namespaces(7)).
-std::string exit_reason(const std::string& ending, bool stop_timed_out, std::optional<int> status) {
-  if (ending == "kill") return "killed";
-  if (ending == "stop") return stop_timed_out ? "stop-timeout" : "stopped";
+std::string exit_reason(Ending ending, bool stop_timed_out, std::optional<int> status) {
+  if (ending == Ending::kKill) return "killed";
+  if (ending == Ending::kStop) return stop_timed_out ? "stop-timeout" : "stopped";
   if (!status) return "";
   if (*status == 128 + SIGHUP) return "reboot";
   if (*status == 128 + SIGINT) return "halt";
@@ -507,7 +531,7 @@ void Instances::on_exited(const std::string& sha1, std::optional<int> status) {
   running_.erase(it);
   auto r = d_.catalogue.get_instance(sha1);
   std::string name = sha1;
-  const bool was_started = rt->phase == "started" || rt->phase == "stopping";
+  const bool was_started = rt->phase == Phase::kStarted || rt->phase == Phase::kStopping;
   std::string reason = exit_reason(rt->ending, rt->stop_timed_out, status);
   uint64_t oom_kills = 0;
   if (d_.cgroups != nullptr) {
@@ -554,9 +578,9 @@ void Instances::on_exited(const std::string& sha1, std::optional<int> status) {
       fields.push_back({"oom_kills", EventValue(static_cast<int64_t>(oom_kills))});
       d_.events.emit("DEAD", std::move(fields));
     }
-    const std::string sig = run.ending == "stop"   ? run.stop_signal
-                            : run.ending == "kill" ? std::string("SIGKILL")
-                                                   : std::string();
+    const std::string sig = run.ending == Ending::kStop   ? run.stop_signal
+                            : run.ending == Ending::kKill ? std::string("SIGKILL")
+                                                          : std::string();
     for (auto& w : run.kill_waiters) w(KillResult{sha1, name, status, reason, sig});
     if (restart && run.kill_waiters.empty()) restart_after_reboot(sha1, name);
   };
@@ -604,22 +628,22 @@ void Instances::kill(const std::string& id, KillDone done) {
   Runtime& rt = *it->second;
   rt.kill_waiters.push_back(std::move(done));
   reboots_.erase(r->sha1);  // asked to end: a reboot loop before does not count any more
-  if (rt.phase == "stopping") {
+  if (rt.phase == Phase::kStopping) {
     // A KILL during a STOP whose timeout already sent SIGKILL just waits for it.
-    if (rt.ending == "stop" && !rt.stop_timed_out && rt.monitor) {
+    if (rt.ending == Ending::kStop && !rt.stop_timed_out && rt.monitor) {
       // KILL during a STOP: no more waiting for the firmware's shutdown.
-      rt.ending = "kill";
+      rt.ending = Ending::kKill;
       kill_run(r->sha1, rt);
     }
     return;
   }
-  rt.ending = "kill";
+  rt.ending = Ending::kKill;
   if (!rt.monitor) {  // still queued behind a network teardown: launch() answers
-    rt.phase = "stopping";
+    rt.phase = Phase::kStopping;
     return;
   }
-  const bool starting = rt.phase == "starting";
-  rt.phase = "stopping";
+  const bool starting = rt.phase == Phase::kStarting;
+  rt.phase = Phase::kStopping;
   if (starting && !rt.start_error)
     rt.start_error = make_error(ECANCELED, "START interrupted by KILL");
   if (!starting) {
@@ -678,10 +702,10 @@ void Instances::stop(const std::string& id, const std::optional<std::string>& si
     return done(make_error(ECHILD, "instance " + r->name + " is not started"));
   }
   Runtime& rt = *it->second;
-  if (rt.phase != "started") {
+  if (rt.phase != Phase::kStarted) {
     // Starting: there is no init to ask yet, the START is cancelled as by KILL. Stopping: the
     // STOP or KILL under way answers this one too.
-    if (rt.phase == "stopping") {
+    if (rt.phase == Phase::kStopping) {
       rt.kill_waiters.push_back(std::move(done));
       return;
     }
@@ -691,8 +715,8 @@ void Instances::stop(const std::string& id, const std::optional<std::string>& si
   int host_sig = *sig;
   if (rt.monitor->init_emulated()) host_sig = qemu_user_host_signal(host_sig);
   rt.kill_waiters.push_back(std::move(done));
-  rt.phase = "stopping";
-  rt.ending = "stop";
+  rt.phase = Phase::kStopping;
+  rt.ending = Ending::kStop;
   rt.stop_signal = signal_name(*sig);
   auto rec = *r;
   rec.state = "stopping";
@@ -703,14 +727,15 @@ void Instances::stop(const std::string& id, const std::optional<std::string>& si
   if (auto s = rt.monitor->signal_init(host_sig); !s.ok()) {
     log::warning("instance " + r->name + ": sending " + rt.stop_signal + ": " + s.error().message +
                  ", killing it");
-    rt.ending = "kill";
+    rt.ending = Ending::kKill;
     return kill_run(r->sha1, rt);
   }
   const std::string sha1 = r->sha1;
   const uint64_t gen = rt.generation;
   d_.timers.after(timeout * 1000, [this, sha1, gen, timeout]() {
     auto it2 = running_.find(sha1);
-    if (it2 == running_.end() || it2->second->generation != gen || it2->second->ending != "stop") {
+    if (it2 == running_.end() || it2->second->generation != gen ||
+        it2->second->ending != Ending::kStop) {
       return;
     }
     log::notice("instance " + sha1 + ": PID 1 still runs " + std::to_string(timeout) +
@@ -731,7 +756,7 @@ sys::CgroupLimits Instances::limits_of(const catalogue::InstanceRecord& r) {
 
 Status Instances::apply_limits(const catalogue::InstanceRecord& r) {
   auto it = running_.find(r.sha1);
-  if (d_.cgroups == nullptr || it == running_.end() || it->second->phase != "started") {
+  if (d_.cgroups == nullptr || it == running_.end() || it->second->phase != Phase::kStarted) {
     return {};  // START applies them
   }
   FW_TRY_CTX(d_.cgroups->set_limits(r.sha1, limits_of(r)),
@@ -745,7 +770,7 @@ Result<sys::CgroupStats> Instances::stats(const std::string& id) {
     return make_error(ENOTSUP, "the daemon runs without cgroups (its log says why)");
   }
   auto it = running_.find(r.sha1);
-  if (it == running_.end() || it->second->phase != "started") {
+  if (it == running_.end() || it->second->phase != Phase::kStarted) {
     return make_error(ECHILD, "instance " + r.name + " is " + state_of(r.sha1) +
                                   ", not started: its cgroup exists only while it runs");
   }
@@ -757,7 +782,7 @@ Result<sys::CgroupStats> Instances::stats(const std::string& id) {
 Result<int> Instances::init_pidfd(const std::string& id) {
   FW_ASSIGN_OR_RETURN(auto r, find(id));
   auto it = running_.find(r.sha1);
-  if (it == running_.end() || it->second->phase != "started" || !it->second->monitor ||
+  if (it == running_.end() || it->second->phase != Phase::kStarted || !it->second->monitor ||
       it->second->monitor->init_pidfd() < 0) {
     return make_error(
         EBUSY, "instance " + r.name + " is " + state_of(r.sha1) + ", not started: START it first");
@@ -770,10 +795,7 @@ Result<EntitySummary> Instances::remount(const std::string& id) {
   if (state_of(r.sha1) != "ready") {
     return make_error(EBUSY, "instance " + r.name + " is " + state_of(r.sha1) + ", not ready");
   }
-  const std::string ws = workspace(r.sha1);
-  FW_TRY_CTX(d_.mounter.unmount(ws + "/union"), "remounting instance " + r.name);
-  FW_TRY_CTX(d_.mounter.unmount(ws + "/ro"), "remounting instance " + r.name);
-  FW_TRY_CTX(mount_workspace(r), "remounting instance " + r.name);
+  FW_TRY_CTX(remount_workspace(r, r), "remounting instance " + r.name);
   return EntitySummary{r.sha1, r.name, true, ""};
 }
 
@@ -786,27 +808,24 @@ Result<EntitySummary> Instances::drop(const std::string& id) {
     return make_error(EBUSY, "instance " + r.name + " is still releasing its network, retry");
   }
   const std::string what = "dropping instance " + r.name;
-  const std::string ws = workspace(r.sha1);
-  FW_TRY_CTX(d_.mounter.unmount(ws + "/union"), what);
-  FW_TRY_CTX(d_.mounter.unmount(ws + "/ro"), what);
+  const std::string ws = workspace(r.sha1).dir();
+  auto unmounted = unmount_workspace(r);
+  if (!unmounted.ok()) return unmounted.error().wrap(what);
   FW_FAULT_POINT("drop.unmounted");
   // The workspace goes to the trash before the row goes: a crash in between leaves a row
   // without workspace and a trash entry named after it, which restore() finishes.
   std::string trashed;
   if (!d_.config.prevent_removal()) {
     auto moved = trash_.move_in(ws, r.sha1);
-    if (!moved.ok()) {
-      (void)mount_workspace(r);
-      return moved.error().wrap(what);
-    }
+    if (!moved.ok()) return moved.error().wrap(what);
     trashed = *moved;
     FW_FAULT_POINT("drop.trashed");
   }
   if (auto s = d_.catalogue.delete_instance(r.sha1); !s.ok()) {
     if (!trashed.empty()) ::rename(trashed.c_str(), ws.c_str());
-    (void)mount_workspace(r);
     return s.error().wrap(what);
   }
+  unmounted->release();
   FW_FAULT_POINT("drop.row_deleted");
   if (d_.profiles != nullptr) {
     // Past the point of no return: a profile left behind is removed at the next start.
@@ -823,6 +842,13 @@ Result<EntitySummary> Instances::drop(const std::string& id) {
   reboots_.erase(r.sha1);
   d_.events.emit("DROPPED", {{"folder", std::string(kFolder)}, {"sha1", r.sha1}, {"name", r.name}});
   return EntitySummary{r.sha1, r.name, true, ""};
+}
+
+Result<std::map<std::string, std::string>> Instances::workspaces() {
+  FW_ASSIGN_OR_RETURN(auto all, d_.catalogue.list_instances());
+  std::map<std::string, std::string> out;
+  for (const auto& r : all) out[r.sha1] = workspace(r.sha1).dir();
+  return out;
 }
 
 Result<std::vector<EntitySummary>> Instances::list() {

@@ -1,5 +1,5 @@
 #pragma once
-// The instances folder (DESIGN §4, §6, §8; issue 3/7): prepare a workspace over a
+// The instances folder: prepare a workspace over a
 // firmware, start it through a monitor, track it, kill it, remount, drop, and re-adopt
 // running instances after a daemon restart.
 //
@@ -26,6 +26,7 @@
 #include "firmwared/core/network.h"
 #include "firmwared/core/profiles.h"
 #include "firmwared/core/trash.h"
+#include "firmwared/core/workspace.h"
 
 #include <deque>
 
@@ -139,14 +140,17 @@ class Instances final : public Folder {
   // The console's outer pts of a started instance ("" otherwise).
   std::string outer_pts(const std::string& sha1) const;
   Result<catalogue::InstanceRecord> find(const std::string& id);
-  std::string workspace(const std::string& sha1) const;
+  Workspace workspace(const std::string& sha1) const;
+  // Every catalogued instance's workspace directory, by sha1 (for the AppArmor profiles at
+  // daemon start).
+  Result<std::map<std::string, std::string>> workspaces();
   // Whether `r` runs in a user namespace: userns y, or auto while AppArmor does not confine
   // instances (the ProfileManager's rule, the same one START and EXEC follow).
   bool userns_effective(const catalogue::InstanceRecord& r) const;
   // At daemon start: EINVAL when the userns_pool overlaps /etc/subuid or /etc/subgid.
   Status check_id_pool() const;
 
-  // Snapshots (issue 8 item 5, docs/diff.md "Snapshots"), in instance_snapshots.cc.
+  // Snapshots (docs/diff.md "Snapshots"), in instance_snapshots.cc.
   // PREPARE snapshots ID: freezes the diff of a ready instance as a new snapshot (its upper
   // dir is moved, O(1)) and stacks the instance on it with an empty upper dir. EBUSY for a
   // started instance (no freezer: KILL it first). Every step is undone on failure.
@@ -165,11 +169,40 @@ class Instances final : public Folder {
   // The lower layers of an instance, top first: its snapshot chain, then the firmware.
   Result<std::vector<std::string>> lower_stack(const std::string& firmware_sha1,
                                                const std::string& snapshot_sha1);
-  // Moves `ws`/rw to `layer` and gives the instance an empty rw (same mode and owner) and
-  // work; the inverse of undo_freeze().
-  Status freeze_upper(const std::string& ws, const std::string& layer);
-  void undo_freeze(const std::string& ws, const std::string& layer);
-  Status mount_workspace(const catalogue::InstanceRecord& r);
+  // Moves the upper dir of `ws` to `layer` and gives the instance an empty rw (same mode and owner)
+  // and work; the inverse of undo_freeze().
+  Status freeze_upper(const Workspace& ws, const std::string& layer);
+  void undo_freeze(const Workspace& ws, const std::string& layer);
+  // The workspace's mounts as owners: destroyed, the overlay goes first, then the lower tree.
+  struct WorkspaceMounts {
+    Mounted lower, merged;
+    void release() {
+      merged.release();
+      lower.release();
+    }
+  };
+  // The workspace with its mounts taken down (the overlay, then the lower tree): destroyed,
+  // they are put back in reverse order, unless release()d.
+  struct WorkspaceUnmounted {
+    std::optional<Unmounted> merged, lower;
+    void release() {
+      if (lower) lower->release();
+      if (merged) merged->release();
+    }
+  };
+  // The lower tree of `r` at its workspace's lower dir: the firmware's mount bound, or the
+  // stack of its snapshot chain. EBUSY when the firmware is not mounted.
+  Result<Mounted> mount_lower_tree(const catalogue::InstanceRecord& r);
+  // `r`'s overlay at its workspace's merged dir (idmapped in a user namespace).
+  Result<Mounted> mount_overlay_of(const catalogue::InstanceRecord& r);
+  Result<WorkspaceMounts> mount_workspace(const catalogue::InstanceRecord& r);
+  Result<WorkspaceUnmounted> unmount_workspace(const catalogue::InstanceRecord& r);
+  // Swaps the mounts of `from` for those of `to` (the same record to remount); on failure
+  // the workspace is left with the mounts of `from`.
+  Status remount_workspace(const catalogue::InstanceRecord& from,
+                           const catalogue::InstanceRecord& to);
+  // Commits a mount put back by an undo; logs when it could not be.
+  void put_back(const std::string& name, Result<Mounted> m);
   // The first free block of userns_pool for instance `sha1` (not held by another instance,
   // not overlapping /etc/subuid or /etc/subgid): ENOSPC when the pool is exhausted.
   Result<uint32_t> allocate_id_range(const std::string& sha1);

@@ -14,9 +14,29 @@ namespace fw::core {
 // being frozen (so restore() can move it back after a crash).
 inline constexpr char kSnapshotIntent[] = "instance";
 
+// Where a run is: START under way (until PID 1 exec'd), PID 1 running, STOP or KILL under way.
+enum class Phase { kStarting, kStarted, kStopping };
+
+// The name of a phase in replies, events and logs: "starting", "started", "stopping".
+inline const char* phase_name(Phase p) {
+  switch (p) {
+    case Phase::kStarting:
+      return "starting";
+    case Phase::kStarted:
+      return "started";
+    case Phase::kStopping:
+      return "stopping";
+  }
+  return "unknown";
+}
+
+// How a run is being ended: not asked, STOP (the stop signal, SIGKILL after the timeout) or
+// KILL (KILL, or a STOP escalated by KILL).
+enum class Ending { kNone, kStop, kKill };
+
 // What the daemon knows about an instance beyond the catalogue while it runs.
 struct Instances::Runtime {
-  std::string phase;  // starting, started, stopping
+  Phase phase = Phase::kStarting;
   std::unique_ptr<RunningMonitor> monitor;
   std::string inner_pts, outer_pts;
   std::vector<StartDone> start_waiters;
@@ -27,9 +47,7 @@ struct Instances::Runtime {
   // The START step being waited for, completing "… did not … within N s" when the START
   // deadline expires: which process hung is what the user needs to know.
   std::string awaited = "the monitor did not report its namespaces";
-  // How the run is being ended: "" (not asked), "stop" (STOP: the stop signal, SIGKILL after
-  // the timeout) or "kill" (KILL, or a STOP escalated by KILL).
-  std::string ending;
+  Ending ending = Ending::kNone;
   bool stop_timed_out = false;  // the STOP's timeout expired and PID 1 got SIGKILL
   std::string stop_signal;      // the signal a STOP sent ("SIGRTMIN+3"), for the reply
 };

@@ -2,7 +2,6 @@
 
 #include "firmwared/base/log.h"
 #include "firmwared/base/paths.h"
-#include "firmwared/core/instances.h"
 #include "firmwared/sys/apparmor.h"
 
 namespace fw::core {
@@ -79,17 +78,6 @@ void AppArmorProfiles::restore(const std::map<std::string, std::string>& instanc
       log::warning("instance " + sha1 + ": " + s.error().message + ", ignoring");
     }
   }
-}
-
-void restore_profiles(AppArmorProfiles& profiles, Instances& instances) {
-  std::map<std::string, std::string> all;
-  if (auto list = instances.list(); list.ok()) {
-    for (const auto& e : *list) all[e.sha1] = instances.workspace(e.sha1);
-  } else {
-    log::warning("listing instances for their AppArmor profiles: " + list.error().message +
-                 ", ignoring");
-  }
-  profiles.restore(all);
 }
 
 }  // namespace fw::core

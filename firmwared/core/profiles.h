@@ -1,5 +1,5 @@
 #pragma once
-// The seam between the instances folder and the per-instance AppArmor profiles (DESIGN §9,
+// The seam between the instances folder and the per-instance AppArmor profiles (see
 // docs/security.md). AppArmorProfiles is the real one (sys::apparmor underneath); unit
 // tests inject a fake through InstancesDeps::profiles.
 
@@ -10,8 +10,6 @@
 #include "firmwared/config/config.h"
 
 namespace fw::core {
-
-class Instances;
 
 class ProfileManager {
  public:
@@ -55,9 +53,5 @@ class AppArmorProfiles final : public ProfileManager {
   const config::Config& config_;
   bool kernel_ok_ = false;
 };
-
-// AppArmorProfiles::restore() with every instance of `instances` (daemon start, after
-// Instances::restore()).
-void restore_profiles(AppArmorProfiles& profiles, Instances& instances);
 
 }  // namespace fw::core

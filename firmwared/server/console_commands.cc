@@ -246,7 +246,7 @@ void register_console_commands(Dispatcher& d, core::Instances& instances) {
       if (!o.ok()) return r.fail(o.error());
       offset = *o;
     }
-    auto chunk = read_log_chunk(instances.workspace(rec->sha1) + "/console.log", offset);
+    auto chunk = read_log_chunk(instances.workspace(rec->sha1).console_log(), offset);
     if (!chunk.ok()) {
       return r.fail(chunk.error().wrap("reading the console log of instance " + rec->name));
     }

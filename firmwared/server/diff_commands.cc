@@ -67,11 +67,11 @@ struct Layers {
 Result<Layers> layers_of(core::Instances& instances, core::Firmwares& firmwares,
                          const std::string& id) {
   FW_ASSIGN_OR_RETURN(auto rec, instances.find(id));
-  const std::string ws = instances.workspace(rec.sha1);
-  Layers l{rec.name, rec.sha1, ws + "/rw", firmwares.mount_point(rec.firmware_sha1), ws + "/union"};
+  const core::Workspace ws = instances.workspace(rec.sha1);
+  Layers l{rec.name, rec.sha1, ws.upper(), firmwares.mount_point(rec.firmware_sha1), ws.merged()};
   // On a snapshot, the lower is the read-only overlay of the snapshot chain and the
   // firmware mounted at `ro`: the diff is relative to the snapshot (docs/diff.md).
-  if (!rec.snapshot_sha1.empty()) l.lower = ws + "/ro";
+  if (!rec.snapshot_sha1.empty()) l.lower = ws.lower();
   // An unmounted firmware would read as an empty one: everything "added".
   auto mounted = sys::is_mount_point(l.lower);
   if (!mounted.ok() || !*mounted) {

@@ -35,29 +35,7 @@ using Strings = std::vector<std::string>;
 
 // Records every call as one line; the call numbered fail_at (1-based, all kinds counted)
 // fails with EIO.
-class FakeMounter final : public FirmwareMounter {
- public:
-  Strings calls;
-  int fail_at = 0;
-
-  Status mount(const std::string& source, const std::string& format,
-               const std::string& target) override {
-    return record("mount " + format + " " + source + " " + target);
-  }
-  Status unmount(const std::string& target) override { return record("unmount " + target); }
-  Status clean_stale(const std::string& mount_dir, const std::string& repository) override {
-    return record("clean_stale " + mount_dir + " " + repository);
-  }
-
- private:
-  Status record(std::string call) {
-    calls.push_back(call);
-    if (static_cast<int>(calls.size()) == fail_at) {
-      return make_error(EIO, "injected failure of call " + std::to_string(fail_at));
-    }
-    return {};
-  }
-};
+using FakeMounter = fakes::FakeFirmwareMounter;
 
 using fakes::RecordedEvent;
 using fakes::RecordingSink;

@@ -1,4 +1,4 @@
-// The instances folder without root (DESIGN §4, §6, §8; issue 3/7): a scripted Launcher
+// The instances folder without root: a scripted Launcher
 // stands in for firmwared-monitor (the test fires its callbacks), FakeTimers fire on demand,
 // a recording InstanceMounter fails at call n, the catalogue lives in memory. Pins the mounts
 // PREPARE, REMOUNT, DROP and restore() ask for, the START/KILL state machine with every
@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <sstream>
 
 #include <gtest/gtest.h>
 
@@ -168,74 +169,8 @@ class FakeTimers final : public Timers {
   }
 };
 
-// Records every call as one line; the call numbered fail_at (1-based, all kinds counted)
-// fails with EIO. `hook` runs on every call before it is answered. remove_tree really
-// removes, so a rollback that forgets it shows.
-class FakeMounter final : public InstanceMounter {
- public:
-  Strings calls;
-  int fail_at = 0;
-  std::function<void(const std::string& call)> hook;
-
-  Status mount_lower(const std::string& firmware_mount, const std::string& ro) override {
-    return record("mount_lower " + firmware_mount + " " + ro);
-  }
-  Status mount_lower_stack(const Strings& layers, const std::string& ro) override {
-    std::string joined;
-    for (const auto& l : layers) joined += (joined.empty() ? "" : ":") + l;
-    return record("mount_lower_stack " + joined + " " + ro);
-  }
-  Status mount_overlay(const std::string& lower, const std::string& upper, const std::string& work,
-                       const std::string& target) override {
-    return record("mount_overlay " + lower + " " + upper + " " + work + " " + target);
-  }
-  Status mount_overlay_idmapped(const Strings& lowers, const std::string& upper,
-                                const std::string& work, const std::string& target,
-                                sys::IdRange range) override {
-    std::string joined;
-    for (const auto& l : lowers) joined += (joined.empty() ? "" : ":") + l;
-    return record("mount_overlay_idmapped " + joined + " " + upper + " " + work + " " + target +
-                  " " + std::to_string(range.base) + "+" + std::to_string(range.count));
-  }
-  std::string unmappable;  // what find_unmappable answers
-  Result<std::string> find_unmappable(const std::string&, uint32_t) override { return unmappable; }
-  Status unmount(const std::string& target) override { return record("unmount " + target); }
-  Result<bool> is_mounted(const std::string&) override { return true; }
-  Status remove_tree(const std::string& path) override {
-    auto s = record("remove_tree " + path);
-    if (s.ok()) {
-      std::error_code ec;
-      fs::remove_all(path, ec);
-    }
-    return s;
-  }
-
- private:
-  Status record(std::string call) {
-    calls.push_back(call);
-    if (hook) hook(call);
-    if (static_cast<int>(calls.size()) == fail_at) {
-      return make_error(EIO, "injected failure of call " + std::to_string(fail_at));
-    }
-    return {};
-  }
-};
-
-class FakeFirmwareMounter final : public FirmwareMounter {
- public:
-  Strings calls;
-  Status mount(const std::string& source, const std::string& format,
-               const std::string& target) override {
-    calls.push_back("mount " + format + " " + source + " " + target);
-    return {};
-  }
-  Status unmount(const std::string& target) override {
-    calls.push_back("unmount " + target);
-    return {};
-  }
-  Status clean_stale(const std::string&, const std::string&) override { return {}; }
-};
-
+using fakes::FakeFirmwareMounter;
+using FakeMounter = fakes::FakeInstanceMounter;
 using fakes::RecordedEvent;
 using fakes::RecordingSink;
 
@@ -271,6 +206,12 @@ class TempDir {
 
 void write_file(const std::string& path, const std::string& content) {
   std::ofstream(path, std::ios::binary) << content;
+}
+
+template <typename T>
+Status status_of(const Result<T>& r) {
+  if (!r.ok()) return r.error();
+  return {};
 }
 
 bool contains(const std::string& haystack, const std::string& needle) {
@@ -341,6 +282,12 @@ class InstancesTest : public ::testing::Test {
                                                            timers_, nullptr, nullptr, &deferred_});
   }
 
+  // Recreates the instances folder with `net` as its network step.
+  void with_network(Network& net) {
+    instances_ = std::make_unique<Instances>(InstancesDeps{
+        *cat_, *config_, sink_, *words_, *firmwares_, mounter_, launcher_, timers_, &net});
+  }
+
   std::string ws(const std::string& sha1) const { return mount_path_ + "/instances/" + sha1; }
   std::string fw_mount() const { return mount_path_ + "/firmwares/" + kFwSha1; }
 
@@ -348,6 +295,64 @@ class InstancesTest : public ::testing::Test {
     const std::string w = ws(sha1);
     return {"mount_lower " + fw_mount() + " " + w + "/ro",
             "mount_overlay " + w + "/ro " + w + "/rw " + w + "/work " + w + "/union"};
+  }
+
+  // The target of a recorded mount call (its last path).
+  static std::string target_of(const std::string& call) {
+    std::vector<std::string> words;
+    std::istringstream in(call);
+    for (std::string w; in >> w;) words.push_back(w);
+    if (words.empty()) return "";
+    return words[0] == "mount_overlay_idmapped" ? words[words.size() - 2] : words.back();
+  }
+
+  // What undoes the mounter calls `done`, in reverse order: an unmount of each mount made, the
+  // mount of `original` (calls by target) back for each unmount. A removed work dir has no
+  // mounter undo.
+  static Strings undo_of(const Strings& done, const Strings& original) {
+    std::map<std::string, std::string> remount;
+    for (const auto& c : original) remount[target_of(c)] = c;
+    Strings out;
+    for (auto it = done.rbegin(); it != done.rend(); ++it) {
+      if (it->rfind("unmount ", 0) == 0) {
+        out.push_back(remount[it->substr(8)]);
+      } else if (it->rfind("mount", 0) == 0) {
+        out.push_back("unmount " + target_of(*it));
+      }
+    }
+    return out;
+  }
+
+  // Runs `op` with the mounter failing at call n = 1, 2, … until a run succeeds without
+  // meeting its fault. After each failure: the calls after the failing one undo those
+  // before it in reverse order (the workspace of `sha1` getting its `original` mounts back),
+  // no mount leaked or went missing, and `check` passes. Returns the number of faults run.
+  int fail_each_step(const std::string& sha1, const std::function<Status()>& op,
+                     const std::function<void()>& check) {
+    const Strings original = mount_calls(sha1);
+    const auto mounted = mounter_.mounted;
+    for (int n = 1; n < 50; ++n) {
+      mounter_.calls.clear();
+      mounter_.fail_at = n;
+      const Status s = op();
+      mounter_.fail_at = 0;
+      if (s.ok()) {
+        EXPECT_LT(mounter_.calls.size(), static_cast<size_t>(n)) << "fault " << n << " swallowed";
+        return n - 1;
+      }
+      EXPECT_EQ(s.error().code, EIO) << s.error().message;
+      const Strings& calls = mounter_.calls;
+      EXPECT_GE(calls.size(), static_cast<size_t>(n));
+      if (calls.size() < static_cast<size_t>(n)) return n;
+      const Strings done(calls.begin(), calls.begin() + n - 1);
+      const Strings undo(calls.begin() + n, calls.end());
+      EXPECT_EQ(undo, undo_of(done, original)) << "failing call " << n << " (" << calls[n - 1]
+                                               << ") after " << ::testing::PrintToString(done);
+      EXPECT_EQ(mounter_.mounted, mounted) << "failing call " << n;
+      check();
+    }
+    ADD_FAILURE() << "no run succeeded";
+    return 0;
   }
 
   Result<EntitySummary> prepare(const std::string& source = kFwName) {
@@ -952,15 +957,7 @@ TEST_F(InstancesTest, StartTimeoutKillsTheMonitorAndAnswersETIMEDOUT) {
 }
 
 // A network step that records its plans and succeeds.
-class RecordingNetwork final : public Network {
- public:
-  void setup(const NetworkPlan& p, std::function<void(Status)> done) override {
-    plans.push_back(p);
-    done({});
-  }
-  void teardown(const NetworkPlan&, std::function<void(Status)> done) override { done({}); }
-  std::vector<NetworkPlan> plans;
-};
+using fakes::FakeNetwork;
 
 TEST_F(InstancesTest, HostAccessIsValidatedStoredCanonicalAndPlanned) {
   auto inst = prepared();
@@ -977,9 +974,8 @@ TEST_F(InstancesTest, HostAccessIsValidatedStoredCanonicalAndPlanned) {
   EXPECT_EQ(prop(inst.name, "host_access"), "tcp:22 udp:53 tcp:8000-8010") << "unchanged";
   EXPECT_EQ(set(inst.name, "host_access[0]", "all"), EINVAL) << "not an array";
 
-  RecordingNetwork net;
-  instances_ = std::make_unique<Instances>(InstancesDeps{
-      *cat_, *config_, sink_, *words_, *firmwares_, mounter_, launcher_, timers_, &net});
+  FakeNetwork net;
+  with_network(net);
   Replies<EntitySummary> start;
   instances_->start(inst.name, start.done());
   launcher_.last().namespaces_ready();
@@ -999,21 +995,11 @@ TEST_F(InstancesTest, HostAccessOfOlderRecordsIsTheConfiguredDefault) {
   EXPECT_EQ(prop(inst.name, "host_access"), "none");
 }
 
-// A network step that never ends: setup() keeps its callback.
-class HangingNetwork final : public Network {
- public:
-  void setup(const NetworkPlan&, std::function<void(Status)> done) override {
-    setups.push_back(std::move(done));
-  }
-  void teardown(const NetworkPlan&, std::function<void(Status)> done) override { done({}); }
-  std::vector<std::function<void(Status)>> setups;
-};
-
 TEST_F(InstancesTest, StartTimeoutNamesTheStepThatHung) {
   auto inst = prepared();
-  HangingNetwork net;
-  instances_ = std::make_unique<Instances>(InstancesDeps{
-      *cat_, *config_, sink_, *words_, *firmwares_, mounter_, launcher_, timers_, &net});
+  FakeNetwork net;
+  net.hold_setup = true;  // a network step that never ends
+  with_network(net);
   auto timed_out = [&](bool namespaces_ready) {
     Replies<EntitySummary> start;
     instances_->start(inst.name, start.done());
@@ -1023,7 +1009,7 @@ TEST_F(InstancesTest, StartTimeoutNamesTheStepThatHung) {
     EXPECT_EQ(run.kill_monitor_calls, 1);
     run.exited(std::nullopt);
     // The helper ends at last (killed by its own deadline); the reply follows its teardown.
-    if (namespaces_ready && !net.setups.empty()) net.setups.back()(make_error(EIO, "killed"));
+    if (namespaces_ready && !net.held.empty()) net.complete(make_error(EIO, "killed"));
     EXPECT_EQ(start.count(), 1u);
     return start.only().ok() ? std::string("ok") : start.only().error().message;
   };
@@ -1035,7 +1021,79 @@ TEST_F(InstancesTest, StartTimeoutNamesTheStepThatHung) {
   EXPECT_EQ(timed_out(true), "starting instance " + inst.name +
                                  ": PID 1 was not started: the network helper did not finish" +
                                  within);
-  EXPECT_EQ(net.setups.size(), 1u);
+  EXPECT_EQ(net.count("setup " + inst.name), 1u);
+}
+
+// A failed network step: the monitor is killed before PID 1, and START fails with the
+// network's error once the monitor is gone and the half-made network is torn down.
+TEST_F(InstancesTest, NetworkFailureKillsTheMonitorAndStartFailsWithItsError) {
+  auto inst = prepared();
+  FakeNetwork net;
+  net.setup_result = make_error(EPERM, "creating veth fd_veth0: Operation not permitted");
+  with_network(net);
+  Replies<EntitySummary> start;
+  instances_->start(inst.name, start.done());
+  FakeRun& run = launcher_.last();
+  run.namespaces_ready();
+  EXPECT_EQ(run.kill_monitor_calls, 1);
+  EXPECT_EQ(run.proceed_calls, 0) << "PID 1 never runs without its network";
+  EXPECT_EQ(start.count(), 0u) << "answered once the monitor is gone";
+  run.failed(make_error(EIO, "the monitor died"));
+  run.exited(std::nullopt);
+  ASSERT_EQ(start.count(), 1u);
+  ASSERT_FALSE(start.only().ok());
+  EXPECT_EQ(start.only().error().code, EPERM);
+  EXPECT_EQ(start.only().error().message,
+            "starting instance " + inst.name +
+                ": setting up the network: creating veth fd_veth0: Operation not permitted");
+  EXPECT_EQ(net.calls, (Strings{"setup " + inst.name, "teardown " + inst.name}));
+  EXPECT_EQ(instances_->state_of(inst.sha1), "ready");
+  EXPECT_EQ(record(inst.sha1).state, "ready");
+}
+
+// The network operations of one instance run one at a time, in order: a START waits for the
+// previous run's teardown; another instance's operations do not wait for them.
+TEST_F(InstancesTest, NetworkOperationsOfAnInstanceRunOneAtATime) {
+  auto a = prepared();
+  auto b = prepared();
+  FakeNetwork net;
+  with_network(net);
+  Replies<EntitySummary> first;
+  FakeRun& run = start_fully(a.name, first, 4242);
+  ASSERT_EQ(first.count(), 1u);
+  ASSERT_TRUE(first.only().ok()) << first.only().error().message;
+  EXPECT_EQ(run.proceed_calls, 1);
+
+  net.hold_teardown = true;
+  Replies<KillResult> kill;
+  instances_->kill(a.name, kill.done());
+  run.exited(137);
+  EXPECT_EQ(kill.count(), 0u) << "answered once the network is released";
+  EXPECT_EQ(instances_->state_of(a.sha1), "ready");
+  Replies<EntitySummary> second;
+  instances_->start(a.name, second.done());
+  EXPECT_EQ(launcher_.launches.size(), 1u) << "the second run waits for the teardown";
+  EXPECT_EQ(instances_->drop(a.name).error().code, EBUSY) << "still releasing its network";
+
+  // Another instance is not held up.
+  Replies<EntitySummary> other;
+  start_fully(b.name, other, 4343);
+  ASSERT_EQ(launcher_.launches.size(), 2u);
+  EXPECT_EQ(launcher_.launches[1]->spec.name, b.name);
+  ASSERT_EQ(other.count(), 1u);
+  EXPECT_TRUE(other.only().ok());
+
+  EXPECT_EQ(net.complete(), "teardown " + a.name);
+  ASSERT_EQ(kill.count(), 1u);
+  EXPECT_TRUE(kill.only().ok());
+  ASSERT_EQ(launcher_.launches.size(), 3u) << "launched once the teardown finished";
+  EXPECT_EQ(launcher_.launches[2]->spec.name, a.name);
+  launcher_.launches[2]->namespaces_ready();
+  EXPECT_EQ(net.calls, (Strings{"setup " + a.name, "teardown " + a.name, "setup " + b.name,
+                                "setup " + a.name}));
+  launcher_.launches[2]->started(4444);
+  ASSERT_EQ(second.count(), 1u);
+  EXPECT_TRUE(second.only().ok()) << second.only().error().message;
 }
 
 TEST_F(InstancesTest, StartResetsThePreviousExitStatus) {
@@ -1695,6 +1753,70 @@ TEST_F(InstancesTest, RemountOfAReadyInstanceRemountsLowerAndOverlay) {
   Strings expected = {"unmount " + w + "/union", "unmount " + w + "/ro"};
   for (const auto& c : mount_calls(inst.sha1)) expected.push_back(c);
   EXPECT_EQ(mounter_.calls, expected);
+}
+
+// Whatever step of a REMOUNT fails, the steps done are undone in reverse order and the
+// instance keeps the mounts it had: a REMOUNT and a START then work.
+TEST_F(InstancesTest, RemountFailingAtAnyStepLeavesTheInstanceMountedAsBefore) {
+  auto inst = prepared();
+  const std::string w = ws(inst.sha1);
+  const int faults = fail_each_step(
+      inst.sha1, [&]() -> Status { return status_of(instances_->remount(inst.name)); },
+      [&]() {
+        EXPECT_EQ(instances_->state_of(inst.sha1), "ready");
+        auto again = instances_->remount(inst.name);
+        EXPECT_TRUE(again.ok()) << again.error().message;
+        Replies<EntitySummary> start;
+        FakeRun& run = start_fully(inst.name, start, 4242);
+        ASSERT_EQ(start.count(), 1u);
+        EXPECT_TRUE(start.only().ok()) << start.only().error().message;
+        EXPECT_EQ(run.spec.root, w + "/union");
+        Replies<KillResult> kill;
+        instances_->kill(inst.name, kill.done());
+        run.exited(137);
+        EXPECT_EQ(instances_->state_of(inst.sha1), "ready");
+      });
+  EXPECT_EQ(faults, 4) << "unmount union, unmount ro, mount ro, mount union";
+}
+
+// The same for PREPARE snapshots: the instance keeps its diff, its record and its mounts.
+TEST_F(InstancesTest, SnapshotFailingAtAnyStepLeavesTheInstanceAsBefore) {
+  auto inst = prepared();
+  const std::string w = ws(inst.sha1);
+  std::ofstream(w + "/rw/changed") << "x";
+  const int faults = fail_each_step(
+      inst.sha1, [&]() -> Status { return status_of(instances_->take_snapshot(inst.name)); },
+      [&]() {
+        EXPECT_TRUE(fs::exists(w + "/rw/changed"));
+        EXPECT_TRUE(fs::is_directory(w + "/work"));
+        EXPECT_EQ(record(inst.sha1).snapshot_sha1, "");
+        EXPECT_TRUE(cat_->list_snapshots()->empty());
+        EXPECT_TRUE(fs::is_empty(mount_path_ + "/snapshots"));
+      });
+  EXPECT_EQ(faults, 5) << "unmount union, unmount ro, remove work, mount ro, mount union";
+  EXPECT_EQ(record(inst.sha1).snapshot_sha1.size(), 40u);
+}
+
+// PREPARE: a failed mount unmounts what was mounted and removes the workspace.
+TEST_F(InstancesTest, PrepareFailingAtAnyMountLeavesNothing) {
+  for (int n = 1;; ++n) {
+    ASSERT_LT(n, 10);
+    mounter_.calls.clear();
+    mounter_.fail_at = n;
+    auto s = prepare();
+    mounter_.fail_at = 0;
+    if (s.ok()) break;
+    const Strings& calls = mounter_.calls;
+    ASSERT_GE(calls.size(), static_cast<size_t>(n) + 1) << ::testing::PrintToString(calls);
+    const Strings done(calls.begin(), calls.begin() + n - 1);
+    Strings undo(calls.begin() + n, calls.end() - 1);
+    EXPECT_EQ(undo, undo_of(done, {})) << "failing call " << n;
+    EXPECT_EQ(calls.back().rfind("remove_tree " + mount_path_ + "/instances/", 0), 0u);
+    EXPECT_TRUE(mounter_.mounted.empty());
+    EXPECT_EQ(catalogued(), 0u);
+    EXPECT_TRUE(fs::is_empty(mount_path_ + "/instances"));
+  }
+  EXPECT_EQ(catalogued(), 1u);
 }
 
 // ---- snapshots (instance_snapshots.cc) --------------------------------------------------------

@@ -1,4 +1,4 @@
-// The instances folder and its AppArmor profiles (DESIGN §9, issue 6/7) without root: a
+// The instances folder and its AppArmor profiles without root: a
 // recording ProfileManager is injected through InstancesDeps::profiles. Pins when PREPARE
 // loads the profile, that a load failure fails PREPARE and rolls everything back, that
 // START passes the profile to the monitor only when AppArmor is used, that DROP removes it;
@@ -26,6 +26,7 @@
 #include "firmwared/core/names.h"
 #include "firmwared/core/profiles.h"
 #include "firmwared/sys/apparmor.h"
+#include "tests/unit/core_test_support.h"
 
 namespace fw::core {
 namespace {
@@ -50,43 +51,6 @@ class FakeProfiles final : public ProfileManager {
     calls.push_back("remove " + sha1);
     return {};
   }
-};
-
-// Mount calls are recorded (and all succeed); remove_tree really removes.
-class RecordingMounter final : public InstanceMounter {
- public:
-  Strings calls;
-  Status mount_lower(const std::string&, const std::string& ro) override {
-    return record("mount_lower " + ro);
-  }
-  Status mount_overlay(const std::string&, const std::string&, const std::string&,
-                       const std::string& target) override {
-    return record("mount_overlay " + target);
-  }
-  Status mount_overlay_idmapped(const Strings&, const std::string&, const std::string&,
-                                const std::string& target, sys::IdRange range) override {
-    return record("mount_overlay_idmapped " + target + " " + std::to_string(range.base));
-  }
-  Status unmount(const std::string& target) override { return record("unmount " + target); }
-  Result<bool> is_mounted(const std::string&) override { return true; }
-  Status remove_tree(const std::string& path) override {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-    return record("remove_tree " + path);
-  }
-
- private:
-  Status record(std::string call) {
-    calls.push_back(std::move(call));
-    return {};
-  }
-};
-
-class NullFirmwareMounter final : public FirmwareMounter {
- public:
-  Status mount(const std::string&, const std::string&, const std::string&) override { return {}; }
-  Status unmount(const std::string&) override { return {}; }
-  Status clean_stale(const std::string&, const std::string&) override { return {}; }
 };
 
 class NullSink final : public EventSink {
@@ -171,6 +135,7 @@ class InstanceProfilesTest : public ::testing::Test {
     return std::move(*out);
   }
   std::string ws(const std::string& sha1) const { return tmp_ + "/mnt/instances/" + sha1; }
+  std::string fw_mount() const { return tmp_ + "/mnt/firmwares/" + kFwSha1; }
 
   std::string tmp_;
   std::optional<catalogue::Catalogue> cat_;
@@ -178,8 +143,8 @@ class InstanceProfilesTest : public ::testing::Test {
   std::optional<config::Config> config_;
   InlineExecutor executor_;
   NullSink sink_;
-  NullFirmwareMounter fw_mounter_;
-  RecordingMounter mounter_;
+  fakes::FakeFirmwareMounter fw_mounter_;
+  fakes::FakeInstanceMounter mounter_;
   SpecLauncher launcher_;
   NullTimers timers_;
   FakeProfiles profiles_;
@@ -191,8 +156,10 @@ TEST_F(InstanceProfilesTest, PrepareLoadsTheProfileOnceTheWorkspaceIsMounted) {
   auto s = prepare();
   ASSERT_TRUE(s.ok()) << s.error().message;
   EXPECT_EQ(profiles_.calls, Strings{"load " + s->sha1 + " " + ws(s->sha1)});
-  EXPECT_EQ(mounter_.calls, (Strings{"mount_lower " + ws(s->sha1) + "/ro",
-                                     "mount_overlay " + ws(s->sha1) + "/union"}));
+  const std::string w = ws(s->sha1);
+  EXPECT_EQ(mounter_.calls,
+            (Strings{"mount_lower " + fw_mount() + " " + w + "/ro",
+                     "mount_overlay " + w + "/ro " + w + "/rw " + w + "/work " + w + "/union"}));
 }
 
 TEST_F(InstanceProfilesTest, AProfileLoadFailureFailsPrepareAndRollsBack) {
@@ -206,7 +173,7 @@ TEST_F(InstanceProfilesTest, AProfileLoadFailureFailsPrepareAndRollsBack) {
             std::string::npos)
       << s.error().message;
   ASSERT_EQ(mounter_.calls.size(), 5u) << ::testing::PrintToString(mounter_.calls);
-  const std::string ro = mounter_.calls[0].substr(std::string("mount_lower ").size());
+  const std::string ro = mounter_.calls[0].substr(mounter_.calls[0].rfind(' ') + 1);
   const std::string w = ro.substr(0, ro.size() - 3);
   EXPECT_EQ(mounter_.calls[2], "unmount " + w + "/union");
   EXPECT_EQ(mounter_.calls[3], "unmount " + w + "/ro");
@@ -266,7 +233,9 @@ TEST_F(InstanceProfilesTest, StartPassesNoProfileWithoutAppArmor) {
   EXPECT_EQ(launcher_.specs[0].apparmor_profile, "");
   // userns=auto without AppArmor: a user namespace, the first range of the default pool.
   EXPECT_EQ(launcher_.specs[0].uid_base, 1879048192u);
-  EXPECT_EQ(mounter_.calls.back(), "mount_overlay_idmapped " + ws(s->sha1) + "/union 1879048192");
+  const std::string w = ws(s->sha1);
+  EXPECT_EQ(mounter_.calls.back(), "mount_overlay_idmapped " + fw_mount() + " " + w + "/rw " + w +
+                                       "/work " + w + "/union 1879048192+65536");
 }
 
 TEST_F(InstanceProfilesTest, AutoUnderAppArmorRunsWithoutAUserNamespace) {
@@ -277,7 +246,9 @@ TEST_F(InstanceProfilesTest, AutoUnderAppArmorRunsWithoutAUserNamespace) {
   ASSERT_EQ(launcher_.specs.size(), 1u);
   EXPECT_EQ(launcher_.specs[0].apparmor_profile, "firmwared_" + s->sha1);
   EXPECT_EQ(launcher_.specs[0].uid_base, 0u);
-  EXPECT_EQ(mounter_.calls.back(), "mount_overlay " + ws(s->sha1) + "/union");
+  const std::string w = ws(s->sha1);
+  EXPECT_EQ(mounter_.calls.back(),
+            "mount_overlay " + w + "/ro " + w + "/rw " + w + "/work " + w + "/union");
 }
 
 TEST_F(InstanceProfilesTest, DropRemovesTheProfile) {
