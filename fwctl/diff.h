@@ -1,5 +1,5 @@
 #pragma once
-// fwctl diff and fwctl export (issue 7/7; docs/diff.md): the client side of DIFF,
+// fwctl diff and fwctl export (docs/diff.md): the client side of DIFF,
 // DIFF_FILE and EXPORT.
 
 #include <string>

@@ -1,4 +1,4 @@
-// net_hook: the default network helper of firmwared (DESIGN §8 step 3, docs/net-helper.md).
+// net_hook: the default network helper of firmwared (docs/net-helper.md).
 // Creates the veth pair of an instance with its inner end born inside the instance's network
 // namespace, moves stolen interfaces in and out, and deletes host veth ends, all through
 // libnl-route. Exit status: 0 success, 1 failure (one line on stderr), 2 bad usage.

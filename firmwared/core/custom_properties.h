@@ -1,6 +1,6 @@
 #pragma once
 // Custom properties (ADD_PROPERTY) of one folder, stored in the catalogue, with the scalar
-// and array semantics of DESIGN §6. Shared by every folder.
+// and array semantics of property values. Shared by every folder.
 
 #include <optional>
 #include <string>

@@ -1,5 +1,5 @@
 #pragma once
-// An instance's diff (DESIGN §10, issue 7/7; docs/diff.md): what differs between the
+// An instance's diff (docs/diff.md): what differs between the
 // firmware tree (the lower dir) and the instance's merged tree, computed by walking the
 // overlay's upper dir only, so the cost follows the size of the diff, not of the firmware.
 //

@@ -1,5 +1,5 @@
 #pragma once
-// Where long work runs. The daemon's loop is single-threaded (DESIGN §4): hashing or
+// Where long work runs. The daemon's loop is single-threaded: hashing or
 // copying an image runs on a worker thread and its completion comes back to the loop.
 
 #include <functional>

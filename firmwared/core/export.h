@@ -1,5 +1,5 @@
 #pragma once
-// Exporting an instance's filesystem as a tar archive (issue 7/7 item 3; docs/diff.md),
+// Exporting an instance's filesystem as a tar archive (docs/diff.md),
 // written with libarchive as a pax archive, streamed: memory does not grow with the tree
 // (file data goes through a 64 KiB buffer; the hard link table keeps one entry per
 // multiply-linked file until its links are all seen).

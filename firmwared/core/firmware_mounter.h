@@ -1,6 +1,6 @@
 #pragma once
 // The kernel side of the firmwares folder, behind an interface so the folder's logic is
-// unit-tested with a recording fake (DESIGN §3: core sees sys only through interfaces).
+// unit-tested with a recording fake (core sees sys only through interfaces).
 
 #include <string>
 #include <vector>

@@ -1,5 +1,5 @@
 #pragma once
-// The firmwares folder (DESIGN §2, §6; issue 2/7): import a rootfs directory (registered
+// The firmwares folder: import a rootfs directory (registered
 // in place) or a filesystem image (copied into the repository while hashed, off the loop),
 // mount it read-only at <mount_path>/firmwares/<sha1>, and answer the folder commands.
 

@@ -1,5 +1,5 @@
 #pragma once
-// A folder (DESIGN §2): the commands every kind of entity answers. The server routes
+// A folder: the commands every kind of entity answers. The server routes
 // PREPARE, LIST, SHOW, GET_PROPERTY, SET_PROPERTY, PROPERTIES, ADD_PROPERTY and DROP here.
 
 #include <functional>

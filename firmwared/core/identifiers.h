@@ -1,5 +1,5 @@
 #pragma once
-// Resolving the identifier a user gives for an entity (DESIGN §2): its name, its sha1, or a
+// Resolving the identifier a user gives for an entity: its name, its sha1, or a
 // unique prefix of its sha1.
 
 #include <string>

@@ -1,6 +1,6 @@
 #pragma once
 // The seam between the instances folder and the processes that run an instance: the
-// monitor (DESIGN §4) and PID 1. The real one (server/monitor_launcher) spawns
+// monitor and PID 1. The real one (server/monitor_launcher) spawns
 // firmwared-monitor and watches it on the loop; unit tests use a scripted fake.
 
 #include <csignal>

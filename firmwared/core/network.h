@@ -1,5 +1,5 @@
 #pragma once
-// The network step of START (DESIGN §8 step 3; issue 5/7), behind an interface: the real
+// The network step of START, behind an interface: the real
 // one runs the configured net helper; unit tests use a fake.
 
 #include <functional>

@@ -1,6 +1,5 @@
 #pragma once
-// Property references (`name`, `name[]`, `name[3]`) and the semantics of array properties
-// (DESIGN §6).
+// Property references (`name`, `name[]`, `name[3]`) and the semantics of array properties.
 
 #include <cstddef>
 #include <optional>

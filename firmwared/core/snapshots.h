@@ -1,5 +1,5 @@
 #pragma once
-// The snapshots folder (issue 8 item 5, docs/diff.md "Snapshots"): frozen upper layers of
+// The snapshots folder (docs/diff.md "Snapshots"): frozen upper layers of
 // instances. PREPARE snapshots INSTANCE takes one (Instances::take_snapshot); LIST, SHOW,
 // GET_PROPERTY, PROPERTIES, ADD_PROPERTY and SET_PROPERTY (name and custom properties)
 // read and annotate them; DROP removes one (EBUSY while instances or child snapshots stack

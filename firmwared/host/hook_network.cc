@@ -8,13 +8,14 @@
 
 #include "firmwared/base/host_access.h"
 #include "firmwared/base/log.h"
+#include "firmwared/core/workspace.h"
 #include "firmwared/sys/netns_pin.h"
 
 namespace fw::host {
 
 namespace {
 
-std::string netns_file(const core::NetworkPlan& p) { return p.workspace + "/netns"; }
+std::string netns_file(const core::NetworkPlan& p) { return core::Workspace(p.workspace).netns(); }
 
 // Splits `iface[:new_name[:cidr]]`.
 struct Stolen {

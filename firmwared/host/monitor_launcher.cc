@@ -11,6 +11,7 @@
 #include "firmwared/base/fd.h"
 #include "firmwared/base/log.h"
 #include "firmwared/base/paths.h"
+#include "firmwared/core/workspace.h"
 #include "firmwared/host/event.h"
 #include "firmwared/sys/child.h"
 #include "firmwared/sys/monitor_lock.h"
@@ -27,7 +28,7 @@ constexpr int kStatusFd = 3, kControlFd = 4;
 constexpr int kFirstHighFd = 10;
 
 std::optional<int> read_exit_status(const std::string& workspace) {
-  auto content = read_small_file(workspace + "/exit_status");
+  auto content = read_small_file(core::Workspace(workspace).exit_status());
   if (!content.ok() || content->empty()) return std::nullopt;
   return std::atoi(content->c_str());
 }

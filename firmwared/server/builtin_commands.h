@@ -1,6 +1,6 @@
 #pragma once
 // The daemon's own commands: PING, VERSION, COMMANDS, FOLDERS, CONFIG_KEYS, GET_CONFIG,
-// HELP, QUIT, SUBSCRIBE (DESIGN §5).
+// HELP, QUIT, SUBSCRIBE.
 
 #include "firmwared/config/config.h"
 #include "firmwared/server/dispatcher.h"

@@ -1,5 +1,5 @@
 #pragma once
-// CONSOLE and LOGS (issue 3/7, item 4): attach a client to an instance's console through
+// CONSOLE and LOGS: attach a client to an instance's console through
 // the daemon, and read the instance's console log.
 
 #include <cstdint>

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# examples/ci-job.sh (issue 5, item 6) against a test daemon: with N=3 it boots three
+# examples/ci-job.sh against a test daemon: with N=3 it boots three
 # instances in parallel, tests each (exec and network), collects the artefacts and leaves
 # nothing behind; it also cleans up when it fails (bad firmware) or is killed (SIGTERM).
 source "$(dirname "$0")/../lib/harness.sh"

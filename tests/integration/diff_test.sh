@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The overlay diff end to end (issue 7/7 items 1-4, 6; docs/diff.md): a table of changes made
+# The overlay diff end to end (docs/diff.md): a table of changes made
 # inside a live instance (through nsenter), each pinned by its exact `fwctl diff`; the whole
 # diff checked against a reference computed by walking the firmware tree and the merged tree;
 # content diffs; export round trips (the changes tar applied over a copy of the firmware, and

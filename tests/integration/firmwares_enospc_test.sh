@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A full repository (issue 3, item 8): an import that runs out of space mid-copy fails with
+# A full repository: an import that runs out of space mid-copy fails with
 # ENOSPC, leaves no temporary file and changes nothing; a small image still imports.
 source "$(dirname "$0")/../lib/harness.sh"
 require_root
@@ -49,7 +49,7 @@ SQFS_SHA1=$(sha1sum "$FW_EX_SQUASHFS" | cut -c1-40)
 check "small image in the repository" test -f "$REPO/example.squashfs.$SQFS_SHA1.firmware"
 check "small image mounted" test -r "$FIRMWARED_MOUNT_PATH/firmwares/$SQFS_SHA1/etc/build.prop"
 
-# Preparing an image that is already catalogued answers the existing entity (issue 3: "no
+# Preparing an image that is already catalogued answers the existing entity ("no
 # copy"), even when the repository has no room for a second copy of it.
 avail=$(df -k --output=avail "$SMALL" | tail -n1 | tr -d ' ')
 fallocate -l $(((avail - 128) * 1024)) "$SMALL/filler"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Networking through the net helper (issue 5/7): the host reaches the instance at
+# Networking through the net helper: the host reaches the instance at
 # <net>.<id>.1 and the instance the host at .254, two instances get distinct addresses, a
 # stolen interface goes in with its new name and address and comes back after KILL and
 # after a daemon crash, a failing helper aborts START cleanly, leftover veths are removed at

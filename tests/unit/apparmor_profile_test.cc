@@ -1,6 +1,6 @@
 // The AppArmor template and its generation (sys::apparmor): a profile generated for a fake
 // workspace compiles with `apparmor_parser -Q -K` (no kernel needed), carries the
-// instance's name and @{root}, and keeps every deny rule of DESIGN §9.
+// instance's name and @{root}, and keeps every deny rule of the security model.
 
 #include <unistd.h>
 
