@@ -12,7 +12,10 @@
 # ARTEFACTS_DIR/summary.txt has one "<instance> ok|FAIL <reason>" line per instance.
 #
 # Whatever happens (a failed test, an error, Ctrl-C), the EXIT trap kills and drops the
-# instances and drops the firmware. Exit status: 0 when every instance passed, 1 otherwise.
+# instances, and drops the firmware when this job imported it (a firmware that was already
+# in the catalogue — imported by a person or by another job running on the same image — is
+# left alone; if another job's instances still use it, the drop is refused and it stays
+# until the last job's drop or a person's). Exit status: 0 when every instance passed, 1 otherwise.
 #
 # Environment: FWCTL (default: fwctl from PATH), N (default 3), ARTEFACTS (default
 # ./artefacts), BOOT_TIMEOUT (seconds, default 30), BUSYBOX (default: busybox from PATH),
@@ -58,6 +61,7 @@ field() { sed -n "s/^$1: //p"; }
 mkdir -p "$ARTEFACTS"
 WORK=$(mktemp -d)
 FW=""
+FW_OURS=""  # set when this job's PREPARE created the firmware: only then is it dropped
 JOBS=()
 
 # ---- cleanup: always, whatever happened -------------------------------------------------
@@ -79,8 +83,8 @@ cleanup() {
     fwctl kill "$id" >/dev/null 2>&1
     fwctl drop instances "$id" >/dev/null || say "could not drop instance $id"
   done
-  if [[ -n "$FW" ]]; then
-    fwctl drop firmwares "$FW" >/dev/null || say "could not drop firmware $FW"
+  if [[ -n "$FW" && -n "$FW_OURS" ]]; then
+    fwctl drop firmwares "$FW" >/dev/null 2>&1 || say "firmware $FW not dropped (still in use?)"
   fi
   rm -rf "$WORK"
   exit "$rc"
@@ -90,9 +94,15 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # ---- import -----------------------------------------------------------------------------
-FW=$(fwctl prepare firmwares "$FIRMWARE" | field name)
+prepared=$(fwctl prepare firmwares "$FIRMWARE")
+FW=$(field name <<<"$prepared")
 [[ -n "$FW" ]] || die "importing $FIRMWARE gave no firmware name"
-say "firmware $FW imported from $FIRMWARE"
+if grep -q '^new entity' <<<"$prepared"; then
+  FW_OURS=1
+  say "firmware $FW imported from $FIRMWARE"
+else
+  say "firmware $FW was already imported from $FIRMWARE: it stays after this job"
+fi
 
 # ---- prepare and start N instances in parallel ------------------------------------------
 # Each job records its instance's name first, so that the trap drops it whatever follows.

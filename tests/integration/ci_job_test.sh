@@ -59,6 +59,18 @@ done
 expect_eq "one artefact directory per instance" 3 "$N_DIRS"
 nothing_left "after a passing job"
 
+# ---- a firmware the job did not import stays ---------------------------------------------
+run "$FWCTL" prepare firmwares "$FW_EX_DIR"
+PERSONS=$(field name)
+run env N=1 ARTEFACTS="$FW_TMP/art-kept" bash "$CI_JOB" "$FW_EX_DIR"
+expect_eq "ci-job.sh on an already imported firmware: exit 0" 0 "$RC"
+expect_match "it says the firmware stays" "already imported .*stays after this job" "$ERR"
+expect_eq "the person's firmware is still there" "$PERSONS" \
+  "$("$FWCTL" list firmwares | sed 's/\[.*//')"
+expect_eq "the job's instance is gone" "" "$("$FWCTL" list instances)"
+run "$FWCTL" drop firmwares "$PERSONS"
+nothing_left "after a job on a firmware it did not import"
+
 # ---- a failing job cleans up too --------------------------------------------------------
 run env N=2 ARTEFACTS="$FW_TMP/art2" bash "$CI_JOB" "$FW_TMP/no-such-firmware"
 check "ci-job.sh on a missing firmware fails" test "$RC" -ne 0
