@@ -1,11 +1,16 @@
 #include "fwctl/diff.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <climits>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 
+#include "firmwared/base/defer.h"
+#include "firmwared/base/fd.h"
 #include "firmwared/base/strings.h"
 
 namespace fwctl {
@@ -76,7 +81,7 @@ int usage(const std::string& text) {
 }
 
 constexpr const char* kDiffUsage = "fwctl diff ID [PATH...] [--stat] [--json] | ID PATH --content";
-constexpr const char* kExportUsage = "fwctl export ID --changes|--full OUT.tar [--force]";
+constexpr const char* kExportUsage = "fwctl export ID --changes|--full OUT.tar|- [--force]";
 
 int run_content(Context& ctx, const std::string& id, const std::string& path) {
   int rc = kExitOk;
@@ -143,6 +148,25 @@ int run_diff(Context& ctx, const std::vector<std::string>& args) {
   return kExitOk;
 }
 
+// Copies the file at `path` to stdout; "" or what failed.
+std::string copy_to_stdout(const std::string& path) {
+  fw::Fd in(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!in) return "reading the archive '" + path + "': " + std::strerror(errno);
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t n = ::read(in.get(), buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return "reading the archive '" + path + "': " + std::strerror(errno);
+    if (n == 0) return "";
+    for (ssize_t done = 0; done < n;) {
+      const ssize_t w = ::write(1, buf + done, static_cast<size_t>(n - done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) return std::string("writing the archive to stdout: ") + std::strerror(errno);
+      done += w;
+    }
+  }
+}
+
 int run_export(Context& ctx, const std::vector<std::string>& args) {
   std::vector<std::string> words, options;
   for (const auto& a : args) {
@@ -159,6 +183,32 @@ int run_export(Context& ctx, const std::vector<std::string>& args) {
   }
   if (words.size() != 2) return usage(kExportUsage);
   std::string out = words[1];
+  // "-": the archive on stdout. The daemon writes files, as the client, so it writes into a
+  // private directory of ours that we copy out and remove.
+  const bool to_stdout = out == "-";
+  std::string private_dir;
+  DEFER {
+    if (private_dir.empty()) return;
+    ::unlink((private_dir + "/export.tar").c_str());
+    ::rmdir(private_dir.c_str());
+  };
+  if (to_stdout) {
+    if (::isatty(1) == 1) {
+      std::cerr << "fwctl: export: refusing to write a tar archive to a terminal (redirect "
+                   "stdout, or give a file name)\n";
+      return kExitError;
+    }
+    const char* tmp = std::getenv("TMPDIR");
+    std::string dir =
+        std::string(tmp != nullptr && tmp[0] == '/' ? tmp : "/tmp") + "/fwctl-export.XXXXXX";
+    if (::mkdtemp(dir.data()) == nullptr) {
+      std::cerr << "fwctl: export: creating a directory for the archive in '" << dir
+                << "': " << std::strerror(errno) << "\n";
+      return kExitError;
+    }
+    private_dir = dir;
+    out = private_dir + "/export.tar";
+  }
   // The daemon writes the file: give it an absolute path.
   if (out[0] != '/') {
     const std::string cwd = current_dir();
@@ -178,14 +228,22 @@ int run_export(Context& ctx, const std::vector<std::string>& args) {
     print_json(*reply);
     return kExitOk;
   }
-  const Json& b = reply->body;
-  std::cout << "exported " << fw::protocol::field_or(b, "entries", uint64_t{0}) << " entries ("
-            << fw::protocol::field_or(b, "bytes", uint64_t{0}) << " bytes) to "
-            << fw::protocol::field_or(b, "path", out);
-  if (const auto w = fw::protocol::field_or(b, "whiteouts", uint64_t{0}); w > 0) {
-    std::cout << ", " << w << " whiteout" << (w == 1 ? "" : "s");
+  if (to_stdout) {
+    if (const std::string e = copy_to_stdout(out); !e.empty()) {
+      std::cerr << "fwctl: export: " << e << "\n";
+      return kExitError;
+    }
   }
-  std::cout << std::endl;
+  const Json& b = reply->body;
+  // With the archive on stdout, the summary goes to stderr.
+  std::ostream& said = to_stdout ? std::cerr : std::cout;
+  said << "exported " << fw::protocol::field_or(b, "entries", uint64_t{0}) << " entries ("
+       << fw::protocol::field_or(b, "bytes", uint64_t{0}) << " bytes) to "
+       << (to_stdout ? std::string("stdout") : fw::protocol::field_or(b, "path", out));
+  if (const auto w = fw::protocol::field_or(b, "whiteouts", uint64_t{0}); w > 0) {
+    said << ", " << w << " whiteout" << (w == 1 ? "" : "s");
+  }
+  said << std::endl;
   if (const auto s = fw::protocol::field_or(b, "skipped", uint64_t{0}); s > 0) {
     std::cerr << "fwctl: warning: " << s << " socket(s) skipped (a tar cannot hold them)\n";
   }
@@ -272,7 +330,9 @@ std::vector<Verb> diff_verbs() {
        "Writes an instance's changes or its whole filesystem to a tar file.",
        {"--changes: the overlay's upper layer as an OCI layer (deletions as .wh.NAME files,",
         "replaced directories with .wh..wh..opq); --full: the merged tree. The daemon writes",
-        "OUT.tar with your uid and gid, and does not replace an existing file unless --force."},
+        "OUT.tar with your uid and gid, and does not replace an existing file unless --force.",
+        "OUT.tar '-' writes the archive to stdout (never to a terminal) and the summary to",
+        "stderr."},
        run_export},
   };
 }

@@ -346,6 +346,16 @@ expect_eq "export --changes applied over the firmware gives the merged tree" "" 
 run fwctl export "$NAME" --changes "$FW_TMP/changes.tar"
 expect_eq "export over an existing file: exit 1" 1 "$RC"
 expect_match "export over an existing file: EEXIST" "exists \(--force replaces it\)" "$ERR"
+fwctl export "$NAME" --changes - >"$FW_TMP/stdout.tar" 2>"$FW_TMP/stdout.err"
+expect_eq "export --changes -: the same archive on stdout" \
+  "$(tar -tf "$FW_TMP/changes.tar" | sort)" "$(tar -tf "$FW_TMP/stdout.tar" | sort)"
+expect_match "export --changes -: the summary on stderr" "^exported [0-9]+ entries .* to stdout" \
+  "$(cat "$FW_TMP/stdout.err")"
+check "export --changes -: no file named '-'" test ! -e "$FW_TMP/-" -a ! -e ./-
+check "export --changes -: no private directory left" \
+  test -z "$(find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'fwctl-export.*' -newer "$FW_TMP/changes.tar")"
+run script -qec "$(printf '%q ' "$FWCTL" export "$NAME" --changes -)" /dev/null
+expect_match "export to a terminal: refused" "refusing to write a tar archive to a terminal" "$OUT"
 run fwctl export "$NAME" --full "$FW_TMP/changes.tar" --force
 expect_eq "export --full --force: exit 0" 0 "$RC"
 mkdir "$FW_TMP/full"
