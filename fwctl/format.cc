@@ -33,11 +33,17 @@ std::string format_reply(const fw::protocol::Message& reply, const std::vector<s
   if (a == "PONG") return "PONG";
   if (a == "BYEBYE") return "firmwared said bye bye";
   if (a == "VERSION") return scalar(fw::protocol::field_or(b, "version", Json()));
-  if (a == "COMMANDS") return words(fw::protocol::field_or(b, "commands", Json::array()));
+  // fdc's list ended with RESTART, the client-side verb (KILL then START): scripts check it.
+  if (a == "COMMANDS") {
+    std::string list = words(fw::protocol::field_or(b, "commands", Json::array()));
+    return list.empty() ? "RESTART" : list + " RESTART";
+  }
   if (a == "FOLDERS") return words(fw::protocol::field_or(b, "folders", Json::array()));
   if (a == "CONFIG_KEYS") return words(fw::protocol::field_or(b, "keys", Json::array()));
   if (a == "GET_CONFIG") return scalar(fw::protocol::field_or(b, "value", Json()));
-  if (a == "SUBSCRIBED" || a == "SET_PROPERTY") return "";
+  if (a == "SUBSCRIBED") return "";
+  // fdc printed the value it set (its answer carried it back).
+  if (a == "SET_PROPERTY") return args.size() >= 4 ? args[3] : "";
   if (a == "PREPARED") {
     const std::string folder = scalar(fw::protocol::field_or(b, "folder", Json()));
     std::string head = fw::protocol::field_or(b, "existed", false)

@@ -81,7 +81,8 @@ int run_daemon_command(Context& ctx, const fw::protocol::CommandInfo& info,
   }
   const std::string text = format_reply(*reply, args);
   // A value is printed even when empty (scripts read one line per GET).
-  if (!text.empty() || reply->name == "GET_PROPERTY" || reply->name == "GET_CONFIG") {
+  if (!text.empty() || reply->name == "GET_PROPERTY" || reply->name == "GET_CONFIG" ||
+      reply->name == "SET_PROPERTY") {
     std::cout << text << std::endl;
   }
   return kExitOk;

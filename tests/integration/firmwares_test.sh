@@ -236,7 +236,7 @@ gp() { "$FWCTL" get_property firmwares "$id" "$@"; }
 sp() { "$FWCTL" set_property firmwares "$id" "$@"; }
 expect_eq "unset scalar reads empty" "" "$(gp vendor)"
 run sp vendor parrot
-expect_eq "set_property prints nothing" "" "$OUT"
+expect_eq "set_property prints the value, as fdc did" "parrot" "$OUT"
 expect_eq "set_property exits 0" 0 "$RC"
 expect_eq "scalar round trip" "parrot" "$(gp vendor)"
 sp vendor "two words"

@@ -37,6 +37,15 @@ expect_eq "unknown config key message" "firmwared error: unknown config key 'no_
 run fwctl commands
 expect_match "commands lists PING and VERSION" "(^| )PING( |$)" "$OUT"
 expect_match "commands lists SUBSCRIBE" "(^| )SUBSCRIBE( |$)" "$OUT"
+expect_match "commands ends with RESTART, as fdc's did" " RESTART$" "$OUT"
+# fdc's own test (010_command_commands.sh) compared the sorted list with its commands; ours
+# has more, so every one of fdc's must be there.
+missing=""
+for c in ADD_PROPERTY COMMANDS CONFIG_KEYS DROP FOLDERS GET_CONFIG GET_PROPERTY HELP KILL LIST \
+  PING PREPARE PROPERTIES QUIT REMOUNT RESTART SET_PROPERTY SHOW START VERSION; do
+  [[ " $OUT " == *" $c "* ]] || missing+=" $c"
+done
+expect_eq "commands has every command fdc listed" "" "$missing"
 run fwctl folders
 expect_eq "folders" "firmwares instances snapshots" "$OUT"
 
