@@ -64,7 +64,9 @@ std::optional<uint64_t> process_age(int64_t pid) {
 }
 
 struct Row {
-  std::string name, id, state, pid, firmware, uptime;  // "-" when none
+  // id: the sha1's first 12 digits, which every command accepts (a unique prefix);
+  // index: the daemon's instance counter; exit: PID 1's status of the last run.
+  std::string name, id, index, state, pid, firmware, uptime, exit;  // "-" when none
   std::string sha1;
   std::optional<uint64_t> memory;  // bytes in its cgroup, started instances only
 };
@@ -74,7 +76,9 @@ Row row_of(const Json& show, const std::map<std::string, std::string>& firmware_
   for (const auto& prop : fw::protocol::field_or(show, "properties", Json::array())) {
     p[fw::protocol::field_or(prop, "name", "")] = fw::protocol::field_or(prop, "value", "");
   }
-  Row r{p["name"], p["id"], p["state"], "-", "-", "-", p["sha1"], std::nullopt};
+  Row r{p["name"],   p["sha1"].substr(0, 12), p["id"], p["state"], "-", "-", "-", "-", p["sha1"],
+        std::nullopt};
+  if (!p["exit_status"].empty() && r.state == "ready") r.exit = p["exit_status"];
   const std::string& fw_sha1 = p["firmware_sha1"];
   auto it = firmware_names.find(fw_sha1);
   r.firmware = it != firmware_names.end() ? it->second : fw_sha1.substr(0, 12);
@@ -102,12 +106,15 @@ Json json_of(const Row& r) {
     }
   };
   return {{"name", r.name},
-          {"id", number_or_null(r.id)},
+          {"id", r.id},
+          {"sha1", r.sha1},
+          {"index", number_or_null(r.index)},
           {"state", r.state},
           {"pid", number_or_null(r.pid)},
           {"firmware", r.firmware},
           {"uptime", r.uptime == "-" ? Json(nullptr) : Json(r.uptime)},
-          {"memory", r.memory ? Json(*r.memory) : Json(nullptr)}};
+          {"memory", r.memory ? Json(*r.memory) : Json(nullptr)},
+          {"exit_status", number_or_null(r.exit)}};
 }
 
 // Prints rows of cells (the first is the header) in columns two spaces apart.
@@ -130,10 +137,10 @@ void print_columns(const std::vector<std::vector<std::string>>& cells) {
 
 void print_table(const std::vector<Row>& rows) {
   std::vector<std::vector<std::string>> cells = {
-      {"NAME", "ID", "STATE", "PID", "FIRMWARE", "UPTIME", "MEMORY"}};
+      {"NAME", "ID", "STATE", "PID", "FIRMWARE", "UPTIME", "MEMORY", "EXIT"}};
   for (const auto& r : rows) {
     cells.push_back({r.name, r.id, r.state, r.pid, r.firmware, r.uptime,
-                     r.memory ? format_bytes(*r.memory) : "-"});
+                     r.memory ? format_bytes(*r.memory) : "-", r.exit});
   }
   print_columns(cells);
 }

@@ -164,27 +164,35 @@ expect_fds "daemon fds back after the non-reading client left" "$FD_STARTED"
 
 # --- fwctl ps and fwctl restart -------------------------------------------------------------
 run fwctl ps
-expect_match "ps header" '^NAME +ID +STATE +PID +FIRMWARE +UPTIME +MEMORY$' "$(head -1 <<<"$OUT")"
-expect_match "ps: the started row" \
-  "^$INIT +[0-9]+ +started +[0-9]+ +$FW +[0-9]+(s|m[0-9]{2}s) +[0-9.]+[BKMG]$" \
+expect_match "ps header" '^NAME +ID +STATE +PID +FIRMWARE +UPTIME +MEMORY +EXIT$' "$(head -1 <<<"$OUT")"
+INIT_SHA1=$(fwctl get_property instances "$INIT" sha1)
+expect_match "ps: the started row (ID is the sha1's first 12 digits)" \
+  "^$INIT +${INIT_SHA1:0:12} +started +[0-9]+ +$FW +[0-9]+(s|m[0-9]{2}s) +[0-9.]+[BKMG] +-$" \
   "$(grep "^$INIT " <<<"$OUT")"
+SHORT_ID=$(awk -v n="$INIT" '$1 == n { print $2 }' <<<"$OUT")
+expect_eq "ps: commands accept the ID column" "$INIT" \
+  "$(fwctl get_property instances "$SHORT_ID" name)"
 check "kill $INIT" quiet kill "$INIT"
 run fwctl ps
-expect_match "ps: ready after kill" "^$INIT +[0-9]+ +ready +- +$FW +- +-$" "$(grep "^$INIT " <<<"$OUT")"
+expect_match "ps: ready after kill, with PID 1's exit status" \
+  "^$INIT +${INIT_SHA1:0:12} +ready +- +$FW +- +- +137$" "$(grep "^$INIT " <<<"$OUT")"
 run fwctl ps --json
 check "ps --json: an array of objects with the table's keys" "$PYTHON" -c '
 import json, sys
 rows = json.loads(sys.argv[1])
 assert isinstance(rows, list) and len(rows) == 2, rows
 for r in rows:
-    assert sorted(r) == ["firmware", "id", "memory", "name", "pid", "state", "uptime"], r
+    assert sorted(r) == ["exit_status", "firmware", "id", "index", "memory", "name", "pid",
+                         "sha1", "state", "uptime"], r
+    assert r["id"] == r["sha1"][:12] and len(r["sha1"]) == 40, r
+    assert isinstance(r["index"], int), r
 init = [r for r in rows if r["name"] == sys.argv[2]][0]
 sh = [r for r in rows if r["name"] == sys.argv[3]][0]
 assert init["state"] == "ready" and init["pid"] is None and init["uptime"] is None, init
-assert init["memory"] is None, init
+assert init["memory"] is None and init["exit_status"] == 137, init
 assert sh["state"] == "started" and isinstance(sh["pid"], int) and sh["uptime"], sh
 assert isinstance(sh["memory"], int) and sh["memory"] > 0, sh
-assert isinstance(sh["id"], int) and sh["firmware"] == sys.argv[4], sh
+assert sh["exit_status"] is None and sh["firmware"] == sys.argv[4], sh
 ' "$OUT" "$INIT" "$SH" "$FW"
 
 run fwctl restart "$INIT"
