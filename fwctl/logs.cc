@@ -32,6 +32,17 @@ void print(const Context& ctx, const Message& reply) {
   std::fflush(stdout);
 }
 
+// Whether instance `id` has a run that can still write to its console (anything but
+// "ready"); true when it cannot be told, so a follower never stops early on an error.
+bool may_write(Client& client, const Context& ctx, const std::string& id) {
+  fw::protocol::Request req;
+  req.command = "GET_PROPERTY";
+  req.args = {"instances", id, "state"};
+  auto reply = client.call(req, reply_deadline(ctx));
+  if (!reply.ok() || reply->is_error()) return true;
+  return fw::protocol::field_or(reply->body, "value", "") != "ready";
+}
+
 void sleep_ms(int ms) {
   timespec ts{ms / 1000, (ms % 1000) * 1000000L};
   ::nanosleep(&ts, nullptr);  // a signal cuts it short: the caller checks g_stop
@@ -41,16 +52,18 @@ void sleep_ms(int ms) {
 
 int run_logs(Context& ctx, const std::vector<std::string>& args) {
   std::vector<std::string> ids;
-  bool follow = false;
+  bool follow = false, follow_restarts = false;
   for (const auto& a : args) {
     if (a == "-f" || a == "--follow") {
       follow = true;
+    } else if (a == "--follow-restarts") {
+      follow = follow_restarts = true;
     } else {
       ids.push_back(a);
     }
   }
   if (ids.size() != 1) {
-    std::cerr << "fwctl: usage: fwctl logs ID [-f]\n";
+    std::cerr << "fwctl: usage: fwctl logs ID [-f|--follow-restarts]\n";
     return kExitError;
   }
   auto client = Client::connect(ctx.socket_path);
@@ -64,6 +77,9 @@ int run_logs(Context& ctx, const std::vector<std::string>& args) {
     std::signal(SIGTERM, [](int) { g_stop = 1; });
   }
   for (bool first = true; first || !g_stop; first = false) {
+    // -f ends once the instance is ready (its run over) and what it wrote is read: the
+    // state is asked before the read, so nothing written before the end is missed.
+    const bool last = follow && !follow_restarts && !may_write(*client, ctx, ids[0]);
     auto reply = client->call(req, reply_deadline(ctx));
     if (!reply.ok()) return g_stop ? kExitOk : report_error(ctx, reply.error(), false);
     if (reply->is_error()) return report_error(ctx, reply->error(), true);
@@ -72,7 +88,9 @@ int run_logs(Context& ctx, const std::vector<std::string>& args) {
     if (!follow) return kExitOk;
     req.args = {ids[0], std::to_string(fw::protocol::field_or(reply->body, "offset", uint64_t{0}))};
     // A full chunk means more is waiting: read on without pausing.
-    if (data.size() < 60 * 1024) sleep_ms(kLogsPollMs);
+    if (data.size() >= 60 * 1024) continue;
+    if (last) return kExitOk;
+    sleep_ms(kLogsPollMs);
   }
   return kExitOk;
 }

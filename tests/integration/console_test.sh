@@ -122,7 +122,13 @@ check "console: type a command, see its output, Ctrl-] detaches" \
   send='echo hello-$((6*7))\r' expect=hello-42 send='\x1d' expect='\r\n[detached]\r\n' exit=0
 expect_fds "daemon fds back after the relay" "$FD_STARTED"
 
+"$FWCTL" logs "$SH" -f >"$FW_TMP/follow-end.out" 2>&1 &
+FOLLOW=$!
 check "kill $SH" quiet kill "$SH"
+follower_gone() { ! kill -0 "$FOLLOW" 2>/dev/null; }
+check "logs -f ends when the instance's run ends" until_ok 10 follower_gone
+kill "$FOLLOW" 2>/dev/null || true
+wait "$FOLLOW" 2>/dev/null || true
 check "console before START waits, attaches; re-attaches after kill + start" \
   "${CC[@]}" fwctl "$FWCTL" console "$SH" -- expect="[waiting for $SH to start]" \
   sleep=0.3 sh="'$FWCTL' start '$SH' >/dev/null" expect="[attached to $SH" expect='# ' \
@@ -173,6 +179,9 @@ SHORT_ID=$(awk -v n="$INIT" '$1 == n { print $2 }' <<<"$OUT")
 expect_eq "ps: commands accept the ID column" "$INIT" \
   "$(fwctl get_property instances "$SHORT_ID" name)"
 check "kill $INIT" quiet kill "$INIT"
+run timeout 5 "$FWCTL" logs "$INIT" -f
+expect_eq "logs -f of an instance that does not run returns" 0 "$RC"
+check "logs -f of a ready instance printed its log" grep -q "firmware booted" <<<"$OUT"
 run fwctl ps
 expect_match "ps: ready after kill, with PID 1's exit status" \
   "^$INIT +${INIT_SHA1:0:12} +ready +- +$FW +- +- +137$" "$(grep "^$INIT " <<<"$OUT")"
@@ -215,7 +224,7 @@ done
 run fwctl help console
 expect_match "help console" "^Command CONSOLE"$'\n'"Synopsis: CONSOLE ID" "$OUT"
 run fwctl help logs
-expect_match "help logs" "Usage: fwctl logs ID \[-f\]" "$OUT"
+expect_match "help logs" "Usage: fwctl logs ID \[-f\|--follow-restarts\]" "$OUT"
 run fwctl console
 expect_eq "console without an id: usage, exit 1" "1:fwctl: usage: fwctl console ID" "$RC:$ERR"
 
