@@ -7,6 +7,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <iostream>
 
@@ -140,6 +141,12 @@ class Attachment {
   // daemon's close (kDetached), or the end of the console (kStopped).
   Outcome relay() {
     char buf[16384];
+    // What a non-terminal stdin gave while we waited for the start, and its end.
+    if (!pending_.empty()) {
+      (void)send_all(sock_.get(), pending_);
+      pending_.clear();
+    }
+    if (!stdin_open_ && !raw_) ::shutdown(sock_.get(), SHUT_WR);
     for (;;) {
       pollfd fds[2] = {{stdin_open_ ? STDIN_FILENO : -1, POLLIN, 0}, {sock_.get(), POLLIN, 0}};
       if (::poll(fds, 2, -1) < 0) {
@@ -167,7 +174,9 @@ class Attachment {
   }
 
   // Reads the replies to our requests, watching stdin for Ctrl-] on a terminal (other keys
-  // typed while waiting are dropped: they would land on a console nobody sees yet).
+  // typed while waiting are dropped: they would land on a console nobody sees yet). A
+  // non-terminal stdin is kept for the console (up to kMaxPending), and its end with
+  // nothing kept detaches at once: `console ID </dev/null` never waits for a start.
   Result<Outcome> wait_reply(Failure* failure) {
     char buf[65536];
     for (;;) {
@@ -183,6 +192,8 @@ class Attachment {
         if (msg->seq == kStateSeq) {
           if (fw::protocol::field_or(msg->body, "value", "") != "started") {
             say(raw_, "[waiting for " + id_ + " to start]");
+            waiting_ = true;
+            if (!raw_ && !stdin_open_ && pending_.empty()) return Outcome::kDetached;
           }
           continue;
         }
@@ -197,15 +208,27 @@ class Attachment {
         buffer_.clear();
         return Outcome::kAttached;
       }
-      pollfd fds[2] = {{raw_ ? STDIN_FILENO : -1, POLLIN, 0}, {sock_.get(), POLLIN, 0}};
+      const bool watch_stdin = raw_ || (stdin_open_ && pending_.size() < kMaxPending);
+      pollfd fds[2] = {{watch_stdin ? STDIN_FILENO : -1, POLLIN, 0}, {sock_.get(), POLLIN, 0}};
       if (::poll(fds, 2, -1) < 0) {
         if (errno == EINTR) continue;
         return unreachable(failure, fw::errno_error("waiting for firmwared"));
       }
-      if (fds[0].revents != 0) {
+      if (fds[0].revents != 0 && raw_) {
         ssize_t n = ::read(STDIN_FILENO, buf, sizeof(buf));
         if (n <= 0 || std::memchr(buf, kDetachKey, static_cast<size_t>(n)) != nullptr) {
           return Outcome::kDetached;
+        }
+      } else if (fds[0].revents != 0) {
+        ssize_t n = ::read(STDIN_FILENO, buf, std::min(sizeof(buf), kMaxPending - pending_.size()));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+          stdin_open_ = false;
+          // Only once the daemon said the instance exists and waits: an unknown ID must
+          // still get its error.
+          if (pending_.empty() && waiting_) return Outcome::kDetached;
+        } else {
+          pending_.append(buf, static_cast<size_t>(n));
         }
       }
       if (fds[1].revents != 0) {
@@ -250,6 +273,10 @@ class Attachment {
   Fd sock_;
   std::string buffer_;
   bool stdin_open_ = true;
+  bool waiting_ = false;  // the daemon said the instance is not started: CONSOLE is held
+  // Bounded: a producer faster than the start waits on its pipe instead.
+  static constexpr size_t kMaxPending = 1 << 20;
+  std::string pending_;
 };
 
 }  // namespace

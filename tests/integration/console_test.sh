@@ -182,6 +182,9 @@ check "kill $INIT" quiet kill "$INIT"
 run timeout 5 "$FWCTL" logs "$INIT" -f
 expect_eq "logs -f of an instance that does not run returns" 0 "$RC"
 check "logs -f of a ready instance printed its log" grep -q "firmware booted" <<<"$OUT"
+run timeout 5 "$FWCTL" console "$INIT" </dev/null
+expect_eq "console of a ready instance with stdin at its end detaches at once" 0 "$RC"
+expect_match "console </dev/null says it detached" '\[detached\]' "$OUT$ERR"
 run fwctl ps
 expect_match "ps: ready after kill, with PID 1's exit status" \
   "^$INIT +${INIT_SHA1:0:12} +ready +- +$FW +- +- +137$" "$(grep "^$INIT " <<<"$OUT")"
