@@ -183,6 +183,8 @@ Result<std::optional<LinkInfo>> find_link(const NlSocket& sock, const std::strin
   const char* kind = rtnl_link_get_type(link.get());
   info.kind = kind != nullptr ? kind : "";
   info.flags = rtnl_link_get_flags(link.get());
+  const char* alias = rtnl_link_get_ifalias(link.get());
+  info.alias = alias != nullptr ? alias : "";
   return std::optional<LinkInfo>(info);
 }
 
@@ -234,6 +236,18 @@ Status set_link_up(const NlSocket& sock, const std::string& name, bool up) {
   sock.clear_errno();
   if (int rc = rtnl_link_change(sock.get(), orig.get(), change.get(), 0); rc < 0) {
     return sock.error(rc, "setting " + name + (up ? " up" : " down"));
+  }
+  return {};
+}
+
+Status set_link_alias(const NlSocket& sock, const std::string& name, const std::string& alias) {
+  FW_ASSIGN_OR_RETURN(LinkPtr orig, alloc_link());
+  FW_ASSIGN_OR_RETURN(LinkPtr change, alloc_link());
+  rtnl_link_set_name(change.get(), name.c_str());
+  rtnl_link_set_ifalias(change.get(), alias.c_str());
+  sock.clear_errno();
+  if (int rc = rtnl_link_change(sock.get(), orig.get(), change.get(), 0); rc < 0) {
+    return sock.error(rc, "setting the alias of " + name);
   }
   return {};
 }

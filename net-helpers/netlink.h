@@ -61,6 +61,7 @@ struct LinkInfo {
   int ifindex = 0;
   std::string kind;  // IFLA_INFO_KIND ("veth", "dummy"), "" for physical devices
   unsigned flags = 0;
+  std::string alias;  // IFLA_IFALIAS: firmwared's owner mark on a host veth end, or ""
 };
 
 // RTM_GETLINK by name: the link, or std::nullopt when there is none (ENODEV).
@@ -77,6 +78,9 @@ Status delete_link(const NlSocket& sock, const std::string& name, int ifindex = 
 
 // RTM_NEWLINK setting or clearing IFF_UP of the link named `name`, other flags untouched.
 Status set_link_up(const NlSocket& sock, const std::string& name, bool up);
+// Sets the interface's alias (IFLA_IFALIAS, /sys/class/net/NAME/ifalias): firmwared records
+// there which daemon owns a host veth end.
+Status set_link_alias(const NlSocket& sock, const std::string& name, const std::string& alias);
 
 // RTM_NEWADDR of `cidr` on the link `ifindex` (`name` for messages).
 Status add_ipv4(const NlSocket& sock, int ifindex, const std::string& name, const Cidr& cidr);

@@ -1,15 +1,19 @@
 #include "firmwared/host/hook_network.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <memory>
 
+#include "firmwared/base/fd.h"
 #include "firmwared/base/host_access.h"
 #include "firmwared/base/log.h"
+#include "firmwared/base/paths.h"
 #include "firmwared/core/workspace.h"
 #include "firmwared/sys/netns_pin.h"
+#include "firmwared/sys/sha1.h"
 
 namespace fw::host {
 
@@ -46,6 +50,50 @@ void unpin(sys::NetnsPin& pin) {
 
 }  // namespace
 
+namespace {
+
+// The alias of host interface `name` ("" when it has none or is gone).
+std::string alias_of(const std::string& name) {
+  auto a = read_small_file("/sys/class/net/" + name + "/ifalias");
+  if (!a.ok()) return "";
+  std::string s = std::move(*a);
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\0')) s.pop_back();
+  return s;
+}
+
+// The host interfaces whose name starts with `prefix`.
+std::vector<std::string> links_with_prefix(const std::string& prefix) {
+  std::vector<std::string> out;
+  DIR* d = ::opendir("/sys/class/net");
+  if (d == nullptr) return out;
+  while (dirent* e = ::readdir(d)) {
+    const std::string n = e->d_name;
+    if (n.compare(0, prefix.size(), prefix) == 0) out.push_back(n);
+  }
+  ::closedir(d);
+  return out;
+}
+
+// Writes the alias of host interface `name` through sysfs.
+Status set_alias(const std::string& name, const std::string& alias) {
+  const std::string path = "/sys/class/net/" + name + "/ifalias";
+  Fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd) return errno_error("marking veth " + name + " as ours: opening " + path);
+  if (::write(fd.get(), alias.data(), alias.size()) != static_cast<ssize_t>(alias.size())) {
+    return errno_error("marking veth " + name + " as ours: writing " + path);
+  }
+  return {};
+}
+
+constexpr char kOwnerTag[] = "firmwared:";
+
+}  // namespace
+
+HookNetwork::HookNetwork(ProcessRunner& runner, const config::Config& config)
+    : runner_(runner),
+      config_(config),
+      owner_(kOwnerTag + sys::sha1_hex(config.mount_path()).substr(0, 16)) {}
+
 void HookNetwork::run(const std::string& action, std::vector<std::string> args,
                       std::function<void(Status)> done) {
   args.insert(args.begin(), {config_.net_hook(), action});
@@ -55,16 +103,20 @@ void HookNetwork::run(const std::string& action, std::vector<std::string> args,
     log::info("running " + line);
   }
   const std::string hook = config_.net_hook();
-  auto s = runner_.run(args, kHelperTimeoutMs, [action, hook, done](ProcessOutcome o) {
-    if (o.exit_status == 0) return done({});
-    std::string why = o.timed_out
-                          ? "timed out after " + std::to_string(kHelperTimeoutMs / 1000) + " s"
-                          : "exit status " + std::to_string(o.exit_status);
-    if (o.exit_status == 127 && o.output.empty()) why += " (cannot execute it)";
-    done(make_error(o.exit_status == 127 ? ENOEXEC : EIO,
-                    "net helper '" + hook + " " + action + "' failed (" + why + ")" +
-                        (o.output.empty() ? "" : ": " + o.output)));
-  });
+  auto s = runner_.run(args, kHelperTimeoutMs,
+                       [action, hook, done](ProcessOutcome o) {
+                         if (o.exit_status == 0) return done({});
+                         std::string why = o.timed_out
+                                               ? "timed out after " +
+                                                     std::to_string(kHelperTimeoutMs / 1000) + " s"
+                                               : "exit status " + std::to_string(o.exit_status);
+                         if (o.exit_status == 127 && o.output.empty())
+                           why += " (cannot execute it)";
+                         done(make_error(o.exit_status == 127 ? ENOEXEC : EIO,
+                                         "net helper '" + hook + " " + action + "' failed (" + why +
+                                             ")" + (o.output.empty() ? "" : ": " + o.output)));
+                       },
+                       {"FIRMWARED_OWNER=" + owner_});
   if (!s.ok()) done(s.error().wrap("running net helper '" + hook + "'"));
 }
 
@@ -84,8 +136,17 @@ void HookNetwork::setup(const core::NetworkPlan& p, std::function<void(Status)> 
     done_in(s);
   };
   // A previous run's host veth may still be on its way out (deleted in the background):
-  // delete it first rather than fail on its name.
+  // delete it first rather than fail on its name. Another daemon's (same prefix) is refused
+  // before anything is touched: its filter and its veth are not ours to replace.
   if (::access(("/sys/class/net/" + p.host_if).c_str(), F_OK) == 0) {
+    if (const std::string alias = alias_of(p.host_if);
+        !alias.empty() && alias != owner_ &&
+        alias.compare(0, sizeof(kOwnerTag) - 1, kOwnerTag) == 0) {
+      return done(make_error(
+          EBUSY, "host interface " + p.host_if + " belongs to another firmwared (" + alias +
+                     ") using host_interface_prefix '" + config_.host_interface_prefix() +
+                     "': give each daemon its own prefix"));
+    }
     return run("clean", {"--host-if", p.host_if}, [this, p, done](Status) { setup_now(p, done); });
   }
   setup_now(p, done);
@@ -143,6 +204,12 @@ void HookNetwork::setup_veth(const core::NetworkPlan& p, std::function<void(Stat
        p.host_addr, "--inner-addr", p.inner_addr},
       [this, p, done, fail](Status s) {
         if (!s.ok()) return fail(s.error());
+        // A net helper that ignores FIRMWARED_OWNER: the daemon marks the veth itself.
+        if (alias_of(p.host_if).empty()) {
+          if (auto w = set_alias(p.host_if, owner_); !w.ok()) {
+            log::warning(w.error().message + ", ignoring");
+          }
+        }
         if (p.stolen.empty()) return done({});
         const Stolen st = split_stolen(p.stolen);
         std::vector<std::string> args = {"--netns", netns_file(p), "--iface", st.iface};
@@ -188,15 +255,20 @@ void HookNetwork::teardown(const core::NetworkPlan& p, std::function<void(Status
 }
 
 void HookNetwork::remove_leftover_veths(const std::set<std::string>& keep) {
-  const std::string prefix = config_.host_interface_prefix();
-  DIR* d = ::opendir("/sys/class/net");
-  if (d == nullptr) return;
   std::vector<std::string> victims;
-  while (dirent* e = ::readdir(d)) {
-    const std::string n = e->d_name;
-    if (n.compare(0, prefix.size(), prefix) == 0 && keep.count(n) == 0) victims.push_back(n);
+  for (const auto& n : links_with_prefix(config_.host_interface_prefix())) {
+    if (keep.count(n) != 0) continue;
+    const std::string alias = alias_of(n);
+    if (alias == owner_) {
+      victims.push_back(n);
+    } else if (alias.compare(0, sizeof(kOwnerTag) - 1, kOwnerTag) == 0) {
+      log::info("veth " + n + " belongs to another firmwared (" + alias + "), left alone");
+    } else {
+      log::warning("veth " + n + " has our prefix but no firmwared owner (made by an older " +
+                   "firmwared, a net helper that does not set FIRMWARED_OWNER, or by hand): " +
+                   "left alone; `ip link del " + n + "` removes it");
+    }
   }
-  ::closedir(d);
   for (const auto& v : victims) {
     log::notice("removing leftover veth " + v);
     run("clean", {"--host-if", v}, [v](Status s) {
@@ -205,7 +277,15 @@ void HookNetwork::remove_leftover_veths(const std::set<std::string>& keep) {
   }
 }
 
-void HookNetwork::sweep_filters(const std::set<std::string>& keep) {
+void HookNetwork::sweep_filters(const std::set<std::string>& keep_ours) {
+  // Another daemon with our prefix shares the table: its live veths keep their filters.
+  std::set<std::string> keep = keep_ours;
+  for (const auto& n : links_with_prefix(config_.host_interface_prefix())) {
+    const std::string alias = alias_of(n);
+    if (alias != owner_ && alias.compare(0, sizeof(kOwnerTag) - 1, kOwnerTag) == 0) {
+      keep.insert(n);
+    }
+  }
   std::string kept;
   for (const auto& k : keep) kept += (kept.empty() ? "" : " ") + k;
   std::vector<std::string> args = {"--table", host_access_table(config_.host_interface_prefix())};

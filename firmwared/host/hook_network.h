@@ -19,17 +19,23 @@ inline constexpr int kHelperTimeoutMs = 10000;
 
 class HookNetwork final : public core::Network {
  public:
-  HookNetwork(ProcessRunner& runner, const config::Config& config)
-      : runner_(runner), config_(config) {}
+  HookNetwork(ProcessRunner& runner, const config::Config& config);
+
+  // "firmwared:<16 hex digits of the sha1 of mount_path>": the alias (ifalias) every host
+  // veth end of this daemon carries, and FIRMWARED_OWNER in the helper's environment. Two
+  // daemons on one host have different mount paths, so each knows its own veths even when
+  // they share host_interface_prefix.
+  const std::string& owner() const { return owner_; }
 
   void setup(const core::NetworkPlan& plan, std::function<void(Status)> done) override;
   void teardown(const core::NetworkPlan& plan, std::function<void(Status)> done) override;
 
-  // Removes host veths named with our prefix that belong to none of `keep`.
+  // Removes host veths named with our prefix and carrying our owner() alias that belong to
+  // none of `keep`; another daemon's (or an unowned) veth is left alone, and logged.
   void remove_leftover_veths(const std::set<std::string>& keep);
-  // Removes the host_access filters (our nftables table only) of every host end but `keep`,
-  // those a crashed daemon left. Network setups wait until it is done: a filter installed
-  // meanwhile could be swept.
+  // Removes the host_access filters (the nftables table of our prefix) of every host end
+  // but `keep` and the live veths another daemon owns, those a crashed daemon left. Network
+  // setups wait until it is done: a filter installed meanwhile could be swept.
   void sweep_filters(const std::set<std::string>& keep);
 
  private:
@@ -42,6 +48,7 @@ class HookNetwork final : public core::Network {
 
   ProcessRunner& runner_;
   const config::Config& config_;
+  std::string owner_;
   bool sweeping_ = false;
   std::vector<std::function<void()>> after_sweep_;  // setups waiting for the sweep
 };

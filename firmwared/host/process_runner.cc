@@ -77,7 +77,8 @@ Status watch(event_base* base, Helper* h, int timeout_ms) {
 }  // namespace
 
 Status ProcessRunner::run(const std::vector<std::string>& argv, int timeout_ms,
-                          std::function<void(ProcessOutcome)> done) {
+                          std::function<void(ProcessOutcome)> done,
+                          const std::vector<std::string>& env) {
   if (argv.empty()) return make_error(EINVAL, "running a helper: no program");
   int p[2];
   if (::pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) return errno_error("creating a pipe");
@@ -86,11 +87,13 @@ Status ProcessRunner::run(const std::vector<std::string>& argv, int timeout_ms,
   FW_ASSIGN_OR_RETURN(Fd out_w, sys::fd_above(out_w0.get(), STDERR_FILENO + 1, "a pipe"));
   out_w0.reset();
   auto h = std::make_unique<Helper>();
+  std::vector<std::string> environment = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin"};
+  environment.insert(environment.end(), env.begin(), env.end());
   FW_ASSIGN_OR_RETURN(
-      h->child, sys::Child::exec({argv,
-                                  {"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
-                                  {{out_w.get(), STDOUT_FILENO}, {out_w.get(), STDERR_FILENO}}},
-                                 argv[0]));
+      h->child,
+      sys::Child::exec(
+          {argv, environment, {{out_w.get(), STDOUT_FILENO}, {out_w.get(), STDERR_FILENO}}},
+          argv[0]));
   out_w.reset();
   h->out = std::move(out_r);
   h->done = std::move(done);

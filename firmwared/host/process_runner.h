@@ -21,10 +21,11 @@ struct ProcessOutcome {
 class ProcessRunner {
  public:
   explicit ProcessRunner(event_base* base) : base_(base) {}
-  // Starts argv[0] (absolute path) with `argv`; `done` runs on the loop when it exits or
-  // was killed at the deadline. Fails at once only when it could not be started.
+  // Starts argv[0] (absolute path) with `argv` and PATH plus `env` ("NAME=value") as its
+  // environment; `done` runs on the loop when it exits or was killed at the deadline.
+  // Fails at once only when it could not be started.
   Status run(const std::vector<std::string>& argv, int timeout_ms,
-             std::function<void(ProcessOutcome)> done);
+             std::function<void(ProcessOutcome)> done, const std::vector<std::string>& env = {});
 
  private:
   event_base* base_;
