@@ -92,12 +92,19 @@ check "stolen interface back on the host after the daemon restarted" ip link sho
 expect_eq "instance ready after the crash" "ready" "$(fwctl get_property instances "$a" state)"
 fwctl set_property instances "$a" stolen_interface ""
 
-# Leftover host veths with our prefix are removed at start.
+# Leftover host veths with our prefix and our owner mark are removed at start; one without
+# a mark (made by hand) is left alone.
+OWNER="firmwared:$(printf '%s' "$FIRMWARED_MOUNT_PATH" | sha1sum | cut -c1-16)"
 ip link add "${P}99" type veth peer name "${P}98"
+ip link set "${P}99" alias "$OWNER"
+ip link add "${P}97" type veth peer name "${P}96"
 stop_daemon
 start_daemon
 for _ in $(seq 1 100); do ip link show "${P}99" >/dev/null 2>&1 || break; sleep 0.05; done
-check "leftover veth removed at daemon start" bash -c "! ip link show ${P}99 >/dev/null 2>&1"
+check "leftover veth of this daemon removed at daemon start" bash -c "! ip link show ${P}99 >/dev/null 2>&1"
+check "a veth with our prefix and no owner is left alone" ip link show "${P}97"
+check "and the daemon says so" grep -q "veth ${P}97 has our prefix but no firmwared owner" "$FW_LOG"
+ip link del "${P}97"
 
 # A failing helper aborts START with a clear error and leaves nothing.
 # (It lets the host_access filter actions through: host_access_test covers their failure.)
