@@ -178,20 +178,8 @@ check "the restarted daemon sweeps the leftover filter (and the table)" table_ab
 echo "# a second daemon"
 start "$A"
 D2=$FW_TMP/d2
-mkdir -p "$D2"
-(
-  export FIRMWARED_HOST_INTERFACE_PREFIX=fwthb FIRMWARED_NET_FIRST_TWO_BYTES=10.246.
-  export FIRMWARED_SOCKET_PATH=$D2/firmwared.sock FIRMWARED_DATABASE_PATH=$D2/var/catalogue.db
-  export FIRMWARED_MOUNT_PATH=$D2/mount_points FIRMWARED_REPOSITORY_PATH=$D2/firmwares
-  # Its own cgroup directory too: a daemon sweeps the instance cgroups it finds in its own.
-  export FIRMWARED_CGROUP=$FIRMWARED_CGROUP-d2
-  exec "$FIRMWARED" >>"$D2/firmwared.log" 2>&1
-) &
-D2_PID=$!
-d2() {
-  FIRMWARED_SOCKET_PATH=$D2/firmwared.sock "$FWCTL" "$@"
-}
-fw_inst_wait_for 5 d2 ping || true
+fw_second_daemon "$D2" FIRMWARED_HOST_INTERFACE_PREFIX=fwthb FIRMWARED_NET_FIRST_TWO_BYTES=10.246. ||
+  true
 F2=$(field name "$(d2 prepare firmwares "$FW_EX_DIR")")
 C=$(field name "$(d2 prepare instances "$F2")")
 run d2 start --wait-console 'firmware booted' --timeout 30 "$C"

@@ -35,25 +35,13 @@ td_cleanup() {
 }
 trap td_cleanup EXIT
 
-d2() { FIRMWARED_SOCKET_PATH=$D2/firmwared.sock "$FWCTL" "$@"; }
-start_d2() {
-  (
-    export FIRMWARED_NET_FIRST_TWO_BYTES=10.248.
-    export FIRMWARED_SOCKET_PATH=$D2/firmwared.sock FIRMWARED_DATABASE_PATH=$D2/var/catalogue.db
-    export FIRMWARED_MOUNT_PATH=$D2/mount_points FIRMWARED_REPOSITORY_PATH=$D2/firmwares
-    export FIRMWARED_CGROUP=$FIRMWARED_CGROUP-d2
-    exec "$FIRMWARED" >>"$D2/firmwared.log" 2>&1
-  ) &
-  D2_PID=$!
-  fw_inst_wait_for 5 d2 ping
-}
+start_d2() { fw_second_daemon "$D2" FIRMWARED_NET_FIRST_TWO_BYTES=10.248.; }
 alias_of() { cat "/sys/class/net/$1/ifalias" 2>/dev/null; }
 # pings CLIENT ID ADDR: the instance pings an address through its veth (the host has no
 # ping of its own here).
 pings() { "$1" exec "$2" -- ping -c 1 -W 2 "$3" </dev/null >/dev/null 2>&1; }
 has_chain() { nft list chain inet "$TABLE" "in_$1" >/dev/null 2>&1; }
 
-mkdir -p "$D2"
 start_daemon
 check "the second daemon starts" start_d2
 

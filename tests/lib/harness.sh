@@ -384,6 +384,26 @@ fw_inst_quit_daemon() {
 }
 
 # Kills the daemon with SIGKILL (a crash) and reaps it.
+# fw_second_daemon DIR [NAME=VALUE...]: starts another firmwared with its state below DIR
+# (socket, catalogue, mounts, repository, log) and its own cgroup directory (a daemon sweeps
+# the instance cgroups it finds in its own), plus the given environment; sets D2_PID and
+# waits until it answers. `d2 ARGS...` runs fwctl against it.
+fw_second_daemon() {
+  local dir=$1
+  shift
+  mkdir -p "$dir"
+  (
+    export FIRMWARED_SOCKET_PATH=$dir/firmwared.sock FIRMWARED_DATABASE_PATH=$dir/var/catalogue.db
+    export FIRMWARED_MOUNT_PATH=$dir/mount_points FIRMWARED_REPOSITORY_PATH=$dir/firmwares
+    export FIRMWARED_CGROUP=$FIRMWARED_CGROUP-d2
+    exec env "$@" "$FIRMWARED" >>"$dir/firmwared.log" 2>&1
+  ) &
+  D2_PID=$!
+  D2_DIR=$dir
+  fw_inst_wait_for 5 d2 ping
+}
+d2() { FIRMWARED_SOCKET_PATH=$D2_DIR/firmwared.sock "$FWCTL" "$@"; }
+
 fw_inst_crash_daemon() {
   local pid=$FW_DAEMON_PID
   kill -KILL "$pid"
