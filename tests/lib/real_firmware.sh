@@ -451,8 +451,10 @@ RFW_STOPPED_systemd='FIRMWARED-SHUTDOWN systemd'
 # the restart, the instance stays stopped.
 RFW_STOPPED_sysvinit='Will now (halt|restart)'
 
-# systemd prints no status on a console that is not a VT: a unit whose stop job prints a
-# marker, added to the running instance, shows that the stop jobs ran.
+# systemd prints no status on a console that is not a VT: a unit whose stop job leaves a file
+# in the instance's root and prints a marker, added to the running instance, shows that the
+# stop jobs ran. The file is the proof; the console line is reported when missing (it was,
+# once in about ten stops under heavy load, with the file there: under investigation).
 rfw_prepare_stop_systemd() {
   "$FWCTL" exec "$1" -- sh -c 'cat >/etc/systemd/system/firmwared-shutdown.service <<EOF
 [Unit]
@@ -461,7 +463,7 @@ Description=Print the firmwared shutdown marker when stopped
 Type=oneshot
 RemainAfterExit=yes
 ExecStart=/bin/true
-ExecStop=/bin/sh -c "echo FIRMWARED-SHUTDOWN systemd >/dev/console"
+ExecStop=/bin/sh -c "touch /firmwared-shutdown-ran; echo FIRMWARED-SHUTDOWN systemd >/dev/console"
 EOF
 systemctl daemon-reload && systemctl start firmwared-shutdown.service'
 }
@@ -523,8 +525,15 @@ rfw_debian_lifecycle() {
   expect_match "$label: fwctl stop ends it by its stop signal" \
     "^$RFW_INST stopped \\(SIG" "$OUT"
   expect_eq "$label: exit_reason after stop" stopped "$(fw_inst_prop "$RFW_INST" exit_reason)"
-  check "$label: the console shows its shutdown ('$stopped_re')" \
-    grep -qaE "$stopped_re" "$log"
+  if [[ $variant == systemd ]]; then
+    check "$label: its stop jobs ran (the marker unit's file is in the upper dir)" \
+      test -e "$(fw_inst_prop "$RFW_INST" base_workspace)/rw/firmwared-shutdown-ran"
+    grep -qaE "$stopped_re" "$log" ||
+      rfw_note "  $label: the console log lacks '$stopped_re' after the stop"
+  else
+    check "$label: the console shows its shutdown ('$stopped_re')" \
+      grep -qaE "$stopped_re" "$log"
+  fi
   if ! rfw_boot "$RFW_INST" "$marker" 120; then
     check "$label: boots again after the stop" false
     return
