@@ -474,7 +474,9 @@ rfw_prepare_stop_sysvinit() { true; }
 # "/run/initctl: No such file or directory" before that, on any machine).
 RFW_REBOOT_systemd="systemctl reboot"
 RFW_REBOOT_sysvinit="shutdown -r now"
-rfw_reboot_ready_systemd() { true; }
+rfw_reboot_ready_systemd() {
+  fw_inst_wait_for 60 "$FWCTL" exec "$1" -- test -S /run/systemd/private
+}
 rfw_reboot_ready_sysvinit() {
   fw_inst_wait_for 60 "$FWCTL" exec "$1" -- test -p /run/initctl
 }
@@ -482,13 +484,15 @@ rfw_reboot_ready_sysvinit() {
 # rfw_init_request INST COMMAND...: runs COMMAND (a shutdown/reboot request to init) in
 # INST, again every second for up to 30 s while it fails because init is not listening:
 # sysvinit's request fifo /run/initctl can vanish for a moment during boot (the boot's
-# cleaning of /run, init re-creating it on its next pass). RC/OUT/ERR are the last try's.
+# cleaning of /run, init re-creating it on its next pass), and systemctl finds no bus
+# before systemd's private socket is up. RC/OUT/ERR are the last try's.
 rfw_init_request() {
   local inst=$1
   shift
   for _ in $(seq 1 30); do
     run "$FWCTL" exec "$inst" -- "$@" </dev/null
-    [[ $RC -ne 0 && "$OUT$ERR" == *initctl* ]] || return 0
+    [[ $RC -ne 0 && ("$OUT$ERR" == *initctl* || "$OUT$ERR" == *"connect to bus"*) ]] ||
+      return 0
     sleep 1
   done
 }
