@@ -75,6 +75,29 @@ c_filtered=no
 has_chain "${P}1" && c_filtered=yes
 ip link add "$HAND" type veth peer name "$HAND_PEER"
 
+# A monitor keeps no copy of the host's mounts: once PID 1 runs, it is back in the host's
+# mount namespace. A copy would pin every overlay the host had when it started, daemon 1's
+# included: restarting A would then leave two overlay superblocks on A's upper dir.
+host_mnt=$(readlink /proc/self/ns/mnt)
+for m in "$(fwctl get_property instances "$A" pid)" "$(d2 get_property instances "$C" pid)"; do
+  expect_eq "monitor $m is back in the host's mount namespace" "$host_mnt" \
+    "$(readlink "/proc/$m/ns/mnt")"
+done
+WS_A="$FIRMWARED_MOUNT_PATH/instances/$(fwctl get_property instances "$A" sha1)"
+overlays_on_upper() {  # distinct overlay superblocks on A's upper dir, over every namespace
+  cat /proc/[0-9]*/mountinfo 2>/dev/null |
+    awk -v u="upperdir=$WS_A/rw" -v i="upperdir=$WS_A/.idmap/up/rw" '
+      function on(x) { return index($0, x ",") || index($0, x " ") || substr($0, length($0) - length(x) + 1) == x }
+      on(u) || on(i) { print $3 }' |
+    sort -u | wc -l
+}
+run fwctl kill "$A"
+run fwctl remount "$A"
+expect_eq "daemon 1 remounts its instance (a new overlay on the same upper dir)" 0 "$RC"
+run fwctl start --wait-console 'firmware booted' --timeout 30 "$A"
+expect_eq "daemon 1 starts its instance again" 0 "$RC"
+expect_eq "one overlay superblock on A's upper dir after its restart" 1 "$(overlays_on_upper)"
+
 # Restart daemon 1 (SIGTERM leaves instances running; the new one sweeps its leftovers).
 stop_daemon
 start_daemon
