@@ -92,7 +92,9 @@ constexpr char kOwnerTag[] = "firmwared:";
 HookNetwork::HookNetwork(ProcessRunner& runner, const config::Config& config)
     : runner_(runner),
       config_(config),
-      owner_(kOwnerTag + sys::sha1_hex(config.mount_path()).substr(0, 16)) {}
+      // Of the canonical path: "/var/lib/fw/", "/var/lib//fw" or a symlink to it name the
+      // same daemon state, hence the same owner.
+      owner_(kOwnerTag + sys::sha1_hex(canonical_dir(config.mount_path())).substr(0, 16)) {}
 
 void HookNetwork::run(const std::string& action, std::vector<std::string> args,
                       std::function<void(Status)> done) {
