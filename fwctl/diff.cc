@@ -1,10 +1,13 @@
 #include "fwctl/diff.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <climits>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -152,6 +155,56 @@ std::string copy_to_stdout(const std::string& path) {
   }
 }
 
+// The private directory of `export -`, removed on INT, TERM, HUP or QUIT too: the handler
+// empties it (the archive, or the daemon's temporary file beside it) with system calls
+// only, removes it, then dies of the signal as it would have.
+char g_export_dir[PATH_MAX];
+int g_export_dir_fd = -1;
+
+void remove_export_dir_and_die(int sig) {
+  if (g_export_dir_fd >= 0) {
+    alignas(8) char buf[4096];
+    for (;;) {
+      const long n = ::syscall(SYS_getdents64, g_export_dir_fd, buf, sizeof(buf));
+      if (n <= 0) break;
+      for (long off = 0; off < n;) {
+        auto* d = reinterpret_cast<struct dirent64*>(buf + off);
+        const char* name = d->d_name;
+        if (!(name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0')))) {
+          ::unlinkat(g_export_dir_fd, name, 0);
+        }
+        off += d->d_reclen;
+      }
+    }
+    ::rmdir(g_export_dir);
+  }
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+}
+
+// Installs the handler for the directory `dir`; the destructor puts the old ones back.
+struct ExportDirGuard {
+  struct sigaction old[4] = {};
+  static constexpr int kSignals[4] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+  bool armed = false;
+  void arm(const std::string& dir) {
+    if (dir.size() >= sizeof(g_export_dir)) return;
+    std::memcpy(g_export_dir, dir.c_str(), dir.size() + 1);
+    g_export_dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    struct sigaction sa = {};
+    sa.sa_handler = remove_export_dir_and_die;
+    ::sigemptyset(&sa.sa_mask);
+    for (int i = 0; i < 4; ++i) ::sigaction(kSignals[i], &sa, &old[i]);
+    armed = true;
+  }
+  ~ExportDirGuard() {
+    if (!armed) return;
+    for (int i = 0; i < 4; ++i) ::sigaction(kSignals[i], &old[i], nullptr);
+    if (g_export_dir_fd >= 0) ::close(g_export_dir_fd);
+    g_export_dir_fd = -1;
+  }
+};
+
 int run_export(Context& ctx, const Args& args) {
   const std::vector<std::string>& words = args.operands();
   std::vector<std::string> options;
@@ -163,6 +216,7 @@ int run_export(Context& ctx, const Args& args) {
   // private directory of ours that we copy out and remove.
   const bool to_stdout = out == "-";
   std::string private_dir;
+  ExportDirGuard on_signal;  // destroyed after the DEFER below has removed the directory
   DEFER {
     if (private_dir.empty()) return;
     ::unlink((private_dir + "/export.tar").c_str());
@@ -183,6 +237,7 @@ int run_export(Context& ctx, const Args& args) {
       return kExitError;
     }
     private_dir = dir;
+    on_signal.arm(private_dir);
     out = private_dir + "/export.tar";
   }
   // The daemon writes the file: give it an absolute path.

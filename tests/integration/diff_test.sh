@@ -354,6 +354,13 @@ expect_match "export --changes -: the summary on stderr" "^exported [0-9]+ entri
 check "export --changes -: no file named '-'" test ! -e "$FW_TMP/-" -a ! -e ./-
 check "export --changes -: no private directory left" \
   test -z "$(find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'fwctl-export.*' -newer "$FW_TMP/changes.tar")"
+# Interrupted while it copies the archive out (stdout a pipe nobody reads yet): the private
+# directory goes with it.
+mkdir "$FW_TMP/exptmp"
+{ TMPDIR=$FW_TMP/exptmp "$FWCTL" export "$NAME" --full - & echo $! >"$FW_TMP/exp.pid"; wait; } |
+  { sleep 2; kill -TERM "$(cat "$FW_TMP/exp.pid")"; sleep 0.5; cat >/dev/null; }
+expect_eq "export -: SIGTERM while copying out leaves no private directory" "" \
+  "$(ls -A "$FW_TMP/exptmp")"
 run script -qec "$(printf '%q ' "$FWCTL" export "$NAME" --changes -)" /dev/null
 expect_match "export to a terminal: refused" "refusing to write a tar archive to a terminal" "$OUT"
 run fwctl export "$NAME" --full "$FW_TMP/changes.tar" --force
