@@ -140,6 +140,51 @@ fw_inst_expect_no_leftovers "after the refused start"
 rm "$H/ro"
 mv "$H/ro.real" "$H/ro"
 
+# ---- the same swap racing the START: the monitor's own open refuses the symlink -----------
+# A loop swaps the host path between the real directory and a symlink to a decoy while
+# STARTs run: whatever check sees which, a started instance shows the real directory,
+# never the decoy (a START may also fail, at the daemon's check or at the monitor's open).
+mkdir -p "$H/race" "$H/decoy"
+echo real >"$H/race/marker"
+echo decoy >"$H/decoy/marker"
+run fwctl set_property instances "$NAME" binds "$H/race:/mnt/race"
+expect_eq "race: set binds: exit 0" 0 "$RC"
+(
+  while :; do
+    mv "$H/race" "$H/race.real" 2>/dev/null && ln -s "$H/decoy" "$H/race"
+    rm -f "$H/race" 2>/dev/null && mv "$H/race.real" "$H/race" 2>/dev/null
+  done
+) &
+SWAPPER=$!
+started=0 refused_daemon=0 refused_monitor=0 other=0 decoy=0
+for i in $(seq 1 12); do
+  run fwctl start --timeout 30 "$NAME"
+  if [[ $RC -eq 0 ]]; then
+    started=$((started + 1))
+    INIT=$(fw_inst_prop "$NAME" init_pid)
+    seen=$(fw_inst_exec "$INIT" cat /mnt/race/marker 2>&1 || true)
+    [[ "$seen" == real ]] || decoy=$((decoy + 1))
+    "$FWCTL" kill "$NAME" >/dev/null
+  elif [[ "$ERR" == *"binding host paths (binds)"* ]]; then
+    refused_monitor=$((refused_monitor + 1))
+  elif [[ "$ERR" == *"not canonical"* || "$ERR" == *"does not exist"* ]]; then
+    refused_daemon=$((refused_daemon + 1))
+  else
+    other=$((other + 1))
+    echo "race: start $i: $ERR" >&2
+  fi
+done
+kill "$SWAPPER"
+wait "$SWAPPER" 2>/dev/null || true
+[[ -L "$H/race" ]] && rm "$H/race"
+[[ -d "$H/race.real" ]] && mv "$H/race.real" "$H/race"
+echo "race: $started started, $refused_daemon refused by the daemon, $refused_monitor by the monitor, $other other" >&2
+expect_eq "race: no started instance ever saw the decoy" 0 "$decoy"
+expect_eq "race: every START either started or was refused for the swap" 0 "$other"
+fw_inst_expect_no_leftovers "after the race"
+run fwctl set_property instances "$NAME" binds "$BINDS"
+expect_eq "race: binds put back" "$BINDS" "$(fw_inst_prop "$NAME" binds)"
+
 # ---- persisted: a restarted daemon still has them --------------------------------------------
 fw_inst_quit_daemon || true
 start_daemon
