@@ -95,7 +95,7 @@ OPT=$(awk '$5 == "/mnt/ro" { for (i = 7; $i != "-"; i++) print $i }' "/proc/$INI
 check "ro bind: private (no shared: or master: propagation tag: $OPT)" \
   test -z "$(grep -E 'shared:|master:' <<<"$OPT")"
 # In a user namespace the instance's root is host uid UID_BASE: the host directory is
-# made writable for it, as a user would (docs/properties.md).
+# made writable for it, as a user would (fwctl(1), binds).
 [[ "$UID_BASE" != 0 ]] && chown "$UID_BASE:$UID_BASE" "$H/rw"
 run fw_inst_exec "$INIT" sh -c 'echo from the instance >/mnt/rw/out'
 expect_eq "rw bind: writing inside works" 0 "$RC"

@@ -1,9 +1,7 @@
 // The `binds` property's rules: the syntax (sys::parse_bind) and the host-side policy
 // (core::check_bind, check_binds) against a real temporary tree.
 
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cstdlib>
