@@ -94,6 +94,15 @@ expect_match "ro bind: ro,nosuid,nodev in PID 1's mount table" "^ro,nosuid,nodev
 OPT=$(awk '$5 == "/mnt/ro" { for (i = 7; $i != "-"; i++) print $i }' "/proc/$INIT/mountinfo")
 check "ro bind: private (no shared: or master: propagation tag: $OPT)" \
   test -z "$(grep -E 'shared:|master:' <<<"$OPT")"
+if [[ "$UID_BASE" != 0 ]]; then
+  # User-namespace mode: the bind and its flags are locked in PID 1's mount namespace.
+  run fw_inst_exec "$INIT" mount -o remount,bind,rw /mnt/ro
+  check "userns: the instance's root cannot remount the ro bind rw" test "$RC" -ne 0
+  run fw_inst_exec "$INIT" umount /mnt/ro
+  check "userns: the instance's root cannot unmount the bind" test "$RC" -ne 0
+  run fw_inst_exec "$INIT" sh -c 'echo x >/mnt/ro/new'
+  expect_eq "userns: the ro bind is still read-only" 1 "$RC"
+fi
 # In a user namespace the instance's root is host uid UID_BASE: the host directory is
 # made writable for it, as a user would (fwctl(1), binds).
 [[ "$UID_BASE" != 0 ]] && chown "$UID_BASE:$UID_BASE" "$H/rw"
@@ -150,10 +159,14 @@ echo decoy >"$H/decoy/marker"
 run fwctl set_property instances "$NAME" binds "$H/race:/mnt/race"
 expect_eq "race: set binds: exit 0" 0 "$RC"
 (
-  while :; do
+  set +e
+  while [[ ! -e "$H/stop" ]]; do
     mv "$H/race" "$H/race.real" 2>/dev/null && ln -s "$H/decoy" "$H/race"
     rm -f "$H/race" 2>/dev/null && mv "$H/race.real" "$H/race" 2>/dev/null
   done
+  [[ -L "$H/race" ]] && rm "$H/race"
+  [[ -d "$H/race.real" ]] && mv "$H/race.real" "$H/race"
+  exit 0
 ) &
 SWAPPER=$!
 started=0 refused_daemon=0 refused_monitor=0 other=0 decoy=0
@@ -174,10 +187,9 @@ for i in $(seq 1 12); do
     echo "race: start $i: $ERR" >&2
   fi
 done
-kill "$SWAPPER"
-wait "$SWAPPER" 2>/dev/null || true
-[[ -L "$H/race" ]] && rm "$H/race"
-[[ -d "$H/race.real" ]] && mv "$H/race.real" "$H/race"
+touch "$H/stop"
+wait "$SWAPPER"
+check "race: the swapper put the directory back" test -d "$H/race" -a ! -L "$H/race"
 echo "race: $started started, $refused_daemon refused by the daemon, $refused_monitor by the monitor, $other other" >&2
 expect_eq "race: no started instance ever saw the decoy" 0 "$decoy"
 expect_eq "race: every START either started or was refused for the swap" 0 "$other"
