@@ -12,9 +12,14 @@
 #  - the binds live only in the instance's mount namespaces: the host's mount table never
 #    holds them, no process holds them after KILL, and the overlay diff does not show the
 #    files under them; nothing is left after DROP.
+#
+# Argument "privileged": the same in privileged mode (userns=n); otherwise the default mode
+# (a user namespace where AppArmor does not confine instances).
 source "$(dirname "$0")/../lib/harness.sh"
 require_root
+MODE=${1:-default}
 fw_inst_setup
+[[ $MODE == privileged ]] && export FIRMWARED_USERNS=n
 build_example_firmware
 start_daemon
 
@@ -79,6 +84,7 @@ expect_eq "start with binds: exit 0" 0 "$RC"
 [[ $RC -eq 0 ]] || echo "$ERR" >&2
 INIT=$(fw_inst_prop "$NAME" init_pid)
 UID_BASE=$(fw_inst_prop "$NAME" uid_base)
+[[ $MODE == privileged ]] && expect_eq "privileged mode: no id range" 0 "$UID_BASE"
 run fwctl set_property instances "$NAME" "binds[0]" nil
 expect_eq "binds of a started instance: EBUSY (exit 1)" 1 "$RC"
 expect_match "binds of a started instance: says it shapes the launch" "only while ready" "$ERR"
