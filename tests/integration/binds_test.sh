@@ -145,7 +145,7 @@ expect_eq "after kill: no process holds a bind of $H" "" \
 # ---- a host path swapped for a symlink between SET and START ---------------------------------
 mv "$H/ro" "$H/ro.real"
 ln -s /etc "$H/ro"
-run fwctl start --timeout 30 "$NAME"
+run fwctl start "$NAME"
 expect_eq "start after the swap: refused (exit 1)" 1 "$RC"
 expect_match "start after the swap: names the bind and the symlink" \
   "starting instance $NAME: binds\[0\]: bind '$H/ro:/mnt/ro:ro': host path '$H/ro' is not canonical" \
@@ -177,7 +177,7 @@ expect_eq "race: set binds: exit 0" 0 "$RC"
 SWAPPER=$!
 started=0 refused_daemon=0 refused_monitor=0 other=0 decoy=0
 for i in $(seq 1 12); do
-  run fwctl start --timeout 30 "$NAME"
+  run fwctl start "$NAME"
   if [[ $RC -eq 0 ]]; then
     started=$((started + 1))
     INIT=$(fw_inst_prop "$NAME" init_pid)
