@@ -88,12 +88,26 @@ ALTER TABLE instances ADD COLUMN exit_reason TEXT NOT NULL DEFAULT '';
 )";
 }
 
+// Version 6: host paths bound into an instance (its `binds` property), one row per element,
+// as instance_cmdline.
+std::string_view binds_sql() {
+  return R"(
+CREATE TABLE instance_binds (
+  sha1  TEXT    NOT NULL REFERENCES instances (sha1) ON DELETE CASCADE,
+  idx   INTEGER NOT NULL CHECK (idx >= 0),
+  value TEXT    NOT NULL,
+  PRIMARY KEY (sha1, idx)
+) WITHOUT ROWID;
+)";
+}
+
 constexpr Migration kMigrations[] = {
     {"creating the schema of schemas/catalogue.sql", catalogue_schema_sql},
     {"adding snapshots", snapshots_sql},
     {"adding user namespaces and clock offsets", userns_sql},
     {"adding instances.host_access", host_access_sql},
     {"adding stop signals, reboot policy, limits and exit reasons", lifecycle_sql},
+    {"adding instance_binds", binds_sql},
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 

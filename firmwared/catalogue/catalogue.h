@@ -66,6 +66,8 @@ struct InstanceRecord {
   std::string on_reboot = "restart";
   std::string memory_max, pids_max, cpu_weight;
   std::string exit_reason;
+  // Schema version 6: host paths bound into the instance, "HOST:TARGET:ro|rw" each.
+  std::vector<std::string> binds;
 };
 
 // A frozen upper layer (schema version 2): stacked on its parent snapshot, if any, and on

@@ -140,8 +140,26 @@ Result<std::vector<InstanceRecord>> select_instances(Db& db, std::string_view wh
     FW_ASSIGN_OR_RETURN(
         r.cmdline,
         query_texts(db, "SELECT value FROM instance_cmdline WHERE sha1 = ?1 ORDER BY idx", r.sha1));
+    FW_ASSIGN_OR_RETURN(
+        r.binds,
+        query_texts(db, "SELECT value FROM instance_binds WHERE sha1 = ?1 ORDER BY idx", r.sha1));
   }
   return out;
+}
+
+// Replaces the rows of `sha1` in `table` (sha1, idx, value) by `values`.
+Status write_texts(Db& db, const std::string& table, const std::string& sha1,
+                   const std::vector<std::string>& values) {
+  FW_ASSIGN_OR_RETURN(Statement clear, db.prepare("DELETE FROM " + table + " WHERE sha1 = ?1"));
+  FW_TRY(clear.bind(1, sha1).run());
+  FW_ASSIGN_OR_RETURN(Statement insert, db.prepare("INSERT INTO " + table +
+                                                   " (sha1, idx, value) VALUES (?1, ?2, ?3)"));
+  insert.bind(1, sha1);
+  for (size_t i = 0; i < values.size(); ++i) {
+    FW_TRY(insert.bind(2, static_cast<int64_t>(i)).bind(3, values[i]).run());
+    insert.reset();
+  }
+  return {};
 }
 
 Status write_instance(Db& db, const InstanceRecord& r) {
@@ -176,7 +194,7 @@ Status write_instance(Db& db, const InstanceRecord& r) {
     FW_TRY(insert.bind(2, static_cast<int64_t>(i)).bind(3, r.cmdline[i]).run());
     insert.reset();
   }
-  return {};
+  return write_texts(db, "instance_binds", r.sha1, r.binds);
 }
 
 // EINVAL, ENOENT or EEXIST when `r` cannot be stored, with a message saying why.

@@ -9,6 +9,7 @@
 #include "firmwared/base/host_access.h"
 #include "firmwared/base/signals.h"
 #include "firmwared/base/strings.h"
+#include "firmwared/core/binds.h"
 #include "firmwared/core/instances.h"
 #include "firmwared/core/instances_runtime.h"
 #include "firmwared/core/limits.h"
@@ -52,13 +53,14 @@ const std::vector<std::string>& builtin_names() {
                                                  "memory_max",
                                                  "pids_max",
                                                  "cpu_weight",
-                                                 "exit_reason"};
+                                                 "exit_reason",
+                                                 "binds[]"};
   return names;
 }
 
 bool is_launch_property(const std::string& p) {
   return p == "interface" || p == "stolen_interface" || p == "stolen_btusb" || p == "cmdline" ||
-         p == "userns" || p == "time_offset" || p == "host_access";
+         p == "userns" || p == "time_offset" || p == "host_access" || p == "binds";
 }
 
 // Writable at any time: the stop signal and reboot policy apply to the next stop or reboot,
@@ -169,6 +171,8 @@ std::vector<std::pair<std::string, std::string>> Instances::builtin_values(
   std::string firmware_path = d_.firmwares.mount_point(r.firmware_sha1);
   std::string cmdline;
   for (const auto& a : r.cmdline) cmdline += (cmdline.empty() ? "" : " ") + shell_quote(a);
+  std::string binds;
+  for (const auto& b : r.binds) binds += (binds.empty() ? "" : " ") + shell_quote(b);
   return {{"name", r.name},
           {"sha1", r.sha1},
           {"base_workspace", ws.dir()},
@@ -202,7 +206,8 @@ std::vector<std::pair<std::string, std::string>> Instances::builtin_values(
           {"memory_max", r.memory_max},
           {"pids_max", r.pids_max},
           {"cpu_weight", r.cpu_weight},
-          {"exit_reason", r.exit_reason}};
+          {"exit_reason", r.exit_reason},
+          {"binds[]", binds}};
 }
 
 Result<std::vector<PropertyValue>> Instances::show(const std::string& id) {
@@ -217,6 +222,7 @@ Result<std::string> Instances::get_property(const std::string& id, const std::st
   FW_ASSIGN_OR_RETURN(PropertyRef ref, parse_property_ref(prop));
   FW_ASSIGN_OR_RETURN(auto r, find(id));
   if (ref.name == "cmdline") return array_get("cmdline", r.cmdline, ref.index);
+  if (ref.name == "binds") return array_get("binds", r.binds, ref.index);
   for (auto& [k, v] : builtin_values(r)) {
     if (k == ref.name) {
       FW_TRY(reject_index_on_scalar(kFolder, ref));
@@ -281,6 +287,15 @@ Status Instances::set_property(const std::string& id, const std::string& prop,
     FW_TRY(array_set("cmdline", v, ref.index, value));
     FW_TRY(check_writable(r, "cmdline", value, &v));
     r.cmdline = std::move(v);
+    FW_TRY(d_.catalogue.put_instance(r));
+    return emit();
+  }
+  if (ref.name == "binds") {
+    FW_TRY(check_writable(r, "binds", value, nullptr));
+    std::vector<std::string> v = r.binds;
+    FW_TRY(array_set("binds", v, ref.index, value));
+    FW_TRY(check_binds(v, bind_policy(d_.config), r.binds));
+    r.binds = std::move(v);
     FW_TRY(d_.catalogue.put_instance(r));
     return emit();
   }
@@ -349,6 +364,13 @@ Status Instances::set_property_as(const sys::ClientCredentials& client, const st
   FW_TRY(check_may_steal(client, ref.name, value, d_.config.stealable_interfaces()));
   // Privileged mode hands the firmware's root the host's (unless AppArmor confines it): the
   // administrator's choice, never a group member's.
+  // A bind hands the firmware's root a host path with the daemon's powers (in privileged or
+  // AppArmor mode it is host root there: a rw bind lets it plant setuid files): root's
+  // choice only. Anyone may clear them.
+  if (ref.name == "binds" && !client.is_root() && value != "nil" && !value.empty()) {
+    return make_error(EPERM, "only root may bind host paths into an instance (" +
+                                 client.describe() + " asked for " + quote_path(value) + ")");
+  }
   if (ref.name == "userns" && value == "n" && !client.is_root()) {
     return make_error(EPERM, "only root may set userns to n (privileged mode): " +
                                  client.describe() + " asked for it");

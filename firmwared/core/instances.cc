@@ -18,6 +18,7 @@
 #include "firmwared/base/log.h"
 #include "firmwared/base/paths.h"
 #include "firmwared/base/signals.h"
+#include "firmwared/core/binds.h"
 #include "firmwared/core/identifiers.h"
 #include "firmwared/core/limits.h"
 #include "firmwared/core/shell_words.h"
@@ -300,6 +301,13 @@ void Instances::start(const std::string& id, StartDone done) {
     return done(make_error(
         EBUSY, "instance " + r->name + " is " + phase_name(it->second->phase) + ", not ready"));
   }
+  // Again now: a host path may have changed since it was set (the monitor then opens it
+  // without following symlinks, so a change after this check fails the START too).
+  if (std::vector<std::string> binds = r->binds; !binds.empty()) {
+    if (auto s = check_binds(binds, bind_policy(d_.config)); !s.ok()) {
+      return done(s.error().wrap("starting instance " + r->name));
+    }
+  }
   // The previous run's exit status no longer describes the instance: a START that fails
   // leaves it empty (unknown) rather than showing a status of the run before.
   if (r->exit_status || !r->exit_reason.empty()) {
@@ -368,6 +376,7 @@ void Instances::launch(const catalogue::InstanceRecord& r, Runtime* raw) {
   }
   spec.uid_base = userns_effective(rec) ? rec.uid_base : 0;
   spec.time_offset = rec.time_offset;
+  spec.binds = rec.binds;
   // Its cgroup before any namespace: PID 1 enters it before it makes its cgroup namespace.
   if (d_.cgroups != nullptr) {
     auto dirs = d_.cgroups->create(r.sha1, limits_of(rec), spec.uid_base);

@@ -28,6 +28,8 @@ struct LaunchSpec {
   int64_t time_offset = 0;  // seconds added to the monotonic and boottime clocks; 0: none
   // The instance's cgroups, "KIND:DIR" per hierarchy (InstanceCgroups::create); empty: none.
   std::vector<std::string> cgroups = {};
+  // Host paths bound into the instance, "HOST:TARGET:ro|rw" each (sys::parse_bind), checked.
+  std::vector<std::string> binds = {};
 };
 
 // Callbacks, all on the loop thread, in this order: on_ptys, on_namespaces_ready,

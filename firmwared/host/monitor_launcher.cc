@@ -273,6 +273,7 @@ std::vector<std::string> monitor_argv(const std::string& monitor_path, const cor
   }
   for (const auto& c : cgroups)
     args.insert(args.end(), {"--cgroup", sys::wire::format_cgroup_arg(c)});
+  for (const auto& b : spec.binds) args.insert(args.end(), {"--bind", b});
   args.push_back("--");
   args.insert(args.end(), spec.cmdline.begin(), spec.cmdline.end());
   return args;

@@ -1,7 +1,6 @@
 // Step 4 of the launch: the instance's /dev, its /proc and /sys mount points, and the
 // console, made by the monitor in its own mount namespace.
 #include <fcntl.h>
-#include <sys/fsuid.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -16,29 +15,6 @@
 namespace fw::monitor {
 
 namespace {
-
-// Makes the directories the monitor adds to the instance's tree as the instance's root: in
-// a user namespace the overlay's layers are idmapped, and host root's own ids cannot be
-// written there (EOVERFLOW). fsuid is per process here (the monitor has one thread); going
-// back to 0 restores the file capabilities (capabilities(7)).
-class AsInstanceRoot {
- public:
-  explicit AsInstanceRoot(uint32_t uid_base) : on_(uid_base != 0) {
-    if (!on_) return;
-    ::setfsgid(uid_base);
-    ::setfsuid(uid_base);
-  }
-  ~AsInstanceRoot() {
-    if (!on_) return;
-    ::setfsuid(0);
-    ::setfsgid(0);
-  }
-  AsInstanceRoot(const AsInstanceRoot&) = delete;
-  AsInstanceRoot& operator=(const AsInstanceRoot&) = delete;
-
- private:
-  bool on_;
-};
 
 std::string id_options(const Sandbox& sb) {
   if (!sb.userns()) return "";

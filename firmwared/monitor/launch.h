@@ -12,6 +12,7 @@
 
 #include "firmwared/base/fd.h"
 #include "firmwared/base/result.h"
+#include "firmwared/sys/bind_spec.h"
 #include "firmwared/sys/confinement.h"
 #include "firmwared/sys/monitor_wire.h"
 #include "firmwared/sys/userns.h"
@@ -73,6 +74,19 @@ Status bind_console(const std::string& root, const std::string& console_path);
 // nodes must work. The monitor's mount namespace is owned by the host's user namespace, so
 // its copy's flags are not locked and a bind remount changes them for this namespace only.
 Status clear_host_mount_flags(const std::string& root);
+
+// After populate_dev: binds each host path of `binds` on its instance path under `root`, in
+// order. The host path is opened without following a symlink anywhere in it (a path swapped
+// for a symlink since the daemon checked it fails with ELOOP) and bound from that
+// descriptor, recursively, nosuid, nodev, private (nothing propagates back to the host), read-
+// only for "ro" (every submount too). The instance path is resolved inside `root`
+// (openat2(2) RESOLVE_IN_ROOT: a symlink of the firmware cannot lead out of it) and on its
+// file system (RESOLVE_NO_XDEV: never into /dev, /sys or another bind); missing directories
+// and the final mount point (a directory, or an empty file for a file) are made as the
+// instance's root. The binds live in the monitor's mount namespace and PID 1's copy of it:
+// they go when the instance ends, and the host never sees them.
+Status bind_host_paths(const std::string& root, const std::vector<sys::BindSpec>& binds,
+                       const Sandbox& sandbox);
 
 // pivot_root into the current directory (`root` names it in errors) and detach the old root
 // (never chroot).

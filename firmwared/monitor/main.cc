@@ -142,6 +142,9 @@ int run(const fw::monitor::Options& o) {
   if (auto s = fw::monitor::bind_console(o.root, console->inner_path()); !s.ok()) {
     return fail(s.error().wrap("populating /dev"));
   }
+  if (auto s = fw::monitor::bind_host_paths(o.root, o.binds, *sandbox); !s.ok()) {
+    return fail(s.error().wrap("binding host paths (binds)"));
+  }
   auto pid = fw::monitor::spawn_init(*sandbox, init);
   if (!pid.ok()) return fail(pid.error());
   auto pidfd = fw::sys::pidfd_open(*pid);

@@ -1,7 +1,8 @@
 #pragma once
-// The two mount helpers every launch step of the monitor uses (launch.cc, dev.cc): their
+// The helpers every launch step of the monitor uses (launch.cc, dev.cc, binds.cc): mount
 // errors name the mount point and the step.
 
+#include <sys/fsuid.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 
@@ -27,5 +28,28 @@ inline Status ensure_dir(const std::string& path, mode_t mode) {
   }
   return {};
 }
+
+// Makes the directories the monitor adds to the instance's tree as the instance's root: in
+// a user namespace the overlay's layers are idmapped, and host root's own ids cannot be
+// written there (EOVERFLOW). fsuid is per process here (the monitor has one thread); going
+// back to 0 restores the file capabilities (capabilities(7)).
+class AsInstanceRoot {
+ public:
+  explicit AsInstanceRoot(uint32_t uid_base) : on_(uid_base != 0) {
+    if (!on_) return;
+    ::setfsgid(uid_base);
+    ::setfsuid(uid_base);
+  }
+  ~AsInstanceRoot() {
+    if (!on_) return;
+    ::setfsuid(0);
+    ::setfsgid(0);
+  }
+  AsInstanceRoot(const AsInstanceRoot&) = delete;
+  AsInstanceRoot& operator=(const AsInstanceRoot&) = delete;
+
+ private:
+  bool on_;
+};
 
 }  // namespace fw::monitor

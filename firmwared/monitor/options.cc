@@ -41,6 +41,9 @@ Result<Options> parse_options(int argc, char** argv) {
     } else if (a == "--cgroup") {
       FW_ASSIGN_OR_RETURN(auto cgroup, sys::wire::parse_cgroup_arg(v));
       o.cgroups.push_back(std::move(cgroup));
+    } else if (a == "--bind") {
+      FW_ASSIGN_OR_RETURN(auto bind, sys::parse_bind(v));
+      o.binds.push_back(std::move(bind));
     } else {
       return make_error(EINVAL, "unknown option " + a);
     }

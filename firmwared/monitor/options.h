@@ -4,13 +4,15 @@
 //   firmwared-monitor --name NAME --root UNION --workspace DIR --status-fd N
 //                     --control-fd N [--log-max BYTES] [--apparmor-profile NAME]
 //                     [--userns-base ID] [--time-offset SECONDS]
-//                     [--cgroup KIND:DIR]... -- CMD [ARGS...]
+//                     [--cgroup KIND:DIR]... [--bind HOST:TARGET:ro|rw]...
+//                     -- CMD [ARGS...]
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "firmwared/base/result.h"
+#include "firmwared/sys/bind_spec.h"
 #include "firmwared/sys/monitor_wire.h"
 
 namespace fw::monitor {
@@ -27,6 +29,8 @@ struct Options {
   int64_t time_offset = 0;       // seconds added to monotonic and boottime; 0: no time ns
   // The instance's cgroup in each host hierarchy (--cgroup KIND:DIR, see monitor_wire.h).
   std::vector<sys::wire::CgroupArg> cgroups;
+  // Host paths to bind into the instance (--bind, sys::parse_bind's syntax), in order.
+  std::vector<sys::BindSpec> binds;
   std::vector<std::string> cmdline;
 };
 

@@ -98,6 +98,7 @@ void expect_same(const InstanceRecord& want, const InstanceRecord& got) {
   EXPECT_EQ(want.stolen_interface, got.stolen_interface);
   EXPECT_EQ(want.stolen_btusb, got.stolen_btusb);
   EXPECT_EQ(want.cmdline, got.cmdline);
+  EXPECT_EQ(want.binds, got.binds);
   EXPECT_EQ(want.host_access, got.host_access);
 }
 
@@ -156,8 +157,8 @@ INSTANTIATE_TEST_SUITE_P(Storage, CatalogueTest, ::testing::Values(false, true),
                          });
 
 TEST_P(CatalogueTest, SchemaVersionIsTheSupportedOne) {
-  EXPECT_EQ(Catalogue::supported_schema_version(), 5);
-  EXPECT_EQ(cat().schema_version(), 5);
+  EXPECT_EQ(Catalogue::supported_schema_version(), 6);
+  EXPECT_EQ(cat().schema_version(), 6);
 }
 
 SnapshotRecord snapshot(unsigned n, const std::string& firmware_sha1, const std::string& parent,
@@ -306,6 +307,7 @@ TEST_P(CatalogueTest, InstanceRoundTripKeepsEveryField) {
   i.host_access = "tcp:22 udp:53";
   i.cmdline = {"/bin/sh",   "-c",     "echo 'a b' \"c\" \\d", "", "  spaces  ", "tab\there",
                "new\nline", "ünïcödé"};
+  i.binds = {"/srv/data:/data:ro", "/srv/a b:/out:rw"};
   ASSERT_TRUE(Ok(cat().put_instance(i)));
   ASSERT_NO_FATAL_FAILURE(reopen());
   auto got = cat().get_instance(i.sha1);
@@ -431,6 +433,11 @@ TEST_P(CatalogueTest, PutInstanceReplacesCmdlineAndName) {
   i.cmdline.clear();
   ASSERT_TRUE(Ok(cat().put_instance(i)));
   EXPECT_EQ((*cat().get_instance(i.sha1))->cmdline, Strings{});
+  i.binds = {"/srv/x:/x:ro", "/srv/y:/y:rw"};
+  ASSERT_TRUE(Ok(cat().put_instance(i)));
+  i.binds = {"/srv/y:/y:rw"};
+  ASSERT_TRUE(Ok(cat().put_instance(i)));
+  EXPECT_EQ((*cat().get_instance(i.sha1))->binds, Strings{"/srv/y:/y:rw"});
 }
 
 TEST_P(CatalogueTest, ListInstancesOrderedById) {
@@ -747,11 +754,11 @@ TEST(CatalogueFile, MigratesAnEmptyVersion0File) {
   {
     auto c = Catalogue::open(path);
     ASSERT_TRUE(Ok(c));
-    EXPECT_EQ(c->schema_version(), 5);
+    EXPECT_EQ(c->schema_version(), 6);
     ASSERT_TRUE(Ok(c->put_firmware(firmware(1, "a"))));
   }
-  EXPECT_EQ(*user_version(path), 5);
-  EXPECT_EQ(*table_count(path), 7);
+  EXPECT_EQ(*user_version(path), 6);
+  EXPECT_EQ(*table_count(path), 8);
   auto again = Catalogue::open(path);  // already current: nothing to do, data kept
   ASSERT_TRUE(Ok(again));
   EXPECT_EQ(sha1s_of(*again->list_firmwares()), Strings{firmware(1, "a").sha1});
@@ -778,8 +785,8 @@ TEST(CatalogueFile, MigratesAVersion1FileKeepingItsData) {
   }
   auto c = Catalogue::open(path);
   ASSERT_TRUE(Ok(c));
-  EXPECT_EQ(c->schema_version(), 5);
-  EXPECT_EQ(*user_version(path), 5);
+  EXPECT_EQ(c->schema_version(), 6);
+  EXPECT_EQ(*user_version(path), 6);
   auto fws = c->list_firmwares();
   ASSERT_TRUE(Ok(fws));
   ASSERT_EQ(fws->size(), 1u);
@@ -835,9 +842,9 @@ TEST(CatalogueFile, RefusesANewerSchemaAndLeavesItAlone) {
     ASSERT_TRUE(Ok(db->exec("PRAGMA user_version = " + std::to_string(newer))));
   }
   EXPECT_TRUE(FailsWith(Catalogue::open(path), EPROTO,
-                        "opening '" + path +
-                            "': schema version 6 is newer than version 5, "
-                            "the newest this firmwared supports"));
+                        "opening '" + path + "': schema version " + std::to_string(newer) +
+                            " is newer than version " + std::to_string(newer - 1) +
+                            ", the newest this firmwared supports"));
   EXPECT_EQ(*user_version(path), newer);
   EXPECT_EQ(*table_count(path), 0);
   auto db = Db::open(path);

@@ -9,3 +9,4 @@ fw_unit_test(core_unified_diff_test SOURCES core_unified_diff_test.cc LIBS fw_co
 fw_unit_test(core_instance_exec_test SOURCES core_instance_exec_test.cc LIBS fw_core)
 fw_unit_test(core_profiles_test SOURCES core_profiles_test.cc LIBS fw_core)
 target_compile_definitions(core_profiles_test PRIVATE FW_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+fw_unit_test(core_binds_test SOURCES core_binds_test.cc LIBS fw_core)

@@ -227,7 +227,7 @@ const Strings kBuiltinNames = {
     "inner_pts", "outer_pts", "time", "interface", "stolen_interface", "stolen_btusb",
     "cmdline[]", "firmware_sha1", "init_pid", "exit_status", "upper_dir", "console_log", "ip",
     "host_ip", "userns", "uid_base", "time_offset", "host_access", "stop_signal", "on_reboot",
-    "memory_max", "pids_max", "cpu_weight", "exit_reason"};
+    "memory_max", "pids_max", "cpu_weight", "exit_reason", "binds[]"};
 // clang-format on
 
 // ---- fixture --------------------------------------------------------------------------------
@@ -2175,6 +2175,69 @@ TEST_F(InstancesTest, SetPropertyAsAMemberStealsOnlyAllowlistedInterfaces) {
   EXPECT_EQ(instances_->set_property_as(member, inst.name, "stolen_btusb", "hci0").error().code,
             EPERM);
   EXPECT_TRUE(instances_->set_property_as(member, inst.name, "cmdline[0]", "/bin/sh").ok());
+}
+
+TEST_F(InstancesTest, BindsArraySemanticsValidationAndLaunch) {
+  auto inst = prepared();
+  const std::string& id = inst.name;
+  const std::string host = mount_path_ + "/../binds_src";
+  const std::string data = tmp_.path() + "/binds_src";
+  fs::create_directories(data);
+  EXPECT_EQ(prop(id, "binds"), "");
+  EXPECT_EQ(prop(id, "binds[0]"), "nil");
+  EXPECT_EQ(set(id, "binds[0]", data + ":/data"), 0);
+  EXPECT_EQ(prop(id, "binds[0]"), data + ":/data:ro") << "stored with its mode";
+  EXPECT_EQ(set(id, "binds[1]", data + ":/out:rw"), 0);
+  EXPECT_EQ(prop(id, "binds"), data + ":/data:ro " + data + ":/out:rw");
+  // Refusals change nothing and name the value.
+  for (const std::string& v : {host + ":/x", std::string("/:/x"), data + ":/x/../y",
+                               data + "/missing:/x", mount_path_ + ":/x", data + ":/dev/x"}) {
+    auto s = instances_->set_property(id, "binds[2]", v);
+    ASSERT_FALSE(s.ok()) << v;
+    EXPECT_TRUE(contains(s.error().message, v.substr(0, 20))) << s.error().message;
+  }
+  EXPECT_EQ(prop(id, "binds[2]"), "nil");
+  EXPECT_EQ(instances_->set_property(id, "binds[3]", data + ":/x").error().code, ERANGE);
+  // Persisted with the instance.
+  EXPECT_EQ((*cat_->get_instance(inst.sha1))->binds,
+            (Strings{data + ":/data:ro", data + ":/out:rw"}));
+  // START passes them, after checking them again.
+  Replies<EntitySummary> start;
+  instances_->start(id, start.done());
+  ASSERT_EQ(launcher_.launches.size(), 1u);
+  EXPECT_EQ(launcher_.last().spec.binds, (Strings{data + ":/data:ro", data + ":/out:rw"}));
+  auto busy = instances_->set_property(id, "binds[0]", "nil");
+  ASSERT_FALSE(busy.ok());
+  EXPECT_EQ(busy.error().code, EBUSY);
+  launcher_.last().started(9);
+  Replies<KillResult> kill;
+  instances_->kill(id, kill.done());
+  launcher_.last().exited(137);
+  // The host path became a symlink between SET and START: the START is refused before any
+  // launch.
+  fs::remove(data);
+  fs::create_directory_symlink(tmp_.path(), data);
+  Replies<EntitySummary> again;
+  instances_->start(id, again.done());
+  ASSERT_EQ(again.count(), 1u);
+  ASSERT_FALSE(again.only().ok());
+  EXPECT_EQ(again.only().error().code, ELOOP);
+  EXPECT_TRUE(contains(again.only().error().message, "binds[0]")) << again.only().error().message;
+  EXPECT_EQ(launcher_.launches.size(), 1u) << "no monitor for a refused bind";
+  EXPECT_EQ(prop(id, "state"), "ready");
+  EXPECT_EQ(set(id, "binds[0]", "nil"), 0) << "truncating needs no check";
+  EXPECT_EQ(prop(id, "binds"), "");
+}
+
+TEST_F(InstancesTest, BindsAreForRootOnly) {
+  auto inst = prepared();
+  const sys::ClientCredentials member{1000, 1000, {}};
+  auto s = instances_->set_property_as(member, inst.name, "binds[0]", tmp_.path() + ":/data");
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, EPERM);
+  EXPECT_TRUE(contains(s.error().message, "only root may bind")) << s.error().message;
+  EXPECT_TRUE(instances_->set_property_as(member, inst.name, "binds[0]", "nil").ok());
+  EXPECT_TRUE(instances_->set_property_as(member, inst.name, "binds", "").ok());
 }
 
 TEST_F(InstancesTest, ReadOnlyAndUnknownProperties) {
