@@ -279,6 +279,8 @@ int supervise(const Supervision& s) {
   // teardown finds what it started by session id.
   ::setsid();
   if (slave >= 0) {
+    // dup2 onto itself would keep O_CLOEXEC: move a low slave out of the way first.
+    if (slave < 3) slave = ::fcntl(slave, F_DUPFD_CLOEXEC, 3);
     ::ioctl(slave, TIOCSCTTY, 0);
     for (int i = 0; i < 3; ++i) ::dup2(slave, i);
   } else {

@@ -25,6 +25,7 @@ FW=$(field name "$("$FWCTL" prepare firmwares "$FW_EX_DIR")")
 INST=$(field name "$("$FWCTL" prepare instances "$FW")")
 run "$FWCTL" start --wait-console 'firmware booted' --timeout 30 "$INST"
 expect_eq "the instance boots" 0 "$RC"
+[[ $RC == 0 ]] || exit 1
 INIT_PID=$(fw_inst_prop "$INST" init_pid)
 
 # Host pids of the instance's processes whose command line matches $1 (the instance's PID
@@ -53,34 +54,34 @@ start_bg() {
 # ---- forwarded signals ------------------------------------------------------------------
 start_bg sh -c 'trap "echo caught INT; exit 42" INT; echo ready; while :; do sleep 0.1; done'
 kill -INT "$BG"
-wait "$BG"; RC=$?
+RC=0; wait "$BG" || RC=$?
 expect_eq "SIGINT to fwctl exec reaches the command's trap: its exit status" 42 "$RC"
 expect_match "the INT trap ran inside" "caught INT" "$(cat "$FW_TMP/out")"
 
 start_bg sh -c 'trap "echo caught TERM; exit 43" TERM; echo ready; while :; do sleep 0.1; done'
 kill -TERM "$BG"
-wait "$BG"; RC=$?
+RC=0; wait "$BG" || RC=$?
 expect_eq "SIGTERM is forwarded" 43 "$RC"
 expect_match "the TERM trap ran inside" "caught TERM" "$(cat "$FW_TMP/out")"
 
 for sig in HUP USR1 USR2 QUIT WINCH; do
   start_bg sh -c "trap 'echo caught $sig; exit 44' $sig; echo ready; while :; do sleep 0.1; done"
   kill "-$sig" "$BG"
-  wait "$BG"; RC=$?
+  RC=0; wait "$BG" || RC=$?
   expect_eq "SIG$sig is forwarded" 44 "$RC"
   expect_match "the $sig trap ran inside" "caught $sig" "$(cat "$FW_TMP/out")"
 done
 
 start_bg sh -c 'echo ready; exec sleep 4240'
 kill -INT "$BG"
-wait "$BG"; RC=$?
+RC=0; wait "$BG" || RC=$?
 expect_eq "a command without a trap dies of the forwarded SIGINT: 130" 130 "$RC"
 check "the command is gone" fw_inst_wait_for 5 none_in_instance 'sleep 4240'
 
 # A background job of the command is in its process group: it gets the signal too.
 start_bg sh -c 'sleep 4241 & echo ready; wait'
 kill -TERM "$BG"
-wait "$BG"; RC=$?
+RC=0; wait "$BG" || RC=$?
 expect_eq "SIGTERM ends sh waiting for its job: 143" 143 "$RC"
 check "the command's job got SIGTERM too" fw_inst_wait_for 5 none_in_instance 'sleep 4241'
 
@@ -95,18 +96,18 @@ run "$PYTHON" "$FW_SOURCE_DIR/tests/lib/fwclient.py" "$FIRMWARED_SOCKET_PATH" \
   '{"seq":1,"command":"EXEC_SIGNAL","args":["1","NOPE"]}'
 expect_match "a bad signal is EINVAL, named" "NOPE" "$OUT$ERR"
 kill -INT "$BG"
-wait "$BG"
+wait "$BG" || true
 
 # ---- the client goes away ---------------------------------------------------------------
 start_bg sh -c 'sleep 4242 & echo ready; exec sleep 4243'
 kill -9 "$BG"
-wait "$BG" 2>/dev/null
+wait "$BG" 2>/dev/null || true
 check "kill -9 of fwctl exec: the command and its job leave the instance" \
   fw_inst_wait_for 5 none_in_instance 'sleep 424[23]'
 # A command that ignores SIGTERM and SIGHUP is SIGKILLed after the grace.
 start_bg sh -c 'trap "" TERM HUP; sleep 4244 & echo ready; while :; do sleep 0.1; done'
 kill -9 "$BG"
-wait "$BG" 2>/dev/null
+wait "$BG" 2>/dev/null || true
 sleep 1
 check "within the grace, a command ignoring SIGTERM still runs" some_in_instance 'sleep 4244'
 check "after the grace it is SIGKILLed, with its job" fw_inst_wait_for 6 none_in_instance \
@@ -118,7 +119,7 @@ check "the instance survives its EXEC's teardown" fw_inst_state_is "$INST" start
 CCPID=$!
 fw_inst_wait_for 10 some_in_instance 'sleep 4246'
 pkill -9 -f -- "^$FWCTL exec -t $INST" || true
-wait "$CCPID" 2>/dev/null
+wait "$CCPID" 2>/dev/null || true
 check "kill -9 of fwctl exec -t: the command leaves the instance" \
   fw_inst_wait_for 5 none_in_instance 'sleep 4246'
 
