@@ -64,7 +64,8 @@ Status ExecControl::send(const ExecOrder& order) {
   if (n < 0 && errno == EAGAIN) {
     return make_error(EAGAIN, "the command's waiter has not taken the previous orders yet");
   }
-  if (n < 0 && errno == EPIPE) return make_error(EPIPE, "the command has finished");
+  // The waiter exited (the daemon reaps it a moment later): as for an EXEC already gone.
+  if (n < 0 && errno == EPIPE) return make_error(ESRCH, "the command has finished");
   return errno_error("writing to the command's control pipe");
 }
 

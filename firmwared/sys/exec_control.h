@@ -44,8 +44,8 @@ class ExecControl {
   // close-on-exec, closed by the daemon once the waiter is forked). Errors of pipe2.
   static Result<std::pair<ExecControl, Fd>> create();
 
-  // EAGAIN when the waiter has not read the previous orders; EPIPE once it is gone; EBADF
-  // after close().
+  // EAGAIN when the waiter has not read the previous orders; ESRCH once it is gone (the
+  // caller must ignore SIGPIPE, as the daemon does); EBADF after close().
   Status send(const ExecOrder& order);
   void close() { fd_.reset(); }
   bool open() const { return static_cast<bool>(fd_); }

@@ -152,6 +152,28 @@ run "${CC[@]}" fwctl --size=33x99 "$FWCTL" console "$INST" -- expect='[attached'
 expect_eq "fwctl console gives the console its size and follows SIGWINCH" 0 "$RC"
 [[ $RC == 0 ]] || echo "$ERR" >&2
 
+# ---- privileged mode --------------------------------------------------------------------
+# Above, the instance ran as chosen by userns=auto; the same forwarding and teardown in the
+# other mode (the waiter then signals as host root, not as the instance's root).
+# uid_base is 0 in privileged mode.
+if [[ "$(fw_inst_prop "$INST" uid_base)" == 0 ]]; then other=y; else other=n; fi
+"$FWCTL" kill "$INST" >/dev/null
+run "$FWCTL" set_property instances "$INST" userns "$other"
+expect_eq "userns $other" 0 "$RC"
+run "$FWCTL" start --wait-console 'firmware booted' --timeout 30 "$INST"
+expect_eq "the instance boots with userns=$other" 0 "$RC"
+[[ $RC == 0 ]] || exit 1
+INIT_PID=$(fw_inst_prop "$INST" init_pid)
+start_bg sh -c 'trap "echo caught INT; exit 42" INT; echo ready; while :; do sleep 0.1; done'
+kill -INT "$BG"
+RC=0; wait "$BG" || RC=$?
+expect_eq "userns=$other: SIGINT is forwarded" 42 "$RC"
+start_bg sh -c 'trap "" TERM HUP; sleep 4247 & echo ready; exec sleep 4248'
+kill -9 "$BG"
+wait "$BG" 2>/dev/null || true
+check "userns=$other: kill -9 of fwctl exec ends the command and its job" \
+  fw_inst_wait_for 6 none_in_instance 'sleep 424[78]'
+
 "$FWCTL" kill "$INST" >/dev/null
 "$FWCTL" drop instances "$INST" >/dev/null
 INST=""

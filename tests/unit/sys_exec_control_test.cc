@@ -116,7 +116,7 @@ TEST(ExecControl, AFullPipeIsEagainNotABlock) {
   EXPECT_EQ(last.error().code, EAGAIN);
 }
 
-TEST(ExecControl, AGoneWaiterIsEpipe) {
+TEST(ExecControl, AGoneWaiterIsEsrch) {
   std::signal(SIGPIPE, SIG_IGN);
   auto made = ExecControl::create();
   ASSERT_TRUE(made.ok());
@@ -124,7 +124,7 @@ TEST(ExecControl, AGoneWaiterIsEpipe) {
   reader.reset();
   ExecOrder o;
   o.signal = SIGINT;
-  EXPECT_EQ(control.send(o).error().code, EPIPE);
+  EXPECT_EQ(control.send(o).error().code, ESRCH);
 }
 
 }  // namespace
