@@ -13,6 +13,8 @@
 
 #include "firmwared/base/fd.h"
 #include "firmwared/protocol/codec.h"
+#include "fwctl/client.h"
+#include "fwctl/signal_forward.h"
 
 namespace fwctl {
 
@@ -138,9 +140,11 @@ class Attachment {
   }
 
   // Relays until Ctrl-] (kDetached), the end of a non-terminal stdin followed by the
-  // daemon's close (kDetached), or the end of the console (kStopped).
-  Outcome relay() {
+  // daemon's close (kDetached), or the end of the console (kStopped). With `winch` (a
+  // terminal), the console follows our window size: now, and on every SIGWINCH.
+  Outcome relay(const std::string& socket_path, SignalCatcher* winch) {
     char buf[16384];
+    if (winch != nullptr) send_size(socket_path);
     // What a non-terminal stdin gave while we waited for the start, and its end.
     if (!pending_.empty()) {
       (void)send_all(sock_.get(), pending_);
@@ -148,11 +152,14 @@ class Attachment {
     }
     if (!stdin_open_ && !raw_) ::shutdown(sock_.get(), SHUT_WR);
     for (;;) {
-      pollfd fds[2] = {{stdin_open_ ? STDIN_FILENO : -1, POLLIN, 0}, {sock_.get(), POLLIN, 0}};
-      if (::poll(fds, 2, -1) < 0) {
+      pollfd fds[3] = {{stdin_open_ ? STDIN_FILENO : -1, POLLIN, 0},
+                       {sock_.get(), POLLIN, 0},
+                       {winch != nullptr ? winch->fd() : -1, POLLIN, 0}};
+      if (::poll(fds, 3, -1) < 0) {
         if (errno == EINTR) continue;
         return Outcome::kStopped;
       }
+      if (fds[2].revents != 0 && !winch->take().empty()) send_size(socket_path);
       if (fds[1].revents != 0) {
         ssize_t n = ::read(sock_.get(), buf, sizeof(buf));
         if (n < 0 && errno == EINTR) continue;
@@ -166,6 +173,18 @@ class Attachment {
   }
 
   bool stdin_open() const { return stdin_open_; }
+
+  // CONSOLE_RESIZE on a connection of its own (this one is a raw relay). Best effort: the
+  // instance may just have stopped, and a console keeps its size then.
+  void send_size(const std::string& socket_path) {
+    const auto ws = terminal_size();
+    if (!ws) return;
+    auto client = Client::connect(socket_path);
+    if (!client.ok()) return;
+    const std::string size = std::to_string(ws->ws_row) + "x" + std::to_string(ws->ws_col);
+    (void)client->call({0, "CONSOLE_RESIZE", {id_, size}, std::nullopt},
+                       std::chrono::steady_clock::now() + std::chrono::seconds(2));
+  }
 
  private:
   Result<Outcome> unreachable(Failure* failure, const fw::Error& e) {
@@ -285,6 +304,12 @@ int run_console(Context& ctx, const Args& args) {
   const std::string& id = args.operands()[0];
   RawTerminal terminal(::isatty(STDIN_FILENO) == 1);
   const bool raw = terminal.raw();
+  // On a terminal, the console takes our window size and follows it.
+  std::unique_ptr<SignalCatcher> catcher;
+  if (raw) {
+    if (auto c = SignalCatcher::install({SIGWINCH}); c.ok()) catcher = std::move(*c);
+  }
+  SignalCatcher* winch = catcher.get();
   Attachment a(id, raw);
   for (bool first = true;; first = false) {
     Failure failure;
@@ -293,7 +318,8 @@ int run_console(Context& ctx, const Args& args) {
       restore_terminal();  // the error below is an ordinary line
       return report_error(ctx, failure.error, failure.from_daemon);
     }
-    Outcome o = *attached == Outcome::kAttached ? a.relay() : Outcome::kDetached;
+    Outcome o =
+        *attached == Outcome::kAttached ? a.relay(ctx.socket_path, winch) : Outcome::kDetached;
     if (o == Outcome::kStopped && a.stdin_open()) {
       say(raw, "[" + id + " stopped, waiting for it to start again; Ctrl-] to quit]");
       continue;

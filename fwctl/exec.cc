@@ -8,6 +8,8 @@
 #include <csignal>
 #include <iostream>
 
+#include "firmwared/base/signals.h"
+#include "fwctl/signal_forward.h"
 #include "fwctl/stdio_relay.h"
 
 namespace fwctl {
@@ -33,11 +35,36 @@ struct RawTerminal {
   ~RawTerminal() { restore(); }
 };
 
+// Forwards the signals fwctl caught to the command of EXEC `exec_seq` (docs/protocol.md,
+// EXEC_SIGNAL, EXEC_RESIZE): SIGWINCH with a pty is the terminal's new size.
+fw::Status forward_signals(Client& client, uint32_t exec_seq, bool tty,
+                           const std::vector<int>& signals) {
+  for (int sig : signals) {
+    fw::protocol::Request r;
+    if (sig == SIGWINCH && tty) {
+      const auto ws = terminal_size();
+      if (!ws) continue;
+      r.command = "EXEC_RESIZE";
+      r.args = {std::to_string(exec_seq),
+                std::to_string(ws->ws_row) + "x" + std::to_string(ws->ws_col)};
+    } else {
+      r.command = "EXEC_SIGNAL";
+      r.args = {std::to_string(exec_seq), fw::signal_name(sig)};
+    }
+    FW_TRY(client.send_request(std::move(r)));
+  }
+  return {};
+}
+
 // Waits for EXEC's reply while relaying our stdio: hands the descriptors over when the
 // daemon asks (SEND_FDS), copies bytes until the reply comes, then drains the outputs so
-// nothing the command wrote is lost before we print anything.
+// nothing the command wrote is lost before we print anything. Signals caught meanwhile go
+// to the command once it runs; one that would end us before it runs ends us (through
+// `early_signal`, with EINTR): nothing was started.
 fw::Result<fw::protocol::Message> exec_and_relay(Client& client, fw::protocol::Request req,
-                                                 StdioRelay& relay, Deadline deadline) {
+                                                 StdioRelay& relay, Deadline deadline,
+                                                 SignalCatcher& signals, bool tty,
+                                                 int* early_signal) {
   auto seq = client.send_request(std::move(req));
   if (!seq.ok()) {
     // The daemon may have refused us before reading the request: its answer is waiting.
@@ -48,8 +75,9 @@ fw::Result<fw::protocol::Message> exec_and_relay(Client& client, fw::protocol::R
     return seq.error();
   }
   bool handed = false;
+  std::vector<int> pending;  // caught before the command ran
   for (;;) {
-    std::vector<pollfd> fds{{client.fd(), POLLIN, 0}};
+    std::vector<pollfd> fds{{client.fd(), POLLIN, 0}, {signals.fd(), POLLIN, 0}};
     if (handed) relay.add_pollfds(fds);
     int timeout_ms = -1;
     if (deadline) {
@@ -64,6 +92,20 @@ fw::Result<fw::protocol::Message> exec_and_relay(Client& client, fw::protocol::R
     }
     if (n == 0) return fw::make_error(ETIMEDOUT, "no answer from firmwared in time");
     if (handed) relay.handle(fds);
+    if (fds[1].revents != 0) {
+      for (int sig : signals.take()) {
+        if (!handed && sig != SIGWINCH) {
+          *early_signal = sig;
+          return fw::make_error(
+              EINTR, "interrupted by " + fw::signal_name(sig) + " before the command started");
+        }
+        pending.push_back(sig);
+      }
+      if (handed) {
+        FW_TRY(forward_signals(client, *seq, tty, pending));
+        pending.clear();
+      }
+    }
     if (fds[0].revents == 0) continue;
     FW_ASSIGN_OR_RETURN(auto messages, client.read_some());
     for (auto& m : messages) {
@@ -74,10 +116,16 @@ fw::Result<fw::protocol::Message> exec_and_relay(Client& client, fw::protocol::R
         FW_TRY(client.send_fds(relay.handed()));
         relay.handed_over();
         handed = true;
+        // Requests sent after the descriptors reach the daemon once the command runs.
+        FW_TRY(forward_signals(client, *seq, tty, pending));
+        pending.clear();
       } else if (m.seq == *seq || m.seq == 0) {
         // The command exited: what it wrote is in the pipes by now.
         if (handed) relay.drain();
         return std::move(m);
+      } else if (m.is_error() && m.error().code != ESRCH) {
+        // A forwarded signal that could not be delivered (ESRCH: the command just ended).
+        std::cerr << "fwctl: " << m.error().message << std::endl;
       }
     }
   }
@@ -127,20 +175,33 @@ int run_exec(Context& ctx, const Args& args) {
   fw::protocol::Request req;
   req.command = "EXEC";
   req.args = wire;
+  // While the command runs, the signals we get are its own (forwarded, as podman exec
+  // does), and its fate decides our exit status. With a pty, ^C typed is a byte the pty
+  // turns into SIGINT for its foreground group.
+  std::vector<int> forwarded(std::begin(kExecForwardedSignals), std::end(kExecForwardedSignals));
+  auto signals = SignalCatcher::install(forwarded);
+  if (!signals.ok()) {
+    std::cerr << "fwctl: " << signals.error().message << std::endl;
+    return kExecDaemonError;
+  }
   RawTerminal term;
   if (tty) term.enter();
-  // While the command runs, ^C and friends belong to it (raw mode) or to us (no tty): we
-  // ignore them and let the command's fate decide our exit status.
-  std::signal(SIGINT, SIG_IGN);
-  std::signal(SIGQUIT, SIG_IGN);
   std::signal(SIGPIPE, SIG_IGN);  // a closed reader is an EPIPE the relay handles
   Deadline deadline;
   if (ctx.timeout_explicit && ctx.timeout > 0) {
     deadline = std::chrono::steady_clock::now() +
                std::chrono::milliseconds(static_cast<int64_t>(ctx.timeout * 1000));
   }
-  auto reply = exec_and_relay(*client, req, *relay, deadline);
+  int early_signal = 0;
+  auto reply = exec_and_relay(*client, req, *relay, deadline, **signals, tty, &early_signal);
   term.restore();  // before printing anything
+  if (early_signal != 0) {
+    // Ended before the command ran: die of the signal as if it had not been caught.
+    signals->reset();
+    std::signal(early_signal, SIG_DFL);
+    ::raise(early_signal);
+    return 128 + early_signal;
+  }
   if (!reply.ok()) {
     std::cerr << "fwctl: " << reply.error().message << std::endl;
     return kExecDaemonError;

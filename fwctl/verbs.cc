@@ -109,6 +109,8 @@ std::vector<Verb> build_verbs() {
     if (c.name == "CONSOLE" || c.name == "LOGS") continue;
     // EXEC hands over descriptors; START takes CI options: their verbs follow.
     if (c.name == "EXEC" || c.name == "START") continue;
+    // EXEC_SIGNAL and EXEC_RESIZE only mean something on the EXEC's own connection.
+    if (c.name == "EXEC_SIGNAL" || c.name == "EXEC_RESIZE") continue;
     // STOP takes --signal and --timeout, STATS prints a table: their verbs follow.
     if (c.name == "STOP" || c.name == "STATS") continue;
     if (is_diff_command(c.name)) continue;  // fwctl diff, fwctl export (fwctl/diff.cc)

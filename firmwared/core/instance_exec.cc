@@ -75,9 +75,14 @@ Result<RunningExec> InstanceExec::run(const std::string& id, const ExecCommand& 
   FW_ASSIGN_OR_RETURN(const ExecTarget target, targets_.started(id));
   sys::InstanceExecSpec spec = spec_for(target, command);
   for (size_t i = 0; i < 3 && i < stdio.size(); ++i) spec.stdio[i] = stdio[i].get();
+  auto control = sys::ExecControl::create();
+  if (!control.ok()) return control.error().wrap("EXEC in instance " + target.name);
+  // The waiter's end stays open here only until the waiter has its copy (fork).
+  spec.control = control->second.get();
   auto waiter = spawner_.spawn(target.init_pidfd, spec);
+  control->second.reset();
   if (!waiter.ok()) return waiter.error().wrap("EXEC in instance " + target.name);
-  return RunningExec{target.name, std::move(*waiter)};
+  return RunningExec{target.name, std::move(*waiter), std::move(control->first)};
 }
 
 }  // namespace fw::core

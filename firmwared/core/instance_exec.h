@@ -14,6 +14,7 @@
 #include "firmwared/core/profiles.h"
 #include "firmwared/sys/child.h"
 #include "firmwared/sys/exec.h"
+#include "firmwared/sys/exec_control.h"
 
 namespace fw::core {
 
@@ -70,6 +71,9 @@ inline constexpr const char* kExecLeafCgroup = "firmwared-exec.scope";
 struct RunningExec {
   std::string name;  // the instance's
   sys::Child waiter;
+  // Orders for the waiter while the command runs (signal, resize); closing it ends the
+  // command (sys/exec.h, "Teardown").
+  sys::ExecControl control;
 };
 
 class InstanceExec {
@@ -85,7 +89,7 @@ class InstanceExec {
   // its standard streams. Errors: those of check() (the instance may have died since),
   // EINVAL naming the first stream that may not cross into an instance (only anonymous
   // pipes and /dev/null, /dev/zero, /dev/full may), the spawner's wrapped with the
-  // instance's name.
+  // instance's name, pipe2's for the control pipe.
   Result<RunningExec> run(const std::string& id, const ExecCommand& command,
                           const std::vector<Fd>& stdio);
   // The spec run() hands to the spawner (for tests and run()).

@@ -90,3 +90,22 @@ void Console::pump_outer() {
 }
 
 }  // namespace fw::monitor
+
+namespace fw::monitor {
+
+Status Console::follow_outer_size() {
+  if (::ioctl(outer_slave_.get(), TIOCSCTTY, 0) != 0) {
+    return errno_error("taking " + outer_.slave_path + " as controlling terminal");
+  }
+  return {};
+}
+
+void Console::copy_outer_size() {
+  winsize ws{};
+  if (::ioctl(outer_.master.get(), TIOCGWINSZ, &ws) != 0 || ws.ws_row == 0 || ws.ws_col == 0) {
+    return;
+  }
+  (void)::ioctl(inner_.master.get(), TIOCSWINSZ, &ws);
+}
+
+}  // namespace fw::monitor

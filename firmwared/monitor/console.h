@@ -36,6 +36,14 @@ class Console {
   // Copies what the user typed on the outer pty to PID 1's console.
   void pump_outer();
 
+  // Makes the outer pty our controlling terminal (we must lead a session without one), so
+  // that a window size set on it (CONSOLE_RESIZE, TIOCSWINSZ on the outer pts) sends us
+  // SIGWINCH (tty_ioctl(4)). Errors of TIOCSCTTY.
+  Status follow_outer_size();
+  // Gives PID 1's console the outer pty's window size (the kernel sends SIGWINCH to the
+  // console's foreground process group when it changes).
+  void copy_outer_size();
+
  private:
   void log(const char* data, size_t n);
 

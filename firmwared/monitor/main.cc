@@ -9,10 +9,12 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <utility>
@@ -79,6 +81,24 @@ int encode_status(int wstatus) {
   if (WIFEXITED(wstatus)) return WEXITSTATUS(wstatus);
   if (WIFSIGNALED(wstatus)) return 128 + WTERMSIG(wstatus);
   return 255;
+}
+
+// A signalfd for SIGWINCH with the outer pts as our controlling terminal; invalid (and
+// logged) when it cannot be had: the console then keeps its size.
+fw::Fd follow_window_size(fw::monitor::Console& console) {
+  if (auto s = console.follow_outer_size(); !s.ok()) {
+    std::fprintf(stderr, "firmwared-monitor: console size not followed: %s\n",
+                 s.error().message.c_str());
+    return {};
+  }
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGWINCH);
+  ::sigprocmask(SIG_BLOCK, &set, nullptr);
+  fw::Fd fd(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+  if (!fd) std::fprintf(stderr, "firmwared-monitor: no signalfd: %s\n", std::strerror(errno));
+  console.copy_outer_size();
+  return fd;
 }
 
 int run(const fw::monitor::Options& o) {
@@ -179,13 +199,18 @@ int run(const fw::monitor::Options& o) {
     }
   }
 
+  // Window sizes set on the outer pts (CONSOLE_RESIZE) reach PID 1's console. Only now: a
+  // blocked SIGWINCH would be inherited by PID 1, and our controlling terminal too.
+  fw::Fd winch = follow_window_size(*console);
+
   for (;;) {
-    pollfd fds[5] = {{console->inner_master(), POLLIN, 0},
+    pollfd fds[6] = {{console->inner_master(), POLLIN, 0},
                      {console->outer_master(), POLLIN, 0},
                      {pidfd->get(), POLLIN, 0},
                      {control_open ? o.control_fd : -1, POLLIN, 0},
-                     {oom.get(), POLLIN, 0}};
-    if (::poll(fds, 5, -1) < 0) {
+                     {oom.get(), POLLIN, 0},
+                     {winch.get(), POLLIN, 0}};
+    if (::poll(fds, 6, -1) < 0) {
       if (errno == EINTR) continue;
       return fail(fw::errno_error("polling"));
     }
@@ -205,6 +230,12 @@ int run(const fw::monitor::Options& o) {
         oom_seen = *kills;
         say(wire::oom_line(oom_seen));
       }
+    }
+    if (fds[5].revents & POLLIN) {
+      signalfd_siginfo si{};
+      while (::read(winch.get(), &si, sizeof(si)) > 0) {
+      }
+      console->copy_outer_size();
     }
     if (fds[2].revents & POLLIN) break;
   }

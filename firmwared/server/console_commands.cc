@@ -2,6 +2,7 @@
 
 #include <event2/event.h>
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 #include "firmwared/base/log.h"
 #include "firmwared/base/strings.h"
 #include "firmwared/host/event.h"
+#include "firmwared/server/exec_commands.h"
 #include "firmwared/server/session.h"
 
 namespace fw::server {
@@ -236,6 +238,29 @@ void register_console_commands(Dispatcher& d, core::Instances& instances) {
   auto attacher = std::make_shared<ConsoleAttacher>(instances);
   d.add("CONSOLE", [attacher](const Request& req, const Caller& caller, Responder r) {
     attacher->handle(req, caller, r);
+  });
+  d.add("CONSOLE_RESIZE", [&instances](const Request& req, const Caller&, Responder r) {
+    unsigned short rows = 0, cols = 0;
+    if (!parse_winsize(req.args[1], rows, cols)) {
+      return r.fail(make_error(
+          EINVAL, "CONSOLE_RESIZE " + quote(req.args[1]) + " is not ROWSxCOLS (each 1..65535)"));
+    }
+    auto rec = instances.find(req.args[0]);
+    if (!rec.ok()) return r.fail(rec.error());
+    const std::string pts = instances.outer_pts(rec->sha1);
+    if (pts.empty() || pts.rfind("/dev/pts/", 0) != 0) {
+      return r.fail(make_error(EBUSY, "instance " + rec->name + " is not started"));
+    }
+    // The outer pts: the monitor sees the change (SIGWINCH, the outer pts is its
+    // controlling terminal) and gives PID 1's console the same size.
+    Fd fd(::open(pts.c_str(), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC));
+    winsize ws{};
+    ws.ws_row = rows;
+    ws.ws_col = cols;
+    if (!fd || ::isatty(fd.get()) != 1 || ::ioctl(fd.get(), TIOCSWINSZ, &ws) != 0) {
+      return r.fail(errno_error("resizing the console " + pts + " of instance " + rec->name));
+    }
+    r.ok({{"sha1", rec->sha1}, {"name", rec->name}, {"rows", rows}, {"cols", cols}});
   });
   d.add("LOGS", [&instances](const Request& req, const Caller&, Responder r) {
     auto rec = instances.find(req.args[0]);

@@ -1,13 +1,17 @@
 #include "firmwared/server/exec_commands.h"
 
 #include <cctype>
+#include <charconv>
+#include <map>
 #include <memory>
 
 #include "firmwared/base/log.h"
+#include "firmwared/base/signals.h"
 #include "firmwared/base/strings.h"
 #include "firmwared/host/event.h"
 #include "firmwared/server/session.h"
 #include "firmwared/sys/exec.h"
+#include "firmwared/sys/exec_control.h"
 
 namespace fw::server {
 
@@ -25,14 +29,41 @@ bool valid_env(const std::string& kv) {
   return true;
 }
 
+struct Running;
+
+// The running EXECs by client session and request seq: only the session that sent an EXEC
+// finds it (EXEC_SIGNAL, EXEC_RESIZE), and its closing ends them.
+class RunningExecs {
+ public:
+  using Key = std::pair<uint64_t, uint64_t>;  // session id, seq
+  void add(Key k, Running* r) { running_[k] = r; }
+  void remove(Key k) { running_.erase(k); }
+  Running* find(Key k) const {
+    auto it = running_.find(k);
+    return it == running_.end() ? nullptr : it->second;
+  }
+
+ private:
+  std::map<Key, Running*> running_;
+};
+
 // One running EXEC: its waiter watched on the loop until it exits.
 struct Running {
-  Running(sys::Child w, Responder r, std::string n)
-      : waiter(std::move(w)), responder(std::move(r)), name(std::move(n)) {}
+  Running(core::RunningExec e, Responder r, std::shared_ptr<RunningExecs> reg, RunningExecs::Key k)
+      : waiter(std::move(e.waiter)),
+        control(std::move(e.control)),
+        responder(std::move(r)),
+        name(std::move(e.name)),
+        registry(std::move(reg)),
+        key(k) {}
+  ~Running() { registry->remove(key); }
   sys::Child waiter;
+  sys::ExecControl control;
   host::Event exited;
   Responder responder;
   std::string name;
+  std::shared_ptr<RunningExecs> registry;
+  RunningExecs::Key key;
 };
 
 void exited_cb(evutil_socket_t, short, void* ctx) noexcept {
@@ -45,6 +76,8 @@ void exited_cb(evutil_socket_t, short, void* ctx) noexcept {
     log::error(std::string("answering EXEC: ") + e.what());
   }
 }
+
+}  // namespace
 
 // ROWSxCOLS, each 1..65535.
 bool parse_winsize(const std::string& v, unsigned short& rows, unsigned short& cols) {
@@ -64,7 +97,37 @@ bool parse_winsize(const std::string& v, unsigned short& rows, unsigned short& c
   return number(v.substr(0, x), rows) && number(v.substr(x + 1), cols);
 }
 
-}  // namespace
+Result<ExecSignalArgs> parse_exec_signal_args(const std::vector<std::string>& args) {
+  if (args.size() != 2) return make_error(EINVAL, "EXEC_SIGNAL needs SEQ and SIGNAL");
+  ExecSignalArgs a;
+  FW_ASSIGN_OR_RETURN(a.seq, parse_exec_seq("EXEC_SIGNAL", args[0]));
+  auto sig = parse_signal(args[1]);
+  if (!sig.ok()) return make_error(EINVAL, "EXEC_SIGNAL: " + sig.error().message);
+  a.signal = *sig;
+  return a;
+}
+
+Result<ExecResizeArgs> parse_exec_resize_args(const std::vector<std::string>& args) {
+  if (args.size() != 2) return make_error(EINVAL, "EXEC_RESIZE needs SEQ and ROWSxCOLS");
+  ExecResizeArgs a;
+  FW_ASSIGN_OR_RETURN(a.seq, parse_exec_seq("EXEC_RESIZE", args[0]));
+  if (!parse_winsize(args[1], a.rows, a.cols)) {
+    return make_error(EINVAL,
+                      "EXEC_RESIZE " + quote(args[1]) + " is not ROWSxCOLS (each 1..65535)");
+  }
+  return a;
+}
+
+Result<uint64_t> parse_exec_seq(const char* command, const std::string& text) {
+  uint64_t v = 0;
+  const char* end = text.data() + text.size();
+  auto [p, ec] = std::from_chars(text.data(), end, v);
+  if (text.empty() || ec != std::errc() || p != end || v == 0) {
+    return make_error(EINVAL, std::string(command) + ": " + quote(text) +
+                                  " is not the seq of an EXEC (a positive integer)");
+  }
+  return v;
+}
 
 Result<ExecOptions> parse_exec_args(const std::vector<std::string>& args) {
   ExecOptions o;
@@ -109,8 +172,56 @@ Result<ExecOptions> parse_exec_args(const std::vector<std::string>& args) {
   return o;
 }
 
+namespace {
+
+// The running EXEC `seq` of the caller's own session: ESRCH otherwise (another client's
+// EXEC is never found, whatever seq it names).
+Result<Running*> own_exec(const RunningExecs& running, const Caller& caller, uint64_t seq,
+                          const char* command) {
+  Running* r = running.find({caller.session_id, seq});
+  if (r == nullptr || !r->control.open()) {
+    return make_error(ESRCH, std::string(command) + ": no command of this connection's EXEC " +
+                                 std::to_string(seq) + " is running");
+  }
+  return r;
+}
+
+void send_order(Running& r, const sys::ExecOrder& order, const char* command, Responder& resp,
+                Json answer) {
+  if (auto st = r.control.send(order); !st.ok()) {
+    return resp.fail(st.error().wrap(std::string(command) + " in instance " + r.name));
+  }
+  answer["name"] = r.name;
+  resp.ok(std::move(answer));
+}
+
+}  // namespace
+
 void register_exec_commands(Dispatcher& d, core::InstanceExec& exec, event_base* base) {
-  d.add("EXEC", [&exec, base](const protocol::Request& req, const Caller& caller, Responder r) {
+  auto running = std::make_shared<RunningExecs>();
+  d.add("EXEC_SIGNAL", [running](const protocol::Request& req, const Caller& caller, Responder r) {
+    auto a = parse_exec_signal_args(req.args);
+    if (!a.ok()) return r.fail(a.error());
+    auto run = own_exec(*running, caller, a->seq, "EXEC_SIGNAL");
+    if (!run.ok()) return r.fail(run.error());
+    sys::ExecOrder o;
+    o.kind = sys::ExecOrder::Kind::kSignal;
+    o.signal = a->signal;
+    send_order(**run, o, "EXEC_SIGNAL", r, {{"signal", signal_name(a->signal)}});
+  });
+  d.add("EXEC_RESIZE", [running](const protocol::Request& req, const Caller& caller, Responder r) {
+    auto a = parse_exec_resize_args(req.args);
+    if (!a.ok()) return r.fail(a.error());
+    auto run = own_exec(*running, caller, a->seq, "EXEC_RESIZE");
+    if (!run.ok()) return r.fail(run.error());
+    sys::ExecOrder o;
+    o.kind = sys::ExecOrder::Kind::kResize;
+    o.rows = a->rows;
+    o.cols = a->cols;
+    send_order(**run, o, "EXEC_RESIZE", r, {{"rows", a->rows}, {"cols", a->cols}});
+  });
+  d.add("EXEC", [&exec, base, running](const protocol::Request& req, const Caller& caller,
+                                       Responder r) {
     auto o = parse_exec_args(req.args);
     if (!o.ok()) return r.fail(o.error());
     if (auto s = exec.check(o->id); !s.ok()) return r.fail(s.error());
@@ -121,7 +232,8 @@ void register_exec_commands(Dispatcher& d, core::InstanceExec& exec, event_base*
     session->send(
         protocol::encode({{"event", "SEND_FDS"}, {"event_id", 0}, {"seq", req.seq}, {"count", 3}}));
     const ExecOptions opts = *o;
-    session->receive_fds(5000, [&exec, base, opts, r](std::vector<Fd> fds) {
+    const RunningExecs::Key key{caller.session_id, req.seq};
+    session->receive_fds(5000, [&exec, base, opts, r, running, key](std::vector<Fd> fds) {
       if (fds.size() != 3) {
         return r.fail(make_error(EINVAL,
                                  "EXEC needs the client's stdin, stdout and stderr "
@@ -132,15 +244,29 @@ void register_exec_commands(Dispatcher& d, core::InstanceExec& exec, event_base*
       // children have theirs.
       auto started = exec.run(opts.id, opts.command, fds);
       if (!started.ok()) return r.fail(started.error());
-      auto running = std::make_unique<Running>(std::move(started->waiter), r, started->name);
-      Running* raw = running.get();
+      auto owned = std::make_unique<Running>(std::move(*started), r, running, key);
+      Running* raw = owned.get();
       auto ev =
           host::Event::make(base, raw->waiter.pidfd(), EV_READ, exited_cb, raw, "the EXEC waiter");
       if (!ev.ok() || !ev->add().ok()) {
         return r.fail(make_error(ENOMEM, "watching the EXEC in " + raw->name));
       }
       raw->exited = std::move(*ev);
-      running.release();  // owned by exited_cb
+      running->add(key, raw);
+      // The client going away ends its command (sys/exec.h, "Teardown"): closing the
+      // control pipe tells the waiter. The waiter is reaped by exited_cb as usual.
+      if (auto s = Session::find(key.first); s) {
+        s->on_close([running, key] {
+          if (Running* gone = running->find(key); gone != nullptr) {
+            log::info("client " + std::to_string(key.first) + " left while its EXEC in " +
+                      gone->name + " ran: ending the command");
+            gone->control.close();
+          }
+        });
+      } else {
+        raw->control.close();  // already gone
+      }
+      owned.release();  // owned by exited_cb
     });
   });
 }

@@ -147,6 +147,28 @@ void Session::close(const std::string& why) {
   // on_closed may drop the last reference to *this: keep it alive until we return.
   auto self = weak_from_this().lock();
   if (callbacks_.on_closed) callbacks_.on_closed(*this, why);
+  run_close_hooks();
+}
+
+void Session::on_close(std::function<void()> hook) {
+  if (bev_ == nullptr) {
+    hook();
+    return;
+  }
+  close_hooks_.push_back(std::move(hook));
+}
+
+void Session::run_close_hooks() {
+  auto hooks = std::move(close_hooks_);
+  close_hooks_.clear();
+  for (auto& h : hooks) {
+    try {
+      h();
+    } catch (const std::exception& e) {
+      log::error(std::string("closing client ") + std::to_string(id_) + ": " + e.what() +
+                 ", ignoring");
+    }
+  }
 }
 
 void Session::hold() {

@@ -54,8 +54,11 @@ class Session : public std::enable_shared_from_this<Session> {
   // Stops reading; the connection closes once everything queued has been written. In relay
   // mode the terminal side is closed at once.
   void close_after_flush();
-  // Closes now; on_closed runs (at most once per session).
+  // Closes now; on_closed runs (at most once per session), then the close hooks.
   void close(const std::string& why);
+  // Runs `hook` once when the session closes (at once when it is closed already): what a
+  // command that outlives its request (a running EXEC) ties to its client.
+  void on_close(std::function<void()> hook);
 
   // Parks the session (line mode → held): lines already received and those to come are not
   // handed to on_line, the client's input stays buffered (at most kRelayBufferBytes, then
@@ -123,6 +126,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_relay_end(const std::string& why);
   void drop_relay();
   static void fds_cb(evutil_socket_t fd, short what, void* ctx) noexcept;
+  void run_close_hooks();
+  std::vector<std::function<void()>> close_hooks_;
   host::Event fds_event_;
   std::function<void(std::vector<Fd>)> fds_done_;
 

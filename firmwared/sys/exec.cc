@@ -12,11 +12,15 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <sys/syscall.h>
+#include <time.h>
+
 #include <fstream>
 
 #include <cstring>
 
 #include "firmwared/sys/confinement.h"
+#include "firmwared/sys/exec_control.h"
 
 namespace fw::sys {
 
@@ -37,53 +41,246 @@ bool has_key(const std::vector<std::string>& env, const char* key) {
   return false;
 }
 
-// Copies bytes between two descriptors until both directions are done: the pty relay of
-// `exec -t`, run by the waiter child (poll/read/write only).
-void relay(int master, int in, int out, pid_t cmd) {
-  char buf[8192];
-  bool in_open = true;
+// The waiter's supervision of the command (docs/protocol.md, EXEC_SIGNAL and EXEC_RESIZE;
+// "Teardown" in exec.h). Post-fork: system calls, memcpy and arithmetic only.
+struct Supervision {
+  pid_t cmd = -1;
+  int cmd_fd = -1;   // pidfd of the command (-1: polled with waitpid)
+  int control = -1;  // the daemon's orders (-1: none)
+  int master = -1;   // with a pty: its master, relayed to `in`/`out`
+  int in = -1, out = -1;
+  int host_proc = -1;  // the daemon's /proc (pids as kill(2) counts them here)
+  bool tty = false;
+};
+
+int64_t now_ms() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+// The process group a signal is for: the pty's foreground group, as a terminal would
+// signal it (the command's when the pty has none, or without a pty).
+pid_t target_group(const Supervision& s) {
+  pid_t pg = -1;
+  if (s.tty && ::ioctl(s.master, TIOCGPGRP, &pg) == 0 && pg > 0) return pg;
+  return s.cmd;
+}
+
+void deliver(const Supervision& s, int sig) {
+  // The command leads its own session and group (run_command): -cmd reaches its job even
+  // after the command itself exited, and the command itself if it left its group.
+  if (::kill(-target_group(s), sig) != 0) (void)::kill(s.cmd, sig);
+}
+
+// Parses a decimal number at `p` (no allocation); advances `p`.
+long parse_long(const char*& p, const char* end) {
+  while (p < end && *p == ' ') ++p;
+  bool neg = p < end && *p == '-';
+  if (neg) ++p;
+  long v = 0;
+  while (p < end && *p >= '0' && *p <= '9') v = v * 10 + (*p++ - '0');
+  return neg ? -v : v;
+}
+
+// Sends `sig` to every process of the command's session or process group, found in the
+// daemon's /proc (fields 5 and 6 of /proc/PID/stat, proc(5)), the command itself and
+// zombies left out. Returns how many it hit (with 0: how many there are).
+int signal_session(const Supervision& s, int sig) {
+  if (s.host_proc < 0) return 0;
+  int hit = 0;
+  alignas(8) char dents[8192];
+  ::lseek(s.host_proc, 0, SEEK_SET);
   for (;;) {
-    pollfd fds[2] = {{master, POLLIN, 0}, {in_open ? in : -1, POLLIN, 0}};
-    if (::poll(fds, 2, 200) < 0 && errno != EINTR) return;
-    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-      ssize_t n = ::read(master, buf, sizeof(buf));
-      if (n <= 0) return;  // EIO: the command and its children closed the slave
-      for (ssize_t off = 0; off < n;) {
-        ssize_t w = ::write(out, buf + off, static_cast<size_t>(n - off));
-        if (w <= 0) return;
-        off += w;
+    const long n = ::syscall(SYS_getdents64, s.host_proc, dents, sizeof(dents));
+    if (n <= 0) break;
+    for (long off = 0; off < n;) {
+      const char* rec = dents + off;
+      unsigned short reclen = 0;
+      std::memcpy(&reclen, rec + 16, sizeof(reclen));
+      const char* name = rec + 19;  // d_ino (8), d_off (8), d_reclen (2), d_type (1)
+      off += reclen;
+      if (name[0] < '1' || name[0] > '9') continue;
+      char path[64];
+      size_t len = std::strlen(name);
+      if (len > 20) continue;
+      std::memcpy(path, name, len);
+      std::memcpy(path + len, "/stat", 6);
+      const int fd = ::openat(s.host_proc, path, O_RDONLY | O_CLOEXEC);
+      if (fd < 0) continue;
+      char stat[512];
+      const ssize_t got = ::read(fd, stat, sizeof(stat));
+      ::close(fd);
+      if (got <= 0) continue;
+      const char* end = stat + got;
+      const char* p = end;
+      while (p > stat && p[-1] != ')') --p;  // comm may hold anything but ends at the last ')'
+      if (p == stat) continue;
+      // p is past ")": " S ppid pgrp session ..."
+      if (p + 2 > end) continue;
+      ++p;
+      const char state = *p++;
+      parse_long(p, end);  // ppid
+      const long pgrp = parse_long(p, end);
+      const long session = parse_long(p, end);
+      if (pgrp != s.cmd && session != s.cmd) continue;
+      const char* q = name;
+      const long pid = parse_long(q, name + len);
+      if (pid == s.cmd || state == 'Z') continue;  // zombies: their parent reaps them
+      if (pid > 0 && ::kill(static_cast<pid_t>(pid), sig) == 0) ++hit;
+    }
+  }
+  return hit;
+}
+
+// The client is gone: what ends the command's job (SIGHUP on a pty, as a terminal that
+// hangs up; SIGTERM otherwise), and SIGCONT so that a stopped process can act on it.
+void begin_teardown(const Supervision& s) {
+  const int sig = s.tty ? SIGHUP : SIGTERM;
+  deliver(s, sig);
+  (void)::kill(-s.cmd, sig);
+  (void)::kill(s.cmd, sig);
+  deliver(s, SIGCONT);
+}
+
+void kill_everything(const Supervision& s) {
+  (void)::kill(-target_group(s), SIGKILL);
+  (void)::kill(-s.cmd, SIGKILL);
+  (void)::kill(s.cmd, SIGKILL);
+  // Processes may fork while we look: look again until a pass finds nobody (bounded).
+  for (int pass = 0; pass < 5 && signal_session(s, SIGKILL) > 0; ++pass) {
+  }
+}
+
+void write_all(int fd, const char* buf, ssize_t n) {
+  for (ssize_t off = 0; off < n;) {
+    const ssize_t w = ::write(fd, buf + off, static_cast<size_t>(n - off));
+    if (w <= 0) return;
+    off += w;
+  }
+}
+
+// What the pty still holds once the command exited; never waits for processes the
+// command left behind holding its slave.
+void drain_master(const Supervision& s) {
+  if (s.master < 0) return;
+  const int flags = ::fcntl(s.master, F_GETFL);
+  if (flags >= 0) ::fcntl(s.master, F_SETFL, flags | O_NONBLOCK);
+  char buf[8192];
+  for (;;) {
+    const ssize_t n = ::read(s.master, buf, sizeof(buf));
+    if (n <= 0) break;
+    write_all(s.out, buf, n);
+  }
+}
+
+void apply_order(const Supervision& s, const ExecOrder& o) {
+  if (o.kind == ExecOrder::Kind::kSignal) {
+    deliver(s, o.signal);
+  } else if (s.tty) {
+    // The kernel sends SIGWINCH to the pty's foreground group (tty_ioctl(4), TIOCSWINSZ).
+    winsize ws{};
+    ws.ws_row = o.rows;
+    ws.ws_col = o.cols;
+    (void)::ioctl(s.master, TIOCSWINSZ, &ws);
+  }
+}
+
+// Closes every descriptor but the `n` of `keep` (post-fork: the waiter inherits every
+// descriptor of the daemon, among them the control pipes of other EXECs, whose end it must
+// not delay, and client sockets).
+void close_all_but(int* keep, int n) {
+  for (int i = 1; i < n; ++i) {  // insertion sort: a handful of numbers
+    for (int j = i; j > 0 && keep[j - 1] > keep[j]; --j) std::swap(keep[j - 1], keep[j]);
+  }
+  unsigned from = 0;
+  for (int i = 0; i < n; ++i) {
+    if (keep[i] < 0) continue;
+    const auto k = static_cast<unsigned>(keep[i]);
+    if (k > from) ::close_range(from, k - 1, 0);
+    from = k + 1;
+  }
+  ::close_range(from, ~0U, 0);
+}
+
+int exit_code(int st) { return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st); }
+
+// Relays the pty (with one), carries out the daemon's orders, and returns the command's
+// status once it exited (and, after a teardown, once its session is gone).
+int supervise(const Supervision& s) {
+  char buf[8192];
+  bool in_open = s.tty && s.in >= 0;
+  bool out_open = s.tty;
+  bool control_open = s.control >= 0;
+  bool ending = false;
+  int64_t kill_at = 0;
+  for (;;) {
+    pollfd fds[4] = {{s.cmd_fd, POLLIN, 0},
+                     {control_open ? s.control : -1, POLLIN, 0},
+                     {out_open ? s.master : -1, POLLIN, 0},
+                     {in_open ? s.in : -1, POLLIN, 0}};
+    int timeout = s.cmd_fd < 0 ? 200 : -1;
+    if (ending) timeout = 100;  // the grace, and whether the session is empty yet
+    if (::poll(fds, 4, timeout) < 0 && errno != EINTR) return kExecCannotRun;
+    if (out_open && (fds[2].revents & (POLLIN | POLLHUP | POLLERR))) {
+      const ssize_t n = ::read(s.master, buf, sizeof(buf));
+      if (n <= 0) {
+        out_open = false;  // EIO: every process closed the slave
+      } else {
+        write_all(s.out, buf, n);
       }
     }
-    if (in_open && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
-      ssize_t n = ::read(in, buf, sizeof(buf));
+    if (in_open && (fds[3].revents & (POLLIN | POLLHUP | POLLERR))) {
+      const ssize_t n = ::read(s.in, buf, sizeof(buf));
       if (n <= 0) {
         in_open = false;
         const char eof = 4;  // ^D: end of input for the program on the pty
-        ssize_t w = ::write(master, &eof, 1);
-        (void)w;
+        write_all(s.master, &eof, 1);
       } else {
-        ssize_t w = ::write(master, buf, static_cast<size_t>(n));
-        (void)w;
+        write_all(s.master, buf, n);
       }
     }
-    int st;
-    if (::waitpid(cmd, &st, WNOHANG) == cmd) {
-      // Drain what is left, then report through the normal path.
-      for (;;) {
-        ssize_t n = ::read(master, buf, sizeof(buf));
-        if (n <= 0) break;
-        ssize_t w = ::write(out, buf, static_cast<size_t>(n));
-        (void)w;
+    if (control_open && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+      char rec[kExecOrderBytes];
+      const ssize_t n = ::read(s.control, rec, sizeof(rec));
+      if (n > 0) {
+        if (auto o = decode_exec_order(rec, static_cast<size_t>(n)); o) apply_order(s, *o);
+      } else if (n == 0 || errno != EINTR) {
+        control_open = false;
+        if (!ending) {
+          ending = true;
+          kill_at = now_ms() + kExecTeardownGraceMs;
+          begin_teardown(s);
+        }
       }
-      ::_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
     }
+    siginfo_t info{};
+    const bool exited =
+        ::waitid(P_PID, static_cast<id_t>(s.cmd), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+        info.si_pid == s.cmd;
+    if (ending) {
+      if (now_ms() < kill_at && !(exited && signal_session(s, 0) == 0)) continue;
+      kill_everything(s);
+    } else if (!exited) {
+      continue;
+    }
+    // The command is a zombie (its pid, so its group and session ids, not reused until now).
+    drain_master(s);
+    int st = 0;
+    while (::waitpid(s.cmd, &st, 0) < 0 && errno == EINTR) {
+    }
+    return exit_code(st);
   }
 }
 
 [[noreturn]] void run_command(const Prepared& p, const InstanceExecSpec& spec,
                               const Confinement& confinement, int slave) {
+  // A session and process group of its own: signals go to its job (EXEC_SIGNAL), and a
+  // teardown finds what it started by session id.
+  ::setsid();
   if (slave >= 0) {
-    ::setsid();
+    // dup2 onto itself would keep O_CLOEXEC: move a low slave out of the way first.
+    if (slave < 3) slave = ::fcntl(slave, F_DUPFD_CLOEXEC, 3);
     ::ioctl(slave, TIOCSCTTY, 0);
     for (int i = 0; i < 3; ++i) ::dup2(slave, i);
   } else {
@@ -187,6 +384,15 @@ Result<Child> spawn_in_instance(int init_pidfd, const InstanceExecSpec& spec) {
 
   return Child::fork("the exec waiter", [&]() -> int {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    // A client that went away closes the pipes we write to: EPIPE, not death, so that we
+    // still end its command.
+    ::signal(SIGPIPE, SIG_IGN);
+    // The daemon's /proc, before the instance's mount namespace hides it: a teardown looks
+    // for the command's session there, with pids as kill(2) counts them here.
+    const int host_proc = ::open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int keep[] = {
+        spec.stdio[0], spec.stdio[1], spec.stdio[2], spec.control, init_pidfd, host_proc, 2};
+    close_all_but(keep, static_cast<int>(sizeof(keep) / sizeof(keep[0])));
     // Into the instance's cgroups first (host paths, host cgroup namespace), then its
     // cgroup namespace with the others: the command counts against the instance's limits.
     for (const auto& t : targets) {
@@ -230,14 +436,17 @@ Result<Child> spawn_in_instance(int init_pidfd, const InstanceExecSpec& spec) {
     const pid_t cmd_pid = ::fork();
     if (cmd_pid < 0) return kExecCannotRun;
     if (cmd_pid == 0) run_command(p, spec, confinement, slave);
-    if (spec.tty) {
-      ::close(slave);
-      relay(master, spec.stdio[0], spec.stdio[1], cmd_pid);
-    }
-    int st = 0;
-    while (::waitpid(cmd_pid, &st, 0) < 0 && errno == EINTR) {
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    if (spec.tty) ::close(slave);
+    Supervision s;
+    s.cmd = cmd_pid;
+    s.cmd_fd = static_cast<int>(::syscall(SYS_pidfd_open, cmd_pid, 0));
+    s.control = spec.control;
+    s.master = master;
+    s.in = spec.stdio[0];
+    s.out = spec.stdio[1];
+    s.host_proc = host_proc;
+    s.tty = spec.tty;
+    return supervise(s);
   });
 }
 

@@ -10,7 +10,12 @@ console_client.py fwctl FWCTL console ID -- STEP...
       sh=COMMAND   runs COMMAND with /bin/sh; it must exit 0
       sleep=SECS   waits
       exit=N       waits (10 s at most) until fwctl exits with status N
+      size=RxC     resizes the terminal to R rows and C columns and sends fwctl SIGWINCH,
+                   as a terminal emulator does
+      kill=SIG     sends fwctl the signal SIG (INT, TERM, ...)
     and checks that the terminal was restored (echo and canonical mode back on).
+    A word "---" instead of "--" ends fwctl's words (for `exec -t ID -- CMD`), and
+    "--size=RxC" before FWCTL gives the terminal that size from the start.
     Example: console_client.py fwctl /path/fwctl console brave_turing -- \\
                expect='[waiting' sh='fwctl start brave_turing' send='echo hi\\r' \\
                expect=hi send='\\x1d' exit=0
@@ -24,10 +29,13 @@ console_client.py hold SOCKET ID SECONDS
 Exits 0 when every step passed; otherwise prints the failing step and the transcript.
 """
 
+import fcntl
 import json
 import os
 import select
+import signal
 import socket
+import struct
 import subprocess
 import sys
 import termios
@@ -49,9 +57,16 @@ def unescape(text):
     return text.encode("utf-8").decode("unicode_escape").encode("latin-1")
 
 
+def set_size(fd, size):
+    rows, cols = (int(n) for n in size.split("x"))
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
 class Terminal:
-    def __init__(self, argv):
+    def __init__(self, argv, size=None):
         self.master, slave = os.openpty()
+        if size:
+            set_size(slave, size)
         self.slave_path = os.ttyname(slave)
         self.saved = termios.tcgetattr(slave)  # before fwctl changes it
         self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave,
@@ -104,11 +119,15 @@ class Terminal:
 
 
 def run_fwctl(args):
-    split = args.index("--") if "--" in args else len(args)
+    size = None
+    if args and args[0].startswith("--size="):
+        size, args = args[0][len("--size="):], args[1:]
+    sep = "---" if "---" in args else "--"
+    split = args.index(sep) if sep in args else len(args)
     argv, steps = args[:split], args[split + 1:]
     if not argv or not steps:
         fail("usage: console_client.py fwctl FWCTL console ID -- STEP...")
-    t = Terminal(argv)
+    t = Terminal(argv, size)
     for step in steps:
         verb, _, value = step.partition("=")
         if verb == "send":
@@ -125,6 +144,11 @@ def run_fwctl(args):
                 t.pump(max(0.0, min(0.1, end - time.monotonic())))
         elif verb == "exit":
             t.wait_exit(value)
+        elif verb == "size":
+            set_size(t.master, value)
+            t.proc.send_signal(signal.SIGWINCH)
+        elif verb == "kill":
+            t.proc.send_signal(getattr(signal, "SIG" + value))
         else:
             fail(f"unknown step {step!r}")
     if t.proc.poll() is None:

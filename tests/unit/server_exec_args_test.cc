@@ -2,6 +2,8 @@
 // terminal, so the pty's size travels as an option instead of being read from it).
 #include <gtest/gtest.h>
 
+#include <csignal>
+
 #include "firmwared/server/exec_commands.h"
 
 namespace fw::server {
@@ -36,6 +38,50 @@ TEST(ExecArgs, RefusesBadWinsize) {
     EXPECT_NE(o.error().message.find("ROWSxCOLS"), std::string::npos) << bad;
   }
   EXPECT_TRUE(parse_exec_args({"i", "--winsize", "65535x1", "--", "true"}).ok());
+}
+
+TEST(ExecSignalArgs, TakesNamesAndNumbers) {
+  for (const char* text : {"INT", "SIGINT", "int", "2"}) {
+    auto a = parse_exec_signal_args({"7", text});
+    ASSERT_TRUE(a.ok()) << text << ": " << a.error().message;
+    EXPECT_EQ(a->seq, 7u);
+    EXPECT_EQ(a->signal, SIGINT);
+  }
+  auto rt = parse_exec_signal_args({"1", "RTMIN+3"});
+  ASSERT_TRUE(rt.ok());
+  EXPECT_EQ(rt->signal, SIGRTMIN + 3);
+  // The client's own command: KILL and STOP are its to send.
+  EXPECT_EQ(parse_exec_signal_args({"1", "KILL"})->signal, SIGKILL);
+  EXPECT_EQ(parse_exec_signal_args({"1", "WINCH"})->signal, SIGWINCH);
+}
+
+TEST(ExecSignalArgs, RefusesBadSignalsAndSeqs) {
+  for (const char* bad : {"0", "65", "-1", "NOPE", "", "SIG"}) {
+    auto a = parse_exec_signal_args({"1", bad});
+    ASSERT_FALSE(a.ok()) << bad;
+    EXPECT_EQ(a.error().code, EINVAL);
+    EXPECT_NE(a.error().message.find("EXEC_SIGNAL"), std::string::npos) << a.error().message;
+  }
+  for (const char* bad : {"0", "-3", "x", "", "1x", "99999999999999999999999"}) {
+    auto a = parse_exec_signal_args({bad, "INT"});
+    ASSERT_FALSE(a.ok()) << bad;
+    EXPECT_EQ(a.error().code, EINVAL);
+    EXPECT_NE(a.error().message.find("seq"), std::string::npos) << a.error().message;
+  }
+  EXPECT_FALSE(parse_exec_signal_args({"1"}).ok());
+}
+
+TEST(ExecResizeArgs, TakesRowsAndColumns) {
+  auto a = parse_exec_resize_args({"12", "40x100"});
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  EXPECT_EQ(a->seq, 12u);
+  EXPECT_EQ(a->rows, 40);
+  EXPECT_EQ(a->cols, 100);
+  for (const char* bad : {"0x10", "10x0", "10", "x", "65536x1", "10x10x10", "-1x5"}) {
+    auto b = parse_exec_resize_args({"12", bad});
+    ASSERT_FALSE(b.ok()) << bad;
+    EXPECT_NE(b.error().message.find("ROWSxCOLS"), std::string::npos) << b.error().message;
+  }
 }
 
 }  // namespace

@@ -180,5 +180,22 @@ TEST_F(SessionTest, AReplyEndsTheRequestAndReachesTheClient) {
   EXPECT_EQ(reply["answer"], "PONG");
 }
 
+// A running EXEC ends its command when its client goes away: the hook must run once, when
+// the client closes, and at once for a session closed already.
+TEST_F(SessionTest, CloseHooksRunOnceWhenTheClientGoes) {
+  int runs = 0;
+  session_->on_close([&] { ++runs; });
+  pump([&] { return true; });
+  EXPECT_EQ(runs, 0);
+  client_.reset();
+  pump([&] { return closed_.has_value(); });
+  EXPECT_EQ(runs, 1);
+  session_->close("again");
+  EXPECT_EQ(runs, 1);
+  int late = 0;
+  session_->on_close([&] { ++late; });
+  EXPECT_EQ(late, 1);
+}
+
 }  // namespace
 }  // namespace fw::server
