@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "firmwared/sys/userns.h"
+#include "fwctl/format.h"
 
 namespace fwctl {
 
@@ -182,7 +183,7 @@ std::string daemon_config(Context& ctx, const std::string& key, bool* reachable)
   req.args = {key};
   auto r = client->call(req, std::chrono::steady_clock::now() + std::chrono::seconds(2));
   if (!r.ok() || r->is_error()) return "";
-  return fw::protocol::field_or(r->body, "value", "");
+  return config_text(fw::protocol::field_or(r->body, "value", fw::protocol::Json()));
 }
 
 }  // namespace

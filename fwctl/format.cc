@@ -27,6 +27,18 @@ std::string words(const Json& array) {
 
 }  // namespace
 
+std::string property_text(const Json& holder) {
+  if (auto e = holder.find("epoch"); e != holder.end() && e->is_number_integer()) {
+    return fw::ctime_string(e->get<int64_t>());
+  }
+  return scalar(fw::protocol::field_or(holder, "value", Json()));
+}
+
+std::string config_text(const Json& value) {
+  if (value.is_boolean()) return value.get<bool>() ? "y" : "n";
+  return scalar(value);
+}
+
 std::string format_reply(const fw::protocol::Message& reply, const std::vector<std::string>& args) {
   const Json& b = reply.body;
   const std::string& a = reply.name;
@@ -40,7 +52,7 @@ std::string format_reply(const fw::protocol::Message& reply, const std::vector<s
   }
   if (a == "FOLDERS") return words(fw::protocol::field_or(b, "folders", Json::array()));
   if (a == "CONFIG_KEYS") return words(fw::protocol::field_or(b, "keys", Json::array()));
-  if (a == "GET_CONFIG") return scalar(fw::protocol::field_or(b, "value", Json()));
+  if (a == "GET_CONFIG") return config_text(fw::protocol::field_or(b, "value", Json()));
   if (a == "SUBSCRIBED") return "";
   // fdc printed the value it set (its answer carried it back).
   if (a == "SET_PROPERTY") return args.size() >= 4 ? args[3] : "";
@@ -64,12 +76,11 @@ std::string format_reply(const fw::protocol::Message& reply, const std::vector<s
     std::string out;
     for (const auto& p : fw::protocol::field_or(b, "properties", Json::array())) {
       if (!out.empty()) out += "\n";
-      out += scalar(fw::protocol::field_or(p, "name", Json())) + ": " +
-             scalar(fw::protocol::field_or(p, "value", Json()));
+      out += scalar(fw::protocol::field_or(p, "name", Json())) + ": " + property_text(p);
     }
     return out;
   }
-  if (a == "GET_PROPERTY") return scalar(fw::protocol::field_or(b, "value", Json()));
+  if (a == "GET_PROPERTY") return property_text(b);
   if (a == "PROPERTIES") return words(fw::protocol::field_or(b, "properties", Json::array()));
   if (a == "PROPERTY_ADDED")
     return "property " + scalar(fw::protocol::field_or(b, "name", Json())) + " added";

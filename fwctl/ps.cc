@@ -10,6 +10,8 @@
 #include <optional>
 #include <sstream>
 
+#include "fwctl/format.h"
+
 namespace fwctl {
 
 namespace {
@@ -69,14 +71,19 @@ struct Row {
   std::string name, id, index, state, pid, firmware, uptime, exit;  // "-" when none
   std::string sha1;
   std::optional<uint64_t> memory;  // bytes in its cgroup, started instances only
+  std::optional<uint64_t> uptime_seconds;
 };
 
 Row row_of(const Json& show, const std::map<std::string, std::string>& firmware_names) {
   std::map<std::string, std::string> p;
   for (const auto& prop : fw::protocol::field_or(show, "properties", Json::array())) {
-    p[fw::protocol::field_or(prop, "name", "")] = fw::protocol::field_or(prop, "value", "");
+    p[fw::protocol::field_or(prop, "name", "")] = property_text(prop);
   }
-  Row r{p["name"],   p["sha1"].substr(0, 12), p["id"], p["state"], "-", "-", "-", "-", p["sha1"],
+  Row r{p["name"],   p["sha1"].substr(0, 12),
+        p["id"],     p["state"],
+        "-",         "-",
+        "-",         "-",
+        p["sha1"],   std::nullopt,
         std::nullopt};
   if (!p["exit_status"].empty() && r.state == "ready") r.exit = p["exit_status"];
   const std::string& fw_sha1 = p["firmware_sha1"];
@@ -88,7 +95,10 @@ Row row_of(const Json& show, const std::map<std::string, std::string>& firmware_
     if (!init_pid.empty() && init_pid != "0") {
       r.pid = init_pid;
       try {
-        if (auto age = process_age(std::stoll(init_pid))) r.uptime = format_uptime(*age);
+        if (auto age = process_age(std::stoll(init_pid))) {
+          r.uptime = format_uptime(*age);
+          r.uptime_seconds = *age;
+        }
       } catch (const std::exception&) {
         // Not a number: leave "-".
       }
@@ -113,6 +123,7 @@ Json json_of(const Row& r) {
           {"pid", number_or_null(r.pid)},
           {"firmware", r.firmware},
           {"uptime", r.uptime == "-" ? Json(nullptr) : Json(r.uptime)},
+          {"uptime_seconds", r.uptime_seconds ? Json(*r.uptime_seconds) : Json(nullptr)},
           {"memory", r.memory ? Json(*r.memory) : Json(nullptr)},
           {"exit_status", number_or_null(r.exit)}};
 }

@@ -59,11 +59,24 @@ const std::vector<KeyInfo>& keys() {
       } else {
         def = shipped.resources_dir;
       }
-      infos.push_back({k.name, def, k.description, internal::rule_text(k.rule)});
+      KeyInfo::Type type = KeyInfo::Type::kString;
+      if (k.rule == internal::Rule::kBool) type = KeyInfo::Type::kBoolean;
+      if (k.rule == internal::Rule::kSeconds || k.rule == internal::Rule::kConnections ||
+          k.rule == internal::Rule::kPerUid) {
+        type = KeyInfo::Type::kInteger;
+      }
+      infos.push_back({k.name, def, k.description, internal::rule_text(k.rule), type});
     }
     return infos;
   }();
   return kInfos;
+}
+
+const KeyInfo* find_key_info(std::string_view name) {
+  for (const KeyInfo& k : keys()) {
+    if (k.name == name) return &k;
+  }
+  return nullptr;
 }
 
 std::map<std::string, std::string> current_environment() {

@@ -28,7 +28,12 @@ struct KeyInfo {
   std::string default_value;  // the value used when neither file nor environment sets it
   std::string description;    // one sentence: what the key controls
   std::string rule;           // what a valid value is, completing "must be ..."
+  // How typed replies (GET_CONFIG) give the value: y/n keys as booleans, counts as numbers.
+  enum class Type { kString, kInteger, kBoolean } type = Type::kString;
 };
+
+// Returns the description of `name` (lower case), nullptr when unknown.
+const KeyInfo* find_key_info(std::string_view name);
 
 // Returns every key, sorted by name. Shipped-file defaults are resolved once, on first call.
 const std::vector<KeyInfo>& keys();

@@ -10,7 +10,8 @@
 
 namespace fw::core {
 
-using EventValue = std::variant<std::string, int64_t>;
+// std::monostate: a value not known (JSON null).
+using EventValue = std::variant<std::string, int64_t, std::monostate>;
 using EventFields = std::vector<std::pair<std::string, EventValue>>;
 
 class EventSink {

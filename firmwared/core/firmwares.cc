@@ -499,15 +499,14 @@ Result<std::vector<EntitySummary>> Firmwares::list() {
   return out;
 }
 
-std::vector<std::pair<std::string, std::string>> Firmwares::builtin_values(
-    const catalogue::FirmwareRecord& r) const {
+std::vector<PropertyValue> Firmwares::builtin_values(const catalogue::FirmwareRecord& r) const {
   return {{"name", r.name},
           {"sha1", r.sha1},
           {"base_workspace", mount_point(r.sha1)},
           {"path", r.path},
           {"uuid", r.uuid},
           {"format", r.format},
-          {"size", std::to_string(r.size)},
+          {"size", std::to_string(r.size), PropertyType::kInteger},
           {"stop_signal", r.stop_signal.empty() ? std::string("SIGTERM") : r.stop_signal}};
 }
 
@@ -526,8 +525,7 @@ std::string Firmwares::detect_stop_signal(const std::string& root, const std::st
 
 Result<std::vector<PropertyValue>> Firmwares::show(const std::string& id) {
   FW_ASSIGN_OR_RETURN(auto r, find(id));
-  std::vector<PropertyValue> out;
-  for (auto& [k, v] : builtin_values(r)) out.push_back({k, v});
+  std::vector<PropertyValue> out = builtin_values(r);
   FW_TRY(custom_.append_values(r.sha1, &out));
   return out;
 }
@@ -535,10 +533,10 @@ Result<std::vector<PropertyValue>> Firmwares::show(const std::string& id) {
 Result<std::string> Firmwares::get_property(const std::string& id, const std::string& prop) {
   FW_ASSIGN_OR_RETURN(PropertyRef ref, parse_property_ref(prop));
   FW_ASSIGN_OR_RETURN(auto r, find(id));
-  for (auto& [k, v] : builtin_values(r)) {
-    if (k == ref.name) {
+  for (auto& p : builtin_values(r)) {
+    if (p.name == ref.name) {
       FW_TRY(reject_index_on_scalar(kFolder, ref));
-      return v;
+      return p.value;
     }
   }
   return custom_.get_named(r.sha1, ref);

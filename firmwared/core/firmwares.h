@@ -93,8 +93,7 @@ class Firmwares final : public Folder {
   void remove_uncatalogued(const std::vector<catalogue::FirmwareRecord>& records);
   // Unlinks a file at once; deletes a directory tree on the executor.
   void remove_later(const std::string& path);
-  std::vector<std::pair<std::string, std::string>> builtin_values(
-      const catalogue::FirmwareRecord& r) const;
+  std::vector<PropertyValue> builtin_values(const catalogue::FirmwareRecord& r) const;
 
   std::string name_ = "firmwares";
   FirmwaresDeps d_;

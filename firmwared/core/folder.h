@@ -2,6 +2,7 @@
 // A folder: the commands every kind of entity answers. The server routes
 // PREPARE, LIST, SHOW, GET_PROPERTY, SET_PROPERTY, PROPERTIES, ADD_PROPERTY and DROP here.
 
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -20,9 +21,18 @@ struct EntitySummary {
   std::string warning;   // non-fatal remark for the user ("" none)
 };
 
+// How a property's value reads beyond its text, for typed JSON replies (SHOW, GET_PROPERTY).
+enum class PropertyType {
+  kString,
+  kInteger,  // decimal text; "" when unset or unknown (JSON null)
+  kTime,     // text as ctime(3) gives it (local time); `epoch` holds the instant
+};
+
 struct PropertyValue {
   std::string name;
-  std::string value;
+  std::string value;  // the text fdc showed
+  PropertyType type = PropertyType::kString;
+  int64_t epoch = 0;  // kTime: seconds since 1970-01-01 UTC
 };
 
 using PrepareDone = std::function<void(Result<EntitySummary>)>;

@@ -162,8 +162,7 @@ Status check_may_steal(const sys::ClientCredentials& client, const std::string& 
                                "(root may steal any interface)");
 }
 
-std::vector<std::pair<std::string, std::string>> Instances::builtin_values(
-    const catalogue::InstanceRecord& r) const {
+std::vector<PropertyValue> Instances::builtin_values(const catalogue::InstanceRecord& r) const {
   const Workspace ws = workspace(r.sha1);
   const std::string net = d_.config.net_first_two_bytes() + std::to_string(r.id);
   auto rt = running_.find(r.sha1);
@@ -173,47 +172,50 @@ std::vector<std::pair<std::string, std::string>> Instances::builtin_values(
   for (const auto& a : r.cmdline) cmdline += (cmdline.empty() ? "" : " ") + shell_quote(a);
   std::string binds;
   for (const auto& b : r.binds) binds += (binds.empty() ? "" : " ") + shell_quote(b);
-  return {{"name", r.name},
-          {"sha1", r.sha1},
-          {"base_workspace", ws.dir()},
-          {"id", std::to_string(r.id)},
-          {"pid", std::to_string(live && rt->second->monitor ? rt->second->monitor->monitor_pid()
-                                                             : r.monitor_pid)},
-          {"state", state_of(r.sha1)},
-          {"firmware_path", firmware_path},
-          {"root", ws.merged()},
-          {"inner_pts", live ? rt->second->inner_pts : ""},
-          {"outer_pts", live ? rt->second->outer_pts : ""},
-          {"time", ctime_string(r.created)},
-          {"interface", r.interface},
-          {"stolen_interface", r.stolen_interface},
-          {"stolen_btusb", r.stolen_btusb},
-          {"cmdline[]", cmdline},
-          {"firmware_sha1", r.firmware_sha1},
-          {"init_pid", std::to_string(live && rt->second->monitor ? rt->second->monitor->init_pid()
-                                                                  : r.init_pid)},
-          {"exit_status", r.exit_status ? std::to_string(*r.exit_status) : ""},
-          {"upper_dir", ws.upper()},
-          {"console_log", ws.console_log()},
-          {"ip", net + ".1"},
-          {"host_ip", net + ".254"},
-          {"userns", r.userns},
-          {"uid_base", std::to_string(userns_effective(r) ? r.uid_base : 0)},
-          {"time_offset", std::to_string(r.time_offset)},
-          {"host_access", effective_host_access(r, d_.config)},
-          {"stop_signal", stop_signal_of(r)},
-          {"on_reboot", r.on_reboot},
-          {"memory_max", r.memory_max},
-          {"pids_max", r.pids_max},
-          {"cpu_weight", r.cpu_weight},
-          {"exit_reason", r.exit_reason},
-          {"binds[]", binds}};
+  return {
+      {"name", r.name},
+      {"sha1", r.sha1},
+      {"base_workspace", ws.dir()},
+      {"id", std::to_string(r.id), PropertyType::kInteger},
+      {"pid",
+       std::to_string(live && rt->second->monitor ? rt->second->monitor->monitor_pid()
+                                                  : r.monitor_pid),
+       PropertyType::kInteger},
+      {"state", state_of(r.sha1)},
+      {"firmware_path", firmware_path},
+      {"root", ws.merged()},
+      {"inner_pts", live ? rt->second->inner_pts : ""},
+      {"outer_pts", live ? rt->second->outer_pts : ""},
+      {"time", ctime_string(r.created), PropertyType::kTime, r.created},
+      {"interface", r.interface},
+      {"stolen_interface", r.stolen_interface},
+      {"stolen_btusb", r.stolen_btusb},
+      {"cmdline[]", cmdline},
+      {"firmware_sha1", r.firmware_sha1},
+      {"init_pid",
+       std::to_string(live && rt->second->monitor ? rt->second->monitor->init_pid() : r.init_pid),
+       PropertyType::kInteger},
+      {"exit_status", r.exit_status ? std::to_string(*r.exit_status) : "", PropertyType::kInteger},
+      {"upper_dir", ws.upper()},
+      {"console_log", ws.console_log()},
+      {"ip", net + ".1"},
+      {"host_ip", net + ".254"},
+      {"userns", r.userns},
+      {"uid_base", std::to_string(userns_effective(r) ? r.uid_base : 0), PropertyType::kInteger},
+      {"time_offset", std::to_string(r.time_offset), PropertyType::kInteger},
+      {"host_access", effective_host_access(r, d_.config)},
+      {"stop_signal", stop_signal_of(r)},
+      {"on_reboot", r.on_reboot},
+      {"memory_max", r.memory_max},
+      {"pids_max", r.pids_max, PropertyType::kInteger},
+      {"cpu_weight", r.cpu_weight, PropertyType::kInteger},
+      {"exit_reason", r.exit_reason},
+      {"binds[]", binds}};
 }
 
 Result<std::vector<PropertyValue>> Instances::show(const std::string& id) {
   FW_ASSIGN_OR_RETURN(auto r, find(id));
-  std::vector<PropertyValue> out;
-  for (auto& [k, v] : builtin_values(r)) out.push_back({k, v});
+  std::vector<PropertyValue> out = builtin_values(r);
   FW_TRY(custom_.append_values(r.sha1, &out));
   return out;
 }
@@ -223,10 +225,10 @@ Result<std::string> Instances::get_property(const std::string& id, const std::st
   FW_ASSIGN_OR_RETURN(auto r, find(id));
   if (ref.name == "cmdline") return array_get("cmdline", r.cmdline, ref.index);
   if (ref.name == "binds") return array_get("binds", r.binds, ref.index);
-  for (auto& [k, v] : builtin_values(r)) {
-    if (k == ref.name) {
+  for (auto& p : builtin_values(r)) {
+    if (p.name == ref.name) {
       FW_TRY(reject_index_on_scalar(kFolder, ref));
-      return v;
+      return p.value;
     }
   }
   return custom_.get_named(r.sha1, ref);

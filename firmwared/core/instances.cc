@@ -583,7 +583,7 @@ void Instances::on_exited(const std::string& sha1, std::optional<int> status) {
                 (reason.empty() ? "" : " (" + reason + ")"));
       core::EventFields fields = {{"folder", std::string(kFolder)}, {"sha1", sha1}, {"name", name}};
       fields.push_back(
-          {"exit_status", status ? EventValue(int64_t{*status}) : EventValue(std::string())});
+          {"exit_status", status ? EventValue(int64_t{*status}) : EventValue(std::monostate{})});
       fields.push_back({"reason", reason});
       fields.push_back({"oom_kills", EventValue(static_cast<int64_t>(oom_kills))});
       d_.events.emit("DEAD", std::move(fields));

@@ -253,8 +253,7 @@ class Instances final : public Folder {
   void on_exited(const std::string& sha1, std::optional<int> status);
   Status check_writable(const catalogue::InstanceRecord& r, const std::string& prop,
                         const std::string& value, std::vector<std::string>* cmdline);
-  std::vector<std::pair<std::string, std::string>> builtin_values(
-      const catalogue::InstanceRecord& r) const;
+  std::vector<PropertyValue> builtin_values(const catalogue::InstanceRecord& r) const;
   Result<std::string> new_name();
   NetworkPlan plan_for(const catalogue::InstanceRecord& r, int64_t monitor_pid) const;
   void launch(const catalogue::InstanceRecord& r, Runtime* rt);

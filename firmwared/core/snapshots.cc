@@ -48,8 +48,8 @@ std::vector<PropertyValue> Snapshots::builtin_values(const catalogue::SnapshotRe
           {"firmware_sha1", s.firmware_sha1},
           {"parent_sha1", s.parent_sha1},
           {"instance_sha1", s.instance_sha1},
-          {"time", ctime_string(s.created)},
-          {"size", std::to_string(s.size)}};
+          {"time", ctime_string(s.created), PropertyType::kTime, s.created},
+          {"size", std::to_string(s.size), PropertyType::kInteger}};
 }
 
 Result<std::vector<PropertyValue>> Snapshots::show(const std::string& id) {
@@ -62,10 +62,10 @@ Result<std::vector<PropertyValue>> Snapshots::show(const std::string& id) {
 Result<std::string> Snapshots::get_property(const std::string& id, const std::string& prop) {
   FW_ASSIGN_OR_RETURN(PropertyRef ref, parse_property_ref(prop));
   FW_ASSIGN_OR_RETURN(auto s, instances_.find_snapshot(id));
-  for (auto& [k, v] : builtin_values(s)) {
-    if (k == ref.name) {
+  for (auto& p : builtin_values(s)) {
+    if (p.name == ref.name) {
       FW_TRY(reject_index_on_scalar(name_, ref));
-      return v;
+      return p.value;
     }
   }
   return custom_.get_named(s.sha1, ref);

@@ -3,6 +3,7 @@
 #include "firmwared/base/strings.h"
 #include "firmwared/base/version.h"
 #include "firmwared/protocol/commands.h"
+#include "firmwared/server/typed_json.h"
 
 namespace fw::server {
 
@@ -31,7 +32,8 @@ void register_builtin_commands(Dispatcher& d, Server& server, const config::Conf
       return r.fail(make_error(
           ESRCH, "unknown config key " + quote(req.args[0]) + " (CONFIG_KEYS lists them)"));
     }
-    r.ok({{"key", to_lower(req.args[0])}, {"value", *value}});
+    const std::string key = to_lower(req.args[0]);
+    r.ok({{"key", key}, {"value", config_value_json(key, *value)}});
   });
   d.add("HELP", [](const protocol::Request& req, const auto&, Responder r) {
     const protocol::CommandInfo* c = protocol::find_command(to_upper(req.args[0]));

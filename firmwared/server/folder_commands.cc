@@ -4,6 +4,7 @@
 
 #include "firmwared/base/strings.h"
 #include "firmwared/core/shell_words.h"
+#include "firmwared/server/typed_json.h"
 
 namespace fw::server {
 
@@ -15,8 +16,10 @@ void ServerEventSink::emit(const std::string& event, core::EventFields fields) {
   for (auto& [k, v] : fields) {
     if (const auto* s = std::get_if<std::string>(&v)) {
       j[k] = *s;
+    } else if (const auto* n = std::get_if<int64_t>(&v)) {
+      j[k] = *n;
     } else {
-      j[k] = std::get<int64_t>(v);
+      j[k] = nullptr;
     }
   }
   server_.notify(event, std::move(j));
@@ -44,6 +47,23 @@ Json summary_json(const std::string& folder, const core::EntitySummary& s) {
   return j;
 }
 
+// GET_PROPERTY's value with the type SHOW gives the same property (a whole property, not
+// an element such as cmdline[0], which stays text).
+core::PropertyValue typed_property(core::Folder& f, const std::string& id, const std::string& prop,
+                                   const std::string& text) {
+  core::PropertyValue out{prop, text};
+  if (prop.find('[') != std::string::npos) return out;
+  auto all = f.show(id);
+  if (!all.ok()) return out;
+  for (const auto& p : *all) {
+    if (p.name == prop) {
+      out.type = p.type;
+      out.epoch = p.epoch;
+    }
+  }
+  return out;
+}
+
 // Wraps a handler that resolves the folder from args[0].
 template <typename F>
 Dispatcher::Handler with_folder(const Folders& folders, F f) {
@@ -67,7 +87,9 @@ void register_folder_commands(Dispatcher& d, const Folders& folders) {
           const std::string folder = f.name();
           f.prepare_as(client, req.args[1], req.cwd, [r, folder](Result<core::EntitySummary> s) {
             if (!s.ok()) return r.fail(s.error());
-            r.ok(summary_json(folder, *s));
+            Json j = summary_json(folder, *s);
+            j["existed"] = s->existed;  // always there: a boolean, never a missing key
+            r.ok(j);
           });
         }));
   d.add("LIST", with_folder(folders, [](core::Folder& f, const Request&, Responder r) {
@@ -83,7 +105,7 @@ void register_folder_commands(Dispatcher& d, const Folders& folders) {
           Json list = Json::array();
           std::string sha1, name;
           for (const auto& p : *props) {
-            list.push_back({{"name", p.name}, {"value", p.value}});
+            list.push_back(property_json(p));
             if (p.name == "sha1") sha1 = p.value;
             if (p.name == "name") name = p.value;
           }
@@ -92,7 +114,9 @@ void register_folder_commands(Dispatcher& d, const Folders& folders) {
   d.add("GET_PROPERTY", with_folder(folders, [](core::Folder& f, const Request& req, Responder r) {
           auto v = f.get_property(req.args[1], req.args[2]);
           if (!v.ok()) return r.fail(v.error());
-          r.ok({{"value", *v}});
+          Json reply = Json::object();
+          put_property_value(typed_property(f, req.args[1], req.args[2], *v), reply);
+          r.ok(reply);
         }));
   d.add("SET_PROPERTY", with_folder(folders, [](core::Folder& f, const Request& req, Responder r,
                                                 const sys::ClientCredentials& client) {

@@ -195,7 +195,7 @@ rows = json.loads(sys.argv[1])
 assert isinstance(rows, list) and len(rows) == 2, rows
 for r in rows:
     assert sorted(r) == ["exit_status", "firmware", "id", "index", "memory", "name", "pid",
-                         "sha1", "state", "uptime"], r
+                         "sha1", "state", "uptime", "uptime_seconds"], r
     assert r["id"] == r["sha1"][:12] and len(r["sha1"]) == 40, r
     assert isinstance(r["index"], int), r
 init = [r for r in rows if r["name"] == sys.argv[2]][0]
@@ -203,6 +203,7 @@ sh = [r for r in rows if r["name"] == sys.argv[3]][0]
 assert init["state"] == "ready" and init["pid"] is None and init["uptime"] is None, init
 assert init["memory"] is None and init["exit_status"] == 137, init
 assert sh["state"] == "started" and isinstance(sh["pid"], int) and sh["uptime"], sh
+assert init["uptime_seconds"] is None and isinstance(sh["uptime_seconds"], int), (init, sh)
 assert isinstance(sh["memory"], int) and sh["memory"] > 0, sh
 assert sh["exit_status"] is None and sh["firmware"] == sys.argv[4], sh
 ' "$OUT" "$INIT" "$SH" "$FW"

@@ -29,7 +29,7 @@ Json names_of_commands() {
 }
 
 // Fields of a successful reply, by answer.
-std::map<std::string, Json> reply_fields() {
+std::multimap<std::string, Json> reply_fields() {
   const CommandInfo& help = *find_command("PREPARE");
   return {
       {"PONG", Json::object()},
@@ -38,6 +38,8 @@ std::map<std::string, Json> reply_fields() {
       {"FOLDERS", {{"folders", {"firmwares", "instances"}}}},
       {"CONFIG_KEYS", {{"keys", {"container_interface", "socket_path", "verbose_hook_scripts"}}}},
       {"GET_CONFIG", {{"key", "socket_path"}, {"value", "/run/firmwared.sock"}}},
+      {"GET_CONFIG", {{"key", "prevent_removal"}, {"value", false}}},
+      {"GET_CONFIG", {{"key", "client_idle_timeout"}, {"value", 300}}},
       {"HELP",
        {{"command", help.name},
         {"synopsis", help.synopsis},
@@ -55,8 +57,14 @@ std::map<std::string, Json> reply_fields() {
         {"sha1", kSha1},
         {"name", "brave_turing"},
         {"properties",
-         {{{"name", "state"}, {"value", "ready"}}, {{"name", "interface"}, {"value", "eth0"}}}}}},
+         {{{"name", "state"}, {"value", "ready"}},
+          {{"name", "id"}, {"value", 3}},
+          {{"name", "exit_status"}, {"value", nullptr}},
+          {{"name", "time"}, {"value", "2026-12-05T04:12:33Z"}, {"epoch", 1796444993}},
+          {{"name", "interface"}, {"value", "eth0"}}}}}},
       {"GET_PROPERTY", {{"value", "eth0"}}},
+      {"GET_PROPERTY", {{"value", 3}}},
+      {"GET_PROPERTY", {{"value", "2026-12-05T04:12:33Z"}, {"epoch", 1796444993}}},
       {"SET_PROPERTY", Json::object()},
       {"PROPERTIES", {{"properties", {"name", "sha1", "cmdline[]"}}}},
       {"PROPERTY_ADDED", {{"name", "owner"}}},
@@ -171,7 +179,7 @@ std::map<std::string, Json> reply_fields() {
   };
 }
 
-std::map<std::string, Json> event_fields() {
+std::multimap<std::string, Json> event_fields() {
   return {
       {"BYEBYE", Json::object()},
       {"PREPARED",
@@ -183,6 +191,12 @@ std::map<std::string, Json> event_fields() {
         {"name", "brave_turing"},
         {"exit_status", 129},
         {"reason", "reboot"},
+        {"oom_kills", 0}}},
+      {"DEAD",
+       {{"sha1", kSha1},
+        {"name", "brave_turing"},
+        {"exit_status", nullptr},
+        {"reason", ""},
         {"oom_kills", 0}}},
       {"REBOOTED", {{"folder", "instances"}, {"sha1", kSha1}, {"name", "brave_turing"}}},
       {"OOM",
@@ -217,12 +231,14 @@ void print_replies() {
   const auto fields = reply_fields();
   uint32_t seq = 100;
   for (const auto& c : commands()) {
-    auto it = fields.find(c.answer);
-    if (it == fields.end()) {
+    auto [first, last] = fields.equal_range(c.answer);
+    if (first == last) {
       std::cout << encode(Json{{"missing_sample", "reply " + c.answer}});
       continue;
     }
-    std::cout << encode(make_reply(seq++, c.answer, it->second));
+    // Several samples for one answer show its typed variants (a number, null, a time).
+    for (auto it = first; it != last; ++it)
+      std::cout << encode(make_reply(seq++, c.answer, it->second));
   }
   // A console log is whatever PID 1 wrote: invalid UTF-8 and control bytes still give a
   // valid line.

@@ -1,3 +1,4 @@
 fw_unit_test(server_exec_args_test SOURCES server_exec_args_test.cc LIBS fw_server)
 fw_unit_test(server_dispatcher_test SOURCES server_dispatcher_test.cc LIBS fw_server)
 fw_unit_test(server_session_test SOURCES server_session_test.cc LIBS fw_server)
+fw_unit_test(server_typed_json_test SOURCES server_typed_json_test.cc LIBS fw_server)
