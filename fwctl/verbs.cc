@@ -15,6 +15,7 @@
 #include "fwctl/exec.h"
 #include "fwctl/format.h"
 #include "fwctl/logs.h"
+#include "fwctl/prepare.h"
 #include "fwctl/ps.h"
 #include "fwctl/wait.h"
 
@@ -129,6 +130,13 @@ std::vector<Verb> build_verbs() {
     verb.run = [&c](Context& ctx, const std::vector<std::string>& args) {
       return run_daemon_command(ctx, c, args);
     };
+    if (c.name == "PREPARE") {
+      verb.usage = "fwctl prepare FOLDER PATH|ID [--name NAME] [--label KEY=VALUE]...";
+      verb.run = [&c](Context& ctx, const std::vector<std::string>& args) {
+        auto wire = parse_prepare_args(args);
+        return wire ? run_daemon_command(ctx, c, *wire) : kExitError;
+      };
+    }
     v.push_back(std::move(verb));
   }
   v.push_back({"events",
@@ -159,12 +167,14 @@ std::vector<Verb> build_verbs() {
                 "--json, prints the LOGS replies."},
                run_logs});
   v.push_back({"ps",
-               "fwctl ps [--json]",
-               "PS [--json]",
+               "fwctl ps [--json] [--filter FILTER]...",
+               "PS [--json] [--filter FILTER]...",
                "Lists the instances: NAME ID STATE PID FIRMWARE UPTIME MEMORY EXIT.",
                {"PID is the host pid of the instance's PID 1, UPTIME its age and MEMORY what its",
                 "cgroup holds, '-' when not started. --json prints an array of objects with",
-                "those keys in lower case (memory in bytes)."},
+                "those keys in lower case (memory in bytes) and labels (an object).",
+                "--filter label=KEY, label=KEY=VALUE, name=NAME or state=STATE keeps the",
+                "instances that match; several filters must all match."},
                run_ps});
   v.push_back({"restart",
                "fwctl restart [--graceful] ID",
@@ -206,10 +216,14 @@ std::vector<Verb> build_verbs() {
                 "extended regular expression REGEX; exit 3 on timeout, 1 if the instance stops."},
                run_start});
   v.push_back({"wait",
-               "fwctl wait ID --state ready|started [--timeout SECONDS]",
-               "WAIT ID --state ready|started [--timeout SECONDS]",
-               "Waits until an instance is in the given state; exit 3 on timeout.",
-               {},
+               "fwctl wait ID --state ready|started|--exit [--timeout SECONDS]",
+               "WAIT ID --state ready|started|--exit [--timeout SECONDS]",
+               "Waits until an instance is in the given state, or its PID 1 has exited.",
+               {"--state: exit 0 once in the state, 3 on timeout.",
+                "--exit: returns when PID 1 exits (at once, with its last status, for an",
+                "instance already stopped) and exits with PID 1's status: N for exit(N),",
+                "128+S for signal S; prints it (--json: {sha1, name, exit_status, reason}).",
+                "Exit 1 when the instance never ran, 124 on timeout."},
                run_wait});
   v.push_back({"doctor",
                "fwctl doctor [--json]",

@@ -88,12 +88,25 @@ ALTER TABLE instances ADD COLUMN exit_reason TEXT NOT NULL DEFAULT '';
 )";
 }
 
+// Version 6: labels of instances (KEY=VALUE), forgotten with their instance.
+std::string_view labels_sql() {
+  return R"(
+CREATE TABLE instance_labels (
+  sha1  TEXT NOT NULL REFERENCES instances (sha1) ON DELETE CASCADE,
+  key   TEXT NOT NULL CHECK (key <> ''),
+  value TEXT NOT NULL,
+  PRIMARY KEY (sha1, key)
+) WITHOUT ROWID;
+)";
+}
+
 constexpr Migration kMigrations[] = {
     {"creating the schema of schemas/catalogue.sql", catalogue_schema_sql},
     {"adding snapshots", snapshots_sql},
     {"adding user namespaces and clock offsets", userns_sql},
     {"adding instances.host_access", host_access_sql},
     {"adding stop signals, reboot policy, limits and exit reasons", lifecycle_sql},
+    {"adding instance labels", labels_sql},
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
