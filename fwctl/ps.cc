@@ -103,10 +103,9 @@ Row row_of(const Json& show, const std::map<std::string, std::string>& firmware_
   for (const auto& prop : fw::protocol::field_or(show, "properties", Json::array())) {
     p[fw::protocol::field_or(prop, "name", "")] = fw::protocol::field_or(prop, "value", "");
   }
-  Row r{p["name"],   p["sha1"].substr(0, 12), p["id"], p["state"], "-", "-", "-", "-", p["sha1"],
-        std::nullopt};
+  Row r{p["name"],    p["sha1"].substr(0, 12), p["id"], p["state"], "-", "-", "-", "-", p["sha1"],
+        std::nullopt, labels_of(p["labels[]"])};
   if (!p["exit_status"].empty() && r.state == "ready") r.exit = p["exit_status"];
-  r.labels = labels_of(p["labels[]"]);
   const std::string& fw_sha1 = p["firmware_sha1"];
   auto it = firmware_names.find(fw_sha1);
   r.firmware = it != firmware_names.end() ? it->second : fw_sha1.substr(0, 12);

@@ -254,7 +254,7 @@ TEST(ValidateName, RejectsBadNamesNamingTheRule) {
        "invalid name 'deadbeef': a name cannot be 6 to 40 hex digits, it would shadow a sha1 "
        "prefix"},
       {"0123456789abcdef0123456789abcdef0123456",
-       "invalid name '0123456789abcdef0123456789abcdef0123456': a name cannot be 6 or more hex "
+       "invalid name '0123456789abcdef0123456789abcdef0123456': a name cannot be 6 to 40 hex "
        "digits, it would shadow a sha1 prefix"},
       {"CAFE42",
        "invalid name 'CAFE42': a name cannot be 6 to 40 hex digits, it would shadow "
