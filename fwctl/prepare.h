@@ -14,9 +14,4 @@ std::vector<std::string> prepare_request_args(const std::string& folder, const s
                                               const std::optional<std::string>& name,
                                               const std::vector<std::string>& labels);
 
-// Hand parsing of `fwctl prepare`'s arguments (until the shared option parser takes
-// over): --name NAME / --name=NAME, --label KV / --label=KV (repeatable), two operands.
-// nullopt on a usage error (a message is printed).
-std::optional<std::vector<std::string>> parse_prepare_args(const std::vector<std::string>& args);
-
 }  // namespace fwctl

@@ -1,5 +1,5 @@
 #pragma once
-// Verbs for CI scripts: `fwctl wait ID --state S|--exit [--timeout SECONDS]` and
+// Verbs for CI scripts: `fwctl wait ID --state S [--timeout SECONDS]` and
 // `fwctl start --wait-console REGEX [--timeout SECONDS] ID`. Exit 3 on timeout.
 
 #include <string>
@@ -9,7 +9,7 @@
 
 namespace fwctl {
 
-int run_wait(Context& ctx, const std::vector<std::string>& args);
+int run_wait(Context& ctx, const Args& args);
 // fwctl wait ID --state ready|started [--timeout SECONDS]: returns once the instance is in
 // `state`; exit 3 on timeout. `timeout` <= 0: none.
 int wait_state(Context& ctx, const std::string& id, const std::string& state, double timeout);
@@ -21,6 +21,6 @@ int wait_state(Context& ctx, const std::string& id, const std::string& state, do
 // unknown status; exit 124 on timeout.
 int wait_exit(Context& ctx, const std::string& id, double timeout);
 // `fwctl start` with options; plain `fwctl start ID` keeps fdc's behaviour.
-int run_start(Context& ctx, const std::vector<std::string>& args);
+int run_start(Context& ctx, const Args& args);
 
 }  // namespace fwctl
