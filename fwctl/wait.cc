@@ -15,6 +15,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr int kExitTimeout = 3;
+// wait --exit: PID 1's own status is the exit code, so a timeout uses timeout(1)'s 124
+// rather than 3, a common exit status.
+constexpr int kExitWaitExitTimeout = 124;
 
 Deadline deadline_after(double seconds) {
   if (seconds <= 0) return std::nullopt;
