@@ -72,19 +72,46 @@ struct Row {
   std::string sha1;
   std::optional<uint64_t> memory;  // bytes in its cgroup, started instances only
   std::optional<uint64_t> uptime_seconds;
+  std::map<std::string, std::string> labels;
 };
+
+// labels[] reads "KEY=VALUE KEY=VALUE": keys and values hold no blank, quote or '='.
+std::map<std::string, std::string> labels_of(const std::string& text) {
+  std::map<std::string, std::string> out;
+  std::istringstream words(text);
+  std::string w;
+  while (words >> w) {
+    const auto eq = w.find('=');
+    if (eq != std::string::npos) out[w.substr(0, eq)] = w.substr(eq + 1);
+  }
+  return out;
+}
+
+bool matches(const Row& r, const PsFilter& f) {
+  switch (f.kind) {
+    case PsFilter::Kind::kName:
+      return r.name == f.key;
+    case PsFilter::Kind::kState:
+      return r.state == f.key;
+    case PsFilter::Kind::kLabel: {
+      auto it = r.labels.find(f.key);
+      return it != r.labels.end() && (!f.value || it->second == *f.value);
+    }
+  }
+  return false;
+}
 
 Row row_of(const Json& show, const std::map<std::string, std::string>& firmware_names) {
   std::map<std::string, std::string> p;
   for (const auto& prop : fw::protocol::field_or(show, "properties", Json::array())) {
     p[fw::protocol::field_or(prop, "name", "")] = property_text(prop);
   }
-  Row r{p["name"],   p["sha1"].substr(0, 12),
-        p["id"],     p["state"],
-        "-",         "-",
-        "-",         "-",
-        p["sha1"],   std::nullopt,
-        std::nullopt};
+  Row r{p["name"],    p["sha1"].substr(0, 12),
+        p["id"],      p["state"],
+        "-",          "-",
+        "-",          "-",
+        p["sha1"],    std::nullopt,
+        std::nullopt, labels_of(p["labels[]"])};
   if (!p["exit_status"].empty() && r.state == "ready") r.exit = p["exit_status"];
   const std::string& fw_sha1 = p["firmware_sha1"];
   auto it = firmware_names.find(fw_sha1);
@@ -125,7 +152,8 @@ Json json_of(const Row& r) {
           {"uptime", r.uptime == "-" ? Json(nullptr) : Json(r.uptime)},
           {"uptime_seconds", r.uptime_seconds ? Json(*r.uptime_seconds) : Json(nullptr)},
           {"memory", r.memory ? Json(*r.memory) : Json(nullptr)},
-          {"exit_status", number_or_null(r.exit)}};
+          {"exit_status", number_or_null(r.exit)},
+          {"labels", Json(r.labels)}};
 }
 
 // Prints rows of cells (the first is the header) in columns two spaces apart.
@@ -210,8 +238,56 @@ std::string format_uptime(uint64_t s) {
   return buf;
 }
 
-int run_ps(Context& ctx, const Args&) {
-  const bool json = ctx.json;
+std::optional<PsFilter> parse_ps_filter(const std::string& text, std::string* error) {
+  static const std::vector<std::string> kStates = {"ready", "starting", "started", "stopping"};
+  PsFilter f;
+  const auto eq = text.find('=');
+  const std::string what = text.substr(0, eq);
+  const std::string rest = eq == std::string::npos ? "" : text.substr(eq + 1);
+  if (eq == std::string::npos || rest.empty() ||
+      (what != "label" && what != "name" && what != "state")) {
+    *error = "invalid --filter '" + text +
+             "': expected label=KEY, label=KEY=VALUE, name=NAME or state=STATE";
+    return std::nullopt;
+  }
+  f.key = rest;
+  if (what == "name") f.kind = PsFilter::Kind::kName;
+  if (what == "state") {
+    f.kind = PsFilter::Kind::kState;
+    if (std::find(kStates.begin(), kStates.end(), rest) == kStates.end()) {
+      *error = "invalid --filter '" + text + "': a state is ready, starting, started or stopping";
+      return std::nullopt;
+    }
+  }
+  if (what == "label") {
+    f.kind = PsFilter::Kind::kLabel;
+    if (const auto kv = rest.find('='); kv != std::string::npos) {
+      f.key = rest.substr(0, kv);
+      f.value = rest.substr(kv + 1);
+    }
+    if (f.key.empty()) {
+      *error = "invalid --filter '" + text + "': the label key is empty";
+      return std::nullopt;
+    }
+  }
+  return f;
+}
+
+int run_ps(Context& ctx, const Args& args) {
+  std::vector<PsFilter> filters;
+  for (const std::string& text : args.values("filter")) {
+    std::string error;
+    auto f = parse_ps_filter(text, &error);
+    if (!f) {
+      std::cerr << "fwctl: " << error << "\n";
+      return kExitError;
+    }
+    filters.push_back(*f);
+  }
+  return list_instances(ctx, ctx.json, filters);
+}
+
+int list_instances(Context& ctx, bool json, const std::vector<PsFilter>& filters) {
   auto client = Client::connect(ctx.socket_path);
   if (!client.ok()) return report_error(ctx, client.error(), false);
   bool from_daemon = false;
@@ -231,7 +307,10 @@ int run_ps(Context& ctx, const Args&) {
       if (from_daemon && show.error().code == ENOENT) continue;  // dropped meanwhile
       return report_error(ctx, show.error(), from_daemon);
     }
-    rows.push_back(row_of(show->body, firmware_names));
+    Row row = row_of(show->body, firmware_names);
+    const bool kept = std::all_of(filters.begin(), filters.end(),
+                                  [&](const PsFilter& f) { return matches(row, f); });
+    if (kept) rows.push_back(std::move(row));
   }
   const auto stats = stats_by_sha1(*client, ctx);
   for (Row& r : rows) {

@@ -15,6 +15,7 @@
 #include "fwctl/exec.h"
 #include "fwctl/format.h"
 #include "fwctl/logs.h"
+#include "fwctl/prepare.h"
 #include "fwctl/ps.h"
 #include "fwctl/wait.h"
 
@@ -124,6 +125,20 @@ std::vector<Verb> build_verbs() {
     if (!operands.empty() && operands[0] == ' ') operands.erase(0, 1);
     verb.operands = {operands, c.min_args, c.max_args};
     verb.run = [&c](Context& ctx, const Args& args) { return run_daemon_command(ctx, c, args); };
+    if (c.name == "PREPARE") {
+      // --name and --label become PREPARE's name= and label= words.
+      verb.operands = {"FOLDER PATH|ID", 2, 2};
+      verb.options = {{"name", 0, "NAME", "the new instance's name (instead of a generated one)"},
+                      {"label", 0, "KEY=VALUE", "a label of the new instance", true}};
+      verb.run = [&c](Context& ctx, const Args& args) {
+        Args wire;
+        for (auto& word : prepare_request_args(args.operands()[0], args.operands()[1],
+                                               args.value("name"), args.values("label"))) {
+          wire.add_operand(std::move(word));
+        }
+        return run_daemon_command(ctx, c, wire);
+      };
+    }
     v.push_back(std::move(verb));
   }
   v.push_back(
@@ -165,13 +180,17 @@ std::vector<Verb> build_verbs() {
                .operands = {"ID", 1, 1},
                .run = run_logs});
   v.push_back({.name = "ps",
-               .synopsis = "PS [--json]",
+               .synopsis = "PS [--json] [--filter FILTER]...",
                .summary = "Lists the instances: NAME ID STATE PID FIRMWARE UPTIME MEMORY EXIT.",
                .help = {"PID is the host pid of the instance's PID 1, UPTIME its age and MEMORY "
                         "what its",
                         "cgroup holds, '-' when not started. --json prints an array of objects "
                         "with",
-                        "those keys in lower case (memory in bytes)."},
+                        "those keys in lower case (memory in bytes) and labels (an object).",
+                        "--filter label=KEY, label=KEY=VALUE, name=NAME or state=STATE keeps the",
+                        "instances that match; several filters must all match."},
+               .options = {{"filter", 0, "FILTER",
+                            "label=KEY, label=KEY=VALUE, name=NAME or state=STATE", true}},
                .run = run_ps});
   v.push_back({.name = "restart",
                .synopsis = "RESTART ID",
@@ -233,10 +252,20 @@ std::vector<Verb> build_verbs() {
                .operands = {"ID", 1, 1},
                .run = run_start});
   v.push_back({.name = "wait",
-               .synopsis = "WAIT ID --state ready|started [--timeout SECONDS]",
-               .summary = "Waits until an instance is in the given state; exit 3 on timeout.",
-               .options = {{"state", 0, "ready|started", "the state to wait for", false, true},
-                           {"timeout", 0, "SECONDS", "give up after this long (exit 3)"}},
+               .synopsis = "WAIT ID --state ready|started|--exit [--timeout SECONDS]",
+               .summary = "Waits until an instance is in the given state, or its PID 1 has "
+                          "exited.",
+               .help = {"--state: exit 0 once in the state, 3 on timeout.",
+                        "--exit: returns when PID 1 exits (at once, with its last status, for "
+                        "an",
+                        "instance already stopped) and exits with PID 1's status: N for "
+                        "exit(N),",
+                        "128+S for signal S; prints it (--json: {sha1, name, exit_status, "
+                        "reason}).",
+                        "Exit 1 when the instance never ran, 124 on timeout."},
+               .options = {{"state", 0, "ready|started", "the state to wait for"},
+                           {"exit", 0, "", "wait for PID 1 to exit; exit with its status"},
+                           {"timeout", 0, "SECONDS", "give up after this long (exit 3, or 124)"}},
                .operands = {"ID", 1, 1},
                .run = run_wait});
   v.push_back({.name = "doctor",

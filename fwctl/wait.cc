@@ -15,6 +15,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr int kExitTimeout = 3;
+// wait --exit: PID 1's own status is the exit code, so a timeout uses timeout(1)'s 124
+// rather than 3, a common exit status.
+constexpr int kExitWaitExitTimeout = 124;
 
 Deadline deadline_after(double seconds) {
   if (seconds <= 0) return std::nullopt;
@@ -61,11 +64,22 @@ int run_wait(Context& ctx, const Args& args) {
   const std::string state = args.value_or("state", "");
   double timeout = 0;
   if (!timeout_option(args, &timeout)) return kExitError;
+  const bool exit = args.has("exit");
+  if (exit == args.has("state")) {
+    std::cerr << "fwctl: wait: give either --state or --exit\n"
+              << "fwctl: usage: " << find_verb("wait")->usage() << "\n";
+    return kExitError;
+  }
+  if (exit) return wait_exit(ctx, id, timeout);
   if (state != "ready" && state != "started") {
     std::cerr << "fwctl: wait: --state '" << state << "' is not ready or started\n"
               << "fwctl: usage: " << find_verb("wait")->usage() << "\n";
     return kExitError;
   }
+  return wait_state(ctx, id, state, timeout);
+}
+
+int wait_state(Context& ctx, const std::string& id, const std::string& state, double timeout) {
   auto client = Client::connect(ctx.socket_path);
   if (!client.ok()) {
     std::cerr << "fwctl: " << client.error().message << std::endl;
@@ -91,6 +105,106 @@ int run_wait(Context& ctx, const Args& args) {
       std::cerr << "fwctl: timeout: " << id << " is not " << state << " after " << timeout
                 << " s\n";
       return kExitTimeout;
+    }
+  }
+}
+
+namespace {
+
+// What SHOW says of an instance's last run.
+struct RunState {
+  std::string sha1, name, state, exit_status, exit_reason;
+};
+
+RunState run_state_of(const fw::protocol::Message& show) {
+  RunState r;
+  for (const auto& p :
+       fw::protocol::field_or(show.body, "properties", fw::protocol::Json::array())) {
+    const std::string key = fw::protocol::field_or(p, "name", "");
+    const std::string value = fw::protocol::field_or(p, "value", "");
+    if (key == "sha1") r.sha1 = value;
+    if (key == "name") r.name = value;
+    if (key == "state") r.state = value;
+    if (key == "exit_status") r.exit_status = value;
+    if (key == "exit_reason") r.exit_reason = value;
+  }
+  return r;
+}
+
+// Prints PID 1's status and returns it as fwctl's exit code; `status` "" is unknown.
+int report_exit(const Context& ctx, const std::string& id, const RunState& r,
+                const std::string& status, const std::string& reason) {
+  int code = -1;
+  try {
+    code = status.empty() ? -1 : std::stoi(status);
+  } catch (const std::exception&) {
+    code = -1;
+  }
+  if (code < 0 || code > 255) code = -1;
+  if (ctx.json) {
+    fw::protocol::Json j = {
+        {"sha1", r.sha1},
+        {"name", r.name},
+        {"exit_status", code < 0 ? fw::protocol::Json(nullptr) : fw::protocol::Json(code)},
+        {"reason", reason}};
+    std::cout << j.dump() << std::endl;
+  } else if (code >= 0) {
+    std::cout << id << " exited: status " << code << (reason.empty() ? "" : " (" + reason + ")")
+              << std::endl;
+  }
+  if (code < 0) {
+    std::cerr << "fwctl: " << id << " ended but its exit status is unknown\n";
+    return kExitError;
+  }
+  return code;
+}
+
+}  // namespace
+
+int wait_exit(Context& ctx, const std::string& id, double timeout) {
+  auto client = Client::connect(ctx.socket_path);
+  if (!client.ok()) {
+    std::cerr << "fwctl: " << client.error().message << std::endl;
+    return kExitUnreachable;
+  }
+  int rc = kExitOk;
+  // Subscribe first, then read the state: a DEAD cannot slip between the two.
+  if (!ask(*client, "SUBSCRIBE", {}, &rc)) return rc;
+  const Deadline deadline = deadline_after(timeout);
+  for (;;) {
+    auto show = ask(*client, "SHOW", {"instances", id}, &rc);
+    if (!show) return rc;
+    const RunState r = run_state_of(*show);
+    if (r.state == "ready") {
+      if (r.exit_status.empty() && r.exit_reason.empty()) {
+        std::cerr << "fwctl: " << id << " has not run since it was prepared: no exit status\n";
+        return kExitError;
+      }
+      return report_exit(ctx, id, r, r.exit_status, r.exit_reason);
+    }
+    // Until the DEAD of this instance (or a 1 s tick, in case one was missed).
+    const auto tick = Clock::now() + std::chrono::seconds(1);
+    const Deadline until = deadline && *deadline < tick ? deadline : Deadline(tick);
+    for (;;) {
+      auto msg = client->read_message(until);
+      if (!msg.ok() && msg.error().code != ETIMEDOUT) {
+        std::cerr << "fwctl: " << msg.error().message << std::endl;
+        return kExitUnreachable;
+      }
+      if (!msg.ok()) break;
+      if (msg->kind != fw::protocol::Message::Kind::kEvent || msg->name != "DEAD" ||
+          fw::protocol::field_or(msg->body, "sha1", "") != r.sha1) {
+        continue;
+      }
+      const auto status = msg->body.find("exit_status");
+      const std::string text = status != msg->body.end() && status->is_number_integer()
+                                   ? std::to_string(status->get<int64_t>())
+                                   : "";
+      return report_exit(ctx, id, r, text, fw::protocol::field_or(msg->body, "reason", ""));
+    }
+    if (expired(deadline)) {
+      std::cerr << "fwctl: timeout: PID 1 of " << id << " still runs after " << timeout << " s\n";
+      return kExitWaitExitTimeout;
     }
   }
 }

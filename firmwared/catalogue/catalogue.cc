@@ -101,6 +101,18 @@ CREATE TABLE instance_binds (
 )";
 }
 
+// Version 7: labels of instances (KEY=VALUE), forgotten with their instance.
+std::string_view labels_sql() {
+  return R"(
+CREATE TABLE instance_labels (
+  sha1  TEXT NOT NULL REFERENCES instances (sha1) ON DELETE CASCADE,
+  key   TEXT NOT NULL CHECK (key <> ''),
+  value TEXT NOT NULL,
+  PRIMARY KEY (sha1, key)
+) WITHOUT ROWID;
+)";
+}
+
 constexpr Migration kMigrations[] = {
     {"creating the schema of schemas/catalogue.sql", catalogue_schema_sql},
     {"adding snapshots", snapshots_sql},
@@ -108,6 +120,7 @@ constexpr Migration kMigrations[] = {
     {"adding instances.host_access", host_access_sql},
     {"adding stop signals, reboot policy, limits and exit reasons", lifecycle_sql},
     {"adding instance_binds", binds_sql},
+    {"adding instance labels", labels_sql},
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -68,6 +69,8 @@ struct InstanceRecord {
   std::string exit_reason;
   // Schema version 6: host paths bound into the instance, "HOST:TARGET:ro|rw" each.
   std::vector<std::string> binds;
+  // Schema version 7: labels, key -> value (validated by the caller, core/labels.h).
+  std::map<std::string, std::string> labels;
 };
 
 // A frozen upper layer (schema version 2): stacked on its parent snapshot, if any, and on
@@ -127,7 +130,7 @@ class Catalogue {
   // them, while instances or snapshots reference it.
   Status delete_firmware(const std::string& sha1);
 
-  // Inserts the instance or replaces every field (name and cmdline included). EINVAL for a
+  // Inserts the instance or replaces every field (name, cmdline and labels included). EINVAL for a
   // malformed sha1 or an id outside 0..254; ENOENT when firmware_sha1 or snapshot_sha1 is
   // not catalogued;
   // EEXIST when another instance has the name or the id.
@@ -135,7 +138,7 @@ class Catalogue {
   Result<std::optional<InstanceRecord>> get_instance(const std::string& sha1);
   // Ordered by id.
   Result<std::vector<InstanceRecord>> list_instances();
-  // Deletes the instance, its cmdline, name and custom values. ENOENT when absent.
+  // Deletes the instance, its cmdline, labels, name and custom values. ENOENT when absent.
   Status delete_instance(const std::string& sha1);
   // The lowest id in 0..254 no instance uses; ENOSPC when all 255 are used.
   Result<int> lowest_free_instance_id();

@@ -143,6 +143,14 @@ Result<std::vector<InstanceRecord>> select_instances(Db& db, std::string_view wh
     FW_ASSIGN_OR_RETURN(
         r.binds,
         query_texts(db, "SELECT value FROM instance_binds WHERE sha1 = ?1 ORDER BY idx", r.sha1));
+    FW_ASSIGN_OR_RETURN(Statement labels,
+                        db.prepare("SELECT key, value FROM instance_labels WHERE sha1 = ?1"));
+    labels.bind(1, r.sha1);
+    for (;;) {
+      FW_ASSIGN_OR_RETURN(bool row, labels.step());
+      if (!row) break;
+      r.labels.emplace(labels.column_text(0), labels.column_text(1));
+    }
   }
   return out;
 }
@@ -157,6 +165,19 @@ Status write_texts(Db& db, const std::string& table, const std::string& sha1,
   insert.bind(1, sha1);
   for (size_t i = 0; i < values.size(); ++i) {
     FW_TRY(insert.bind(2, static_cast<int64_t>(i)).bind(3, values[i]).run());
+    insert.reset();
+  }
+  return {};
+}
+
+Status write_labels(Db& db, const InstanceRecord& r) {
+  FW_ASSIGN_OR_RETURN(Statement clear, db.prepare("DELETE FROM instance_labels WHERE sha1 = ?1"));
+  FW_TRY(clear.bind(1, r.sha1).run());
+  FW_ASSIGN_OR_RETURN(Statement insert, db.prepare("INSERT INTO instance_labels (sha1, key, value) "
+                                                   "VALUES (?1, ?2, ?3)"));
+  insert.bind(1, r.sha1);
+  for (const auto& [key, value] : r.labels) {
+    FW_TRY(insert.bind(2, key).bind(3, value).run());
     insert.reset();
   }
   return {};
@@ -194,7 +215,8 @@ Status write_instance(Db& db, const InstanceRecord& r) {
     FW_TRY(insert.bind(2, static_cast<int64_t>(i)).bind(3, r.cmdline[i]).run());
     insert.reset();
   }
-  return write_texts(db, "instance_binds", r.sha1, r.binds);
+  FW_TRY(write_texts(db, "instance_binds", r.sha1, r.binds));
+  return write_labels(db, r);
 }
 
 // EINVAL, ENOENT or EEXIST when `r` cannot be stored, with a message saying why.
@@ -322,7 +344,7 @@ Status Catalogue::delete_instance(const std::string& sha1) {
   auto remove = [&]() -> Status {
     FW_ASSIGN_OR_RETURN(bool exists, entity_exists(db_, kInstances, sha1));
     if (!exists) return make_error(ENOENT, "not in the catalogue");
-    return delete_entity(db_, kInstances, sha1);  // instance_cmdline rows cascade
+    return delete_entity(db_, kInstances, sha1);  // instance_cmdline and labels cascade
   };
   return with_context(transaction(remove), "deleting instance " + sha1);
 }

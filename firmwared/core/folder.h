@@ -37,6 +37,18 @@ struct PropertyValue {
 
 using PrepareDone = std::function<void(Result<EntitySummary>)>;
 
+// PREPARE's optional words after FOLDER and SOURCE (docs/protocol.md): `name=NAME` and
+// `label=KEY=VALUE` (repeatable). Only instances take them.
+struct PrepareOptions {
+  std::optional<std::string> name;
+  std::vector<std::string> labels;  // "KEY=VALUE", as given
+  bool empty() const { return !name && labels.empty(); }
+};
+
+// Splits PREPARE's option words. EINVAL naming the word for one that is neither `name=...`
+// nor `label=...`, or a second name=. Values are checked by the folder.
+Result<PrepareOptions> parse_prepare_options(const std::vector<std::string>& words);
+
 class Folder {
  public:
   virtual ~Folder() = default;
@@ -54,6 +66,11 @@ class Folder {
     (void)client;
     prepare(source, cwd, std::move(done));
   }
+  // PREPARE with options: the default refuses any (EINVAL naming the folder) and otherwise
+  // is prepare_as().
+  virtual void prepare_with(const sys::ClientCredentials& client, const std::string& source,
+                            const std::optional<std::string>& cwd, const PrepareOptions& options,
+                            PrepareDone done);
   virtual Result<std::vector<EntitySummary>> list() = 0;
   // Every property, in PROPERTIES order.
   virtual Result<std::vector<PropertyValue>> show(const std::string& id) = 0;

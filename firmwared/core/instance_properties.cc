@@ -7,6 +7,7 @@
 #include <ctime>
 
 #include "firmwared/base/host_access.h"
+#include "firmwared/base/log.h"
 #include "firmwared/base/signals.h"
 #include "firmwared/base/strings.h"
 #include "firmwared/core/binds.h"
@@ -54,7 +55,8 @@ const std::vector<std::string>& builtin_names() {
                                                  "pids_max",
                                                  "cpu_weight",
                                                  "exit_reason",
-                                                 "binds[]"};
+                                                 "binds[]",
+                                                 "labels[]"};
   return names;
 }
 
@@ -210,7 +212,9 @@ std::vector<PropertyValue> Instances::builtin_values(const catalogue::InstanceRe
       {"pids_max", r.pids_max, PropertyType::kInteger},
       {"cpu_weight", r.cpu_weight, PropertyType::kInteger},
       {"exit_reason", r.exit_reason},
-      {"binds[]", binds}};
+      {"binds[]", binds},
+      // Label keys and values need no quoting (labels.h): plain words.
+      {"labels[]", join(label_list(r.labels), " ")}};
 }
 
 Result<std::vector<PropertyValue>> Instances::show(const std::string& id) {
@@ -225,6 +229,7 @@ Result<std::string> Instances::get_property(const std::string& id, const std::st
   FW_ASSIGN_OR_RETURN(auto r, find(id));
   if (ref.name == "cmdline") return array_get("cmdline", r.cmdline, ref.index);
   if (ref.name == "binds") return array_get("binds", r.binds, ref.index);
+  if (ref.name == "labels") return array_get("labels", label_list(r.labels), ref.index);
   for (auto& p : builtin_values(r)) {
     if (p.name == ref.name) {
       FW_TRY(reject_index_on_scalar(kFolder, ref));
@@ -283,6 +288,10 @@ Status Instances::set_property(const std::string& id, const std::string& prop,
         {{"folder", std::string(kFolder)}, {"sha1", r.sha1}, {"name", r.name}, {"property", prop}});
     return Status();
   };
+  if (ref.name == "name" || ref.name == "labels") {
+    FW_TRY(set_identity_property(r, ref, value));
+    return emit();
+  }
   if (ref.name == "cmdline") {
     FW_TRY(check_writable(r, "cmdline", value, nullptr));
     std::vector<std::string> v = r.cmdline;
@@ -328,6 +337,29 @@ Status Instances::set_property(const std::string& id, const std::string& prop,
   }
   FW_TRY(custom_.set_named(r.sha1, ref, value));
   return emit();
+}
+
+Status Instances::set_identity_property(catalogue::InstanceRecord& r, const PropertyRef& ref,
+                                        const std::string& value) {
+  if (ref.name == "labels") {
+    std::vector<std::string> list = label_list(r.labels);
+    FW_TRY(array_set("labels", list, ref.index, value));
+    FW_ASSIGN_OR_RETURN(r.labels, parse_labels(list));
+    return d_.catalogue.put_instance(r);
+  }
+  FW_TRY(reject_index_on_scalar(kFolder, ref));
+  const std::string state = state_of(r.sha1);
+  if (state != "ready") {
+    return make_error(EBUSY, "instance " + r.name + " is " + state +
+                                 ": its name (PID 1's hostname) can change only while ready");
+  }
+  FW_TRY(validate_name(value));
+  if (value == r.name) return {};
+  FW_ASSIGN_OR_RETURN(bool taken, d_.catalogue.name_taken(kFolder, value));
+  if (taken) return make_error(EEXIST, "an instance named " + quote(value) + " already exists");
+  log::info("instance " + r.name + " [" + r.sha1 + "] renamed " + value);
+  r.name = value;
+  return d_.catalogue.put_instance(r);
 }
 
 Status Instances::set_runtime_property(catalogue::InstanceRecord& r, const std::string& prop,

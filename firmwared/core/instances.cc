@@ -152,15 +152,38 @@ void Instances::prepare(const std::string& source, const std::optional<std::stri
 
 void Instances::prepare_as(const sys::ClientCredentials& client, const std::string& source,
                            const std::optional<std::string>& cwd, PrepareDone done) {
+  prepare_with(client, source, cwd, PrepareOptions{}, std::move(done));
+}
+
+Result<Instances::Wanted> Instances::check_wanted(const PrepareOptions& options) {
+  Wanted w;
+  if (options.name) {
+    FW_TRY(validate_name(*options.name));
+    FW_ASSIGN_OR_RETURN(bool taken, d_.catalogue.name_taken(kFolder, *options.name));
+    if (taken) {
+      return make_error(EEXIST, "an instance named " + quote(*options.name) + " already exists");
+    }
+    w.name = *options.name;
+  }
+  FW_ASSIGN_OR_RETURN(w.labels, parse_labels(options.labels));
+  return w;
+}
+
+void Instances::prepare_with(const sys::ClientCredentials& client, const std::string& source,
+                             const std::optional<std::string>& cwd, const PrepareOptions& options,
+                             PrepareDone done) {
+  auto checked = check_wanted(options);
+  if (!checked.ok()) return done(checked.error().wrap("preparing an instance"));
+  const Wanted wanted = std::move(*checked);
   auto fw = d_.firmwares.find(source);
-  if (fw.ok()) return done(create(*fw));
+  if (fw.ok()) return done(create(*fw, "", wanted));
   // A snapshot identifier (never a path): a new instance stacked on it.
   if (source.find('/') == std::string::npos) {
     auto snap = find_snapshot(source);
     if (snap.ok()) {
       auto base = d_.firmwares.find(snap->firmware_sha1);
       if (!base.ok()) return done(base.error());
-      return done(create(*base, snap->sha1));
+      return done(create(*base, snap->sha1, wanted));
     }
     if (snap.error().code != ENOENT) return done(snap.error());
   }
@@ -168,19 +191,31 @@ void Instances::prepare_as(const sys::ClientCredentials& client, const std::stri
   if (source.find('/') == std::string::npos && source.find("://") == std::string::npos) {
     return done(fw.error());
   }
-  d_.firmwares.prepare_as(client, source, cwd, [this, done](Result<EntitySummary> imported) {
-    if (!imported.ok()) return done(imported.error());
-    auto record = d_.firmwares.find(imported->sha1);
-    if (!record.ok()) return done(record.error());
-    done(create(*record));
-  });
+  d_.firmwares.prepare_as(client, source, cwd,
+                          [this, done, wanted](Result<EntitySummary> imported) {
+                            if (!imported.ok()) return done(imported.error());
+                            auto record = d_.firmwares.find(imported->sha1);
+                            if (!record.ok()) return done(record.error());
+                            done(create(*record, "", wanted));
+                          });
 }
 
 Result<EntitySummary> Instances::create(const catalogue::FirmwareRecord& fw,
-                                        const std::string& snapshot_sha1) {
+                                        const std::string& snapshot_sha1, const Wanted& wanted) {
   catalogue::InstanceRecord r;
   FW_ASSIGN_OR_RETURN(r.id, d_.catalogue.lowest_free_instance_id());
-  FW_ASSIGN_OR_RETURN(r.name, new_name());
+  if (wanted.name.empty()) {
+    FW_ASSIGN_OR_RETURN(r.name, new_name());
+  } else {
+    // Checked before an import, which runs off the loop: taken meanwhile?
+    FW_ASSIGN_OR_RETURN(bool taken, d_.catalogue.name_taken(kFolder, wanted.name));
+    if (taken) {
+      return make_error(EEXIST, "preparing an instance: an instance named " + quote(wanted.name) +
+                                    " already exists");
+    }
+    r.name = wanted.name;
+  }
+  r.labels = wanted.labels;
   r.created = static_cast<int64_t>(::time(nullptr));
   std::uniform_int_distribution<uint64_t> dist;
   r.sha1 = sys::sha1_hex(fw.sha1 + ":" + r.name + ":" + std::to_string(r.created) + ":" +

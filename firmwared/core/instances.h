@@ -21,10 +21,12 @@
 #include "firmwared/core/folder.h"
 #include "firmwared/core/instance_cgroups.h"
 #include "firmwared/core/instance_mounter.h"
+#include "firmwared/core/labels.h"
 #include "firmwared/core/launcher.h"
 #include "firmwared/core/names.h"
 #include "firmwared/core/network.h"
 #include "firmwared/core/profiles.h"
+#include "firmwared/core/property_ref.h"
 #include "firmwared/core/trash.h"
 #include "firmwared/core/workspace.h"
 
@@ -89,6 +91,12 @@ class Instances final : public Folder {
   // A path is imported as firmware with the client's rights (Firmwares::prepare_as).
   void prepare_as(const sys::ClientCredentials& client, const std::string& source,
                   const std::optional<std::string>& cwd, PrepareDone done) override;
+  // PREPARE instances SOURCE name=NAME label=KEY=VALUE...: the name (validate_name, EEXIST
+  // when another instance has it) and labels (parse_labels) are checked before anything is
+  // imported or created.
+  void prepare_with(const sys::ClientCredentials& client, const std::string& source,
+                    const std::optional<std::string>& cwd, const PrepareOptions& options,
+                    PrepareDone done) override;
   Result<std::vector<EntitySummary>> list() override;
   Result<std::vector<PropertyValue>> show(const std::string& id) override;
   Result<std::string> get_property(const std::string& id, const std::string& prop) override;
@@ -164,8 +172,17 @@ class Instances final : public Folder {
 
  private:
   struct Runtime;
+  // What a PREPARE asks of the instance it creates, checked.
+  struct Wanted {
+    std::string name;  // "" picks one from the word lists
+    Labels labels;
+  };
   Result<EntitySummary> create(const catalogue::FirmwareRecord& fw,
-                               const std::string& snapshot_sha1 = "");
+                               const std::string& snapshot_sha1 = "", const Wanted& wanted = {});
+  Result<Wanted> check_wanted(const PrepareOptions& options);
+  // SET_PROPERTY name (ready only, else EBUSY: the name is PID 1's hostname) and labels[].
+  Status set_identity_property(catalogue::InstanceRecord& r, const PropertyRef& ref,
+                               const std::string& value);
   // The lower layers of an instance, top first: its snapshot chain, then the firmware.
   Result<std::vector<std::string>> lower_stack(const std::string& firmware_sha1,
                                                const std::string& snapshot_sha1);

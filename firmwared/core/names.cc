@@ -16,6 +16,9 @@ namespace {
 constexpr size_t kMinWord = 2;
 constexpr size_t kMaxWord = 12;
 constexpr size_t kMaxName = 64;
+// The shortest sha1 prefix an identifier may be (identifiers.cc).
+constexpr size_t kMinSha1Prefix = 6;
+constexpr size_t kSha1Digits = 40;
 // Random picks before the exhaustive scan: with half of the names taken, 8 picks all miss
 // with probability 1/256, and the scan still guarantees an answer.
 constexpr int kRandomPicks = 8;
@@ -148,6 +151,15 @@ Status validate_name(std::string_view name) {
     return invalid("a name cannot start with '-' or '.'");
   }
   if (is_sha1(name)) return invalid("a name cannot be 40 hex digits, it would shadow a sha1");
+  // Identifiers resolve names first: a name such as "deadbeef" would hide the entity whose
+  // sha1 starts with it, and a number reads as an instance index (fwctl ps).
+  const bool all_digits = name.find_first_not_of("0123456789") == std::string_view::npos;
+  if (all_digits) return invalid("a name cannot be only digits, it would look like an index");
+  const bool all_hex = name.find_first_not_of("0123456789abcdefABCDEF") == std::string_view::npos;
+  if (all_hex && name.size() >= kMinSha1Prefix && name.size() <= kSha1Digits) {
+    return invalid("a name cannot be " + std::to_string(kMinSha1Prefix) + " to " +
+                   std::to_string(kSha1Digits) + " hex digits, it would shadow a sha1 prefix");
+  }
   return {};
 }
 

@@ -49,9 +49,10 @@ Result<std::string> pick_name(const WordLists& words,
                               const std::function<bool(const std::string&)>& taken,
                               std::mt19937_64& rng);
 
-// Checks a name a user gives with SET_PROPERTY name: 1..64 bytes of [A-Za-z0-9._-], not
-// starting with '-' or '.' (so neither "." nor ".."), and not 40 hex digits (it would
-// shadow a sha1). EINVAL naming the name and the rule it breaks.
+// Checks a name a user gives (PREPARE's name=, SET_PROPERTY name): 1..64 bytes of [A-Za-z0-9._-],
+// not starting with '-' or '.' (so neither "." nor ".."), not only digits (an index), and not 6 or
+// more hex digits only (it would shadow a sha1 or a sha1 prefix, which identifiers also accept).
+// EINVAL naming the name and the rule it breaks.
 Status validate_name(std::string_view name);
 
 }  // namespace fw::core

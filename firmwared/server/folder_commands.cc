@@ -85,12 +85,15 @@ void register_folder_commands(Dispatcher& d, const Folders& folders) {
   d.add("PREPARE", with_folder(folders, [](core::Folder& f, const Request& req, Responder r,
                                            const sys::ClientCredentials& client) {
           const std::string folder = f.name();
-          f.prepare_as(client, req.args[1], req.cwd, [r, folder](Result<core::EntitySummary> s) {
-            if (!s.ok()) return r.fail(s.error());
-            Json j = summary_json(folder, *s);
-            j["existed"] = s->existed;  // always there: a boolean, never a missing key
-            r.ok(j);
-          });
+          auto options = core::parse_prepare_options({req.args.begin() + 2, req.args.end()});
+          if (!options.ok()) return r.fail(options.error());
+          f.prepare_with(
+              client, req.args[1], req.cwd, *options, [r, folder](Result<core::EntitySummary> s) {
+                if (!s.ok()) return r.fail(s.error());
+                Json j = summary_json(folder, *s);
+                j["existed"] = s->existed;  // always there: a boolean, never a missing key
+                r.ok(j);
+              });
         }));
   d.add("LIST", with_folder(folders, [](core::Folder& f, const Request&, Responder r) {
           auto all = f.list();

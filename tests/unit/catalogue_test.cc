@@ -100,6 +100,7 @@ void expect_same(const InstanceRecord& want, const InstanceRecord& got) {
   EXPECT_EQ(want.cmdline, got.cmdline);
   EXPECT_EQ(want.binds, got.binds);
   EXPECT_EQ(want.host_access, got.host_access);
+  EXPECT_EQ(want.labels, got.labels);
 }
 
 template <typename Record>
@@ -157,8 +158,8 @@ INSTANTIATE_TEST_SUITE_P(Storage, CatalogueTest, ::testing::Values(false, true),
                          });
 
 TEST_P(CatalogueTest, SchemaVersionIsTheSupportedOne) {
-  EXPECT_EQ(Catalogue::supported_schema_version(), 6);
-  EXPECT_EQ(cat().schema_version(), 6);
+  EXPECT_EQ(Catalogue::supported_schema_version(), 7);
+  EXPECT_EQ(cat().schema_version(), 7);
 }
 
 SnapshotRecord snapshot(unsigned n, const std::string& firmware_sha1, const std::string& parent,
@@ -317,6 +318,36 @@ TEST_P(CatalogueTest, InstanceRoundTripKeepsEveryField) {
   auto none = cat().get_instance(sha(0xdead));
   ASSERT_TRUE(Ok(none));
   EXPECT_FALSE(none->has_value());
+}
+
+// Schema version 7: labels are stored with the instance, replaced as a whole by put_instance
+// and forgotten with it.
+TEST_P(CatalogueTest, LabelsRoundTripAreReplacedAndForgotten) {
+  FirmwareRecord f = firmware(1, "base");
+  ASSERT_TRUE(Ok(cat().put_firmware(f)));
+  InstanceRecord i = instance(1, 4, f.sha1, "web1");
+  i.labels = {{"ci", "1"}, {"job", "build-42"}, {"empty", ""}};
+  InstanceRecord other = instance(2, 5, f.sha1, "web2");
+  other.labels = {{"ci", "2"}};
+  ASSERT_TRUE(Ok(cat().put_instance(i)));
+  ASSERT_TRUE(Ok(cat().put_instance(other)));
+  ASSERT_NO_FATAL_FAILURE(reopen());
+  expect_same(i, **cat().get_instance(i.sha1));
+  auto all = cat().list_instances();
+  ASSERT_TRUE(Ok(all));
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[1].labels, other.labels);
+
+  i.labels = {{"job", "build-43"}};
+  ASSERT_TRUE(Ok(cat().put_instance(i)));
+  ASSERT_NO_FATAL_FAILURE(reopen());
+  EXPECT_EQ((**cat().get_instance(i.sha1)).labels, i.labels);
+
+  ASSERT_TRUE(Ok(cat().delete_instance(i.sha1)));
+  i.labels.clear();
+  ASSERT_TRUE(Ok(cat().put_instance(i)));  // same sha1 again: the old labels are gone
+  EXPECT_TRUE((**cat().get_instance(i.sha1)).labels.empty());
+  EXPECT_EQ((**cat().get_instance(other.sha1)).labels, other.labels);
 }
 
 // Schema version 5: the stop signals, reboot policy, limits and exit reason.
@@ -754,11 +785,11 @@ TEST(CatalogueFile, MigratesAnEmptyVersion0File) {
   {
     auto c = Catalogue::open(path);
     ASSERT_TRUE(Ok(c));
-    EXPECT_EQ(c->schema_version(), 6);
+    EXPECT_EQ(c->schema_version(), 7);
     ASSERT_TRUE(Ok(c->put_firmware(firmware(1, "a"))));
   }
-  EXPECT_EQ(*user_version(path), 6);
-  EXPECT_EQ(*table_count(path), 8);
+  EXPECT_EQ(*user_version(path), 7);
+  EXPECT_EQ(*table_count(path), 9);
   auto again = Catalogue::open(path);  // already current: nothing to do, data kept
   ASSERT_TRUE(Ok(again));
   EXPECT_EQ(sha1s_of(*again->list_firmwares()), Strings{firmware(1, "a").sha1});
@@ -785,8 +816,8 @@ TEST(CatalogueFile, MigratesAVersion1FileKeepingItsData) {
   }
   auto c = Catalogue::open(path);
   ASSERT_TRUE(Ok(c));
-  EXPECT_EQ(c->schema_version(), 6);
-  EXPECT_EQ(*user_version(path), 6);
+  EXPECT_EQ(c->schema_version(), 7);
+  EXPECT_EQ(*user_version(path), 7);
   auto fws = c->list_firmwares();
   ASSERT_TRUE(Ok(fws));
   ASSERT_EQ(fws->size(), 1u);
@@ -808,6 +839,7 @@ TEST(CatalogueFile, MigratesAVersion1FileKeepingItsData) {
   EXPECT_EQ((*inst)->pids_max, "");
   EXPECT_EQ((*inst)->cpu_weight, "");
   EXPECT_EQ((*inst)->exit_reason, "");
+  EXPECT_TRUE((*inst)->labels.empty());  // version 7: no labels
   SnapshotRecord s = snapshot(1, firmware(1, "").sha1, "", "snap");
   ASSERT_TRUE(Ok(c->put_snapshot(s)));
   InstanceRecord stacked = **inst;

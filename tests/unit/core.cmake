@@ -1,4 +1,5 @@
 fw_unit_test(core_names_test SOURCES core_names_test.cc LIBS fw_core)
+fw_unit_test(core_labels_test SOURCES core_labels_test.cc LIBS fw_core)
 fw_unit_test(core_identifiers_test SOURCES core_identifiers_test.cc LIBS fw_core)
 fw_unit_test(core_properties_test SOURCES core_properties_test.cc LIBS fw_core)
 fw_unit_test(core_limits_test SOURCES core_limits_test.cc LIBS fw_core)

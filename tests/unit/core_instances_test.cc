@@ -227,7 +227,8 @@ const Strings kBuiltinNames = {
     "inner_pts", "outer_pts", "time", "interface", "stolen_interface", "stolen_btusb",
     "cmdline[]", "firmware_sha1", "init_pid", "exit_status", "upper_dir", "console_log", "ip",
     "host_ip", "userns", "uid_base", "time_offset", "host_access", "stop_signal", "on_reboot",
-    "memory_max", "pids_max", "cpu_weight", "exit_reason", "binds[]"};
+    "memory_max", "pids_max", "cpu_weight", "exit_reason", "binds[]",
+    "labels[]"};
 // clang-format on
 
 // ---- fixture --------------------------------------------------------------------------------
@@ -359,6 +360,15 @@ class InstancesTest : public ::testing::Test {
     std::optional<Result<EntitySummary>> out;
     instances_->prepare(source, std::nullopt,
                         [&](Result<EntitySummary> r) { out.emplace(std::move(r)); });
+    if (!out) return make_error(EINPROGRESS, "PREPARE did not complete inline");
+    return std::move(*out);
+  }
+
+  Result<EntitySummary> prepare_with(const PrepareOptions& options,
+                                     const std::string& source = kFwName) {
+    std::optional<Result<EntitySummary>> out;
+    instances_->prepare_with(sys::ClientCredentials{}, source, std::nullopt, options,
+                             [&](Result<EntitySummary> r) { out.emplace(std::move(r)); });
     if (!out) return make_error(EINPROGRESS, "PREPARE did not complete inline");
     return std::move(*out);
   }
@@ -570,6 +580,101 @@ TEST_F(InstancesTest, PrepareOfAnUnknownFirmwareIsENOENTWithoutSideEffect) {
   EXPECT_EQ(s.error().code, ENOENT);
   EXPECT_EQ(mounter_.calls, Strings{});
   EXPECT_EQ(catalogued(), 0u);
+}
+
+// ---- names and labels -----------------------------------------------------------------------
+
+TEST_F(InstancesTest, PrepareWithANameAndLabelsRecordsThem) {
+  PrepareOptions o;
+  o.name = "web1";
+  o.labels = {"ci=1", "job=build-42", "empty="};
+  auto s = prepare_with(o);
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  EXPECT_EQ(s->name, "web1");
+  EXPECT_EQ(prop("web1", "name"), "web1");
+  EXPECT_EQ(prop("web1", "labels[]"), "ci=1 empty= job=build-42");
+  EXPECT_EQ(prop("web1", "labels[1]"), "empty=");
+  EXPECT_EQ(prop("web1", "labels[3]"), "nil");
+  const Labels want = {{"ci", "1"}, {"job", "build-42"}, {"empty", ""}};
+  EXPECT_EQ(record(s->sha1).labels, want);
+  EXPECT_EQ(sink_.named("PREPARED").back().str("name"), "web1");
+}
+
+TEST_F(InstancesTest, PrepareWithATakenOrInvalidNameOrLabelCreatesNothing) {
+  PrepareOptions first;
+  first.name = "web1";
+  ASSERT_TRUE(prepare_with(first).ok());
+  const Strings calls = mounter_.calls;
+  struct Case {
+    std::optional<std::string> name;
+    std::vector<std::string> labels;
+    int code;
+    std::string message;
+  };
+  const Case cases[] = {
+      {"web1", {}, EEXIST, "preparing an instance: an instance named 'web1' already exists"},
+      {"a/b", {}, EINVAL, "preparing an instance: invalid name 'a/b'"},
+      {"deadbeef", {}, EINVAL, "it would shadow a sha1 prefix"},
+      {"", {}, EINVAL, "invalid name '': a name cannot be empty"},
+      {std::nullopt, {"nokey"}, EINVAL, "invalid label 'nokey': expected KEY=VALUE"},
+      {std::nullopt, {"a=1", "a=2"}, EINVAL, "label key 'a' is given twice"},
+      {std::nullopt, {"k=a b"}, EINVAL, "invalid value 'a b' of label 'k'"},
+  };
+  for (const Case& c : cases) {
+    PrepareOptions o;
+    o.name = c.name;
+    o.labels = c.labels;
+    auto s = prepare_with(o);
+    ASSERT_FALSE(s.ok()) << c.message;
+    EXPECT_EQ(s.error().code, c.code) << s.error().message;
+    EXPECT_TRUE(contains(s.error().message, c.message)) << s.error().message;
+  }
+  EXPECT_EQ(catalogued(), 1u);
+  EXPECT_EQ(mounter_.calls, calls);  // nothing mounted
+  EXPECT_EQ(static_cast<size_t>(std::distance(fs::directory_iterator(mount_path_ + "/instances"),
+                                              fs::directory_iterator())),
+            1u);  // no workspace made
+}
+
+TEST_F(InstancesTest, NameIsWritableWhileReadyWithTheSameRules) {
+  auto a = prepared();
+  auto b = prepared();
+  EXPECT_EQ(set(a.name, "name", "renamed"), 0);
+  EXPECT_EQ(prop(a.sha1, "name"), "renamed");
+  EXPECT_EQ(record(a.sha1).name, "renamed");
+  EXPECT_EQ(prop("renamed", "sha1"), a.sha1);
+  EXPECT_EQ(sink_.named("PROPERTY_SET").back().str("name"), "renamed");
+  EXPECT_EQ(set("renamed", "name", "renamed"), 0);  // unchanged: fine
+  EXPECT_EQ(set("renamed", "name", b.name), EEXIST);
+  EXPECT_EQ(set("renamed", "name", "bad name"), EINVAL);
+  EXPECT_EQ(set("renamed", "name", "0123456789ab"), EINVAL);
+  EXPECT_EQ(set("renamed", "name[0]", "x"), EINVAL);
+  EXPECT_EQ(prop(a.sha1, "name"), "renamed");
+
+  Replies<EntitySummary> started;
+  start_fully(b.name, started, 4242);
+  EXPECT_EQ(set(b.name, "name", "other"), EBUSY);
+  EXPECT_EQ(prop(b.sha1, "name"), b.name);
+}
+
+TEST_F(InstancesTest, LabelsAreAWritableArrayValidatedAsAWhole) {
+  auto a = prepared();
+  EXPECT_EQ(prop(a.name, "labels[]"), "");
+  EXPECT_EQ(set(a.name, "labels[]", "ci=1 job=7"), 0);
+  EXPECT_EQ(prop(a.name, "labels[]"), "ci=1 job=7");
+  EXPECT_EQ(set(a.name, "labels[2]", "arch=arm64"), 0);  // appended, then sorted by key
+  EXPECT_EQ(prop(a.name, "labels[]"), "arch=arm64 ci=1 job=7");
+  EXPECT_EQ(set(a.name, "labels[0]", "ci=2"), EINVAL);  // ci twice
+  EXPECT_EQ(set(a.name, "labels[]", "bad"), EINVAL);
+  EXPECT_EQ(set(a.name, "labels[1]", "nil"), 0);  // truncates
+  EXPECT_EQ(prop(a.name, "labels[]"), "arch=arm64");
+  const Labels want = {{"arch", "arm64"}};
+  EXPECT_EQ(record(a.sha1).labels, want);
+  // Labels do not shape the launch: writable while started.
+  Replies<EntitySummary> started;
+  start_fully(a.name, started, 4242);
+  EXPECT_EQ(set(a.name, "labels[]", "x=1"), 0);
+  EXPECT_EQ(prop(a.name, "labels[]"), "x=1");
 }
 
 TEST_F(InstancesTest, PrepareFromADirectoryImportsTheFirmwareFirst) {
@@ -2242,8 +2347,9 @@ TEST_F(InstancesTest, BindsAreForRootOnly) {
 
 TEST_F(InstancesTest, ReadOnlyAndUnknownProperties) {
   auto inst = prepared();
-  for (const char* p : {"name", "sha1", "base_workspace", "id", "pid", "state", "firmware_path",
-                        "root", "inner_pts", "outer_pts", "time", "firmware_sha1", "init_pid",
+  // name is writable while ready (NameIsWritableWhileReadyWithTheSameRules).
+  for (const char* p : {"sha1", "base_workspace", "id", "pid", "state", "firmware_path", "root",
+                        "inner_pts", "outer_pts", "time", "firmware_sha1", "init_pid",
                         "exit_status", "upper_dir", "console_log", "ip", "host_ip", "uid_base"}) {
     auto s = instances_->set_property(inst.name, p, "x");
     ASSERT_FALSE(s.ok()) << p;

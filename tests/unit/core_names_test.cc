@@ -210,9 +210,9 @@ TEST(PickName, IsDeterministicForASeedAndSpreadsOverTheSpace) {
 
 TEST(ValidateName, AcceptsGoodNames) {
   for (std::string_view name :
-       {"a", "Z", "0", "brave_turing", "my-firmware.v2", "a.b-c_d", "_x", "x.", "x-",
-        "0123456789abcdef0123456789abcdef0123456",    // 39 hex digits
-        "0123456789abcdef0123456789abcdef012345678",  // 41 hex digits
+       {"a", "Z", "0a", "brave_turing", "my-firmware.v2", "a.b-c_d", "_x", "x.", "x-", "cafe",
+        "abcde",                                      // hex, but shorter than a sha1 prefix
+        "0123456789abcdef0123456789abcdef012345678",  // 41 hex digits: no sha1 starts so
         "g123456789abcdef0123456789abcdef01234567",   // 40 chars, not all hex
         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}) {  // 64 bytes
     Status s = validate_name(name);
@@ -248,6 +248,17 @@ TEST(ValidateName, RejectsBadNamesNamingTheRule) {
       {"da39a3ee5e6b4b0d3255bfef95601890afd80709",
        "invalid name 'da39a3ee5e6b4b0d3255bfef95601890afd80709': a name cannot be 40 hex "
        "digits, it would shadow a sha1"},
+      {"0", "invalid name '0': a name cannot be only digits, it would look like an index"},
+      {"42", "invalid name '42': a name cannot be only digits, it would look like an index"},
+      {"deadbeef",
+       "invalid name 'deadbeef': a name cannot be 6 to 40 hex digits, it would shadow a sha1 "
+       "prefix"},
+      {"0123456789abcdef0123456789abcdef0123456",
+       "invalid name '0123456789abcdef0123456789abcdef0123456': a name cannot be 6 to 40 hex "
+       "digits, it would shadow a sha1 prefix"},
+      {"CAFE42",
+       "invalid name 'CAFE42': a name cannot be 6 to 40 hex digits, it would shadow "
+       "a sha1 prefix"},
       {"DA39A3EE5E6B4B0D3255BFEF95601890AFD80709",
        "invalid name 'DA39A3EE5E6B4B0D3255BFEF95601890AFD80709': a name cannot be 40 hex "
        "digits, it would shadow a sha1"},
