@@ -1,0 +1,52 @@
+#pragma once
+// fwctl cp SRC DST: copies files and directories into or out of a started instance, like
+// podman cp. One side is "ID:PATH" (a path inside instance ID), the other a host path.
+// The instance side is read or written by `tar` run inside the instance with EXEC (its
+// mount namespace and root), so whatever the path or its symlinks say, nothing outside the
+// instance's root is reached; the host side is written with libarchive, refusing members
+// with ".." or absolute names and never writing through a symlink.
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "firmwared/base/fd.h"
+#include "firmwared/base/result.h"
+#include "fwctl/verbs.h"
+
+namespace fwctl {
+
+// One side of a copy: a path inside instance `id`, or on the host when `id` is empty.
+struct CpPath {
+  std::string id;
+  std::string path;
+};
+
+// "ID:PATH" is a path inside instance ID (ID non-empty, without '/'); anything else is a
+// host path (write ./a:b for a host file whose name has a colon).
+CpPath parse_cp_path(const std::string& arg);
+
+// Splits a path into its parent directory and its last name, trailing slashes ignored:
+// "/a/b/" -> {"/a", "b"}, "b" -> {".", "b"}, "/b" -> {"/", "b"}, "/" -> {"/", "."}.
+std::pair<std::string, std::string> split_parent(const std::string& path);
+
+// Maps a member name of a tar made by `tar -cf - ./NAME` (or `.` when `name` is ".") to
+// the name to extract it as: the member's first component replaced by `prefix`. "" when
+// the member is not below NAME (or has a ".." component): such a member is refused.
+std::string map_member(const std::string& member, const std::string& name,
+                       const std::string& prefix);
+
+// Runs `argv` inside started instance `id` with the given stdin, stdout and stderr
+// (anonymous pipes or /dev/null; handed over to the daemon and closed here). Returns the
+// command's exit status. On failure, *from_daemon tells a daemon error from a
+// connection failure.
+fw::Result<int> exec_with_fds(Context& ctx, const std::string& id,
+                              const std::vector<std::string>& argv, fw::Fd in, fw::Fd out,
+                              fw::Fd err, bool* from_daemon);
+
+// fwctl cp SRC DST. Exit 0, or 1 with a message on stderr (3: daemon unreachable).
+int run_cp(Context& ctx, const std::string& src, const std::string& dst);
+// The verb: its arguments as given on the command line.
+int run_cp_verb(Context& ctx, const std::vector<std::string>& args);
+
+}  // namespace fwctl
