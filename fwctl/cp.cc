@@ -287,17 +287,8 @@ int copy_in(Context& ctx, const std::string& src_arg, const CpPath& dst) {
 
 // ---- instance -> host ----------------------------------------------------------------
 
-struct HostExtract {
-  int fd = -1;                // the tar, from the instance
-  std::string name;           // the source's name in its directory ("." : its contents)
-  std::string prefix;         // what the source is called on the host, below the cwd
-  bool dest_not_dir = false;  // the destination exists and is no directory
-  std::string error;
-};
+}  // namespace
 
-// Extracts the tar on x.fd below the current directory. Members not below the source's
-// name, with ".." or absolute are refused; no symlink is followed (an existing one in the
-// way is replaced).
 void extract_on_host(HostExtract& x) {
   archive* in = archive_read_new();
   archive* out = archive_write_disk_new();
@@ -377,6 +368,8 @@ void extract_on_host(HostExtract& x) {
     x.error = std::string("finishing the copy: ") + archive_error_string(out);
   }
 }
+
+namespace {
 
 int copy_out(Context& ctx, const CpPath& src, const std::string& dst) {
   std::string spath = src.path.empty() || src.path[0] != '/' ? "/" + src.path : src.path;

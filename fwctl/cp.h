@@ -36,6 +36,21 @@ std::pair<std::string, std::string> split_parent(const std::string& path);
 std::string map_member(const std::string& member, const std::string& name,
                        const std::string& prefix);
 
+// A tar made inside an instance, to extract on the host below the current directory.
+struct HostExtract {
+  int fd = -1;                // the tar, from the instance
+  std::string name;           // the source's name in its directory ("." : its contents)
+  std::string prefix;         // what the source is called on the host, below the cwd
+  bool dest_not_dir = false;  // the destination exists and is no directory
+  std::string error;          // set when the copy failed
+};
+
+// Extracts the tar on x.fd below the current directory (owners too when root). Members not
+// below the source's name, with a ".." component or an absolute name, or going through a
+// symlink are refused (x.error); an existing symlink at a member's name is replaced, not
+// followed.
+void extract_on_host(HostExtract& x);
+
 // Runs `argv` inside started instance `id` with the given stdin, stdout and stderr
 // (anonymous pipes or /dev/null; handed over to the daemon and closed here). Returns the
 // command's exit status. On failure, *from_daemon tells a daemon error from a

@@ -112,40 +112,10 @@ expect_eq "a directory copied where the destination has a symlink of its name: e
 check "nothing was written into the symlink's target" test ! -e "$H/victim/a"
 check "a real directory took its place" test -d "$H/dst/src" -a ! -L "$H/dst/src"
 
-# ---- a hostile tar from the instance is refused -----------------------------------------
-# The instance's own tar is replaced with one that prints a crafted archive.
-"$PYTHON" - "$H/evil-dotdot.tar" "$H/evil-link.tar" "$H/evil-abs.tar" "$H" <<'PY'
-import io, sys, tarfile
-def add(t, name, data=b"pwned\n", kind=tarfile.REGTYPE, link=""):
-    i = tarfile.TarInfo(name); i.type = kind; i.linkname = link
-    if kind == tarfile.REGTYPE:
-        i.size = len(data); t.addfile(i, io.BytesIO(data))
-    else:
-        t.addfile(i)
-with tarfile.open(sys.argv[1], "w", format=tarfile.GNU_FORMAT) as t:
-    add(t, "./x", kind=tarfile.DIRTYPE)
-    add(t, "./x/../../escaped-dotdot")
-with tarfile.open(sys.argv[2], "w", format=tarfile.GNU_FORMAT) as t:
-    add(t, "./x", kind=tarfile.DIRTYPE)
-    add(t, "./x/l", kind=tarfile.SYMTYPE, link=sys.argv[4] + "/victim")
-    add(t, "./x/l/escaped-link")
-with tarfile.open(sys.argv[3], "w", format=tarfile.GNU_FORMAT) as t:
-    add(t, "./x", kind=tarfile.DIRTYPE)
-    add(t, sys.argv[4] + "/escaped-abs")
-PY
-for kind in dotdot link abs; do
-  run fwctl cp "$H/evil-$kind.tar" "$A:/tmp/evil.tar"
-  in_a sh -c 'mkdir -p /tmp/x; rm -f /bin/tar; printf "#!/bin/sh\ncat /tmp/evil.tar\n" >/bin/tar; chmod 755 /bin/tar'
-  mkdir -p "$H/evil-out-$kind"
-  run fwctl cp "$A:/tmp/x" "$H/evil-out-$kind/"
-  expect_eq "a tar member escaping with $kind: exit 1" 1 "$RC"
-  expect_match "it is refused ($kind)" "refusing|[Ss]ymlink|\\.\\.|[Aa]bsolute" "$ERR"
-  in_a sh -c 'rm -f /bin/tar; ln -s busybox /bin/tar'
-done
-check "nothing escaped with '..'" test ! -e "$H/escaped-dotdot" -a ! -e "$H/evil-out-dotdot/escaped-dotdot"
-check "nothing escaped through a symlink" test ! -e "$H/victim/escaped-link"
-check "nothing escaped with an absolute name" test ! -e "$H/escaped-abs"
-expect_eq "the real tar is back" one "$(fwctl cp "$A:/tmp/src/a" "$H/out/again" && cat "$H/out/again")"
+# A hostile tar from the instance (members with "..", absolute names, or through a symlink
+# it made) is refused on the host: tests/unit/fwctl_cp_test.cc feeds such archives to the
+# extraction (BusyBox sh runs its own tar applet whatever /bin/tar is, so the instance's
+# tar cannot be swapped here).
 
 fwctl kill "$A" >/dev/null
 fwctl drop instances "$A" >/dev/null
