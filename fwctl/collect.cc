@@ -19,7 +19,16 @@ namespace fwctl {
 
 namespace {
 
-constexpr const char* kUsage = "fwctl collect ID DIR";
+// Args with these operands and options (name, value; "" for a flag).
+Args make_args(const std::vector<std::string>& operands,
+               const std::vector<std::pair<std::string, std::string>>& options = {}) {
+  Args a;
+  for (const auto& o : operands) a.add_operand(o);
+  for (const auto& [name, value] : options) {
+    a.add(name, value.empty() ? std::nullopt : std::optional<std::string>(value));
+  }
+  return a;
+}
 
 // Creates `dir`, or accepts it when it is an empty directory; "" or what is wrong.
 std::string prepare_dir(const std::string& dir) {
@@ -99,11 +108,11 @@ int run_collect(Context& ctx, const std::string& id, const std::string& dir) {
     Context mine = c;
     if (to_file(dirfd.get(), name, [&] { return f(mine); }) != kExitOk) failed.push_back(name);
   };
-  step("console.log", text, [&](Context& c) { return run_logs(c, {id}); });
-  step("show.txt", text, [&](Context& c) { return show->run(c, {"instances", id}); });
-  step("show.json", json, [&](Context& c) { return show->run(c, {"instances", id}); });
-  step("diff.txt", text, [&](Context& c) { return diff->run(c, {id}); });
-  step("diff.json", json, [&](Context& c) { return diff->run(c, {id}); });
+  step("console.log", text, [&](Context& c) { return run_logs(c, make_args({id})); });
+  step("show.txt", text, [&](Context& c) { return show->run(c, make_args({"instances", id})); });
+  step("show.json", json, [&](Context& c) { return show->run(c, make_args({"instances", id})); });
+  step("diff.txt", text, [&](Context& c) { return diff->run(c, make_args({id})); });
+  step("diff.json", json, [&](Context& c) { return diff->run(c, make_args({id})); });
   // STATS answers for a started instance only: otherwise its ERROR reply is the file.
   step("stats.json", json, [&](Context& c) {
     auto client = Client::connect(c.socket_path);
@@ -130,7 +139,7 @@ int run_collect(Context& ctx, const std::string& id, const std::string& dir) {
     Context c = text;
     int rc = kExitError;
     if (null && saved && ::dup2(null.get(), 1) >= 0) {
-      rc = exp->run(c, {id, "--changes", tar});
+      rc = exp->run(c, make_args({id, tar}, {{"changes", ""}}));
       std::cout.flush();
       ::dup2(saved.get(), 1);
     }
@@ -150,20 +159,8 @@ int run_collect(Context& ctx, const std::string& id, const std::string& dir) {
   return kExitOk;
 }
 
-int run_collect_verb(Context& ctx, const std::vector<std::string>& args) {
-  std::vector<std::string> words;
-  for (const auto& a : args) {
-    if (a == "--json") {
-      ctx.json = true;
-    } else {
-      words.push_back(a);
-    }
-  }
-  if (words.size() != 2) {
-    std::cerr << "fwctl: usage: " << kUsage << "\n";
-    return kExitError;
-  }
-  return run_collect(ctx, words[0], words[1]);
+int run_collect_verb(Context& ctx, const Args& args) {
+  return run_collect(ctx, args.operands()[0], args.operands()[1]);
 }
 
 }  // namespace fwctl

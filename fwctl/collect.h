@@ -15,7 +15,7 @@ namespace fwctl {
 
 // Exit 0 when every file was written; 1 (after writing what it could) otherwise.
 int run_collect(Context& ctx, const std::string& id, const std::string& dir);
-// The verb: its arguments as given on the command line.
-int run_collect_verb(Context& ctx, const std::vector<std::string>& args);
+// The verb: ID and DIR from the parser.
+int run_collect_verb(Context& ctx, const Args& args);
 
 }  // namespace fwctl

@@ -19,8 +19,6 @@ namespace fwctl {
 
 namespace {
 
-constexpr const char* kUsage = "fwctl cp [-a] SRC_PATH ID:DEST_PATH | ID:SRC_PATH DEST_PATH";
-
 // The exit status our scripts use inside the instance for "no such file or directory".
 constexpr int kMissing = 3;
 
@@ -549,22 +547,8 @@ int run_cp(Context& ctx, const std::string& src, const std::string& dst) {
   return copy_out(ctx, s, dst);
 }
 
-int run_cp_verb(Context& ctx, const std::vector<std::string>& args) {
-  std::vector<std::string> words;
-  for (const auto& a : args) {
-    if (a == "-a" || a == "--archive") continue;  // owners and modes are always kept
-    if (a.size() > 1 && a[0] == '-' && words.empty()) {
-      std::cerr << "fwctl: cp: unknown option '" << a << "'\n";
-      std::cerr << "fwctl: usage: " << kUsage << "\n";
-      return kExitError;
-    }
-    words.push_back(a);
-  }
-  if (words.size() != 2) {
-    std::cerr << "fwctl: usage: " << kUsage << "\n";
-    return kExitError;
-  }
-  return run_cp(ctx, words[0], words[1]);
+int run_cp_verb(Context& ctx, const Args& args) {
+  return run_cp(ctx, args.operands()[0], args.operands()[1]);
 }
 
 }  // namespace fwctl

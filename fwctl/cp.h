@@ -61,7 +61,7 @@ fw::Result<int> exec_with_fds(Context& ctx, const std::string& id,
 
 // fwctl cp SRC DST. Exit 0, or 1 with a message on stderr (3: daemon unreachable).
 int run_cp(Context& ctx, const std::string& src, const std::string& dst);
-// The verb: its arguments as given on the command line.
-int run_cp_verb(Context& ctx, const std::vector<std::string>& args);
+// The verb: SRC and DEST from the parser (-a changes nothing).
+int run_cp_verb(Context& ctx, const Args& args);
 
 }  // namespace fwctl

@@ -10,7 +10,9 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cstdint>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -240,14 +242,7 @@ Check other_daemons(const std::string& prefix, const std::string& net, const std
 
 }  // namespace
 
-int run_doctor(Context& ctx, const std::vector<std::string>& args) {
-  for (const auto& a : args) {
-    if (a != "--json") {
-      std::cerr << "fwctl: usage: fwctl doctor [--json]\n";
-      return kExitError;
-    }
-    ctx.json = true;
-  }
+int run_doctor(Context& ctx, const Args&) {
   std::vector<Check> checks = {kernel(),          overlayfs(),    namespaces(),
                                user_namespaces(), loop_devices(), apparmor(),
                                parser(),          busybox(),      cgroups()};
@@ -274,8 +269,8 @@ int run_doctor(Context& ctx, const std::vector<std::string>& args) {
   checks.push_back(idmap("mounts", mounts));
   checks.push_back(idmap("repository", repo));
   if (know_owner) {
-    checks.push_back(
-        other_daemons(prefix, net, "firmwared:" + fw::sys::sha1_hex(mounts).substr(0, 16)));
+    // The mark the daemon puts on its veths (the hash of its canonical mount_path).
+    checks.push_back(other_daemons(prefix, net, "firmwared:" + fw::sys::daemon_owner_id(mounts)));
   }
   if (!hook.empty()) {
     const bool ok = ::access(hook.c_str(), X_OK) == 0;

@@ -50,22 +50,10 @@ void sleep_ms(int ms) {
 
 }  // namespace
 
-int run_logs(Context& ctx, const std::vector<std::string>& args) {
-  std::vector<std::string> ids;
-  bool follow = false, follow_restarts = false;
-  for (const auto& a : args) {
-    if (a == "-f" || a == "--follow") {
-      follow = true;
-    } else if (a == "--follow-restarts") {
-      follow = follow_restarts = true;
-    } else {
-      ids.push_back(a);
-    }
-  }
-  if (ids.size() != 1) {
-    std::cerr << "fwctl: usage: fwctl logs ID [-f|--follow-restarts]\n";
-    return kExitError;
-  }
+int run_logs(Context& ctx, const Args& args) {
+  const std::vector<std::string>& ids = args.operands();
+  const bool follow_restarts = args.has("follow-restarts");
+  const bool follow = args.has("follow") || follow_restarts;
   auto client = Client::connect(ctx.socket_path);
   if (!client.ok()) return report_error(ctx, client.error(), false);
   fw::protocol::Request req;

@@ -13,6 +13,6 @@ namespace fwctl {
 inline constexpr int kLogsPollMs = 200;
 
 // Exit status: 0, 1 on a daemon error or bad usage, 3 when the daemon cannot be reached.
-int run_logs(Context& ctx, const std::vector<std::string>& args);
+int run_logs(Context& ctx, const Args& args);
 
 }  // namespace fwctl

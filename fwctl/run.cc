@@ -19,10 +19,6 @@ namespace fwctl {
 
 namespace {
 
-constexpr const char* kUsage =
-    "fwctl run [--rm] [--name NAME] [--wait-console REGEX] [--timeout SECONDS] FIRMWARE "
-    "[-- CMD [ARGS...]]";
-
 volatile sig_atomic_t g_signal = 0;
 void on_signal(int sig) { g_signal = sig; }
 
@@ -66,13 +62,10 @@ bool remove_instance(Context& ctx, const std::string& id) {
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
   std::signal(SIGHUP, SIG_DFL);
-  std::vector<std::string> start_args;
-  if (o.wait_console) start_args = {"--wait-console", *o.wait_console};
-  if (o.wait_console && o.timeout) {
-    start_args.push_back("--timeout");
-    start_args.push_back(*o.timeout);
-  }
-  start_args.push_back(id);
+  Args start_args;
+  if (o.wait_console) start_args.add("wait-console", *o.wait_console);
+  if (o.wait_console && o.timeout) start_args.add("timeout", *o.timeout);
+  start_args.add_operand(id);
   // START's "started" line is not ours to print: stdout is CMD's or the instance name's.
   std::cout.flush();
   const int saved = ::dup(1);
@@ -90,11 +83,16 @@ bool remove_instance(Context& ctx, const std::string& id) {
   if (::write(started, &byte, 1) != 1) _exit(kExitError);
   ::close(started);
   if (!o.command.empty()) {
-    std::vector<std::string> exec_args = {id, "--"};
-    exec_args.insert(exec_args.end(), o.command.begin(), o.command.end());
+    Args exec_args;
+    exec_args.add_operand(id);
+    exec_args.set_separator();
+    for (const auto& w : o.command) exec_args.add_command(w);
     rc = run_exec(ctx, exec_args);
   } else if (o.rm) {
-    rc = run_wait(quiet, {id, "--state", "ready"});
+    Args wait_args;
+    wait_args.add_operand(id);
+    wait_args.add("state", "ready");
+    rc = run_wait(quiet, wait_args);
   }
   std::cout.flush();
   std::cerr.flush();
@@ -220,43 +218,23 @@ int run_run(Context& ctx, const RunOptions& o) {
   return rc;
 }
 
-int run_run_verb(Context& ctx, const std::vector<std::string>& args) {
+int run_run_verb(Context& ctx, const Args& args) {
   RunOptions o;
-  size_t i = 0;
-  for (; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--") break;
-    if (a == "--rm") {
-      o.rm = true;
-    } else if (a == "--json") {
-      ctx.json = true;
-    } else if ((a == "--name" || a == "--wait-console" || a == "--timeout") &&
-               i + 1 < args.size()) {
-      const std::string& v = args[++i];
-      (a == "--name" ? o.name : a == "--wait-console" ? o.wait_console : o.timeout) = v;
-    } else if (a.size() > 1 && a[0] == '-') {
-      std::cerr << "fwctl: run: unknown option '" << a << "'\n";
-      std::cerr << "fwctl: usage: " << kUsage << "\n";
-      return kExitError;
-    } else if (o.firmware.empty()) {
-      o.firmware = a;
-    } else {
-      std::cerr << "fwctl: run: CMD goes after '--' (" << a << ")\n";
-      std::cerr << "fwctl: usage: " << kUsage << "\n";
-      return kExitError;
-    }
-  }
-  if (i < args.size()) {
-    o.command.assign(args.begin() + static_cast<long>(i) + 1, args.end());
-    if (o.command.empty()) {
-      std::cerr << "fwctl: usage: " << kUsage << "\n";
-      return kExitError;
-    }
-  }
-  if (o.firmware.empty()) {
-    std::cerr << "fwctl: usage: " << kUsage << "\n";
+  const std::vector<std::string>& words = args.operands();
+  o.firmware = words[0];
+  if (words.size() > 1 && !args.has_command_separator()) {
+    std::cerr << "fwctl: run: CMD goes after '--' (" << words[1] << ")\n";
     return kExitError;
   }
+  o.command.assign(words.begin() + 1, words.end());
+  if (args.has_command_separator() && o.command.empty()) {
+    std::cerr << "fwctl: run: missing the command after '--'\n";
+    return kExitError;
+  }
+  o.rm = args.has("rm");
+  o.name = args.value("name");
+  o.wait_console = args.value("wait-console");
+  o.timeout = args.value("timeout");
   return run_run(ctx, o);
 }
 

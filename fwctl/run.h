@@ -24,7 +24,7 @@ struct RunOptions {
 };
 
 int run_run(Context& ctx, const RunOptions& options);
-// The verb: its arguments as given on the command line.
-int run_run_verb(Context& ctx, const std::vector<std::string>& args);
+// The verb: FIRMWARE, then CMD after "--" (operands after the separator), from the parser.
+int run_run_verb(Context& ctx, const Args& args);
 
 }  // namespace fwctl

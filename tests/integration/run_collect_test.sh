@@ -50,7 +50,8 @@ for sig in INT TERM; do
   sleeping() {
     local id
     id=$(instances | sed 's/\[.*//')
-    [[ -n "$id" ]] && "$FWCTL" exec "$id" -- pgrep -x sleep </dev/null >/dev/null 2>&1
+    [[ -n "$id" ]] &&
+      "$FWCTL" exec "$id" -- sh -c 'ps | grep -q "[s]leep 60"' </dev/null >/dev/null 2>&1
   }
   check "SIG$sig: CMD runs" fw_inst_wait_for 30 sleeping
   kill -"$sig" "$pid"
