@@ -1,16 +1,24 @@
 #include "fwctl/doctor.h"
 
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/utsname.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cstdint>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <sstream>
 
+#include "firmwared/sys/sha1.h"
 #include "firmwared/sys/userns.h"
 #include "fwctl/format.h"
 
@@ -186,6 +194,53 @@ std::string daemon_config(Context& ctx, const std::string& key, bool* reachable)
   return config_text(fw::protocol::field_or(r->body, "value", fw::protocol::Json()));
 }
 
+// The host interfaces another firmwared marked as its own (ifalias "firmwared:<16 hex>",
+// which is not `own`) that have our interface prefix or an IPv4 address in our network.
+// A daemon marks the host end of each veth it makes with sha1(mount_path)'s first 16 hex
+// digits, so two daemons sharing a prefix or network bytes show once either runs an
+// instance.
+Check other_daemons(const std::string& prefix, const std::string& net, const std::string& own) {
+  std::map<std::string, std::vector<std::string>> addrs;  // interface -> IPv4 addresses
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) == 0) {
+    for (ifaddrs* a = list; a != nullptr; a = a->ifa_next) {
+      if (a->ifa_addr == nullptr || a->ifa_addr->sa_family != AF_INET) continue;
+      char buf[INET_ADDRSTRLEN] = "";
+      ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr, buf,
+                  sizeof(buf));
+      addrs[a->ifa_name].push_back(buf);
+    }
+    ::freeifaddrs(list);
+  }
+  std::string found;
+  DIR* d = ::opendir("/sys/class/net");
+  while (d != nullptr) {
+    const dirent* e = ::readdir(d);
+    if (e == nullptr) break;
+    const std::string name = e->d_name;
+    std::string mark = slurp("/sys/class/net/" + name + "/ifalias");
+    while (!mark.empty() && (mark.back() == '\n' || mark.back() == '\0')) mark.pop_back();
+    if (mark.rfind("firmwared:", 0) != 0 || mark == own) continue;
+    std::string why;
+    if (!prefix.empty() && name.rfind(prefix, 0) == 0) why = "prefix " + prefix;
+    for (const auto& ip : addrs[name]) {
+      if (!net.empty() && ip.rfind(net, 0) == 0) {
+        why += (why.empty() ? "" : ", ") + std::string("address ") + ip;
+        break;
+      }
+    }
+    if (!why.empty()) found += (found.empty() ? "" : "; ") + name + " (" + mark + ": " + why + ")";
+  }
+  if (d != nullptr) ::closedir(d);
+  if (found.empty()) {
+    return {"other daemons", "ok",
+            "no other firmwared's interface with prefix " + prefix + " or in " + net + "*", ""};
+  }
+  return {"other daemons", "warn", "another firmwared uses the same names or network: " + found,
+          "give each daemon its own host_interface_prefix and net_first_two_bytes "
+          "(FIRMWARED_HOST_INTERFACE_PREFIX, FIRMWARED_NET_FIRST_TWO_BYTES)"};
+}
+
 }  // namespace
 
 int run_doctor(Context& ctx, const Args&) {
@@ -198,6 +253,11 @@ int run_doctor(Context& ctx, const Args&) {
   std::string hook = reachable ? daemon_config(ctx, "net_hook", &reachable) : "";
   std::string userns = reachable ? daemon_config(ctx, "userns", &reachable) : "";
   std::string pool = reachable ? daemon_config(ctx, "userns_pool", &reachable) : "";
+  const std::string prefix =
+      reachable ? daemon_config(ctx, "host_interface_prefix", &reachable) : "";
+  const std::string net = reachable ? daemon_config(ctx, "net_first_two_bytes", &reachable) : "";
+  // Read before the defaults below replace an unreachable daemon's mount_path.
+  const bool know_owner = reachable && !mounts.empty();
   checks.push_back(
       {"daemon", reachable ? "ok" : "warn",
        reachable ? "answers on " + ctx.socket_path : "not reachable on " + ctx.socket_path,
@@ -209,6 +269,10 @@ int run_doctor(Context& ctx, const Args&) {
   checks.push_back(userns_mode(userns, pool));
   checks.push_back(idmap("mounts", mounts));
   checks.push_back(idmap("repository", repo));
+  if (know_owner) {
+    // The mark the daemon puts on its veths (the hash of its canonical mount_path).
+    checks.push_back(other_daemons(prefix, net, "firmwared:" + fw::sys::daemon_owner_id(mounts)));
+  }
   if (!hook.empty()) {
     const bool ok = ::access(hook.c_str(), X_OK) == 0;
     checks.push_back({"net helper", ok ? "ok" : "fail", hook,

@@ -8,7 +8,9 @@
 
 #include "firmwared/base/strings.h"
 #include "firmwared/protocol/commands.h"
+#include "fwctl/collect.h"
 #include "fwctl/console.h"
+#include "fwctl/cp.h"
 #include "fwctl/diff.h"
 #include "fwctl/doctor.h"
 #include "fwctl/events.h"
@@ -17,6 +19,7 @@
 #include "fwctl/logs.h"
 #include "fwctl/prepare.h"
 #include "fwctl/ps.h"
+#include "fwctl/run.h"
 #include "fwctl/wait.h"
 
 namespace fwctl {
@@ -274,6 +277,43 @@ std::vector<Verb> build_verbs() {
                           "problems.",
                .help = {"Exit 0 when nothing failed (warnings allowed), 1 otherwise."},
                .run = run_doctor});
+  v.push_back(
+      {.name = "cp",
+       .synopsis = "CP SRC_PATH ID:DEST_PATH | ID:SRC_PATH DEST_PATH",
+       .summary = "Copies files or directories into or out of a started instance.",
+       .help = {"Like podman cp: directories recursively, owners (numeric), modes and times",
+                "kept. DEST an existing directory: the copy goes into it; else it is named",
+                "DEST. SRC ending in /. copies a directory's contents. Runs tar inside the",
+                "instance (its root bounds every path and symlink); on the host no member",
+                "with '..' or an absolute name is written and no symlink is followed."},
+       .options = {{"archive", 'a', "", "accepted for podman's sake: owners and modes are kept"}},
+       .operands = {"SRC DEST", 2, 2},
+       .run = run_cp_verb});
+  v.push_back(
+      {.name = "run",
+       .synopsis = "RUN FIRMWARE [-- CMD [ARGS...]]",
+       .summary = "Prepares and starts an instance of FIRMWARE, then runs CMD in it.",
+       .help = {"With CMD: exits with CMD's status (fwctl exec's rules); without: prints the",
+                "instance's name right after PREPARE (--json: the PREPARED reply). --rm kills",
+                "and drops the instance at the end, also when fwctl gets SIGINT, SIGTERM or",
+                "SIGHUP (130, 143, 129); without CMD it first waits for PID 1 to exit. Without",
+                "--rm an instance that ran CMD or failed to start is left, named on stderr.",
+                "--name is not supported yet."},
+       .options = {{"rm", 0, "", "kill and drop the instance at the end"},
+                   {"name", 0, "NAME", "name the instance (not supported yet)"},
+                   {"wait-console", 0, "REGEX", "wait until the console matches REGEX"},
+                   {"timeout", 0, "SECONDS", "give up --wait-console after this long"}},
+       .operands = {"FIRMWARE [-- CMD [ARGS...]]", 1, -1},
+       .run = run_run_verb});
+  v.push_back(
+      {.name = "collect",
+       .synopsis = "COLLECT ID DIR",
+       .summary = "Writes an instance's artefacts into DIR (new or empty) for a CI job.",
+       .help = {"console.log, show.txt, show.json, diff.txt, diff.json, stats.json and",
+                "changes.tar (as fwctl export --changes). The daemon keeps no history of",
+                "notifications: run `fwctl --json events --filter name=ID` alongside if needed."},
+       .operands = {"ID DIR", 2, 2},
+       .run = run_collect_verb});
   for (auto& d : diff_verbs()) v.push_back(std::move(d));
   std::sort(v.begin(), v.end(), [](const Verb& a, const Verb& b) { return a.name < b.name; });
   return v;

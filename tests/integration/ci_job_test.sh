@@ -57,6 +57,13 @@ for dir in "$ART"/*/; do
   check "$id: show.txt has the instance" grep -q "^name: $id\$" "$dir/show.txt"
 done
 expect_eq "one artefact directory per instance" 3 "$N_DIRS"
+JUNIT_CHECK='import sys, xml.etree.ElementTree as ET
+r = ET.parse(sys.argv[1]).getroot()
+f = [c.get("name") + ": " + c.find("failure").get("message") for c in r.findall("testcase")
+     if c.find("failure") is not None]
+print(r.tag, r.get("tests"), len(r.findall("testcase")), r.get("failures"), *f, sep="|")'
+expect_eq "junit.xml: a testsuite, six testcases per instance, no failure" \
+  "testsuite|18|18|0" "$("$PYTHON" -c "$JUNIT_CHECK" "$ART/junit.xml" 2>&1)"
 nothing_left "after a passing job"
 
 # ---- a firmware the job did not import stays ---------------------------------------------
@@ -70,6 +77,15 @@ expect_eq "the person's firmware is still there" "$PERSONS" \
 expect_eq "the job's instance is gone" "" "$("$FWCTL" list instances)"
 run "$FWCTL" drop firmwares "$PERSONS"
 nothing_left "after a job on a firmware it did not import"
+
+# ---- a failing check: a failure element with its message ---------------------------------
+run env N=1 ARTEFACTS="$FW_TMP/art-fail" TEST_EXTRA='echo "<bad & worse>"; exit 1' \
+  bash "$CI_JOB" "$FW_EX_DIR"
+expect_eq "ci-job.sh with a failing TEST_EXTRA: exit 1" 1 "$RC"
+expect_match "junit.xml names the failed check and its message" \
+  '^testsuite\|6\|6\|1\|test-extra: TEST_EXTRA failed: <bad & worse> $' \
+  "$("$PYTHON" -c "$JUNIT_CHECK" "$FW_TMP/art-fail/junit.xml" 2>&1)"
+nothing_left "after a job with a failing check"
 
 # ---- a failing job cleans up too --------------------------------------------------------
 run env N=2 ARTEFACTS="$FW_TMP/art2" bash "$CI_JOB" "$FW_TMP/no-such-firmware"

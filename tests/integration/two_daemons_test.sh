@@ -13,6 +13,7 @@ export FIRMWARED_HOST_INTERFACE_PREFIX=$P FIRMWARED_NET_FIRST_TWO_BYTES=10.247.
 TABLE=firmwared_${P}_$(fw_owner_id "$FIRMWARED_MOUNT_PATH")  # daemon 1's; daemon 2 has its own
 TABLE2=firmwared_${P}_$(fw_owner_id "$FW_TMP/d2/mount_points")
 HAND=${P}9 HAND_PEER=${P}p9  # a veth with our prefix that no daemon made
+FAKE=fwt2x FAKE_PEER=fwt2xp  # a veth another daemon (other prefix) seems to own
 command -v nft >/dev/null || skip "needs nft (package nftables) to inspect the ruleset"
 build_example_firmware
 D2=$FW_TMP/d2
@@ -31,6 +32,7 @@ td_cleanup() {
     wait "$D2_PID" 2>/dev/null
   fi
   ip link del "$HAND" 2>/dev/null
+  ip link del "$FAKE" 2>/dev/null
   (exit "$rc")
   fw_inst_on_exit
   nft delete table inet "$TABLE" 2>/dev/null
@@ -72,6 +74,25 @@ OWNER2=$(alias_of "${P}1")
 expect_match "daemon 1's veth carries its owner" '^firmwared:[0-9a-f]{16}$' "$OWNER1"
 expect_match "daemon 2's veth carries its owner" '^firmwared:[0-9a-f]{16}$' "$OWNER2"
 check "the owners differ" test "$OWNER1" != "$OWNER2"
+# fwctl doctor warns about the other daemon's veth with our prefix (each daemon's view).
+doctor_other() {
+  "$PYTHON" -c 'import json, sys
+c = [c for c in json.load(sys.stdin) if c["check"] == "other daemons"]
+print(*((c[0]["status"], c[0]["detail"]) if c else ("no such check",)))' <<<"$("$@" doctor --json)"
+}
+expect_match "doctor of daemon 1 names daemon 2's veth" \
+  "^warn .*${P}1 \\($OWNER2: prefix $P\\)" "$(doctor_other fwctl)"
+expect_match "doctor of daemon 2 names daemon 1's veth" \
+  "^warn .*${P}0 \\($OWNER1: prefix $P\\)" "$(doctor_other d2)"
+check "doctor of daemon 1 does not name its own veth" \
+  bash -c "! grep -q '${P}0 ' <<<\"\$1\"" _ "$(doctor_other fwctl)"
+# Another daemon's interface in our network (other prefix, same two bytes): named too.
+ip link add "$FAKE" type veth peer name "$FAKE_PEER"
+echo firmwared:0123456789abcdef >"/sys/class/net/$FAKE/ifalias"
+ip addr add 10.247.250.1/32 dev "$FAKE"
+expect_match "doctor names another daemon's interface in our network" \
+  "$FAKE \\(firmwared:0123456789abcdef: address 10.247.250.1\\)" "$(doctor_other fwctl)"
+ip link del "$FAKE"
 check "daemon 1's instance reaches its host_ip" pings fwctl "$A" "$A_HOST"
 check "daemon 2's instance reaches its host_ip" pings d2 "$C" "$C_HOST"
 c_filtered=no
