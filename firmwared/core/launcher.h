@@ -28,6 +28,7 @@ struct LaunchSpec {
   int64_t time_offset = 0;  // seconds added to the monotonic and boottime clocks; 0: none
   // The instance's cgroups, "KIND:DIR" per hierarchy (InstanceCgroups::create); empty: none.
   std::vector<std::string> cgroups = {};
+  uint64_t console_log_max = 0;  // console.log rotation threshold in bytes; 0: the monitor's
 };
 
 // Callbacks, all on the loop thread, in this order: on_ptys, on_namespaces_ready,

@@ -103,6 +103,7 @@ TEST(Config, KeysAreAlphabeticalCompleteAndMatchTheDefaults) {
                                              "cgroup",
                                              "client_idle_timeout",
                                              "client_line_timeout",
+                                             "console_log_max",
                                              "container_interface",
                                              "database_path",
                                              "disable_apparmor",
