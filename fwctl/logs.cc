@@ -202,7 +202,7 @@ class LinePrinter {
   std::deque<Line> held_;
 };
 
-Result<size_t> parse_count(const std::string& text) {
+fw::Result<size_t> parse_count(const std::string& text) {
   size_t v = 0;
   const char* end = text.data() + text.size();
   auto [p, ec] = std::from_chars(text.data(), end, v);
