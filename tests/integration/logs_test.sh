@@ -41,7 +41,7 @@ numbers() { tr -d '\r' | awk -v t="$1" '$1 == t { print $2 }'; }
 new_instance() {  # new_instance CMDLINE: prints the name of a prepared instance running it
   local name
   name=$(field name "$("$FWCTL" prepare instances "$FW")")
-  "$FWCTL" set_property instances "$name" cmdline "$1"
+  "$FWCTL" set_property instances "$name" cmdline "$1" >/dev/null
   echo "$name"
 }
 run_to_end() {  # run_to_end NAME: starts it and waits for its run (spew) to end
@@ -109,7 +109,7 @@ EOF
 sleep 1.1
 T_BETWEEN=$(iso_now)
 sleep 0.1
-fwctl set_property instances "$BIG" cmdline "/sbin/spew 5 second"
+quiet set_property instances "$BIG" cmdline "/sbin/spew 5 second"
 check "run 2 of $BIG" run_to_end "$BIG"
 run fwctl logs "$BIG"
 expect_match "a separator opens run 2, after run 1's last line" \
@@ -137,7 +137,7 @@ run fwctl logs "$LOSS"
 expect_eq "logs past the bound: exit 0" 0 "$RC"
 expect_eq "logs past the bound says so on stderr" "fwctl: earlier output was rotated away" "$ERR"
 expect_match "... and starts on a whole line" '^loss [0-9]{6} [.]{32}$' "$(head -1 <<<"$OUT" | tr -d '\r')"
-FIRST=$(numbers loss <<<"$OUT" | head -1)
+FIRST=$(numbers loss <<<"$OUT" | sed -n 1p)
 expect_eq "... then every line to the end, in order" "$(seq -f %06g "$((10#$FIRST))" 15000)" \
   "$(numbers loss <<<"$OUT")"
 expect_eq "at least console_log_max of the history is kept" 1 "$(( $(wc -c <<<"$OUT") >= 262144 ))"
