@@ -75,7 +75,9 @@ class LineSplitter {
     std::vector<fw::sys::LineRecord> records;
     if (auto it = reply.find("lines"); it != reply.end() && it->is_array()) {
       for (const auto& r : *it) {
-        if (!r.is_array() || r.size() != 4) continue;
+        if (!r.is_array() || r.size() != 4 || !r[0].is_number_unsigned() ||
+            !r[1].is_number_integer() || !r[2].is_number_unsigned() || !r[3].is_number_integer())
+          continue;  // not from a daemon that speaks this protocol: no time for that line
         records.push_back({r[0].get<uint64_t>(), r[1].get<int64_t>(), r[2].get<uint32_t>(),
                            r[3].get<int>() != 0});
       }

@@ -119,7 +119,10 @@ Result<Generation> open_generation(const std::string& dir, const char* log, cons
 }
 
 // Both generations as one consistent moment of the monitor's rotation: retried while a
-// rotation is seen half done (its renames and creations are separate syscalls).
+// rotation is seen half done (its renames and creations are separate syscalls, done within
+// microseconds). A state that stays inconsistent (a log removed by hand) is read as it is
+// after kHistoryAttempts ms, which the daemon's loop can afford.
+constexpr int kHistoryAttempts = 20;
 Result<std::pair<Generation, Generation>> open_history(const std::string& dir) {
   using S = Generation::State;
   for (int attempt = 0;; ++attempt) {
@@ -128,7 +131,11 @@ Result<std::pair<Generation, Generation>> open_history(const std::string& dir) {
     bool ok = old.state != S::kBroken && cur.state != S::kBroken &&
               !(old.state == S::kIndexed && cur.state == S::kLegacy);
     if (ok && old.state == S::kIndexed && cur.state == S::kIndexed) ok = cur.base == old.end();
-    if (ok || attempt >= 100) {
+    if (ok || attempt >= kHistoryAttempts) {
+      // Still inconsistent: a log whose index is not its own reads without line times.
+      for (Generation* g : {&old, &cur}) {
+        if (g->state == S::kBroken && g->log) g->state = S::kLegacy;
+      }
       // Logs written before the index existed: the old file precedes the current one.
       if (cur.state != S::kIndexed) cur.base = old.present() ? old.end() : 0;
       if (old.state != S::kIndexed) old.base = cur.base >= old.size ? cur.base - old.size : 0;

@@ -308,5 +308,28 @@ TEST(ConsoleLogReader, PastTheEndIsRotatedAndAMissingLogIsEmpty) {
   EXPECT_EQ(c->data, "abc\n");
 }
 
+TEST(ConsoleLogReader, AnIndexWithoutItsLogIsReadAsItIsAfterAFewAttempts) {
+  TempDir d;
+  auto w = ConsoleLogWriter::open(d.fd(), 1 << 20);
+  w->write("abc\n", 4, kT0);
+  ASSERT_EQ(::unlink((d.path() + "/console.log").c_str()), 0);  // removed by hand
+  auto c = read_console_log(d.path(), 0);
+  ASSERT_TRUE(c.ok());
+  EXPECT_TRUE(c->data.empty());
+}
+
+TEST(ConsoleLogReader, AnIndexOfAnotherLogIsNotBelieved) {
+  TempDir d;
+  auto w = ConsoleLogWriter::open(d.fd(), 1 << 20);
+  w->write("abc\n", 4, kT0);
+  // The log replaced behind the index's back: its inode differs, its lines get no times.
+  std::filesystem::copy_file(d.path() + "/console.log", d.path() + "/copy");
+  std::filesystem::rename(d.path() + "/copy", d.path() + "/console.log");
+  auto c = read_console_log(d.path(), 0);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->data, "abc\n");
+  EXPECT_TRUE(c->lines.empty());
+}
+
 }  // namespace
 }  // namespace fw::sys
