@@ -18,6 +18,7 @@ struct OptionSpec {
   std::string value;        // placeholder shown in help ("SIG"); empty for a flag
   std::string help;         // one line
   bool repeatable = false;  // may be given more than once (values() returns them all)
+  bool required = false;    // the verb needs it (shown without brackets in the usage)
 };
 
 class Args {

@@ -281,12 +281,8 @@ class Attachment {
 
 }  // namespace
 
-int run_console(Context& ctx, const std::vector<std::string>& args) {
-  if (args.size() != 1) {
-    std::cerr << "fwctl: usage: fwctl console ID\n";
-    return kExitError;
-  }
-  const std::string& id = args[0];
+int run_console(Context& ctx, const Args& args) {
+  const std::string& id = args.operands()[0];
   RawTerminal terminal(::isatty(STDIN_FILENO) == 1);
   const bool raw = terminal.raw();
   Attachment a(id, raw);

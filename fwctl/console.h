@@ -14,6 +14,6 @@ namespace fwctl {
 
 // Exit status: 0 once detached, 1 on a daemon error (unknown instance) or bad usage, 3 when
 // the daemon cannot be reached (or went away).
-int run_console(Context& ctx, const std::vector<std::string>& args);
+int run_console(Context& ctx, const Args& args);
 
 }  // namespace fwctl

@@ -75,13 +75,10 @@ void print_json(const Message& m) {
   std::cout << m.body.dump(-1, ' ', false, Json::error_handler_t::replace) << std::endl;
 }
 
-int usage(const std::string& text) {
-  std::cerr << "fwctl: usage: " << text << "\n";
+int usage(const char* verb) {
+  std::cerr << "fwctl: usage: " << find_verb(verb)->usage() << "\n";
   return kExitError;
 }
-
-constexpr const char* kDiffUsage = "fwctl diff ID [PATH...] [--stat] [--json] | ID PATH --content";
-constexpr const char* kExportUsage = "fwctl export ID --changes|--full OUT.tar|- [--force]";
 
 int run_content(Context& ctx, const std::string& id, const std::string& path) {
   int rc = kExitOk;
@@ -102,26 +99,14 @@ int run_content(Context& ctx, const std::string& id, const std::string& path) {
   return kExitOk;
 }
 
-int run_diff(Context& ctx, const std::vector<std::string>& args) {
-  bool stat = false, content = false;
-  std::vector<std::string> words;
-  for (const auto& a : args) {
-    if (a == "--stat") {
-      stat = true;
-    } else if (a == "--content") {
-      content = true;
-    } else if (a == "--json") {
-      ctx.json = true;
-    } else if (fw::starts_with(a, "--")) {
-      std::cerr << "fwctl: diff: unknown option '" << a << "'\n";
-      return usage(kDiffUsage);
-    } else {
-      words.push_back(a);
-    }
-  }
-  if (words.empty()) return usage(kDiffUsage);
+int run_diff(Context& ctx, const Args& args) {
+  const bool stat = args.has("stat"), content = args.has("content");
+  const std::vector<std::string>& words = args.operands();
   if (content) {
-    if (words.size() != 2 || stat) return usage(kDiffUsage);
+    if (words.size() != 2 || stat) {
+      std::cerr << "fwctl: diff: --content takes ID PATH (one file) and no --stat\n";
+      return usage("diff");
+    }
     return run_content(ctx, words[0], words[1]);
   }
   int rc = kExitOk;
@@ -167,21 +152,12 @@ std::string copy_to_stdout(const std::string& path) {
   }
 }
 
-int run_export(Context& ctx, const std::vector<std::string>& args) {
-  std::vector<std::string> words, options;
-  for (const auto& a : args) {
-    if (a == "--changes" || a == "--full" || a == "--force") {
-      options.push_back(a);
-    } else if (a == "--json") {
-      ctx.json = true;
-    } else if (fw::starts_with(a, "--")) {
-      std::cerr << "fwctl: export: unknown option '" << a << "'\n";
-      return usage(kExportUsage);
-    } else {
-      words.push_back(a);
-    }
+int run_export(Context& ctx, const Args& args) {
+  const std::vector<std::string>& words = args.operands();
+  std::vector<std::string> options;
+  for (const char* o : {"changes", "full", "force"}) {
+    if (args.has(o)) options.push_back(std::string("--") + o);
   }
-  if (words.size() != 2) return usage(kExportUsage);
   std::string out = words[1];
   // "-": the archive on stdout. The daemon writes files, as the client, so it writes into a
   // private directory of ours that we copy out and remove.
@@ -313,27 +289,34 @@ bool is_diff_command(const std::string& command) {
 
 std::vector<Verb> diff_verbs() {
   return {
-      {"diff",
-       kDiffUsage,
-       "DIFF ID [PATH...]",
-       "Lists what an instance changed, A/M/D/T PATH, like git diff --name-status.",
-       {"One line per path: A added, M modified (content, mode, owner or xattrs), D deleted,",
-        "T type changed. PATHs (from the instance's root) restrict it to those subtrees.",
-        "--stat prints counts and bytes instead; --json the daemon's reply (every detail).",
-        "ID PATH --content prints a unified diff of one file (firmware vs instance); binary",
-        "and non-regular files get a one-line summary. Works for started and stopped",
-        "instances; see docs/diff.md."},
-       run_diff},
-      {"export",
-       kExportUsage,
-       "EXPORT ID --changes|--full PATH [--force]",
-       "Writes an instance's changes or its whole filesystem to a tar file.",
-       {"--changes: the overlay's upper layer as an OCI layer (deletions as .wh.NAME files,",
-        "replaced directories with .wh..wh..opq); --full: the merged tree. The daemon writes",
-        "OUT.tar with your uid and gid, and does not replace an existing file unless --force.",
-        "OUT.tar '-' writes the archive to stdout (never to a terminal) and the summary to",
-        "stderr."},
-       run_export},
+      {.name = "diff",
+       .synopsis = "DIFF ID [PATH...]",
+       .summary = "Lists what an instance changed, A/M/D/T PATH, like git diff --name-status.",
+       .help =
+           {"One line per path: A added, M modified (content, mode, owner or xattrs), D deleted,",
+            "T type changed. PATHs (from the instance's root) restrict it to those subtrees.",
+            "--stat prints counts and bytes instead; --json the daemon's reply (every detail).",
+            "ID PATH --content prints a unified diff of one file (firmware vs instance); binary",
+            "and non-regular files get a one-line summary. Works for started and stopped",
+            "instances; see docs/diff.md."},
+       .options = {{"stat", 0, "", "counts and bytes instead of the list"},
+                   {"content", 0, "", "ID PATH: a unified diff of one file"}},
+       .operands = {"ID [PATH...]", 1, -1},
+       .run = run_diff},
+      {.name = "export",
+       .synopsis = "EXPORT ID --changes|--full PATH [--force]",
+       .summary = "Writes an instance's changes or its whole filesystem to a tar file.",
+       .help =
+           {"--changes: the overlay's upper layer as an OCI layer (deletions as .wh.NAME files,",
+            "replaced directories with .wh..wh..opq); --full: the merged tree. The daemon writes",
+            "OUT.tar with your uid and gid, and does not replace an existing file unless --force.",
+            "OUT.tar '-' writes the archive to stdout (never to a terminal) and the summary to",
+            "stderr."},
+       .options = {{"changes", 0, "", "the overlay's upper layer, as an OCI layer"},
+                   {"full", 0, "", "the merged tree"},
+                   {"force", 0, "", "replace an existing OUT.tar"}},
+       .operands = {"ID OUT.tar|-", 2, 2},
+       .run = run_export},
   };
 }
 

@@ -187,14 +187,7 @@ std::string daemon_config(Context& ctx, const std::string& key, bool* reachable)
 
 }  // namespace
 
-int run_doctor(Context& ctx, const std::vector<std::string>& args) {
-  for (const auto& a : args) {
-    if (a != "--json") {
-      std::cerr << "fwctl: usage: fwctl doctor [--json]\n";
-      return kExitError;
-    }
-    ctx.json = true;
-  }
+int run_doctor(Context& ctx, const Args&) {
   std::vector<Check> checks = {kernel(),          overlayfs(),    namespaces(),
                                user_namespaces(), loop_devices(), apparmor(),
                                parser(),          busybox(),      cgroups()};

@@ -9,6 +9,6 @@
 
 namespace fwctl {
 
-int run_doctor(Context& ctx, const std::vector<std::string>& args);
+int run_doctor(Context& ctx, const Args& args);
 
 }  // namespace fwctl

@@ -12,8 +12,6 @@ namespace {
 
 using fw::protocol::Message;
 
-constexpr const char* kUsage = "fwctl: usage: fwctl events [--filter KEY=V1[,V2]|EVENT]...\n";
-
 volatile std::sig_atomic_t g_interrupted = 0;
 
 void on_signal(int) { g_interrupted = 1; }
@@ -75,16 +73,13 @@ bool event_matches(const Message& event, const std::vector<EventFilter>& filters
   return true;
 }
 
-int run_events(Context& ctx, const std::vector<std::string>& args) {
+int run_events(Context& ctx, const Args& args) {
   std::vector<EventFilter> filters;
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] != "--filter" || i + 1 >= args.size()) {
-      std::cerr << kUsage;
-      return kExitError;
-    }
-    auto f = parse_event_filter(args[++i]);
+  for (const auto& expr : args.values("filter")) {
+    auto f = parse_event_filter(expr);
     if (!f.ok()) {
-      std::cerr << "fwctl: " << f.error().message << "\n" << kUsage;
+      std::cerr << "fwctl: " << f.error().message
+                << "\nfwctl: usage: " << find_verb("events")->usage() << "\n";
       return kExitError;
     }
     filters.push_back(std::move(*f));

@@ -25,6 +25,6 @@ fw::Result<EventFilter> parse_event_filter(const std::string& expr);
 // True when `event` matches every filter (an absent field matches none).
 bool event_matches(const fw::protocol::Message& event, const std::vector<EventFilter>& filters);
 
-int run_events(Context& ctx, const std::vector<std::string>& args);
+int run_events(Context& ctx, const Args& args);
 
 }  // namespace fwctl

@@ -16,9 +16,6 @@ namespace {
 
 constexpr int kExecDaemonError = 125;
 
-const char* kUsage =
-    "fwctl: usage: fwctl exec [-t] [-e NAME=VALUE]... [-w DIR] ID -- CMD [ARGS...]\n";
-
 // Restores the terminal's mode on every way out.
 struct RawTerminal {
   termios saved{};
@@ -88,45 +85,33 @@ fw::Result<fw::protocol::Message> exec_and_relay(Client& client, fw::protocol::R
 
 }  // namespace
 
-int run_exec(Context& ctx, const std::vector<std::string>& args) {
+// The parser checked the ID and the command (fwctl/verbs.cc declares exec).
+int run_exec(Context& ctx, const Args& args) {
   std::vector<std::string> wire;
-  bool tty = false;
-  size_t i = 0;
+  const bool tty = args.has("tty");
   std::vector<std::string> opts;
-  for (; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "-t" || a == "--tty") {
-      tty = true;
-      opts.push_back("--tty");
-    } else if ((a == "-e" || a == "--env") && i + 1 < args.size()) {
-      opts.push_back("--env");
-      opts.push_back(args[++i]);
-    } else if ((a == "-w" || a == "--workdir") && i + 1 < args.size()) {
-      opts.push_back("--workdir");
-      opts.push_back(args[++i]);
-    } else {
-      break;
-    }
+  if (tty) opts.push_back("--tty");
+  for (const auto& e : args.values("env")) {
+    opts.push_back("--env");
+    opts.push_back(e);
   }
-  if (i >= args.size() || args[i] == "--") {
-    std::cerr << kUsage;
-    return kExecDaemonError;
+  if (auto w = args.value("workdir")) {
+    opts.push_back("--workdir");
+    opts.push_back(*w);
   }
-  wire.push_back(args[i++]);  // ID
-  if (i < args.size() && args[i] == "--") ++i;
-  if (i >= args.size()) {
-    std::cerr << kUsage;
-    return kExecDaemonError;
-  }
+  wire.push_back(args.operands()[0]);  // ID
   winsize ws{};
-  if (tty && (::ioctl(0, TIOCGWINSZ, &ws) == 0 || ::ioctl(1, TIOCGWINSZ, &ws) == 0) &&
-      ws.ws_row != 0 && ws.ws_col != 0) {
+  if (auto size = args.value("winsize")) {
+    opts.push_back("--winsize");
+    opts.push_back(*size);
+  } else if (tty && (::ioctl(0, TIOCGWINSZ, &ws) == 0 || ::ioctl(1, TIOCGWINSZ, &ws) == 0) &&
+             ws.ws_row != 0 && ws.ws_col != 0) {
     opts.push_back("--winsize");
     opts.push_back(std::to_string(ws.ws_row) + "x" + std::to_string(ws.ws_col));
   }
   wire.insert(wire.end(), opts.begin(), opts.end());
   wire.push_back("--");
-  wire.insert(wire.end(), args.begin() + static_cast<long>(i), args.end());
+  wire.insert(wire.end(), args.command().begin(), args.command().end());
 
   // Before anything is sent: a directory as stdin is a mistake (or an attack) we name.
   auto relay = StdioRelay::create();

@@ -10,6 +10,6 @@ namespace fwctl {
 
 // Exit status: the command's own, or 125 (daemon error or unreachable), 126 (cannot
 // execute), 127 (not found).
-int run_exec(Context& ctx, const std::vector<std::string>& args);
+int run_exec(Context& ctx, const Args& args);
 
 }  // namespace fwctl

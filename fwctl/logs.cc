@@ -19,10 +19,6 @@ using fw::protocol::Message;
 
 volatile std::sig_atomic_t g_stop = 0;
 
-constexpr const char* kUsage =
-    "fwctl: usage: fwctl logs ID [-f|--follow-restarts] [--timestamps] [--since TIME] "
-    "[--tail N]\n";
-
 Deadline reply_deadline(const Context& ctx) {
   if (ctx.timeout <= 0) return std::nullopt;
   return std::chrono::steady_clock::now() +
@@ -303,52 +299,21 @@ int run_logs(Context& ctx, const std::string& id, const LogsOptions& o) {
   return kExitOk;
 }
 
-int run_logs(Context& ctx, const std::vector<std::string>& args) {
-  std::vector<std::string> ids;
+int run_logs(Context& ctx, const Args& args) {
   LogsOptions o;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&](const std::string& name) -> std::optional<std::string> {
-      if (a.rfind(name + "=", 0) == 0) return a.substr(name.size() + 1);
-      if (a != name) return std::nullopt;
-      if (i + 1 >= args.size()) return std::string("\x01");  // missing: reported below
-      return args[++i];
-    };
-    if (a == "-f" || a == "--follow") {
-      o.follow = true;
-    } else if (a == "--follow-restarts") {
-      o.follow_restarts = true;
-    } else if (a == "-t" || a == "--timestamps") {
-      o.timestamps = true;
-    } else if (auto v = value("--since")) {
-      if (*v == "\x01") {
-        std::cerr << "fwctl: --since needs a TIME\n" << kUsage;
-        return kExitError;
-      }
-      o.since = *v;
-    } else if (auto n = value("--tail")) {
-      if (*n == "\x01") {
-        std::cerr << "fwctl: --tail needs a number of lines\n" << kUsage;
-        return kExitError;
-      }
-      auto count = parse_count(*n);
-      if (!count.ok()) {
-        std::cerr << "fwctl: " << count.error().message << "\n";
-        return kExitError;
-      }
-      o.tail = *count;
-    } else if (a.size() > 1 && a[0] == '-') {
-      std::cerr << "fwctl: logs: unknown option '" << a << "'\n" << kUsage;
+  o.follow = args.has("follow");
+  o.follow_restarts = args.has("follow-restarts");
+  o.timestamps = args.has("timestamps");
+  o.since = args.value("since");
+  if (auto n = args.value("tail")) {
+    auto count = parse_count(*n);
+    if (!count.ok()) {
+      std::cerr << "fwctl: " << count.error().message << "\n";
       return kExitError;
-    } else {
-      ids.push_back(a);
     }
+    o.tail = *count;
   }
-  if (ids.size() != 1) {
-    std::cerr << kUsage;
-    return kExitError;
-  }
-  return run_logs(ctx, ids[0], o);
+  return run_logs(ctx, args.operands()[0], o);
 }
 
 }  // namespace fwctl

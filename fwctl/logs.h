@@ -27,7 +27,7 @@ struct LogsOptions {
 // Exit status: 0, 1 on a daemon error or bad option value, 3 when the daemon cannot be
 // reached.
 int run_logs(Context& ctx, const std::string& id, const LogsOptions& options);
-// The verb's entry: parses ID and the options above from `args`, then run_logs.
-int run_logs(Context& ctx, const std::vector<std::string>& args);
+// The verb's entry: ID and the options above, as the parser hands them (fwctl/args.h).
+int run_logs(Context& ctx, const Args& args);
 
 }  // namespace fwctl

@@ -199,15 +199,8 @@ std::string format_uptime(uint64_t s) {
   return buf;
 }
 
-int run_ps(Context& ctx, const std::vector<std::string>& args) {
-  bool json = ctx.json;
-  for (const auto& a : args) {
-    if (a != "--json") {
-      std::cerr << "fwctl: usage: fwctl ps [--json]\n";
-      return kExitError;
-    }
-    json = true;
-  }
+int run_ps(Context& ctx, const Args&) {
+  const bool json = ctx.json;
   auto client = Client::connect(ctx.socket_path);
   if (!client.ok()) return report_error(ctx, client.error(), false);
   bool from_daemon = false;
@@ -244,21 +237,9 @@ int run_ps(Context& ctx, const std::vector<std::string>& args) {
   return kExitOk;
 }
 
-int run_restart(Context& ctx, const std::vector<std::string>& args) {
-  std::vector<std::string> ids;
-  bool graceful = false;
-  for (const auto& a : args) {
-    if (a == "--graceful") {
-      graceful = true;
-    } else {
-      ids.push_back(a);
-    }
-  }
-  if (ids.size() != 1) {
-    std::cerr << "fwctl: usage: fwctl restart [--graceful] ID\n";
-    return kExitError;
-  }
-  const std::string& id = ids[0];
+int run_restart(Context& ctx, const Args& args) {
+  const bool graceful = args.has("graceful");
+  const std::string& id = args.operands()[0];
   auto client = Client::connect(ctx.socket_path);
   if (!client.ok()) return report_error(ctx, client.error(), false);
   bool from_daemon = false;
@@ -279,34 +260,10 @@ int run_restart(Context& ctx, const std::vector<std::string>& args) {
   return kExitOk;
 }
 
-int run_stop(Context& ctx, const std::vector<std::string>& args) {
-  std::vector<std::string> ids;
-  std::string signal, timeout;
-  const char* usage = "fwctl: usage: fwctl stop ID [--signal SIGNAL] [--timeout SECONDS]\n";
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&](const std::string& flag, std::string* out) {
-      if (a.rfind(flag + "=", 0) == 0) {
-        *out = a.substr(flag.size() + 1);
-        return true;
-      }
-      if (a == flag && i + 1 < args.size()) {
-        *out = args[++i];
-        return true;
-      }
-      return false;
-    };
-    if (value("--signal", &signal) || value("--timeout", &timeout)) continue;
-    if (a.rfind("--", 0) == 0) {
-      std::cerr << usage;
-      return kExitError;
-    }
-    ids.push_back(a);
-  }
-  if (ids.size() != 1) {
-    std::cerr << usage;
-    return kExitError;
-  }
+int run_stop(Context& ctx, const Args& args) {
+  const std::vector<std::string>& ids = args.operands();
+  const std::string signal = args.value_or("signal", "");
+  const std::string timeout = args.value_or("timeout", "");
   auto client = Client::connect(ctx.socket_path);
   if (!client.ok()) return report_error(ctx, client.error(), false);
   bool from_daemon = false;
@@ -327,16 +284,9 @@ int run_stop(Context& ctx, const std::vector<std::string>& args) {
   return kExitOk;
 }
 
-int run_stats(Context& ctx, const std::vector<std::string>& args) {
-  bool json = ctx.json;
-  std::vector<std::string> ids;
-  for (const auto& a : args) {
-    if (a == "--json") {
-      json = true;
-    } else {
-      ids.push_back(a);
-    }
-  }
+int run_stats(Context& ctx, const Args& args) {
+  const bool json = ctx.json;
+  const std::vector<std::string>& ids = args.operands();
   auto client = Client::connect(ctx.socket_path);
   if (!client.ok()) return report_error(ctx, client.error(), false);
   bool from_daemon = false;

@@ -37,14 +37,9 @@ std::string current_dir() {
 }
 
 // Sends one command; prints the reply. Returns the exit code.
-int run_daemon_command(Context& ctx, const fw::protocol::CommandInfo& info,
-                       const std::vector<std::string>& args) {
-  const int n = static_cast<int>(args.size());
-  if (n < info.min_args || (info.max_args >= 0 && n > info.max_args)) {
-    std::cerr << "fwctl: usage: fwctl " << fw::to_lower(info.synopsis.substr(0, info.name.size()))
-              << info.synopsis.substr(info.name.size()) << "\n";
-    return kExitError;
-  }
+// The parser checked the operand count against the command table.
+int run_daemon_command(Context& ctx, const fw::protocol::CommandInfo& info, const Args& parsed) {
+  const std::vector<std::string>& args = parsed.operands();
   auto client = Client::connect(ctx.socket_path);
   if (!client.ok()) return report_error(ctx, client.error(), false);
   fw::protocol::Request req;
@@ -88,21 +83,18 @@ int run_daemon_command(Context& ctx, const fw::protocol::CommandInfo& info,
   return kExitOk;
 }
 
-int run_help(Context&, const std::vector<std::string>& args) {
-  if (args.size() != 1) {
-    std::cerr << "fwctl: usage: fwctl help VERB\n";
-    return kExitError;
+int run_help(Context&, const Args& args) {
+  if (args.operands().empty()) {
+    print_overview(std::cout);
+    return kExitOk;
   }
-  const Verb* v = find_verb(fw::to_lower(args[0]));
+  const std::string& word = args.operands()[0];
+  const Verb* v = find_verb(fw::to_lower(word));
   if (v == nullptr) {
-    std::cerr << "fwctl: unknown verb '" << args[0] << "' (fwctl --help lists them)\n";
+    std::cerr << unknown_verb_message(word) << "\n";
     return kExitUnknownVerb;
   }
-  // The three fdc lines, then fwctl's usage and any longer help.
-  std::cout << "Command " << fw::to_upper(v->name) << "\nSynopsis: " << v->synopsis
-            << "\nOverview: " << v->summary << "\n";
-  for (const auto& line : v->help) std::cout << line << "\n";
-  std::cout << "Usage: " << v->usage << "\n";
+  print_verb_help(*v, std::cout);
   return kExitOk;
 }
 
@@ -122,107 +114,142 @@ std::vector<Verb> build_verbs() {
     if (is_diff_command(c.name)) continue;  // fwctl diff, fwctl export (fwctl/diff.cc)
     Verb verb;
     verb.name = fw::to_lower(c.name);
-    verb.usage = "fwctl " + verb.name + c.synopsis.substr(c.name.size());
     verb.synopsis = c.synopsis;
     verb.summary = c.overview;
     verb.help = c.help;
-    verb.run = [&c](Context& ctx, const std::vector<std::string>& args) {
-      return run_daemon_command(ctx, c, args);
-    };
+    // The operands as the synopsis names them: "PREPARE FOLDER PATH|ID" -> "FOLDER PATH|ID".
+    std::string operands = c.synopsis.substr(c.name.size());
+    if (!operands.empty() && operands[0] == ' ') operands.erase(0, 1);
+    verb.operands = {operands, c.min_args, c.max_args};
+    verb.run = [&c](Context& ctx, const Args& args) { return run_daemon_command(ctx, c, args); };
     v.push_back(std::move(verb));
   }
-  v.push_back({"events",
-               "fwctl events [--filter KEY=V1[,V2]|EVENT]...",
-               "EVENTS",
-               "Prints the daemon's notifications until BYEBYE or interrupted.",
-               {"With --json, one JSON object per line, as sent by the daemon.",
-                "--filter KEY=V1,V2 keeps notifications whose field KEY (event, name, sha1,",
-                "folder, ...) is one of the values; a bare word such as DEAD means event=DEAD.",
-                "Several filters must all match."},
-               run_events});
-  v.push_back({"help", "fwctl help VERB", "HELP VERB", "Explains a verb.", {}, run_help});
-  v.push_back({"console",
-               "fwctl console ID",
-               "CONSOLE ID",
-               "Attaches the terminal to the console of an instance; Ctrl-] detaches.",
-               {"Waits for the instance to start when it is not started, and attaches again when",
-                "it stops and starts again. On a terminal, stdin is in raw mode until detached;",
-                "when stdin is not a terminal it is relayed as is and its end detaches."},
-               run_console});
-  v.push_back({"logs",
-               "fwctl logs ID [-f|--follow-restarts] [--timestamps] [--since TIME] [--tail N]",
-               "LOGS ID [OFFSET]",
-               "Prints the console history of an instance: console.log.1, then console.log.",
-               {"Each start begins with a line '-- run N started TIME --'. Says 'earlier output",
+  v.push_back(
+      {.name = "events",
+       .synopsis = "EVENTS",
+       .summary = "Prints the daemon's notifications until BYEBYE or interrupted.",
+       .help = {"With --json, one JSON object per line, as sent by the daemon.",
+                "--filter KEY=V1,V2 keeps notifications whose field KEY (event, name,",
+                "sha1, folder, ...) is one of the values; a bare word such as DEAD means",
+                "event=DEAD. Several filters must all match."},
+       .options = {{"filter", 0, "KEY=V1[,V2]|EVENT", "keep only matching notifications", true}},
+       .run = run_events});
+  v.push_back({.name = "help",
+               .synopsis = "HELP VERB",
+               .summary = "Explains a verb; without one, lists the verbs.",
+               .operands = {"[VERB]", 0, 1},
+               .run = run_help});
+  v.push_back({.name = "console",
+               .synopsis = "CONSOLE ID",
+               .summary = "Attaches the terminal to the console of an instance; Ctrl-] detaches.",
+               .help = {"Waits for the instance to start when it is not started, and attaches "
+                        "again when",
+                        "it stops and starts again. On a terminal, stdin is in raw mode until "
+                        "detached;",
+                        "when stdin is not a terminal it is relayed as is and its end detaches."},
+               .operands = {"ID", 1, 1},
+               .run = run_console});
+  v.push_back(
+      {.name = "logs",
+       .synopsis = "LOGS ID [OFFSET]",
+       .summary = "Prints the console history of an instance: console.log.1, then console.log.",
+       .help = {"Each start begins with a line '-- run N started TIME --'. Says 'earlier output",
                 "was rotated away' on stderr when the history asked for reaches past what is",
-                "kept (console_log_max in firmwared.conf). -t/--timestamps prefixes each line",
-                "with the ISO 8601 UTC time the monitor read it; --since TIME keeps the lines",
-                "from TIME (2026-12-05T04:12:33Z, or 30s, 10m, 2h, 1d ago); --tail N the last",
-                "N. -f keeps printing what the instance writes (polling every 200 ms, across",
-                "log rotations) until its run ends (at once for an instance that is not",
-                "running); --follow-restarts goes on across stops and starts until",
-                "interrupted. With --json, one object per line: {time, time_epoch, time_ns,",
-                "run, line}; a run separator has \"event\": \"start\" instead of line."},
-               [](Context& c, const std::vector<std::string>& a) { return run_logs(c, a); }});
-  v.push_back({"ps",
-               "fwctl ps [--json]",
-               "PS [--json]",
-               "Lists the instances: NAME ID STATE PID FIRMWARE UPTIME MEMORY EXIT.",
-               {"PID is the host pid of the instance's PID 1, UPTIME its age and MEMORY what its",
-                "cgroup holds, '-' when not started. --json prints an array of objects with",
-                "those keys in lower case (memory in bytes)."},
-               run_ps});
-  v.push_back({"restart",
-               "fwctl restart [--graceful] ID",
-               "RESTART ID",
-               "Restarts an instance: KILL (STOP with --graceful) if started, REMOUNT, START.",
-               {"The overlay diff stays; REMOUNT makes a rebuilt firmware directory show."},
-               run_restart});
-  v.push_back({"stop",
-               "fwctl stop ID [--signal SIGNAL] [--timeout SECONDS]",
-               "STOP ID [SIGNAL] [TIMEOUT]",
-               "Stops an instance gracefully: its init's stop signal, SIGKILL after a timeout.",
-               {"SIGNAL defaults to the instance's stop_signal property, else its firmware's,",
-                "chosen at import from its init (systemd SIGRTMIN+3, BusyBox SIGUSR2, sysvinit",
+                "kept (console_log_max in firmwared.conf). --since TIME takes an ISO 8601 UTC",
+                "time (2026-12-05T04:12:33Z) or a duration before now (30s, 10m, 2h, 1d). -f",
+                "keeps printing what the instance writes (polling every 200 ms, across log",
+                "rotations) until its run ends (at once for an instance that is not running);",
+                "--follow-restarts goes on across stops and starts until interrupted. With",
+                "--json, one object per line: {time, time_epoch, time_ns, run, line}; a run",
+                "separator has \"event\": \"start\" instead of line."},
+       .options = {{"follow", 'f', "", "keep printing until the instance's run ends"},
+                   {"follow-restarts", 0, "", "keep printing across stops and starts"},
+                   {"timestamps", 't', "", "prefix each line with its ISO 8601 UTC time"},
+                   {"since", 0, "TIME", "only the lines from TIME on"},
+                   {"tail", 0, "N", "only the last N lines (then what comes, with -f)"}},
+       .operands = {"ID", 1, 1},
+       .run = [](Context& c, const Args& a) { return run_logs(c, a); }});
+  v.push_back({.name = "ps",
+               .synopsis = "PS [--json]",
+               .summary = "Lists the instances: NAME ID STATE PID FIRMWARE UPTIME MEMORY EXIT.",
+               .help = {"PID is the host pid of the instance's PID 1, UPTIME its age and MEMORY "
+                        "what its",
+                        "cgroup holds, '-' when not started. --json prints an array of objects "
+                        "with",
+                        "those keys in lower case (memory in bytes)."},
+               .run = run_ps});
+  v.push_back({.name = "restart",
+               .synopsis = "RESTART ID",
+               .summary = "Restarts an instance: KILL (STOP with --graceful) if started, REMOUNT, "
+                          "START.",
+               .help = {"The overlay diff stays; REMOUNT makes a rebuilt firmware directory show."},
+               .options = {{"graceful", 0, "", "STOP instead of KILL"}},
+               .operands = {"ID", 1, 1},
+               .run = run_restart});
+  v.push_back(
+      {.name = "stop",
+       .synopsis = "STOP ID [SIGNAL] [TIMEOUT]",
+       .summary = "Stops an instance gracefully: its init's stop signal, SIGKILL after a "
+                  "timeout.",
+       .help = {"SIGNAL defaults to the instance's stop_signal property, else its "
+                "firmware's,",
+                "chosen at import from its init (systemd SIGRTMIN+3, BusyBox SIGUSR2, "
+                "sysvinit",
                 "SIGINT, others SIGTERM). --timeout is in seconds (0 to 3600, default 10).",
                 "Prints 'ID stopped (SIGNAL)', or that SIGKILL ended it after the timeout."},
-               run_stop});
-  v.push_back({"stats",
-               "fwctl stats [ID...] [--json]",
-               "STATS [ID...]",
-               "Shows the memory, CPU time, processes and OOM kills of started instances.",
-               {"Without ID: every started instance. Read from each instance's cgroup."},
-               run_stats});
-  v.push_back({"exec",
-               "fwctl exec [-t] [-e NAME=VALUE]... [-w DIR] ID -- CMD [ARGS...]",
-               "EXEC ID [--tty] [--winsize ROWSxCOLS] [--env NAME=VALUE]... [--workdir DIR] -- "
-               "CMD [ARGS...]",
-               "Runs a command inside a started instance; exits with its status.",
-               {"Only pipes and /dev/null cross into an instance: fwctl hands those over and",
+       .options = {{"signal", 0, "SIGNAL", "the stop signal (name or number)"},
+                   {"timeout", 0, "SECONDS", "SIGKILL after this long (default 10)"}},
+       .operands = {"ID", 1, 1},
+       .run = run_stop});
+  v.push_back({.name = "stats",
+               .synopsis = "STATS [ID...]",
+               .summary = "Shows the memory, CPU time, processes and OOM kills of started "
+                          "instances.",
+               .help = {"Without ID: every started instance. Read from each instance's cgroup."},
+               .operands = {"[ID...]", 0, -1},
+               .run = run_stats});
+  v.push_back(
+      {.name = "exec",
+       .synopsis = "EXEC ID [--tty] [--winsize ROWSxCOLS] [--env NAME=VALUE]... [--workdir DIR] "
+                   "-- CMD [ARGS...]",
+       .summary = "Runs a command inside a started instance; exits with its status.",
+       .help = {"Only pipes and /dev/null cross into an instance: fwctl hands those over and",
                 "relays a terminal, files or sockets through pipes it copies; a directory as",
                 "stdin is refused. -t gives the command a pseudo-terminal of the instance.",
-                "fwctl's own failures exit 125 (daemon error), 126 (cannot execute) or 127",
-                "(not found)."},
-               run_exec});
-  v.push_back({"start",
-               "fwctl start [--wait-console REGEX [--timeout SECONDS]] ID",
-               "START ID",
-               "Starts an instance: its firmware's init runs as PID 1.",
-               {"--wait-console returns once the console log (from this start on) matches the",
-                "extended regular expression REGEX; exit 3 on timeout, 1 if the instance stops."},
-               run_start});
-  v.push_back({"wait",
-               "fwctl wait ID --state ready|started [--timeout SECONDS]",
-               "WAIT ID --state ready|started [--timeout SECONDS]",
-               "Waits until an instance is in the given state; exit 3 on timeout.",
-               {},
-               run_wait});
-  v.push_back({"doctor",
-               "fwctl doctor [--json]",
-               "DOCTOR",
-               "Checks the host for what firmwared needs and says what to do about problems.",
-               {"Exit 0 when nothing failed (warnings allowed), 1 otherwise."},
-               run_doctor});
+                "fwctl's own failures exit 125 (daemon error or bad usage), 126 (cannot",
+                "execute) or 127 (not found)."},
+       .options = {{"tty", 't', "", "give the command a pseudo-terminal"},
+                   {"winsize", 0, "ROWSxCOLS", "its size (default: the size of this terminal)"},
+                   {"env", 'e', "NAME=VALUE", "set an environment variable", true},
+                   {"workdir", 'w', "DIR", "run in DIR (inside the instance)"}},
+       .operands = {"ID", 1, 1, true},
+       .run = run_exec,
+       .usage_exit = 125});
+  v.push_back({.name = "start",
+               .synopsis = "START ID",
+               .summary = "Starts an instance: its firmware's init runs as PID 1.",
+               .help = {"--wait-console returns once the console log (from this start on) "
+                        "matches the",
+                        "extended regular expression REGEX; exit 3 on timeout, 1 if the instance "
+                        "stops.",
+                        "--timeout (only with --wait-console) bounds that wait."},
+               .options = {{"wait-console", 0, "REGEX", "wait until the console matches REGEX"},
+                           {"timeout", 0, "SECONDS", "give up --wait-console after this long"}},
+               .operands = {"ID", 1, 1},
+               .run = run_start});
+  v.push_back({.name = "wait",
+               .synopsis = "WAIT ID --state ready|started [--timeout SECONDS]",
+               .summary = "Waits until an instance is in the given state; exit 3 on timeout.",
+               .options = {{"state", 0, "ready|started", "the state to wait for", false, true},
+                           {"timeout", 0, "SECONDS", "give up after this long (exit 3)"}},
+               .operands = {"ID", 1, 1},
+               .run = run_wait});
+  v.push_back({.name = "doctor",
+               .synopsis = "DOCTOR",
+               .summary = "Checks the host for what firmwared needs and says what to do about "
+                          "problems.",
+               .help = {"Exit 0 when nothing failed (warnings allowed), 1 otherwise."},
+               .run = run_doctor});
   for (auto& d : diff_verbs()) v.push_back(std::move(d));
   std::sort(v.begin(), v.end(), [](const Verb& a, const Verb& b) { return a.name < b.name; });
   return v;
@@ -240,6 +267,40 @@ const Verb* find_verb(const std::string& name) {
     if (v.name == name) return &v;
   }
   return nullptr;
+}
+
+void print_verb_help(const Verb& v, std::ostream& out) {
+  // The three fdc lines, then fwctl's longer help, usage and options.
+  out << "Command " << fw::to_upper(v.name) << "\nSynopsis: " << v.synopsis
+      << "\nOverview: " << v.summary << "\n";
+  for (const auto& line : v.help) out << line << "\n";
+  out << "Usage: " << v.usage() << "\n";
+  if (!v.options.empty()) out << "Options:\n" << options_help(v.options);
+}
+
+void print_overview(std::ostream& out) {
+  out << "usage: fwctl [OPTIONS] VERB [ARGS...]   (options may also follow the verb)\n"
+         "       fwctl --help | --version | help [VERB] | VERB --help\n\n"
+         "Talks to firmwared over its socket (FIRMWARED_SOCKET_PATH, default "
+         "/run/firmwared.sock).\nFWCTL_TIMEOUT sets the reply timeout in seconds (default 2; "
+         "long commands wait without limit).\n\nOptions:\n"
+      << options_help(global_options())
+      << "  (--timeout SECONDS before the verb is the old name of --reply-timeout)\n\nVerbs:\n";
+  for (const auto& v : verbs()) {
+    std::string name = v.name;
+    name.resize(std::max<size_t>(name.size() + 2, 14), ' ');
+    out << "  " << name << v.summary << "\n";
+  }
+  out << "\nExit status: 0 success, 1 daemon error or bad usage, 2 unknown verb,\n"
+         "3 daemon unreachable or timeout.\n";
+}
+
+std::string unknown_verb_message(const std::string& word) {
+  std::vector<std::string> names;
+  for (const auto& v : verbs()) names.push_back(v.name);
+  const std::string best = suggest(fw::to_lower(word), names);
+  return "fwctl: unknown verb '" + word + "'" +
+         (best.empty() ? " (fwctl help lists them)" : " (did you mean '" + best + "'?)");
 }
 
 int report_error(const Context& ctx, const fw::Error& error, bool from_daemon) {

@@ -16,14 +16,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr int kExitTimeout = 3;
 
-bool parse_seconds(const std::string& s, double* out) {
-  char* end = nullptr;
-  const double v = std::strtod(s.c_str(), &end);
-  if (end == s.c_str() || *end != '\0' || !(v >= 0) || v > 1e6) return false;
-  *out = v;
-  return true;
-}
-
 Deadline deadline_after(double seconds) {
   if (seconds <= 0) return std::nullopt;
   return Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
@@ -53,26 +45,25 @@ std::optional<fw::protocol::Message> ask(Client& client, const std::string& comm
 
 }  // namespace
 
-int run_wait(Context& ctx, const std::vector<std::string>& args) {
-  std::string id, state;
-  double timeout = 0;
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--state" && i + 1 < args.size()) {
-      state = args[++i];
-    } else if (args[i] == "--timeout" && i + 1 < args.size()) {
-      if (!parse_seconds(args[++i], &timeout)) {
-        std::cerr << "fwctl: --timeout '" << args[i] << "' is not a number of seconds\n";
-        return kExitError;
-      }
-    } else if (id.empty() && args[i][0] != '-') {
-      id = args[i];
-    } else {
-      id.clear();
-      break;
-    }
+// Reads --timeout SECONDS into *out (unchanged when absent); false (message printed) when
+// it is not a number of seconds.
+bool timeout_option(const Args& args, double* out) {
+  auto t = args.value("timeout");
+  if (t && !parse_seconds(*t, out)) {
+    std::cerr << "fwctl: --timeout '" << *t << "' is not a number of seconds\n";
+    return false;
   }
-  if (id.empty() || (state != "ready" && state != "started")) {
-    std::cerr << "fwctl: usage: fwctl wait ID --state ready|started [--timeout SECONDS]\n";
+  return true;
+}
+
+int run_wait(Context& ctx, const Args& args) {
+  const std::string& id = args.operands()[0];
+  const std::string state = args.value_or("state", "");
+  double timeout = 0;
+  if (!timeout_option(args, &timeout)) return kExitError;
+  if (state != "ready" && state != "started") {
+    std::cerr << "fwctl: wait: --state '" << state << "' is not ready or started\n"
+              << "fwctl: usage: " << find_verb("wait")->usage() << "\n";
     return kExitError;
   }
   auto client = Client::connect(ctx.socket_path);
@@ -104,28 +95,16 @@ int run_wait(Context& ctx, const std::vector<std::string>& args) {
   }
 }
 
-int run_start(Context& ctx, const std::vector<std::string>& args) {
-  std::string id, pattern;
+int run_start(Context& ctx, const Args& args) {
+  const std::string& id = args.operands()[0];
+  const bool wait_console = args.has("wait-console");
+  const std::string pattern = args.value_or("wait-console", "");
   double timeout = 0;
-  bool wait_console = false;
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--wait-console" && i + 1 < args.size()) {
-      pattern = args[++i];
-      wait_console = true;
-    } else if (args[i] == "--timeout" && i + 1 < args.size()) {
-      if (!parse_seconds(args[++i], &timeout)) {
-        std::cerr << "fwctl: --timeout '" << args[i] << "' is not a number of seconds\n";
-        return kExitError;
-      }
-    } else if (id.empty()) {
-      id = args[i];
-    } else {
-      id.clear();
-      break;
-    }
-  }
-  if (id.empty()) {
-    std::cerr << "fwctl: usage: fwctl start [--wait-console REGEX [--timeout SECONDS]] ID\n";
+  if (!timeout_option(args, &timeout)) return kExitError;
+  if (args.has("timeout") && !wait_console) {
+    std::cerr << "fwctl: start: --timeout bounds --wait-console, which is not given (the reply "
+                 "timeout is --reply-timeout before the verb)\n"
+              << "fwctl: usage: " << find_verb("start")->usage() << "\n";
     return kExitError;
   }
   std::regex re;

@@ -9,8 +9,8 @@
 
 namespace fwctl {
 
-int run_wait(Context& ctx, const std::vector<std::string>& args);
+int run_wait(Context& ctx, const Args& args);
 // `fwctl start` with options; plain `fwctl start ID` keeps fdc's behaviour.
-int run_start(Context& ctx, const std::vector<std::string>& args);
+int run_start(Context& ctx, const Args& args);
 
 }  // namespace fwctl

@@ -40,8 +40,15 @@ std::string check_nft_word(const std::string& name) {
 std::string check_table_name(const std::string& table) {
   const std::string prefix = "firmwared_";
   if (table.rfind(prefix, 0) != 0) return "must start with 'firmwared_' (only those are ours)";
-  const std::string why = check_nft_word(table.substr(prefix.size()));
-  return why.empty() ? "" : "after 'firmwared_' " + why;
+  // A daemon's table: its prefix (at most 15 bytes), '_' and its 16-hex owner id.
+  const std::string rest = table.substr(prefix.size());
+  if (rest.empty() || rest.size() > 32) return "must have 1 to 32 bytes after 'firmwared_'";
+  for (char c : rest) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '-';
+    if (!ok) return "must hold only A-Z a-z 0-9 _ - after 'firmwared_'";
+  }
+  return "";
 }
 
 std::string port_set(const HostAccess& access, PortRange::Proto proto) {

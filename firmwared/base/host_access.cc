@@ -37,8 +37,8 @@ std::vector<std::string_view> split_entries(std::string_view text) {
 
 }  // namespace
 
-std::string host_access_table(std::string_view prefix) {
-  return "firmwared_" + std::string(prefix);
+std::string host_access_table(std::string_view prefix, std::string_view owner) {
+  return "firmwared_" + std::string(prefix) + "_" + std::string(owner);
 }
 
 const char* host_access_rule() {

@@ -47,9 +47,11 @@ Result<HostAccess> parse_host_access(std::string_view text);
 std::string to_string(const HostAccess& access);
 
 // The nftables table (family inet) holding the filters of the daemon whose
-// host_interface_prefix is `prefix`: "firmwared_<prefix>". One per daemon, so daemons with
-// different prefixes never touch each other's rules.
-std::string host_access_table(std::string_view prefix);
+// host_interface_prefix is `prefix` and whose owner id (sys::daemon_owner_id) is `owner`:
+// "firmwared_<prefix>_<owner>". One per daemon, so two daemons never touch each other's
+// rules, even with the same prefix (one's sweep at start cannot remove a filter the other
+// is adding).
+std::string host_access_table(std::string_view prefix, std::string_view owner);
 
 // The rule parse_host_access() enforces, as a phrase completing "must be ...".
 const char* host_access_rule();

@@ -463,7 +463,8 @@ NetworkPlan Instances::plan_for(const catalogue::InstanceRecord& r, int64_t moni
   p.inner_addr = net + ".1/24";
   p.stolen = r.stolen_interface;
   p.host_access = effective_host_access(r, d_.config);
-  p.filter_table = host_access_table(d_.config.host_interface_prefix());
+  p.filter_table = host_access_table(d_.config.host_interface_prefix(),
+                                     sys::daemon_owner_id(d_.config.mount_path()));
   return p;
 }
 

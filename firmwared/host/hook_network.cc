@@ -92,7 +92,7 @@ constexpr char kOwnerTag[] = "firmwared:";
 HookNetwork::HookNetwork(ProcessRunner& runner, const config::Config& config)
     : runner_(runner),
       config_(config),
-      owner_(kOwnerTag + sys::sha1_hex(config.mount_path()).substr(0, 16)) {}
+      owner_(kOwnerTag + sys::daemon_owner_id(config.mount_path())) {}
 
 void HookNetwork::run(const std::string& action, std::vector<std::string> args,
                       std::function<void(Status)> done) {
@@ -278,17 +278,13 @@ void HookNetwork::remove_leftover_veths(const std::set<std::string>& keep) {
 }
 
 void HookNetwork::sweep_filters(const std::set<std::string>& keep_ours) {
-  // Another daemon with our prefix shares the table: its live veths keep their filters.
-  std::set<std::string> keep = keep_ours;
-  for (const auto& n : links_with_prefix(config_.host_interface_prefix())) {
-    const std::string alias = alias_of(n);
-    if (alias != owner_ && alias.compare(0, sizeof(kOwnerTag) - 1, kOwnerTag) == 0) {
-      keep.insert(n);
-    }
-  }
+  // The table is ours alone (another daemon with our prefix has its own): only the filters
+  // of our live veths stay.
   std::string kept;
-  for (const auto& k : keep) kept += (kept.empty() ? "" : " ") + k;
-  std::vector<std::string> args = {"--table", host_access_table(config_.host_interface_prefix())};
+  for (const auto& k : keep_ours) kept += (kept.empty() ? "" : " ") + k;
+  std::vector<std::string> args = {"--table",
+                                   host_access_table(config_.host_interface_prefix(),
+                                                     sys::daemon_owner_id(config_.mount_path()))};
   if (!kept.empty()) args.insert(args.end(), {"--keep", kept});
   sweeping_ = true;
   run("sweep", args, [this](Status s) {

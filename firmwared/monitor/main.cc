@@ -6,6 +6,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
@@ -110,6 +111,10 @@ int run(const fw::monitor::Options& o) {
     (void)n;
   }
 
+  // The host's mount namespace, to return to once PID 1 has its own (below).
+  fw::Fd host_mnt(::open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC));
+  if (!host_mnt) return fail(fw::errno_error("opening the host's mount namespace"));
+
   // Built before any namespace (libseccomp allocates), applied by PID 1 last before exec.
   auto confinement = fw::sys::Confinement::prepare(o.apparmor_profile);
   if (!confinement.ok()) return fail(confinement.error().wrap("preparing the confinement"));
@@ -141,6 +146,15 @@ int run(const fw::monitor::Options& o) {
   if (!pid.ok()) return fail(pid.error());
   auto pidfd = fw::sys::pidfd_open(*pid);
   if (!pidfd.ok()) return fail(pidfd.error());
+  // PID 1 runs in a namespace of its own, pivoted into the instance's root. Ours is a copy
+  // of the host's as it was at our start, holding every mount the host had then: other
+  // instances' overlays and loop mounts, other daemons' too. Kept, it would pin them after
+  // the host unmounts them (a later overlay on the same upper dir would be a second
+  // superblock beside the stale one; a loop device would stay busy). Nothing below needs it.
+  if (::setns(host_mnt.get(), CLONE_NEWNS) != 0) {
+    return fail(fw::errno_error("returning to the host's mount namespace"));
+  }
+  host_mnt.reset();
   // Before STARTED: a daemon that dies now re-adopts us from the lock, PID 1 included.
   if (auto s = fw::sys::write_monitor_lock(lock->get(), self, start_time, *pid); !s.ok()) {
     return fail(s.error());

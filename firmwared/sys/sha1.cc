@@ -4,6 +4,7 @@
 
 #include <array>
 
+#include "firmwared/base/paths.h"
 #include "firmwared/base/strings.h"
 
 namespace fw::sys {
@@ -39,6 +40,10 @@ Result<std::string> Sha1::final_hex() {
     return make_error(EIO, "OpenSSL could not finish a SHA-1 computation");
   }
   return to_hex(md.data(), len);
+}
+
+std::string daemon_owner_id(const std::string& mount_path) {
+  return sha1_hex(canonical_dir(mount_path)).substr(0, 16);
 }
 
 }  // namespace fw::sys

@@ -19,6 +19,12 @@ namespace fw::sys {
 // allocate its context).
 std::string sha1_hex(std::string_view data);
 
+// The id of a daemon's state: the first 16 hex digits of the SHA-1 of its mount_path made
+// canonical ("/var/lib/fw/", "/var/lib//fw" or a symlink to it name one state). It marks
+// the kernel objects a daemon owns (the ifalias "firmwared:<id>" of its host veths, its
+// nftables table), so that two daemons with their own state never touch each other's.
+std::string daemon_owner_id(const std::string& mount_path);
+
 // An incremental SHA-1: init(), update() per chunk, final_hex() once.
 class Sha1 {
  public:

@@ -228,9 +228,10 @@ done
 run fwctl help console
 expect_match "help console" "^Command CONSOLE"$'\n'"Synopsis: CONSOLE ID" "$OUT"
 run fwctl help logs
-expect_match "help logs" "Usage: fwctl logs ID \[-f\|--follow-restarts\] \[--timestamps\] \[--since TIME\] \[--tail N\]" "$OUT"
+expect_match "help logs" "Usage: fwctl logs ID \[-f\] \[--follow-restarts\] \[-t\] \[--since TIME\] \[--tail N\]" "$OUT"
 run fwctl console
-expect_eq "console without an id: usage, exit 1" "1:fwctl: usage: fwctl console ID" "$RC:$ERR"
+expect_eq "console without an id: usage, exit 1" \
+  "$(printf '1:fwctl: console: missing operand (expected ID)\nfwctl: usage: fwctl console ID')" "$RC:$ERR"
 
 # --- cleanup -----------------------------------------------------------------------------
 check "kill $INIT" quiet kill "$INIT"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # host_access: what an instance reaches on the host through its veth, enforced with
-# nftables in table inet firmwared_<host_interface_prefix>. A host TCP listener on 0.0.0.0
+# nftables in table inet firmwared_<host_interface_prefix>_<owner id>. A host TCP listener on 0.0.0.0
 # is out of reach by default (at host_ip, and at another host address through a default
 # route), reachable with tcp:PORT (at host_ip only), and everything is with `all`; ping of
 # host_ip and the host's own connections into the instance work in every mode; the host
@@ -13,7 +13,8 @@ setup
 export FIRMWARED_HOST_INTERFACE_PREFIX=fwtha FIRMWARED_NET_FIRST_TWO_BYTES=10.245.
 P=fwtha
 NET=10.245.
-TABLE=firmwared_fwtha
+TABLE=firmwared_fwtha_$(fw_owner_id "$FIRMWARED_MOUNT_PATH")
+TABLE2=firmwared_fwthb_$(fw_owner_id "$FW_TMP/d2/mount_points")
 OTHER_IP=198.51.100.77          # a host address on another interface (TEST-NET-2)
 OTHER_A=fwthox OTHER_B=fwthoy   # the veth pair holding it (this kernel has no dummy driver)
 FOREIGN=fwtest_not_ours         # another program's table: never touched
@@ -34,7 +35,7 @@ ha_cleanup() {
   fw_inst_on_exit
   # After the daemons are gone: whatever they left (a failed run) must not outlive the test.
   nft delete table inet "$TABLE" 2>/dev/null
-  nft delete table inet firmwared_fwthb 2>/dev/null
+  nft delete table inet "$TABLE2" 2>/dev/null
 }
 trap ha_cleanup EXIT
 
@@ -184,10 +185,10 @@ F2=$(field name "$(d2 prepare firmwares "$FW_EX_DIR")")
 C=$(field name "$(d2 prepare instances "$F2")")
 run d2 start --wait-console 'firmware booted' --timeout 30 "$C"
 expect_eq "second daemon starts its instance" 0 "$RC"
-check "second daemon has its own table" nft list table inet firmwared_fwthb
+check "second daemon has its own table" nft list table inet "$TABLE2"
 d2 kill "$C" >/dev/null
-fw_inst_wait_for 5 bash -c "! nft list table inet firmwared_fwthb" || true
-check "its table goes with its instance" bash -c "! nft list table inet firmwared_fwthb >/dev/null 2>&1"
+fw_inst_wait_for 5 bash -c "! nft list table inet $TABLE2 >/dev/null 2>&1" || true
+check "its table goes with its instance" bash -c "! nft list table inet $TABLE2 >/dev/null 2>&1"
 check "the first daemon's filter is untouched" has_chain "in_${P}0"
 expect_eq "and still holds" "" "$(reach "$A" "$HOST_A" "$PORT")"
 d2 drop instances "$C" >/dev/null

@@ -259,7 +259,7 @@ ln -s "$HOSTDEV" "$DEVLINK/dev"
 run fwctl prepare instances "$DEVLINK"
 expect_eq "devlink: prepare instance: exit 0" 0 "$RC"
 D_NAME=$(sed -n 's/^name: //p' <<<"$OUT")
-run fwctl start --timeout 30 "$D_NAME"
+run fwctl start "$D_NAME"
 check "devlink: START fails" test "$RC" -ne 0
 expect_match "devlink: the error names the firmware's /dev" \
   "the firmware's /dev is a symbolic link; firmwared mounts its own /dev there" "$ERR"

@@ -164,7 +164,7 @@ expect_match "--tail with a bad count: exit 1 naming it" "^1:fwctl: --tail '-3' 
 run fwctl logs "$BIG" --bogus
 expect_match "an unknown option: exit 1 naming it" "^1:fwctl: logs: unknown option '--bogus'" "$RC:$ERR"
 run fwctl logs "$BIG" --since
-expect_match "--since without a value: exit 1" "^1:fwctl: --since needs a TIME" "$RC:$ERR"
+expect_match "--since without a value: exit 1" "^1:fwctl: logs: option '--since' needs a value" "$RC:$ERR"
 
 # --- cleanup --------------------------------------------------------------------------------
 for i in "$BIG" "$LOSS" "$SLOW"; do check "drop $i" quiet drop instances "$i"; done

@@ -63,7 +63,8 @@ expect_match "--json error carries errno" '"errno":3,"error":"ESRCH"' "$OUT"
 
 run fwctl ping extra
 expect_eq "bad usage exits 1" 1 "$RC"
-expect_eq "bad usage message" "fwctl: usage: fwctl ping" "$ERR"
+expect_eq "bad usage message names the value, then the usage" \
+  "$(printf "fwctl: ping: unexpected operand 'extra'\nfwctl: usage: fwctl ping")" "$ERR"
 run fwctl --help
 expect_match "--help lists verbs" "prepare +Creates an entity" "$OUT"
 

@@ -2,14 +2,16 @@
 # Two daemons on one host with their own state but the same host_interface_prefix (one
 # daemon per CI job): each host veth end carries its daemon's owner alias
 # ("firmwared:<id>", ifalias), so restarting or crashing one daemon sweeps only its own
-# leftovers; the other's instances stay reachable and keep their host_access filters. A veth
+# leftovers; the other's instances stay reachable and keep their host_access filters (each
+# daemon has its own nftables table, firmwared_<prefix>_<owner id>). A veth
 # with the prefix and no owner (made by hand) is left alone too.
 source "$(dirname "$0")/../lib/harness.sh"
 require_root
 setup
 P=fwt2d
 export FIRMWARED_HOST_INTERFACE_PREFIX=$P FIRMWARED_NET_FIRST_TWO_BYTES=10.247.
-TABLE=firmwared_$P
+TABLE=firmwared_${P}_$(fw_owner_id "$FIRMWARED_MOUNT_PATH")  # daemon 1's; daemon 2 has its own
+TABLE2=firmwared_${P}_$(fw_owner_id "$FW_TMP/d2/mount_points")
 HAND=${P}9 HAND_PEER=${P}p9  # a veth with our prefix that no daemon made
 command -v nft >/dev/null || skip "needs nft (package nftables) to inspect the ruleset"
 build_example_firmware
@@ -32,6 +34,7 @@ td_cleanup() {
   (exit "$rc")
   fw_inst_on_exit
   nft delete table inet "$TABLE" 2>/dev/null
+  nft delete table inet "$TABLE2" 2>/dev/null
 }
 trap td_cleanup EXIT
 
@@ -40,7 +43,7 @@ alias_of() { cat "/sys/class/net/$1/ifalias" 2>/dev/null; }
 # pings CLIENT ID ADDR: the instance pings an address through its veth (the host has no
 # ping of its own here).
 pings() { "$1" exec "$2" -- ping -c 1 -W 2 "$3" </dev/null >/dev/null 2>&1; }
-has_chain() { nft list chain inet "$TABLE" "in_$1" >/dev/null 2>&1; }
+has_chain() { nft list chain inet "$1" "in_$2" >/dev/null 2>&1; }  # has_chain TABLE IF
 
 start_daemon
 check "the second daemon starts" start_d2
@@ -72,15 +75,40 @@ check "the owners differ" test "$OWNER1" != "$OWNER2"
 check "daemon 1's instance reaches its host_ip" pings fwctl "$A" "$A_HOST"
 check "daemon 2's instance reaches its host_ip" pings d2 "$C" "$C_HOST"
 c_filtered=no
-has_chain "${P}1" && c_filtered=yes
+has_chain "$TABLE2" "${P}1" && c_filtered=yes
+check "daemon 1's filter is in its own table" has_chain "$TABLE" "${P}0"
+check "daemon 2's filter is not in daemon 1's table" bash -c "! nft list chain inet $TABLE in_${P}1 >/dev/null 2>&1"
 ip link add "$HAND" type veth peer name "$HAND_PEER"
+
+# A monitor keeps no copy of the host's mounts: once PID 1 runs, it is back in the host's
+# mount namespace. A copy would pin every overlay the host had when it started, daemon 1's
+# included: restarting A would then leave two overlay superblocks on A's upper dir.
+host_mnt=$(readlink /proc/self/ns/mnt)
+for m in "$(fwctl get_property instances "$A" pid)" "$(d2 get_property instances "$C" pid)"; do
+  expect_eq "monitor $m is back in the host's mount namespace" "$host_mnt" \
+    "$(readlink "/proc/$m/ns/mnt")"
+done
+WS_A="$FIRMWARED_MOUNT_PATH/instances/$(fwctl get_property instances "$A" sha1)"
+overlays_on_upper() {  # distinct overlay superblocks on A's upper dir, over every namespace
+  cat /proc/[0-9]*/mountinfo 2>/dev/null |
+    awk -v u="upperdir=$WS_A/rw" -v i="upperdir=$WS_A/.idmap/up/rw" '
+      function on(x) { return index($0, x ",") || index($0, x " ") || substr($0, length($0) - length(x) + 1) == x }
+      on(u) || on(i) { print $3 }' |
+    sort -u | wc -l
+}
+run fwctl kill "$A"
+run fwctl remount "$A"
+expect_eq "daemon 1 remounts its instance (a new overlay on the same upper dir)" 0 "$RC"
+run fwctl start --wait-console 'firmware booted' --timeout 30 "$A"
+expect_eq "daemon 1 starts its instance again" 0 "$RC"
+expect_eq "one overlay superblock on A's upper dir after its restart" 1 "$(overlays_on_upper)"
 
 # Restart daemon 1 (SIGTERM leaves instances running; the new one sweeps its leftovers).
 stop_daemon
 start_daemon
 check "after daemon 1 restarts, daemon 2's veth is there" ip link show "${P}1"
 check "and daemon 2's instance still reaches its host_ip" pings d2 "$C" "$C_HOST"
-expect_eq "and keeps its host_access filter" "$c_filtered" "$(has_chain "${P}1" && echo yes || echo no)"
+expect_eq "and keeps its host_access filter" "$c_filtered" "$(has_chain "$TABLE2" "${P}1" && echo yes || echo no)"
 check "daemon 1 re-adopted its own instance (still networked)" pings fwctl "$A" "$A_HOST"
 check "the hand-made veth with our prefix is left alone" ip link show "$HAND"
 check "daemon 1 said why it left them" grep -q "veth ${P}1 belongs to another firmwared" "$FW_LOG"

@@ -383,6 +383,10 @@ fw_inst_quit_daemon() {
   return $rc
 }
 
+# fw_owner_id MOUNT_PATH: the id a daemon with that mount_path marks its kernel objects with
+# (its veths' ifalias "firmwared:<id>", its nftables table "firmwared_<prefix>_<id>").
+fw_owner_id() { printf '%s' "$(realpath -m "$1")" | sha1sum | cut -c1-16; }
+
 # Kills the daemon with SIGKILL (a crash) and reaps it.
 # fw_second_daemon DIR [NAME=VALUE...]: starts another firmwared with its state below DIR
 # (socket, catalogue, mounts, repository, log) and its own cgroup directory (a daemon sweeps

@@ -981,7 +981,10 @@ TEST_F(InstancesTest, HostAccessIsValidatedStoredCanonicalAndPlanned) {
   launcher_.last().namespaces_ready();
   ASSERT_EQ(net.plans.size(), 1u);
   EXPECT_EQ(net.plans[0].host_access, "tcp:22 udp:53 tcp:8000-8010");
-  EXPECT_EQ(net.plans[0].filter_table, "firmwared_fd_veth");
+  // The daemon's own table: its prefix and the id of its state.
+  EXPECT_EQ(net.plans[0].filter_table,
+            "firmwared_fd_veth_" + fw::sys::daemon_owner_id(config_->mount_path()));
+  EXPECT_EQ(fw::sys::daemon_owner_id(config_->mount_path()).size(), 16u);
   launcher_.last().exited(std::nullopt);
 }
 

@@ -68,11 +68,14 @@ TEST(HostAccess, RefusalsNameTheEntryAndTheRule) {
 }
 
 TEST(HostAccess, TableIsNamedFromThePrefix) {
-  EXPECT_EQ(fw::host_access_table("fd_veth"), "firmwared_fd_veth");
+  EXPECT_EQ(fw::host_access_table("fd_veth", "0123456789abcdef"),
+            "firmwared_fd_veth_0123456789abcdef");
   EXPECT_EQ(fw::net::check_table_name("firmwared_fd-veth"), "");
   EXPECT_NE(fw::net::check_table_name("filter"), "") << "never another's table";
   EXPECT_NE(fw::net::check_table_name("firmwared_"), "");
   EXPECT_NE(fw::net::check_table_name("firmwared_a b"), "");
+  EXPECT_EQ(fw::net::check_table_name("firmwared_fd_veth_0123456789abcdef"), "");
+  EXPECT_NE(fw::net::check_table_name("firmwared_" + std::string(33, 'a')), "");
   EXPECT_NE(fw::net::check_nft_word("fd.veth0"), "");
 }
 

@@ -183,8 +183,7 @@ TEST(NetArgs, FilterErrors) {
   EXPECT_EQ(parse_error(with(filter, "--table", "other")),
             "--table 'other': must start with 'firmwared_' (only those are ours)");
   EXPECT_EQ(parse_error(with(filter, "--table", "firmwared_a.b")),
-            "--table 'firmwared_a.b': after 'firmwared_' must hold only A-Z a-z 0-9 _ - (it "
-            "names nftables chains)");
+            "--table 'firmwared_a.b': must hold only A-Z a-z 0-9 _ - after 'firmwared_'");
   EXPECT_EQ(parse_error(without(filter, "--access")), "--access is required");
   EXPECT_EQ(parse_error(with(filter, "--access", "tcp:0")).rfind("--access ", 0), 0u);
   EXPECT_EQ(parse_error({"sweep", "--table", "firmwared_x", "--keep", "ok bad.name"}),
