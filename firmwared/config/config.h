@@ -78,6 +78,8 @@ class Config {
   int client_idle_timeout() const { return count("client_idle_timeout"); }
   int client_line_timeout() const { return count("client_line_timeout"); }
   const std::string& cgroup() const { return value("cgroup"); }
+  // Bytes of console.log before it is rotated (4096..1 GiB).
+  uint64_t console_log_max() const { return static_cast<uint64_t>(count("console_log_max")); }
   const std::string& container_interface() const { return value("container_interface"); }
   const std::string& database_path() const { return value("database_path"); }
   bool disable_apparmor() const { return flag("disable_apparmor"); }

@@ -23,6 +23,10 @@ constexpr std::array kKeys = {
             "and no console relay is closed"},
     KeySpec{"client_line_timeout", Rule::kSeconds, "10",
             "seconds within which a client must complete a request line it has started"},
+    KeySpec{"console_log_max", Rule::kLogSize, "1048576",
+            "bytes after which an instance's console.log is rotated to console.log.1 (at the "
+            "next line end, at twice this within a line; also when its line index reaches "
+            "twice this); both generations with their indexes stay below 8 times this"},
     KeySpec{"container_interface", Rule::kIfaceName, "eth0",
             "name of the network interface seen inside each instance"},
     KeySpec{"database_path", Rule::kPath, "/var/lib/firmwared/catalogue.db",
@@ -132,7 +136,7 @@ bool is_net_prefix(std::string_view v) {
 
 // A decimal integer in [lo, hi] without sign or leading zero.
 bool is_count(std::string_view v, long lo, long hi) {
-  if (v.empty() || v.size() > 6 || (v.size() > 1 && v[0] == '0')) return false;
+  if (v.empty() || v.size() > 10 || (v.size() > 1 && v[0] == '0')) return false;
   if (!std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; })) return false;
   const long n = parse_count(v);
   return n >= lo && n <= hi;
@@ -216,6 +220,8 @@ bool satisfies(Rule rule, std::string_view value) {
       return is_count(value, 64, 65536);
     case Rule::kPerUid:
       return is_count(value, 1, 65536);
+    case Rule::kLogSize:
+      return is_count(value, 4096, 1073741824);
     case Rule::kUserns:
       return value == "auto" || value == "y" || value == "n";
     case Rule::kIdPool:
@@ -258,6 +264,8 @@ std::string rule_text(Rule rule) {
       return "a whole number from 64 to 65536";
     case Rule::kPerUid:
       return "a whole number from 1 to 65536";
+    case Rule::kLogSize:
+      return "a whole number of bytes from 4096 to 1073741824 (1 GiB)";
     case Rule::kUserns:
       return "auto, y or n";
     case Rule::kIdPool:

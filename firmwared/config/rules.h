@@ -26,6 +26,7 @@ enum class Rule {
   kIdPool,        // userns_pool: FIRST:BLOCKS, FIRST a multiple of 65536
   kHostAccess,    // host_access: none, all or a port list (base/host_access.h)
   kCgroupName,    // cgroup: one directory name, 1..64 of A-Z a-z 0-9 _ - .
+  kLogSize,       // console_log_max: bytes, 4096..1073741824
 };
 
 struct KeySpec {
@@ -45,7 +46,8 @@ bool satisfies(Rule rule, std::string_view value);
 // Returns the rule as a phrase completing "must be ...".
 std::string rule_text(Rule rule);
 
-// The integer value of a key whose rule is kSeconds, kConnections or kPerUid (validated).
+// The integer value of a key whose rule is kSeconds, kConnections, kPerUid or kLogSize
+// (validated).
 long parse_count(std::string_view value);
 
 // The first id and the number of 65,536-id blocks of a kIdPool value (validated).

@@ -412,6 +412,7 @@ void Instances::launch(const catalogue::InstanceRecord& r, Runtime* raw) {
   spec.uid_base = userns_effective(rec) ? rec.uid_base : 0;
   spec.time_offset = rec.time_offset;
   spec.binds = rec.binds;
+  spec.console_log_max = d_.config.console_log_max();
   // Its cgroup before any namespace: PID 1 enters it before it makes its cgroup namespace.
   if (d_.cgroups != nullptr) {
     auto dirs = d_.cgroups->create(r.sha1, limits_of(rec), spec.uid_base);

@@ -30,6 +30,7 @@ struct LaunchSpec {
   std::vector<std::string> cgroups = {};
   // Host paths bound into the instance, "HOST:TARGET:ro|rw" each (sys::parse_bind), checked.
   std::vector<std::string> binds = {};
+  uint64_t console_log_max = 0;  // console.log rotation threshold in bytes; 0: the monitor's
 };
 
 // Callbacks, all on the loop thread, in this order: on_ptys, on_namespaces_ready,

@@ -28,7 +28,8 @@ class Workspace {
   std::string pts() const { return dir_ + "/pts"; }
   // PID 1's wait status, written by the monitor when it ends.
   std::string exit_status() const { return dir_ + "/exit_status"; }
-  // What PID 1's console printed.
+  // What PID 1's console printed (with console.log.idx, its line index, and the previous
+  // generation console.log.1 and console.log.1.idx: sys/console_log.h).
   std::string console_log() const { return dir_ + "/console.log"; }
   // RESTORE's discarded upper dir, on its way to the trash.
   std::string discarded_upper() const { return dir_ + "/rw.discarded"; }

@@ -271,6 +271,9 @@ std::vector<std::string> monitor_argv(const std::string& monitor_path, const cor
   if (spec.time_offset != 0) {
     args.insert(args.end(), {"--time-offset", std::to_string(spec.time_offset)});
   }
+  if (spec.console_log_max != 0) {
+    args.insert(args.end(), {"--log-max", std::to_string(spec.console_log_max)});
+  }
   for (const auto& c : cgroups)
     args.insert(args.end(), {"--cgroup", sys::wire::format_cgroup_arg(c)});
   for (const auto& b : spec.binds) args.insert(args.end(), {"--bind", b});

@@ -4,14 +4,23 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 namespace fw::monitor {
 
+namespace {
+
+int64_t realtime_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+}  // namespace
+
 Result<Console> Console::open(int workspace_fd, uint64_t log_max) {
   Console c;
-  c.workspace_fd_ = workspace_fd;
-  c.log_max_ = log_max;
   FW_ASSIGN_OR_RETURN(c.inner_, sys::open_pty());
   FW_ASSIGN_OR_RETURN(c.outer_, sys::open_pty());
   c.inner_slave_.reset(::open(c.inner_.slave_path.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC));
@@ -23,11 +32,8 @@ Result<Console> Console::open(int workspace_fd, uint64_t log_max) {
   for (int fd : {c.inner_.master.get(), c.outer_.master.get()}) {
     ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
   }
-  c.log_fd_.reset(::openat(workspace_fd, "console.log",
-                           O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640));
-  if (!c.log_fd_) return errno_error("opening console.log");
-  struct stat st {};
-  if (::fstat(c.log_fd_.get(), &st) == 0) c.log_size_ = static_cast<uint64_t>(st.st_size);
+  FW_ASSIGN_OR_RETURN(c.log_, sys::ConsoleLogWriter::open(workspace_fd, log_max));
+  c.log_.start_run(realtime_ns());
   return c;
 }
 
@@ -52,18 +58,7 @@ Status Console::move_inner(const std::string& ptmx, uid_t uid, gid_t gid) {
   return {};
 }
 
-void Console::log(const char* data, size_t n) {
-  if (log_size_ + n > log_max_ && log_size_ > 0) {
-    // Rotate: console.log → console.log.1 (replacing the previous one), start afresh.
-    ::renameat(workspace_fd_, "console.log", workspace_fd_, "console.log.1");
-    log_fd_.reset(::openat(workspace_fd_, "console.log",
-                           O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640));
-    log_size_ = 0;
-  }
-  if (!log_fd_) return;
-  ssize_t w = ::write(log_fd_.get(), data, n);
-  if (w > 0) log_size_ += static_cast<uint64_t>(w);
-}
+void Console::log(const char* data, size_t n) { log_.write(data, n, realtime_ns()); }
 
 bool Console::pump_inner() {
   char buf[16384];

@@ -1,6 +1,7 @@
 #pragma once
 // The instance console as the monitor holds it: the inner pty (PID 1's console), the
-// outer pty (what users attach to), and the size-capped console.log in the workspace.
+// outer pty (what users attach to), and the size-capped console.log (with its line index,
+// sys/console_log.h) in the workspace.
 
 #include <sys/types.h>
 
@@ -9,14 +10,15 @@
 
 #include "firmwared/base/fd.h"
 #include "firmwared/base/result.h"
+#include "firmwared/sys/console_log.h"
 #include "firmwared/sys/pty.h"
 
 namespace fw::monitor {
 
 class Console {
  public:
-  // Opens both ptys and the log (console.log under `workspace_fd`, rotated to
-  // console.log.1 past `log_max` bytes).
+  // Opens both ptys and the log (console.log and its index under `workspace_fd`, rotated to
+  // console.log.1 past `log_max` bytes) and writes this run's separator line there.
   static Result<Console> open(int workspace_fd, uint64_t log_max);
 
   const std::string& inner_path() const { return inner_.slave_path; }
@@ -51,10 +53,7 @@ class Console {
   // The monitor keeps both slaves open: a master whose slave is closed reports POLLHUP
   // forever (pty(7)), and PID 1's console must outlive its processes for the log.
   Fd inner_slave_, outer_slave_;
-  int workspace_fd_ = -1;
-  Fd log_fd_;
-  uint64_t log_size_ = 0;
-  uint64_t log_max_ = 0;
+  sys::ConsoleLogWriter log_;
 };
 
 }  // namespace fw::monitor

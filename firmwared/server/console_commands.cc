@@ -16,6 +16,7 @@
 #include "firmwared/host/event.h"
 #include "firmwared/server/exec_commands.h"
 #include "firmwared/server/session.h"
+#include "firmwared/sys/console_log.h"
 
 namespace fw::server {
 
@@ -23,27 +24,6 @@ using protocol::Json;
 using protocol::Request;
 
 namespace {
-
-bool is_continuation(unsigned char c) { return (c & 0xC0) == 0x80; }
-
-// Length of the UTF-8 sequence that `c` starts (0: `c` starts none).
-size_t sequence_length(unsigned char c) {
-  if (c < 0x80) return 1;
-  if ((c & 0xE0) == 0xC0) return 2;
-  if ((c & 0xF0) == 0xE0) return 3;
-  if ((c & 0xF8) == 0xF0) return 4;
-  return 0;
-}
-
-// Bytes at the end of `s` that begin a UTF-8 sequence `s` does not complete.
-size_t incomplete_tail(std::string_view s) {
-  for (size_t back = 1; back <= 4 && back <= s.size(); ++back) {
-    const auto c = static_cast<unsigned char>(s[s.size() - back]);
-    if (is_continuation(c)) continue;
-    return sequence_length(c) > back ? back : 0;
-  }
-  return 0;
-}
 
 // CONSOLE requests, attached at once or parked until their instance starts.
 //
@@ -190,50 +170,6 @@ Result<uint64_t> parse_offset(const std::string& text) {
 
 }  // namespace
 
-Result<LogChunk> read_log_chunk(const std::string& path, std::optional<uint64_t> offset) {
-  LogChunk c;
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-  if (!fd) {
-    if (errno != ENOENT) return errno_error("opening '" + path + "'");
-    // Never started (or removed): empty. A reader that had read some restarts from 0.
-    c.rotated = offset.value_or(0) > 0;
-    return c;
-  }
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) return errno_error("fstat '" + path + "'");
-  const auto size = static_cast<uint64_t>(st.st_size);
-  uint64_t start = 0;
-  if (!offset) {
-    start = size > kLogChunkBytes ? size - kLogChunkBytes : 0;
-  } else if (*offset > size) {
-    c.rotated = true;  // console.log was renamed to console.log.1 and restarted
-  } else {
-    start = *offset;
-  }
-  std::string buf(static_cast<size_t>(std::min(kLogChunkBytes, size - start)), '\0');
-  size_t got = 0;
-  while (got < buf.size()) {
-    ssize_t n =
-        ::pread(fd.get(), buf.data() + got, buf.size() - got, static_cast<off_t>(start + got));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno_error("reading '" + path + "'");
-    if (n == 0) break;
-    got += static_cast<size_t>(n);
-  }
-  buf.resize(got);
-  size_t skip = 0;
-  if (!offset && start > 0) {
-    while (skip < 3 && skip < buf.size() &&
-           is_continuation(static_cast<unsigned char>(buf[skip]))) {
-      ++skip;
-    }
-  }
-  const size_t tail = incomplete_tail(std::string_view(buf).substr(skip));
-  c.offset = start + buf.size() - tail;
-  c.data = buf.substr(skip, buf.size() - skip - tail);
-  return c;
-}
-
 void register_console_commands(Dispatcher& d, core::Instances& instances) {
   auto attacher = std::make_shared<ConsoleAttacher>(instances);
   d.add("CONSOLE", [attacher](const Request& req, const Caller& caller, Responder r) {
@@ -271,15 +207,25 @@ void register_console_commands(Dispatcher& d, core::Instances& instances) {
       if (!o.ok()) return r.fail(o.error());
       offset = *o;
     }
-    auto chunk = read_log_chunk(instances.workspace(rec->sha1).console_log(), offset);
+    auto chunk = sys::read_console_log(instances.workspace(rec->sha1).dir(), offset);
     if (!chunk.ok()) {
       return r.fail(chunk.error().wrap("reading the console log of instance " + rec->name));
+    }
+    // [offset, time_ns, run, separator]: arrays, as a chunk may hold thousands of lines.
+    Json lines = Json::array();
+    for (const auto& l : chunk->lines) {
+      lines.push_back(Json::array({l.offset, l.time_ns, l.run, l.separator ? 1 : 0}));
     }
     r.ok({{"sha1", rec->sha1},
           {"name", rec->name},
           {"data", std::move(chunk->data)},
+          {"start", chunk->start},
           {"offset", chunk->offset},
-          {"rotated", chunk->rotated}});
+          {"first", chunk->first},
+          {"end", chunk->end},
+          {"rotated", chunk->rotated},
+          {"truncated", chunk->truncated},
+          {"lines", std::move(lines)}});
   });
 }
 

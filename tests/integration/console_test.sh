@@ -2,8 +2,9 @@
 # Consoles: CONSOLE turns a connection into a raw relay with an
 # instance's console, `fwctl console` attaches a terminal to it (raw mode, Ctrl-] detaches,
 # waits for the start, re-attaches after a restart), LOGS and `fwctl logs [-f]` read
-# console.log across rotations, the outer pts works for any program, `fwctl ps` and
-# `fwctl restart`; nothing leaks (daemon fds, mounts, processes).
+# console.log across rotations (logs_test.sh: the whole history and its options), the outer
+# pts works for any program, `fwctl ps` and `fwctl restart`; nothing leaks (daemon fds,
+# mounts, processes).
 source "$(dirname "$0")/../lib/harness.sh"
 require_root
 setup
@@ -87,7 +88,7 @@ run "$PYTHON" "$FW_SOURCE_DIR/tests/lib/fwclient.py" "$FIRMWARED_SOCKET_PATH" \
   "{\"seq\": 3, \"command\": \"LOGS\", \"args\": [\"$INIT\", \"-1\"]}"
 size=$(stat -c %s "$(fwctl get_property instances "$INIT" console_log)")
 expect_match "LOGS from 0 reads the log, offset at its end" \
-  "\"answer\": \"LOGS\", \"data\": \"[^\"]*firmware booted[^\"]*\", \"name\": \"$INIT\", \"offset\": $size, \"rotated\": false" \
+  "\"answer\": \"LOGS\", \"data\": \"-- run 1 started [^\"]*firmware booted[^\"]*\", \"end\": $size, \"first\": 0, \"lines\": \[\[0, [0-9]+, 1, 1\], \[[0-9]+, [0-9]+, 1, 0\].*\], \"name\": \"$INIT\", \"offset\": $size, \"rotated\": false, \"seq\": 1, \"sha1\": \"[0-9a-f]{40}\", \"start\": 0, \"truncated\": false" \
   "$(sed -n 1p <<<"$OUT")"
 expect_match "LOGS past the end: rotated, read again from 0" \
   "\"offset\": $size, \"rotated\": true" "$(sed -n 2p <<<"$OUT")"
@@ -228,7 +229,7 @@ done
 run fwctl help console
 expect_match "help console" "^Command CONSOLE"$'\n'"Synopsis: CONSOLE ID" "$OUT"
 run fwctl help logs
-expect_match "help logs" "Usage: fwctl logs ID \[-f\] \[--follow-restarts\]" "$OUT"
+expect_match "help logs" "Usage: fwctl logs ID \[-f\] \[--follow-restarts\] \[-t\] \[--since TIME\] \[--tail N\]" "$OUT"
 run fwctl console
 expect_eq "console without an id: usage, exit 1" \
   "$(printf '1:fwctl: console: missing operand (expected ID)\nfwctl: usage: fwctl console ID')" "$RC:$ERR"

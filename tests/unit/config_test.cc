@@ -103,6 +103,7 @@ TEST(Config, KeysAreAlphabeticalCompleteAndMatchTheDefaults) {
                                              "cgroup",
                                              "client_idle_timeout",
                                              "client_line_timeout",
+                                             "console_log_max",
                                              "container_interface",
                                              "database_path",
                                              "disable_apparmor",
@@ -136,7 +137,7 @@ TEST(Config, KeysAreAlphabeticalCompleteAndMatchTheDefaults) {
   EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
   EXPECT_EQ(c.key_names(), expected);
   EXPECT_EQ(keys()[0].rule, "an absolute path without NUL or newline");
-  EXPECT_EQ(keys()[6].rule, "y or n");
+  EXPECT_EQ(keys()[7].rule, "y or n");
 }
 
 TEST(Config, FileOverridesDefaults) {
@@ -285,6 +286,15 @@ std::vector<RuleCase> rule_cases() {
     bad.insert(bad.end(), {"0", "65537"});
     cases.push_back(
         {"max_connections_per_uid", {"1", "64", "65536"}, bad, "a whole number from 1 to 65536"});
+  }
+  {
+    auto bad = not_numbers;
+    std::erase(bad, "9999999");  // 9.5 MB: a fine size
+    bad.insert(bad.end(), {"0", "4095", "1073741825", "99999999999"});
+    cases.push_back({"console_log_max",
+                     {"4096", "1048576", "1073741824"},
+                     bad,
+                     "a whole number of bytes from 4096 to 1073741824 (1 GiB)"});
   }
   cases.push_back({"userns", {"auto", "y", "n"}, {"", "yes", "AUTO", "1", "n "}, "auto, y or n"});
   cases.push_back({"userns_pool",

@@ -34,3 +34,4 @@ target_link_libraries(sys_cgroup_root_test PRIVATE fw_sys GTest::gtest GTest::gt
 gtest_discover_tests(sys_cgroup_root_test PROPERTIES LABELS root DISCOVERY_TIMEOUT 60
   TEST_PREFIX "sys_cgroup_root_test.")
 fw_unit_test(sys_exec_control_test SOURCES sys_exec_control_test.cc LIBS fw_sys)
+fw_unit_test(sys_console_log_test SOURCES sys_console_log_test.cc LIBS fw_sys)
