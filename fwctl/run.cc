@@ -13,6 +13,7 @@
 
 #include "firmwared/base/fd.h"
 #include "fwctl/exec.h"
+#include "fwctl/prepare.h"
 #include "fwctl/wait.h"
 
 namespace fwctl {
@@ -109,11 +110,6 @@ bool valid_seconds(const std::string& s) {
 }  // namespace
 
 int run_run(Context& ctx, const RunOptions& o) {
-  if (o.name) {
-    std::cerr << "fwctl: run: --name is not supported yet (the daemon cannot name an instance "
-                 "at PREPARE); leave it out\n";
-    return kExitError;
-  }
   if (o.timeout && !o.wait_console) {
     std::cerr << "fwctl: run: --timeout goes with --wait-console\n";
     return kExitError;
@@ -137,7 +133,10 @@ int run_run(Context& ctx, const RunOptions& o) {
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
-  auto prepared = call(ctx, "PREPARE", {"instances", o.firmware}, false);
+  // The name and labels are checked by the daemon before anything is made: a clash
+  // leaves nothing to clean up.
+  auto prepared =
+      call(ctx, "PREPARE", prepare_request_args("instances", o.firmware, o.name, o.labels), false);
   if (!prepared) return kExitError;
   const std::string id = fw::protocol::field_or(prepared->body, "name", "");
   if (id.empty()) {
@@ -233,6 +232,7 @@ int run_run_verb(Context& ctx, const Args& args) {
   }
   o.rm = args.has("rm");
   o.name = args.value("name");
+  o.labels = args.values("label");
   o.wait_console = args.value("wait-console");
   o.timeout = args.value("timeout");
   return run_run(ctx, o);

@@ -17,6 +17,7 @@ namespace fwctl {
 struct RunOptions {
   std::string firmware;
   std::optional<std::string> name;
+  std::vector<std::string> labels;  // KEY=VALUE each
   bool rm = false;
   std::optional<std::string> wait_console;
   std::optional<std::string> timeout;  // for --wait-console, as given

@@ -32,9 +32,17 @@ fwctl kill "$LEFT" >/dev/null
 fwctl drop instances "$LEFT" >/dev/null
 
 # ---- bad usage: nothing is prepared ------------------------------------------------------
-run fwctl run --name web "$F"
-expect_eq "--name: exit 1" 1 "$RC"
-expect_match "--name says it is not supported yet" "not supported yet" "$ERR"
+run fwctl run --rm --name run_named --label job=42 "$F" -- sh -c 'hostname; exit 3'
+expect_eq "--name: CMD's status" 3 "$RC"
+expect_eq "--name: the instance is named so (its hostname)" run_named "$OUT"
+expect_eq "--rm dropped the named instance" "" "$(instances)"
+fwctl prepare instances "$F" --name run_taken >/dev/null
+run fwctl run --rm --name run_taken "$F" -- true
+expect_eq "--name of an existing instance: exit 1" 1 "$RC"
+expect_match "the clash is named" "run_taken" "$ERR"
+run fwctl run --name 'bad name' "$F"
+expect_eq "an invalid --name: exit 1" 1 "$RC"
+fwctl drop instances run_taken >/dev/null
 run fwctl run --rm --wait-console '(' "$F"
 expect_eq "a bad regex: exit 1" 1 "$RC"
 run fwctl run no_such_firmware
