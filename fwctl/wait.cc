@@ -46,6 +46,19 @@ std::optional<fw::protocol::Message> ask(Client& client, const std::string& comm
   return *reply;
 }
 
+// A connection subscribed to the notifications, made before the state is first read so that
+// no transition (a DEAD) can slip between the two; nullopt, *rc set and said, on failure.
+std::optional<Client> subscribed(const Context& ctx, int* rc) {
+  auto client = Client::connect(ctx.socket_path);
+  if (!client.ok()) {
+    std::cerr << "fwctl: " << client.error().message << std::endl;
+    *rc = kExitUnreachable;
+    return std::nullopt;
+  }
+  if (!ask(*client, "SUBSCRIBE", {}, rc)) return std::nullopt;
+  return std::move(*client);
+}
+
 }  // namespace
 
 // Reads --timeout SECONDS into *out (unchanged when absent); false (message printed) when
@@ -80,14 +93,9 @@ int run_wait(Context& ctx, const Args& args) {
 }
 
 int wait_state(Context& ctx, const std::string& id, const std::string& state, double timeout) {
-  auto client = Client::connect(ctx.socket_path);
-  if (!client.ok()) {
-    std::cerr << "fwctl: " << client.error().message << std::endl;
-    return kExitUnreachable;
-  }
   int rc = kExitOk;
-  // Subscribe first, then read the state: no transition can slip between the two.
-  if (!ask(*client, "SUBSCRIBE", {}, &rc)) return rc;
+  auto client = subscribed(ctx, &rc);
+  if (!client) return rc;
   const Deadline deadline = deadline_after(timeout);
   for (;;) {
     auto now = ask(*client, "GET_PROPERTY", {"instances", id, "state"}, &rc);
@@ -162,14 +170,9 @@ int report_exit(const Context& ctx, const std::string& id, const RunState& r,
 }  // namespace
 
 int wait_exit(Context& ctx, const std::string& id, double timeout) {
-  auto client = Client::connect(ctx.socket_path);
-  if (!client.ok()) {
-    std::cerr << "fwctl: " << client.error().message << std::endl;
-    return kExitUnreachable;
-  }
   int rc = kExitOk;
-  // Subscribe first, then read the state: a DEAD cannot slip between the two.
-  if (!ask(*client, "SUBSCRIBE", {}, &rc)) return rc;
+  auto client = subscribed(ctx, &rc);
+  if (!client) return rc;
   const Deadline deadline = deadline_after(timeout);
   for (;;) {
     auto show = ask(*client, "SHOW", {"instances", id}, &rc);

@@ -15,6 +15,16 @@ constexpr const char* kForwardMap = "forward_if";
 std::string in_chain(const std::string& host_if) { return "in_" + host_if; }
 std::string fwd_chain(const std::string& host_if) { return "fwd_" + host_if; }
 
+// Words nft 1.0.6 takes unquoted, as chain and table names.
+bool is_nft_word(const std::string& name) {
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::set<std::string> TableContents::interfaces() const {
@@ -29,11 +39,7 @@ std::set<std::string> TableContents::interfaces() const {
 
 std::string check_nft_word(const std::string& name) {
   if (name.empty() || name.size() > 15) return "must be 1 to 15 bytes long";
-  for (char c : name) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '_' || c == '-';
-    if (!ok) return "must hold only A-Z a-z 0-9 _ - (it names nftables chains)";
-  }
+  if (!is_nft_word(name)) return "must hold only A-Z a-z 0-9 _ - (it names nftables chains)";
   return "";
 }
 
@@ -43,11 +49,7 @@ std::string check_table_name(const std::string& table) {
   // A daemon's table: its prefix (at most 15 bytes), '_' and its 16-hex owner id.
   const std::string rest = table.substr(prefix.size());
   if (rest.empty() || rest.size() > 32) return "must have 1 to 32 bytes after 'firmwared_'";
-  for (char c : rest) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '_' || c == '-';
-    if (!ok) return "must hold only A-Z a-z 0-9 _ - after 'firmwared_'";
-  }
+  if (!is_nft_word(rest)) return "must hold only A-Z a-z 0-9 _ - after 'firmwared_'";
   return "";
 }
 
