@@ -1,10 +1,13 @@
 # One interface target carries the warning set and, when asked, the sanitizers.
 add_library(fw_warnings INTERFACE)
 target_compile_options(fw_warnings INTERFACE
-  -Wall -Wextra -Werror -Wshadow -Wnon-virtual-dtor -Wcast-align -Wunused
+  -Wall -Wextra -Wshadow -Wnon-virtual-dtor -Wcast-align -Wunused
   -Woverloaded-virtual -Wnull-dereference -Wformat=2 -Wimplicit-fallthrough
   -Wmisleading-indentation)
-# GCC-only warnings: clang (the fuzz preset) rejects them as unknown under -Werror.
+if(FW_WERROR)
+  target_compile_options(fw_warnings INTERFACE -Werror)
+endif()
+# GCC-only warnings: clang (the fuzz preset) rejects them as unknown.
 target_compile_options(fw_warnings INTERFACE
   $<$<CXX_COMPILER_ID:GNU>:-Wduplicated-cond -Wlogical-op>)
 if(FW_SANITIZE)
