@@ -1,6 +1,6 @@
 #pragma once
-// Reading an overlayfs upper dir over its lower dir without the overlay mounted (DESIGN
-// §10; the kernel's Documentation/filesystems/overlayfs.rst): which entries the merged tree
+// Reading an overlayfs upper dir over its lower dir without the overlay mounted (the
+// kernel's Documentation/filesystems/overlayfs.rst): which entries the merged tree
 // has, where each one's metadata and data come from. Shared by the diff and the export.
 //
 // Everything is read through directory fds, one component at a time with O_NOFOLLOW: the

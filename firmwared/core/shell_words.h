@@ -1,6 +1,6 @@
 #pragma once
 // Shell-like word splitting and quoting, with no expansion and no execution, ever: the
-// syntax of array property values (DESIGN §6, `SET_PROPERTY instances x cmdline "a 'b c'"`).
+// syntax of array property values (docs/protocol.md, `SET_PROPERTY instances x cmdline "a 'b c'"`).
 
 #include <string>
 #include <string_view>

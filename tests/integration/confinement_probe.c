@@ -112,8 +112,8 @@ static void probe_remount(const char* path) {
   result("remount_bind_rw", mount(NULL, path, NULL, MS_REMOUNT | MS_BIND, NULL));
 }
 
-// TIOCSTI on the command's stdio and on what reopening /proc/self/fd/N gives (exec of
-// issue 11, item 7): a terminal of the operator must never be reachable. The character is a
+// TIOCSTI on the command's stdio and on what reopening /proc/self/fd/N gives (the
+// exec stdio rules): a terminal of the operator must never be reachable. The character is a
 // harmless '#'. Also prints what each descriptor is (readlink).
 static void probe_tiocsti(void) {
   for (int fd = 0; fd <= 2; ++fd) {
