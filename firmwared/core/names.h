@@ -1,5 +1,6 @@
 #pragma once
-// Friendly entity names (`adjective_noun`, chosen from resources/ word lists) and the rule for names set by users.
+// Friendly entity names (`adjective_noun`, chosen from resources/ word lists) and the rule for
+// names set by users.
 
 #include <cstddef>
 #include <functional>
