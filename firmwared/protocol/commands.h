@@ -9,13 +9,13 @@
 namespace fw::protocol {
 
 struct CommandInfo {
-  std::string name;      // "PREPARE"
-  std::string answer;    // answer name of a successful reply ("PREPARED")
-  std::string synopsis;  // "PREPARE FOLDER PATH|ID"
-  std::string overview;  // one sentence
+  std::string name;               // "PREPARE"
+  std::string answer;             // answer name of a successful reply ("PREPARED")
+  std::string synopsis;           // "PREPARE FOLDER PATH|ID"
+  std::string overview;           // one sentence
   std::vector<std::string> help;  // longer help lines, may be empty
   int min_args = 0;
-  int max_args = 0;       // -1: unbounded
+  int max_args = 0;           // -1: unbounded
   bool long_running = false;  // fwctl waits without a timeout for these
 };
 

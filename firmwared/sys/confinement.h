@@ -8,10 +8,10 @@
 //     any clock, stime, clock_adjtime on any clock but CLOCK_REALTIME), to kexec_load,
 //     kexec_file_load, init_module, finit_module, delete_module, open_by_handle_at, and to
 //     mknod/mknodat of block devices; ENOSYS to the new mount API (fsopen, fsconfig, fsmount,
-//     fspick, move_mount, open_tree), which AppArmor does not mediate. adjtimex and clock_adjtime(CLOCK_REALTIME) stay
-//     allowed so that reading the time (modes == 0) works: seccomp cannot read the `modes`
-//     field (it sits behind a pointer), and the kernel refuses modes != 0 without
-//     CAP_SYS_TIME, which is gone;
+//     fspick, move_mount, open_tree), which AppArmor does not mediate. adjtimex and
+//     clock_adjtime(CLOCK_REALTIME) stay allowed so that reading the time (modes == 0) works:
+//     seccomp cannot read the `modes` field (it sits behind a pointer), and the kernel refuses
+//     modes != 0 without CAP_SYS_TIME, which is gone;
 //   - optionally, an AppArmor profile to enter at exec (what aa_change_onexec(3) does).
 // Filters and capability drops are inherited by every child and cannot be undone.
 // Test builds only (FW_FAULT_INJECTION): under fault::unconfined_clock(), CAP_SYS_TIME is

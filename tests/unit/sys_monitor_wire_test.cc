@@ -46,8 +46,8 @@ TEST(MonitorWire, AnErrorIsOneLineWithItsErrno) {
 }
 
 TEST(MonitorWire, MalformedStatusLinesAreRefused) {
-  for (const char* bad : {"", "HELLO", "PTS /dev/pts/1", "STARTED", "STARTED x", "OOM",
-                          "EXITED", "started 12"}) {
+  for (const char* bad :
+       {"", "HELLO", "PTS /dev/pts/1", "STARTED", "STARTED x", "OOM", "EXITED", "started 12"}) {
     EXPECT_FALSE(parse_status(bad).has_value()) << bad;
   }
 }
