@@ -517,7 +517,11 @@ fw::Result<int> exec_with_fds(Context& ctx, const std::string& id,
     return seq.error();
   }
   for (;;) {
-    FW_ASSIGN_OR_RETURN(auto m, client.read_message(deadline));
+    // Not FW_ASSIGN_OR_RETURN: GCC 12 at -O2 takes the moved-into Message's name for
+    // uninitialized (-Wmaybe-uninitialized, a false positive).
+    auto next = client.read_message(deadline);
+    if (!next.ok()) return next.error();
+    const fw::protocol::Message& m = *next;
     if (m.kind == fw::protocol::Message::Kind::kEvent) {
       if (m.name != "SEND_FDS" || fw::protocol::field_or(m.body, "seq", uint64_t{0}) != *seq || !in)
         continue;
