@@ -175,6 +175,9 @@ void parse_verb_words(const VerbSyntax& syntax, const std::vector<std::string>& 
     } else if (after_separator) {
       args.add_operand(w);
       ++operands;
+    } else if (ops.free_last && ops.max > 0 && operands == ops.max - 1) {
+      args.add_operand(w);
+      ++operands;
     } else if (w == "--") {
       args.set_separator();
       if (ops.command) {

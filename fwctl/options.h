@@ -47,6 +47,9 @@ struct OperandSpec {
   int min = 0;           // how many at least
   int max = 0;           // at most; -1 for no limit
   bool command = false;  // takes `-- CMD [ARGS...]` after them (exec)
+  // The last operand is a free value (SET_PROPERTY's VALUE): taken as it is even when it
+  // starts with '-' (fdc passed `cmdline[1] --one` through); options go before it.
+  bool free_last = false;
 };
 
 // What the parser needs to know about a verb.

@@ -127,6 +127,9 @@ std::vector<Verb> build_verbs() {
     std::string operands = c.synopsis.substr(c.name.size());
     if (!operands.empty() && operands[0] == ' ') operands.erase(0, 1);
     verb.operands = {operands, c.min_args, c.max_args};
+    // "... PROPERTY VALUE": a value may start with '-' ("--one", "-1").
+    verb.operands.free_last =
+        operands.size() >= 6 && operands.substr(operands.size() - 6) == " VALUE";
     verb.run = [&c](Context& ctx, const Args& args) { return run_daemon_command(ctx, c, args); };
     if (c.name == "PREPARE") {
       // --name and --label become PREPARE's name= and label= words.

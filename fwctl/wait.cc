@@ -129,7 +129,7 @@ RunState run_state_of(const fw::protocol::Message& show) {
   for (const auto& p :
        fw::protocol::field_or(show.body, "properties", fw::protocol::Json::array())) {
     const std::string key = fw::protocol::field_or(p, "name", "");
-    const std::string value = fw::protocol::field_or(p, "value", "");
+    const std::string value = property_text(p);  // exit_status is a number, or null
     if (key == "sha1") r.sha1 = value;
     if (key == "name") r.name = value;
     if (key == "state") r.state = value;

@@ -195,8 +195,9 @@ import json, sys
 rows = json.loads(sys.argv[1])
 assert isinstance(rows, list) and len(rows) == 2, rows
 for r in rows:
-    assert sorted(r) == ["exit_status", "firmware", "id", "index", "memory", "name", "pid",
-                         "sha1", "state", "uptime", "uptime_seconds"], r
+    assert sorted(r) == ["exit_status", "firmware", "id", "index", "labels", "memory", "name",
+                         "pid", "sha1", "state", "uptime", "uptime_seconds"], r
+    assert r["labels"] == {}, r
     assert r["id"] == r["sha1"][:12] and len(r["sha1"]) == 40, r
     assert isinstance(r["index"], int), r
 init = [r for r in rows if r["name"] == sys.argv[2]][0]

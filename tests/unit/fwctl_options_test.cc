@@ -25,7 +25,7 @@ VerbSyntax stop_syntax() {
 }
 
 VerbSyntax set_property_syntax() {
-  return {"set_property", {}, {"FOLDER ID PROPERTY VALUE", 4, 4}};
+  return {"set_property", {}, {"FOLDER ID PROPERTY VALUE", 4, 4, false, true}};
 }
 
 // Parses a whole line (without "fwctl") the way main does.
@@ -118,6 +118,15 @@ TEST(FwctlOptions, OperandsThatStartWithADash) {
   EXPECT_EQ(line.error, "");
   EXPECT_EQ(line.args.operands().back(), "-v");
   EXPECT_TRUE(line.args.has_command_separator());
+  // The free last value (fdc: `set_property instances a cmdline[1] --one`), even one that
+  // names an option; options still work before it.
+  for (const char* v : {"--one", "--json", "-h", "--"}) {
+    line = parse(set_property_syntax(), {"set_property", "--json", "instances", "a", "x", v});
+    EXPECT_EQ(line.error, "") << v;
+    EXPECT_FALSE(line.help()) << v;
+    EXPECT_EQ(line.args.operands(), (std::vector<std::string>{"instances", "a", "x", v}));
+    EXPECT_TRUE(line.globals.has("json")) << v;
+  }
 }
 
 TEST(FwctlOptions, CommandAfterTheSeparatorIsVerbatim) {
