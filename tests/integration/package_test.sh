@@ -23,8 +23,9 @@ for tool in dpkg-buildpackage dh lintian apt-get systemd-socket-activate systemd
 done
 
 fw_inst_setup
+has_group() { getent group firmwared >/dev/null; }
 GROUP_EXISTED=0
-getent group firmwared >/dev/null && GROUP_EXISTED=1
+has_group && GROUP_EXISTED=1
 INSTALLED=0
 SA_PID=""
 NOTIFY_PID=""
@@ -43,12 +44,13 @@ pkg_on_exit() {
     wait "$SA_PID" 2>/dev/null
   fi
   [[ -z "$NOTIFY_PID" ]] || { kill "$NOTIFY_PID" 2>/dev/null; wait "$NOTIFY_PID" 2>/dev/null; }
+  umount /var/lib/firmwared/mount_points/package-test 2>/dev/null
   if [[ $INSTALLED -eq 1 ]]; then
     echo "package_test: purging the package it installed" >&2
     apt-get purge -y -qq -o DPkg::Lock::Timeout=300 firmwared >/dev/null 2>&1 ||
       dpkg --purge firmwared >/dev/null 2>&1
   fi
-  if [[ $GROUP_EXISTED -eq 0 ]] && getent group firmwared >/dev/null; then
+  if [[ $GROUP_EXISTED -eq 0 ]] && has_group; then
     groupdel firmwared
   fi
   (exit "$rc")
@@ -137,7 +139,7 @@ for f in /usr/sbin/firmwared /usr/bin/fwctl /usr/libexec/firmwared/firmwared-mon
          /usr/libexec/firmwared/net_hook; do
   check "$f is executable" test -x "$f"
 done
-check "group firmwared exists" getent group firmwared
+check "group firmwared exists" has_group
 check "the socket unit is enabled" \
   test -L /etc/systemd/system/sockets.target.wants/firmwared.socket
 check "the state directory exists (tmpfiles)" test -d /var/lib/firmwared
@@ -154,18 +156,11 @@ step_done "install"
 NOTIFY="$FW_TMP/notify.sock"
 NOTES="$FW_TMP/notify.log"
 : >"$NOTES"
-"$PYTHON" -u -c '
-import os, socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-with open(sys.argv[2], "a") as out:
-    while True:
-        for line in s.recv(4096).decode(errors="replace").splitlines():
-            print(line, file=out, flush=True)
-' "$NOTIFY" "$NOTES" &
+# One line per datagram, its fields separated by '|' (tests/lib/notify_listener.py).
+"$PYTHON" "$FW_SOURCE_DIR/tests/lib/notify_listener.py" "$NOTIFY" "$NOTES" &
 NOTIFY_PID=$!
 fw_inst_wait_for 5 test -S "$NOTIFY"
-notified() { grep -qx "$1" "$NOTES"; }
+notified() { grep -qE "(^|\|)$1(\||\$)" "$NOTES"; }
 
 export FWCTL=/usr/bin/fwctl FIRMWARED=/usr/sbin/firmwared
 env_args=()
@@ -241,12 +236,25 @@ expect_eq "upgraded" "install ok installed $VERSION+test1" \
 check "after the upgrade: the socket unit" test -f /lib/systemd/system/firmwared.socket
 check "after the upgrade: still enabled" \
   test -L /etc/systemd/system/sockets.target.wants/firmwared.socket
-check "after the upgrade: group firmwared" getent group firmwared
+check "after the upgrade: group firmwared" has_group
 check "after the upgrade: the daemon" test -x /usr/sbin/firmwared
 check "after the upgrade: the state directory" test -d /var/lib/firmwared
 step_done "upgrade"
 
 # ---- purge ------------------------------------------------------------------------------
+# While something is mounted below /var/lib/firmwared (a running instance's overlay), the
+# purge keeps the directory and says so: run the postrm's purge with a mount there first.
+HELD=/var/lib/firmwared/mount_points/package-test
+mkdir -p "$HELD"
+mount -t tmpfs -o size=1m package-test "$HELD"
+echo kept >"$HELD/file"
+run /var/lib/dpkg/info/firmwared.postrm purge
+expect_eq "postrm purge with a mount below the state: exit 0" 0 "$RC"
+expect_match "it says why the state is kept" "/var/lib/firmwared is kept: something is still mounted" "$ERR"
+expect_eq "nothing was removed through the mount" kept "$(cat "$HELD/file" 2>/dev/null)"
+umount "$HELD"
+rmdir "$HELD"
+
 dpkg -L firmwared >"$PKG/files"
 run apt-get purge -y -q -o DPkg::Lock::Timeout=300 firmwared
 expect_eq "purge: exit 0" 0 "$RC"
@@ -257,8 +265,9 @@ expect_eq "purged: dpkg knows nothing of it" "" \
 left=""
 while read -r f; do
   [[ -n "$f" ]] || continue
-  if [[ -d "$f" && ! -L "$f" ]]; then
-    # A directory of the package's own (not /usr/bin) must be gone too.
+  if [[ -d "$f" ]]; then
+    # A directory of the package's own must be gone too; /usr/bin (or /lib, a symlink on a
+    # merged-/usr system) stays.
     [[ "$f" == *firmwared* ]] && left+="$f "
   elif [[ -e "$f" || -L "$f" ]]; then
     left+="$f "
