@@ -1,8 +1,12 @@
 #include "firmwared/base/log.h"
 
+// Without it, sd_journal_sendv adds CODE_FILE/CODE_LINE/CODE_FUNC of this file to every
+// entry: the location of the logger, not of the caller.
+#define SD_JOURNAL_SUPPRESS_LOCATION
+#include <systemd/sd-journal.h>
+
 #include <sys/stat.h>
 #include <sys/uio.h>
-#include <systemd/sd-journal.h>
 
 #include <atomic>
 #include <charconv>

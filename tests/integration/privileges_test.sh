@@ -45,5 +45,6 @@ expect_eq "--version as a user" 0 "$RC"
 
 # And with everything, it starts.
 start_daemon
-check "root with every capability: it answers" "$FWCTL" ping
+run "$FWCTL" ping
+expect_eq "root with every capability: it answers" "PONG" "$OUT"
 stop_daemon

@@ -17,8 +17,8 @@ trap 'kill $LISTENER 2>/dev/null; fw_inst_on_exit' EXIT
 fw_inst_wait_for 5 test -S "$FW_TMP/notify.sock" || { echo "notify listener did not start" >&2; exit 1; }
 touch "$NOTIFY_LOG"
 
-# systemd-socket-activate binds the socket, then execs the daemon (same pid) with only the
-# variables named by -E.
+# systemd-socket-activate binds the socket and, at the first connection, execs the daemon
+# (same pid) with only the variables named by -E: the first client starts it.
 activate() {  # activate SOCKET_PATH: starts the daemon in the background, FW_DAEMON_PID
   local vars=() v
   for v in $(compgen -e | grep -E '^FIRMWARED_'); do vars+=(-E "$v"); done
@@ -32,6 +32,13 @@ OTHER=$FW_TMP/other.sock
 activate "$OTHER"
 PID=$FW_DAEMON_PID
 FW_DAEMON_PID=""
+fw_inst_wait_for 5 test -S "$OTHER" || { echo "systemd-socket-activate did not listen" >&2; exit 1; }
+run env FIRMWARED_SOCKET_PATH="$OTHER" timeout 10 "$FWCTL" ping
+check "the client that started it gets no PONG" test "$OUT" != PONG
+if ! fw_inst_wait_for 10 eval "! kill -0 $PID 2>/dev/null"; then
+  kill -KILL "$PID"
+  echo "the refused daemon did not exit" >&2
+fi
 RC=0
 wait "$PID" || RC=$?
 expect_eq "a socket bound to another path: exit 1" 1 "$RC"
@@ -47,19 +54,20 @@ rm -f "$OTHER"
 activate "$FIRMWARED_SOCKET_PATH"
 check "systemd-socket-activate made the socket" fw_inst_wait_for 5 test -S "$FIRMWARED_SOCKET_PATH"
 INODE=$(stat -c %i "$FIRMWARED_SOCKET_PATH")
+expect_eq "no READY=1 before a client connects" "" "$(cat "$NOTIFY_LOG")"
+run timeout 20 "$FWCTL" ping
+expect_eq "the first client starts the daemon and gets its PONG" "PONG" "$OUT"
 check "READY=1 arrives" fw_inst_wait_for 10 grep -q "READY=1" "$NOTIFY_LOG"
 expect_match "READY=1 with STATUS and the daemon's MAINPID" \
   "^READY=1\|STATUS=ready on $FIRMWARED_SOCKET_PATH\|MAINPID=$FW_DAEMON_PID$" \
   "$(grep READY=1 "$NOTIFY_LOG")"
 run fwctl ping
-expect_eq "fwctl ping over the passed socket" 0 "$RC"
+expect_eq "fwctl ping over the passed socket, once ready" "PONG" "$OUT"
 expect_eq "the daemon kept the passed socket file (same inode)" "$INODE" \
   "$(stat -c %i "$FIRMWARED_SOCKET_PATH")"
 check "the daemon says it serves the passed socket" \
   grep -q "listening on the socket systemd passed, $FIRMWARED_SOCKET_PATH" "$FW_LOG"
 check "it took the single-instance lock" test -e "$FIRMWARED_SOCKET_PATH.lock"
-check "its children see no LISTEN_FDS" eval \
-  "! tr '\\0' '\\n' </proc/$FW_DAEMON_PID/environ | grep -q '^LISTEN_FDS='"
 
 # A second daemon started by hand on the same socket_path refuses (the lock).
 run "$FIRMWARED"
@@ -74,6 +82,10 @@ I=$(field sha1 "$OUT")
 run fwctl start "$I"
 expect_eq "START through the activated daemon" 0 "$RC"
 check "the instance is started" fw_inst_wait_state "$I" started
+MONITOR=$(pgrep -f -- "firmwared-monitor .*--workspace $FIRMWARED_MOUNT_PATH/" | head -n 1)
+check "the instance has a monitor" test -n "$MONITOR"
+expect_eq "the monitor inherited neither LISTEN_* nor NOTIFY_SOCKET" "" \
+  "$(tr '\0' '\n' <"/proc/$MONITOR/environ" | grep -E '^(LISTEN_|NOTIFY_SOCKET)' || true)"
 run fwctl exec "$I" -- /bin/echo hello
 expect_eq "EXEC in it" "hello" "$OUT"
 run fwctl kill "$I"
