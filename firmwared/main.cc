@@ -9,6 +9,7 @@
 
 #include "firmwared/base/fault.h"
 #include "firmwared/base/log.h"
+#include "firmwared/base/service_manager.h"
 #include "firmwared/base/version.h"
 #include "firmwared/catalogue/catalogue.h"
 #include "firmwared/config/config.h"
@@ -32,6 +33,8 @@
 #include "firmwared/server/folder_commands.h"
 #include "firmwared/server/instance_commands.h"
 #include "firmwared/server/server.h"
+#include "firmwared/sys/apparmor.h"
+#include "firmwared/sys/privileges.h"
 
 namespace {
 
@@ -130,6 +133,7 @@ int serve(const fw::config::Config& config, event_base* base) {
     return fail("installing signal handlers", s.error());
   }
   fw::log::notice("firmwared " FIRMWARED_VERSION " ready on " + config.socket_path());
+  fw::service_manager::notify_ready("ready on " + config.socket_path());
   const int rc = event_base_dispatch(base) < 0 ? 1 : 0;
   firmwares.cancel_imports();
   fw::log::notice("firmwared stopped");
@@ -160,6 +164,8 @@ int main(int argc, char** argv) {
     }
     config_path = argv[1];
   }
+  // Under systemd with stderr on the journal, log natively (structured fields).
+  if (fw::log::stderr_is_journal()) fw::log::use_journal("firmwared");
   if (auto s = fw::fault::check_test_switches(); !s.ok()) return fail("starting", s.error());
   if (fw::fault::unconfined_clock()) {
     fw::log::warning(std::string("test switch ") + fw::fault::kUnconfinedClockVariable +
@@ -169,6 +175,12 @@ int main(int argc, char** argv) {
   auto config = fw::config::Config::load(config_path, fw::config::current_environment());
   if (!config.ok()) return fail("loading the configuration", config.error());
   fw::log::set_max_level(config->log_level());
+  // Before anything is touched: without these the daemon would fail at its first mount.
+  const bool apparmor = !config->disable_apparmor() && fw::sys::apparmor::available().ok();
+  if (const std::string problem = fw::sys::check_privileges(apparmor); !problem.empty()) {
+    fw::log::error(problem);
+    return 1;
+  }
 
   std::unique_ptr<event_base, decltype(&event_base_free)> base(event_base_new(), event_base_free);
   if (!base) return fail("creating the event loop", fw::make_error(ENOMEM, "event_base_new"));

@@ -18,6 +18,7 @@
 #include <map>
 #include <sstream>
 
+#include "firmwared/sys/privileges.h"
 #include "firmwared/sys/sha1.h"
 #include "firmwared/sys/userns.h"
 #include "fwctl/format.h"
@@ -150,10 +151,31 @@ Check parser() {
           "apt-get install apparmor (needed only where AppArmor is enabled)"};
 }
 
-Check busybox() {
-  const bool ok = exists("/bin/busybox");
-  return {"busybox", ok ? "ok" : "warn", ok ? "/bin/busybox" : "missing",
-          ok ? "" : "apt-get install busybox-static (examples/make-example-firmware needs it)"};
+// What the daemon checks at start (sys/privileges.h), seen from this process: meaningful when
+// doctor runs as root where the daemon would run (a container, a CI job).
+Check privileges() {
+  const std::string enabled = slurp("/sys/module/apparmor/parameters/enabled");
+  const bool apparmor = !enabled.empty() && enabled[0] == 'Y';
+  if (::geteuid() != 0) {
+    return {"privileges", "warn",
+            "running as uid " + std::to_string(::geteuid()) +
+                ": cannot tell whether root here has what firmwared needs",
+            "run `sudo fwctl doctor`"};
+  }
+  auto caps = fw::sys::effective_capabilities();
+  if (!caps.ok()) return {"privileges", "fail", caps.error().message, ""};
+  const auto missing = fw::sys::missing_capabilities(*caps, apparmor);
+  if (missing.empty()) {
+    return {"privileges", "ok",
+            "root with the " + std::to_string(fw::sys::needed_capabilities(apparmor).size()) +
+                " capabilities firmwared uses (CAP_SYS_ADMIN, CAP_NET_ADMIN, ...)",
+            ""};
+  }
+  std::string names;
+  for (const auto& c : missing) names += (names.empty() ? "" : ", ") + std::string(c.name);
+  return {"privileges", "fail", "root without " + names + ": firmwared refuses to start",
+          "run it on the host or in a privileged container (Docker: --privileged; "
+          "Kubernetes: securityContext.privileged: true)"};
 }
 
 Check cgroups() {
@@ -244,9 +266,10 @@ Check other_daemons(const std::string& prefix, const std::string& net, const std
 }  // namespace
 
 int run_doctor(Context& ctx, const Args&) {
-  std::vector<Check> checks = {kernel(),          overlayfs(),    namespaces(),
-                               user_namespaces(), loop_devices(), apparmor(),
-                               parser(),          busybox(),      cgroups()};
+  // Only what the daemon itself uses (busybox, for one, is the example firmware's business).
+  std::vector<Check> checks = {privileges(), kernel(),          overlayfs(),
+                               namespaces(), user_namespaces(), loop_devices(),
+                               apparmor(),   parser(),          cgroups()};
   bool reachable = true;
   std::string repo = daemon_config(ctx, "repository_path", &reachable);
   std::string mounts = reachable ? daemon_config(ctx, "mount_path", &reachable) : "";

@@ -1,7 +1,11 @@
--- The catalogue: firmwared's persistent state (DESIGN.md §2, §6).
+-- The catalogue: firmwared's persistent state (firmwares, instances, snapshots, names and
+-- custom properties), in sqlite3 so that it survives restarts.
 --
 -- Schema version 1, created by migration 0 -> 1 (firmwared/catalogue/catalogue.cc), which
--- runs this whole file inside the migration's transaction. The file is embedded into the
+-- runs this whole file inside the migration's transaction. Later versions are the
+-- migrations after it in kMigrations, in the same file: 2 snapshots, 3 user namespaces and
+-- clock offsets, 4 host_access, 5 stop signals, reboot policy, limits and exit reasons,
+-- 6 instance_binds, 7 instance_labels. `sqlite3 catalogue.db .schema` shows the result. The file is embedded into the
 -- daemon at build time and is the single source of truth. Once released, never edit it:
 -- add a migration instead.
 --

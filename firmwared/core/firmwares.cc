@@ -222,7 +222,8 @@ Status Firmwares::restore() {
   for (const auto& r : records) {
     if (::access(r.path.c_str(), F_OK) != 0 && errno == ENOENT) {
       log::error("firmware " + r.name + " [" + r.sha1 + "] left unmounted, unusable: " + r.path +
-                 " is gone (DROP it to forget it), ignoring");
+                     " is gone (DROP it to forget it), ignoring",
+                 log::firmware(r.name, r.sha1));
       continue;
     }
     const std::string target = mount_point(r.sha1);
@@ -234,13 +235,15 @@ Status Firmwares::restore() {
       updated.stop_signal = detect_stop_signal(target, r.name);
       if (auto put = d_.catalogue.put_firmware(updated); !put.ok()) {
         log::warning("firmware " + r.name + ": recording its stop signal: " + put.error().message +
-                     ", ignoring");
+                         ", ignoring",
+                     log::firmware(r.name, r.sha1));
       }
     }
     if (!s.ok()) {
       // Instances of it refuse to mount an empty lower (Instances::mount_workspace).
       log::error("firmware " + r.name + " [" + r.sha1 +
-                 "] left unmounted, unusable: " + s.error().message + ", ignoring");
+                     "] left unmounted, unusable: " + s.error().message + ", ignoring",
+                 log::firmware(r.name, r.sha1));
     }
   }
   log::info("restored " + std::to_string(records.size()) + " firmware(s)");
@@ -339,8 +342,9 @@ Result<EntitySummary> Firmwares::register_firmware(catalogue::FirmwareRecord rec
     return s.error().wrap("recording firmware " + record.name);
   }
   keep = true;
-  log::info("firmware " + record.name + " [" + record.sha1 + "] prepared from " +
-            record.source_path);
+  log::info(
+      "firmware " + record.name + " [" + record.sha1 + "] prepared from " + record.source_path,
+      log::firmware(record.name, record.sha1));
   d_.events.emit("PREPARED",
                  {{"folder", std::string(kFolder)}, {"sha1", record.sha1}, {"name", record.name}});
   return EntitySummary{record.sha1, record.name, false, ""};
@@ -514,12 +518,14 @@ std::string Firmwares::detect_stop_signal(const std::string& root, const std::st
   auto init = sys::detect_init(root);
   if (!init.ok()) {
     log::warning("firmware " + name + ": finding its init: " + init.error().message +
-                 ", stopping it with SIGTERM");
+                     ", stopping it with SIGTERM",
+                 log::firmware(name));
     return "SIGTERM";
   }
   log::info("firmware " + name + ": init " + (init->path.empty() ? "not found" : init->path) +
-            " (" + sys::init_kind_name(init->kind) + "), stop signal " +
-            sys::default_stop_signal(init->kind));
+                " (" + sys::init_kind_name(init->kind) + "), stop signal " +
+                sys::default_stop_signal(init->kind),
+            log::firmware(name));
   return sys::default_stop_signal(init->kind);
 }
 
@@ -617,7 +623,7 @@ Result<EntitySummary> Firmwares::drop(const std::string& id) {
     // A committed firmware (COMMIT): a directory made by us in the repository.
     remove_later(r.path);
   }
-  log::info("firmware " + r.name + " [" + r.sha1 + "] dropped");
+  log::info("firmware " + r.name + " [" + r.sha1 + "] dropped", log::firmware(r.name, r.sha1));
   d_.events.emit("DROPPED", {{"folder", std::string(kFolder)}, {"sha1", r.sha1}, {"name", r.name}});
   return EntitySummary{r.sha1, r.name, true, ""};
 }

@@ -1,12 +1,25 @@
 #include "firmwared/core/instance_cgroups.h"
 
+#include <cstdlib>
+
+#include "firmwared/base/log.h"
+
 namespace fw::core {
 
 Result<std::unique_ptr<KernelInstanceCgroups>> KernelInstanceCgroups::open(
     const std::string& parent_name) {
   FW_ASSIGN_OR_RETURN(sys::CgroupLayout layout, sys::CgroupLayout::discover());
+  // Under systemd (INVOCATION_ID, systemd.exec(5)) as firmwared.service with Delegate=yes,
+  // the unit's cgroup is the daemon's to manage.
+  const sys::CgroupPlacement placement =
+      sys::decide_placement(layout, std::getenv("INVOCATION_ID") != nullptr);
+  if (!placement.note.empty()) log::notice(placement.note);
   FW_ASSIGN_OR_RETURN(sys::CgroupParent parent,
-                      sys::CgroupParent::open(std::move(layout), parent_name));
+                      sys::CgroupParent::open(std::move(layout), parent_name, placement));
+  if (!placement.unit.empty()) {
+    log::info("instance cgroups in " + placement.unit + ", delegated by systemd; the daemon in " +
+              placement.unit + "/" + sys::kSupervisorLeaf);
+  }
   return std::unique_ptr<KernelInstanceCgroups>(new KernelInstanceCgroups(std::move(parent)));
 }
 

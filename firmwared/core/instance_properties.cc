@@ -357,7 +357,8 @@ Status Instances::set_identity_property(catalogue::InstanceRecord& r, const Prop
   if (value == r.name) return {};
   FW_ASSIGN_OR_RETURN(bool taken, d_.catalogue.name_taken(kFolder, value));
   if (taken) return make_error(EEXIST, "an instance named " + quote(value) + " already exists");
-  log::info("instance " + r.name + " [" + r.sha1 + "] renamed " + value);
+  log::info("instance " + r.name + " [" + r.sha1 + "] renamed " + value,
+            log::instance(r.name, r.sha1));
   r.name = value;
   return d_.catalogue.put_instance(r);
 }

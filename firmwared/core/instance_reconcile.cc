@@ -87,16 +87,18 @@ bool Instances::finish_interrupted_drop(const catalogue::InstanceRecord& r) {
   if (::access(workspace(r.sha1).dir().c_str(), F_OK) == 0 || errno != ENOENT) return false;
   if (!trash_.holds(r.sha1)) {
     log::error("instance " + r.name + ": its workspace " + workspace(r.sha1).dir() +
-               " is gone (DROP it to forget it), ignoring");
+                   " is gone (DROP it to forget it), ignoring",
+               log::instance(r.name, r.sha1));
     return false;
   }
   // The workspace went to the trash, the row was still there: finish that DROP.
   if (auto s = d_.catalogue.delete_instance(r.sha1); !s.ok()) {
-    log::warning("instance " + r.name + ": finishing its DROP: " + s.error().message +
-                 ", ignoring");
+    log::warning("instance " + r.name + ": finishing its DROP: " + s.error().message + ", ignoring",
+                 log::instance(r.name, r.sha1));
     return false;
   }
-  log::notice("instance " + r.name + ": finished its DROP, interrupted by a crash");
+  log::notice("instance " + r.name + ": finished its DROP, interrupted by a crash",
+              log::instance(r.name, r.sha1));
   return true;
 }
 
@@ -105,7 +107,8 @@ bool Instances::restore_one(catalogue::InstanceRecord& r) {
   auto lock = d_.launcher.inspect(ws.dir());
   if (!lock.ok()) {
     log::error("instance " + r.name + ": " + lock.error().message +
-               ": cannot tell whether a monitor runs, its overlay is not remounted");
+                   ": cannot tell whether a monitor runs, its overlay is not remounted",
+               log::instance(r.name, r.sha1));
     return false;
   }
   if (lock->held) {
@@ -116,10 +119,12 @@ bool Instances::restore_one(catalogue::InstanceRecord& r) {
       return true;
     }
     log::notice("instance " + r.name + ": killing monitor " + std::to_string(lock->monitor_pid) +
-                ", left without an owner by an interrupted START");
+                    ", left without an owner by an interrupted START",
+                log::instance(r.name, r.sha1));
     if (auto s = d_.launcher.kill_orphan(ws.dir(), *lock); !s.ok()) {
       log::error("instance " + r.name + ": " + s.error().message +
-                 ": its overlay is not remounted (KILL the monitor, then restart the daemon)");
+                     ": its overlay is not remounted (KILL the monitor, then restart the daemon)",
+                 log::instance(r.name, r.sha1));
       return false;
     }
   } else if (!lock->present && r.state != "ready" && r.monitor_pid > 0) {
@@ -129,12 +134,14 @@ bool Instances::restore_one(catalogue::InstanceRecord& r) {
   if (r.state != "ready") {
     const bool was_started = r.state == "started" || r.state == "stopping";
     log::notice("instance " + r.name +
-                (was_started ? " died while the daemon was away"
-                             : ": START interrupted by a daemon restart"));
+                    (was_started ? " died while the daemon was away"
+                                 : ": START interrupted by a daemon restart"),
+                log::instance(r.name, r.sha1));
     r.state = "ready";
     if (was_started) r.exit_status = read_exit_status(ws);
     if (auto s = d_.catalogue.put_instance(r); !s.ok()) {
-      log::warning("instance " + r.name + ": " + s.error().message + ", ignoring");
+      log::warning("instance " + r.name + ": " + s.error().message + ", ignoring",
+                   log::instance(r.name, r.sha1));
     }
   }
   if (d_.network != nullptr && ::access(ws.netns().c_str(), F_OK) == 0) {
@@ -153,7 +160,8 @@ bool Instances::restore_one(catalogue::InstanceRecord& r) {
   if (auto m = mount_workspace(r); m.ok()) {
     m->release();
   } else {
-    log::warning("instance " + r.name + ": " + m.error().message + ", ignoring");
+    log::warning("instance " + r.name + ": " + m.error().message + ", ignoring",
+                 log::instance(r.name, r.sha1));
   }
   return false;
 }
@@ -183,10 +191,12 @@ bool Instances::adopt_monitor(catalogue::InstanceRecord& r, int64_t monitor_pid,
     r.init_pid = init_pid;
     r.exit_status.reset();
     if (auto s = d_.catalogue.put_instance(r); !s.ok()) {
-      log::warning("instance " + r.name + ": " + s.error().message + ", ignoring");
+      log::warning("instance " + r.name + ": " + s.error().message + ", ignoring",
+                   log::instance(r.name, r.sha1));
     }
   }
-  log::info("instance " + r.name + " re-adopted (monitor pid " + std::to_string(monitor_pid) + ")");
+  log::info("instance " + r.name + " re-adopted (monitor pid " + std::to_string(monitor_pid) + ")",
+            log::instance(r.name, r.sha1));
   return true;
 }
 
@@ -239,10 +249,12 @@ bool Instances::undo_interrupted_snapshot(const std::string& dir) {
   undo_freeze(ws, layer);
   if (::access(layer.c_str(), F_OK) == 0) {
     log::error("instance " + (*r)->name + ": its diff is still at " + layer +
-               " after an interrupted snapshot, keeping it");
+                   " after an interrupted snapshot, keeping it",
+               log::instance((*r)->name, (*r)->sha1));
     return false;
   }
-  log::notice("instance " + (*r)->name + ": diff moved back from an interrupted snapshot");
+  log::notice("instance " + (*r)->name + ": diff moved back from an interrupted snapshot",
+              log::instance((*r)->name, (*r)->sha1));
   return true;
 }
 

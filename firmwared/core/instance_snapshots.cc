@@ -216,7 +216,8 @@ Result<EntitySummary> Instances::take_snapshot(const std::string& id) {
                        }
                      });
   }
-  log::info("snapshot " + snap.name + " [" + snap.sha1 + "] taken from instance " + r.name);
+  log::info("snapshot " + snap.name + " [" + snap.sha1 + "] taken from instance " + r.name,
+            log::instance(r.name, r.sha1));
   d_.events.emit(
       "PREPARED",
       {{"folder", std::string(catalogue::kSnapshots)}, {"sha1", snap.sha1}, {"name", snap.name}});
@@ -257,7 +258,8 @@ Result<EntitySummary> Instances::reset_to_snapshot(const std::string& id,
   auto mounted = mount_workspace(stacked);
   if (!mounted.ok()) return mounted.error().wrap(what);
   mounted->release();
-  log::info("instance " + r.name + " restored to snapshot " + snap.name);
+  log::info("instance " + r.name + " restored to snapshot " + snap.name,
+            log::instance(r.name, r.sha1));
   return EntitySummary{r.sha1, r.name, true, ""};
 }
 

@@ -120,8 +120,9 @@ Status Instances::set_userns(catalogue::InstanceRecord& r, const std::string& va
   if (old) old->release();
   if (value == "n") {
     log::warning("instance " + r.name +
-                 " set to userns=n: it will run privileged, its root able to reach host root "
-                 "unless AppArmor confines it");
+                     " set to userns=n: it will run privileged, its root able to reach host root "
+                     "unless AppArmor confines it",
+                 log::instance(r.name, r.sha1));
   }
   r = std::move(next);
   return {};

@@ -261,7 +261,8 @@ Result<EntitySummary> Instances::create(const catalogue::FirmwareRecord& fw,
   FW_TRY_CTX(d_.catalogue.put_instance(r), "recording instance " + r.name);
   mounts->release();
   keep = true;
-  log::info("instance " + r.name + " [" + r.sha1 + "] prepared from firmware " + fw.name);
+  log::info("instance " + r.name + " [" + r.sha1 + "] prepared from firmware " + fw.name,
+            log::instance(r.name, r.sha1) + log::firmware(fw.name, fw.sha1));
   d_.events.emit("PREPARED",
                  {{"folder", std::string(kFolder)}, {"sha1", r.sha1}, {"name", r.name}});
   return EntitySummary{r.sha1, r.name, false, ""};
@@ -312,7 +313,8 @@ MonitorEvents Instances::events_for(const std::string& sha1) {
     auto r = d_.catalogue.get_instance(sha1);
     const std::string name = r.ok() && *r ? (*r)->name : sha1;
     log::warning("instance " + name + ": the OOM killer killed a process in it (" +
-                 std::to_string(kills) + " this run)");
+                     std::to_string(kills) + " this run)",
+                 log::instance(name == sha1 ? "" : name, sha1));
     d_.events.emit("OOM", {{"folder", std::string(kFolder)},
                            {"sha1", sha1},
                            {"name", name},
@@ -396,7 +398,8 @@ void Instances::launch(const catalogue::InstanceRecord& r, Runtime* raw) {
   // host's union mount shares, read-only. Only a new superblock undoes that.
   const Workspace ws = workspace(r.sha1);
   if (auto ro = d_.mounter.is_read_only(ws.merged()); ro.ok() && *ro) {
-    log::notice("instance " + r.name + ": its root was left read-only by its last run, remounting");
+    log::notice("instance " + r.name + ": its root was left read-only by its last run, remounting",
+                log::instance(r.name, r.sha1));
     if (Status s = remount_workspace(rec, rec); !s.ok()) {
       auto waiters = std::move(raw->start_waiters);
       running_.erase(r.sha1);
@@ -426,7 +429,8 @@ void Instances::launch(const catalogue::InstanceRecord& r, Runtime* raw) {
   }
   if (spec.uid_base == 0 && spec.apparmor_profile.empty()) {
     log::warning("instance " + r.name +
-                 " starts privileged (userns=n) without AppArmor: its root can reach host root");
+                     " starts privileged (userns=n) without AppArmor: its root can reach host root",
+                 log::instance(r.name, r.sha1));
   }
   const catalogue::InstanceRecord settled = rec;
   // The intent first: a daemon that dies from here on finds the instance
@@ -545,7 +549,8 @@ void Instances::on_started(const std::string& sha1, int64_t init_pid) {
     return;
   }
   rt.phase = Phase::kStarted;
-  log::info("instance " + rec.name + " started, PID 1 is host pid " + std::to_string(init_pid));
+  log::info("instance " + rec.name + " started, PID 1 is host pid " + std::to_string(init_pid),
+            log::instance(rec.name, sha1) + log::firmware("", rec.firmware_sha1));
   d_.events.emit("STARTED", {{"folder", std::string(kFolder)},
                              {"sha1", sha1},
                              {"name", rec.name},
@@ -585,7 +590,8 @@ void Instances::on_exited(const std::string& sha1, std::optional<int> status) {
     // PID 1 is reaped, its PID namespace gone: whatever could remain is killed with it.
     if (auto s = d_.cgroups->remove(sha1); !s.ok()) {
       log::warning("instance " + sha1 + ": removing its cgroup: " + s.error().message +
-                   " (removed at the next daemon start)");
+                       " (removed at the next daemon start)",
+                   log::instance("", sha1));
     }
   }
   if (reason == "exited" && status == 128 + SIGKILL && oom_kills > 0) reason = "oom";
@@ -599,7 +605,8 @@ void Instances::on_exited(const std::string& sha1, std::optional<int> status) {
     if (was_started) rec.exit_reason = reason;
     restart = was_started && reason == "reboot" && rec.on_reboot == "restart";
     if (auto s = d_.catalogue.put_instance(rec); !s.ok()) {
-      log::error("instance " + name + ": recording its death: " + s.error().message);
+      log::error("instance " + name + ": recording its death: " + s.error().message,
+                 log::instance(name, sha1));
     }
   }
   // Replies and DEAD go out once the namespace is unpinned and a stolen interface is back
@@ -615,8 +622,9 @@ void Instances::on_exited(const std::string& sha1, std::optional<int> status) {
     }
     if (was_started || !run.kill_waiters.empty()) {
       log::info("instance " + name + " dead, exit status " +
-                (status ? std::to_string(*status) : std::string("unknown")) +
-                (reason.empty() ? "" : " (" + reason + ")"));
+                    (status ? std::to_string(*status) : std::string("unknown")) +
+                    (reason.empty() ? "" : " (" + reason + ")"),
+                log::instance(name == sha1 ? "" : name, sha1));
       core::EventFields fields = {{"folder", std::string(kFolder)}, {"sha1", sha1}, {"name", name}};
       fields.push_back(
           {"exit_status", status ? EventValue(int64_t{*status}) : EventValue(std::monostate{})});
@@ -650,14 +658,17 @@ void Instances::restart_after_reboot(const std::string& sha1, const std::string&
   times.push_back(now);
   if (static_cast<int>(times.size()) > kMaxReboots) {
     log::warning("instance " + name + " rebooted " + std::to_string(times.size()) + " times in " +
-                 std::to_string(kRebootWindowS) + " s: left stopped");
+                     std::to_string(kRebootWindowS) + " s: left stopped",
+                 log::instance(name, sha1));
     reboots_.erase(sha1);
     return;
   }
-  log::info("instance " + name + " rebooted from inside: starting it again");
+  log::info("instance " + name + " rebooted from inside: starting it again",
+            log::instance(name, sha1));
   start(sha1, [this, sha1, name](Result<EntitySummary> s) {
     if (!s.ok()) {
-      log::error("instance " + name + ": starting again after a reboot: " + s.error().message);
+      log::error("instance " + name + ": starting again after a reboot: " + s.error().message,
+                 log::instance(name, sha1));
       return;
     }
     d_.events.emit("REBOOTED", {{"folder", std::string(kFolder)}, {"sha1", sha1}, {"name", name}});
@@ -709,7 +720,8 @@ void Instances::kill_run(const std::string& sha1, Runtime& rt, bool init_started
     auto it2 = running_.find(sha1);
     if (it2 != running_.end() && it2->second->generation == gen) {
       log::warning("instance " + sha1 + ": monitor still alive " +
-                   std::to_string(kKillTimeoutMs / 1000) + " s after KILL, killing it");
+                       std::to_string(kKillTimeoutMs / 1000) + " s after KILL, killing it",
+                   log::instance("", sha1));
       it2->second->monitor->kill_monitor();
     }
   });
@@ -767,12 +779,15 @@ void Instances::stop(const std::string& id, const std::optional<std::string>& si
   auto rec = *r;
   rec.state = "stopping";
   (void)d_.catalogue.put_instance(rec);
-  log::info("instance " + r->name + ": stopping with " + rt.stop_signal +
-            (host_sig != *sig ? " (" + signal_name(host_sig) + " on the host: qemu-user)" : "") +
-            ", SIGKILL after " + std::to_string(timeout) + " s");
+  log::info(
+      "instance " + r->name + ": stopping with " + rt.stop_signal +
+          (host_sig != *sig ? " (" + signal_name(host_sig) + " on the host: qemu-user)" : "") +
+          ", SIGKILL after " + std::to_string(timeout) + " s",
+      log::instance(r->name, r->sha1));
   if (auto s = rt.monitor->signal_init(host_sig); !s.ok()) {
     log::warning("instance " + r->name + ": sending " + rt.stop_signal + ": " + s.error().message +
-                 ", killing it");
+                     ", killing it",
+                 log::instance(r->name, r->sha1));
     rt.ending = Ending::kKill;
     return kill_run(r->sha1, rt);
   }
@@ -785,7 +800,8 @@ void Instances::stop(const std::string& id, const std::optional<std::string>& si
       return;
     }
     log::notice("instance " + sha1 + ": PID 1 still runs " + std::to_string(timeout) +
-                " s after its stop signal, sending SIGKILL");
+                    " s after its stop signal, sending SIGKILL",
+                log::instance("", sha1));
     it2->second->stop_timed_out = true;
     kill_run(sha1, *it2->second);
   });
@@ -880,9 +896,10 @@ Result<EntitySummary> Instances::drop(const std::string& id) {
     }
   }
   if (trashed.empty()) {
-    log::info("instance " + r.name + " dropped, workspace kept at " + ws + " (prevent_removal)");
+    log::info("instance " + r.name + " dropped, workspace kept at " + ws + " (prevent_removal)",
+              log::instance(r.name, r.sha1));
   } else {
-    log::info("instance " + r.name + " dropped");
+    log::info("instance " + r.name + " dropped", log::instance(r.name, r.sha1));
     trash_.purge(trashed);  // off the loop: an upper dir can hold millions of files
   }
   reboots_.erase(r.sha1);

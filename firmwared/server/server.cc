@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "firmwared/base/log.h"
+#include "firmwared/base/service_manager.h"
 #include "firmwared/protocol/commands.h"
 
 namespace fw::server {
@@ -43,15 +44,20 @@ Server::~Server() {
   drain_timer_.reset();
   resume_timer_.reset();
   sweep_timer_.reset();
-  if (!socket_.path.empty() && !shutting_down_) ::unlink(socket_.path.c_str());
+  if (socket_.created && !socket_.path.empty() && !shutting_down_) ::unlink(socket_.path.c_str());
 }
 
 Status Server::listen(const std::string& socket_path) {
-  FW_ASSIGN_OR_RETURN(socket_, listen_unix(socket_path));
+  FW_ASSIGN_OR_RETURN(std::optional<ListeningSocket> passed, adopt_activated(socket_path));
+  if (passed) {
+    socket_ = std::move(*passed);
+  } else {
+    FW_ASSIGN_OR_RETURN(socket_, listen_unix(socket_path));
+  }
   listener_ =
       evconnlistener_new(base_, accept_cb, this, LEV_OPT_CLOSE_ON_EXEC, -1, socket_.fd.get());
   if (listener_ == nullptr) {
-    ::unlink(socket_path.c_str());
+    if (socket_.created) ::unlink(socket_path.c_str());
     return make_error(ENOMEM, "creating the libevent listener for '" + socket_path + "'");
   }
   evconnlistener_set_error_cb(listener_, accept_error_cb);
@@ -62,7 +68,8 @@ Status Server::listen(const std::string& socket_path) {
                  std::to_string(limits_.max_connections) + " wants " + std::to_string(wanted) +
                  ": clients may be refused with EMFILE before the limit, ignoring");
   }
-  log::info("listening on " + socket_path);
+  log::info((socket_.created ? "listening on " : "listening on the socket systemd passed, ") +
+            socket_path);
   return {};
 }
 
@@ -290,13 +297,16 @@ void Server::shutdown(const std::string& why) {
   if (shutting_down_) return;
   shutting_down_ = true;
   log::notice("shutting down: " + why);
+  service_manager::notify_stopping("shutting down: " + why);
   if (listener_ != nullptr) {
     evconnlistener_free(listener_);
     listener_ = nullptr;
   }
   resume_timer_.del();
   socket_.fd.reset();  // the listener was made without LEV_OPT_CLOSE_ON_FREE
-  if (!socket_.path.empty()) ::unlink(socket_.path.c_str());
+  // A passed socket's file stays: the service manager made it and listens on it again to
+  // start the next daemon when a client connects (socket activation).
+  if (socket_.created && !socket_.path.empty()) ::unlink(socket_.path.c_str());
   notify("BYEBYE");
   auto sessions = sessions_;
   for (auto& [sid, s] : sessions) s->close_after_flush();

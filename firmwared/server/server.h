@@ -1,6 +1,6 @@
 #pragma once
 // The daemon's front: the libevent loop's listening socket, the client sessions, the
-// notification bus and the clean shutdown (BYEBYE, socket unlinked).
+// notification bus and the clean shutdown (BYEBYE, socket unlinked unless systemd passed it).
 
 #include <event2/event.h>
 #include <event2/listener.h>
@@ -41,7 +41,8 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Creates the socket (see listen_unix) and starts accepting clients.
+  // Takes the socket systemd passed (adopt_activated), else creates it (listen_unix), and
+  // starts accepting clients.
   Status listen(const std::string& socket_path);
   // Handles SIGTERM, SIGINT and SIGQUIT by a clean shutdown; ignores SIGPIPE.
   Status install_signal_handlers();

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -78,24 +79,77 @@ Result<std::optional<gid_t>> firmwared_gid() {
   }
 }
 
-}  // namespace
-
-Result<ListeningSocket> listen_unix(const std::string& path) {
-  FW_ASSIGN_OR_RETURN(sockaddr_un addr, make_address(path));
-  ListeningSocket ls;
-  ls.path = path;
-
-  // The lock serialises two daemons starting at once; it is never unlinked (unlinking a
-  // lock file reopens the race it closes).
+// The lock serialises two daemons starting at once, by hand or activated; it is never
+// unlinked (unlinking a lock file reopens the race it closes).
+Result<Fd> take_lock(const std::string& path) {
   const std::string lock_path = path + ".lock";
-  ls.lock_fd.reset(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
-  if (!ls.lock_fd) return errno_error("opening lock file '" + lock_path + "'");
-  if (::flock(ls.lock_fd.get(), LOCK_EX | LOCK_NB) != 0) {
+  Fd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (!lock) return errno_error("opening lock file '" + lock_path + "'");
+  if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK) {
       return make_error(EADDRINUSE, "another firmwared holds '" + lock_path + "'");
     }
     return errno_error("locking '" + lock_path + "'");
   }
+  return lock;
+}
+
+// What a passed descriptor is bound to, for the message refusing it.
+std::string bound_path(int fd) {
+  sockaddr_un addr{};
+  socklen_t len = sizeof(addr);
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return "?";
+  if (addr.sun_family != AF_UNIX) return "a socket of family " + std::to_string(addr.sun_family);
+  if (len <= offsetof(sockaddr_un, sun_path)) return "an unnamed socket";
+  if (addr.sun_path[0] == '\0') return "an abstract socket";
+  return "'" + std::string(addr.sun_path, strnlen(addr.sun_path, sizeof(addr.sun_path))) + "'";
+}
+
+}  // namespace
+
+Result<std::optional<ListeningSocket>> adopt_activated(const std::string& path) {
+  // unset_environment = 1: LISTEN_PID/LISTEN_FDS/LISTEN_FDNAMES describe this process only.
+  const int n = ::sd_listen_fds(1);
+  if (n < 0) return errno_error(-n, "reading the sockets passed by the service manager");
+  if (n == 0) return std::optional<ListeningSocket>();
+  const int fd = SD_LISTEN_FDS_START;
+  if (n > 1) {
+    for (int i = 0; i < n; ++i) ::close(fd + i);
+    return make_error(EINVAL, "the service manager passed " + std::to_string(n) +
+                                  " sockets; firmwared serves one (give firmwared.socket a "
+                                  "single ListenStream=)");
+  }
+  Fd passed(fd);
+  if (::sd_is_socket_unix(fd, SOCK_STREAM, 1, nullptr, 0) <= 0) {
+    return make_error(EINVAL,
+                      "the descriptor the service manager passed is not a listening "
+                      "AF_UNIX stream socket (firmwared.socket needs ListenStream= "
+                      "with a path)");
+  }
+  if (::sd_is_socket_unix(fd, SOCK_STREAM, 1, path.c_str(), path.size()) <= 0) {
+    return make_error(EINVAL, "the service manager passed a socket bound to " + bound_path(fd) +
+                                  " but socket_path is '" + path +
+                                  "': make ListenStream= in firmwared.socket and socket_path "
+                                  "in firmwared.conf name the same file");
+  }
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0 ||
+      ::fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
+    return errno_error("making the passed socket '" + path + "' non-blocking");
+  }
+  ListeningSocket ls;
+  FW_ASSIGN_OR_RETURN(ls.lock_fd, take_lock(path));
+  ls.fd = std::move(passed);
+  ls.path = path;
+  ls.created = false;
+  return std::optional<ListeningSocket>(std::move(ls));
+}
+
+Result<ListeningSocket> listen_unix(const std::string& path) {
+  FW_ASSIGN_OR_RETURN(sockaddr_un addr, make_address(path));
+  ListeningSocket ls;
+  ls.path = path;
+  FW_ASSIGN_OR_RETURN(ls.lock_fd, take_lock(path));
   FW_TRY(remove_stale(path, addr));
 
   ls.fd.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));

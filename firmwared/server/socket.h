@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,12 +18,25 @@ struct ListeningSocket {
   Fd fd;       // listening AF_UNIX stream socket, non-blocking, CLOEXEC
   Fd lock_fd;  // flock()ed "<path>.lock", held while the daemon runs
   std::string path;
+  // False for a socket the service manager passed: its file is the manager's (it made it,
+  // with the unit's SocketMode=/SocketGroup=), so the daemon never unlinks it.
+  bool created = true;
 };
 
 // Creates the socket at `path`. Errors: EADDRINUSE when another firmwared answers there
 // or holds the lock; EEXIST when `path` exists and is not a socket; ENAMETOOLONG; others
 // from socket(2)/bind(2)/listen(2), each naming the path and the step.
 Result<ListeningSocket> listen_unix(const std::string& path);
+
+// Socket activation (sd_listen_fds(3)): when LISTEN_PID is this process and LISTEN_FDS says
+// one socket was passed, takes it (made non-blocking; the variables are unset so no child
+// sees them) and the same "<path>.lock" listen_unix() takes; nullopt when nothing was
+// passed. The passed socket must be a listening AF_UNIX stream socket bound to `path`, the
+// configured socket_path: the unit and the configuration must agree, since clients (and
+// `fwctl doctor`) find the daemon through socket_path. Errors: EINVAL when several sockets
+// were passed, when the descriptor is not a listening AF_UNIX stream socket, or when it is
+// bound to another path (both named); EADDRINUSE when another firmwared holds the lock.
+Result<std::optional<ListeningSocket>> adopt_activated(const std::string& path);
 
 struct PeerCredentials {
   pid_t pid = 0;

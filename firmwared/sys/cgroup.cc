@@ -147,14 +147,84 @@ void CgroupGuard::reset() noexcept {
   if (!st.ok()) log::warning(st.error().message + ", ignoring");
 }
 
+namespace {
+
+std::string_view basename_of(std::string_view path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
+
+std::string_view dirname_of(std::string_view path) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string_view::npos || slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+// systemd's unit cgroup of firmwared: "firmwared.service", "firmwared@x.service",
+// "firmwared-test.service".
+bool is_firmwared_service(std::string_view cgroup) {
+  const std::string_view base = basename_of(cgroup);
+  const std::string_view suffix = ".service";
+  if (base.size() <= suffix.size() || base.substr(base.size() - suffix.size()) != suffix) {
+    return false;
+  }
+  const std::string_view unit = base.substr(0, base.size() - suffix.size());
+  return unit == "firmwared" || unit.rfind("firmwared@", 0) == 0 ||
+         unit.rfind("firmwared-", 0) == 0;
+}
+
+}  // namespace
+
+CgroupPlacement decide_placement(const CgroupLayout& layout, bool invocation_id) {
+  CgroupPlacement p;
+  if (!invocation_id) return p;
+  const CgroupHierarchy* h = layout.unified();
+  if (h == nullptr) h = layout.v1("name=systemd");
+  if (h == nullptr) {
+    p.note = "started by systemd but no cgroup2 or name=systemd hierarchy shows its unit";
+    return p;
+  }
+  std::string_view self = h->self;
+  if (basename_of(self) == kSupervisorLeaf && is_firmwared_service(dirname_of(self))) {
+    self = dirname_of(self);
+  }
+  if (is_firmwared_service(self)) {
+    p.unit = std::string(self);
+    return p;
+  }
+  p.note = "started by systemd, but in cgroup " + h->self +
+           ", not a firmwared service's (firmwared.service with Delegate=yes): instance "
+           "cgroups go below it as when started by hand";
+  return p;
+}
+
 Result<CgroupParent> CgroupParent::open(CgroupLayout layout, const std::string& name) {
+  return open(std::move(layout), name, CgroupPlacement{});
+}
+
+Result<CgroupParent> CgroupParent::open(CgroupLayout layout, const std::string& name,
+                                        const CgroupPlacement& placement) {
   FW_TRY(check_name(name, "cgroup"));
   std::vector<std::string> dirs;
+  std::vector<bool> delegated;
   for (const CgroupHierarchy& h : layout.hierarchies) {
-    dirs.push_back(h.self_dir() + "/" + name);
-    FW_TRY(mkdir_p(dirs.back(), 0755));
+    const bool in_unit =
+        !placement.unit.empty() &&
+        (h.self == placement.unit || h.self == placement.unit + "/" + kSupervisorLeaf);
+    delegated.push_back(in_unit);
+    if (in_unit) {
+      // Out of the unit's cgroup first: then it may hand controllers to its children.
+      const std::string unit_dir = h.mount + placement.unit;
+      const std::string leaf = unit_dir + "/" + kSupervisorLeaf;
+      FW_TRY(mkdir_p(leaf, 0755));
+      FW_TRY_CTX(write_text(leaf + "/cgroup.procs", "0"), "moving the daemon into " + leaf);
+      dirs.push_back(unit_dir);
+    } else {
+      dirs.push_back(h.self_dir() + "/" + name);
+      FW_TRY(mkdir_p(dirs.back(), 0755));
+    }
   }
-  CgroupParent parent(std::move(layout), name, std::move(dirs));
+  CgroupParent parent(std::move(layout), name, std::move(dirs), std::move(delegated));
   for (size_t i = 0; i < parent.layout_.hierarchies.size(); ++i) {
     if (parent.layout_.hierarchies[i].unified) FW_TRY(parent.enable_unified_controllers(i));
   }
@@ -166,6 +236,17 @@ Status CgroupParent::enable_unified_controllers(size_t index) {
   std::vector<std::string> wanted;
   for (const char* c : {"memory", "pids", "cpu"}) {
     if (h.has(c)) wanted.emplace_back(c);
+  }
+  if (delegated(index)) {
+    // The unit's own cgroup.controllers is what systemd delegated: hand those down.
+    if (const int e = enable(dirs_[index], wanted); e != 0) {
+      log::warning(errno_error(e, "enabling cgroup controllers in " + dirs_[index]).message +
+                   " (limits come from cgroup v1 or are unavailable), ignoring");
+    }
+    FW_ASSIGN_OR_RETURN(const std::string enabled,
+                        read_text(dirs_[index] + "/cgroup.subtree_control"));
+    v2_enabled_ = words(enabled);
+    return {};
   }
   int e = enable(h.self_dir(), wanted);
   if (e == EBUSY && h.self != "/") {
@@ -435,7 +516,10 @@ Status CgroupParent::remove(const std::string& child) {
 std::vector<std::string> CgroupParent::children() const {
   std::set<std::string> names;
   for (const std::string& d : dirs_) {
-    for (std::string& n : subdirs(d)) names.insert(std::move(n));
+    for (std::string& n : subdirs(d)) {
+      if (n == kSupervisorLeaf || n.starts_with('.')) continue;
+      names.insert(std::move(n));
+    }
   }
   return {names.begin(), names.end()};
 }
@@ -446,7 +530,9 @@ Status CgroupParent::remove_self_if_empty() {
     return make_error(ENOTEMPTY, "cgroup " + q(name_) + " still has the child " + q(left[0]));
   }
   Status result;
-  for (const std::string& d : dirs_) {
+  for (size_t i = 0; i < dirs_.size(); ++i) {
+    if (delegated(i)) continue;  // the unit's cgroup is systemd's
+    const std::string& d = dirs_[i];
     if (::rmdir(d.c_str()) != 0 && errno != ENOENT && result.ok()) {
       result = errno_error("removing cgroup " + d);
     }

@@ -75,6 +75,31 @@ struct CgroupStats {
   uint64_t oom_kills = 0;                  // processes killed by the OOM killer in it
 };
 
+// Where the daemon puts the instance cgroups. Started by hand (or by any other service), in
+// <self>/<name> of every hierarchy. Started by systemd as its own unit with Delegate=yes,
+// in the unit's cgroup itself, the subtree systemd delegated: the daemon moves into the
+// leaf <unit>/supervisor (cgroups(7) "no internal processes": a cgroup that hands
+// controllers to children holds no process) and makes each instance's cgroup beside it,
+// <unit>/<sha1>, so instances are accounted to firmwared.service and survive a daemon
+// restart there (KillMode=process).
+inline constexpr const char* kSupervisorLeaf = "supervisor";
+
+struct CgroupPlacement {
+  // The delegated unit's cgroup path ("/system.slice/firmwared.service"), "" for the layout
+  // of a daemon started by hand.
+  std::string unit;
+  // Why the unit's cgroup is not used although systemd started the daemon ("" otherwise).
+  std::string note;
+};
+
+// Pure: delegated when `invocation_id` (INVOCATION_ID is set: systemd started this process or
+// one of its ancestors) and this process's cgroup (the cgroup2 hierarchy's, else
+// name=systemd's) is a firmwared service, "/…/firmwared[-@…]*.service", or its
+// kSupervisorLeaf (systemd's DelegateSubgroup=supervisor, or a daemon that moved there). A
+// daemon started from another service (a CI runner's) keeps the layout of a hand start:
+// that cgroup is not delegated to it.
+CgroupPlacement decide_placement(const CgroupLayout& layout, bool invocation_id);
+
 // The daemon's own directory in every hierarchy, <mount><self>/<name>, where all instance
 // cgroups live. It holds no kernel resource of its own (the directories outlive the object
 // by design; remove_self_if_empty() removes them), so it is copyable.
@@ -91,6 +116,16 @@ class CgroupParent {
   // must be a plain file name. Errors: EINVAL (name), mkdir errors (EACCES, EROFS, ...)
   // naming the directory.
   static Result<CgroupParent> open(CgroupLayout layout, const std::string& name);
+  // With a delegated `placement` (decide_placement()): in every hierarchy where this process
+  // is in placement.unit (or its kSupervisorLeaf), the parent directory is
+  // <mount><unit> itself and this process first moves into <mount><unit>/supervisor (made
+  // here); controllers are enabled in <unit>/cgroup.subtree_control only (what systemd
+  // delegated). Other hierarchies (a v1 controller systemd did not delegate) get
+  // <self>/<name> as above. Errors: as open(), and writing cgroup.procs of the leaf.
+  static Result<CgroupParent> open(CgroupLayout layout, const std::string& name,
+                                   const CgroupPlacement& placement);
+  // Whether hierarchy `index`'s parent directory is the delegated unit's cgroup.
+  bool delegated(size_t index) const { return index < delegated_.size() && delegated_[index]; }
 
   // Makes the instance cgroup `child` (a plain file name) in every hierarchy, applies
   // `limits` (set_limits) and the instance device policy (cgroup_devices.h: a BPF program
@@ -140,12 +175,15 @@ class CgroupParent {
   Status remove(const std::string& child);
 
   // The names of the child cgroups present in any hierarchy, sorted and unique (for the
-  // start-up sweep of leftovers). Unreadable parent directories count as empty.
+  // start-up sweep of leftovers). Unreadable parent directories count as empty; the
+  // daemon's kSupervisorLeaf and names starting with '.' (systemd's ".control" of a
+  // delegated unit) are never instance cgroups and are left out.
   std::vector<std::string> children() const;
 
   // Removes the parent directories when no child remains (daemon shutdown, tests), and the
   // <name>.daemon directory when this process is no longer in it (otherwise it stays: the
-  // daemon cannot leave it while <self> has controllers enabled). Gone counts as success.
+  // daemon cannot leave it while <self> has controllers enabled). A delegated unit's cgroup
+  // and its supervisor leaf stay (systemd removes them with the unit). Gone counts as success.
   // Errors: ENOTEMPTY naming a child that remains, rmdir errors.
   Status remove_self_if_empty();
 
@@ -156,8 +194,12 @@ class CgroupParent {
   const std::vector<std::string>& unified_controllers() const { return v2_enabled_; }
 
  private:
-  CgroupParent(CgroupLayout layout, std::string name, std::vector<std::string> dirs)
-      : layout_(std::move(layout)), name_(std::move(name)), dirs_(std::move(dirs)) {}
+  CgroupParent(CgroupLayout layout, std::string name, std::vector<std::string> dirs,
+               std::vector<bool> delegated)
+      : layout_(std::move(layout)),
+        name_(std::move(name)),
+        dirs_(std::move(dirs)),
+        delegated_(std::move(delegated)) {}
   Status enable_unified_controllers(size_t index);
   // The directory of `child` in hierarchy `index`.
   std::string dir(size_t index, const std::string& child) const;
@@ -171,6 +213,7 @@ class CgroupParent {
   CgroupLayout layout_;
   std::string name_;
   std::vector<std::string> dirs_;
+  std::vector<bool> delegated_;  // per hierarchy: dirs_[i] is the delegated unit's cgroup
   std::vector<std::string> v2_enabled_;
 };
 

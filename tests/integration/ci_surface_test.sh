@@ -125,10 +125,18 @@ check "--json on an error parses as JSON" parses <<<"$OUT"
 # ---- doctor -----------------------------------------------------------------------------
 run "$FWCTL" doctor
 expect_eq "doctor on this machine: 0" 0 "$RC"
-for row in kernel overlayfs namespaces "loop devices" busybox "user namespaces" userns \
+for row in privileges kernel overlayfs namespaces "loop devices" "user namespaces" userns \
   "idmapped mounts: mounts"; do
   check "doctor lists $row" grep -qE "^ *$row +ok" <<<"$OUT"
 done
+expect_eq "doctor: no busybox row (the daemon does not use it)" "" "$(grep busybox <<<"$OUT" || true)"
+# As a user doctor cannot tell what root has here.
+run setpriv --reuid=65534 --regid=65534 --clear-groups "$FWCTL" doctor
+check "doctor as a user: privileges is a warning" grep -qE "^ *privileges +warn +running as uid 65534" <<<"$OUT"
+# Root without CAP_NET_ADMIN (an unprivileged container): a failure naming it.
+run setpriv --inh-caps=-net_admin --bounding-set=-net_admin "$FWCTL" doctor
+expect_eq "doctor as root without CAP_NET_ADMIN: exit 1" 1 "$RC"
+check "doctor names the missing CAP_NET_ADMIN" grep -qE "^ *privileges +fail +root without CAP_NET_ADMIN" <<<"$OUT"
 # The daemon's userns_pool, checked against /etc/subuid.
 check "doctor: the daemon's userns_pool" grep -qE "^ *userns +ok +auto, pool [0-9]+:[0-9]+" <<<"$OUT"
 if [[ -d /sys/kernel/security/apparmor ]]; then
