@@ -4,9 +4,11 @@
 #      veth pair (one end moved in, the other up), made with `ip` then deleted; per pair;
 #   2. N instances of the example firmware (a directory firmware) prepared and started one
 #      after the other (each until its console prints "firmware booted"): the time per
-#      START, the daemon's RSS, the monitors' RSS, the instances' own memory (their cgroups'
-#      memory.current), and MemAvailable before and after (everything: page cache, kernel
-#      objects, processes), per instance; then the time to kill and drop them all.
+#      START, the daemon's RSS, the monitors' RSS and PSS (shared pages divided among
+#      them), the instances' own memory (their cgroups' memory.current or usage), and
+#      MemAvailable before and after (everything: page cache, kernel objects, processes,
+#      and whatever else runs on the machine meanwhile), per instance; then the time to
+#      kill and drop them all.
 # Root only; builds the example firmware; cleans up everything.
 set -euo pipefail
 N=${1:-50}
@@ -42,6 +44,8 @@ trap cleanup EXIT
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 mem_available_kb() { awk '/^MemAvailable:/ { print $2 }' /proc/meminfo; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+# Proportional set size: shared pages (the binary, libc) divided among their users.
+pss_kb() { awk '/^Pss:/ { print $2 }' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
 
 # ---- 1. netns + veth, with ip ------------------------------------------------------------
 t0=$(now_ms)
@@ -85,9 +89,11 @@ sleep 2
 avail1=$(mem_available_kb)
 daemon1=$(rss_kb "$daemon")
 monitors=0
+monitors_pss=0
 nmon=0
 for p in $(pgrep -f -- "firmwared-monitor .*--workspace $tmp/"); do
   monitors=$((monitors + $(rss_kb "$p")))
+  monitors_pss=$((monitors_pss + $(pss_kb "$p")))
   nmon=$((nmon + 1))
 done
 cg=0
@@ -113,6 +119,8 @@ printf '  daemon RSS                 %7d KiB before, %d KiB with %d instances\n'
   "$daemon0" "$daemon1" "$N"
 printf '  monitors RSS               %7d KiB total, %6.0f KiB each\n' "$monitors" \
   "$(echo "$monitors / ($nmon + ($nmon == 0))" | bc -l)"
+printf '  monitors PSS               %7d KiB total, %6.0f KiB each\n' "$monitors_pss" \
+  "$(echo "$monitors_pss / ($nmon + ($nmon == 0))" | bc -l)"
 printf '  instance cgroups           %7d KiB total, %6.0f KiB each (memory.current)\n' "$cg" \
   "$(echo "$cg / $N" | bc -l)"
 printf '  MemAvailable drop          %7d KiB total, %6.0f KiB each\n' $((avail0 - avail1)) \
