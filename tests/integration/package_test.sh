@@ -89,6 +89,9 @@ check "the copy has debian/rules" test -x "$SRC/debian/rules"
 step_done "copy the source tree"
 
 BUILD_LOG="$PKG/build.log"
+# With CCACHE_DIR set, debian/rules compiles through ccache: paths relative to the copy make
+# the cache serve the next run's copy too (Debian's -ffile-prefix-map maps it to "." anyway).
+[[ -z "${CCACHE_DIR:-}" ]] || export CCACHE_BASEDIR="$SRC"
 T0=$(now_ms)
 if ! (cd "$SRC" && DEB_BUILD_OPTIONS="nocheck parallel=$(nproc)" FW_WERROR=ON \
         dpkg-buildpackage -b -us -uc -Pnocheck) >"$BUILD_LOG" 2>&1; then
