@@ -8,7 +8,8 @@
 #    job (import, prepare, start, exec, diff, kill, drop);
 #  - the installed man pages format without a warning;
 #  - the installed bash completion completes a verb, a folder and an instance name of the
-#    running daemon (the socket from the environment and from --socket).
+#    running daemon (the socket from the environment and from --socket); so does the zsh
+#    one when zsh is installed.
 source "$(dirname "$0")/../lib/harness.sh"
 require_root
 command -v cmake >/dev/null || skip "needs cmake"
@@ -165,6 +166,22 @@ expect_eq "completion: the socket from --socket, not the environment" "$INST" \
       start "${INST:0:3}")"
 expect_eq "completion: no daemon, no name (and no error)" "" \
   "$(FIRMWARED_SOCKET_PATH=/nonexistent complete_line "$FWCTL" start "${INST:0:3}")"
+
+# zsh (when installed): the function alone, with compadd and _files standing in for zsh's
+# completion system.
+ZSH_COMPLETION="$P/$DATADIR/zsh/vendor-completions/_fwctl"
+if command -v zsh >/dev/null; then
+  zcomplete() {
+    zsh -fc 'compadd() { shift 2; print -l -- "$@"; }; _files() { print "<files $*>"; }
+             f=$1; shift; words=("$@"); CURRENT=$#words; source "$f"' zcomplete "$ZSH_COMPLETION" "$@" 2>&1
+  }
+  expect_eq "zsh completion: a verb prefix" "$(printf 'start\nstats\nstop')" "$(zcomplete "$FWCTL" st)"
+  expect_eq "zsh completion: the instance name" "$INST" "$(zcomplete "$FWCTL" start "${INST:0:3}")"
+  expect_eq "zsh completion: exec's command completes files" "<files >" \
+    "$(zcomplete "$FWCTL" exec "$INST" -- "")"
+else
+  echo "zsh is not installed: its completion is not exercised" >&2
+fi
 
 # ---- kill, drop: nothing left -----------------------------------------------------------
 run "$FWCTL" kill "$INST"
