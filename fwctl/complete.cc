@@ -123,6 +123,21 @@ Completion complete_option_value(const OptionSpec& spec, const std::string& verb
   return c.done(Completion::Files::kNone);
 }
 
+// "--name=VALUE" being typed: VALUE's candidates, each behind "--name=". nullopt when
+// `current` is no such word.
+std::optional<Completion> complete_attached_value(
+    const std::vector<const std::vector<OptionSpec>*>& sets, const std::string& verb,
+    const std::string& current) {
+  const size_t eq = current.find('=');
+  if (!current.starts_with("--") || eq == std::string::npos) return std::nullopt;
+  bool attached = false;
+  const OptionSpec* o = find_option(sets, current, &attached);
+  if (o == nullptr || o->value.empty()) return Completion{};
+  Completion c = complete_option_value(*o, verb, current.substr(eq + 1));
+  for (auto& w : c.words) w.insert(0, current.substr(0, eq + 1));
+  return c;
+}
+
 }  // namespace
 
 std::string completion_socket(const std::vector<std::string>& before, std::string fallback) {
@@ -151,6 +166,7 @@ Completion complete(const std::vector<std::string>& before, const std::string& c
     }
   }
   if (i == before.size()) {
+    if (auto v = complete_attached_value({&globals, &kLeadingExtra}, "", current)) return *v;
     if (current.starts_with("-")) {
       for (const auto& o : globals) c.add("--" + o.name);
     } else {
@@ -188,6 +204,9 @@ Completion complete(const std::vector<std::string>& before, const std::string& c
     }
   }
   if (in_command) return c.done(Completion::Files::kAll);
+  if (auto v = complete_attached_value({&verb->options, &globals}, verb->name, current)) {
+    return *v;
+  }
   if (current.starts_with("-")) {
     for (const auto& o : verb->options) c.add("--" + o.name);
     for (const auto& o : globals) c.add("--" + o.name);

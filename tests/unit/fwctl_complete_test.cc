@@ -104,6 +104,12 @@ TEST(FwctlComplete, VerbOptionsAndTheirValues) {
   EXPECT_EQ(run({"ps", "--filter"}, "").words, (Words{"label=", "name=", "state="}));
   EXPECT_EQ(run({"exec", "--workdir"}, "").files, Completion::Files::kDirs);
   EXPECT_EQ(run({"exec", "-w"}, "").files, Completion::Files::kDirs);
+  // A value being typed behind '='.
+  EXPECT_EQ(run({"ps"}, "--filter=la").words, (Words{"--filter=label="}));
+  EXPECT_EQ(run({"wait", "x"}, "--state=").words, (Words{"--state=ready", "--state=started"}));
+  EXPECT_EQ(run({}, "--socket=/tm").files, Completion::Files::kAll);
+  EXPECT_EQ(run({"list"}, "--socket=").files, Completion::Files::kAll);
+  EXPECT_TRUE(run({"list"}, "--json=").words.empty());
   // A value attached with '=' is not waited for.
   EXPECT_EQ(run({"logs", "--tail=5"}, "bra").words, (Words{"brave_turing"}));
 }
