@@ -2,7 +2,8 @@
 # The installed product: `cmake --install` of the build tree.
 #  - DESTDIR install: every expected file at its GNUInstallDirs place with its mode, nothing
 #    of the tests, fuzz targets or static libraries;
-#  - an install relocated with --prefix into a scratch directory: the INSTALLED firmwared,
+#  - an install relocated with --prefix (staged with DESTDIR in a scratch directory): the
+#    INSTALLED firmwared,
 #    with no configuration file and no shipped-path setting, finds its monitor, word lists,
 #    AppArmor template and net_hook below that prefix, and the installed fwctl runs the main
 #    job (import, prepare, start, exec, diff, kill, drop);
@@ -109,8 +110,10 @@ done
 rm -rf "$DEST"
 
 # ---- a relocated install runs with no configuration -------------------------------------
-P="$FW_TMP/prefix"
-run cmake --install "$FW_BUILD_DIR" --prefix "$P"
+# Into a staging directory too: a file whose install destination is absolute (configured
+# from the prefix at cmake time) must land in the scratch directory, not on this host.
+P="$FW_TMP/stage/opt/fw-relocated"
+run env DESTDIR="$FW_TMP/stage" cmake --install "$FW_BUILD_DIR" --prefix /opt/fw-relocated
 expect_eq "cmake --install --prefix: exit 0" 0 "$RC"
 [[ $RC -eq 0 ]] || printf '%s\n%s\n' "$OUT" "$ERR" >&2
 FIRMWARED="$P/$SBINDIR/firmwared"
