@@ -10,6 +10,7 @@
 
 #include "firmwared/base/strings.h"
 #include "firmwared/base/version.h"
+#include "fwctl/complete.h"
 #include "fwctl/options.h"
 #include "fwctl/verbs.h"
 
@@ -44,6 +45,10 @@ int main(int argc, char** argv) {
     ctx.timeout_explicit = true;
   }
   const std::vector<std::string> words(argv + 1, argv + argc);
+  // The shells' completion scripts (completion/): hidden, never a verb.
+  if (!words.empty() && words[0] == "__complete") {
+    return fwctl::run_complete(ctx, {words.begin() + 1, words.end()});
+  }
   fwctl::ParsedLine line;
   const size_t at = fwctl::parse_leading(words, &line);
   if (line.help()) {

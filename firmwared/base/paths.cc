@@ -21,22 +21,6 @@ std::string executable_dir() {
   return slash == std::string::npos ? "" : p.substr(0, slash);
 }
 
-std::string find_shipped(const std::initializer_list<const char*>& candidates,
-                         const std::string& installed) {
-  const std::string dir = executable_dir();
-  struct stat st {};
-  if (!dir.empty()) {
-    for (const char* c : candidates) {
-      std::string p = dir + "/" + c;
-      if (::stat(p.c_str(), &st) == 0) {
-        char real[PATH_MAX];
-        return ::realpath(p.c_str(), real) != nullptr ? std::string(real) : p;
-      }
-    }
-  }
-  return installed;
-}
-
 Result<std::string> read_small_file(const std::string& path, size_t max_bytes) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return errno_error("opening '" + path + "'");

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <optional>
 #include <set>
 
 #include "firmwared/base/fd.h"
@@ -28,25 +29,66 @@ std::string where(std::string_view origin, unsigned long line) {
 
 }  // namespace
 
-ShippedPaths shipped_paths(std::string_view exe_dir) {
-  const std::string build_dir = FW_BINARY_DIR;
-  char real[PATH_MAX];
-  // /proc/self/exe is canonical; the configured build dir may go through a symlink.
-  const std::string real_build_dir =
-      ::realpath(build_dir.c_str(), real) != nullptr ? std::string(real) : build_dir;
-  if (is_below(exe_dir, build_dir) || is_below(exe_dir, real_build_dir)) {
-    const std::string src = FW_SOURCE_DIR;
-    return {src + "/resources", src + "/apparmor-profiles/firmwared-instance",
-            build_dir + "/net-helpers/net_hook"};
+namespace {
+
+// `dir` below `base`, unless `dir` is absolute.
+std::string under(const std::string& base, const std::string& dir) {
+  if (!dir.empty() && dir[0] == '/') return dir;
+  return (base == "/" ? std::string() : base) + "/" + dir;
+}
+
+// `path` without one trailing "/<suffix>" (whole components); nullopt when it does not end
+// so. "/x/sbin" less "sbin" is "/x", "/sbin" less "sbin" is "/".
+std::optional<std::string> strip_suffix_dir(std::string_view path, std::string_view suffix) {
+  while (suffix.size() > 1 && suffix.back() == '/') suffix.remove_suffix(1);
+  if (suffix.empty() || suffix[0] == '/' || path.size() <= suffix.size()) return std::nullopt;
+  if (!path.ends_with(suffix) || path[path.size() - suffix.size() - 1] != '/') return std::nullopt;
+  std::string_view base = path.substr(0, path.size() - suffix.size() - 1);
+  return base.empty() ? std::string("/") : std::string(base);
+}
+
+}  // namespace
+
+const Layout& configured_layout() {
+  static const Layout kLayout{FW_SOURCE_DIR,      FW_BINARY_DIR,      FW_INSTALL_PREFIX,
+                              FW_INSTALL_SBINDIR, FW_INSTALL_DATADIR, FW_INSTALL_LIBEXECDIR};
+  return kLayout;
+}
+
+ShippedPaths shipped_paths(std::string_view exe_dir, const Layout& layout) {
+  std::optional<std::string> prefix = strip_suffix_dir(exe_dir, layout.sbindir);
+  if (!prefix && is_below(exe_dir, layout.binary_dir)) {
+    return {layout.source_dir + "/resources",
+            layout.source_dir + "/apparmor-profiles/firmwared-instance",
+            layout.binary_dir + "/net-helpers/net_hook",
+            layout.binary_dir + "/firmwared/firmwared-monitor"};
   }
-  const std::string data = std::string(FW_INSTALL_DATADIR) + "/firmwared";
-  return {data + "/resources", data + "/apparmor/firmwared-instance",
-          std::string(FW_INSTALL_LIBEXECDIR) + "/firmwared/net_hook"};
+  const std::string p = prefix ? *prefix : layout.prefix;
+  const std::string data = under(p, layout.datadir) + "/firmwared";
+  const std::string libexec = under(p, layout.libexecdir) + "/firmwared";
+  return {data + "/resources", data + "/apparmor/firmwared-instance", libexec + "/net_hook",
+          libexec + "/firmwared-monitor"};
+}
+
+ShippedPaths shipped_paths(std::string_view exe_dir) {
+  Layout layout = configured_layout();
+  // /proc/self/exe is canonical; the configured build dir may go through a symlink.
+  const std::string real_build_dir = canonical_dir(layout.binary_dir);
+  if (real_build_dir != layout.binary_dir && is_below(exe_dir, real_build_dir) &&
+      !strip_suffix_dir(exe_dir, layout.sbindir)) {
+    layout.binary_dir = real_build_dir;
+  }
+  return shipped_paths(exe_dir, layout);
+}
+
+const ShippedPaths& running_shipped_paths() {
+  static const ShippedPaths kPaths = shipped_paths(executable_dir());
+  return kPaths;
 }
 
 const std::vector<KeyInfo>& keys() {
   static const std::vector<KeyInfo> kInfos = [] {
-    const ShippedPaths shipped = shipped_paths(executable_dir());
+    const ShippedPaths& shipped = running_shipped_paths();
     std::vector<KeyInfo> infos;
     for (const KeySpec& k : internal::key_specs()) {
       std::string def;

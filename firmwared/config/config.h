@@ -40,16 +40,43 @@ const std::vector<KeyInfo>& keys();
 
 // Where the shipped files are by default, for an executable living in `exe_dir`.
 struct ShippedPaths {
-  std::string resources_dir;
-  std::string apparmor_profile;
-  std::string net_hook;
+  std::string resources_dir;     // the word lists
+  std::string apparmor_profile;  // the instance profile template
+  std::string net_hook;          // the default network helper
+  std::string monitor;           // firmwared-monitor
 };
-// When `exe_dir` is inside the build tree, returns the source/build tree locations
-// (<source>/resources, <source>/apparmor-profiles/firmwared-instance,
-// <build>/net-helpers/net_hook); otherwise the installed ones
-// (<datadir>/firmwared/resources, <datadir>/firmwared/apparmor/firmwared-instance,
-// <libexecdir>/firmwared/net_hook). Does not check that the files exist.
+
+// Where the build put things: its trees, and the install directories it was configured
+// with (CMake's GNUInstallDirs). A directory is relative to `prefix` ("sbin",
+// "share") or absolute when configured so ("/usr/share").
+struct Layout {
+  std::string source_dir;  // the build tree: <source>/resources, ...
+  std::string binary_dir;  // <build>/net-helpers/net_hook, <build>/firmwared/...
+  std::string prefix;      // CMAKE_INSTALL_PREFIX ("/usr")
+  std::string sbindir;     // CMAKE_INSTALL_SBINDIR, where firmwared is installed
+  std::string datadir;     // CMAKE_INSTALL_DATADIR
+  std::string libexecdir;  // CMAKE_INSTALL_LIBEXECDIR
+};
+// The layout this build was configured with.
+const Layout& configured_layout();
+
+// The shipped files for an executable in `exe_dir` (canonical, /proc/self/exe's directory):
+//  - inside the build tree (`binary_dir`, or its real path): the tree's own files
+//    (<source>/resources, <source>/apparmor-profiles/firmwared-instance,
+//    <build>/net-helpers/net_hook, <build>/firmwared/firmwared-monitor);
+//  - in <P>/<sbindir> for some P, sbindir being relative (an install relocated with
+//    `cmake --install --prefix P`, or DESTDIR contents moved elsewhere): below P,
+//    <P>/<datadir>/firmwared/resources, <P>/<datadir>/firmwared/apparmor/firmwared-instance,
+//    <P>/<libexecdir>/firmwared/{net_hook,firmwared-monitor};
+//  - anywhere else: the same below the configured prefix.
+// A directory configured absolute stays where it was configured. A pure function: it does
+// not look at the file system.
+ShippedPaths shipped_paths(std::string_view exe_dir, const Layout& layout);
+// shipped_paths(exe_dir, configured_layout()), the build-tree test also trying the build
+// directory's real path (the configured one may go through a symlink).
 ShippedPaths shipped_paths(std::string_view exe_dir);
+// shipped_paths(executable_dir()), computed once: what the running program uses.
+const ShippedPaths& running_shipped_paths();
 
 // Returns a copy of the process environment (environ) as name -> value.
 std::map<std::string, std::string> current_environment();

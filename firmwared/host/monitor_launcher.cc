@@ -11,6 +11,7 @@
 #include "firmwared/base/fd.h"
 #include "firmwared/base/log.h"
 #include "firmwared/base/paths.h"
+#include "firmwared/config/config.h"
 #include "firmwared/core/workspace.h"
 #include "firmwared/host/event.h"
 #include "firmwared/sys/child.h"
@@ -284,12 +285,7 @@ std::vector<std::string> monitor_argv(const std::string& monitor_path, const cor
 
 }  // namespace
 
-std::string default_monitor_path() {
-  const std::string dir = executable_dir();
-  const std::string local = dir + "/firmwared-monitor";
-  if (::access(local.c_str(), X_OK) == 0) return local;
-  return "/usr/libexec/firmwared/firmwared-monitor";
-}
+std::string default_monitor_path() { return config::running_shipped_paths().monitor; }
 
 MonitorLauncher::MonitorLauncher(event_base* base, std::string monitor_path)
     : base_(base), monitor_path_(std::move(monitor_path)) {}

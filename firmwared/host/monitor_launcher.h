@@ -32,7 +32,8 @@ class MonitorLauncher final : public core::Launcher {
   std::string monitor_path_;
 };
 
-// Finds firmwared-monitor next to the running daemon, else in the install location.
+// firmwared-monitor for the running daemon: the build tree's, or the one installed beside it
+// (config::shipped_paths(), like every shipped file).
 std::string default_monitor_path();
 
 }  // namespace fw::host

@@ -86,16 +86,85 @@ TEST(Config, ShippedPathsFollowTheBuildTreeOrTheInstallDirs) {
   EXPECT_EQ(in_tree.resources_dir, kSource + "/resources");
   EXPECT_EQ(in_tree.apparmor_profile, kSource + "/apparmor-profiles/firmwared-instance");
   EXPECT_EQ(in_tree.net_hook, kBinary + "/net-helpers/net_hook");
+  EXPECT_EQ(in_tree.monitor, kBinary + "/firmwared/firmwared-monitor");
   EXPECT_EQ(shipped_paths(kBinary).net_hook, kBinary + "/net-helpers/net_hook");
 
-  const std::string data = std::string(FW_INSTALL_DATADIR) + "/firmwared";
-  for (const std::string& dir : {std::string("/usr/sbin"), kBinary + "-other/bin"}) {
+  // Elsewhere: below the configured prefix (no sbin directory to relocate from).
+  const std::string data = std::string(FW_INSTALL_FULL_DATADIR) + "/firmwared";
+  const std::string libexec = std::string(FW_INSTALL_FULL_LIBEXECDIR) + "/firmwared";
+  for (const std::string& dir : {std::string("/opt/elsewhere/bin"), kBinary + "-other/bin"}) {
     ShippedPaths installed = shipped_paths(dir);
     EXPECT_EQ(installed.resources_dir, data + "/resources") << dir;
     EXPECT_EQ(installed.apparmor_profile, data + "/apparmor/firmwared-instance") << dir;
-    EXPECT_EQ(installed.net_hook, std::string(FW_INSTALL_LIBEXECDIR) + "/firmwared/net_hook")
-        << dir;
+    EXPECT_EQ(installed.net_hook, libexec + "/net_hook") << dir;
+    EXPECT_EQ(installed.monitor, libexec + "/firmwared-monitor") << dir;
   }
+  // In the configured sbin directory: the configured places.
+  ShippedPaths at_home = shipped_paths(FW_INSTALL_FULL_SBINDIR);
+  EXPECT_EQ(at_home.resources_dir, data + "/resources");
+  EXPECT_EQ(at_home.monitor, libexec + "/firmwared-monitor");
+}
+
+// The derivation alone, on layouts of its own (no file system involved).
+Layout debian_layout() { return {"/src/fw", "/src/fw/build", "/usr", "sbin", "share", "libexec"}; }
+
+TEST(Config, ShippedPathsOfTheBuildTree) {
+  for (const std::string dir :
+       {"/src/fw/build", "/src/fw/build/firmwared", "/src/fw/build/tests/unit"}) {
+    ShippedPaths p = shipped_paths(dir, debian_layout());
+    EXPECT_EQ(p.resources_dir, "/src/fw/resources") << dir;
+    EXPECT_EQ(p.apparmor_profile, "/src/fw/apparmor-profiles/firmwared-instance") << dir;
+    EXPECT_EQ(p.net_hook, "/src/fw/build/net-helpers/net_hook") << dir;
+    EXPECT_EQ(p.monitor, "/src/fw/build/firmwared/firmwared-monitor") << dir;
+  }
+  // A sibling whose name starts the same is not the build tree.
+  EXPECT_EQ(shipped_paths("/src/fw/build2/firmwared", debian_layout()).monitor,
+            "/usr/libexec/firmwared/firmwared-monitor");
+}
+
+TEST(Config, ShippedPathsOfAnInstalledTree) {
+  ShippedPaths usr = shipped_paths("/usr/sbin", debian_layout());
+  EXPECT_EQ(usr.resources_dir, "/usr/share/firmwared/resources");
+  EXPECT_EQ(usr.apparmor_profile, "/usr/share/firmwared/apparmor/firmwared-instance");
+  EXPECT_EQ(usr.net_hook, "/usr/libexec/firmwared/net_hook");
+  EXPECT_EQ(usr.monitor, "/usr/libexec/firmwared/firmwared-monitor");
+}
+
+TEST(Config, ShippedPathsOfARelocatedTreeFollowTheExecutable) {
+  // cmake --install --prefix /tmp/x: firmwared in /tmp/x/sbin.
+  ShippedPaths moved = shipped_paths("/tmp/x/sbin", debian_layout());
+  EXPECT_EQ(moved.resources_dir, "/tmp/x/share/firmwared/resources");
+  EXPECT_EQ(moved.apparmor_profile, "/tmp/x/share/firmwared/apparmor/firmwared-instance");
+  EXPECT_EQ(moved.net_hook, "/tmp/x/libexec/firmwared/net_hook");
+  EXPECT_EQ(moved.monitor, "/tmp/x/libexec/firmwared/firmwared-monitor");
+  // Installed with the prefix "/": /sbin, /share, /libexec.
+  EXPECT_EQ(shipped_paths("/sbin", debian_layout()).monitor,
+            "/libexec/firmwared/firmwared-monitor");
+  // An install inside the build directory is an install, not the build tree.
+  EXPECT_EQ(shipped_paths("/src/fw/build/inst/sbin", debian_layout()).net_hook,
+            "/src/fw/build/inst/libexec/firmwared/net_hook");
+  // Multi-component directories, and a trailing slash in the configuration.
+  Layout deep{"/s", "/b", "/usr", "lib/fw/sbin/", "share", "lib/x86_64-linux-gnu"};
+  ShippedPaths d = shipped_paths("/opt/p/lib/fw/sbin", deep);
+  EXPECT_EQ(d.resources_dir, "/opt/p/share/firmwared/resources");
+  EXPECT_EQ(d.monitor, "/opt/p/lib/x86_64-linux-gnu/firmwared/firmwared-monitor");
+  // "xsbin" does not end in the component "sbin": the configured prefix.
+  EXPECT_EQ(shipped_paths("/tmp/xsbin", debian_layout()).net_hook,
+            "/usr/libexec/firmwared/net_hook");
+}
+
+TEST(Config, ShippedPathsKeepAbsoluteDirectories) {
+  // -DCMAKE_INSTALL_DATADIR=/opt/data: stays there wherever the executable is.
+  Layout layout{"/s", "/b", "/usr", "sbin", "/opt/data", "libexec"};
+  ShippedPaths p = shipped_paths("/tmp/x/sbin", layout);
+  EXPECT_EQ(p.resources_dir, "/opt/data/firmwared/resources");
+  EXPECT_EQ(p.net_hook, "/tmp/x/libexec/firmwared/net_hook");
+  // An absolute sbindir relocates nothing: the configured prefix.
+  Layout abs_sbin{"/s", "/b", "/usr", "/usr/sbin", "share", "libexec"};
+  EXPECT_EQ(shipped_paths("/tmp/x/usr/sbin", abs_sbin).resources_dir,
+            "/usr/share/firmwared/resources");
+  EXPECT_EQ(shipped_paths("/usr/sbin", abs_sbin).monitor,
+            "/usr/libexec/firmwared/firmwared-monitor");
 }
 
 TEST(Config, KeysAreAlphabeticalCompleteAndMatchTheDefaults) {

@@ -25,6 +25,7 @@
 
 #include <gtest/gtest.h>
 
+#include "firmwared/base/paths.h"
 #include "firmwared/core/diff.h"
 #include "firmwared/core/export.h"
 
@@ -124,6 +125,14 @@ struct Diff {
     }
     return nullptr;
   }
+  // The entry of `path`; a test failure (and an empty entry) when there is none, so that a
+  // missing entry is never dereferenced.
+  const DiffEntry& entry(const std::string& path) const {
+    if (const DiffEntry* e = find(path)) return *e;
+    ADD_FAILURE() << "no diff entry for " << path;
+    static const DiffEntry kNone{};
+    return kNone;
+  }
 };
 
 Diff diff_of(const Tree& t, DiffOptions o = {}) {
@@ -167,13 +176,13 @@ TEST(ComputeDiff, PlainUpperFilesAreAddedOrModifiedWithTheirDetails) {
   EXPECT_EQ(h->changes, kChangeContent);
   EXPECT_EQ(h->before->size, 9u);
   EXPECT_EQ(h->after->size, 14u);
-  EXPECT_EQ(d.find("/etc/same")->changes, kChangeContent);
-  EXPECT_EQ(d.find("/etc/mode")->changes, kChangeMode);
-  EXPECT_EQ(d.find("/etc/mode")->before->perm, 0644u);
-  EXPECT_EQ(d.find("/etc/mode")->after->perm, 0600u);
-  EXPECT_EQ(d.find("/etc/link")->before->target, "hostname");
-  EXPECT_EQ(d.find("/etc/link")->after->target, "same");
-  EXPECT_EQ(d.find("/etc/new")->after->type, FileType::kDir);
+  EXPECT_EQ(d.entry("/etc/same").changes, kChangeContent);
+  EXPECT_EQ(d.entry("/etc/mode").changes, kChangeMode);
+  EXPECT_EQ(d.entry("/etc/mode").before->perm, 0644u);
+  EXPECT_EQ(d.entry("/etc/mode").after->perm, 0600u);
+  EXPECT_EQ(d.entry("/etc/link").before->target, "hostname");
+  EXPECT_EQ(d.entry("/etc/link").after->target, "same");
+  EXPECT_EQ(d.entry("/etc/new").after->type, FileType::kDir);
   EXPECT_EQ(d.stat.added, 3u);
   EXPECT_EQ(d.stat.modified, 4u);
   EXPECT_EQ(d.stat.bytes_added, 5u);
@@ -245,9 +254,9 @@ TEST(ComputeDiff, TypeChangesListWhatAppearsAndDisappearsBelow) {
   Diff d = diff_of(t);
   EXPECT_EQ(d.lines(), (Strings{"T /d2f", "D /d2f/a", "D /d2f/sub", "D /d2f/sub/b", "T /f2d",
                                 "A /f2d/new", "T /f2l"}));
-  EXPECT_EQ(d.find("/d2f")->before->type, FileType::kDir);
-  EXPECT_EQ(d.find("/d2f")->after->type, FileType::kFile);
-  EXPECT_EQ(d.find("/f2l")->after->target, "/target");
+  EXPECT_EQ(d.entry("/d2f").before->type, FileType::kDir);
+  EXPECT_EQ(d.entry("/d2f").after->type, FileType::kFile);
+  EXPECT_EQ(d.entry("/f2l").after->target, "/target");
   EXPECT_EQ(d.stat.type_changed, 3u);
   EXPECT_EQ(d.stat.deleted, 3u);
   EXPECT_EQ(d.stat.bytes_deleted, 10u + 1 + 2 + 1);  // f2d, d2f/a, d2f/sub/b, f2l
@@ -274,7 +283,7 @@ TEST(ComputeDiffMarkers, WhiteoutsDeleteFilesAndWholeDirectories) {
   Diff d = diff_of(t);
   EXPECT_EQ(d.lines(), (Strings{"D /etc/gone", "D /usr/share/doc", "D /usr/share/doc/a",
                                 "D /usr/share/doc/sub", "D /usr/share/doc/sub/b"}));
-  EXPECT_EQ(d.find("/etc/gone")->before->size, 5u);
+  EXPECT_EQ(d.entry("/etc/gone").before->size, 5u);
   EXPECT_EQ(d.stat.deleted, 5u);
   EXPECT_EQ(d.stat.bytes_deleted, 5u + 1 + 2);
 }
@@ -320,9 +329,9 @@ TEST(ComputeDiffMarkers, RedirectedDirectoriesAreDeletedThenAddedWithTheirOrigin
   EXPECT_EQ(d.lines(), (Strings{"A /new", "A /new/a", "A /new/added", "A /new/sub", "A /new/sub/b",
                                 "D /old", "D /old/a", "D /old/hidden", "D /old/sub", "D /old/sub/b",
                                 "D /p/q", "D /p/q/r", "A /p/q2", "A /p/q2/r"}));
-  EXPECT_EQ(d.find("/new")->renamed_from, "/old");
-  EXPECT_EQ(d.find("/p/q2")->renamed_from, "/p/q");
-  EXPECT_EQ(d.find("/new/a")->renamed_from, "");
+  EXPECT_EQ(d.entry("/new").renamed_from, "/old");
+  EXPECT_EQ(d.entry("/p/q2").renamed_from, "/p/q");
+  EXPECT_EQ(d.entry("/new/a").renamed_from, "");
 }
 
 TEST(ComputeDiffMarkers, MetacopyIsAMetadataOnlyChange) {
@@ -348,8 +357,8 @@ TEST(ComputeDiffMarkers, MetacopyIsAMetadataOnlyChange) {
   ::chmod(t.at("lower/bin").c_str(), 0755);
   Diff d = diff_of(t);
   EXPECT_EQ(d.lines(), (Strings{"D /bin/moved", "A /bin/renamed", "M /bin/tool"}));
-  EXPECT_EQ(d.find("/bin/tool")->changes, kChangeMode);
-  EXPECT_TRUE(d.find("/bin/tool")->metacopy);
+  EXPECT_EQ(d.entry("/bin/tool").changes, kChangeMode);
+  EXPECT_TRUE(d.entry("/bin/tool").metacopy);
   EXPECT_EQ(d.stat.copied_up_unchanged, 1u);
   auto pair = open_file_pair(t.upper(), t.lower(), "/bin/renamed");
   ASSERT_TRUE(pair.ok()) << pair.error().message;
@@ -388,7 +397,7 @@ TEST(ComputeDiffMarkers, UserxattrLayersUseTheUserPrefix) {
   o.xattr_prefix = overlay::kUserPrefix;
   Diff d = diff_of(t, o);
   EXPECT_EQ(d.lines(), (Strings{"D /d/old", "M /f"}));
-  EXPECT_EQ(d.find("/f")->xattrs, Strings{"trusted.overlay.opaque"});
+  EXPECT_EQ(d.entry("/f").xattrs, Strings{"trusted.overlay.opaque"});
 }
 
 TEST(ComputeDiffMarkers, XattrsAndOwnersAreCompared) {
@@ -403,11 +412,11 @@ TEST(ComputeDiffMarkers, XattrsAndOwnersAreCompared) {
   ASSERT_EQ(::lchown(t.at("upper/o").c_str(), 1000, 1001), 0);
   Diff d = diff_of(t);
   EXPECT_EQ(d.lines(), (Strings{"M /a", "M /o"}));
-  EXPECT_EQ(d.find("/a")->changes, kChangeXattrs);
-  EXPECT_EQ(d.find("/a")->xattrs, Strings{"user.note"});
-  EXPECT_EQ(d.find("/o")->changes, kChangeOwner);
-  EXPECT_EQ(d.find("/o")->after->uid, 1000u);
-  EXPECT_EQ(d.find("/o")->after->gid, 1001u);
+  EXPECT_EQ(d.entry("/a").changes, kChangeXattrs);
+  EXPECT_EQ(d.entry("/a").xattrs, Strings{"user.note"});
+  EXPECT_EQ(d.entry("/o").changes, kChangeOwner);
+  EXPECT_EQ(d.entry("/o").after->uid, 1000u);
+  EXPECT_EQ(d.entry("/o").after->gid, 1001u);
 }
 
 TEST(ComputeDiffMarkers, SpecialFilesCompareTypeAndDeviceNumbers) {
@@ -419,10 +428,10 @@ TEST(ComputeDiffMarkers, SpecialFilesCompareTypeAndDeviceNumbers) {
   ASSERT_EQ(::mknod(t.at("upper/blk").c_str(), S_IFBLK | 0600, makedev(7, 0)), 0);
   Diff d = diff_of(t);
   EXPECT_EQ(d.lines(), (Strings{"A /blk", "A /fifo", "M /null"}));
-  EXPECT_EQ(d.find("/null")->changes, kChangeContent);
-  EXPECT_EQ(d.find("/null")->after->rdev, makedev(1, 5));
-  EXPECT_EQ(d.find("/fifo")->after->type, FileType::kFifo);
-  EXPECT_EQ(d.find("/blk")->after->type, FileType::kBlock);
+  EXPECT_EQ(d.entry("/null").changes, kChangeContent);
+  EXPECT_EQ(d.entry("/null").after->rdev, makedev(1, 5));
+  EXPECT_EQ(d.entry("/fifo").after->type, FileType::kFifo);
+  EXPECT_EQ(d.entry("/blk").after->type, FileType::kBlock);
 }
 
 TEST(OpenFilePair, OpensBothSidesThroughTheMarkers) {
@@ -570,8 +579,11 @@ std::map<std::string, RefNode> scan(const std::string& root) {
     RefNode n;
     ::lstat(p.c_str(), &n.st);
     if (S_ISREG(n.st.st_mode)) {
-      std::ifstream in(p, std::ios::binary);
-      n.content.assign(std::istreambuf_iterator<char>(in), {});
+      // read_small_file, not an istreambuf_iterator: GCC 12 at -O2 reports a "potential null
+      // pointer dereference" inside libstdc++'s streambuf for the latter.
+      auto bytes = read_small_file(p, 64u << 20);
+      EXPECT_TRUE(bytes.ok()) << bytes.error().message;
+      if (bytes.ok()) n.content = std::move(*bytes);
     } else if (S_ISLNK(n.st.st_mode)) {
       n.content = fs::read_symlink(p).string();
     }
@@ -707,8 +719,8 @@ void expect_matches_kernel(const std::string& options, bool rename_dirs_in_place
   EXPECT_GE(offline.stat.copied_up_unchanged, 2u);  // touched, untouched
   if (options.find("metacopy=on") != std::string::npos) {
     ASSERT_NE(offline.find("/bin/tool"), nullptr);
-    EXPECT_TRUE(offline.find("/bin/tool")->metacopy);
-    EXPECT_EQ(offline.find("/bin/tool")->changes, kChangeMode);
+    EXPECT_TRUE(offline.entry("/bin/tool").metacopy);
+    EXPECT_EQ(offline.entry("/bin/tool").changes, kChangeMode);
   }
 }
 
