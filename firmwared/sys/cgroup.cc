@@ -130,6 +130,22 @@ int enable(const std::string& dir, const std::vector<std::string>& controllers) 
   return first;
 }
 
+// enable(), with a refusal logged as a warning that says what it costs (`consequence`):
+// limits still come from cgroup v1, or are unavailable.
+void enable_or_warn(const std::string& dir, const std::vector<std::string>& controllers,
+                    std::string_view consequence) {
+  if (const int e = enable(dir, controllers); e != 0) {
+    log::warning(errno_error(e, "enabling cgroup controllers in " + dir).message +
+                 std::string(consequence) + ", ignoring");
+  }
+}
+
+// The controllers on in <dir>/cgroup.subtree_control.
+Result<std::vector<std::string>> enabled_controllers(const std::string& dir) {
+  FW_ASSIGN_OR_RETURN(const std::string text, read_text(dir + "/cgroup.subtree_control"));
+  return words(text);
+}
+
 }  // namespace
 
 CgroupGuard& CgroupGuard::operator=(CgroupGuard&& other) noexcept {
@@ -237,15 +253,11 @@ Status CgroupParent::enable_unified_controllers(size_t index) {
   for (const char* c : {"memory", "pids", "cpu"}) {
     if (h.has(c)) wanted.emplace_back(c);
   }
+  constexpr std::string_view kNoLimits = " (limits come from cgroup v1 or are unavailable)";
   if (delegated(index)) {
     // The unit's own cgroup.controllers is what systemd delegated: hand those down.
-    if (const int e = enable(dirs_[index], wanted); e != 0) {
-      log::warning(errno_error(e, "enabling cgroup controllers in " + dirs_[index]).message +
-                   " (limits come from cgroup v1 or are unavailable), ignoring");
-    }
-    FW_ASSIGN_OR_RETURN(const std::string enabled,
-                        read_text(dirs_[index] + "/cgroup.subtree_control"));
-    v2_enabled_ = words(enabled);
+    enable_or_warn(dirs_[index], wanted, kNoLimits);
+    FW_ASSIGN_OR_RETURN(v2_enabled_, enabled_controllers(dirs_[index]));
     return {};
   }
   int e = enable(h.self_dir(), wanted);
@@ -260,21 +272,15 @@ Status CgroupParent::enable_unified_controllers(size_t index) {
   }
   if (e != 0) {
     log::warning(errno_error(e, "enabling cgroup controllers in " + h.self_dir()).message +
-                 " (limits come from cgroup v1 or are unavailable), ignoring");
+                 std::string(kNoLimits) + ", ignoring");
   }
-  auto granted = read_text(h.self_dir() + "/cgroup.subtree_control");
-  FW_TRY(granted);
+  FW_ASSIGN_OR_RETURN(const std::vector<std::string> granted, enabled_controllers(h.self_dir()));
   std::vector<std::string> usable;
-  for (const std::string& c : words(*granted)) {
+  for (const std::string& c : granted) {
     if (std::find(wanted.begin(), wanted.end(), c) != wanted.end()) usable.push_back(c);
   }
-  if (const int e2 = enable(dirs_[index], usable); e2 != 0) {
-    log::warning(errno_error(e2, "enabling cgroup controllers in " + dirs_[index]).message +
-                 ", ignoring");
-  }
-  FW_ASSIGN_OR_RETURN(const std::string enabled,
-                      read_text(dirs_[index] + "/cgroup.subtree_control"));
-  v2_enabled_ = words(enabled);
+  enable_or_warn(dirs_[index], usable, "");
+  FW_ASSIGN_OR_RETURN(v2_enabled_, enabled_controllers(dirs_[index]));
   return {};
 }
 
