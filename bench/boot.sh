@@ -6,10 +6,10 @@
 # (default 5) and the ratios firmwared / nspawn. Both run the tree through an overlay
 # (firmwared's instance overlay; nspawn --volatile=overlay), with the init's own stop
 # signal (nspawn --kill-signal) and the console on a pty (nspawn --console=read-only).
-# Root only; installs systemd-container when nspawn is missing; cleans up everything it
-# made.
+# Prints RESULT lines too (bench/README.md). Root only; installs systemd-container when
+# nspawn is missing; cleans up everything it made.
 set -euo pipefail
-N=${1:-5}
+N=${1:-${BENCH_RUNS:-5}}
 here=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=bench/build.sh
 source "$here/bench/build.sh"
@@ -118,6 +118,11 @@ report() {  # LABEL FW_RUNS NSPAWN_RUNS
     "$(echo "$fb / $nb" | bc -l)"
   printf '%-8s stop: firmwared %7.0f ms  nspawn %7.0f ms  ratio %5.2f\n' "$1" "$fs" "$ns" \
     "$(echo "$fs / $ns" | bc -l)"
+  # Machine-readable (bench/README.md): boot <= 0.6x nspawn, stop no slower than nspawn.
+  printf 'RESULT\tboot.%s.boot\t%s boot: start -> marker on the console (median)\t%s\tms\t%s\t%s\t<=0.6\n' \
+    "$1" "$1" "$fb" "systemd-nspawn --volatile=overlay -b, same tree" "$nb"
+  printf 'RESULT\tboot.%s.stop\t%s stop: stop -> PID 1 gone (median)\t%s\tms\t%s\t%s\t<=1\n' \
+    "$1" "$1" "$fs" "systemd-nspawn, SIGTERM -> exit, same tree" "$ns"
 }
 
 echo "busybox: $N runs each..." >&2
