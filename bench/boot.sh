@@ -24,6 +24,7 @@ source "$here/tests/lib/real_firmware.sh"
 source "$here/tests/lib/real_busybox.sh"
 
 tmp=$(mktemp -d /tmp/fwtest-bench.XXXXXX)
+cgroup=fwboot-${tmp##*.}
 daemon="" nspawn=""
 cleanup() {
   set +e
@@ -37,7 +38,9 @@ cleanup() {
   fi
   awk -v d="$tmp" 'index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r |
     while read -r m; do umount "$m" 2>/dev/null || umount -l "$m"; done
-  find /sys/fs/cgroup -maxdepth 8 -depth -type d -path "*/fwbench*" -exec rmdir {} \; 2>/dev/null
+  # Its own cgroups only: another benchmark's may be in use.
+  find /sys/fs/cgroup -maxdepth 8 -depth -type d \( -path "*/$cgroup" -o -path "*/$cgroup/*" -o \
+    -path "*/$cgroup.daemon" \) -exec rmdir {} \; 2>/dev/null
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -45,7 +48,7 @@ trap "exit 130" INT TERM
 export FIRMWARED_SOCKET_PATH=$tmp/s.sock FIRMWARED_DATABASE_PATH=$tmp/db/c.db \
   FIRMWARED_MOUNT_PATH=$tmp/mp FIRMWARED_REPOSITORY_PATH=$tmp/repo \
   FIRMWARED_HOST_INTERFACE_PREFIX=fwtboot FIRMWARED_NET_FIRST_TWO_BYTES=10.249. \
-  FIRMWARED_CGROUP=fwbench FIRMWARED_LOG_LEVEL=info
+  FIRMWARED_CGROUP=$cgroup FIRMWARED_LOG_LEVEL=info
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }

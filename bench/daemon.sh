@@ -11,7 +11,7 @@ bench_daemon_setup() {
   local tag=$1 net=$2
   BD_TMP=$(mktemp -d "/tmp/fwtest-bench.XXXXXX")
   chmod 0755 "$BD_TMP"
-  BD_CGROUP=fwbench-$tag-${BD_TMP##*.}
+  BD_CGROUP=fw$tag-${BD_TMP##*.}
   trap bench_daemon_cleanup EXIT
   trap "exit 130" INT TERM
   export FIRMWARED_SOCKET_PATH=$BD_TMP/s.sock FIRMWARED_DATABASE_PATH=$BD_TMP/db/c.db \
@@ -51,7 +51,9 @@ bench_daemon_cleanup() {
   [[ -n $BD_TMP ]] || return 0
   awk -v d="$BD_TMP" 'index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r |
     while read -r m; do umount "$m" 2>/dev/null || umount -l "$m"; done
-  find /sys/fs/cgroup -maxdepth 8 -depth -type d -path "*/$BD_CGROUP*" -exec rmdir {} \; 2>/dev/null
+  # Its cgroups, children first: the daemon's own directory, what is under it, its leaf.
+  find /sys/fs/cgroup -maxdepth 8 -depth -type d \( -path "*/$BD_CGROUP" -o \
+    -path "*/$BD_CGROUP/*" -o -path "*/$BD_CGROUP.daemon" \) -exec rmdir {} \; 2>/dev/null
   rm -rf "$BD_TMP"
 }
 

@@ -52,7 +52,7 @@ lxc.tty.max = 0
 lxc.pty.max = 0
 lxc.apparmor.profile = unconfined
 CONF
-  add_peer lxc lxc-execute -P "$BD_TMP/lxc" -n fwbench-peer -f "$BD_TMP/lxc.conf" -- /bin/true
+  add_peer lxc lxc-execute -P "$BD_TMP/lxc" -n "fwpeer-${BD_TMP##*.}" -f "$BD_TMP/lxc.conf" -- /bin/true
 fi
 if bench_need systemd-nspawn systemd-container peers.nspawn; then
   add_peer nspawn systemd-nspawn -q --register=no --keep-unit -D "$ROOT" /bin/true
