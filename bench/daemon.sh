@@ -4,7 +4,7 @@
 # the daemon and fwctl at it (socket, catalogue, mount points, repository, a cgroup, host
 # interface prefix and addresses of its own, so it never meets another daemon's instances)
 # and installs the EXIT trap that removes everything: instances, daemon, mounts, cgroups,
-# the directory. bench_daemon_start [ENV=VALUE...] starts the daemon (log: $BD_TMP/log) and
+# the directory. bench_daemon_start starts the daemon (log: $BD_TMP/log) and
 # waits for PING; bench_daemon_stop asks it to quit. Needs $B (bench/build.sh) and $FWCTL.
 BD_TMP="" BD_PID="" BD_CGROUP=""
 bench_daemon_setup() {
@@ -21,7 +21,7 @@ bench_daemon_setup() {
 }
 
 bench_daemon_start() {
-  env "$@" "$B/firmwared/firmwared" 2>>"$BD_TMP/log" &
+  "$B/firmwared/firmwared" 2>>"$BD_TMP/log" &
   BD_PID=$!
   for _ in $(seq 1 250); do
     "$FWCTL" ping >/dev/null 2>&1 && return 0

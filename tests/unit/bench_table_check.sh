@@ -64,8 +64,9 @@ rc=$?
 [[ $rc == 1 ]] || fail "a bad target: exit 1 expected, got $rc"
 grep -q "target '~0.5' of x.c" <<<"$bad" || fail "the bad target is not named: $bad"
 bad=$(printf 'RESULT\tx.d\twhat\tfast\tms\t-\t-\t-\n' | "$py" "$run" --format-only 2>&1)
-[[ $? == 1 ]] && grep -q "value 'fast' of x.d is not a number" <<<"$bad" ||
-  fail "a value that is not a number: exit 1 and a sentence expected: $bad"
+rc=$?
+[[ $rc == 1 ]] || fail "a value that is not a number: exit 1 expected, got $rc"
+grep -q "value 'fast' of x.d is not a number" <<<"$bad" || fail "the bad value is not named: $bad"
 
 for f in "$src"/bench/*.sh; do
   bash -n "$f" || fail "$f does not parse"
