@@ -122,7 +122,7 @@ def result(key, desc, target):
     val = f"{med[key]:.2f}" if key in med else "not-measured"
     print("\t".join(["RESULT", f"peers.{key}", desc, val, "ms", what["unshare"] if key != "unshare" else "-",
                      bval if key != "unshare" else "-", target]))
-result("unshare", what["unshare"] + " (median)", "-")
+result("unshare", "bare unshare + chroot ROOT /bin/true (median)", "-")
 result("bwrap", "bwrap --unshare-all /bin/true (median)", "-")
 result("lxc", "lxc-execute /bin/true, no network (median)", "-")
 result("nspawn", "systemd-nspawn /bin/true (median)", "-")

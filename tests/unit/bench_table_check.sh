@@ -35,7 +35,12 @@ row rss.monitor - ok
 row cycle.one 2.00 ok
 row cycle.ten - "not measured"
 grep -q '<=1024 KiB' <<<"$out" || fail "an absolute target shows its unit (<=1024 KiB): $out"
-grep -q 'diff -rq: 595.83 ms' <<<"$out" || fail "the baseline shows what and value: $out"
+# The baseline: its value in the row, what it is in a numbered line below the table.
+grep -qE '^diff\.fwctl .* \[2\] 595\.83 ms ' <<<"$out" || fail "diff.fwctl's baseline value: $out"
+grep -qx '  \[2\] diff -rq' <<<"$out" || fail "what baseline [2] is: $out"
+md=$("$py" "$run" --format-only --markdown <"$sample")
+grep -qF '| diff.fwctl | fwctl diff ID (median) | 6.16 ms | diff -rq: 595.83 ms | 0.0103 | <=0.02 | ok |' \
+  <<<"$md" || fail "--markdown: the row of diff.fwctl: $md"
 grep -q 'human output' <<<"$out" && fail "a line that is not RESULT reached the table: $out"
 
 json=$("$py" "$run" --format-only --json <"$sample") || fail "--json exited $?"
