@@ -1,6 +1,5 @@
 #include "net-helpers/actions.h"
 
-#include <cstdlib>
 #include <utility>
 
 #include "net-helpers/netlink.h"
@@ -106,9 +105,7 @@ Status create(const Options& o, std::string* notes) {
   }
   VethGuard pair(host, o.host_if, notes);
   // The owner first: once the pair is up, a crash of anything must leave it recognisable.
-  if (const char* owner = std::getenv("FIRMWARED_OWNER"); owner != nullptr && *owner != '\0') {
-    FW_TRY(set_link_alias(host, o.host_if, owner));
-  }
+  if (!o.owner.empty()) FW_TRY(set_link_alias(host, o.host_if, o.owner));
   FW_TRY(configure(host, o.host_if, &o.host_addr, false));  // born up
   FW_TRY(configure(inner, o.inner_if, &o.inner_addr, true));
   FW_TRY(set_link_up(inner, "lo", true));
@@ -179,8 +176,7 @@ Status clean(const Options& o) {
     return make_error(EINVAL, o.host_if + " is " + kind + ", not a veth: not deleting it");
   }
   // Another firmwared's veth (same host_interface_prefix): never ours to delete.
-  if (const char* owner = std::getenv("FIRMWARED_OWNER");
-      owner != nullptr && *owner != '\0' && !link->alias.empty() && link->alias != owner) {
+  if (!o.owner.empty() && !link->alias.empty() && link->alias != o.owner) {
     return make_error(
         EBUSY, o.host_if + " belongs to another firmwared (" + link->alias + "): not deleting it");
   }

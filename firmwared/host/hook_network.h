@@ -2,7 +2,10 @@
 // core::Network over the configured net helper (config `net_hook`; see
 // docs/net-helper.md): the instance's network namespace is pinned (sys::NetnsPin: a bind
 // mount of /proc/<monitor>/ns/net on <workspace>/netns), so a stolen interface can be given
-// back even after PID 1 and the monitor are gone (or after a daemon crash).
+// back even after PID 1 and the monitor are gone (or after a daemon crash). The helper runs
+// as one serving process per channel when it can (host/net_helper.h): the steps on a
+// START's or a reply's path on one, the veth deletions that follow a teardown (slow, off
+// every reply's path) on another, so they never queue behind each other.
 
 #include <functional>
 #include <set>
@@ -11,6 +14,7 @@
 
 #include "firmwared/config/config.h"
 #include "firmwared/core/network.h"
+#include "firmwared/host/net_helper.h"
 #include "firmwared/host/process_runner.h"
 
 namespace fw::host {
@@ -20,6 +24,11 @@ inline constexpr int kHelperTimeoutMs = 10000;
 class HookNetwork final : public core::Network {
  public:
   HookNetwork(ProcessRunner& runner, const config::Config& config);
+
+  // How each channel runs the helper (kProbing until its first call has its verdict).
+  HelperMode mode() const { return steps_.mode(); }
+  // The serving helper processes (0 when none runs): tests kill them.
+  pid_t serving_pid() const { return steps_.serving_pid(); }
 
   // "firmwared:<16 hex digits of the sha1 of mount_path>": the alias (ifalias) every host
   // veth end of this daemon carries, and FIRMWARED_OWNER in the helper's environment. Two
@@ -42,13 +51,24 @@ class HookNetwork final : public core::Network {
   void setup_now(const core::NetworkPlan& plan, std::function<void(Status)> done);
   void setup_veth(const core::NetworkPlan& plan, std::function<void(Status)> done,
                   std::function<void(const Error&)> fail);
-  // Runs the helper with `args`; `done` gets an Error naming the action and its output.
-  void run(const std::string& action, std::vector<std::string> args,
+  // Runs the helper with `args` on `channel`; `done` gets an Error naming the action and its
+  // output.
+  void run(NetHelper& channel, const std::string& action, std::vector<std::string> args,
            std::function<void(Status)> done);
+  void run(const std::string& action, std::vector<std::string> args,
+           std::function<void(Status)> done) {
+    run(steps_, action, std::move(args), std::move(done));
+  }
 
-  ProcessRunner& runner_;
+  // The deletions' channel once the helper is known to serve; before that, and when it is
+  // executed per call (where channels make no difference), the steps' one: the helper is
+  // probed once.
+  NetHelper& deletions() { return steps_.mode() == HelperMode::kServe ? deletion_ : steps_; }
+
   const config::Config& config_;
   std::string owner_;
+  NetHelper steps_;     // filter, create, steal, release, unfilter, sweep, and a START's clean
+  NetHelper deletion_;  // the clean after a teardown, leftover veths
   bool sweeping_ = false;
   std::vector<std::function<void()>> after_sweep_;  // setups waiting for the sweep
 };
