@@ -158,10 +158,12 @@ printf '  MemAvailable drop          %7d KiB total, %6.0f KiB each\n' $((avail0 
 ms_since() { echo "$1" | awk -v now="$EPOCHREALTIME" '{ printf "%d\n", (now - $1) * 1000 }'; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 # Runs `$@ NAME` for every instance at once; prints the wall time (ms) until the last one
-# returned, and appends each one's own time to $tmp/each.<label>. Exits on any failure.
+# returned, or "failed" when any failed (its errors go to stderr: a round with failures
+# measures nothing), and appends each one's own time to $tmp/each.<label>.
 concurrent() {  # $1: label; the rest: the command before the instance name
-  local label=$1 t0 n pids=() p fails=0
+  local label=$1 t0 n pids=() p fails=0 wall
   shift
+  : >"$tmp/errors"
   t0=$EPOCHREALTIME
   for n in "${names[@]}"; do
     { "$@" "$n" >/dev/null 2>>"$tmp/errors" || exit 1
@@ -169,13 +171,17 @@ concurrent() {  # $1: label; the rest: the command before the instance name
     pids+=($!)
   done
   for p in "${pids[@]}"; do wait "$p" || fails=$((fails + 1)); done
-  ms_since "$t0"
+  wall=$(ms_since "$t0")
   if ((fails > 0)); then
-    echo "bench: $fails of $C '$label' failed:" >&2
-    sort "$tmp/errors" | uniq -c | head -5 >&2
-    exit 1
+    echo "bench: $fails of $C '$label' failed (after $wall ms), for example:" >&2
+    sed 's/^[^:]*: [^ ]* [^ ]* [^ ]*: //' "$tmp/errors" | sort | uniq -c | sort -rn | head -3 >&2
+    echo failed
+    return
   fi
+  echo "$wall"
 }
+# The median of the numbers among the arguments ("" when none: every round failed).
+median_of() { printf '%s\n' "$@" | grep -E '^[0-9]+$' | median; }
 # The baseline: C bare unshares of the same rootfs at once, wall time (ms).
 bare_unshares() {
   local t0 i pids=() p
@@ -211,7 +217,7 @@ booted_all() {  # waits (untimed) until every instance's console says it booted
   done
 }
 pct() {  # $1: percentile (0-100) of the numbers on stdin
-  sort -n | awk -v q="$1" '{a[NR]=$1} END {i=int((NR-1)*q/100)+1; print a[i]}'
+  sort -n | awk -v q="$1" '{a[NR]=$1} END {i=int((NR-1)*q/100)+1; print NR ? a[i] : 0}'
 }
 result() {  # key what value baseline-what baseline-value target
   printf 'RESULT\t%s\t%s\t%s\tms\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$6"
@@ -219,7 +225,7 @@ result() {  # key what value baseline-what baseline-value target
 
 part3() {
   FIRMWARED_LOG_LEVEL=debug start_daemon "$tmp/log3"
-  local fw i r
+  local fw i r n
   fw=$("$FWCTL" prepare firmwares "$tmp/ex/rootfs" | sed -n 's/^name: //p')
   names=()
   for ((i = 1; i <= C; i++)); do
@@ -234,36 +240,49 @@ part3() {
     concurrent start2 "$FWCTL" --reply-timeout 0 start >/dev/null
     booted_all
     stops+=("$(concurrent stop "$FWCTL" --reply-timeout 0 stop)")
+    # After a failed round some may still run: every round starts from ready instances.
+    concurrent settle "$FWCTL" kill >/dev/null 2>&1
     base+=("$(bare_unshares)")
     if command -v lxc-execute >/dev/null; then lxc+=("$(lxc_executes)"); fi
   done
   stop_daemon
   local b s k t x
-  b=$(printf '%s\n' "${base[@]}" | median)
-  s=$(printf '%s\n' "${starts[@]}" | median)
-  k=$(printf '%s\n' "${kills[@]}" | median)
-  t=$(printf '%s\n' "${stops[@]}" | median)
+  # A round that failed is left out; a figure no round measured is not-measured.
+  b=$(median_of "${base[@]}")
+  s=$(median_of "${starts[@]}")
+  k=$(median_of "${kills[@]}")
+  t=$(median_of "${stops[@]}")
   printf '%d concurrent, median of %d rounds (wall time until the last reply)\n' "$C" "$ROUNDS"
   printf '  bare unshare    %6d ms   (rounds: %s)\n' "$b" "${base[*]}"
-  printf '  START           %6d ms   ratio %.2f   (rounds: %s)\n' "$s" \
-    "$(echo "$s / $b" | bc -l)" "${starts[*]}"
-  printf '  KILL            %6d ms   ratio %.2f   (rounds: %s)\n' "$k" \
-    "$(echo "$k / $b" | bc -l)" "${kills[*]}"
-  printf '  STOP            %6d ms   ratio %.2f   (rounds: %s)\n' "$t" \
-    "$(echo "$t / $b" | bc -l)" "${stops[*]}"
-  local label
+  local label v rounds
+  for label in START KILL STOP; do
+    case $label in
+      START) v=$s rounds="${starts[*]}" ;;
+      KILL) v=$k rounds="${kills[*]}" ;;
+      STOP) v=$t rounds="${stops[*]}" ;;
+    esac
+    if [[ -n $v ]]; then
+      printf '  %-14s  %6d ms   ratio %.2f   (rounds: %s)\n' "$label" "$v" \
+        "$(echo "$v / $b" | bc -l)" "$rounds"
+    else
+      printf '  %-14s  failed in every round (rounds: %s)\n' "$label" "$rounds"
+    fi
+  done
   for label in start kill stop; do
     printf '  each %-5s reply at  p50 %5d ms  p90 %5d ms  max %5d ms after the first request\n' \
       "$label" "$(pct 50 <"$tmp/each.$label")" "$(pct 90 <"$tmp/each.$label")" \
       "$(pct 100 <"$tmp/each.$label")"
   done
   local what="$C concurrent unshare --fork --pid --mount --uts --ipc --net chroot ROOTFS /bin/true"
-  result scale.concurrent_start "$C concurrent START through fwctl (wall)" "$s" "$what" "$b" '<=1.3'
-  result scale.concurrent_kill "$C concurrent KILL through fwctl (wall)" "$k" "$what" "$b" '<=1.3'
-  result scale.concurrent_stop "$C concurrent STOP through fwctl (wall)" "$t" "$what" "$b" '<=1.3'
+  result scale.concurrent_start "$C concurrent START through fwctl (wall)" "${s:-not-measured}" \
+    "$what" "$b" '<=1.3'
+  result scale.concurrent_kill "$C concurrent KILL through fwctl (wall)" "${k:-not-measured}" \
+    "$what" "$b" '<=1.3'
+  result scale.concurrent_stop "$C concurrent STOP through fwctl (wall)" "${t:-not-measured}" \
+    "$what" "$b" '<=1.3'
   x=""
   if [[ ${#lxc[@]} -gt 0 && -n ${lxc[0]} ]]; then
-    x=$(printf '%s\n' "${lxc[@]}" | median)
+    x=$(median_of "${lxc[@]}")
     printf '  lxc-execute     %6d ms   (rounds: %s)\n' "$x" "${lxc[*]}"
   elif ! command -v lxc-execute >/dev/null; then
     echo "bench: lxc-execute is not installed (Debian package lxc): not measured" >&2

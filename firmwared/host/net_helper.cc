@@ -265,9 +265,11 @@ void NetHelper::on_deadline() noexcept {
     end_process("", false, false);
     return to_exec_mode(why);
   }
-  end_process(
-      "timed out after " + std::to_string(queue_.front().timeout_ms / 1000) + " s and was killed",
-      true, true);
+  const int ms = queue_.front().timeout_ms;
+  end_process("timed out after " +
+                  (ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms") +
+                  " and was killed",
+              true, true);
   restart_or_fall_back();
 }
 
