@@ -228,7 +228,7 @@ void HookNetwork::teardown(const core::NetworkPlan& p, std::function<void(Status
       auto netns = sys::NetnsPin::adopt(netns_file(p));
       unpin(netns);
       done({});
-      run(deletions(), "clean", {"--host-if", p.host_if}, [](Status s) {
+      run(deletion_, "clean", {"--host-if", p.host_if}, [](Status s) {
         if (!s.ok()) log::warning(s.error().message + ", ignoring");
       });
     };
@@ -267,7 +267,7 @@ void HookNetwork::remove_leftover_veths(const std::set<std::string>& keep) {
   }
   for (const auto& v : victims) {
     log::notice("removing leftover veth " + v);
-    run(deletions(), "clean", {"--host-if", v}, [v](Status s) {
+    run(deletion_, "clean", {"--host-if", v}, [v](Status s) {
       if (!s.ok()) log::warning(s.error().message + ", ignoring");
     });
   }
@@ -283,6 +283,7 @@ void HookNetwork::sweep_filters(const std::set<std::string>& keep_ours) {
                                                      sys::daemon_owner_id(config_.mount_path()))};
   if (!kept.empty()) args.insert(args.end(), {"--keep", kept});
   sweeping_ = true;
+  deletion_.start();
   run("sweep", args, [this](Status s) {
     if (!s.ok()) log::warning(s.error().message + ", ignoring");
     sweeping_ = false;

@@ -44,7 +44,9 @@ class HookNetwork final : public core::Network {
   void remove_leftover_veths(const std::set<std::string>& keep);
   // Removes the host_access filters (the nftables table of our prefix) of every host end
   // but `keep` and the live veths another daemon owns, those a crashed daemon left. Network
-  // setups wait until it is done: a filter installed meanwhile could be swept.
+  // setups wait until it is done: a filter installed meanwhile could be swept. Called once
+  // at start: it also starts both channels' helpers, so that the daemon's processes and
+  // descriptors stay the same from then on.
   void sweep_filters(const std::set<std::string>& keep);
 
  private:
@@ -59,11 +61,6 @@ class HookNetwork final : public core::Network {
            std::function<void(Status)> done) {
     run(steps_, action, std::move(args), std::move(done));
   }
-
-  // The deletions' channel once the helper is known to serve; before that, and when it is
-  // executed per call (where channels make no difference), the steps' one: the helper is
-  // probed once.
-  NetHelper& deletions() { return steps_.mode() == HelperMode::kServe ? deletion_ : steps_; }
 
   const config::Config& config_;
   std::string owner_;

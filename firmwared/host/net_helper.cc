@@ -87,6 +87,11 @@ void NetHelper::call(std::vector<std::string> args, const std::string& owner, in
   if (queue_.size() == 1) arm_deadline();
 }
 
+void NetHelper::start() {
+  if (mode_ == HelperMode::kExec || proc_) return;
+  if (auto s = spawn(); !s.ok()) to_exec_mode(s.error().message);
+}
+
 Status NetHelper::spawn() {
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
@@ -218,8 +223,8 @@ void NetHelper::handle_line(const std::string& line) {
     p.banner_seen = true;
     p.timer.del();
     if (mode_ == HelperMode::kProbing) {
-      log::notice("net helper " + program_ + " serves requests (" + line + "): one " + name_ +
-                  " process for every network step");
+      log::notice("net helper " + program_ + " serves requests (" + line +
+                  "): one process for the " + name_);
     }
     mode_ = HelperMode::kServe;
     probed_ = true;
@@ -306,10 +311,10 @@ void NetHelper::restart_or_fall_back() {
 void NetHelper::to_exec_mode(const std::string& why) {
   if (mode_ == HelperMode::kProbing) {
     log::notice("net helper " + program_ + " does not serve (" + why +
-                "): it is executed once per network step");
+                "): it is executed once per call for the " + name_);
   } else {
     log::warning("net helper " + program_ + " could not be restarted to serve (" + why +
-                 "): it is executed once per network step from now on");
+                 "): it is executed once per call for the " + name_ + " from now on");
   }
   mode_ = HelperMode::kExec;
   auto waiting = std::move(queue_);

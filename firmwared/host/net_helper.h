@@ -49,6 +49,8 @@ class NetHelper {
   NetHelper& operator=(const NetHelper&) = delete;
 
   HelperMode mode() const { return mode_; }
+  // Starts the helper (the probe, the first time) without waiting for a request.
+  void start();
   // The helper's pid while one serves (tests kill it), else 0.
   pid_t serving_pid() const { return proc_ ? proc_->child.pid() : 0; }
 

@@ -52,10 +52,13 @@ fwctl prepare firmwares "$FW_EX_DIR" >/dev/null
 fw=$(fwctl list firmwares | cut -d'[' -f1)
 inst=$(fwctl prepare instances "$fw" | sed -n 's/^name: //p')
 fw_inst_wait_for 5 grep -q "net helper .* serves requests" "$FW_LOG"
-check "the log says the helper serves" grep -q "net helper $NET_HOOK serves requests" "$FW_LOG"
+check "the log says the helper serves the steps" \
+  grep -q "net helper $NET_HOOK serves requests (net_hook serve 1 .*): one process for the network steps" "$FW_LOG"
+check "the log says the helper serves the deletions" \
+  grep -q "net helper $NET_HOOK serves requests (net_hook serve 1 .*): one process for the veth deletions" "$FW_LOG"
 start_with_veth "served"
 pids=$(serving_pids)
-expect_match "one or two serving helpers run" '^[0-9]+ ([0-9]+ )?$' "$pids"
+expect_match "two serving helpers run (network steps, veth deletions)" '^[0-9]+ [0-9]+ $' "$pids"
 start_with_veth "served again"
 expect_eq "the same helpers served the second START" "$pids" "$(serving_pids)"
 
@@ -75,7 +78,7 @@ chmod +x "$FW_TMP/refusing_hook"
 FIRMWARED_NET_HOOK="$FW_TMP/refusing_hook" start_daemon
 start_with_veth "refusing serve"
 check "the log says it is executed per step" \
-  grep -q "net helper $FW_TMP/refusing_hook does not serve (it ended without a banner): it is executed once per network step" "$FW_LOG"
+  grep -q "net helper $FW_TMP/refusing_hook does not serve (it ended without a banner): it is executed once per call for the network steps" "$FW_LOG"
 expect_eq "no serving helper" "" "$(serving_pids)"
 stop_daemon
 
