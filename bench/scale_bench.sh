@@ -156,7 +156,9 @@ printf '  MemAvailable drop          %7d KiB total, %6.0f KiB each\n' $((avail0 
 
 # ---- 3. C concurrent START / KILL / STOP against C concurrent bare unshares -------------
 ms_since() { echo "$1" | awk -v now="$EPOCHREALTIME" '{ printf "%d\n", (now - $1) * 1000 }'; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+median() {  # of the numbers on stdin; nothing when there are none
+  sort -n | awk '{a[NR]=$1} END {if (NR) print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'
+}
 # Runs `$@ NAME` for every instance at once; prints the wall time (ms) until the last one
 # returned, or "failed" when any failed (its errors go to stderr: a round with failures
 # measures nothing), and appends each one's own time to $tmp/each.<label>.
@@ -181,7 +183,7 @@ concurrent() {  # $1: label; the rest: the command before the instance name
   echo "$wall"
 }
 # The median of the numbers among the arguments ("" when none: every round failed).
-median_of() { printf '%s\n' "$@" | grep -E '^[0-9]+$' | median; }
+median_of() { printf '%s\n' "$@" | { grep -E '^[0-9]+$' || true; } | median; }
 # The baseline: C bare unshares of the same rootfs at once, wall time (ms).
 bare_unshares() {
   local t0 i pids=() p
@@ -225,8 +227,9 @@ result() {  # key what value baseline-what baseline-value target
 }
 
 part3() {
-  # Host veth names and addresses of this run's own: another benchmark's daemon may run.
-  FIRMWARED_HOST_INTERFACE_PREFIX=fwtp$$ FIRMWARED_NET_FIRST_TWO_BYTES=10.$((200 + $$ % 50)). \
+  # Host veth names and addresses of this run's own (not fwt*: the tests' leak checks
+  # count those), as another benchmark's daemon may run meanwhile.
+  FIRMWARED_HOST_INTERFACE_PREFIX=fwb$$ FIRMWARED_NET_FIRST_TWO_BYTES=10.$((200 + $$ % 50)). \
     FIRMWARED_CGROUP=fwtpar-$$ FIRMWARED_LOG_LEVEL=debug start_daemon "$tmp/log3"
   local fw i r n
   fw=$("$FWCTL" prepare firmwares "$tmp/ex/rootfs" | sed -n 's/^name: //p')
@@ -256,7 +259,7 @@ part3() {
   k=$(median_of "${kills[@]}")
   t=$(median_of "${stops[@]}")
   printf '%d concurrent, median of %d rounds (wall time until the last reply)\n' "$C" "$ROUNDS"
-  printf '  bare unshare    %6d ms   (rounds: %s)\n' "$b" "${base[*]}"
+  printf '  bare unshare    %6.0f ms   (rounds: %s)\n' "$b" "${base[*]}"
   local label v rounds
   for label in START KILL STOP; do
     case $label in
@@ -265,7 +268,7 @@ part3() {
       STOP) v=$t rounds="${stops[*]}" ;;
     esac
     if [[ -n $v ]]; then
-      printf '  %-14s  %6d ms   ratio %.2f   (rounds: %s)\n' "$label" "$v" \
+      printf '  %-14s  %6.0f ms   ratio %.2f   (rounds: %s)\n' "$label" "$v" \
         "$(echo "$v / $b" | bc -l)" "$rounds"
     else
       printf '  %-14s  failed in every round (rounds: %s)\n' "$label" "$rounds"
@@ -286,7 +289,7 @@ part3() {
   x=""
   if [[ ${#lxc[@]} -gt 0 && -n ${lxc[0]} ]]; then
     x=$(median_of "${lxc[@]}")
-    printf '  lxc-execute     %6d ms   (rounds: %s)\n' "$x" "${lxc[*]}"
+    printf '  lxc-execute     %6.0f ms   (rounds: %s)\n' "$x" "${lxc[*]}"
   elif ! command -v lxc-execute >/dev/null; then
     echo "bench: lxc-execute is not installed (Debian package lxc): not measured" >&2
   else
