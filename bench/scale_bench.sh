@@ -199,10 +199,13 @@ bare_unshares() {
 lxc_executes() {
   local t0 i pids=() p ok=1
   mkdir -p "$tmp/lxc"
+  # No network, no console (the rootfs is read-only to it): the process and its namespaces.
+  printf 'lxc.rootfs.path = dir:%s\nlxc.net.0.type = empty\nlxc.console.path = none\nlxc.tty.max = 0\n' \
+    "$tmp/ex/rootfs" >"$tmp/lxc.conf"
   t0=$EPOCHREALTIME
   for ((i = 0; i < C; i++)); do
-    lxc-execute -P "$tmp/lxc" -n "$tag-$i" -s "lxc.rootfs.path=dir:$tmp/ex/rootfs" \
-      -s lxc.net.0.type=empty -- /bin/true >/dev/null 2>>"$tmp/lxc.err" &
+    lxc-execute -P "$tmp/lxc" -n "$tag-$i" -f "$tmp/lxc.conf" -- /bin/true \
+      >/dev/null 2>>"$tmp/lxc.err" &
     pids+=($!)
   done
   for p in "${pids[@]}"; do wait "$p" || ok=0; done
