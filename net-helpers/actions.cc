@@ -1,5 +1,7 @@
 #include "net-helpers/actions.h"
 
+#include <unistd.h>
+
 #include <utility>
 
 #include "net-helpers/netlink.h"
@@ -167,10 +169,11 @@ Status release(const Options& o) {
   return move_link(inner, link->ifindex, o.iface, home, name);
 }
 
-Status clean(const Options& o) {
-  FW_ASSIGN_OR_RETURN(NlSocket host, NlSocket::connect());
+// Whether `o.host_if` is a veth of ours to delete: its index, 0 when it is already gone,
+// or why it must not be deleted.
+Result<int> clean_target(const NlSocket& host, const Options& o) {
   FW_ASSIGN_OR_RETURN(auto link, find_link(host, o.host_if));
-  if (!link) return {};  // already gone counts as success (teardown is idempotent)
+  if (!link) return 0;  // already gone counts as success (teardown is idempotent)
   if (link->kind != "veth") {
     const std::string kind = link->kind.empty() ? "a physical device" : "of kind " + link->kind;
     return make_error(EINVAL, o.host_if + " is " + kind + ", not a veth: not deleting it");
@@ -180,12 +183,65 @@ Status clean(const Options& o) {
     return make_error(
         EBUSY, o.host_if + " belongs to another firmwared (" + link->alias + "): not deleting it");
   }
-  Status st = delete_link(host, o.host_if, link->ifindex);
+  return link->ifindex;
+}
+
+Status delete_one(const NlSocket& host, const std::string& name, int ifindex) {
+  Status st = delete_link(host, name, ifindex);
   if (!st && st.error().code == ENODEV) return {};  // deleted meanwhile
   return st;
 }
 
+Status clean(const Options& o) {
+  FW_ASSIGN_OR_RETURN(NlSocket host, NlSocket::connect());
+  FW_ASSIGN_OR_RETURN(int ifindex, clean_target(host, o));
+  if (ifindex == 0) return {};
+  return delete_one(host, o.host_if, ifindex);
+}
+
+// An interface group number no one else uses: high, with our pid and a counter in it.
+uint32_t next_group() {
+  static uint32_t counter = 0;
+  return 0x4e000000u | ((static_cast<uint32_t>(::getpid()) & 0xfffu) << 12) | (++counter & 0xfffu);
+}
+
 }  // namespace
+
+std::vector<Status> clean_all(const std::vector<Options>& cleans) {
+  std::vector<Status> out(cleans.size());
+  auto host = NlSocket::connect();
+  if (!host) {
+    for (auto& st : out) st = host.error();
+    return out;
+  }
+  std::vector<std::pair<size_t, int>> victims;  // (index in `cleans`, ifindex)
+  for (size_t i = 0; i < cleans.size(); ++i) {
+    auto target = clean_target(*host, cleans[i]);
+    if (!target) {
+      out[i] = target.error();
+    } else if (*target != 0) {
+      victims.emplace_back(i, *target);
+    }
+  }
+  std::vector<std::pair<size_t, int>> alone;  // deleted one by one
+  if (victims.size() < 2) {
+    alone = victims;
+  } else {
+    const uint32_t group = next_group();
+    auto used = count_links_in_group(*host, group);
+    std::vector<std::pair<size_t, int>> grouped;
+    for (const auto& v : victims) {
+      const bool ok = used && *used == 0 &&
+                      set_link_group(*host, v.second, cleans[v.first].host_if, group).ok();
+      (ok ? grouped : alone).push_back(v);
+    }
+    if (!grouped.empty() && !delete_group(*host, group)) {
+      alone.insert(alone.end(), grouped.begin(), grouped.end());  // one by one, then
+    }
+  }
+  for (const auto& [i, ifindex] : alone) out[i] = delete_one(*host, cleans[i].host_if, ifindex);
+  return out;
+}
 
 Status run_action(const Options& options, std::string* rollback_notes) {
   switch (options.action) {

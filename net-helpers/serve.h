@@ -14,8 +14,10 @@ namespace fw::net {
 // status 2 and a sentence saying what is wrong with it.
 helper_wire::Answer answer_line(const std::string& line);
 
-// Serves until end of file on `in`; returns 0, or 1 when an answer could not be written
-// (the requests read after that are still run, unanswered: the client went away).
+// Requests read together are answered in order; consecutive `clean`s among them are done
+// as one (clean_all in actions.h). Serves until end of file on `in`; returns 0, or 1 when an answer
+// could not be written (the requests read after that are still run, unanswered: the client went
+// away).
 int serve(int in, int out);
 
 // `s` with its line breaks turned into spaces: a failure is always one line.
