@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "net-helpers/netlink.h"
@@ -214,32 +215,36 @@ std::vector<Status> clean_all(const std::vector<Options>& cleans) {
     for (auto& st : out) st = host.error();
     return out;
   }
-  std::vector<std::pair<size_t, int>> victims;  // (index in `cleans`, ifindex)
+  // The index of each host end to delete (0: nothing to do, or refused: `out` says why).
+  std::vector<int> ifindex(cleans.size(), 0);
+  size_t victims = 0;
   for (size_t i = 0; i < cleans.size(); ++i) {
     auto target = clean_target(*host, cleans[i]);
     if (!target) {
       out[i] = target.error();
     } else if (*target != 0) {
-      victims.emplace_back(i, *target);
+      ifindex[i] = *target;
+      ++victims;
     }
   }
-  std::vector<std::pair<size_t, int>> alone;  // deleted one by one
-  if (victims.size() < 2) {
-    alone = victims;
-  } else {
+  // Those put in the group are deleted together; the others (and all of them when the
+  // group cannot be used) one by one.
+  std::vector<char> grouped(cleans.size(), 0);
+  if (victims >= 2) {
     const uint32_t group = next_group();
     auto used = count_links_in_group(*host, group);
-    std::vector<std::pair<size_t, int>> grouped;
-    for (const auto& v : victims) {
-      const bool ok = used && *used == 0 &&
-                      set_link_group(*host, v.second, cleans[v.first].host_if, group).ok();
-      (ok ? grouped : alone).push_back(v);
+    bool any = false;
+    for (size_t i = 0; i < cleans.size() && used && *used == 0; ++i) {
+      if (ifindex[i] == 0) continue;
+      grouped[i] = set_link_group(*host, ifindex[i], cleans[i].host_if, group).ok() ? 1 : 0;
+      any = any || grouped[i] != 0;
     }
-    if (!grouped.empty() && !delete_group(*host, group)) {
-      alone.insert(alone.end(), grouped.begin(), grouped.end());  // one by one, then
-    }
+    if (any && !delete_group(*host, group)) std::fill(grouped.begin(), grouped.end(), 0);
   }
-  for (const auto& [i, ifindex] : alone) out[i] = delete_one(*host, cleans[i].host_if, ifindex);
+  for (size_t i = 0; i < cleans.size(); ++i) {
+    if (ifindex[i] != 0 && grouped[i] == 0)
+      out[i] = delete_one(*host, cleans[i].host_if, ifindex[i]);
+  }
   return out;
 }
 
