@@ -3,7 +3,8 @@
 # START gets a working veth through it, the same process serves the next START (no exec per
 # step), a killed helper is replaced and the next network step works; a helper that refuses
 # `serve` or says nothing within the probe's 2 s is executed once per step instead, and
-# START still gets a working veth. A malformed request line gets a clear answer.
+# START still gets a working veth. A malformed request line gets a clear answer; cleans
+# read together are deleted as one group, each still checked and answered.
 source "$(dirname "$0")/../lib/harness.sh"
 require_root
 fw_inst_setup
@@ -46,6 +47,23 @@ expect_eq "serve: banner, malformed line refused, next request answered" \
   "net_hook serve 1 $("$NET_HOOK" --version | awk '{print $3}')
 0 2 net_hook:%20serve:%20malformed%20request:%20a%20request%20is%20'ID%20OWNER%20ACTION%20[ARG...]',%20got%201%20field(s)
 7 0 net_hook%20(firmwared)%20$("$NET_HOOK" --version | awk '{print $3}')" "$answers"
+
+# Cleans read together: deleted as one interface group, each answered; lo and another
+# daemon's veth are refused and left as they were.
+for x in 1 2 3; do ip link add "${P}b$x" type veth peer name "${P}c$x"; done
+ip link set "${P}b3" alias firmwared:another
+answers=$(printf '%s\n' "1 firmwared:me clean --host-if ${P}b1" "2 firmwared:me clean --host-if lo" \
+  "3 firmwared:me clean --host-if ${P}b3" "4 firmwared:me clean --host-if ${P}b2" \
+  "5 firmwared:me clean --host-if ${P}b9" | "$NET_HOOK" serve | sed 1d)
+expect_eq "batched cleans: each answered in order" "1 0 %
+2 1 net_hook:%20clean:%20lo%20is%20a%20physical%20device,%20not%20a%20veth:%20not%20deleting%20it
+3 1 net_hook:%20clean:%20${P}b3%20belongs%20to%20another%20firmwared%20(firmwared:another):%20not%20deleting%20it
+4 0 %
+5 0 %" "$answers"
+expect_eq "batched cleans: only the other daemon's veth is left" "${P}b3" \
+  "$(ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | grep "^${P}b" | tr '\n' ' ' | sed 's/ $//')"
+expect_match "and it is in no group of ours" "group default" "$(ip link show "${P}b3")"
+ip link del "${P}b3"
 
 start_daemon
 fwctl prepare firmwares "$FW_EX_DIR" >/dev/null
