@@ -25,11 +25,6 @@ class HookNetwork final : public core::Network {
  public:
   HookNetwork(ProcessRunner& runner, const config::Config& config);
 
-  // How each channel runs the helper (kProbing until its first call has its verdict).
-  HelperMode mode() const { return steps_.mode(); }
-  // The serving helper processes (0 when none runs): tests kill them.
-  pid_t serving_pid() const { return steps_.serving_pid(); }
-
   // "firmwared:<16 hex digits of the sha1 of mount_path>": the alias (ifalias) every host
   // veth end of this daemon carries, and FIRMWARED_OWNER in the helper's environment. Two
   // daemons on one host have different mount paths, so each knows its own veths even when

@@ -51,8 +51,6 @@ class NetHelper {
   HelperMode mode() const { return mode_; }
   // Starts the helper (the probe, the first time) without waiting for a request.
   void start();
-  // The helper's pid while one serves (tests kill it), else 0.
-  pid_t serving_pid() const { return proc_ ? proc_->child.pid() : 0; }
 
   // Runs the helper with `args` (its argv[1..]) and FIRMWARED_OWNER=`owner`; `done` runs on
   // the loop (at once when no helper can be started: exit status 127). The first call

@@ -81,7 +81,7 @@ start_with_veth "served again"
 expect_eq "the same helpers served the second START" "$pids" "$(serving_pids)"
 
 # Killed between two runs: the next network steps go to a new helper.
-kill -KILL $pids
+kill -KILL $pids  # one argument per pid
 start_with_veth "after the helper was killed"
 check "the death was logged" grep -q "the serving net helper (pid [0-9]*) ended" "$FW_LOG"
 expect_match "a new helper serves" '^[0-9]+ ' "$(serving_pids)"
