@@ -176,7 +176,8 @@ concurrent() {  # $1: label; the rest: the command before the instance name
   wall=$(ms_since "$t0")
   if ((fails > 0)); then
     echo "bench: $fails of $C '$label' failed (after $wall ms), for example:" >&2
-    sed 's/^[^:]*: [^ ]* [^ ]* [^ ]*: //' "$tmp/errors" | sort | uniq -c | sort -rn | head -3 >&2
+    { sed 's/^[^:]*: [^ ]* [^ ]* [^ ]*: //' "$tmp/errors" | sort | uniq -c | sort -rn |
+        head -3 >&2; } || true  # head may close the pipe early
     echo failed
     return
   fi
