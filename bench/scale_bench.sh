@@ -8,10 +8,23 @@
 #      them), the instances' own memory (their cgroups' memory.current or usage), and
 #      MemAvailable before and after (everything: page cache, kernel objects, processes,
 #      and whatever else runs on the machine meanwhile), per instance; then the time to
-#      kill and drop them all.
+#      kill and drop them all;
+#   3. C instances (default 100) started at once through the socket (C `fwctl start` in
+#      parallel), then killed at once (C `fwctl kill`), started again and stopped at once
+#      (C `fwctl stop`), against the baseline measured in the same run: C concurrent bare
+#      `unshare --fork --pid --mount --uts --ipc --net chroot ROOTFS /bin/true` (and
+#      `lxc-execute` when installed). Each figure is the wall time until the last reply,
+#      the median of ROUNDS rounds (default 3) interleaved with the baseline's; then the
+#      per-step breakdown the daemon logged (debug) during those rounds.
+# SCALE_PARTS=concurrent runs part 3 only; ROUNDS sets its rounds; SCALE_LOG=FILE keeps
+# part 3's daemon log (debug) there.
+# Prints RESULT lines (bench/README.md) for part 3.
 # Root only; builds the example firmware; cleans up everything.
 set -euo pipefail
 N=${1:-50}
+C=${2:-100}
+ROUNDS=${ROUNDS:-3}
+PARTS=${SCALE_PARTS:-all}
 here=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=bench/build.sh
 source "$here/bench/build.sh"
@@ -22,6 +35,7 @@ daemon=""
 tag=fwsc$$
 cleanup() {
   set +e
+  [[ -n ${SCALE_LOG:-} && -f $tmp/log3 ]] && cp "$tmp/log3" "$SCALE_LOG"
   for i in $(seq 1 "$N"); do
     ip link del "${tag}h$i" 2>/dev/null
     ip netns del "${tag}n$i" 2>/dev/null
@@ -47,7 +61,20 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0;
 # Proportional set size: shared pages (the binary, libc) divided among their users.
 pss_kb() { awk '/^Pss:/ { print $2 }' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
 
-# ---- 1. netns + veth, with ip ------------------------------------------------------------
+start_daemon() {  # $1: log file
+  "$B/firmwared/firmwared" 2>>"$1" &
+  daemon=$!
+  for _ in $(seq 1 200); do "$FWCTL" ping >/dev/null 2>&1 && return; sleep 0.02; done
+  echo "bench: the daemon did not answer" >&2
+  exit 1
+}
+stop_daemon() {
+  "$FWCTL" quit >/dev/null
+  wait "$daemon"
+  daemon=""
+}
+
+part1() {
 t0=$(now_ms)
 for i in $(seq 1 "$N"); do
   ip netns add "${tag}n$i"
@@ -64,16 +91,15 @@ t2=$(now_ms)
 printf 'netns + veth pair with ip, N=%d\n' "$N"
 printf '  create   %7d ms  %6.1f ms each\n' $((t1 - t0)) "$(echo "($t1 - $t0) / $N" | bc -l)"
 printf '  delete   %7d ms  %6.1f ms each\n' $((t2 - t1)) "$(echo "($t2 - $t1) / $N" | bc -l)"
+}
 
-# ---- 2. N instances ----------------------------------------------------------------------
 "$here/examples/make-example-firmware" --dir-only "$tmp/ex" >/dev/null
 export FIRMWARED_SOCKET_PATH=$tmp/s.sock FIRMWARED_DATABASE_PATH=$tmp/db/c.db \
   FIRMWARED_MOUNT_PATH=$tmp/mp FIRMWARED_REPOSITORY_PATH=$tmp/repo \
   FIRMWARED_HOST_INTERFACE_PREFIX=fwtscale FIRMWARED_NET_FIRST_TWO_BYTES=10.252. \
   FIRMWARED_CGROUP=fwtscale-$$ FIRMWARED_LOG_LEVEL=notice
-"$B/firmwared/firmwared" 2>>"$tmp/log" &
-daemon=$!
-for _ in $(seq 1 200); do "$FWCTL" ping >/dev/null 2>&1 && break; sleep 0.02; done
+part2() {  # 2. N instances, one after the other
+start_daemon "$tmp/log"
 FW=$("$FWCTL" prepare firmwares "$tmp/ex/rootfs" | sed -n 's/^name: //p')
 sync
 echo 3 >/proc/sys/vm/drop_caches
@@ -125,3 +151,169 @@ printf '  instance cgroups           %7d KiB total, %6.0f KiB each (memory.curre
   "$(echo "$cg / $N" | bc -l)"
 printf '  MemAvailable drop          %7d KiB total, %6.0f KiB each\n' $((avail0 - avail1)) \
   "$(echo "($avail0 - $avail1) / $N" | bc -l)"
+  stop_daemon
+}
+
+# ---- 3. C concurrent START / KILL / STOP against C concurrent bare unshares -------------
+ms_since() { echo "$1" | awk -v now="$EPOCHREALTIME" '{ printf "%d\n", (now - $1) * 1000 }'; }
+median() {  # of the numbers on stdin; nothing when there are none
+  sort -n | awk '{a[NR]=$1} END {if (NR) print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'
+}
+# Runs `$@ NAME` for every instance at once; prints the wall time (ms) until the last one
+# returned, or "failed" when any failed (its errors go to stderr: a round with failures
+# measures nothing), and appends each one's own time to $tmp/each.<label>.
+concurrent() {  # $1: label; the rest: the command before the instance name
+  local label=$1 t0 n pids=() p fails=0 wall
+  shift
+  : >"$tmp/errors"
+  t0=$EPOCHREALTIME
+  for n in "${names[@]}"; do
+    { "$@" "$n" >/dev/null 2>>"$tmp/errors" || exit 1
+      ms_since "$t0" >>"$tmp/each.$label"; } &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p" || fails=$((fails + 1)); done
+  wall=$(ms_since "$t0")
+  if ((fails > 0)); then
+    echo "bench: $fails of $C '$label' failed (after $wall ms), for example:" >&2
+    { sed 's/^[^:]*: [^ ]* [^ ]* [^ ]*: //' "$tmp/errors" | sort | uniq -c | sort -rn |
+        head -3 >&2; } || true  # head may close the pipe early
+    echo failed
+    return
+  fi
+  echo "$wall"
+}
+# The median of the numbers among the arguments ("" when none: every round failed).
+median_of() { printf '%s\n' "$@" | { grep -E '^[0-9]+$' || true; } | median; }
+# The baseline: C bare unshares of the same rootfs at once, wall time (ms).
+bare_unshares() {
+  local t0 i pids=() p
+  t0=$EPOCHREALTIME
+  for ((i = 0; i < C; i++)); do
+    unshare --fork --pid --mount --uts --ipc --net chroot "$tmp/ex/rootfs" /bin/true &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p"; done
+  ms_since "$t0"
+}
+# C lxc-execute at once (no network), wall time (ms); "" when lxc-execute cannot run.
+lxc_executes() {
+  local t0 i pids=() p ok=1
+  mkdir -p "$tmp/lxc"
+  # No network, no console (the rootfs is read-only to it): the process and its namespaces.
+  printf 'lxc.rootfs.path = dir:%s\nlxc.net.0.type = empty\nlxc.console.path = none\nlxc.tty.max = 0\n' \
+    "$tmp/ex/rootfs" >"$tmp/lxc.conf"
+  t0=$EPOCHREALTIME
+  for ((i = 0; i < C; i++)); do
+    lxc-execute -P "$tmp/lxc" -n "$tag-$i" -f "$tmp/lxc.conf" -- /bin/true \
+      >/dev/null 2>>"$tmp/lxc.err" &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p" || ok=0; done
+  ((ok)) && ms_since "$t0"
+  return 0
+}
+booted_all() {  # waits (untimed) until every started instance's console says it booted
+  local n
+  for n in "${names[@]}"; do
+    [[ $("$FWCTL" get_property instances "$n" state) == started ]] || continue
+    for _ in $(seq 1 500); do
+      "$FWCTL" logs "$n" 2>/dev/null | grep -q 'firmware booted' && break
+      sleep 0.02
+    done
+  done
+}
+pct() {  # $1: percentile (0-100) of the numbers on stdin
+  sort -n | awk -v q="$1" '{a[NR]=$1} END {i=int((NR-1)*q/100)+1; print NR ? a[i] : 0}'
+}
+result() {  # key what value baseline-what baseline-value target
+  printf 'RESULT\t%s\t%s\t%s\tms\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$6"
+}
+
+part3() {
+  # Host veth names and addresses of this run's own (not fwt*: the tests' leak checks
+  # count those), as another benchmark's daemon may run meanwhile.
+  FIRMWARED_HOST_INTERFACE_PREFIX=fwb$$ FIRMWARED_NET_FIRST_TWO_BYTES=10.$((200 + $$ % 50)). \
+    FIRMWARED_CGROUP=fwtpar-$$ FIRMWARED_LOG_LEVEL=debug start_daemon "$tmp/log3"
+  local fw i r n
+  fw=$("$FWCTL" prepare firmwares "$tmp/ex/rootfs" | sed -n 's/^name: //p')
+  names=()
+  for ((i = 1; i <= C; i++)); do
+    "$FWCTL" prepare instances "$fw" --name "par$i" >/dev/null
+    names+=("par$i")
+  done
+  local base=() starts=() kills=() stops=() lxc=()
+  for ((r = 1; r <= ROUNDS; r++)); do
+    base+=("$(bare_unshares)")
+    starts+=("$(concurrent start "$FWCTL" --reply-timeout 0 start)")
+    kills+=("$(concurrent kill "$FWCTL" --reply-timeout 0 kill)")
+    concurrent start2 "$FWCTL" --reply-timeout 0 start >/dev/null
+    booted_all
+    stops+=("$(concurrent stop "$FWCTL" --reply-timeout 0 stop)")
+    # After a failed round some may still run: every round starts from ready instances.
+    concurrent settle "$FWCTL" kill >/dev/null 2>&1
+    base+=("$(bare_unshares)")
+    if command -v lxc-execute >/dev/null; then lxc+=("$(lxc_executes)"); fi
+  done
+  stop_daemon
+  local b s k t x
+  # A round that failed is left out; a figure no round measured is not-measured.
+  b=$(median_of "${base[@]}")
+  s=$(median_of "${starts[@]}")
+  k=$(median_of "${kills[@]}")
+  t=$(median_of "${stops[@]}")
+  printf '%d concurrent, median of %d rounds (wall time until the last reply)\n' "$C" "$ROUNDS"
+  printf '  bare unshare    %6.0f ms   (rounds: %s)\n' "$b" "${base[*]}"
+  local label v rounds
+  for label in START KILL STOP; do
+    case $label in
+      START) v=$s rounds="${starts[*]}" ;;
+      KILL) v=$k rounds="${kills[*]}" ;;
+      STOP) v=$t rounds="${stops[*]}" ;;
+    esac
+    if [[ -n $v ]]; then
+      printf '  %-14s  %6.0f ms   ratio %.2f   (rounds: %s)\n' "$label" "$v" \
+        "$(echo "$v / $b" | bc -l)" "$rounds"
+    else
+      printf '  %-14s  failed in every round (rounds: %s)\n' "$label" "$rounds"
+    fi
+  done
+  for label in start kill stop; do
+    printf '  each %-5s reply at  p50 %5d ms  p90 %5d ms  max %5d ms after the first request\n' \
+      "$label" "$(pct 50 <"$tmp/each.$label")" "$(pct 90 <"$tmp/each.$label")" \
+      "$(pct 100 <"$tmp/each.$label")"
+  done
+  local what="$C concurrent unshare --fork --pid --mount --uts --ipc --net chroot ROOTFS /bin/true"
+  result scale.concurrent_start "$C concurrent START through fwctl (wall)" "${s:-not-measured}" \
+    "$what" "$b" '<=1.3'
+  result scale.concurrent_kill "$C concurrent KILL through fwctl (wall)" "${k:-not-measured}" \
+    "$what" "$b" '<=1.3'
+  result scale.concurrent_stop "$C concurrent STOP through fwctl (wall)" "${t:-not-measured}" \
+    "$what" "$b" '<=1.3'
+  x=""
+  if [[ ${#lxc[@]} -gt 0 && -n ${lxc[0]} ]]; then
+    x=$(median_of "${lxc[@]}")
+    printf '  lxc-execute     %6.0f ms   (rounds: %s)\n' "$x" "${lxc[*]}"
+  elif ! command -v lxc-execute >/dev/null; then
+    echo "bench: lxc-execute is not installed (Debian package lxc): not measured" >&2
+  else
+    echo "bench: lxc-execute failed: $(head -1 "$tmp/lxc.err"): not measured" >&2
+  fi
+  result scale.concurrent_lxc_execute "$C concurrent lxc-execute /bin/true" "${x:-not-measured}" \
+    "$what" "$b" '-'
+  # The per-step durations the daemon logged (debug lines "<step> of <name>: <n> us").
+  echo "  per-step durations logged by the daemon (all rounds; us):"
+  sed -n 's/^\(<[0-9]>\)\{0,1\}\(.*\) of [^ ]*: \([0-9]*\) us.*$/\2\t\3/p' "$tmp/log3" |
+    sort -t$'\t' -k1,1 -k2,2n |
+    awk -F'\t' '
+      function flush() {
+        if (c > 0) printf "    %-28s n=%-4d p50 %8d  p90 %8d  max %8d\n", k, c, v[int((c-1)/2)+1],
+                          v[int((c-1)*0.9)+1], v[c]
+      }
+      $1 != k { flush(); k = $1; c = 0 }
+      { v[++c] = $2 }
+      END { flush() }'
+}
+
+[[ $PARTS == all ]] && { part1; part2; }
+part3

@@ -1,6 +1,8 @@
 #include "net-helpers/actions.h"
 
-#include <cstdlib>
+#include <unistd.h>
+
+#include <algorithm>
 #include <utility>
 
 #include "net-helpers/netlink.h"
@@ -106,9 +108,7 @@ Status create(const Options& o, std::string* notes) {
   }
   VethGuard pair(host, o.host_if, notes);
   // The owner first: once the pair is up, a crash of anything must leave it recognisable.
-  if (const char* owner = std::getenv("FIRMWARED_OWNER"); owner != nullptr && *owner != '\0') {
-    FW_TRY(set_link_alias(host, o.host_if, owner));
-  }
+  if (!o.owner.empty()) FW_TRY(set_link_alias(host, o.host_if, o.owner));
   FW_TRY(configure(host, o.host_if, &o.host_addr, false));  // born up
   FW_TRY(configure(inner, o.inner_if, &o.inner_addr, true));
   FW_TRY(set_link_up(inner, "lo", true));
@@ -170,26 +170,83 @@ Status release(const Options& o) {
   return move_link(inner, link->ifindex, o.iface, home, name);
 }
 
-Status clean(const Options& o) {
-  FW_ASSIGN_OR_RETURN(NlSocket host, NlSocket::connect());
+// Whether `o.host_if` is a veth of ours to delete: its index, 0 when it is already gone,
+// or why it must not be deleted.
+Result<int> clean_target(const NlSocket& host, const Options& o) {
   FW_ASSIGN_OR_RETURN(auto link, find_link(host, o.host_if));
-  if (!link) return {};  // already gone counts as success (teardown is idempotent)
+  if (!link) return 0;  // already gone counts as success (teardown is idempotent)
   if (link->kind != "veth") {
     const std::string kind = link->kind.empty() ? "a physical device" : "of kind " + link->kind;
     return make_error(EINVAL, o.host_if + " is " + kind + ", not a veth: not deleting it");
   }
   // Another firmwared's veth (same host_interface_prefix): never ours to delete.
-  if (const char* owner = std::getenv("FIRMWARED_OWNER");
-      owner != nullptr && *owner != '\0' && !link->alias.empty() && link->alias != owner) {
+  if (!o.owner.empty() && !link->alias.empty() && link->alias != o.owner) {
     return make_error(
         EBUSY, o.host_if + " belongs to another firmwared (" + link->alias + "): not deleting it");
   }
-  Status st = delete_link(host, o.host_if, link->ifindex);
+  return link->ifindex;
+}
+
+Status delete_one(const NlSocket& host, const std::string& name, int ifindex) {
+  Status st = delete_link(host, name, ifindex);
   if (!st && st.error().code == ENODEV) return {};  // deleted meanwhile
   return st;
 }
 
+Status clean(const Options& o) {
+  FW_ASSIGN_OR_RETURN(NlSocket host, NlSocket::connect());
+  FW_ASSIGN_OR_RETURN(int ifindex, clean_target(host, o));
+  if (ifindex == 0) return {};
+  return delete_one(host, o.host_if, ifindex);
+}
+
+// An interface group number no one else uses: high, with our pid and a counter in it.
+uint32_t next_group() {
+  static uint32_t counter = 0;
+  return 0x4e000000u | ((static_cast<uint32_t>(::getpid()) & 0xfffu) << 12) | (++counter & 0xfffu);
+}
+
 }  // namespace
+
+std::vector<Status> clean_all(const std::vector<Options>& cleans) {
+  std::vector<Status> out(cleans.size());
+  auto host = NlSocket::connect();
+  if (!host) {
+    for (auto& st : out) st = host.error();
+    return out;
+  }
+  // The index of each host end to delete (0: nothing to do, or refused: `out` says why).
+  std::vector<int> ifindex(cleans.size(), 0);
+  size_t victims = 0;
+  for (size_t i = 0; i < cleans.size(); ++i) {
+    auto target = clean_target(*host, cleans[i]);
+    if (!target) {
+      out[i] = target.error();
+    } else if (*target != 0) {
+      ifindex[i] = *target;
+      ++victims;
+    }
+  }
+  // Those put in the group are deleted together; the others (and all of them when the
+  // group cannot be used) one by one.
+  std::vector<char> grouped(cleans.size(), 0);
+  if (victims >= 2) {
+    const uint32_t group = next_group();
+    auto used = count_links_in_group(*host, group);
+    bool any = false;
+    for (size_t i = 0; i < cleans.size() && used && *used == 0; ++i) {
+      if (ifindex[i] == 0) continue;
+      grouped[i] = set_link_group(*host, ifindex[i], cleans[i].host_if, group).ok() ? 1 : 0;
+      any = any || grouped[i] != 0;
+    }
+    if (any && !delete_group(*host, group)) std::fill(grouped.begin(), grouped.end(), 0);
+  }
+  for (size_t i = 0; i < cleans.size(); ++i) {
+    if (ifindex[i] != 0 && grouped[i] == 0)
+      out[i] = delete_one(*host, cleans[i].host_if, ifindex[i]);
+  }
+  return out;
+}
 
 Status run_action(const Options& options, std::string* rollback_notes) {
   switch (options.action) {

@@ -24,6 +24,7 @@ const char kUsageText[] =
     "                       --access (none | all | 'tcp:PORT udp:FIRST-LAST ...')\n"
     "       net_hook unfilter --table firmwared_WORD --host-if NAME\n"
     "       net_hook sweep --table firmwared_WORD [--keep 'NAME NAME ...']\n"
+    "       net_hook serve\n"
     "       net_hook --help | --version\n";
 
 const char kHelpText[] =
@@ -40,6 +41,8 @@ const char kHelpText[] =
     "           --table: what it may reach on the host (--access); 'all' removes it.\n"
     "  unfilter remove that filter (and the table with its last filter); absent is success.\n"
     "  sweep    remove every filter of --table but those of the --keep interfaces.\n"
+    "  serve    answer requests (the arguments of an action, one per line) on stdin until\n"
+    "           it closes: how firmwared runs the helper, one process for all requests.\n"
     "\n"
     "The target namespace is --netns PATH (/proc/PID/ns/net, a bind-mounted nsfs file, or\n"
     "/proc/self/fd/N for an inherited descriptor) or --pid PID (/proc/PID/ns/net).\n"
@@ -342,6 +345,11 @@ Result<Command> parse_args(const std::vector<std::string>& args) {
     return cmd;
   }
   if (args.empty()) return usage("missing action");
+  if (args[0] == "serve") {
+    if (args.size() > 1) return usage("serve takes no argument, got '" + args[1] + "'");
+    cmd.kind = Command::Kind::kServe;
+    return cmd;
+  }
   if (args[0].compare(0, 1, "-") == 0) {
     return usage("the action (create, steal, release, clean, ...) must come first, got '" +
                  args[0] + "'");

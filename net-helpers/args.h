@@ -39,11 +39,15 @@ struct Options {
   std::string table;           // filter, unfilter, sweep: "firmwared_<word>"
   HostAccess access;           // filter
   std::set<std::string> keep;  // sweep: host ends whose filters stay
+  // FIRMWARED_OWNER (not an argument: the environment of an exec, a field of a served
+  // request): the alias `create` gives the host end, and the only owner `clean` deletes.
+  std::string owner;
 };
 
-// What the command line asks for: run an action, or print help or the version.
+// What the command line asks for: run an action, print help or the version, or serve
+// requests on stdin (`net_hook serve`, firmwared/base/helper_wire.h).
 struct Command {
-  enum class Kind { kRun, kHelp, kVersion } kind = Kind::kRun;
+  enum class Kind { kRun, kHelp, kVersion, kServe } kind = Kind::kRun;
   Options options;
 };
 

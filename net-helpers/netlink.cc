@@ -222,6 +222,48 @@ Status delete_link(const NlSocket& sock, const std::string& name, int ifindex) {
   return {};
 }
 
+Result<int> count_links_in_group(const NlSocket& sock, uint32_t group) {
+  nl_cache* raw = nullptr;
+  sock.clear_errno();
+  if (int rc = rtnl_link_alloc_cache(sock.get(), AF_UNSPEC, &raw); rc < 0) {
+    return sock.error(rc, "listing the interfaces");
+  }
+  std::unique_ptr<nl_cache, void (*)(nl_cache*)> cache(raw, nl_cache_free);
+  int n = 0;
+  for (nl_object* o = nl_cache_get_first(cache.get()); o != nullptr; o = nl_cache_get_next(o)) {
+    if (rtnl_link_get_group(reinterpret_cast<rtnl_link*>(o)) == group) ++n;
+  }
+  return n;
+}
+
+Status set_link_group(const NlSocket& sock, int ifindex, const std::string& name, uint32_t group) {
+  FW_ASSIGN_OR_RETURN(LinkPtr orig, alloc_link());
+  FW_ASSIGN_OR_RETURN(LinkPtr change, alloc_link());
+  rtnl_link_set_ifindex(orig.get(), ifindex);
+  rtnl_link_set_group(change.get(), group);
+  sock.clear_errno();
+  if (int rc = rtnl_link_change(sock.get(), orig.get(), change.get(), 0); rc < 0) {
+    return sock.error(rc, "putting " + name + " in interface group " + std::to_string(group));
+  }
+  return {};
+}
+
+Status delete_group(const NlSocket& sock, uint32_t group) {
+  const std::string what = "deleting interface group " + std::to_string(group);
+  std::unique_ptr<nl_msg, void (*)(nl_msg*)> msg(nlmsg_alloc_simple(RTM_DELLINK, 0), nlmsg_free);
+  if (!msg) return make_error(ENOMEM, what + ": out of memory");
+  ifinfomsg ifi{};
+  ifi.ifi_family = AF_UNSPEC;
+  if (nlmsg_append(msg.get(), &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0 ||
+      nla_put_u32(msg.get(), IFLA_GROUP, group) < 0) {
+    return make_error(ENOMEM, what + ": building the request");
+  }
+  sock.clear_errno();
+  if (int rc = nl_send_auto_complete(sock.get(), msg.get()); rc < 0) return sock.error(rc, what);
+  if (int rc = nl_wait_for_ack(sock.get()); rc < 0) return sock.error(rc, what);
+  return {};
+}
+
 Status set_link_up(const NlSocket& sock, const std::string& name, bool up) {
   FW_ASSIGN_OR_RETURN(LinkPtr orig, alloc_link());
   FW_ASSIGN_OR_RETURN(LinkPtr change, alloc_link());

@@ -23,4 +23,11 @@ Status unfilter(const std::string& table, const std::string& host_if);
 // Removes every filter of `table` but those of `keep` (the table when none is kept).
 Status sweep(const std::string& table, const std::set<std::string>& keep);
 
+// For a serving helper (one process, many actions): the table is listed once, then its
+// contents are followed through this process's own changes as long as the ruleset's
+// generation id says nothing else was committed meanwhile; any other change (another
+// daemon's table, `nft` by hand) makes the next action list again. Without it (an exec per
+// action) every unfilter and sweep lists the table first.
+void keep_table_contents();
+
 }  // namespace fw::net

@@ -147,6 +147,29 @@ std::string remove_commands(const std::string& table, const TableContents& conte
   return s;
 }
 
+TableContents after_install(TableContents before, const std::string& host_if) {
+  before.exists = true;
+  before.chains.insert({"input", "forward", in_chain(host_if), fwd_chain(host_if)});
+  before.input_entries.insert(host_if);
+  before.forward_entries.insert(host_if);
+  return before;
+}
+
+TableContents after_remove(const TableContents& before, const std::set<std::string>& victims) {
+  if (!before.exists) return before;
+  bool rest = false;
+  for (const std::string& i : before.interfaces()) rest = rest || victims.count(i) == 0;
+  if (!rest) return {};  // remove_commands deleted the table
+  TableContents after = before;
+  for (const std::string& v : victims) {
+    after.input_entries.erase(v);
+    after.forward_entries.erase(v);
+    after.chains.erase(in_chain(v));
+    after.chains.erase(fwd_chain(v));
+  }
+  return after;
+}
+
 Result<TableContents> parse_listing(const std::string& json, const std::string& table) {
   TableContents out;
   // Only objects of family inet in `table` count: a listing of every table names others'.

@@ -52,6 +52,12 @@ std::string install_commands(const std::string& table, const std::string& host_i
 std::string remove_commands(const std::string& table, const TableContents& contents,
                             const std::set<std::string>& victims);
 
+// What the table holds once install_commands(table, host_if, ...) was applied to `before`
+// (access none or ports), and once remove_commands(table, before, victims) was: a serving
+// helper keeps its table's contents this way instead of listing it before every change.
+TableContents after_install(TableContents before, const std::string& host_if);
+TableContents after_remove(const TableContents& before, const std::set<std::string>& victims);
+
 // Reads what a JSON listing (libnftables' output of `list tables inet` or `list table inet
 // TABLE`) says about the inet table `table`; objects of other tables are ignored.
 Result<TableContents> parse_listing(const std::string& json, const std::string& table);

@@ -90,34 +90,30 @@ constexpr char kOwnerTag[] = "firmwared:";
 }  // namespace
 
 HookNetwork::HookNetwork(ProcessRunner& runner, const config::Config& config)
-    : runner_(runner),
-      config_(config),
-      owner_(kOwnerTag + sys::daemon_owner_id(config.mount_path())) {}
+    : config_(config),
+      owner_(kOwnerTag + sys::daemon_owner_id(config.mount_path())),
+      steps_(runner.base(), runner, config.net_hook(), "network steps"),
+      deletion_(runner.base(), runner, config.net_hook(), "veth deletions") {}
 
-void HookNetwork::run(const std::string& action, std::vector<std::string> args,
+void HookNetwork::run(NetHelper& channel, const std::string& action, std::vector<std::string> args,
                       std::function<void(Status)> done) {
-  args.insert(args.begin(), {config_.net_hook(), action});
+  args.insert(args.begin(), action);
   if (config_.verbose_hook_scripts()) {
-    std::string line;
-    for (const auto& a : args) line += (line.empty() ? "" : " ") + a;
+    std::string line = config_.net_hook();
+    for (const auto& a : args) line += " " + a;
     log::info("running " + line);
   }
   const std::string hook = config_.net_hook();
-  auto s = runner_.run(args, kHelperTimeoutMs,
-                       [action, hook, done](ProcessOutcome o) {
-                         if (o.exit_status == 0) return done({});
-                         std::string why = o.timed_out
-                                               ? "timed out after " +
-                                                     std::to_string(kHelperTimeoutMs / 1000) + " s"
-                                               : "exit status " + std::to_string(o.exit_status);
-                         if (o.exit_status == 127 && o.output.empty())
-                           why += " (cannot execute it)";
-                         done(make_error(o.exit_status == 127 ? ENOEXEC : EIO,
-                                         "net helper '" + hook + " " + action + "' failed (" + why +
-                                             ")" + (o.output.empty() ? "" : ": " + o.output)));
-                       },
-                       {"FIRMWARED_OWNER=" + owner_});
-  if (!s.ok()) done(s.error().wrap("running net helper '" + hook + "'"));
+  channel.call(std::move(args), owner_, kHelperTimeoutMs, [action, hook, done](ProcessOutcome o) {
+    if (o.exit_status == 0) return done({});
+    std::string why = o.timed_out
+                          ? "timed out after " + std::to_string(kHelperTimeoutMs / 1000) + " s"
+                          : "exit status " + std::to_string(o.exit_status);
+    if (o.exit_status == 127 && o.output.empty()) why += " (cannot execute it)";
+    done(make_error(o.exit_status == 127 ? ENOEXEC : EIO,
+                    "net helper '" + hook + " " + action + "' failed (" + why + ")" +
+                        (o.output.empty() ? "" : ": " + o.output)));
+  });
 }
 
 void HookNetwork::setup(const core::NetworkPlan& p, std::function<void(Status)> done_in) {
@@ -232,7 +228,7 @@ void HookNetwork::teardown(const core::NetworkPlan& p, std::function<void(Status
       auto netns = sys::NetnsPin::adopt(netns_file(p));
       unpin(netns);
       done({});
-      run("clean", {"--host-if", p.host_if}, [](Status s) {
+      run(deletion_, "clean", {"--host-if", p.host_if}, [](Status s) {
         if (!s.ok()) log::warning(s.error().message + ", ignoring");
       });
     };
@@ -271,7 +267,7 @@ void HookNetwork::remove_leftover_veths(const std::set<std::string>& keep) {
   }
   for (const auto& v : victims) {
     log::notice("removing leftover veth " + v);
-    run("clean", {"--host-if", v}, [v](Status s) {
+    run(deletion_, "clean", {"--host-if", v}, [v](Status s) {
       if (!s.ok()) log::warning(s.error().message + ", ignoring");
     });
   }
@@ -287,6 +283,7 @@ void HookNetwork::sweep_filters(const std::set<std::string>& keep_ours) {
                                                      sys::daemon_owner_id(config_.mount_path()))};
   if (!kept.empty()) args.insert(args.end(), {"--keep", kept});
   sweeping_ = true;
+  deletion_.start();
   run("sweep", args, [this](Status s) {
     if (!s.ok()) log::warning(s.error().message + ", ignoring");
     sweeping_ = false;

@@ -2,7 +2,10 @@
 // core::Network over the configured net helper (config `net_hook`; see
 // docs/net-helper.md): the instance's network namespace is pinned (sys::NetnsPin: a bind
 // mount of /proc/<monitor>/ns/net on <workspace>/netns), so a stolen interface can be given
-// back even after PID 1 and the monitor are gone (or after a daemon crash).
+// back even after PID 1 and the monitor are gone (or after a daemon crash). The helper runs
+// as one serving process per channel when it can (host/net_helper.h): the steps on a
+// START's or a reply's path on one, the veth deletions that follow a teardown (slow, off
+// every reply's path) on another, so they never queue behind each other.
 
 #include <functional>
 #include <set>
@@ -11,6 +14,7 @@
 
 #include "firmwared/config/config.h"
 #include "firmwared/core/network.h"
+#include "firmwared/host/net_helper.h"
 #include "firmwared/host/process_runner.h"
 
 namespace fw::host {
@@ -35,20 +39,28 @@ class HookNetwork final : public core::Network {
   void remove_leftover_veths(const std::set<std::string>& keep);
   // Removes the host_access filters (the nftables table of our prefix) of every host end
   // but `keep` and the live veths another daemon owns, those a crashed daemon left. Network
-  // setups wait until it is done: a filter installed meanwhile could be swept.
+  // setups wait until it is done: a filter installed meanwhile could be swept. Called once
+  // at start: it also starts both channels' helpers, so that the daemon's processes and
+  // descriptors stay the same from then on.
   void sweep_filters(const std::set<std::string>& keep);
 
  private:
   void setup_now(const core::NetworkPlan& plan, std::function<void(Status)> done);
   void setup_veth(const core::NetworkPlan& plan, std::function<void(Status)> done,
                   std::function<void(const Error&)> fail);
-  // Runs the helper with `args`; `done` gets an Error naming the action and its output.
-  void run(const std::string& action, std::vector<std::string> args,
+  // Runs the helper with `args` on `channel`; `done` gets an Error naming the action and its
+  // output.
+  void run(NetHelper& channel, const std::string& action, std::vector<std::string> args,
            std::function<void(Status)> done);
+  void run(const std::string& action, std::vector<std::string> args,
+           std::function<void(Status)> done) {
+    run(steps_, action, std::move(args), std::move(done));
+  }
 
-  ProcessRunner& runner_;
   const config::Config& config_;
   std::string owner_;
+  NetHelper steps_;     // filter, create, steal, release, unfilter, sweep, and a START's clean
+  NetHelper deletion_;  // the clean after a teardown, leftover veths
   bool sweeping_ = false;
   std::vector<std::function<void()>> after_sweep_;  // setups waiting for the sweep
 };

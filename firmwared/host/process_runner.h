@@ -26,6 +26,7 @@ class ProcessRunner {
   // Fails at once only when it could not be started.
   Status run(const std::vector<std::string>& argv, int timeout_ms,
              std::function<void(ProcessOutcome)> done, const std::vector<std::string>& env = {});
+  event_base* base() const { return base_; }
 
  private:
   event_base* base_;

@@ -208,7 +208,8 @@ echo "# a helper whose filter step fails"
 A=$(field name "$(fwctl prepare instances "$FW")")
 INSTS=$A
 stop_daemon
-printf '#!/bin/sh\n[ "$1" = filter ] && { echo "net_hook: filter: no nftables here" >&2; exit 1; }\nexec "%s" "$@"\n' \
+# It refuses `serve` too: passed through, every request would reach net_hook directly.
+printf '#!/bin/sh\n[ "$1" = serve ] && exit 2\n[ "$1" = filter ] && { echo "net_hook: filter: no nftables here" >&2; exit 1; }\nexec "%s" "$@"\n' \
   "$FW_BUILD_DIR/net-helpers/net_hook" >"$FW_TMP/nofilter_hook"
 chmod +x "$FW_TMP/nofilter_hook"
 FIRMWARED_NET_HOOK="$FW_TMP/nofilter_hook" start_daemon

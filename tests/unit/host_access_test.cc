@@ -141,6 +141,25 @@ fw::net::TableContents contents(std::set<std::string> ifs) {
   return c;
 }
 
+bool same(const fw::net::TableContents& a, const fw::net::TableContents& b) {
+  return a.exists == b.exists && a.chains == b.chains && a.input_entries == b.input_entries &&
+         a.forward_entries == b.forward_entries;
+}
+
+// What a serving helper believes its table holds after its own changes must be what a
+// listing would say.
+TEST(NftRules, ContentsFollowedThroughInstallAndRemoval) {
+  EXPECT_TRUE(same(fw::net::after_install({}, "x1"), contents({"x1"})));
+  EXPECT_TRUE(same(fw::net::after_install(contents({"x1"}), "x2"), contents({"x1", "x2"})));
+  EXPECT_TRUE(same(fw::net::after_install(contents({"x1"}), "x1"), contents({"x1"})));
+  EXPECT_TRUE(same(fw::net::after_remove(contents({"x1", "x2"}), {"x1"}), contents({"x2"})));
+  EXPECT_TRUE(same(fw::net::after_remove(contents({"x1", "x2"}), {"x3"}), contents({"x1", "x2"})));
+  // The last one out deletes the table.
+  EXPECT_TRUE(same(fw::net::after_remove(contents({"x1"}), {"x1"}), {}));
+  EXPECT_TRUE(same(fw::net::after_remove(contents({"x1", "x2"}), {"x1", "x2"}), {}));
+  EXPECT_TRUE(same(fw::net::after_remove({}, {"x1"}), {}));
+}
+
 TEST(NftRules, RemovalDeletesTheEntriesOrTheWholeTableWithTheLast) {
   EXPECT_EQ(fw::net::remove_commands("firmwared_x", contents({"x1", "x2"}), {"x1"}),
             "delete element inet firmwared_x input_if { \"x1\" }\n"

@@ -191,3 +191,18 @@ TEST(NetArgs, FilterErrors) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(NetArgsServe, ServeAloneIsTheServeCommand) {
+  auto r = fw::net::parse_args({"serve"});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->kind, Command::Kind::kServe);
+}
+
+TEST(NetArgsServe, ServeTakesNoArgument) {
+  EXPECT_EQ(parse_error({"serve", "--table", "firmwared_x"}),
+            "serve takes no argument, got '--table'");
+}
+
+}  // namespace
