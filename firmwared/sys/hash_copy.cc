@@ -125,10 +125,12 @@ std::string fd_name(int fd) {
   return n > 0 ? std::string(buf.data(), static_cast<size_t>(n)) : "fd " + std::to_string(fd);
 }
 
+// pwrite(2), not write(2): copy_file_range(2) with explicit offsets leaves the file offset
+// alone, so a fallback after it must say where it writes.
 Status write_all(int fd, const char* data, size_t n, uint64_t offset) {
   size_t done = 0;
   while (done < n) {
-    ssize_t w = ::write(fd, data + done, n - done);
+    ssize_t w = ::pwrite(fd, data + done, n - done, static_cast<off_t>(offset + done));
     if (w < 0 && errno == EINTR) continue;
     if (w < 0) return errno_error("writing at byte " + std::to_string(offset + done));
     done += static_cast<size_t>(w);
