@@ -12,6 +12,9 @@
 # configuration under /tmp/fwtest-rss.XXXXXX; cleans up everything.
 set -euo pipefail
 N=${1:-100}
+# Every prepared instance holds a user-namespace id range: a pool of its own, N + 8 ranges
+# of 65536 ids in 0x50000000.., away from the tests' pools (0x70000000..).
+[[ $N =~ ^[0-9]+$ && $N -ge 2 && $N -le 500 ]] || { echo "rss_bench: N must be 2..500" >&2; exit 2; }
 here=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=bench/build.sh
 source "$here/bench/build.sh"
@@ -44,7 +47,7 @@ export FIRMWARED_SOCKET_PATH=$tmp/s.sock FIRMWARED_DATABASE_PATH=$tmp/db/c.db \
   FIRMWARED_MOUNT_PATH=$tmp/mp FIRMWARED_REPOSITORY_PATH=$tmp/repo \
   FIRMWARED_HOST_INTERFACE_PREFIX=fwtrss FIRMWARED_NET_FIRST_TWO_BYTES=10.252. \
   FIRMWARED_CGROUP=fwtest-rss-$suffix \
-  FIRMWARED_USERNS_POOL="$((0x70000000 + ($(cksum <<<"$suffix" | cut -d' ' -f1) % 64) * 64 * 65536)):64"
+  FIRMWARED_USERNS_POOL="$((0x50000000 + ($(cksum <<<"$suffix" | cut -d' ' -f1) % 8) * 512 * 65536)):$((N + 8))"
 
 # rollup PID FIELD: FIELD (Rss, Pss, ...) of /proc/PID/smaps_rollup in KiB.
 rollup() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/smaps_rollup"; }
