@@ -1,10 +1,5 @@
 #include "firmwared/base/log.h"
 
-// Without it, sd_journal_sendv adds CODE_FILE/CODE_LINE/CODE_FUNC of this file to every
-// entry: the location of the logger, not of the caller.
-#define SD_JOURNAL_SUPPRESS_LOCATION
-#include <systemd/sd-journal.h>
-
 #include <sys/stat.h>
 #include <sys/uio.h>
 
@@ -12,6 +7,8 @@
 #include <charconv>
 #include <cstdlib>
 #include <string>
+
+#include "firmwared/base/systemd_protocol.h"
 
 namespace fw::log {
 namespace {
@@ -30,7 +27,8 @@ void write_stderr(Level level, std::string_view message) {
 }
 
 // The native protocol takes "KEY=value" items; a value may hold newlines (the journal
-// stores it as binary-safe data), so a multi-line message stays one entry.
+// stores it as binary-safe data), so a multi-line message stays one entry. No CODE_FILE/
+// CODE_LINE: they would name this logger, not the caller.
 bool write_journal(Level level, std::string_view message, const Fields& fields) {
   std::vector<std::string> items;
   items.reserve(3 + fields.size());
@@ -38,10 +36,7 @@ bool write_journal(Level level, std::string_view message, const Fields& fields) 
   items.push_back("MESSAGE=" + std::string(message));
   items.push_back("SYSLOG_IDENTIFIER=" + g_identifier);
   for (const Field& f : fields) items.push_back(std::string(f.key) + "=" + f.value);
-  std::vector<iovec> iov;
-  iov.reserve(items.size());
-  for (std::string& s : items) iov.push_back({s.data(), s.size()});
-  return ::sd_journal_sendv(iov.data(), static_cast<int>(iov.size())) >= 0;
+  return systemd::send_journal(items) >= 0;
 }
 
 void add(Fields& out, const char* key, std::string_view value) {

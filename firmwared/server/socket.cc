@@ -7,7 +7,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,6 +15,7 @@
 #include <vector>
 
 #include "firmwared/base/log.h"
+#include "firmwared/base/systemd_protocol.h"
 
 namespace fw::server {
 
@@ -108,11 +108,11 @@ std::string bound_path(int fd) {
 }  // namespace
 
 Result<std::optional<ListeningSocket>> adopt_activated(const std::string& path) {
-  // unset_environment = 1: LISTEN_PID/LISTEN_FDS/LISTEN_FDNAMES describe this process only.
-  const int n = ::sd_listen_fds(1);
+  // As sd_listen_fds(1): LISTEN_PID/LISTEN_FDS/LISTEN_FDNAMES describe this process only.
+  const int n = systemd::listen_fds();
   if (n < 0) return errno_error(-n, "reading the sockets passed by the service manager");
   if (n == 0) return std::optional<ListeningSocket>();
-  const int fd = SD_LISTEN_FDS_START;
+  const int fd = systemd::kListenFdsStart;
   if (n > 1) {
     for (int i = 0; i < n; ++i) ::close(fd + i);
     return make_error(EINVAL, "the service manager passed " + std::to_string(n) +
@@ -120,13 +120,13 @@ Result<std::optional<ListeningSocket>> adopt_activated(const std::string& path) 
                                   "single ListenStream=)");
   }
   Fd passed(fd);
-  if (::sd_is_socket_unix(fd, SOCK_STREAM, 1, nullptr, 0) <= 0) {
+  if (systemd::is_listening_unix_stream(fd) <= 0) {
     return make_error(EINVAL,
                       "the descriptor the service manager passed is not a listening "
                       "AF_UNIX stream socket (firmwared.socket needs ListenStream= "
                       "with a path)");
   }
-  if (::sd_is_socket_unix(fd, SOCK_STREAM, 1, path.c_str(), path.size()) <= 0) {
+  if (systemd::is_listening_unix_stream(fd, path) <= 0) {
     return make_error(EINVAL, "the service manager passed a socket bound to " + bound_path(fd) +
                                   " but socket_path is '" + path +
                                   "': make ListenStream= in firmwared.socket and socket_path "

@@ -8,6 +8,7 @@
 // thread-safe fw::log, and progress goes through the caller's callback, which runs in the
 // worker thread.
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -16,18 +17,25 @@
 
 namespace fw::sys {
 
+// The unit of reading, hashing and writing: progress is reported after each chunk.
+inline constexpr size_t kHashCopyChunk = size_t{1} << 20;
+
 // Called after each chunk with the bytes done so far (monotonic) and the total expected
 // (the source's size at the start; never less than `done`). The last call has done ==
 // total. Returning false cancels: the operation stops with ECANCELED. May be empty.
 using Progress = std::function<bool(uint64_t done, uint64_t total)>;
 
 // Hashes everything readable from `fd` from offset 0 (pread: the file offset is left
-// alone). Errors: read errors (EIO, EISDIR, ...) with the byte offset; ECANCELED;
-// EAGAIN when a regular file changed size while it was being read.
+// alone), reading in this thread and hashing in a second one. Errors: read errors (EIO, EISDIR,
+// ...) with the byte offset; ECANCELED; EAGAIN when a regular file changed size while it was being
+// read.
 Result<std::string> sha1_of_fd(int fd, const Progress& progress);
 
-// In one pass, reads `src_fd` from offset 0 in 1 MiB chunks, hashes it and writes it to a
-// new file `tmp_name` (O_EXCL, mode 0644) in `dst_dir_fd`, then fsyncs the copy. Returns the
+// Copies `src_fd` from offset 0 to a new file `tmp_name` (O_EXCL, mode 0644) in
+// `dst_dir_fd` and hashes the copy's content, then fsyncs the copy. Where the filesystem
+// can, the copy is a reflink (FICLONE) and is then read back once to be hashed; otherwise
+// each kHashCopyChunk of the source is read once, written in this thread and hashed in a
+// second one, in parallel. Returns the
 // SHA-1 hex of the content. On any failure after the file was created (ENOSPC, EIO, EDQUOT,
 // ECANCELED, EAGAIN as for sha1_of_fd) the temporary file is unlinked before returning; an
 // EEXIST from creating it leaves the existing file alone. Messages name the destination and

@@ -4,7 +4,8 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#include <sstream>
+#include <charconv>
+#include <string_view>
 
 namespace fw::sys {
 
@@ -54,8 +55,19 @@ Result<MonitorLockInfo> inspect_monitor_lock(const std::string& workspace) {
   char buf[128] = {};
   const ssize_t n = ::pread(fd.get(), buf, sizeof(buf) - 1, 0);
   if (n > 0) {
-    std::istringstream in(std::string(buf, static_cast<size_t>(n)));
-    in >> info.monitor_pid >> info.start_time >> info.init_pid;
+    // "MONITOR_PID START_TIME INIT_PID"; a field missing or malformed stays 0. Parsed by
+    // hand: an istringstream would link iostreams and locales into the static monitor.
+    std::string_view rest(buf, static_cast<size_t>(n));
+    auto next = [&rest](auto* out) {
+      const size_t begin = rest.find_first_not_of(" \t\n");
+      if (begin == std::string_view::npos) return false;
+      rest.remove_prefix(begin);
+      const auto r = std::from_chars(rest.data(), rest.data() + rest.size(), *out);
+      if (r.ec != std::errc()) return false;
+      rest.remove_prefix(static_cast<size_t>(r.ptr - rest.data()));
+      return true;
+    };
+    (void)(next(&info.monitor_pid) && next(&info.start_time) && next(&info.init_pid));
   }
   return info;
 }

@@ -2,8 +2,10 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
-#include <sstream>
+#include <charconv>
+#include <string_view>
 
 namespace fw::sys::wire {
 
@@ -47,26 +49,46 @@ std::string exited_line(int status) {
 }
 
 std::optional<StatusLine> parse_status(const std::string& line) {
-  std::istringstream in(line);
-  std::string word;
-  in >> word;
+  // Split by hand, not with an istringstream: the static monitor links this file, and
+  // iostreams would bring the locale machinery into it. Words are separated by blanks.
+  std::string_view rest(line);
+  auto word = [&rest]() {
+    const size_t begin = std::min(rest.find_first_not_of(" \t"), rest.size());
+    rest.remove_prefix(begin);
+    const size_t end = std::min(rest.find_first_of(" \t"), rest.size());
+    std::string_view w = rest.substr(0, end);
+    rest.remove_prefix(end);
+    return w;
+  };
+  auto number = [&word](auto* out) {
+    const std::string_view w = word();
+    const auto r = std::from_chars(w.data(), w.data() + w.size(), *out);
+    return r.ec == std::errc() && r.ptr == w.data() + w.size();
+  };
+  const std::string_view kind = word();
   StatusLine s;
-  if (word == kPts) {
+  if (kind == kPts) {
     s.kind = StatusLine::Kind::kPts;
-    if (!(in >> s.inner >> s.outer)) return std::nullopt;
-  } else if (word == kNsReady) {
+    s.inner = word();
+    s.outer = word();
+    if (s.outer.empty()) return std::nullopt;
+  } else if (kind == kNsReady) {
     s.kind = StatusLine::Kind::kNsReady;
-  } else if (word == kStarted || word == kOom || word == kExited) {
-    s.kind = word == kStarted ? StatusLine::Kind::kStarted
-             : word == kOom   ? StatusLine::Kind::kOom
+  } else if (kind == kStarted || kind == kOom || kind == kExited) {
+    s.kind = kind == kStarted ? StatusLine::Kind::kStarted
+             : kind == kOom   ? StatusLine::Kind::kOom
                               : StatusLine::Kind::kExited;
-    if (!(in >> s.number)) return std::nullopt;
-  } else if (word == kError) {
+    if (!number(&s.number)) return std::nullopt;
+  } else if (kind == kError) {
     s.kind = StatusLine::Kind::kError;
     s.error.code = EIO;
-    in >> s.error.code;
-    std::getline(in, s.error.message);
-    if (!s.error.message.empty() && s.error.message[0] == ' ') s.error.message.erase(0, 1);
+    const std::string_view before = rest;
+    if (!number(&s.error.code)) {
+      s.error.code = EIO;
+      rest = before;
+    }
+    if (!rest.empty() && rest[0] == ' ') rest.remove_prefix(1);
+    s.error.message = rest;
   } else {
     return std::nullopt;
   }

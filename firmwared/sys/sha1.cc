@@ -1,6 +1,12 @@
 #include "firmwared/sys/sha1.h"
 
-#include <openssl/evp.h>
+// OpenSSL's low-level SHA1_Init/Update/Final, not EVP: they are deprecated since OpenSSL
+// 3.0 but still built, and they run the same assembly (SHA-NI, AVX2) without what EVP's
+// first use costs: loading openssl.cnf, the default provider and its algorithm tables,
+// ~2.2 MiB of resident memory in the daemon for hashing names and images. SHA-1 here
+// names content; it is not a security boundary.
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
 
 #include <array>
 
@@ -10,36 +16,36 @@
 namespace fw::sys {
 
 std::string sha1_hex(std::string_view data) {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
-  unsigned len = 0;
-  if (EVP_Digest(data.data(), data.size(), md.data(), &len, EVP_sha1(), nullptr) != 1) {
-    return "";  // only when OpenSSL cannot allocate its context
-  }
-  return to_hex(md.data(), len);
+  Sha1 sha1;
+  if (!sha1.init().ok()) return "";
+  sha1.update(data.data(), data.size());
+  auto hex = sha1.final_hex();
+  return hex.ok() ? *hex : "";
 }
 
-void Sha1::FreeCtx::operator()(EVP_MD_CTX* ctx) const noexcept { EVP_MD_CTX_free(ctx); }
+struct Sha1::State {
+  SHA_CTX ctx;
+};
 
-Sha1::Sha1() : ctx_(EVP_MD_CTX_new()) {}
+Sha1::Sha1() : state_(std::make_unique<State>()) {}
 
 Sha1::~Sha1() = default;
 
 Status Sha1::init() {
-  if (!ctx_ || EVP_DigestInit_ex(ctx_.get(), EVP_sha1(), nullptr) != 1) {
+  if (SHA1_Init(&state_->ctx) != 1) {
     return make_error(EIO, "OpenSSL could not start a SHA-1 computation");
   }
   return {};
 }
 
-void Sha1::update(const char* data, size_t n) { EVP_DigestUpdate(ctx_.get(), data, n); }
+void Sha1::update(const char* data, size_t n) { SHA1_Update(&state_->ctx, data, n); }
 
 Result<std::string> Sha1::final_hex() {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
-  unsigned len = 0;
-  if (EVP_DigestFinal_ex(ctx_.get(), md.data(), &len) != 1) {
+  std::array<unsigned char, SHA_DIGEST_LENGTH> md{};
+  if (SHA1_Final(md.data(), &state_->ctx) != 1) {
     return make_error(EIO, "OpenSSL could not finish a SHA-1 computation");
   }
-  return to_hex(md.data(), len);
+  return to_hex(md.data(), md.size());
 }
 
 std::string daemon_owner_id(const std::string& mount_path) {

@@ -1,8 +1,9 @@
 #pragma once
-// SHA-1 through OpenSSL: of a string (the names of firmwares, instances and snapshots are
-// derived from one) and incrementally (a firmware image hashed while it is copied).
+// SHA-1 through OpenSSL's low-level functions (not EVP: see sha1.cc): of a string (the
+// names of firmwares, instances and snapshots are derived from one) and incrementally (a
+// firmware image hashed while it is copied).
 //
-// Thread safety: every computation has its own OpenSSL context; nothing is shared.
+// Thread safety: every computation has its own context; nothing is shared.
 
 #include <cstddef>
 #include <memory>
@@ -11,12 +12,9 @@
 
 #include "firmwared/base/result.h"
 
-typedef struct evp_md_ctx_st EVP_MD_CTX;
-
 namespace fw::sys {
 
-// Returns the SHA-1 of `data` as 40 lowercase hex digits ("" only when OpenSSL cannot
-// allocate its context).
+// Returns the SHA-1 of `data` as 40 lowercase hex digits ("" only when OpenSSL fails).
 std::string sha1_hex(std::string_view data);
 
 // The id of a daemon's state: the first 16 hex digits of the SHA-1 of its mount_path made
@@ -33,17 +31,15 @@ class Sha1 {
   Sha1(const Sha1&) = delete;
   Sha1& operator=(const Sha1&) = delete;
 
-  // EIO when OpenSSL cannot start the computation (no context: out of memory).
+  // EIO when OpenSSL cannot start the computation.
   Status init();
   void update(const char* data, size_t n);
   // The digest as 40 lowercase hex digits; EIO when OpenSSL cannot finish it.
   Result<std::string> final_hex();
 
  private:
-  struct FreeCtx {
-    void operator()(EVP_MD_CTX* ctx) const noexcept;
-  };
-  std::unique_ptr<EVP_MD_CTX, FreeCtx> ctx_;
+  struct State;  // OpenSSL's SHA_CTX, kept out of this header
+  std::unique_ptr<State> state_;
 };
 
 }  // namespace fw::sys

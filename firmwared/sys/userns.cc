@@ -12,11 +12,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
-#include <fstream>
-#include <sstream>
+#include <string_view>
 
 #include "firmwared/base/defer.h"
+#include "firmwared/base/paths.h"
 
 namespace fw::sys {
 
@@ -212,15 +213,21 @@ Result<Mount> mount_overlay_idmapped(const std::vector<std::string>& lowers,
 
 std::vector<std::string> subid_overlaps(const std::string& file, IdRange range) {
   std::vector<std::string> out;
-  std::ifstream in(file);
-  for (std::string line; std::getline(in, line);) {
+  // read_small_file, not an ifstream: the static monitor links this file, and iostreams
+  // would bring the locale machinery into it. A missing or unreadable file has none.
+  auto content = read_small_file(file, 64u << 20);
+  if (!content.ok()) return out;
+  std::string_view text(*content);
+  while (!text.empty()) {
+    const size_t nl = std::min(text.find('\n'), text.size());
+    const std::string line(text.substr(0, nl));
+    text.remove_prefix(std::min(nl + 1, text.size()));
     if (line.empty() || line[0] == '#') continue;
-    std::istringstream fields(line);
-    std::string user, start_s, count_s;
-    if (!std::getline(fields, user, ':') || !std::getline(fields, start_s, ':') ||
-        !std::getline(fields, count_s)) {
-      continue;
-    }
+    const size_t c1 = line.find(':');
+    const size_t c2 = c1 == std::string::npos ? c1 : line.find(':', c1 + 1);
+    if (c2 == std::string::npos) continue;
+    const std::string start_s = line.substr(c1 + 1, c2 - c1 - 1);
+    const std::string count_s = line.substr(c2 + 1);
     char* end = nullptr;
     const unsigned long long start = std::strtoull(start_s.c_str(), &end, 10);
     if (end == start_s.c_str() || *end != '\0') continue;

@@ -1,5 +1,7 @@
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -171,6 +173,96 @@ TEST(CopyWithSha1, ExistingTemporaryNameIsLeftAlone) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, EEXIST);
   EXPECT_EQ(read_all(dir / "copy.tmp"), "someone else's");
+}
+
+// The copy and its hash equal a one-pass reference (sha1_hex of the whole content) at
+// every boundary of the chunking: empty, one byte, a chunk less one, a chunk, a chunk and
+// one byte, several chunks and a tail.
+TEST(CopyWithSha1, MatchesAOnePassReferenceAtEveryChunkBoundary) {
+  for (size_t size : {size_t{0}, size_t{1}, kHashCopyChunk - 1, kHashCopyChunk, kHashCopyChunk + 1,
+                      5 * kHashCopyChunk + 12345}) {
+    SCOPED_TRACE("size " + std::to_string(size));
+    TempDir dir;
+    write_random(dir / "src", size);
+    const std::string content = read_all(dir / "src");
+    ASSERT_EQ(content.size(), size);
+    Fd src = open_ro(dir / "src");
+    uint64_t last_done = 0, last_total = 1;
+    auto r = copy_with_sha1(src.get(), dir.fd(), "copy.tmp", [&](uint64_t done, uint64_t total) {
+      last_done = done;
+      last_total = total;
+      return true;
+    });
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(*r, sha1_hex(content));
+    EXPECT_EQ(read_all(dir / "copy.tmp"), content);
+    EXPECT_EQ(last_done, size);
+    EXPECT_EQ(last_total, size);
+
+    auto h = sha1_of_fd(src.get(), nullptr);
+    ASSERT_TRUE(h.ok()) << h.error().message;
+    EXPECT_EQ(*h, sha1_hex(content));
+  }
+}
+
+// From another filesystem type (tmpfs to /tmp's), copy_file_range(2) refuses (EXDEV) or
+// is not used: the read+write path copies and hashes the same.
+TEST(CopyWithSha1, CopiesFromAnotherFilesystem) {
+  if (::access("/dev/shm", W_OK) != 0) GTEST_SKIP() << "no writable /dev/shm";
+  TempDir dir;
+  const std::string src_path = "/dev/shm/fwtest-hash-copy-" + std::to_string(::getpid());
+  write_random(src_path, 3 * kHashCopyChunk + 7);
+  const std::string content = read_all(src_path);
+  Fd src = open_ro(src_path);
+  ::unlink(src_path.c_str());
+  auto r = copy_with_sha1(src.get(), dir.fd(), "copy.tmp", nullptr);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(*r, sha1_hex(content));
+  EXPECT_EQ(read_all(dir / "copy.tmp"), content);
+}
+
+// A write error mid-copy: RLIMIT_FSIZE makes the kernel refuse to grow the copy past
+// 2.5 MiB (EFBIG, setrlimit(2); SIGXFSZ ignored so the write fails instead of killing the
+// test). The error names the step and the copy, and no half file is left.
+TEST(CopyWithSha1, WriteErrorFailsClearlyAndLeavesNoHalfFile) {
+  TempDir dir;
+  write_random(dir / "src", 5 * kHashCopyChunk);
+  Fd src = open_ro(dir / "src");
+  rlimit old{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
+  auto old_handler = ::signal(SIGXFSZ, SIG_IGN);
+  rlimit small = old;
+  small.rlim_cur = 5 * kHashCopyChunk / 2;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  auto r = copy_with_sha1(src.get(), dir.fd(), "copy.tmp", nullptr);
+  ::setrlimit(RLIMIT_FSIZE, &old);
+  ::signal(SIGXFSZ, old_handler);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, EFBIG) << r.error().message;
+  EXPECT_NE(r.error().message.find("writing at byte 2621440"), std::string::npos)
+      << r.error().message;
+  EXPECT_NE(r.error().message.find(dir / "copy.tmp"), std::string::npos) << r.error().message;
+  EXPECT_EQ(dir.names(), std::vector<std::string>{"src"});
+}
+
+// A source that fails after some data was copied (no read(2) error can be made at a given
+// offset without root, so the source is truncated while it is copied): the copy fails
+// with EAGAIN naming the sizes, and no half file is left.
+TEST(CopyWithSha1, SourceShrinkingMidCopyFailsAndLeavesNoHalfFile) {
+  TempDir dir;
+  write_random(dir / "src", 4 * kHashCopyChunk);
+  Fd src = open_ro(dir / "src");
+  int calls = 0;
+  auto r = copy_with_sha1(src.get(), dir.fd(), "copy.tmp", [&](uint64_t, uint64_t) {
+    if (++calls == 1) {
+      EXPECT_EQ(::truncate((dir / "src").c_str(), 2 * kHashCopyChunk), 0);
+    }
+    return true;
+  });
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, EAGAIN) << r.error().message;
+  EXPECT_NE(r.error().message.find("changed size"), std::string::npos) << r.error().message;
+  EXPECT_EQ(dir.names(), std::vector<std::string>{"src"});
 }
 
 TEST(Publish, RenamesWithoutReplacing) {

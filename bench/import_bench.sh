@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# bench/import_bench.sh [SIZE_MIB] [RUNS]: a firmware image's import (`fwctl prepare
+# firmwares IMG`: copy into the repository + SHA-1, fsync'ed and published) against
+# `cp IMG X && sha1sum X` of the same file in the same run, on the same filesystem (the
+# repository and X are both under /tmp/fwtest-import.XXXXXX); and the re-import of an
+# image already catalogued (it only hashes) against `sha1sum IMG`. The image is an ext4 of
+# SIZE_MIB (default 512) full of random data. Medians of RUNS (default 3). The page cache
+# is warm for both sides: the image is read once before timing and stays cached (each side
+# reads the same cached file; neither drops caches). Root only; builds the release preset
+# unless FW_BUILD_DIR names a build; cleans up everything.
+set -euo pipefail
+SIZE=${1:-512}
+RUNS=${2:-3}
+here=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/build.sh
+source "$here/bench/build.sh"
+bench_build "$here"
+FWCTL=$B/fwctl/fwctl
+tmp=$(mktemp -d /tmp/fwtest-import.XXXXXX)
+chmod 0755 "$tmp"
+daemon=""
+cleanup() {
+  set +e
+  [[ -n $daemon ]] && { "$FWCTL" quit >/dev/null 2>&1; wait "$daemon"; }
+  awk -v d="$tmp" 'index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r |
+    while read -r m; do umount "$m" 2>/dev/null || umount -l "$m"; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+export FIRMWARED_SOCKET_PATH=$tmp/s.sock FIRMWARED_DATABASE_PATH=$tmp/db/c.db \
+  FIRMWARED_MOUNT_PATH=$tmp/mp FIRMWARED_REPOSITORY_PATH=$tmp/repo \
+  FIRMWARED_HOST_INTERFACE_PREFIX=fwtimp FIRMWARED_NET_FIRST_TWO_BYTES=10.254. \
+  FIRMWARED_CGROUP=fwtest-import-${tmp##*.}
+
+now_us() { echo $(($(date +%s%N) / 1000)); }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+result() { printf 'RESULT\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@"; }
+ms() { printf '%.1f' "$(echo "$1 / 1000" | bc -l)"; }
+
+# The image: an ext4 whose one file fills it with incompressible data.
+mkdir -p "$tmp/src/data"
+head -c $((SIZE * 1024 * 1024 * 9 / 10)) /dev/urandom >"$tmp/src/data/blob"
+mkfs.ext4 -q -F -d "$tmp/src" "$tmp/image.ext4" "${SIZE}M" >/dev/null
+rm -rf "$tmp/src"
+IMG=$tmp/image.ext4
+cat "$IMG" >/dev/null  # warm the page cache for every run below
+
+"$B/firmwared/firmwared" 2>>"$tmp/log" &
+daemon=$!
+for _ in $(seq 1 200); do "$FWCTL" ping >/dev/null 2>&1 && break; sleep 0.02; done
+"$FWCTL" ping >/dev/null
+
+import_us=() base_us=() reimport_us=() sha_us=()
+for _ in $(seq 1 "$RUNS"); do
+  sync
+  t0=$(now_us)
+  sha1=$("$FWCTL" prepare firmwares "$IMG" | sed -n 's/^sha1: //p')
+  t1=$(now_us)
+  import_us+=($((t1 - t0)))
+  # The re-import of a known image: hashed, compared, not copied.
+  t0=$(now_us)
+  "$FWCTL" prepare firmwares "$IMG" >/dev/null 2>&1 || true
+  t1=$(now_us)
+  reimport_us+=($((t1 - t0)))
+  "$FWCTL" drop firmwares "$sha1" >/dev/null
+  sync
+  t0=$(now_us)
+  cp "$IMG" "$tmp/copy" && sha1sum "$tmp/copy" >/dev/null
+  t1=$(now_us)
+  base_us+=($((t1 - t0)))
+  rm -f "$tmp/copy"
+  t0=$(now_us)
+  sha1sum "$IMG" >/dev/null
+  t1=$(now_us)
+  sha_us+=($((t1 - t0)))
+done
+imp=$(printf '%s\n' "${import_us[@]}" | median)
+base=$(printf '%s\n' "${base_us[@]}" | median)
+reimp=$(printf '%s\n' "${reimport_us[@]}" | median)
+sha=$(printf '%s\n' "${sha_us[@]}" | median)
+
+printf 'Import of a %d MiB ext4 image (random data), median of %d, warm page cache\n' "$SIZE" "$RUNS"
+printf '  fwctl prepare firmwares IMG (copy+SHA-1+fsync)  %9s ms\n' "$(ms "$imp")"
+printf '  baseline: cp IMG X && sha1sum X                 %9s ms\n' "$(ms "$base")"
+printf '  ratio import / baseline                         %9.2f  (target <= 0.7)\n' "$(echo "$imp / $base" | bc -l)"
+printf '  re-import of the known image (hash only)        %9s ms\n' "$(ms "$reimp")"
+printf '  baseline: sha1sum IMG                           %9s ms\n' "$(ms "$sha")"
+printf '  ratio re-import / sha1sum                       %9.2f\n' "$(echo "$reimp / $sha" | bc -l)"
+result import.copy_sha1 "fwctl prepare firmwares IMG (${SIZE} MiB, median)" "$(ms "$imp")" ms \
+  "cp IMG X && sha1sum X" "$(ms "$base")" '<=0.7'
+result import.reimport "re-import of a known image (hash only, median)" "$(ms "$reimp")" ms \
+  "sha1sum IMG" "$(ms "$sha")" -
