@@ -279,14 +279,30 @@ fw_inst_on_exit() {
 
 # Prints the pids of live processes belonging to this test's instances: monitors working
 # below $FW_TMP and every process whose root is an overlay with its upper dir below $FW_TMP.
+# The standbys of ready instances (premade_sandbox: a monitor named fw-standby, and in a
+# user namespace the PID 1 it holds waiting) are not leftovers: fw_inst_standby_pids.
 fw_inst_leftover_pids() {
-  local esc
+  local esc standbys
   esc=$(printf '%s' "$FW_TMP" | sed 's/[.[\*^$()+?{|]/\\&/g')
+  standbys=" $(fw_inst_standby_pids) "
   {
     pgrep -f -- "firmwared-monitor .*--workspace $esc/" || true
     grep -slE "^[0-9]+ [0-9]+ [0-9]+:[0-9]+ [^ ]+ / .*upperdir=$esc/" /proc/[0-9]*/mountinfo |
       sed -n 's|^/proc/\([0-9]*\)/mountinfo$|\1|p' || true
-  } | sort -nu | tr '\n' ' ' | sed 's/ $//'
+  } | sort -nu | while read -r p; do
+    [[ $standbys == *" $p "* ]] || echo "$p"
+  done | tr '\n' ' ' | sed 's/ $//'
+}
+
+# The pids of this test's standby monitors (named fw-standby) and of their children.
+fw_inst_standby_pids() {
+  local esc p
+  esc=$(printf '%s' "$FW_TMP" | sed 's/[.[\*^$()+?{|]/\\&/g')
+  for p in $(pgrep -f -- "firmwared-monitor .*--workspace $esc/" || true); do
+    [[ "$(cat "/proc/$p/comm" 2>/dev/null)" == fw-standby ]] || continue
+    echo "$p"
+    pgrep -P "$p" || true
+  done | sort -nu | tr '\n' ' ' | sed 's/ $//'
 }
 
 # Zombie children of the daemon (there must never be any).
