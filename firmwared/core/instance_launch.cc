@@ -154,7 +154,7 @@ std::string Instances::sandbox_of(const std::string& sha1) const {
 }
 
 void Instances::schedule_standby(const std::string& sha1) {
-  if (!d_.config.premade_sandbox()) return;
+  if (!d_.config.premade_sandbox() || shutting_down_) return;
   d_.timers.after(0, [this, sha1]() { build_standby(sha1); });
 }
 
@@ -191,8 +191,8 @@ Status Instances::settle_for_launch(catalogue::InstanceRecord& rec) {
 }
 
 void Instances::build_standby(const std::string& sha1) {
-  if (!d_.config.premade_sandbox() || running_.count(sha1) != 0 || standbys_.count(sha1) != 0 ||
-      dropping_.count(sha1) != 0) {
+  if (!d_.config.premade_sandbox() || shutting_down_ || running_.count(sha1) != 0 ||
+      standbys_.count(sha1) != 0 || dropping_.count(sha1) != 0) {
     return;
   }
   auto found = d_.catalogue.get_instance(sha1);

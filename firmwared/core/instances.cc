@@ -45,19 +45,15 @@ Instances::Instances(InstancesDeps deps)
       rng_(std::random_device{}()),
       trash_(deps.config.mount_path() + "/trash", deps.mounter, deps.executor) {}
 
-Instances::~Instances() {
-  // Daemon shutdown: the standbys go (nothing a restart needs is in them). What their network
-  // step made (the pinned namespace, the veth, the filter) is given back at the next start.
+Instances::~Instances() { shutdown(); }
+
+void Instances::shutdown() {
+  // The standbys go (nothing a restart needs is in them); their network is given back while
+  // the loop drains (a crash leaves it to the next start's reconcile).
+  shutting_down_ = true;
   std::vector<std::string> sha1s;
   for (const auto& [sha1, sb] : standbys_) sha1s.push_back(sha1);
-  for (const auto& sha1 : sha1s) {
-    auto sb = std::move(standbys_[sha1]);
-    standbys_.erase(sha1);
-    if (auto s = sb->monitor->dismiss(2000); !s.ok()) {
-      log::warning("instance " + sha1 + ": ending its standby: " + s.error().message);
-    }
-    if (d_.cgroups != nullptr) (void)d_.cgroups->remove(sha1);
-  }
+  for (const auto& sha1 : sha1s) dismiss_standby(sha1);
 }
 
 Workspace Instances::workspace(const std::string& sha1) const {

@@ -85,6 +85,10 @@ class Instances final : public Folder {
   // Host veth names of the running instances and of the standbys (for the leftover sweep at
   // start).
   std::vector<std::string> running_host_interfaces();
+  // Daemon shutdown: every standby is dismissed (their network teardown queued), none is made
+  // any more. settled(): no network operation is under way.
+  void shutdown();
+  bool settled() const { return net_queues_.empty(); }
   // "none", "building", "ready" or "failed": the standby sandbox of `sha1` (SHOW's sandbox).
   std::string sandbox_of(const std::string& sha1) const;
 
@@ -205,6 +209,7 @@ class Instances final : public Folder {
   std::map<std::string, std::string> sandbox_failed_;         // by sha1: why
   std::set<std::string> dropping_;                            // DROP under way: no standby
   uint64_t generations_ = 0;  // of runs and standbys: their events carry it
+  bool shutting_down_ = false;
   // What a PREPARE asks of the instance it creates, checked.
   struct Wanted {
     std::string name;  // "" picks one from the word lists

@@ -165,7 +165,7 @@ run_variant() {
   expect_eq "$kind: upper_dir" "$ws/rw" "$(fw_inst_prop "$I" upper_dir)"
   # (Beside them, a standby's files: monitor.lock, console.log, pts, netns...)
   expect_eq "$kind: workspace dirs" "ro rw union work" \
-    "$(find "$ws" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort | tr '\n' ' ' | sed 's/ $//')"
+    "$(find "$ws" -mindepth 1 -maxdepth 1 -type d -name '[!.]*' -printf '%f\n' | sort | tr '\n' ' ' | sed 's/ $//')"
   expect_eq "$kind: two mounts in the workspace (ro, union)" 2 "$(fw_inst_workspace_mounts "$ws")"
   check "$kind: the firmware shows through the overlay" test -x "$ws/union/sbin/init"
   expect_eq "$kind: state ready" ready "$(fw_inst_prop "$I" state)"

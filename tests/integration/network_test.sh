@@ -116,8 +116,10 @@ run fwctl start "$a"
 expect_eq "START with a failing helper exits 1" 1 "$RC"
 expect_match "error names the helper and its message" "setting up the network: net helper '.*bad_hook create' failed \\(exit status 1\\): refusing create" "$ERR"
 expect_eq "state back to ready" "ready" "$(fwctl get_property instances "$a" state)"
-check "no monitor left" bash -c "! pgrep -f '^$FW_BUILD_DIR/firmwared/firmwared-monitor --name $a' >/dev/null"
-check "no netns pin left" test ! -e "$(fwctl get_property instances "$a" base_workspace)/netns"
+# (Its standby failed the same way: none stands by, none is left.)
+no_monitor_of_a() { ! pgrep -f "^$FW_BUILD_DIR/firmwared/firmwared-monitor --name $a " >/dev/null; }
+check "no monitor left" fw_inst_wait_for 5 no_monitor_of_a
+check "no netns pin left" fw_inst_wait_for 5 test ! -e "$(fwctl get_property instances "$a" base_workspace)/netns"
 
 # A helper that hangs (create, then its rollback clean: 10 s each, past START's 15 s): the
 # error names the step that did not finish, not PID 1.

@@ -294,6 +294,15 @@ fw_inst_leftover_pids() {
   done | tr '\n' ' ' | sed 's/ $//'
 }
 
+# The pids of the monitors whose command line matches the extended regex $1, the standbys
+# (named fw-standby: the pre-made sandboxes of ready instances) left out.
+fw_run_monitor_pids() {
+  local p
+  for p in $(pgrep -f -- "$1" || true); do
+    [[ "$(cat "/proc/$p/comm" 2>/dev/null)" == fw-standby ]] || echo "$p"
+  done
+}
+
 # The pids of this test's standby monitors (named fw-standby) and of their children.
 fw_inst_standby_pids() {
   local esc p

@@ -375,8 +375,8 @@ std::vector<RuleCase> rule_cases() {
                    "FIRST:BLOCKS, two whole numbers: FIRST a multiple of 65536 from 65536, BLOCKS "
                    "from 1, and FIRST + BLOCKS * 65536 at most 4294901760 (ids above are "
                    "reserved)"});
-  for (const char* key :
-       {"disable_apparmor", "dump_profile", "prevent_removal", "verbose_hook_scripts"}) {
+  for (const char* key : {"disable_apparmor", "dump_profile", "premade_sandbox", "prevent_removal",
+                          "verbose_hook_scripts"}) {
     cases.push_back({key, {"y", "n"}, {"", "maybe", "Y", "yes", "1", "n "}, "y or n"});
   }
   for (const char* key : {"apparmor_profile", "database_path", "mount_path", "net_hook",
