@@ -74,7 +74,7 @@ expect_eq "START from the new standby" "renamed-a started" "$OUT"
 P1=$(fw_inst_prop renamed-a init_pid)
 expect_eq "the new hostname inside" "renamed-a" "$(fw_inst_exec "$P1" hostname)"
 check "the new interface name inside" fw_inst_exec "$P1" cat /sys/class/net/eth7/ifindex
-expect_eq "one overlay on A's upper dir" 1 "$(overlays_on "$A_SHA1")"
+expect_eq "running: one overlay on A's upper dir" 1 "$(overlays_on "$A_SHA1")"
 run fwctl kill renamed-a
 expect_eq "KILL" "renamed-a killed" "$OUT"
 check "a fresh standby after the run" fw_inst_wait_for 10 sandbox_is renamed-a ready
@@ -99,7 +99,7 @@ check "C's too" fw_inst_wait_for 10 sandbox_is "$C" ready
 expect_eq "one veth per instance, nothing of the dead standbys" 2 "$(veths)"
 expect_eq "one netns pin per instance" 2 "$(netns_pins)"
 expect_eq "one cgroup per standby" 2 "$(cgroups)"
-expect_eq "one overlay on A's upper dir" 1 "$(overlays_on "$A_SHA1")"
+expect_eq "after the crash: one overlay on A's upper dir" 1 "$(overlays_on "$A_SHA1")"
 for i in renamed-a "$C"; do
   run fwctl start "$i"
   expect_eq "START $i after the crash" "$i started" "$OUT"
