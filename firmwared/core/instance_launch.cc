@@ -240,11 +240,13 @@ void Instances::standby_network(const std::string& sha1, uint64_t gen) {
   log::debug("instance " + sha1 + ": sandbox namespaces in " +
                  std::to_string(micros(sb.launched, sb.namespaces)) + " us",
              log::instance("", sha1));
+  sb.awaited = "the monitor did not report its sandbox";
   if (d_.network == nullptr) return sb.monitor->proceed();
   auto r = d_.catalogue.get_instance(sha1);
   if (!r.ok() || !*r) return dismiss_standby(sha1);
   const NetworkPlan plan = plan_for(**r, sb.monitor->monitor_pid());
   sb.net_plan = plan;
+  sb.awaited = "the network helper did not finish";
   net_enqueue(sha1, [this, sha1, gen, plan](std::function<void()> finish) {
     d_.network->setup(plan, [this, sha1, gen, finish](Status s) {
       // The standby, or the run that took it over.
@@ -252,6 +254,7 @@ void Instances::standby_network(const std::string& sha1, uint64_t gen) {
       auto rit = running_.find(sha1);
       if (sit != standbys_.end() && sit->second->generation == gen) {
         if (s.ok()) {
+          sit->second->awaited = "the monitor did not report its sandbox";
           sit->second->monitor->proceed();
         } else {
           // Undone by the setup itself; the monitor goes (its exit cleans up the rest).
@@ -261,6 +264,7 @@ void Instances::standby_network(const std::string& sha1, uint64_t gen) {
       } else if (rit != running_.end() && rit->second->generation == gen &&
                  rit->second->phase == Phase::kStarting) {
         if (s.ok()) {
+          rit->second->awaited = "the monitor did not report its sandbox";
           rit->second->monitor->proceed();
         } else {
           rit->second->start_error = s.error().wrap("setting up the network");
@@ -340,7 +344,7 @@ void Instances::take_standby(const std::string& sha1, Runtime* rt) {
   rt->outer_pts = sb->outer_pts;
   rt->from_standby = true;
   const bool ready = sb->state == SandboxState::kReady;
-  rt->awaited = ready ? "the monitor did not report PID 1" : "the standby sandbox was not made";
+  rt->awaited = ready ? "the monitor did not report PID 1" : sb->awaited;
   auto r = d_.catalogue.get_instance(sha1);
   Status recorded = !r.ok() ? Status(r.error())
                     : !*r   ? Status(make_error(ENOENT, "instance record vanished"))

@@ -390,7 +390,7 @@ void enter_root(const InitSpec& init, int pipe_fd, bool locked) {
   // which moved our root with it (pivot_root(2)): the instance's root is "/" now.
   InitSpec here = init;
   if (*go == 2) {
-    here.root = "/";
+    here.root.assign(1, '/');
     here.pivoted = true;
   }
   // A cgroup namespace rooted at the cgroup the monitor moved us into.

@@ -141,12 +141,16 @@ stop_daemon
 while read -r pid; do kill -KILL "$pid" 2>/dev/null || true; done <"$FW_TMP/hung_pids"
 start_daemon
 
-# 50 start/kill cycles: no veth left, network step timed.
+# 50 start/kill cycles: no veth left, network step timed. (Counted with the instance's
+# standby made: its veth is there before and after.)
+sandbox_ready() { [[ "$(fwctl get_property instances "$a" sandbox)" == ready ]]; }
+fw_inst_wait_for 10 sandbox_ready || true
 before=$(links_with_prefix)
 for i in $(seq 1 50); do
   fwctl start "$a" >/dev/null || { echo "start $i failed" >&2; break; }
   fwctl kill "$a" >/dev/null
 done
+fw_inst_wait_for 10 sandbox_ready || true
 for _ in $(seq 1 100); do [[ $(links_with_prefix) -le $before ]] && break; sleep 0.05; done
 expect_eq "no veth left after 50 start/kill cycles" "$before" "$(links_with_prefix)"
 fwctl drop instances "$a" >/dev/null

@@ -357,11 +357,22 @@ fw_inst_settled_fds() {
 }
 
 # fw_inst_expect_fds DESCRIPTION COUNT: the daemon's fd count comes back to COUNT within
-# 3 s (a client's session closes a little after the client exits).
+# 3 s (a client's session closes a little after the client exits), plus the three the daemon
+# holds for each standby of this test's instances (pidfd, status and control pipes).
 fw_inst_expect_fds() {
-  local want=$2
-  fw_inst_wait_for 3 test "$(fw_inst_daemon_fds)" -eq "$want" || true
-  expect_eq "$1: daemon fd count back to $want" "$want" "$(fw_inst_daemon_fds)"
+  fw_inst_wait_for 3 fw_inst_fds_are "$2" || true
+  local want=$(($2 + 3 * $(fw_inst_standby_count)))
+  expect_eq "$1: daemon fd count back to $2 (+3 per standby)" "$want" "$(fw_inst_daemon_fds)"
+}
+fw_inst_fds_are() { [[ "$(fw_inst_daemon_fds)" -eq $(($1 + 3 * $(fw_inst_standby_count))) ]]; }
+# This test's standby monitors (ready ones: named fw-standby).
+fw_inst_standby_count() {
+  local esc p n=0
+  esc=$(printf '%s' "$FW_TMP" | sed 's/[.[\*^$()+?{|]/\\&/g')
+  for p in $(pgrep -f -- "firmwared-monitor .*--workspace $esc/" || true); do
+    [[ "$(cat "/proc/$p/comm" 2>/dev/null)" == fw-standby ]] && n=$((n + 1))
+  done
+  echo "$n"
 }
 
 # Mounts at or below $1 (count).
