@@ -5,7 +5,8 @@
 # persistent socket connection (tests/lib/fwclient.py); then START making the whole sandbox
 # (premade_sandbox=n) with the real network step and with net_hook=/bin/true; against a
 # baseline measured in the same run: `unshare --fork --pid --mount --net --uts --ipc chroot
-# ROOTFS /bin/true` (namespaces + exec, no overlay, no veth, no console). Prints medians,
+# ROOTFS /bin/true` (namespaces + exec, no overlay, no veth, no console), one run timed
+# after each START (interleaved: on a shared machine the load drifts). Prints medians,
 # ratios, the daemon's per-step durations (debug log) and RESULT lines (bench/README.md).
 # Root only; builds the example firmware; cleans up everything.
 set -euo pipefail
@@ -49,24 +50,36 @@ standby_ready() {
   return 1
 }
 
-run_starts() {  # $1: wait for the standby (y|n); prints one latency (µs) per line
+unshare_once() { unshare --fork --pid --mount --net --uts --ipc chroot "$tmp/ex/rootfs" /bin/true; }
+
+# $1: wait for the standby (y|n); prints one latency (µs) per line. With $2 = FILE, one
+# baseline run (unshare) is timed after each START into FILE: on a shared machine the load
+# changes over a run, interleaving keeps the ratio honest.
+run_starts() {
   local i inst t0 t1
   inst=$(instance)
   for i in $(seq 1 "$N"); do
-    [[ $1 == y ]] && standby_ready "$inst"
+    if [[ $1 == y ]]; then standby_ready "$inst"; fi
     t0=$(now_us)
     "$FWCTL" start "$inst" >/dev/null
     t1=$(now_us)
     echo $((t1 - t0))
     "$FWCTL" kill "$inst" >/dev/null
+    if [[ -n ${2:-} ]]; then
+      t0=$(now_us)
+      unshare_once
+      t1=$(now_us)
+      echo $((t1 - t0)) >>"$2"
+    fi
   done
 }
 
 # START and KILL over one connection; the standby polled over it too (not timed).
-socket_starts() {
-  python3 - "$FIRMWARED_SOCKET_PATH" "$(instance)" "$N" <<'EOF'
-import json, socket, sys, time
-path, inst, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+socket_starts() {  # $1: FILE for the interleaved baselines, as run_starts
+  python3 - "$FIRMWARED_SOCKET_PATH" "$(instance)" "$N" "$tmp/ex/rootfs" "$1" <<'EOF'
+import json, socket, subprocess, sys, time
+path, inst, n, rootfs, basefile = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
+base = open(basefile, "a")
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.connect(path)
 f = s.makefile("rb")
@@ -91,6 +104,11 @@ for _ in range(n):
         sys.exit("bench: START: " + reply.get("message", ""))
     print((t1 - t0) // 1000)
     call("KILL", inst)
+    t0 = time.perf_counter_ns()
+    subprocess.run(["unshare", "--fork", "--pid", "--mount", "--net", "--uts", "--ipc", "chroot",
+                    rootfs, "/bin/true"], check=True)
+    t1 = time.perf_counter_ns()
+    print((t1 - t0) // 1000, file=base)
 EOF
 }
 
@@ -121,8 +139,10 @@ standby_cost() {
 start_daemon
 "$FWCTL" prepare instances "$tmp/ex/rootfs" >/dev/null
 read -r idle_procs idle_rss idle_pss idle_fds < <(standby_cost)
-standby_fwctl=$(run_starts y | median)
-standby_socket=$(socket_starts | median)
+standby_fwctl=$(run_starts y "$tmp/base.fwctl" | median)
+standby_socket=$(socket_starts "$tmp/base.socket" | median)
+base_fwctl=$(median <"$tmp/base.fwctl")
+base_socket=$(median <"$tmp/base.socket")
 stop_daemon
 # The daemon's debug log: each START's critical path, the exec after RUN, the sandbox steps.
 log_median() { sed -n "s/$1/\\1/p" "$tmp/log" | median; }
@@ -143,12 +163,7 @@ FIRMWARED_PREMADE_SANDBOX=n FIRMWARED_NET_HOOK=/bin/true start_daemon
 without_net=$(run_starts n | median)
 stop_daemon
 
-base=$(for i in $(seq 1 "$N"); do
-  t0=$(now_us)
-  unshare --fork --pid --mount --net --uts --ipc chroot "$tmp/ex/rootfs" /bin/true
-  t1=$(now_us)
-  echo $((t1 - t0))
-done | median)
+base=$(cat "$tmp/base.fwctl" "$tmp/base.socket" | median)
 # fwctl's own start-up is part of every START through it: measure it alone too.
 client=$(for i in $(seq 1 "$N"); do t0=$(now_us); "$FWCTL" --version >/dev/null; t1=$(now_us); echo $((t1 - t0)); done | median)
 
@@ -158,9 +173,11 @@ printf '  from a standby, through fwctl           %8.2f ms\n' "$(ms "$standby_fw
 printf '  whole sandbox, overlay + veth (net_hook)%8.2f ms\n' "$(ms "$with_net")"
 printf '  whole sandbox, no network step          %8.2f ms\n' "$(ms "$without_net")"
 printf '  fwctl process alone                     %8.2f ms\n' "$(ms "$client")"
-printf '  baseline: unshare+chroot /bin/true      %8.2f ms\n' "$(ms "$base")"
-printf '  ratio from a standby (socket) / baseline%8.2f\n' "$(ratio "$standby_socket" "$base")"
-printf '  ratio from a standby (fwctl) / baseline %8.2f\n' "$(ratio "$standby_fwctl" "$base")"
+printf '  baseline: unshare+chroot /bin/true      %8.2f ms (interleaved with the STARTs above)\n' "$(ms "$base")"
+printf '  ratio from a standby (socket) / baseline%8.2f (baseline interleaved: %.2f ms)\n' \
+  "$(ratio "$standby_socket" "$base_socket")" "$(ms "$base_socket")"
+printf '  ratio from a standby (fwctl) / baseline %8.2f (baseline interleaved: %.2f ms)\n' \
+  "$(ratio "$standby_fwctl" "$base_fwctl")" "$(ms "$base_fwctl")"
 printf 'One standby while idle (%d process(es): monitor%s)\n' "$idle_procs" \
   "$([[ $idle_procs -gt 1 ]] && echo ' + waiting PID 1 (userns)')"
 printf '  RSS %d KiB, PSS %d KiB, %d open fds\n' "$idle_rss" "$idle_pss" "$idle_fds"
@@ -176,14 +193,14 @@ printf '  network step (whole-sandbox START)      %8.2f ms\n' "$(ms "$net_step")
 
 # RESULT<TAB>key<TAB>what<TAB>value<TAB>unit<TAB>baseline-what<TAB>baseline-value<TAB>target
 baseline_what="unshare --fork --pid --mount --net --uts --ipc chroot ROOT /bin/true"
-result() {
+result() {  # KEY WHAT VALUE BASELINE TARGET
   printf 'RESULT\t%s\t%s\t%.2f\t%s\t%s\t%s\t%s\n' "$1" "$2" "$(ms "$3")" ms "$baseline_what" \
-    "$(printf '%.2f' "$(ms "$base")")" "$4"
+    "$(printf '%.2f' "$(ms "$4")")" "$5"
 }
-result start.socket "START over the socket, from a standby (median)" "$standby_socket" "<=0.5"
-result start.fwctl "START through fwctl, from a standby (median)" "$standby_fwctl" "<=1"
-result start.whole "START through fwctl, whole sandbox (premade_sandbox=n, median)" "$with_net" -
-result start.nonet "START through fwctl, whole sandbox, no network step (median)" "$without_net" -
+result start.socket "START over the socket, from a standby (median)" "$standby_socket" "$base_socket" "<=0.5"
+result start.fwctl "START through fwctl, from a standby (median)" "$standby_fwctl" "$base_fwctl" "<=1"
+result start.whole "START through fwctl, whole sandbox (premade_sandbox=n, median)" "$with_net" "$base" -
+result start.nonet "START through fwctl, whole sandbox, no network step (median)" "$without_net" "$base" -
 printf 'RESULT\tstandby.rss\tone idle standby, RSS (monitor + userns PID 1)\t%d\tKiB\t-\t-\t-\n' "$idle_rss"
 printf 'RESULT\tstandby.pss\tone idle standby, PSS (monitor + userns PID 1)\t%d\tKiB\t-\t-\t-\n' "$idle_pss"
 printf 'RESULT\tstandby.fds\tone idle standby, open fds (monitor + userns PID 1)\t%d\tfds\t-\t-\t-\n' "$idle_fds"

@@ -297,9 +297,13 @@ fw_inst_leftover_pids() {
 # The pids of the monitors whose command line matches the extended regex $1, the standbys
 # (named fw-standby: the pre-made sandboxes of ready instances) left out.
 fw_run_monitor_pids() {
-  local p
+  local p pp
   for p in $(pgrep -f -- "$1" || true); do
-    [[ "$(cat "/proc/$p/comm" 2>/dev/null)" == fw-standby ]] || echo "$p"
+    [[ "$(cat "/proc/$p/comm" 2>/dev/null)" == fw-standby ]] && continue
+    # (In userns mode a standby holds PID 1 waiting: a copy of the monitor, its child.)
+    pp=$(awk '{print $4}' "/proc/$p/stat" 2>/dev/null || true)
+    [[ -n "$pp" && "$(cat "/proc/$pp/comm" 2>/dev/null)" == fw-standby ]] && continue
+    echo "$p"
   done
 }
 
