@@ -2,7 +2,8 @@
 # bench/start_bench.sh [N]: START latency (START sent → PID 1 exec'd, reply received) of an
 # instance whose pre-made sandbox stands by (premade_sandbox=y, the default: each START is
 # timed once the standby of the previous run is ready), through fwctl and over one
-# persistent socket connection (tests/lib/fwclient.py); then START making the whole sandbox
+# persistent socket connection (a Python client of the protocol, as tests/lib/fwclient.py);
+# then START making the whole sandbox
 # (premade_sandbox=n) with the real network step and with net_hook=/bin/true; against a
 # baseline measured in the same run: `unshare --fork --pid --mount --net --uts --ipc chroot
 # ROOTFS /bin/true` (namespaces + exec, no overlay, no veth, no console), one run timed
