@@ -377,6 +377,9 @@ void enter_root(const InitSpec& init, int pipe_fd, bool locked) {
 [[noreturn]] void run_userns_init(const InitSpec& init, int64_t time_offset, int ready_fd,
                                   int go_fd, int exec_fd) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  // Out of the daemon's working directory (a host path): a standby's pivot then moves us to
+  // the instance's root, and nothing of ours keeps its detached old root busy.
+  if (::chdir("/") != 0) ::_exit(127);
   char status = 0;
   // A time namespace for our children, whose offsets the monitor writes; we enter it below.
   if (time_offset != 0 && ::unshare(CLONE_NEWTIME) != 0) status = static_cast<char>(errno);
