@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/mount.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -417,8 +418,10 @@ void enter_root(const InitSpec& init, int pipe_fd, bool locked) {
     child_fail(exec_fd, errno_error("becoming the instance's root group"));
   if (::setresuid(0, 0, 0) != 0) child_fail(exec_fd, errno_error("becoming the instance's root"));
   // A change of credentials clears the parent-death signal (prctl(2)): set it again, so
-  // that PID 1, and with it the instance, dies with its monitor.
+  // that PID 1, and with it the instance, dies with its monitor. A monitor that died in
+  // between sent nothing: its end of the exec pipe is closed then (POLLERR on ours).
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (pollfd p{exec_fd, 0, 0}; ::poll(&p, 1, 0) == 1 && (p.revents & POLLERR) != 0) ::_exit(0);
   enter_root(here, exec_fd, true);
   if (auto s = mount_cgroups(here.cgroups); !s.ok()) child_fail(exec_fd, s.error());
   // The console the monitor bound at /dev/console after we were made (a pty of the
