@@ -394,6 +394,15 @@ Status MonitorLauncher::kill_orphan(const std::string& workspace,
     }
   }
   FW_TRY(sys::wait_monitor_lock_free(workspace, kOrphanTimeoutMs));
+  // Its lock goes when its files are closed, before its mount namespace (holding the
+  // overlay) is released: wait for the whole exit.
+  if (monitor.ok()) {
+    pollfd p{monitor->get(), POLLIN, 0};
+    if (::poll(&p, 1, kOrphanTimeoutMs) != 1) {
+      return make_error(ETIMEDOUT, "monitor " + std::to_string(state.monitor_pid) + " of '" +
+                                       workspace + "' survived SIGKILL");
+    }
+  }
   // PID 1's exit completes after every process of its namespace is gone, and after its
   // mount namespace (holding the overlay) is released: only then is the upper dir free.
   for (const Fd& fd : children) {

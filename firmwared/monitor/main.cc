@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "firmwared/base/defer.h"
 #include "firmwared/base/fd.h"
 #include "firmwared/monitor/console.h"
 #include "firmwared/monitor/launch.h"
@@ -150,6 +151,14 @@ int run(const fw::monitor::Options& o) {
   if (!confinement.ok()) return fail(confinement.error().wrap("preparing the confinement"));
   fw::monitor::InitSpec init{o.root, o.cmdline, console->inner_slave(), &*confinement, o.cgroups,
                              {},     false};
+  // Leaving before PID 1 runs (an error, a dismissed standby): back to the host's mount
+  // namespace before exiting, after the sandbox (a waiting PID 1 of user-namespace mode) is
+  // gone, so that our copy of the instance's mounts is released before our lock is (the
+  // kernel closes our files first when we exit): a daemon that finds the lock free may mount
+  // the overlay again at once, never beside our copy of it.
+  DEFER {
+    if (host_mnt) (void)::setns(host_mnt.get(), CLONE_NEWNS);
+  };
   auto sandbox = fw::monitor::enter_namespaces(o.name, o.userns_base, o.time_offset, init);
   if (!sandbox.ok()) return fail(sandbox.error());
   say(wire::ns_ready_line());
