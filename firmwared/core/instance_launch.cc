@@ -217,7 +217,6 @@ void Instances::build_standby(const std::string& sha1) {
     if (!dirs.ok()) return failed(dirs.error().wrap("its cgroup"));
     spec.cgroups = std::move(*dirs);
   }
-  FW_FAULT_POINT("standby.cgroup_made");
   const uint64_t gen = ++generations_;
   auto mon = d_.launcher.launch(spec, events_for(sha1, gen));
   if (!mon.ok()) {
