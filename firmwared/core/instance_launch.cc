@@ -264,6 +264,7 @@ void Instances::standby_network(const std::string& sha1, uint64_t gen) {
                  rit->second->phase == Phase::kStarting) {
         if (s.ok()) {
           rit->second->awaited = "the monitor did not report its sandbox";
+          FW_FAULT_POINT("start.network_ready");
           rit->second->monitor->proceed();
         } else {
           rit->second->start_error = s.error().wrap("setting up the network");
@@ -364,6 +365,7 @@ void Instances::take_standby(const std::string& sha1, Runtime* rt) {
     return;
   }
   FW_FAULT_POINT("start.intent_recorded");
+  FW_FAULT_POINT("start.monitor_spawned");  // (the standby's monitor, spawned ahead)
   const uint64_t gen = rt->generation;
   d_.timers.after(kStartTimeoutMs, [this, sha1, gen]() {
     auto it2 = running_.find(sha1);
@@ -377,6 +379,7 @@ void Instances::take_standby(const std::string& sha1, Runtime* rt) {
     it2->second->monitor->kill_monitor();
   });
   if (ready) {
+    FW_FAULT_POINT("start.network_ready");  // (made with the standby)
     rt->run_sent = std::chrono::steady_clock::now();
     rt->monitor->run();
   }
