@@ -115,6 +115,8 @@ int serve(const fw::config::Config& config, event_base* base) {
     network.sweep_filters({keep.begin(), keep.end()});
   }
 
+  server.on_shutdown([&instances]() { instances.shutdown(); },
+                     [&instances]() { return instances.settled(); });
   fw::core::Snapshots snapshots(*catalogue, events, instances);
   const std::map<std::string, fw::core::Folder*> folders = {
       {"firmwares", &firmwares}, {"instances", &instances}, {"snapshots", &snapshots}};

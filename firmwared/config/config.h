@@ -125,6 +125,8 @@ class Config {
     return value("post_prepare_instance_hook");
   }
   bool prevent_removal() const { return flag("prevent_removal"); }
+  // Whether ready instances keep a pre-made sandbox (a standby monitor) for their START.
+  bool premade_sandbox() const { return flag("premade_sandbox"); }
   const std::string& repository_path() const { return value("repository_path"); }
   const std::string& resources_dir() const { return value("resources_dir"); }
   const std::string& socket_path() const { return value("socket_path"); }

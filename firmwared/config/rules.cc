@@ -53,6 +53,9 @@ constexpr std::array kKeys = {
             "helper program that creates and configures the instances' network interfaces"},
     KeySpec{"post_prepare_instance_hook", Rule::kOptionalPath, "",
             "program run after an instance is prepared; empty: none"},
+    KeySpec{"premade_sandbox", Rule::kBool, "y",
+            "y: a ready instance keeps a sandbox made ahead of its START (monitor, namespaces, "
+            "network, /dev); n: START makes it"},
     KeySpec{"prevent_removal", Rule::kBool, "n",
             "y: keep an instance's workspace (its overlay diff) when it is dropped"},
     KeySpec{"repository_path", Rule::kPath, "/var/lib/firmwared/firmwares",

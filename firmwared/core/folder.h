@@ -36,6 +36,7 @@ struct PropertyValue {
 };
 
 using PrepareDone = std::function<void(Result<EntitySummary>)>;
+using DropDone = std::function<void(Result<EntitySummary>)>;
 
 // PREPARE's optional words after FOLDER and SOURCE (docs/protocol.md): `name=NAME` and
 // `label=KEY=VALUE` (repeatable). Only instances take them.
@@ -88,6 +89,8 @@ class Folder {
   // `name` or `name[]`; returns the property name as stored.
   virtual Result<std::string> add_property(const std::string& name) = 0;
   virtual Result<EntitySummary> drop(const std::string& id) = 0;
+  // DROP as the server runs it: folders that must wait for something first answer later.
+  virtual void drop_then(const std::string& id, DropDone done) { done(drop(id)); }
 };
 
 }  // namespace fw::core

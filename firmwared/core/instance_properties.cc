@@ -56,7 +56,8 @@ const std::vector<std::string>& builtin_names() {
                                                  "cpu_weight",
                                                  "exit_reason",
                                                  "binds[]",
-                                                 "labels[]"};
+                                                 "labels[]",
+                                                 "sandbox"};
   return names;
 }
 
@@ -214,7 +215,9 @@ std::vector<PropertyValue> Instances::builtin_values(const catalogue::InstanceRe
       {"exit_reason", r.exit_reason},
       {"binds[]", binds},
       // Label keys and values need no quoting (labels.h): plain words.
-      {"labels[]", join(label_list(r.labels), " ")}};
+      {"labels[]", join(label_list(r.labels), " ")},
+      // The standby sandbox of the next START: none, building, ready or failed.
+      {"sandbox", sandbox_of(r.sha1)}};
 }
 
 Result<std::vector<PropertyValue>> Instances::show(const std::string& id) {
@@ -282,7 +285,13 @@ Status Instances::set_property(const std::string& id, const std::string& prop,
     return make_error(E2BIG, "value of property " + quote(ref.name) + " is larger than " +
                                  std::to_string(kMaxPropertyValueBytes) + " bytes");
   }
+  // Whatever shapes the instance's sandbox (anything but its labels and custom properties):
+  // its standby, made from the old values, is made again.
+  bool shapes_sandbox = ref.name != "labels";
   auto emit = [&]() {
+    if (shapes_sandbox && state_of(r.sha1) == "ready") {
+      rebuild_standby(r.sha1);
+    }
     d_.events.emit(
         "PROPERTY_SET",
         {{"folder", std::string(kFolder)}, {"sha1", r.sha1}, {"name", r.name}, {"property", prop}});
@@ -336,6 +345,7 @@ Status Instances::set_property(const std::string& id, const std::string& prop,
     }
   }
   FW_TRY(custom_.set_named(r.sha1, ref, value));
+  shapes_sandbox = false;
   return emit();
 }
 

@@ -65,6 +65,10 @@ Status Instances::restore() {
   FW_TRY(trash_.purge_all());
   reconcile(kept);
   sweep_cgroups();
+  // Once the loop runs (after the leftover sweeps): the standbys of the ready instances.
+  for (const auto& r : kept) {
+    if (running_.count(r.sha1) == 0) schedule_standby(r.sha1);
+  }
   log::info("restored " + std::to_string(all.size()) + " instance(s), " + std::to_string(adopted) +
             " running");
   return {};
@@ -119,7 +123,8 @@ bool Instances::restore_one(catalogue::InstanceRecord& r) {
       return true;
     }
     log::notice("instance " + r.name + ": killing monitor " + std::to_string(lock->monitor_pid) +
-                    ", left without an owner by an interrupted START",
+                    (r.state == "ready" ? ", the standby sandbox of a previous daemon"
+                                        : ", left without an owner by an interrupted START"),
                 log::instance(r.name, r.sha1));
     if (auto s = d_.launcher.kill_orphan(ws.dir(), *lock); !s.ok()) {
       log::error("instance " + r.name + ": " + s.error().message +
@@ -169,9 +174,12 @@ bool Instances::restore_one(catalogue::InstanceRecord& r) {
 bool Instances::adopt_monitor(catalogue::InstanceRecord& r, int64_t monitor_pid,
                               uint64_t start_time, int64_t init_pid) {
   const Workspace ws = workspace(r.sha1);
-  auto mon = d_.launcher.adopt(monitor_pid, start_time, init_pid, ws.dir(), events_for(r.sha1));
+  const uint64_t gen = ++generations_;
+  auto mon =
+      d_.launcher.adopt(monitor_pid, start_time, init_pid, ws.dir(), events_for(r.sha1, gen));
   if (!mon.ok()) return false;
   auto rt = std::make_unique<Runtime>();
+  rt->generation = gen;
   rt->phase = Phase::kStarted;
   rt->monitor = std::move(*mon);
   // The console's ptys, as the monitor recorded them (for CONSOLE and SHOW).

@@ -45,7 +45,16 @@ Instances::Instances(InstancesDeps deps)
       rng_(std::random_device{}()),
       trash_(deps.config.mount_path() + "/trash", deps.mounter, deps.executor) {}
 
-Instances::~Instances() = default;
+Instances::~Instances() { shutdown(); }
+
+void Instances::shutdown() {
+  // The standbys go (nothing a restart needs is in them); their network is given back while
+  // the loop drains (a crash leaves it to the next start's reconcile).
+  shutting_down_ = true;
+  std::vector<std::string> sha1s;
+  for (const auto& [sha1, sb] : standbys_) sha1s.push_back(sha1);
+  for (const auto& sha1 : sha1s) dismiss_standby(sha1);
+}
 
 Workspace Instances::workspace(const std::string& sha1) const {
   return Workspace(d_.config.mount_path() + "/instances/" + sha1);
@@ -123,6 +132,10 @@ Result<Instances::WorkspaceMounts> Instances::mount_workspace(const catalogue::I
 Result<Instances::WorkspaceUnmounted> Instances::unmount_workspace(
     const catalogue::InstanceRecord& r) {
   const Workspace ws = workspace(r.sha1);
+  // The standby's view of the overlay goes first (never two superblocks on one upper dir);
+  // the next one is made from what the caller leaves, once it is done.
+  dismiss_standby(r.sha1);
+  schedule_standby(r.sha1);
   WorkspaceUnmounted u;
   FW_TRY(d_.mounter.unmount(ws.merged()));
   u.merged.emplace([this, r] { put_back(r.name, mount_overlay_of(r)); });
@@ -171,7 +184,12 @@ Result<Instances::Wanted> Instances::check_wanted(const PrepareOptions& options)
 
 void Instances::prepare_with(const sys::ClientCredentials& client, const std::string& source,
                              const std::optional<std::string>& cwd, const PrepareOptions& options,
-                             PrepareDone done) {
+                             PrepareDone done_in) {
+  // The new instance's standby is made once the reply is out: PREPARE does not wait for it.
+  PrepareDone done = [this, done_in](Result<EntitySummary> res) {
+    if (res.ok()) schedule_standby(res->sha1);
+    done_in(std::move(res));
+  };
   auto checked = check_wanted(options);
   if (!checked.ok()) return done(checked.error().wrap("preparing an instance"));
   const Wanted wanted = std::move(*checked);
@@ -266,413 +284,6 @@ Result<EntitySummary> Instances::create(const catalogue::FirmwareRecord& fw,
   d_.events.emit("PREPARED",
                  {{"folder", std::string(kFolder)}, {"sha1", r.sha1}, {"name", r.name}});
   return EntitySummary{r.sha1, r.name, false, ""};
-}
-
-MonitorEvents Instances::events_for(const std::string& sha1) {
-  MonitorEvents ev;
-  ev.on_ptys = [this, sha1](const std::string& inner, const std::string& outer) {
-    if (auto it = running_.find(sha1); it != running_.end()) {
-      it->second->inner_pts = inner;
-      it->second->outer_pts = outer;
-    }
-  };
-  ev.on_namespaces_ready = [this, sha1]() {
-    auto it = running_.find(sha1);
-    if (it == running_.end() || it->second->phase != Phase::kStarting) return;
-    if (d_.network == nullptr) {
-      it->second->awaited = "the monitor did not report PID 1";
-      return it->second->monitor->proceed();
-    }
-    auto r = d_.catalogue.get_instance(sha1);
-    if (!r.ok() || !*r) return it->second->monitor->kill_monitor();
-    const NetworkPlan plan = plan_for(**r, it->second->monitor->monitor_pid());
-    const uint64_t gen = it->second->generation;
-    it->second->net_plan = plan;
-    it->second->awaited = "the network helper did not finish";
-    // Between unshare and pivot_root, while the monitor waits.
-    net_enqueue(sha1, [this, sha1, gen, plan](std::function<void()> finish) {
-      d_.network->setup(plan, [this, sha1, gen, finish](Status s) {
-        auto it2 = running_.find(sha1);
-        if (it2 != running_.end() && it2->second->generation == gen &&
-            it2->second->phase == Phase::kStarting) {
-          if (s.ok()) {
-            it2->second->awaited = "the monitor did not report PID 1";
-            FW_FAULT_POINT("start.network_ready");
-            it2->second->monitor->proceed();
-          } else {
-            it2->second->start_error = s.error().wrap("setting up the network");
-            it2->second->monitor->kill_monitor();
-          }
-        }
-        finish();
-      });
-    });
-  };
-  ev.on_started = [this, sha1](int64_t pid) { on_started(sha1, pid); };
-  ev.on_oom = [this, sha1](uint64_t kills) {
-    auto r = d_.catalogue.get_instance(sha1);
-    const std::string name = r.ok() && *r ? (*r)->name : sha1;
-    log::warning("instance " + name + ": the OOM killer killed a process in it (" +
-                     std::to_string(kills) + " this run)",
-                 log::instance(name == sha1 ? "" : name, sha1));
-    d_.events.emit("OOM", {{"folder", std::string(kFolder)},
-                           {"sha1", sha1},
-                           {"name", name},
-                           {"oom_kills", EventValue(static_cast<int64_t>(kills))}});
-  };
-  ev.on_failed = [this, sha1](const Error& e) {
-    // The first cause wins: a KILL, a timeout or a network failure recorded before the
-    // monitor died explains its death better than "the monitor died".
-    if (auto it = running_.find(sha1); it != running_.end() && !it->second->start_error) {
-      it->second->start_error = e;
-    }
-  };
-  ev.on_exited = [this, sha1](std::optional<int> status) { on_exited(sha1, status); };
-  return ev;
-}
-
-void Instances::start(const std::string& id, StartDone done) {
-  auto r = find(id);
-  if (!r.ok()) return done(r.error());
-  if (auto it = running_.find(r->sha1); it != running_.end()) {
-    return done(make_error(
-        EBUSY, "instance " + r->name + " is " + phase_name(it->second->phase) + ", not ready"));
-  }
-  // Again now: a host path may have changed since it was set (the monitor then opens it
-  // without following symlinks, so a change after this check fails the START too).
-  if (std::vector<std::string> binds = r->binds; !binds.empty()) {
-    if (auto s = check_binds(binds, bind_policy(d_.config)); !s.ok()) {
-      return done(s.error().wrap("starting instance " + r->name));
-    }
-  }
-  // The previous run's exit status no longer describes the instance: a START that fails
-  // leaves it empty (unknown) rather than showing a status of the run before.
-  if (r->exit_status || !r->exit_reason.empty()) {
-    r->exit_status.reset();
-    r->exit_reason.clear();
-    if (auto s = d_.catalogue.put_instance(*r); !s.ok()) {
-      return done(s.error().wrap("starting instance " + r->name + ": resetting exit_status"));
-    }
-  }
-  auto rt = std::make_unique<Runtime>();
-  rt->phase = Phase::kStarting;
-  static uint64_t generations = 0;
-  rt->generation = ++generations;
-  rt->start_waiters.push_back(std::move(done));
-  Runtime* raw = rt.get();
-  running_[r->sha1] = std::move(rt);
-  const catalogue::InstanceRecord rec = *r;
-  const uint64_t gen = raw->generation;
-  // After the previous run's network teardown, if one is still going.
-  net_enqueue(rec.sha1, [this, rec, gen](std::function<void()> finish) {
-    auto it = running_.find(rec.sha1);
-    if (it != running_.end() && it->second->generation == gen) launch(rec, it->second.get());
-    finish();
-  });
-}
-
-void Instances::launch(const catalogue::InstanceRecord& r, Runtime* raw) {
-  if (raw->phase != Phase::kStarting) {  // killed while waiting for the teardown
-    auto rt = std::move(running_[r.sha1]);
-    running_.erase(r.sha1);
-    for (auto& w : rt->start_waiters) {
-      w(make_error(ECANCELED, "starting instance " + r.name + ": START interrupted by KILL"));
-    }
-    for (auto& w : rt->kill_waiters)
-      w(KillResult{r.sha1, r.name, r.exit_status, "killed", "SIGKILL"});
-    return;
-  }
-  catalogue::InstanceRecord rec = r;
-  if (userns_effective(rec) && rec.uid_base == 0) {
-    // Made before user namespaces existed, or AppArmor went away: give it its id range and
-    // remount its overlay for it.
-    if (auto s = set_userns(rec, rec.userns); !s.ok()) {
-      auto waiters = std::move(raw->start_waiters);
-      running_.erase(r.sha1);
-      for (auto& w : waiters) w(s.error().wrap("starting instance " + r.name));
-      return;
-    }
-  }
-  // A fresh writable root for every run: a firmware that remounted / read-only at shutdown
-  // (busybox's umount -a -r, sysvinit's umountroot) made the overlay's superblock, which the
-  // host's union mount shares, read-only. Only a new superblock undoes that.
-  const Workspace ws = workspace(r.sha1);
-  if (auto ro = d_.mounter.is_read_only(ws.merged()); ro.ok() && *ro) {
-    log::notice("instance " + r.name + ": its root was left read-only by its last run, remounting",
-                log::instance(r.name, r.sha1));
-    if (Status s = remount_workspace(rec, rec); !s.ok()) {
-      auto waiters = std::move(raw->start_waiters);
-      running_.erase(r.sha1);
-      for (auto& w : waiters)
-        w(s.error().wrap("starting instance " + r.name + ": remounting its root"));
-      return;
-    }
-  }
-  LaunchSpec spec{r.name, r.sha1, ws.merged(), ws.dir(), r.cmdline};
-  if (d_.profiles != nullptr && d_.profiles->enabled()) {
-    spec.apparmor_profile = d_.profiles->profile_name(r.sha1);
-  }
-  spec.uid_base = userns_effective(rec) ? rec.uid_base : 0;
-  spec.time_offset = rec.time_offset;
-  spec.binds = rec.binds;
-  spec.console_log_max = d_.config.console_log_max();
-  // Its cgroup before any namespace: PID 1 enters it before it makes its cgroup namespace.
-  if (d_.cgroups != nullptr) {
-    auto dirs = d_.cgroups->create(r.sha1, limits_of(rec), spec.uid_base);
-    if (!dirs.ok()) {
-      auto waiters = std::move(raw->start_waiters);
-      running_.erase(r.sha1);
-      for (auto& w : waiters) w(dirs.error().wrap("starting instance " + r.name + ": its cgroup"));
-      return;
-    }
-    spec.cgroups = std::move(*dirs);
-  }
-  if (spec.uid_base == 0 && spec.apparmor_profile.empty()) {
-    log::warning("instance " + r.name +
-                     " starts privileged (userns=n) without AppArmor: its root can reach host root",
-                 log::instance(r.name, r.sha1));
-  }
-  const catalogue::InstanceRecord settled = rec;
-  // The intent first: a daemon that dies from here on finds the instance
-  // "starting" and settles it with the monitor's lock.
-  rec.state = "starting";
-  rec.monitor_pid = 0;
-  rec.monitor_start_time = 0;
-  rec.init_pid = 0;
-  Status recorded = d_.catalogue.put_instance(rec);
-  FW_FAULT_POINT("start.intent_recorded");
-  auto mon = recorded.ok() ? d_.launcher.launch(spec, events_for(r.sha1))
-                           : Result<std::unique_ptr<RunningMonitor>>(recorded.error());
-  if (!mon.ok()) {
-    if (recorded.ok()) (void)d_.catalogue.put_instance(settled);
-    if (d_.cgroups != nullptr) (void)d_.cgroups->remove(r.sha1);
-    auto waiters = std::move(raw->start_waiters);
-    running_.erase(r.sha1);
-    for (auto& w : waiters) w(mon.error().wrap("starting instance " + r.name));
-    return;
-  }
-  raw->monitor = std::move(*mon);
-  rec.monitor_pid = raw->monitor->monitor_pid();
-  rec.monitor_start_time = raw->monitor->monitor_start_time();
-  if (auto s = d_.catalogue.put_instance(rec); !s.ok()) {
-    log::warning("instance " + r.name + ": recording its monitor: " + s.error().message +
-                 ", ignoring");  // its lock identifies it as well
-  }
-  FW_FAULT_POINT("start.monitor_spawned");
-  const std::string sha1 = r.sha1;
-  const uint64_t gen = raw->generation;
-  d_.timers.after(kStartTimeoutMs, [this, sha1, gen]() {
-    auto it = running_.find(sha1);
-    if (it == running_.end() || it->second->generation != gen ||
-        it->second->phase != Phase::kStarting) {
-      return;
-    }
-    it->second->start_error =
-        make_error(ETIMEDOUT, "PID 1 was not started: " + it->second->awaited + " within " +
-                                  std::to_string(kStartTimeoutMs / 1000) + " s");
-    it->second->monitor->kill_monitor();
-  });
-}
-
-void Instances::net_enqueue(const std::string& sha1, NetOp op) {
-  auto& q = net_queues_[sha1];
-  q.push_back(std::move(op));
-  if (q.size() == 1) net_next(sha1);
-}
-
-void Instances::net_next(const std::string& sha1) {
-  auto it = net_queues_.find(sha1);
-  if (it == net_queues_.end() || it->second.empty()) return;
-  NetOp op = it->second.front();
-  auto finished = std::make_shared<bool>(false);
-  op([this, sha1, finished]() {
-    if (*finished) return;
-    *finished = true;
-    auto q = net_queues_.find(sha1);
-    if (q == net_queues_.end()) return;
-    q->second.pop_front();
-    if (q->second.empty()) {
-      net_queues_.erase(q);
-    } else {
-      net_next(sha1);
-    }
-  });
-}
-
-NetworkPlan Instances::plan_for(const catalogue::InstanceRecord& r, int64_t monitor_pid) const {
-  const std::string net = d_.config.net_first_two_bytes() + std::to_string(r.id);
-  NetworkPlan p;
-  p.instance = r.name;
-  p.workspace = workspace(r.sha1).dir();
-  p.monitor_pid = monitor_pid;
-  p.host_if = d_.config.host_interface_prefix() + std::to_string(r.id);
-  p.inner_if = r.interface;
-  p.host_addr = net + ".254/24";
-  p.inner_addr = net + ".1/24";
-  p.stolen = r.stolen_interface;
-  p.host_access = effective_host_access(r, d_.config);
-  p.filter_table = host_access_table(d_.config.host_interface_prefix(),
-                                     sys::daemon_owner_id(d_.config.mount_path()));
-  return p;
-}
-
-std::vector<std::string> Instances::running_host_interfaces() {
-  std::vector<std::string> out;
-  for (const auto& [sha1, rt] : running_) {
-    auto r = d_.catalogue.get_instance(sha1);
-    if (r.ok() && *r) out.push_back(d_.config.host_interface_prefix() + std::to_string((*r)->id));
-  }
-  return out;
-}
-
-void Instances::on_started(const std::string& sha1, int64_t init_pid) {
-  auto it = running_.find(sha1);
-  if (it == running_.end()) return;
-  Runtime& rt = *it->second;
-  if (rt.phase != Phase::kStarting) return;  // a KILL came first; on_exited will settle it
-  auto r = d_.catalogue.get_instance(sha1);
-  if (!r.ok() || !*r) {
-    rt.start_error = make_error(EIO, "instance record vanished during START");
-    rt.monitor->kill_monitor();
-    return;
-  }
-  auto rec = **r;
-  rec.state = "started";
-  rec.monitor_pid = rt.monitor->monitor_pid();
-  rec.monitor_start_time = rt.monitor->monitor_start_time();
-  rec.init_pid = init_pid;
-  rec.exit_status.reset();
-  FW_FAULT_POINT("start.pid1_started");
-  if (auto s = d_.catalogue.put_instance(rec); !s.ok()) {
-    rt.start_error = s.error().wrap("recording the start of " + rec.name);
-    rt.monitor->kill_monitor();
-    return;
-  }
-  rt.phase = Phase::kStarted;
-  log::info("instance " + rec.name + " started, PID 1 is host pid " + std::to_string(init_pid),
-            log::instance(rec.name, sha1) + log::firmware("", rec.firmware_sha1));
-  d_.events.emit("STARTED", {{"folder", std::string(kFolder)},
-                             {"sha1", sha1},
-                             {"name", rec.name},
-                             {"init_pid", init_pid}});
-  auto waiters = std::move(rt.start_waiters);
-  for (auto& w : waiters) w(EntitySummary{sha1, rec.name, true, ""});
-}
-
-namespace {
-
-// Why a run ended, from how it was asked to end and PID 1's status (128 + signal when a
-// signal killed it). The kernel ends PID 1 of a PID namespace by SIGHUP when something in it
-// calls reboot(2) to restart, by SIGINT to halt or power off (pid_namespaces(7)).
-std::string exit_reason(Ending ending, bool stop_timed_out, std::optional<int> status) {
-  if (ending == Ending::kKill) return "killed";
-  if (ending == Ending::kStop) return stop_timed_out ? "stop-timeout" : "stopped";
-  if (!status) return "";
-  if (*status == 128 + SIGHUP) return "reboot";
-  if (*status == 128 + SIGINT) return "halt";
-  return "exited";
-}
-
-}  // namespace
-
-void Instances::on_exited(const std::string& sha1, std::optional<int> status) {
-  auto it = running_.find(sha1);
-  if (it == running_.end()) return;
-  std::unique_ptr<Runtime> rt = std::move(it->second);
-  running_.erase(it);
-  auto r = d_.catalogue.get_instance(sha1);
-  std::string name = sha1;
-  const bool was_started = rt->phase == Phase::kStarted || rt->phase == Phase::kStopping;
-  std::string reason = exit_reason(rt->ending, rt->stop_timed_out, status);
-  uint64_t oom_kills = 0;
-  if (d_.cgroups != nullptr) {
-    if (auto st = d_.cgroups->stats(sha1); st.ok()) oom_kills = st->oom_kills;
-    // PID 1 is reaped, its PID namespace gone: whatever could remain is killed with it.
-    if (auto s = d_.cgroups->remove(sha1); !s.ok()) {
-      log::warning("instance " + sha1 + ": removing its cgroup: " + s.error().message +
-                       " (removed at the next daemon start)",
-                   log::instance("", sha1));
-    }
-  }
-  if (reason == "exited" && status == 128 + SIGKILL && oom_kills > 0) reason = "oom";
-  bool restart = false;
-  if (r.ok() && *r) {
-    auto rec = **r;
-    name = rec.name;
-    const bool recorded_started = rec.state == "started" || rec.state == "stopping";
-    rec.state = "ready";
-    if (recorded_started || status) rec.exit_status = status;
-    if (was_started) rec.exit_reason = reason;
-    restart = was_started && reason == "reboot" && rec.on_reboot == "restart";
-    if (auto s = d_.catalogue.put_instance(rec); !s.ok()) {
-      log::error("instance " + name + ": recording its death: " + s.error().message,
-                 log::instance(name, sha1));
-    }
-  }
-  // Replies and DEAD go out once the namespace is unpinned and a stolen interface is back
-  // on the host (fast); the slow kernel veth teardown happens after, off the reply path.
-  auto shared = std::shared_ptr<Runtime>(std::move(rt));
-  auto settle = [this, shared, sha1, name, status, was_started, reason, restart, oom_kills]() {
-    Runtime& run = *shared;
-    if (!run.start_waiters.empty()) {
-      Error e = run.start_error.value_or(
-          run.kill_waiters.empty() ? make_error(EIO, "the monitor exited before PID 1 started")
-                                   : make_error(ECANCELED, "START interrupted by KILL"));
-      for (auto& w : run.start_waiters) w(e.wrap("starting instance " + name));
-    }
-    if (was_started || !run.kill_waiters.empty()) {
-      log::info("instance " + name + " dead, exit status " +
-                    (status ? std::to_string(*status) : std::string("unknown")) +
-                    (reason.empty() ? "" : " (" + reason + ")"),
-                log::instance(name == sha1 ? "" : name, sha1));
-      core::EventFields fields = {{"folder", std::string(kFolder)}, {"sha1", sha1}, {"name", name}};
-      fields.push_back(
-          {"exit_status", status ? EventValue(int64_t{*status}) : EventValue(std::monostate{})});
-      fields.push_back({"reason", reason});
-      fields.push_back({"oom_kills", EventValue(static_cast<int64_t>(oom_kills))});
-      d_.events.emit("DEAD", std::move(fields));
-    }
-    const std::string sig = run.ending == Ending::kStop   ? run.stop_signal
-                            : run.ending == Ending::kKill ? std::string("SIGKILL")
-                                                          : std::string();
-    for (auto& w : run.kill_waiters) w(KillResult{sha1, name, status, reason, sig});
-    if (restart && run.kill_waiters.empty()) restart_after_reboot(sha1, name);
-  };
-  if (d_.network != nullptr && shared->net_plan) {
-    const NetworkPlan plan = *shared->net_plan;
-    net_enqueue(sha1, [this, plan, settle](std::function<void()> finish) {
-      d_.network->teardown(plan, [settle, finish](Status) {
-        settle();
-        finish();
-      });
-    });
-  } else {
-    settle();
-  }
-}
-
-void Instances::restart_after_reboot(const std::string& sha1, const std::string& name) {
-  auto& times = reboots_[sha1];
-  const int64_t now = static_cast<int64_t>(::time(nullptr));
-  while (!times.empty() && times.front() < now - kRebootWindowS) times.pop_front();
-  times.push_back(now);
-  if (static_cast<int>(times.size()) > kMaxReboots) {
-    log::warning("instance " + name + " rebooted " + std::to_string(times.size()) + " times in " +
-                     std::to_string(kRebootWindowS) + " s: left stopped",
-                 log::instance(name, sha1));
-    reboots_.erase(sha1);
-    return;
-  }
-  log::info("instance " + name + " rebooted from inside: starting it again",
-            log::instance(name, sha1));
-  start(sha1, [this, sha1, name](Result<EntitySummary> s) {
-    if (!s.ok()) {
-      log::error("instance " + name + ": starting again after a reboot: " + s.error().message,
-                 log::instance(name, sha1));
-      return;
-    }
-    d_.events.emit("REBOOTED", {{"folder", std::string(kFolder)}, {"sha1", sha1}, {"name", name}});
-  });
 }
 
 void Instances::kill(const std::string& id, KillDone done) {
@@ -866,6 +477,7 @@ Result<EntitySummary> Instances::drop(const std::string& id) {
   if (state_of(r.sha1) != "ready") {
     return make_error(EBUSY, "instance " + r.name + " is " + state_of(r.sha1) + ", not ready");
   }
+  dismiss_standby(r.sha1);
   if (net_queues_.count(r.sha1) != 0) {
     return make_error(EBUSY, "instance " + r.name + " is still releasing its network, retry");
   }
@@ -905,6 +517,21 @@ Result<EntitySummary> Instances::drop(const std::string& id) {
   reboots_.erase(r.sha1);
   d_.events.emit("DROPPED", {{"folder", std::string(kFolder)}, {"sha1", r.sha1}, {"name", r.name}});
   return EntitySummary{r.sha1, r.name, true, ""};
+}
+
+void Instances::drop_then(const std::string& id, DropDone done) {
+  auto r = find(id);
+  if (!r.ok()) return done(r.error());
+  if (state_of(r->sha1) != "ready") return done(drop(id));  // EBUSY
+  // The standby first, then its network's teardown (queued), then the DROP itself.
+  const std::string sha1 = r->sha1;
+  dropping_.insert(sha1);
+  dismiss_standby(sha1);
+  net_enqueue(sha1, [this, sha1, done](std::function<void()> finish) {
+    finish();
+    dropping_.erase(sha1);
+    done(drop(sha1));
+  });
 }
 
 Result<std::map<std::string, std::string>> Instances::workspaces() {

@@ -82,8 +82,15 @@ class Instances final : public Folder {
   // (recording their exit status if the monitor left one), gives back stolen interfaces
   // and removes veths of dead instances, and mounts their overlays.
   Status restore();
-  // Host veth names of the running instances (for the leftover sweep at start).
+  // Host veth names of the running instances and of the standbys (for the leftover sweep at
+  // start).
   std::vector<std::string> running_host_interfaces();
+  // Daemon shutdown: every standby is dismissed (their network teardown queued), none is made
+  // any more. settled(): no network operation is under way.
+  void shutdown();
+  bool settled() const { return net_queues_.empty(); }
+  // "none", "building", "ready" or "failed": the standby sandbox of `sha1` (SHOW's sandbox).
+  std::string sandbox_of(const std::string& sha1) const;
 
   const std::string& name() const override { return name_; }
   void prepare(const std::string& source, const std::optional<std::string>& cwd,
@@ -112,6 +119,8 @@ class Instances final : public Folder {
   // prevent_removal), forgets the instance and answers; the trash entry is deleted off the
   // loop.
   Result<EntitySummary> drop(const std::string& id) override;
+  // DROP as the server runs it: once the standby's network is torn down.
+  void drop_then(const std::string& id, DropDone done) override;
   // <mount_path>/trash, shared with the snapshots folder.
   Trash& trash() { return trash_; }
 
@@ -172,6 +181,35 @@ class Instances final : public Folder {
 
  private:
   struct Runtime;
+  struct Standby;
+  // The standby of `sha1` (premade_sandbox=y): made from the record as it is now, unless the
+  // instance runs, has one, or takes a stolen interface. A failure is logged and recorded
+  // (sandbox_of: "failed"); START then makes the sandbox itself.
+  void build_standby(const std::string& sha1);
+  // build_standby() once the loop has sent what it is sending (a reply must not wait).
+  void schedule_standby(const std::string& sha1);
+  // Tears the standby of `sha1` down: its monitor is ended and awaited (with it its
+  // namespaces and its view of the overlay), its cgroup removed, its network teardown queued.
+  void dismiss_standby(const std::string& sha1);
+  // A gone standby's cgroup removed, its network teardown queued (`plan`: when begun).
+  void release_sandbox(const std::string& sha1, const std::optional<NetworkPlan>& plan);
+  // dismiss_standby() then schedule_standby(): what it was built from changed.
+  void rebuild_standby(const std::string& sha1);
+  // The standby's monitor died (`status`: as on_exited): cleanup, rebuilt once if it was ready.
+  void standby_exited(const std::string& sha1, uint64_t gen);
+  void standby_network(const std::string& sha1, uint64_t gen);
+  // START from the standby (ready, or still building: the run takes it over).
+  void take_standby(const std::string& sha1, Runtime* rt);
+  // The LaunchSpec of `r` (apparmor, userns, binds, limits' cgroup excepted).
+  LaunchSpec spec_for(const catalogue::InstanceRecord& r) const;
+  // Makes `rec` fit for a launch: its id range (userns) and a fresh writable root. Errors
+  // name the step.
+  Status settle_for_launch(catalogue::InstanceRecord& rec);
+  std::map<std::string, std::unique_ptr<Standby>> standbys_;  // by sha1
+  std::map<std::string, std::string> sandbox_failed_;         // by sha1: why
+  std::set<std::string> dropping_;                            // DROP under way: no standby
+  uint64_t generations_ = 0;  // of runs and standbys: their events carry it
+  bool shutting_down_ = false;
   // What a PREPARE asks of the instance it creates, checked.
   struct Wanted {
     std::string name;  // "" picks one from the word lists
@@ -257,7 +295,9 @@ class Instances final : public Folder {
                            const std::string& kind);
   bool adopt_monitor(catalogue::InstanceRecord& r, int64_t monitor_pid, uint64_t start_time,
                      int64_t init_pid);
-  MonitorEvents events_for(const std::string& sha1);
+  // The events of a monitor of `sha1` launched as generation `gen`: they reach the run or
+  // the standby of that generation (a standby taken over by START becomes the run).
+  MonitorEvents events_for(const std::string& sha1, uint64_t gen);
   // Sends SIGKILL to PID 1 of a stopping run (the monitor too if that fails) and arms the
   // deadline after which the monitor is killed as well.
   // (`init_started` false: no PID 1 yet, only the monitor is killed.)

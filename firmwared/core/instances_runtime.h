@@ -2,6 +2,7 @@
 // Internal to the instances folder: its per-run state, shared by instances.cc and
 // instance_properties.cc.
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -50,6 +51,27 @@ struct Instances::Runtime {
   Ending ending = Ending::kNone;
   bool stop_timed_out = false;  // the STOP's timeout expired and PID 1 got SIGKILL
   std::string stop_signal;      // the signal a STOP sent ("SIGRTMIN+3"), for the reply
+  // When the START was asked (its critical path, logged at debug level) and when PID 1 was
+  // asked for (a standby's RUN, or GO).
+  std::chrono::steady_clock::time_point asked, run_sent;
+  bool from_standby = false;  // this run's monitor was a standby
+};
+
+// A ready instance's standby: a monitor making (kBuilding) or holding (kReady) the sandbox
+// of the next START (docs/architecture.md "Launching an instance").
+enum class SandboxState { kBuilding, kReady };
+
+struct Instances::Standby {
+  SandboxState state = SandboxState::kBuilding;
+  std::unique_ptr<RunningMonitor> monitor;
+  uint64_t generation = 0;
+  std::optional<NetworkPlan> net_plan;  // set once the network step began
+  std::string inner_pts, outer_pts;
+  bool was_ready = false;  // reached kReady once (a later death is rebuilt)
+  // The step being made (for a START that takes the standby over: its deadline's message).
+  std::string awaited = "the monitor did not report its namespaces";
+  // When the build began and when the monitor reported its namespaces (step durations).
+  std::chrono::steady_clock::time_point launched, namespaces;
 };
 
 }  // namespace fw::core

@@ -31,15 +31,22 @@ struct LaunchSpec {
   // Host paths bound into the instance, "HOST:TARGET:ro|rw" each (sys::parse_bind), checked.
   std::vector<std::string> binds = {};
   uint64_t console_log_max = 0;  // console.log rotation threshold in bytes; 0: the monitor's
+  // A standby: the monitor makes the whole sandbox, pivots into the root, reports
+  // on_sandbox and waits for RunningMonitor::run() before the PID namespace and PID 1.
+  bool standby = false;
 };
 
 // Callbacks, all on the loop thread, in this order: on_ptys, on_namespaces_ready,
-// on_started or on_failed, then on_exited exactly once (also after on_failed).
+// (a standby: on_sandbox, then after run()) on_started or on_failed, then on_exited exactly
+// once (also after on_failed; never after RunningMonitor::dismiss()).
 struct MonitorEvents {
   std::function<void(const std::string& inner_pts, const std::string& outer_pts)> on_ptys;
   // The monitor sits in its new namespaces; call RunningMonitor::proceed() once the
   // network step is done (or kill_monitor() to abort).
   std::function<void()> on_namespaces_ready;
+  // A standby's sandbox is made (durations of /dev + console + binds, and of its pivot, in
+  // microseconds); it waits for RunningMonitor::run().
+  std::function<void(int64_t dev_us, int64_t pivot_us)> on_sandbox;
   std::function<void(int64_t init_pid)> on_started;
   // The OOM killer acted in the instance's cgroup; `kills`: how many so far this run.
   std::function<void(uint64_t kills)> on_oom;
@@ -57,6 +64,16 @@ class RunningMonitor {
   // A pidfd of PID 1 (for EXEC to join its namespaces), -1 when not running.
   virtual int init_pidfd() const { return -1; }
   virtual void proceed() = 0;
+  // A standby after on_sandbox: start PID 1 now.
+  virtual void run() {}
+  // Ends a standby (any time before run()): closes its control pipe, which makes it exit
+  // with everything it made, and waits until it is gone (SIGKILL after `timeout_ms`). No
+  // event follows. ETIMEDOUT when it survived even SIGKILL.
+  virtual Status dismiss(int timeout_ms) {
+    (void)timeout_ms;
+    kill_monitor();
+    return {};
+  }
   // SIGKILL to PID 1 (the kernel then kills its whole PID namespace). ESRCH when gone.
   virtual Status kill_init() = 0;
   // Any signal to PID 1 (a STOP's). ESRCH when gone.

@@ -115,6 +115,24 @@ class Monitor final : public core::RunningMonitor {
   int init_pidfd() const override { return init_pidfd_.get(); }
 
   void proceed() override { send(sys::wire::Control::kGo); }
+  void run() override { send(sys::wire::Control::kRun); }
+
+  Status dismiss(int timeout_ms) override {
+    exit_event_.reset();  // no event follows
+    status_event_.reset();
+    control_fd_.reset();  // EOF: the standby exits, undoing what it made
+    if (pidfd() < 0) return {};
+    pollfd p{pidfd(), POLLIN, 0};
+    Status result;
+    if (::poll(&p, 1, timeout_ms) != 1) {
+      kill_monitor();
+      if (::poll(&p, 1, timeout_ms) != 1) {
+        result = make_error(ETIMEDOUT, "monitor " + std::to_string(pid_) + " survived SIGKILL");
+      }
+    }
+    if (is_child_ && result.ok()) (void)child_.wait();
+    return result;
+  }
 
   Status kill_init() override { return signal_init(SIGKILL); }
 
@@ -193,6 +211,9 @@ class Monitor final : public core::RunningMonitor {
         break;
       case Kind::kNsReady:
         if (events_.on_namespaces_ready) events_.on_namespaces_ready();
+        break;
+      case Kind::kSandbox:
+        if (events_.on_sandbox) events_.on_sandbox(line.number, line.pivot_us);
         break;
       case Kind::kStarted:
         // Open the pidfd before acknowledging: the monitor reaps PID 1 only after ACK, so
@@ -278,6 +299,7 @@ std::vector<std::string> monitor_argv(const std::string& monitor_path, const cor
   for (const auto& c : cgroups)
     args.insert(args.end(), {"--cgroup", sys::wire::format_cgroup_arg(c)});
   for (const auto& b : spec.binds) args.insert(args.end(), {"--bind", b});
+  if (spec.standby) args.push_back("--standby");
   args.push_back("--");
   args.insert(args.end(), spec.cmdline.begin(), spec.cmdline.end());
   return args;
@@ -372,6 +394,15 @@ Status MonitorLauncher::kill_orphan(const std::string& workspace,
     }
   }
   FW_TRY(sys::wait_monitor_lock_free(workspace, kOrphanTimeoutMs));
+  // Its lock goes when its files are closed, before its mount namespace (holding the
+  // overlay) is released: wait for the whole exit.
+  if (monitor.ok()) {
+    pollfd p{monitor->get(), POLLIN, 0};
+    if (::poll(&p, 1, kOrphanTimeoutMs) != 1) {
+      return make_error(ETIMEDOUT, "monitor " + std::to_string(state.monitor_pid) + " of '" +
+                                       workspace + "' survived SIGKILL");
+    }
+  }
   // PID 1's exit completes after every process of its namespace is gone, and after its
   // mount namespace (holding the overlay) is released: only then is the upper dir free.
   for (const Fd& fd : children) {

@@ -19,7 +19,7 @@ int64_t realtime_ns() {
 
 }  // namespace
 
-Result<Console> Console::open(int workspace_fd, uint64_t log_max) {
+Result<Console> Console::open(int workspace_fd, uint64_t log_max, bool with_separator) {
   Console c;
   FW_ASSIGN_OR_RETURN(c.inner_, sys::open_pty());
   FW_ASSIGN_OR_RETURN(c.outer_, sys::open_pty());
@@ -33,9 +33,11 @@ Result<Console> Console::open(int workspace_fd, uint64_t log_max) {
     ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
   }
   FW_ASSIGN_OR_RETURN(c.log_, sys::ConsoleLogWriter::open(workspace_fd, log_max));
-  c.log_.start_run(realtime_ns());
+  if (with_separator) c.start_run();
   return c;
 }
+
+void Console::start_run() { log_.start_run(realtime_ns()); }
 
 Status Console::move_inner(const std::string& ptmx, uid_t uid, gid_t gid) {
   Fd master(::open(ptmx.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC));

@@ -18,8 +18,11 @@ namespace fw::monitor {
 class Console {
  public:
   // Opens both ptys and the log (console.log and its index under `workspace_fd`, rotated to
-  // console.log.1 past `log_max` bytes) and writes this run's separator line there.
-  static Result<Console> open(int workspace_fd, uint64_t log_max);
+  // console.log.1 past `log_max` bytes) and, with `with_separator`, writes this run's separator
+  // line there (a standby writes it at RUN, through start_run()).
+  static Result<Console> open(int workspace_fd, uint64_t log_max, bool with_separator = true);
+  // Writes this run's separator line to the log.
+  void start_run();
 
   const std::string& inner_path() const { return inner_.slave_path; }
   const std::string& outer_path() const { return outer_.slave_path; }

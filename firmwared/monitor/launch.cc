@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/mount.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -32,7 +33,8 @@ Sandbox::Sandbox(Sandbox&& other) noexcept
       time_offset(other.time_offset),
       init_pid(other.init_pid),
       go(std::move(other.go)),
-      exec_pipe(std::move(other.exec_pipe)) {
+      exec_pipe(std::move(other.exec_pipe)),
+      pid_ns(std::move(other.pid_ns)) {
   other.init_pid = -1;
 }
 
@@ -138,6 +140,9 @@ Result<Sandbox> enter_namespaces(const std::string& hostname, uint32_t uid_base,
     FW_TRY(join_ns(sb.init_pid, "net", CLONE_NEWNET, "network"));
     FW_TRY(join_ns(sb.init_pid, "uts", CLONE_NEWUTS, "UTS"));
     FW_TRY(join_ns(sb.init_pid, "ipc", CLONE_NEWIPC, "IPC"));
+    sb.pid_ns.reset(
+        ::open(("/proc/" + std::to_string(sb.init_pid) + "/ns/pid").c_str(), O_RDONLY | O_CLOEXEC));
+    if (!sb.pid_ns) return errno_error("opening PID 1's PID namespace");
   }
   // Without this, mounts made for the instance would propagate back to the host's shared
   // mounts (and a host reference could pin them): mount_namespaces(7).
@@ -187,6 +192,11 @@ Status read_only(const std::string& path) {
                   MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
 }
 
+// `path` (absolute) under `root`, "/" included.
+std::string under(const std::string& root, const char* path) {
+  return root == "/" ? std::string(path) : root + path;
+}
+
 Status mask_proc(const std::string& root) {
   // docs/security.md: the host-wide kernel controls and leaks of /proc are hidden or
   // read-only (the list of runc/Docker's masked and read-only paths). A missing file is not
@@ -194,7 +204,7 @@ Status mask_proc(const std::string& root) {
   // mounts are locked: the firmware can neither unmount them nor mount a proc of its own
   // (the kernel refuses a new proc while the only one visible has parts hidden). Without
   // one, a root firmware can unmount them, which the seccomp filter and AppArmor make up for.
-  const std::string proc = root + "/proc";
+  const std::string proc = under(root, "/proc");
   for (const char* p : {"/kcore", "/sysrq-trigger", "/timer_list", "/keys", "/latency_stats",
                         "/timer_stats", "/sched_debug", "/kmsg"}) {
     if (::access((proc + p).c_str(), F_OK) != 0) continue;
@@ -250,10 +260,19 @@ void take_console(int console_fd, int pipe_fd) {
   }
 }
 
-// Writes `pid` into the cgroup.procs of each of the instance's cgroups.
-Status join_cgroups(const std::vector<sys::wire::CgroupArg>& cgroups, pid_t pid) {
+// Writes `pid` into the cgroup.procs of each of the instance's cgroups (through
+// init.cgroup_procs when the monitor opened them).
+Status join_cgroups(const InitSpec& init, pid_t pid) {
   const std::string text = std::to_string(pid);
-  for (const auto& c : cgroups) {
+  if (!init.cgroup_procs.empty()) {
+    for (size_t i = 0; i < init.cgroup_procs.size(); ++i) {
+      if (::write(init.cgroup_procs[i], text.data(), text.size()) < 0) {
+        return errno_error("moving PID 1 into " + init.cgroups[i].dir + "/cgroup.procs");
+      }
+    }
+    return {};
+  }
+  for (const auto& c : init.cgroups) {
     const std::string procs = c.dir + "/cgroup.procs";
     Fd fd(::open(procs.c_str(), O_WRONLY | O_CLOEXEC));
     if (!fd || ::write(fd.get(), text.data(), text.size()) < 0) {
@@ -335,20 +354,20 @@ void enter_root(const InitSpec& init, int pipe_fd, bool locked) {
   take_console(init.console_fd, pipe_fd);
   // Into the instance's cgroups, then a cgroup namespace rooted there.
   if (!init.cgroups.empty()) {
-    if (auto s = join_cgroups(init.cgroups, 0); !s.ok()) child_fail(pipe_fd, s.error());
+    if (auto s = join_cgroups(init, 0); !s.ok()) child_fail(pipe_fd, s.error());
     if (::unshare(CLONE_NEWCGROUP) != 0) {
       child_fail(pipe_fd, errno_error("unsharing the cgroup namespace"));
     }
   }
-  if (auto s =
-          do_mount("proc", init.root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
+  if (auto s = do_mount("proc", under(init.root, "/proc"), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                        nullptr);
       !s.ok()) {
     child_fail(pipe_fd, s.error());
   }
   if (auto s = mask_proc(init.root); !s.ok()) child_fail(pipe_fd, s.error());
   if (::chdir(init.root.c_str()) != 0)
     child_fail(pipe_fd, errno_error("entering '" + init.root + "'"));
-  enter_root(init, pipe_fd, false);
+  if (!init.pivoted) enter_root(init, pipe_fd, false);
   if (auto s = mount_cgroups(init.cgroups); !s.ok()) child_fail(pipe_fd, s.error());
   exec_init(init, pipe_fd);
 }
@@ -359,6 +378,9 @@ void enter_root(const InitSpec& init, int pipe_fd, bool locked) {
 [[noreturn]] void run_userns_init(const InitSpec& init, int64_t time_offset, int ready_fd,
                                   int go_fd, int exec_fd) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  // Out of the daemon's working directory (a host path): a standby's pivot then moves us to
+  // the instance's root, and nothing of ours keeps its detached old root busy.
+  if (::chdir("/") != 0) ::_exit(127);
   char status = 0;
   // A time namespace for our children, whose offsets the monitor writes; we enter it below.
   if (time_offset != 0 && ::unshare(CLONE_NEWTIME) != 0) status = static_cast<char>(errno);
@@ -368,8 +390,15 @@ void enter_root(const InitSpec& init, int pipe_fd, bool locked) {
   const auto go = read_fd_byte(go_fd);
   if (!go) ::_exit(0);
   ::close(go_fd);
+  // Go byte 2: the monitor (a standby) pivoted into the instance's root after we were made,
+  // which moved our root with it (pivot_root(2)): the instance's root is "/" now.
+  InitSpec here = init;
+  if (*go == 2) {
+    here.root.assign(1, '/');
+    here.pivoted = true;
+  }
   // A cgroup namespace rooted at the cgroup the monitor moved us into.
-  if (!init.cgroups.empty() && ::unshare(CLONE_NEWCGROUP) != 0) {
+  if (!here.cgroups.empty() && ::unshare(CLONE_NEWCGROUP) != 0) {
     child_fail(exec_fd, errno_error("unsharing the cgroup namespace"));
   }
   if (time_offset != 0) {
@@ -380,8 +409,8 @@ void enter_root(const InitSpec& init, int pipe_fd, bool locked) {
     ::close(fd);
   }
   // Entered while still host uid 0: the workspace above the root is 0700.
-  if (::chdir(init.root.c_str()) != 0)
-    child_fail(exec_fd, errno_error("entering '" + init.root + "'"));
+  if (::chdir(here.root.c_str()) != 0)
+    child_fail(exec_fd, errno_error("entering '" + here.root + "'"));
   // The instance's root (host id uid_base), with no supplementary group.
   if (::setgroups(0, nullptr) != 0)
     child_fail(exec_fd, errno_error("dropping supplementary groups"));
@@ -389,16 +418,18 @@ void enter_root(const InitSpec& init, int pipe_fd, bool locked) {
     child_fail(exec_fd, errno_error("becoming the instance's root group"));
   if (::setresuid(0, 0, 0) != 0) child_fail(exec_fd, errno_error("becoming the instance's root"));
   // A change of credentials clears the parent-death signal (prctl(2)): set it again, so
-  // that PID 1, and with it the instance, dies with its monitor.
+  // that PID 1, and with it the instance, dies with its monitor. A monitor that died in
+  // between sent nothing: its end of the exec pipe is closed then (POLLERR on ours).
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  enter_root(init, exec_fd, true);
-  if (auto s = mount_cgroups(init.cgroups); !s.ok()) child_fail(exec_fd, s.error());
+  if (pollfd p{exec_fd, 0, 0}; ::poll(&p, 1, 0) == 1 && (p.revents & POLLERR) != 0) ::_exit(0);
+  enter_root(here, exec_fd, true);
+  if (auto s = mount_cgroups(here.cgroups); !s.ok()) child_fail(exec_fd, s.error());
   // The console the monitor bound at /dev/console after we were made (a pty of the
   // instance's devpts), opened as the kernel opens it for init.
   const int console = ::open("/dev/console", O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (console < 0) child_fail(exec_fd, errno_error("opening /dev/console"));
   take_console(console, exec_fd);
-  exec_init(init, exec_fd);
+  exec_init(here, exec_fd);
 }
 
 // Waits for PID 1's exec report: its pid on EOF, else the error it sent (PID 1 reaped).
@@ -422,15 +453,31 @@ Result<pid_t> await_exec(pid_t pid, int pipe_fd) {
 
 }  // namespace
 
+Result<std::vector<Fd>> open_cgroup_procs(const std::vector<sys::wire::CgroupArg>& cgroups) {
+  std::vector<Fd> out;
+  for (const auto& c : cgroups) {
+    const std::string procs = c.dir + "/cgroup.procs";
+    Fd fd(::open(procs.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd) return errno_error("opening " + procs);
+    out.push_back(std::move(fd));
+  }
+  return out;
+}
+
 Result<pid_t> spawn_init(Sandbox& sb, const InitSpec& init) {
   if (sb.userns()) {
     // /proc must be mounted by a process of PID 1's PID namespace, and in the monitor's
     // mount namespace (the host's user namespace owns it) to be locked in PID 1's copy.
-    FW_TRY(join_ns(sb.init_pid, "pid", CLONE_NEWPID, "PID"));
+    if (sb.pid_ns) {
+      if (::setns(sb.pid_ns.get(), CLONE_NEWPID) != 0)
+        return errno_error("entering the PID namespace");
+    } else {
+      FW_TRY(join_ns(sb.init_pid, "pid", CLONE_NEWPID, "PID"));
+    }
     FW_ASSIGN_OR_RETURN(
         sys::Child helper, sys::Child::fork("the /proc mounter", [&]() -> int {
-          Status s = do_mount("proc", init.root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                              nullptr);
+          Status s = do_mount("proc", under(init.root, "/proc"), "proc",
+                              MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
           if (s.ok()) s = mask_proc(init.root);
           return s.ok() ? 0 : (s.error().code > 0 && s.error().code < 256 ? s.error().code : EIO);
         }));
@@ -439,8 +486,8 @@ Result<pid_t> spawn_init(Sandbox& sb, const InitSpec& init) {
       return errno_error(helper_exit.signaled ? EIO : helper_exit.value,
                          "mounting /proc and its masks");
     }
-    FW_TRY(join_cgroups(init.cgroups, sb.init_pid));
-    FW_TRY(write_fd_byte(sb.go.get(), 1));
+    FW_TRY(join_cgroups(init, sb.init_pid));
+    FW_TRY(write_fd_byte(sb.go.get(), init.pivoted ? 2 : 1));
     sb.go.reset();
     const pid_t pid = sb.init_pid;
     sb.init_pid = -1;  // await_exec reaps it on failure; on success the monitor owns it

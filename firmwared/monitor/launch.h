@@ -29,7 +29,16 @@ struct InitSpec {
   // moved into each before it makes its cgroup namespace, and finds them mounted at
   // /sys/fs/cgroup. Empty: PID 1 stays in the monitor's cgroups, with no cgroup namespace.
   std::vector<sys::wire::CgroupArg> cgroups;
+  // The cgroup.procs files of `cgroups`, opened for writing (a standby opens them before it
+  // pivots, after which the host's paths are out of reach); empty: opened by path.
+  std::vector<int> cgroup_procs;
+  // The monitor already pivoted into `root` (a standby; `root` is then "/"): in privileged
+  // mode PID 1 keeps the monitor's mount namespace, which holds nothing but the instance.
+  bool pivoted = false;
 };
+
+// Opens the cgroup.procs file of each of `cgroups` for writing (InitSpec::cgroup_procs).
+Result<std::vector<Fd>> open_cgroup_procs(const std::vector<sys::wire::CgroupArg>& cgroups);
 
 // What the monitor made for one instance in step 2, used again by steps 4 and 6.
 struct Sandbox {
@@ -40,6 +49,7 @@ struct Sandbox {
   pid_t init_pid = -1;
   Fd go;         // a byte lets PID 1 go on; closed without one, PID 1 exits
   Fd exec_pipe;  // PID 1's report: EOF once exec'd, "<errno> <step>" otherwise
+  Fd pid_ns;     // PID 1's PID namespace, opened before any pivot (for the /proc mounter)
   bool userns() const { return uid_base != 0; }
 
   Sandbox() = default;
@@ -92,18 +102,19 @@ Status bind_host_paths(const std::string& root, const std::vector<sys::BindSpec>
 // (never chroot).
 Status pivot_here(const std::string& root);
 
-// Step 6, the PID namespace last. Privileged: unshare(CLONE_NEWPID), then fork PID 1, which
-// sets up its console (stdin/out/err, no controlling tty), enters the instance's cgroups and
-// a cgroup namespace, mounts /proc under the root (a proc
-// mount shows the pid namespace of its mounter) and masks its sensitive files, copies the
-// monitor's mount namespace, pivots into the root, applies the confinement (step 5,
-// prepared before the fork), closes every other fd and execs the cmdline. In a user
-// namespace, a short-lived host-root child of the monitor in PID 1's PID namespace mounts
-// /proc and the masks in the monitor's mount namespace; PID 1 then becomes the user
-// namespace's root and does the rest: its copy of the mount namespace is owned by the user
-// namespace, so every mount in it is locked (mount_namespaces(7)). Returns PID 1's host pid
-// once exec succeeded; the exec's failure (or any step before it) comes back as an Error
-// naming it.
+// Step 6, the PID namespace last. With InitSpec::pivoted (a standby, whose monitor pivoted
+// into the root itself), PID 1 of privileged mode mounts /proc and makes no mount namespace
+// of its own; in a user namespace it still makes its own (locked) copy and pivots into it.
+// Privileged: unshare(CLONE_NEWPID), then fork PID 1, which sets up its console (stdin/out/err, no
+// controlling tty), enters the instance's cgroups and a cgroup namespace, mounts /proc under the
+// root (a proc mount shows the pid namespace of its mounter) and masks its sensitive files, copies
+// the monitor's mount namespace, pivots into the root, applies the confinement (step 5, prepared
+// before the fork), closes every other fd and execs the cmdline. In a user namespace, a short-lived
+// host-root child of the monitor in PID 1's PID namespace mounts /proc and the masks in the
+// monitor's mount namespace; PID 1 then becomes the user namespace's root and does the rest: its
+// copy of the mount namespace is owned by the user namespace, so every mount in it is locked
+// (mount_namespaces(7)). Returns PID 1's host pid once exec succeeded; the exec's failure (or any
+// step before it) comes back as an Error naming it.
 Result<pid_t> spawn_init(Sandbox& sandbox, const InitSpec& init);
 
 }  // namespace fw::monitor

@@ -1,18 +1,21 @@
 // firmwared-monitor: one per running instance (like conmon). Started by the daemon for
-// START; unshares the namespaces, completes the launch, is PID 1's parent outside the new
-// PID namespace, holds the console, records PID 1's exit status, exits. It never depends
-// on the daemon staying alive. What it says to the daemon and what it hears back: the
-// status and control lines of firmwared/sys/monitor_wire.h.
+// START, or ahead of it as a standby (--standby: the pre-made sandbox of a ready instance);
+// unshares the namespaces, completes the launch, is PID 1's parent outside the new PID
+// namespace, holds the console, records PID 1's exit status, exits. Once PID 1 runs it never
+// depends on the daemon staying alive; a standby whose daemon goes away exits. What it says to the
+// daemon and what it hears back: the status and control lines of firmwared/sys/monitor_wire.h.
 
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <optional>
@@ -20,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "firmwared/base/defer.h"
 #include "firmwared/base/fd.h"
 #include "firmwared/monitor/console.h"
 #include "firmwared/monitor/launch.h"
@@ -76,6 +80,12 @@ std::pair<std::string, bool> memory_cgroup(const std::vector<wire::CgroupArg>& c
   return {unified, !unified.empty()};
 }
 
+int64_t micros_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
+                                                               t0)
+      .count();
+}
+
 // 128+signal for a killed PID 1, as shells report it.
 int encode_status(int wstatus) {
   if (WIFEXITED(wstatus)) return WEXITSTATUS(wstatus);
@@ -119,9 +129,10 @@ int run(const fw::monitor::Options& o) {
   if (auto s = fw::sys::write_monitor_lock(lock->get(), self, start_time, 0); !s.ok()) {
     return fail(s.error());
   }
-  ::unlinkat(ws.get(), "exit_status", 0);
+  // A standby keeps the last run's exit status until RUN.
+  if (!o.standby) ::unlinkat(ws.get(), "exit_status", 0);
 
-  auto console = fw::monitor::Console::open(ws.get(), o.log_max);
+  auto console = fw::monitor::Console::open(ws.get(), o.log_max, !o.standby);
   if (!console.ok()) return fail(console.error().wrap("setting up the console"));
   say(wire::pts_line(console->inner_path(), console->outer_path()));
   // Also on disk: a daemon that re-adopts this instance after a restart finds them here.
@@ -138,13 +149,22 @@ int run(const fw::monitor::Options& o) {
   // Built before any namespace (libseccomp allocates), applied by PID 1 last before exec.
   auto confinement = fw::sys::Confinement::prepare(o.apparmor_profile);
   if (!confinement.ok()) return fail(confinement.error().wrap("preparing the confinement"));
-  const fw::monitor::InitSpec init{o.root, o.cmdline, console->inner_slave(), &*confinement,
-                                   o.cgroups};
+  fw::monitor::InitSpec init{o.root, o.cmdline, console->inner_slave(), &*confinement, o.cgroups,
+                             {},     false};
+  // Leaving before PID 1 runs (an error, a dismissed standby): back to the host's mount
+  // namespace before exiting, after the sandbox (a waiting PID 1 of user-namespace mode) is
+  // gone, so that our copy of the instance's mounts is released before our lock is (the
+  // kernel closes our files first when we exit): a daemon that finds the lock free may mount
+  // the overlay again at once, never beside our copy of it.
+  DEFER {
+    if (host_mnt) (void)::setns(host_mnt.get(), CLONE_NEWNS);
+  };
   auto sandbox = fw::monitor::enter_namespaces(o.name, o.userns_base, o.time_offset, init);
   if (!sandbox.ok()) return fail(sandbox.error());
   say(wire::ns_ready_line());
   if (read_control(o.control_fd) != wire::Control::kGo)
     return fail(fw::make_error(ECANCELED, "start cancelled"));
+  const auto dev_t0 = std::chrono::steady_clock::now();
   if (auto s = fw::monitor::clear_host_mount_flags(o.root); !s.ok()) {
     return fail(s.error().wrap("clearing nosuid,nodev on the instance's root"));
   }
@@ -164,6 +184,37 @@ int run(const fw::monitor::Options& o) {
   }
   if (auto s = fw::monitor::bind_host_paths(o.root, o.binds, *sandbox); !s.ok()) {
     return fail(s.error().wrap("binding host paths (binds)"));
+  }
+  std::vector<fw::Fd> cgroup_procs;
+  if (o.standby) {
+    const int64_t dev_us = micros_since(dev_t0);
+    // The standby may wait for hours: in a copy of the host's mount namespace it would pin
+    // every host mount of its start (other instances' overlays, loop devices). It pivots into
+    // the instance's root now, keeping as descriptors what it needs of the host later: the
+    // workspace (ws), the host's mount namespace (host_mnt), the cgroups (below), PID 1's
+    // PID namespace in a user namespace (the sandbox's).
+    const auto pivot_t0 = std::chrono::steady_clock::now();
+    auto procs = fw::monitor::open_cgroup_procs(o.cgroups);
+    if (!procs.ok()) return fail(procs.error().wrap("opening the instance's cgroups"));
+    cgroup_procs = std::move(*procs);
+    for (const auto& fd : cgroup_procs) init.cgroup_procs.push_back(fd.get());
+    if (::chdir(o.root.c_str()) != 0) {
+      return fail(fw::errno_error("entering '" + o.root + "'"));
+    }
+    if (auto s = fw::monitor::pivot_here(o.root); !s.ok()) {
+      return fail(s.error().wrap("pivoting the standby into the instance's root"));
+    }
+    init.root.assign(1, '/');  // (not = "/": a GCC 12 -O2 -Wrestrict false positive)
+    init.pivoted = true;
+    // Named apart while it stands by (ps, top, the tests' leftover checks).
+    ::prctl(PR_SET_NAME, "fw-standby");
+    say(wire::sandbox_line(dev_us, micros_since(pivot_t0)));
+    // EOF (the daemon dismissed this standby, or went away): exit; the namespaces, and PID 1
+    // waiting in a user namespace (the sandbox's destructor), go with us.
+    if (read_control(o.control_fd) != wire::Control::kRun) return 0;
+    ::prctl(PR_SET_NAME, "firmwared-monit");
+    ::unlinkat(ws.get(), "exit_status", 0);
+    console->start_run();
   }
   auto pid = fw::monitor::spawn_init(*sandbox, init);
   if (!pid.ok()) return fail(pid.error());

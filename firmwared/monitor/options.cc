@@ -17,6 +17,10 @@ Result<Options> parse_options(int argc, char** argv) {
       ++i;
       break;
     }
+    if (a == "--standby") {
+      o.standby = true;
+      continue;
+    }
     FW_ASSIGN_OR_RETURN(std::string v, value(argv[i]));
     if (a == "--name") {
       o.name = v;

@@ -4,7 +4,7 @@
 //   firmwared-monitor --name NAME --root UNION --workspace DIR --status-fd N
 //                     --control-fd N [--log-max BYTES] [--apparmor-profile NAME]
 //                     [--userns-base ID] [--time-offset SECONDS]
-//                     [--cgroup KIND:DIR]... [--bind HOST:TARGET:ro|rw]...
+//                     [--cgroup KIND:DIR]... [--bind HOST:TARGET:ro|rw]... [--standby]
 //                     -- CMD [ARGS...]
 
 #include <cstdint>
@@ -31,6 +31,9 @@ struct Options {
   std::vector<sys::wire::CgroupArg> cgroups;
   // Host paths to bind into the instance (--bind, sys::parse_bind's syntax), in order.
   std::vector<sys::BindSpec> binds;
+  // A standby (pre-made sandbox): once the sandbox is made and the monitor has pivoted into
+  // the root, say SANDBOX and wait for RUN before the PID namespace and PID 1.
+  bool standby = false;
   std::vector<std::string> cmdline;
 };
 

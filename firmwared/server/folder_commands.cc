@@ -138,9 +138,11 @@ void register_folder_commands(Dispatcher& d, const Folders& folders) {
           r.ok({{"name", *name}});
         }));
   d.add("DROP", with_folder(folders, [](core::Folder& f, const Request& req, Responder r) {
-          auto s = f.drop(req.args[1]);
-          if (!s.ok()) return r.fail(s.error());
-          r.ok(summary_json(f.name(), *s));
+          const std::string folder = f.name();
+          f.drop_then(req.args[1], [r, folder](Result<core::EntitySummary> s) {
+            if (!s.ok()) return r.fail(s.error());
+            r.ok(summary_json(folder, *s));
+          });
         }));
 }
 

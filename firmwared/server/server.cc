@@ -310,6 +310,7 @@ void Server::shutdown(const std::string& why) {
   notify("BYEBYE");
   auto sessions = sessions_;
   for (auto& [sid, s] : sessions) s->close_after_flush();
+  if (shutdown_begin_) shutdown_begin_();
   auto drain = host::Event::timer(base_, /*persist=*/true, drain_cb, this, "the shutdown drain");
   const timeval tick{0, 10 * 1000};
   if (!drain.ok() || !drain->add(&tick).ok()) {
@@ -321,8 +322,14 @@ void Server::shutdown(const std::string& why) {
 
 void Server::drain_cb(evutil_socket_t, short, void* ctx) noexcept {
   auto* self = static_cast<Server*>(ctx);
-  // Leave once every client got its BYEBYE, or after one second for clients not reading.
-  if (self->sessions_.empty() || ++self->drain_ticks_ >= 100) event_base_loopbreak(self->base_);
+  // Leave once every client got its BYEBYE, or after one second for clients not reading,
+  // and once the daemon's own work is settled (three seconds at most).
+  ++self->drain_ticks_;
+  const bool settled = !self->shutdown_settled_ || self->shutdown_settled_();
+  if ((self->sessions_.empty() || self->drain_ticks_ >= 100) &&
+      (settled || self->drain_ticks_ >= 300)) {
+    event_base_loopbreak(self->base_);
+  }
 }
 
 }  // namespace fw::server

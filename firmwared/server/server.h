@@ -6,6 +6,7 @@
 #include <event2/listener.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -56,6 +57,12 @@ class Server {
   // client's output is flushed (at most one second later).
   void shutdown(const std::string& why);
   bool shutting_down() const { return shutting_down_; }
+  // Work of the daemon's own to finish at shutdown: `begin` is called when it starts, and the
+  // loop is left only once `settled` says so too (at most three seconds later).
+  void on_shutdown(std::function<void()> begin, std::function<bool()> settled) {
+    shutdown_begin_ = std::move(begin);
+    shutdown_settled_ = std::move(settled);
+  }
   size_t session_count() const { return sessions_.size(); }
 
  private:
@@ -88,6 +95,8 @@ class Server {
   std::vector<host::Event> signal_events_;
   host::Event drain_timer_;
   int drain_ticks_ = 0;
+  std::function<void()> shutdown_begin_;
+  std::function<bool()> shutdown_settled_;
   std::map<uint64_t, std::shared_ptr<Session>> sessions_;
   uint64_t next_session_id_ = 1;
   uint64_t next_event_id_ = 1;

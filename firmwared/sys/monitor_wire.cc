@@ -13,12 +13,14 @@ namespace {
 
 constexpr char kPts[] = "PTS";
 constexpr char kNsReady[] = "NS_READY";
+constexpr char kSandbox[] = "SANDBOX";
 constexpr char kStarted[] = "STARTED";
 constexpr char kOom[] = "OOM";
 constexpr char kError[] = "ERROR";
 constexpr char kExited[] = "EXITED";
 constexpr char kGo[] = "GO";
 constexpr char kAck[] = "ACK";
+constexpr char kRun[] = "RUN";
 
 }  // namespace
 
@@ -27,6 +29,11 @@ std::string pts_line(const std::string& inner, const std::string& outer) {
 }
 
 std::string ns_ready_line() { return std::string(kNsReady) + "\n"; }
+
+std::string sandbox_line(int64_t dev_us, int64_t pivot_us) {
+  return std::string(kSandbox) + " " + std::to_string(dev_us < 0 ? 0 : dev_us) + " " +
+         std::to_string(pivot_us < 0 ? 0 : pivot_us) + "\n";
+}
 
 std::string started_line(int64_t pid) {
   return std::string(kStarted) + " " + std::to_string(pid) + "\n";
@@ -74,6 +81,11 @@ std::optional<StatusLine> parse_status(const std::string& line) {
     if (s.outer.empty()) return std::nullopt;
   } else if (kind == kNsReady) {
     s.kind = StatusLine::Kind::kNsReady;
+  } else if (kind == kSandbox) {
+    s.kind = StatusLine::Kind::kSandbox;
+    if (!number(&s.number) || !number(&s.pivot_us) || s.number < 0 || s.pivot_us < 0) {
+      return std::nullopt;
+    }
   } else if (kind == kStarted || kind == kOom || kind == kExited) {
     s.kind = kind == kStarted ? StatusLine::Kind::kStarted
              : kind == kOom   ? StatusLine::Kind::kOom
@@ -96,12 +108,21 @@ std::optional<StatusLine> parse_status(const std::string& line) {
 }
 
 std::string control_line(Control control) {
-  return std::string(control == Control::kGo ? kGo : kAck) + "\n";
+  switch (control) {
+    case Control::kGo:
+      return std::string(kGo) + "\n";
+    case Control::kAck:
+      return std::string(kAck) + "\n";
+    case Control::kRun:
+      return std::string(kRun) + "\n";
+  }
+  return "\n";
 }
 
 std::optional<Control> parse_control(const std::string& line) {
   if (line == kGo) return Control::kGo;
   if (line == kAck) return Control::kAck;
+  if (line == kRun) return Control::kRun;
   return std::nullopt;
 }
 

@@ -8,6 +8,9 @@
 // Status, monitor → daemon, one line each:
 //   PTS <inner> <outer>   the console's two pty paths
 //   NS_READY              the namespaces exist; the monitor waits for GO
+//   SANDBOX <dev> <pivot> (--standby) the sandbox is made: /dev, console and binds in place
+//                         (<dev> microseconds), the monitor pivoted into the root (<pivot>
+//                         microseconds); the monitor waits for RUN
 //   STARTED <pid>         PID 1 exec'd (host pid); the monitor waits for ACK before reaping
 //   OOM <count>           the OOM killer acted in the instance's cgroup; count: kills so far
 //   ERROR <errno> <text>  the launch failed at the named step; the monitor exits
@@ -15,6 +18,8 @@
 // Control, daemon → monitor:
 //   GO                    the network is set up: go on with the launch
 //   ACK                   the daemon holds a pidfd of PID 1, which may now be reaped
+//   RUN                   (--standby, after SANDBOX) start PID 1 now; EOF instead: the
+//                         standby is dismissed and exits, leaving nothing behind
 
 #include <cstdint>
 #include <optional>
@@ -25,16 +30,19 @@
 namespace fw::sys::wire {
 
 struct StatusLine {
-  enum class Kind { kPts, kNsReady, kStarted, kOom, kError, kExited };
+  enum class Kind { kPts, kNsReady, kSandbox, kStarted, kOom, kError, kExited };
   Kind kind = Kind::kNsReady;
   std::string inner, outer;  // kPts
-  int64_t number = 0;        // kStarted: pid; kOom: kills; kExited: status
+  int64_t number = 0;        // kStarted: pid; kOom: kills; kExited: status; kSandbox: <dev>
+  int64_t pivot_us = 0;      // kSandbox: <pivot>
   Error error;               // kError
 };
 
 // Each returns the line with its '\n'.
 std::string pts_line(const std::string& inner, const std::string& outer);
 std::string ns_ready_line();
+// Durations in microseconds (negative ones are written as 0).
+std::string sandbox_line(int64_t dev_us, int64_t pivot_us);
 std::string started_line(int64_t pid);
 std::string oom_line(uint64_t kills);
 // The message's newlines become spaces: one error, one line.
@@ -43,7 +51,7 @@ std::string exited_line(int status);
 // One status line without its '\n'; nullopt when it is not one (unknown word, bad number).
 std::optional<StatusLine> parse_status(const std::string& line);
 
-enum class Control { kGo, kAck };
+enum class Control { kGo, kAck, kRun };
 std::string control_line(Control control);
 // One control line without its '\n'; nullopt when it is not one.
 std::optional<Control> parse_control(const std::string& line);

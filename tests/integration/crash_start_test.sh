@@ -21,7 +21,8 @@ I=$(field name "$OUT")
 WS="$FIRMWARED_MOUNT_PATH/instances/$(field sha1 "$OUT")"
 ESC=$(printf '%s' "$WS" | sed 's/[.[\*^$()+?{|]/\\&/g')
 
-monitors() { { pgrep -f -- "firmwared-monitor .*--workspace $ESC( |$)" || true; } | wc -l; }
+# Monitors of runs (a ready instance's standby, fw-standby, is not one).
+monitors() { fw_run_monitor_pids "firmwared-monitor .*--workspace $ESC( |$)" | wc -l; }
 # Overlay superblocks on the upper dir, over every mount namespace (a superblock has one
 # device number, whichever namespace shows it). In a user namespace the overlay names the
 # upper dir through its idmapped mount, .idmap/up/rw.

@@ -30,7 +30,7 @@ entries() { ls -A "$1" 2>/dev/null | sort; }
 monitors_of() {
   local esc
   esc=$(printf '%s' "$1" | sed 's/[.[\*^$()+?{|]/\\&/g')
-  { pgrep -f -- "firmwared-monitor .*--workspace $esc( |$)" || true; } | wc -l
+  fw_run_monitor_pids "firmwared-monitor .*--workspace $esc( |$)" | wc -l
 }
 # Overlay superblocks per upper dir below $MNT, over every mount namespace: prints upper
 # dirs that have more than one.
@@ -44,7 +44,7 @@ doubled_uppers() {
 all_monitors() {
   local esc
   esc=$(printf '%s' "$MNT/instances/" | sed 's/[.[\*^$()+?{|]/\\&/g')
-  { pgrep -f -- "firmwared-monitor .*--workspace $esc" || true; } | wc -l
+  fw_run_monitor_pids "firmwared-monitor .*--workspace $esc" | wc -l
 }
 trash_empty() { [[ -z "$(entries "$MNT/trash")" ]]; }
 

@@ -231,7 +231,7 @@ for k in $(seq 1 $N); do
     fw_inst_wait_for 10 grep -q "firmware booted" "$(fw_inst_prop "$n" console_log)"
   expect_eq "$n: its own hostname" "$n" "$(fw_inst_exec "$p" hostname)"
 done
-expect_eq "8 monitors running" $N "$(pgrep -fc -- "firmwared-monitor .*--workspace $MNT/" || true)"
+expect_eq "8 monitors running" $N "$(fw_run_monitor_pids "firmwared-monitor .*--workspace $MNT/" | wc -l)"
 
 t=$(now_ms)
 for k in $(seq 1 $N); do

@@ -116,8 +116,10 @@ run fwctl start "$a"
 expect_eq "START with a failing helper exits 1" 1 "$RC"
 expect_match "error names the helper and its message" "setting up the network: net helper '.*bad_hook create' failed \\(exit status 1\\): refusing create" "$ERR"
 expect_eq "state back to ready" "ready" "$(fwctl get_property instances "$a" state)"
-check "no monitor left" bash -c "! pgrep -f '^$FW_BUILD_DIR/firmwared/firmwared-monitor --name $a' >/dev/null"
-check "no netns pin left" test ! -e "$(fwctl get_property instances "$a" base_workspace)/netns"
+# (Its standby failed the same way: none stands by, none is left.)
+no_monitor_of_a() { ! pgrep -f "^$FW_BUILD_DIR/firmwared/firmwared-monitor --name $a " >/dev/null; }
+check "no monitor left" fw_inst_wait_for 5 no_monitor_of_a
+check "no netns pin left" fw_inst_wait_for 5 test ! -e "$(fwctl get_property instances "$a" base_workspace)/netns"
 
 # A helper that hangs (create, then its rollback clean: 10 s each, past START's 15 s): the
 # error names the step that did not finish, not PID 1.
@@ -139,12 +141,16 @@ stop_daemon
 while read -r pid; do kill -KILL "$pid" 2>/dev/null || true; done <"$FW_TMP/hung_pids"
 start_daemon
 
-# 50 start/kill cycles: no veth left, network step timed.
+# 50 start/kill cycles: no veth left, network step timed. (Counted with the instance's
+# standby made: its veth is there before and after.)
+sandbox_ready() { [[ "$(fwctl get_property instances "$a" sandbox)" == ready ]]; }
+fw_inst_wait_for 10 sandbox_ready || true
 before=$(links_with_prefix)
 for i in $(seq 1 50); do
   fwctl start "$a" >/dev/null || { echo "start $i failed" >&2; break; }
   fwctl kill "$a" >/dev/null
 done
+fw_inst_wait_for 10 sandbox_ready || true
 for _ in $(seq 1 100); do [[ $(links_with_prefix) -le $before ]] && break; sleep 0.05; done
 expect_eq "no veth left after 50 start/kill cycles" "$before" "$(links_with_prefix)"
 fwctl drop instances "$a" >/dev/null

@@ -22,8 +22,14 @@ console_shell_pid() {
 }
 shell_pid_changed() { local p; p=$(console_shell_pid) && [[ -n "$p" && "$p" != "$1" ]]; }
 # The host directories of the running instance's cgroup (one per hierarchy).
+# The instance's cgroups that hold a process (the standby made for the next run has empty
+# ones of the same name).
 instance_cgroups() {
-  fw_test_cgroups | grep "/$FIRMWARED_CGROUP/$(fw_inst_prop "$RFW_INST" sha1)\$" || true
+  local d
+  for d in $(fw_test_cgroups | grep "/$FIRMWARED_CGROUP/$(fw_inst_prop "$RFW_INST" sha1)\$" || true); do
+    [[ -n "$(cat "$d/cgroup.procs" 2>/dev/null)" ]] && echo "$d"
+  done
+  return 0
 }
 init_pid_changed() {
   local p

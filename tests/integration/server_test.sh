@@ -23,7 +23,7 @@ expect_eq "version is the daemon's" "$version" "$OUT"
 
 run fwctl config_keys
 expect_eq "config_keys lists keys alphabetically" \
-  "apparmor_profile cgroup client_idle_timeout client_line_timeout console_log_max container_interface database_path disable_apparmor dump_profile host_access host_interface_prefix log_level max_connections max_connections_per_uid mount_path net_first_two_bytes net_hook post_prepare_instance_hook prevent_removal repository_path resources_dir socket_path stealable_interfaces userns userns_pool verbose_hook_scripts" \
+  "apparmor_profile cgroup client_idle_timeout client_line_timeout console_log_max container_interface database_path disable_apparmor dump_profile host_access host_interface_prefix log_level max_connections max_connections_per_uid mount_path net_first_two_bytes net_hook post_prepare_instance_hook premade_sandbox prevent_removal repository_path resources_dir socket_path stealable_interfaces userns userns_pool verbose_hook_scripts" \
   "$OUT"
 
 run fwctl get_config SOCKET_PATH

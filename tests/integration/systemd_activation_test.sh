@@ -82,7 +82,7 @@ I=$(field sha1 "$OUT")
 run fwctl start "$I"
 expect_eq "START through the activated daemon" 0 "$RC"
 check "the instance is started" fw_inst_wait_state "$I" started
-MONITOR=$(pgrep -f -- "firmwared-monitor .*--workspace $FIRMWARED_MOUNT_PATH/" | head -n 1)
+MONITOR=$(fw_run_monitor_pids "firmwared-monitor .*--workspace $FIRMWARED_MOUNT_PATH/" | head -n 1)
 check "the instance has a monitor" test -n "$MONITOR"
 expect_eq "the monitor inherited neither LISTEN_* nor NOTIFY_SOCKET" "" \
   "$(tr '\0' '\n' <"/proc/$MONITOR/environ" | grep -E '^(LISTEN_|NOTIFY_SOCKET)' || true)"

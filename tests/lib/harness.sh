@@ -279,14 +279,43 @@ fw_inst_on_exit() {
 
 # Prints the pids of live processes belonging to this test's instances: monitors working
 # below $FW_TMP and every process whose root is an overlay with its upper dir below $FW_TMP.
+# The standbys of ready instances (premade_sandbox: a monitor named fw-standby, and in a
+# user namespace the PID 1 it holds waiting) are not leftovers: fw_inst_standby_pids.
 fw_inst_leftover_pids() {
-  local esc
+  local esc standbys
   esc=$(printf '%s' "$FW_TMP" | sed 's/[.[\*^$()+?{|]/\\&/g')
+  standbys=" $(fw_inst_standby_pids) "
   {
     pgrep -f -- "firmwared-monitor .*--workspace $esc/" || true
     grep -slE "^[0-9]+ [0-9]+ [0-9]+:[0-9]+ [^ ]+ / .*upperdir=$esc/" /proc/[0-9]*/mountinfo |
       sed -n 's|^/proc/\([0-9]*\)/mountinfo$|\1|p' || true
-  } | sort -nu | tr '\n' ' ' | sed 's/ $//'
+  } | sort -nu | while read -r p; do
+    [[ $standbys == *" $p "* ]] || echo "$p"
+  done | tr '\n' ' ' | sed 's/ $//'
+}
+
+# The pids of the monitors whose command line matches the extended regex $1, the standbys
+# (named fw-standby: the pre-made sandboxes of ready instances) left out.
+fw_run_monitor_pids() {
+  local p pp
+  for p in $(pgrep -f -- "$1" || true); do
+    [[ "$(cat "/proc/$p/comm" 2>/dev/null)" == fw-standby ]] && continue
+    # (In userns mode a standby holds PID 1 waiting: a copy of the monitor, its child.)
+    pp=$(awk '{print $4}' "/proc/$p/stat" 2>/dev/null || true)
+    [[ -n "$pp" && "$(cat "/proc/$pp/comm" 2>/dev/null)" == fw-standby ]] && continue
+    echo "$p"
+  done
+}
+
+# The pids of this test's standby monitors (named fw-standby) and of their children.
+fw_inst_standby_pids() {
+  local esc p
+  esc=$(printf '%s' "$FW_TMP" | sed 's/[.[\*^$()+?{|]/\\&/g')
+  for p in $(pgrep -f -- "firmwared-monitor .*--workspace $esc/" || true); do
+    [[ "$(cat "/proc/$p/comm" 2>/dev/null)" == fw-standby ]] || continue
+    echo "$p"
+    pgrep -P "$p" || true
+  done | sort -nu | tr '\n' ' ' | sed 's/ $//'
 }
 
 # Zombie children of the daemon (there must never be any).
@@ -318,7 +347,7 @@ fw_inst_expect_no_leftovers() {
 
 fw_inst_daemon_fds() { ls "/proc/$FW_DAEMON_PID/fd" 2>/dev/null | wc -l; }
 # The daemon's fd count once the connections of earlier fwctl calls are closed (it closes
-# its end asynchronously): two equal readings 0.2 s apart (at most 2 s).
+# its end asynchronously): two equal readings 0.2 s apart (at most 2 s), standbys' left out.
 fw_inst_settled_fds() {
   local a b i
   b=$(fw_inst_daemon_fds)
@@ -328,15 +357,27 @@ fw_inst_settled_fds() {
     b=$(fw_inst_daemon_fds)
     [[ "$a" == "$b" ]] && break
   done
-  echo "$b"
+  # Without the three held for each standby (fw_inst_expect_fds adds them back).
+  echo $((b - 3 * $(fw_inst_standby_count)))
 }
 
 # fw_inst_expect_fds DESCRIPTION COUNT: the daemon's fd count comes back to COUNT within
-# 3 s (a client's session closes a little after the client exits).
+# 3 s (a client's session closes a little after the client exits), plus the three the daemon
+# holds for each standby of this test's instances (pidfd, status and control pipes).
 fw_inst_expect_fds() {
-  local want=$2
-  fw_inst_wait_for 3 test "$(fw_inst_daemon_fds)" -eq "$want" || true
-  expect_eq "$1: daemon fd count back to $want" "$want" "$(fw_inst_daemon_fds)"
+  fw_inst_wait_for 3 fw_inst_fds_are "$2" || true
+  local want=$(($2 + 3 * $(fw_inst_standby_count)))
+  expect_eq "$1: daemon fd count back to $2 (+3 per standby)" "$want" "$(fw_inst_daemon_fds)"
+}
+fw_inst_fds_are() { [[ "$(fw_inst_daemon_fds)" -eq $(($1 + 3 * $(fw_inst_standby_count))) ]]; }
+# This test's standby monitors (ready ones: named fw-standby).
+fw_inst_standby_count() {
+  local esc p n=0
+  esc=$(printf '%s' "$FW_TMP" | sed 's/[.[\*^$()+?{|]/\\&/g')
+  for p in $(pgrep -f -- "firmwared-monitor .*--workspace $esc/" || true); do
+    [[ "$(cat "/proc/$p/comm" 2>/dev/null)" == fw-standby ]] && n=$((n + 1))
+  done
+  echo "$n"
 }
 
 # Mounts at or below $1 (count).

@@ -68,6 +68,7 @@ TEST(Config, DefaultsWhenNothingIsSet) {
   EXPECT_EQ(c.net_hook(), kBinary + "/net-helpers/net_hook");
   EXPECT_EQ(c.post_prepare_instance_hook(), "");
   EXPECT_FALSE(c.prevent_removal());
+  EXPECT_TRUE(c.premade_sandbox());
   EXPECT_EQ(c.repository_path(), "/var/lib/firmwared/firmwares");
   EXPECT_EQ(c.resources_dir(), kSource + "/resources");
   EXPECT_EQ(c.socket_path(), "/run/firmwared.sock");
@@ -186,6 +187,7 @@ TEST(Config, KeysAreAlphabeticalCompleteAndMatchTheDefaults) {
                                              "net_first_two_bytes",
                                              "net_hook",
                                              "post_prepare_instance_hook",
+                                             "premade_sandbox",
                                              "prevent_removal",
                                              "repository_path",
                                              "resources_dir",
@@ -373,8 +375,8 @@ std::vector<RuleCase> rule_cases() {
                    "FIRST:BLOCKS, two whole numbers: FIRST a multiple of 65536 from 65536, BLOCKS "
                    "from 1, and FIRST + BLOCKS * 65536 at most 4294901760 (ids above are "
                    "reserved)"});
-  for (const char* key :
-       {"disable_apparmor", "dump_profile", "prevent_removal", "verbose_hook_scripts"}) {
+  for (const char* key : {"disable_apparmor", "dump_profile", "premade_sandbox", "prevent_removal",
+                          "verbose_hook_scripts"}) {
     cases.push_back({key, {"y", "n"}, {"", "maybe", "Y", "yes", "1", "n "}, "y or n"});
   }
   for (const char* key : {"apparmor_profile", "database_path", "mount_path", "net_hook",

@@ -53,9 +53,12 @@ struct FakeRun {
   std::vector<int> signals;   // what signal_init() was asked to send, in order
   Status signal_init_result;  // ok unless the test says otherwise
   bool emulated = false;      // what RunningMonitor::init_emulated() answers
+  int run_calls = 0;          // RUN sent to a standby
+  int dismiss_calls = 0;      // the standby was dismissed (and awaited)
 
   void ptys(const std::string& inner, const std::string& outer) { events.on_ptys(inner, outer); }
   void namespaces_ready() { events.on_namespaces_ready(); }
+  void sandbox_made() { events.on_sandbox(100, 20); }
   void started(int64_t pid) {
     init_pid = pid;
     events.on_started(pid);
@@ -72,6 +75,11 @@ class FakeMonitor final : public RunningMonitor {
   uint64_t monitor_start_time() const override { return run_->start_time; }
   int64_t init_pid() const override { return run_->init_pid; }
   void proceed() override { ++run_->proceed_calls; }
+  void run() override { ++run_->run_calls; }
+  Status dismiss(int) override {
+    ++run_->dismiss_calls;
+    return {};
+  }
   Status kill_init() override {
     ++run_->kill_init_calls;
     if (run_->init_pid == 0) return make_error(ESRCH, "PID 1 is not running");
@@ -228,7 +236,7 @@ const Strings kBuiltinNames = {
     "cmdline[]", "firmware_sha1", "init_pid", "exit_status", "upper_dir", "console_log", "ip",
     "host_ip", "userns", "uid_base", "time_offset", "host_access", "stop_signal", "on_reboot",
     "memory_max", "pids_max", "cpu_weight", "exit_reason", "binds[]",
-    "labels[]"};
+    "labels[]", "sandbox"};
 // clang-format on
 
 // ---- fixture --------------------------------------------------------------------------------
@@ -270,6 +278,7 @@ class InstancesTest : public ::testing::Test {
     env["FIRMWARED_USERNS"] = userns;
     if (!pool.empty()) env["FIRMWARED_USERNS_POOL"] = pool;
     if (prevent_removal) env["FIRMWARED_PREVENT_REMOVAL"] = "y";
+    env["FIRMWARED_PREMADE_SANDBOX"] = premade_;
     if (!stealable.empty()) env["FIRMWARED_STEALABLE_INTERFACES"] = stealable;
     auto config = config::Config::parse(
         "[firmwared]\nmount_path = " + mount_path_ + "\nrepository_path = " + repo_ + "\n",
@@ -411,6 +420,39 @@ class InstancesTest : public ::testing::Test {
     return run;
   }
 
+  // Fires the deferred calls (0 ms timers: the standby builds), keeps the deadlines pending.
+  void fire_deferred() {
+    auto now = std::move(timers_.pending);
+    timers_.pending.clear();
+    for (auto& p : now) {
+      if (p.ms == 0) {
+        p.fn();
+      } else {
+        timers_.pending.push_back(std::move(p));
+      }
+    }
+  }
+
+  // premade_sandbox=y, a prepared instance, its standby made (ready): its FakeRun.
+  FakeRun& standing_by(EntitySummary& inst) {
+    premade_ = "y";
+    make_folders(false);
+    inst = prepared();
+    EXPECT_TRUE(launcher_.launches.empty()) << "PREPARE answers before the standby is made";
+    fire_deferred();
+    EXPECT_EQ(launcher_.launches.size(), 1u);
+    FakeRun& sb = launcher_.last();
+    EXPECT_TRUE(sb.spec.standby);
+    EXPECT_EQ(prop(inst.name, "sandbox"), "building");
+    sb.ptys("/dev/pts/4", "/dev/pts/5");
+    sb.namespaces_ready();
+    EXPECT_EQ(sb.proceed_calls, 1);
+    sb.sandbox_made();
+    EXPECT_EQ(prop(inst.name, "sandbox"), "ready");
+    return sb;
+  }
+
+  std::string premade_ = "n";  // most tests check START's whole sequence
   TempDir tmp_;
   std::string mount_path_, repo_;
   std::optional<config::Config> config_;
@@ -2509,4 +2551,135 @@ TEST_F(InstancesTest, TimeOffsetIsValidatedAndPassedToTheLaunch) {
   EXPECT_EQ(set(inst.name, "userns", "y"), EBUSY);
 }
 }  // namespace
+// ---- standby sandboxes (premade_sandbox=y) -------------------------------------------------
+
+TEST_F(InstancesTest, StandbyIsMadeAfterPrepareAndStartOnlyRunsIt) {
+  EntitySummary inst;
+  FakeRun& sb = standing_by(inst);
+  EXPECT_EQ(sb.spec.name, inst.name);
+  EXPECT_EQ(prop(inst.name, "state"), "ready") << "a standby is no run";
+  EXPECT_EQ(record(inst.sha1).monitor_pid, 0);
+  Replies<KillResult> kill;
+  instances_->kill(inst.name, kill.done());
+  ASSERT_EQ(kill.count(), 1u);
+  EXPECT_EQ(kill.only().error().code, ECHILD) << "KILL of a ready instance stays ECHILD";
+
+  Replies<EntitySummary> start;
+  instances_->start(inst.name, start.done());
+  EXPECT_EQ(launcher_.launches.size(), 1u) << "no new monitor: the standby runs PID 1";
+  EXPECT_EQ(sb.run_calls, 1);
+  EXPECT_EQ(prop(inst.name, "state"), "starting");
+  EXPECT_EQ(prop(inst.name, "sandbox"), "none");
+  EXPECT_EQ(record(inst.sha1).state, "starting");
+  EXPECT_EQ(record(inst.sha1).monitor_pid, sb.monitor_pid);
+  EXPECT_EQ(timers_.delays(), std::vector<int>{kStartTimeoutMs});
+  sb.started(4242);
+  ASSERT_EQ(start.count(), 1u);
+  ASSERT_TRUE(start.only().ok()) << start.only().error().message;
+  EXPECT_EQ(record(inst.sha1).state, "started");
+  EXPECT_EQ(instances_->outer_pts(inst.sha1), "/dev/pts/5");
+
+  sb.exited(0);
+  EXPECT_EQ(record(inst.sha1).state, "ready");
+  EXPECT_EQ(launcher_.launches.size(), 1u) << "the next standby waits for the loop";
+  fire_deferred();
+  ASSERT_EQ(launcher_.launches.size(), 2u) << "a fresh standby after the run";
+  EXPECT_TRUE(launcher_.last().spec.standby);
+  EXPECT_EQ(launcher_.last().proceed_calls, 0);
+}
+
+TEST_F(InstancesTest, StartWhileTheStandbyIsBuildingTakesItOver) {
+  premade_ = "y";
+  make_folders(false);
+  auto inst = prepared();
+  fire_deferred();
+  ASSERT_EQ(launcher_.launches.size(), 1u);
+  FakeRun& sb = launcher_.last();
+  Replies<EntitySummary> start;
+  instances_->start(inst.name, start.done());
+  EXPECT_EQ(launcher_.launches.size(), 1u);
+  EXPECT_EQ(sb.run_calls, 0) << "not made yet";
+  sb.ptys("/dev/pts/7", "/dev/pts/8");
+  sb.namespaces_ready();
+  EXPECT_EQ(sb.proceed_calls, 1);
+  sb.sandbox_made();
+  EXPECT_EQ(sb.run_calls, 1) << "RUN as soon as the sandbox is made";
+  sb.started(77);
+  ASSERT_EQ(start.count(), 1u);
+  EXPECT_TRUE(start.only().ok());
+  EXPECT_EQ(instances_->outer_pts(inst.sha1), "/dev/pts/8");
+}
+
+TEST_F(InstancesTest, AnySandboxPropertyChangeRebuildsTheStandby) {
+  EntitySummary inst;
+  FakeRun& sb = standing_by(inst);
+  EXPECT_EQ(set(inst.name, "name", "renamed"), 0);
+  EXPECT_EQ(sb.dismiss_calls, 1) << "torn down at once";
+  EXPECT_EQ(prop("renamed", "sandbox"), "none");
+  fire_deferred();
+  ASSERT_EQ(launcher_.launches.size(), 2u);
+  EXPECT_EQ(launcher_.last().spec.name, "renamed") << "made from the new values";
+  launcher_.last().namespaces_ready();
+  launcher_.last().sandbox_made();
+  EXPECT_EQ(set("renamed", "labels", "a=b"), 0);
+  EXPECT_EQ(launcher_.last().dismiss_calls, 0) << "labels do not shape the sandbox";
+  EXPECT_EQ(set("renamed", "interface", "eth9"), 0);
+  EXPECT_EQ(launcher_.last().dismiss_calls, 1);
+  ASSERT_TRUE(instances_->remount("renamed").ok());
+  fire_deferred();
+  EXPECT_EQ(launcher_.launches.size(), 3u) << "one rebuild for both";
+}
+
+TEST_F(InstancesTest, DropDismissesTheStandbyFirst) {
+  EntitySummary inst;
+  FakeRun& sb = standing_by(inst);
+  std::optional<Result<EntitySummary>> dropped;
+  instances_->drop_then(inst.name, [&](Result<EntitySummary> r) { dropped.emplace(std::move(r)); });
+  ASSERT_TRUE(dropped.has_value());
+  ASSERT_TRUE(dropped->ok()) << dropped->error().message;
+  EXPECT_EQ(sb.dismiss_calls, 1);
+  fire_deferred();
+  EXPECT_EQ(launcher_.launches.size(), 1u) << "no standby for a dropped instance";
+  EXPECT_EQ(catalogued(), 0u);
+}
+
+TEST_F(InstancesTest, AFailedStandbyLeavesStartTheWholeSequence) {
+  premade_ = "y";
+  make_folders(false);
+  auto inst = prepared();
+  fire_deferred();
+  FakeRun& sb = launcher_.last();
+  sb.failed(make_error(EACCES, "populating /dev: no"));
+  sb.exited(std::nullopt);
+  EXPECT_EQ(prop(inst.name, "sandbox"), "failed");
+  fire_deferred();
+  EXPECT_EQ(launcher_.launches.size(), 1u) << "a failed build is not retried in a loop";
+  Replies<EntitySummary> start;
+  auto& run = start_fully(inst.name, start, 99);
+  EXPECT_FALSE(run.spec.standby) << "START made its sandbox itself";
+  ASSERT_EQ(start.count(), 1u);
+  EXPECT_TRUE(start.only().ok());
+}
+
+TEST_F(InstancesTest, AStandbyThatDiesIsMadeAgainAndALaunchFailureIsRecorded) {
+  EntitySummary inst;
+  FakeRun& sb = standing_by(inst);
+  sb.exited(std::nullopt);  // killed by hand
+  EXPECT_EQ(prop(inst.name, "sandbox"), "none");
+  fire_deferred();
+  ASSERT_EQ(launcher_.launches.size(), 2u);
+  EXPECT_TRUE(launcher_.last().spec.standby);
+  launcher_.fail_launch = make_error(EAGAIN, "no fork");
+  EXPECT_EQ(set(inst.name, "cmdline[0]", "/bin/sh"), 0);
+  fire_deferred();
+  EXPECT_EQ(prop(inst.name, "sandbox"), "failed");
+  EXPECT_EQ(record(inst.sha1).state, "ready");
+}
+
+TEST_F(InstancesTest, WithoutPremadeSandboxNothingIsMadeAhead) {
+  auto inst = prepared();
+  EXPECT_TRUE(timers_.pending.empty());
+  EXPECT_EQ(prop(inst.name, "sandbox"), "none");
+}
+
 }  // namespace fw::core

@@ -25,6 +25,11 @@ TEST(MonitorWire, StatusLinesRoundTrip) {
   EXPECT_EQ(s.inner, "/dev/pts/3");
   EXPECT_EQ(s.outer, "/dev/pts/4");
   EXPECT_EQ(parsed(ns_ready_line()).kind, StatusLine::Kind::kNsReady);
+  s = parsed(sandbox_line(1234, 56));
+  EXPECT_EQ(s.kind, StatusLine::Kind::kSandbox);
+  EXPECT_EQ(s.number, 1234);
+  EXPECT_EQ(s.pivot_us, 56);
+  EXPECT_EQ(sandbox_line(-3, 7), "SANDBOX 0 7\n");  // a clock step never reads as an error
   s = parsed(started_line(4242));
   EXPECT_EQ(s.kind, StatusLine::Kind::kStarted);
   EXPECT_EQ(s.number, 4242);
@@ -46,8 +51,8 @@ TEST(MonitorWire, AnErrorIsOneLineWithItsErrno) {
 }
 
 TEST(MonitorWire, MalformedStatusLinesAreRefused) {
-  for (const char* bad :
-       {"", "HELLO", "PTS /dev/pts/1", "STARTED", "STARTED x", "OOM", "EXITED", "started 12"}) {
+  for (const char* bad : {"", "HELLO", "PTS /dev/pts/1", "STARTED", "STARTED x", "OOM", "EXITED",
+                          "started 12", "SANDBOX", "SANDBOX 12", "SANDBOX x 1", "SANDBOX -1 2"}) {
     EXPECT_FALSE(parse_status(bad).has_value()) << bad;
   }
 }
@@ -57,6 +62,9 @@ TEST(MonitorWire, ControlWords) {
   EXPECT_EQ(control_line(Control::kAck), "ACK\n");
   EXPECT_EQ(parse_control("GO"), Control::kGo);
   EXPECT_EQ(parse_control("ACK"), Control::kAck);
+  EXPECT_EQ(control_line(Control::kRun), "RUN\n");
+  EXPECT_EQ(parse_control("RUN"), Control::kRun);
+  EXPECT_FALSE(parse_control("run").has_value());
   EXPECT_FALSE(parse_control("").has_value());
   EXPECT_FALSE(parse_control("GO ").has_value());
 }
