@@ -28,6 +28,7 @@
 #include "firmwared/monitor/console.h"
 #include "firmwared/monitor/launch.h"
 #include "firmwared/monitor/options.h"
+#include "firmwared/monitor/trim.h"
 #include "firmwared/sys/cgroup.h"
 #include "firmwared/sys/confinement.h"
 #include "firmwared/sys/monitor_lock.h"
@@ -209,6 +210,7 @@ int run(const fw::monitor::Options& o) {
     // Named apart while it stands by (ps, top, the tests' leftover checks).
     ::prctl(PR_SET_NAME, "fw-standby");
     say(wire::sandbox_line(dev_us, micros_since(pivot_t0)));
+    fw::monitor::release_setup_pages();  // it may wait for hours
     // EOF (the daemon dismissed this standby, or went away): exit; the namespaces, and PID 1
     // waiting in a user namespace (the sandbox's destructor), go with us.
     if (read_control(o.control_fd) != wire::Control::kRun) return 0;
@@ -237,6 +239,8 @@ int run(const fw::monitor::Options& o) {
   // Do not reap PID 1 before the daemon holds its pidfd (no pid reuse window); EOF means
   // the daemon is gone, and we go on alone.
   bool control_open = read_control(o.control_fd) == wire::Control::kAck;
+  // The launch is done: what follows is the wait loop, for the instance's whole run.
+  fw::monitor::release_setup_pages();
 
   // OOM kills in the instance are reported as they happen (not fatal without a watch).
   const auto [memory_dir, memory_unified] = memory_cgroup(o.cgroups);
