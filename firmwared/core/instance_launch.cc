@@ -97,7 +97,7 @@ MonitorEvents Instances::events_for(const std::string& sha1, uint64_t gen) {
       });
     });
   };
-  ev.on_sandbox = [this, sha1, run, standby](int64_t dev_us, int64_t pivot_us) {
+  ev.on_sandbox = [sha1, run, standby](int64_t dev_us, int64_t pivot_us) {
     log::debug("instance " + sha1 + ": sandbox /dev, console and binds: " + std::to_string(dev_us) +
                    " us, pivot: " + std::to_string(pivot_us) + " us",
                log::instance("", sha1));

@@ -11,6 +11,11 @@ source "$(dirname "$0")/../lib/harness.sh"
 require_root
 setup
 export FIRMWARED_HOST_INTERFACE_PREFIX=fwtha FIRMWARED_NET_FIRST_TWO_BYTES=10.245.
+# Without pre-made sandboxes: this test follows the filter's life with a run's (made at
+# START, gone at KILL, the table gone with its last filter) and the START's error when the
+# helper fails. A standby installs its filter when it is made, ahead of START, so those
+# checks would follow the standby instead; the filter itself is the same either way.
+export FIRMWARED_PREMADE_SANDBOX=n
 P=fwtha
 NET=10.245.
 TABLE=firmwared_fwtha_$(fw_owner_id "$FIRMWARED_MOUNT_PATH")
