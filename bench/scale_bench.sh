@@ -94,7 +94,7 @@ printf '  delete   %7d ms  %6.1f ms each\n' $((t2 - t1)) "$(echo "($t2 - $t1) / 
 }
 
 "$here/examples/make-example-firmware" --dir-only "$tmp/ex" >/dev/null
-export FIRMWARED_SOCKET_PATH=$tmp/s.sock FIRMWARED_DATABASE_PATH=$tmp/db/c.db \
+export FIRMWARED_PREMADE_SANDBOX=y FIRMWARED_SOCKET_PATH=$tmp/s.sock FIRMWARED_DATABASE_PATH=$tmp/db/c.db \
   FIRMWARED_MOUNT_PATH=$tmp/mp FIRMWARED_REPOSITORY_PATH=$tmp/repo \
   FIRMWARED_HOST_INTERFACE_PREFIX=fwtscale FIRMWARED_NET_FIRST_TWO_BYTES=10.252. \
   FIRMWARED_CGROUP=fwtscale-$$ FIRMWARED_LOG_LEVEL=notice
