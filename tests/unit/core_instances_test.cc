@@ -2074,10 +2074,13 @@ TEST_F(InstancesTest, DropUnmountsRemovesTheWorkspaceAndFreesTheId) {
   EXPECT_EQ(catalogued(), 0u);
   EXPECT_EQ(instances_->list()->size(), 0u) << "gone from LIST before the deletion";
   run_deferred();
-  ASSERT_EQ(mounter_.calls.size(), 3u);
-  EXPECT_TRUE(
-      contains(mounter_.calls[2], "remove_tree " + mount_path_ + "/trash/" + inst.sha1 + "."))
-      << mounter_.calls[2];
+  // Off the loop: whatever is mounted below the trash entry (the fake mounter's
+  // unmount_all_below unmounts a workspace's two mounts), then its deletion.
+  ASSERT_EQ(mounter_.calls.size(), 5u);
+  const std::string entry = mount_path_ + "/trash/" + inst.sha1 + ".";
+  EXPECT_TRUE(contains(mounter_.calls[2], "unmount " + entry)) << mounter_.calls[2];
+  EXPECT_TRUE(contains(mounter_.calls[3], "unmount " + entry)) << mounter_.calls[3];
+  EXPECT_TRUE(contains(mounter_.calls[4], "remove_tree " + entry)) << mounter_.calls[4];
   EXPECT_EQ(trash_entries(), 0u);
   auto dropped = sink_.named("DROPPED");
   ASSERT_EQ(dropped.size(), 1u);
@@ -2831,6 +2834,29 @@ TEST_F(InstancesTest, StartDoesNotTakeOverAStandbyWhoseBuildFailed) {
             (Strings{"setup " + inst.name, "teardown " + inst.name, "setup " + inst.name}));
   timers_.fire_all();  // the START deadline (met) and no retry of the dismissed standby
   EXPECT_EQ(launcher_.launches.size(), 2u);
+  instances_.reset();  // before `net`
+}
+
+// A namespace pin in the workspace that no standby or run owns (a teardown that failed): DROP
+// gives its network back, then unmounts what is left of it before the workspace goes to the
+// trash (never a mount in the trash).
+TEST_F(InstancesTest, DropGivesBackALeftoverPinAndNeverMovesAMountToTheTrash) {
+  auto inst = prepared();
+  FakeNetwork net;
+  with_network(net);
+  const std::string pin = ws(inst.sha1) + "/netns";
+  write_file(pin, "");  // the fake teardown leaves it, as a failed unpin would
+  mounter_.calls.clear();
+  std::optional<Result<EntitySummary>> dropped;
+  instances_->drop_then(inst.name, [&](Result<EntitySummary> r) { dropped.emplace(std::move(r)); });
+  ASSERT_TRUE(dropped.has_value());
+  ASSERT_TRUE(dropped->ok()) << dropped->error().message;
+  EXPECT_EQ(net.calls, Strings{"teardown " + inst.name});
+  const std::string w = ws(inst.sha1);
+  ASSERT_GE(mounter_.calls.size(), 3u);
+  EXPECT_EQ(Strings(mounter_.calls.begin(), mounter_.calls.begin() + 3),
+            (Strings{"unmount " + w + "/union", "unmount " + w + "/ro", "unmount " + pin}))
+      << "the pin unmounted before the rename (the trash is emptied after)";
   instances_.reset();  // before `net`
 }
 
