@@ -86,9 +86,9 @@ class Instances final : public Folder {
   // start).
   std::vector<std::string> running_host_interfaces();
   // Daemon shutdown: every standby is dismissed (their network teardown queued), none is made
-  // any more. settled(): no network operation is under way.
+  // any more. settled(): no network operation or trash deletion is under way.
   void shutdown();
-  bool settled() const { return net_queues_.empty(); }
+  bool settled() const { return net_queues_.empty() && trash_.pending() == 0; }
   // "none", "building", "ready" or "failed": the standby sandbox of `sha1` (SHOW's sandbox).
   std::string sandbox_of(const std::string& sha1) const;
 
