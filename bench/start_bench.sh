@@ -152,7 +152,8 @@ exec_run=$(log_median ".*START from its standby: PID 1 exec'd \\([0-9]*\\) us af
 spawn=$(log_median '.*sandbox monitor spawned in \([0-9]*\) us$')
 nsteps=$(log_median '.*sandbox namespaces in \([0-9]*\) us$')
 devs=$(log_median '.*sandbox \/dev, console and binds: \([0-9]*\) us, pivot: .*')
-pivot=$(log_median '.*sandbox \/dev, console and binds: [0-9]* us, pivot: \([0-9]*\) us$')
+pivot=$(log_median '.*sandbox \/dev, console and binds: [0-9]* us, pivot: \([0-9]*\) us, .*')
+pid1=$(log_median '.*sandbox \/dev, console and binds: .*, PID 1: \([0-9]*\) us$')
 built=$(log_median '.*sandbox made in \([0-9]*\) us, standing by$')
 : >"$tmp/log"
 FIRMWARED_PREMADE_SANDBOX=n start_daemon
@@ -180,7 +181,7 @@ printf '  ratio from a standby (socket) / baseline%8.2f (baseline interleaved: %
 printf '  ratio from a standby (fwctl) / baseline %8.2f (baseline interleaved: %.2f ms)\n' \
   "$(ratio "$standby_fwctl" "$base_fwctl")" "$(ms "$base_fwctl")"
 printf 'One standby while idle (%d process(es): monitor%s)\n' "$idle_procs" \
-  "$([[ $idle_procs -gt 1 ]] && echo ' + waiting PID 1 (userns)')"
+  "$([[ $idle_procs -gt 1 ]] && echo ' + PID 1 waiting')"
 printf '  RSS %d KiB, PSS %d KiB, %d open fds\n' "$idle_rss" "$idle_pss" "$idle_fds"
 printf 'Daemon debug log, medians\n'
 printf '  START critical path (request → reply)   %8.2f ms\n' "$(ms "$crit")"
@@ -190,6 +191,7 @@ printf '    monitor spawn                         %8.2f ms\n' "$(ms "$spawn")"
 printf '    namespaces (spawn → NS_READY)         %8.2f ms\n' "$(ms "$nsteps")"
 printf '    /dev, console, binds                  %8.2f ms\n' "$(ms "$devs")"
 printf '    pivot                                 %8.2f ms\n' "$(ms "$pivot")"
+printf '    PID 1 made and set up, waiting        %8.2f ms\n' "$(ms "$pid1")"
 printf '  network step (whole-sandbox START)      %8.2f ms\n' "$(ms "$net_step")"
 
 # RESULT<TAB>key<TAB>what<TAB>value<TAB>unit<TAB>baseline-what<TAB>baseline-value<TAB>target
