@@ -2,7 +2,7 @@
 # bench/import_bench.sh [SIZE_MIB] [RUNS]: a firmware image's import (`fwctl prepare
 # firmwares IMG`: copy into the repository + SHA-1, fsync'ed and published) against
 # `cp IMG X && sha1sum X` of the same file in the same run, on the same filesystem (the
-# repository and X are both under /tmp/fwtest-import.XXXXXX); and the re-import of an
+# repository and X are both under /tmp/fwtest-bench.XXXXXX); and the re-import of an
 # image already catalogued (it only hashes) against `sha1sum IMG`. The image is an ext4 of
 # SIZE_MIB (default 512; at least 512: a smaller ext4 spends more than a tenth on its own
 # metadata) full of random data. Medians of RUNS (default 3). The page cache
