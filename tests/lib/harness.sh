@@ -329,6 +329,16 @@ fw_inst_cgroup_run_procs() {
   done <"$1/cgroup.procs"
 }
 
+# The first line of /etc/build.prop, which the example firmware serves on TCP port 9050 of
+# its address $1 (timeout $2 seconds, default 5); Python's error on stderr when unreachable.
+fw_build_prop_line() {
+  "$PYTHON" - "$1" "${2:-5}" <<'PY'
+import socket, sys
+s = socket.create_connection((sys.argv[1], 9050), timeout=float(sys.argv[2]))
+print(s.makefile().readline().strip())
+PY
+}
+
 # Zombie children of the daemon (there must never be any).
 fw_inst_daemon_zombies() {
   [[ -n "$FW_DAEMON_PID" ]] || return 0
