@@ -1,11 +1,14 @@
 # shellcheck shell=bash
-# Sourced by bench/peers_bench.sh and bench/cycle_bench.sh: a private daemon for one
+# Sourced by the benchmarks that run a daemon of their own: a private daemon for one
 # benchmark. bench_daemon_setup TAG NET_PREFIX makes the temporary directory $BD_TMP, points
 # the daemon and fwctl at it (socket, catalogue, mount points, repository, a cgroup, host
 # interface prefix and addresses of its own, so it never meets another daemon's instances)
 # and installs the EXIT trap that removes everything: instances, daemon, mounts, cgroups,
 # the directory. bench_daemon_start starts the daemon (log: $BD_TMP/log) and
-# waits for PING; bench_daemon_stop asks it to quit. Needs $B (bench/build.sh) and $FWCTL.
+# waits for PING; bench_daemon_stop kills and drops its instances and asks it to quit;
+# bench_daemon_quit asks it to quit, leaving its catalogue to the next daemon of the same
+# benchmark. Needs $B (bench/build.sh) and $FWCTL. Also: now_us, median (of the numbers on
+# stdin) and result (one RESULT line, bench/README.md).
 BD_TMP="" BD_PID="" BD_CGROUP=""
 bench_daemon_setup() {
   local tag=$1 net=$2
@@ -40,10 +43,19 @@ bench_daemon_stop() {
     "$FWCTL" kill "$id" >/dev/null 2>&1
     "$FWCTL" drop instances "$id" >/dev/null 2>&1
   done
+  bench_daemon_quit
+}
+
+bench_daemon_quit() {
+  [[ -n $BD_PID ]] || return 0
   "$FWCTL" quit >/dev/null 2>&1
   wait "$BD_PID" 2>/dev/null
   BD_PID=""
 }
+
+now_us() { echo $(($(date +%s%N) / 1000)); }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+result() { printf 'RESULT\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@"; }
 
 bench_daemon_cleanup() {
   set +e

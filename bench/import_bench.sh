@@ -2,9 +2,10 @@
 # bench/import_bench.sh [SIZE_MIB] [RUNS]: a firmware image's import (`fwctl prepare
 # firmwares IMG`: copy into the repository + SHA-1, fsync'ed and published) against
 # `cp IMG X && sha1sum X` of the same file in the same run, on the same filesystem (the
-# repository and X are both under /tmp/fwtest-import.XXXXXX); and the re-import of an
+# repository and X are both under /tmp/fwtest-bench.XXXXXX); and the re-import of an
 # image already catalogued (it only hashes) against `sha1sum IMG`. The image is an ext4 of
-# SIZE_MIB (default 512) full of random data. Medians of RUNS (default 3). The page cache
+# SIZE_MIB (default 512; at least 512: a smaller ext4 spends more than a tenth on its own
+# metadata) full of random data. Medians of RUNS (default 3). The page cache
 # is warm for both sides: the image is read once before timing and stays cached (each side
 # reads the same cached file; neither drops caches). Root only; builds the release preset
 # unless FW_BUILD_DIR names a build; cleans up everything.
@@ -16,25 +17,11 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 source "$here/bench/build.sh"
 bench_build "$here"
 FWCTL=$B/fwctl/fwctl
-tmp=$(mktemp -d /tmp/fwtest-import.XXXXXX)
-chmod 0755 "$tmp"
-daemon=""
-cleanup() {
-  set +e
-  [[ -n $daemon ]] && { "$FWCTL" quit >/dev/null 2>&1; wait "$daemon"; }
-  awk -v d="$tmp" 'index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r |
-    while read -r m; do umount "$m" 2>/dev/null || umount -l "$m"; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-export FIRMWARED_SOCKET_PATH=$tmp/s.sock FIRMWARED_DATABASE_PATH=$tmp/db/c.db \
-  FIRMWARED_MOUNT_PATH=$tmp/mp FIRMWARED_REPOSITORY_PATH=$tmp/repo \
-  FIRMWARED_HOST_INTERFACE_PREFIX=fwtimp FIRMWARED_NET_FIRST_TWO_BYTES=10.254. \
-  FIRMWARED_CGROUP=fwtest-import-${tmp##*.}
-
-now_us() { echo $(($(date +%s%N) / 1000)); }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
-result() { printf 'RESULT\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@"; }
+# shellcheck source=bench/daemon.sh
+source "$here/bench/daemon.sh"
+[[ $(id -u) -eq 0 ]] || { echo "bench/import_bench.sh: needs root" >&2; exit 1; }
+bench_daemon_setup imp 10.254.
+tmp=$BD_TMP
 ms() { printf '%.1f' "$(echo "$1 / 1000" | bc -l)"; }
 
 # The image: an ext4 whose one file fills it with incompressible data.
@@ -45,10 +32,7 @@ rm -rf "$tmp/src"
 IMG=$tmp/image.ext4
 cat "$IMG" >/dev/null  # warm the page cache for every run below
 
-"$B/firmwared/firmwared" 2>>"$tmp/log" &
-daemon=$!
-for _ in $(seq 1 200); do "$FWCTL" ping >/dev/null 2>&1 && break; sleep 0.02; done
-"$FWCTL" ping >/dev/null
+bench_daemon_start
 
 import_us=() base_us=() reimport_us=() sha_us=()
 for _ in $(seq 1 "$RUNS"); do

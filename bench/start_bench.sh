@@ -17,24 +17,14 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 source "$here/bench/build.sh"
 bench_build "$here"
 FWCTL=$B/fwctl/fwctl
-tmp=$(mktemp -d /tmp/fwtest-bench.XXXXXX)
-daemon=""
-cleanup() {
-  set +e
-  [[ -n $daemon ]] && { "$FWCTL" quit >/dev/null 2>&1; wait "$daemon"; }
-  awk -v d="$tmp" 'index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r |
-    while read -r m; do umount "$m" 2>/dev/null || umount -l "$m"; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+# shellcheck source=bench/daemon.sh
+source "$here/bench/daemon.sh"
+[[ $(id -u) -eq 0 ]] || { echo "bench/start_bench.sh: needs root" >&2; exit 1; }
+bench_daemon_setup st 10.251.
+tmp=$BD_TMP
+export FIRMWARED_LOG_LEVEL=debug  # the per-step durations below are read from its log
 "$here/examples/make-example-firmware" --dir-only "$tmp/ex" >/dev/null
-export FIRMWARED_SOCKET_PATH=$tmp/s.sock FIRMWARED_DATABASE_PATH=$tmp/db/c.db \
-  FIRMWARED_MOUNT_PATH=$tmp/mp FIRMWARED_REPOSITORY_PATH=$tmp/repo \
-  FIRMWARED_HOST_INTERFACE_PREFIX=fwtbench FIRMWARED_NET_FIRST_TWO_BYTES=10.251. \
-  FIRMWARED_LOG_LEVEL=debug
 
-now_us() { echo $(($(date +%s%N) / 1000)); }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 ms() { echo "$1 / 1000" | bc -l; }
 ratio() { echo "$1 / $2" | bc -l; }
 
@@ -113,12 +103,8 @@ for _ in range(n):
 EOF
 }
 
-start_daemon() {
-  "$B/firmwared/firmwared" 2>>"$tmp/log" &
-  daemon=$!
-  for _ in $(seq 1 200); do "$FWCTL" ping >/dev/null 2>&1 && return; sleep 0.02; done
-}
-stop_daemon() { "$FWCTL" quit >/dev/null; wait "$daemon"; daemon=""; }
+start_daemon() { bench_daemon_start; }
+stop_daemon() { bench_daemon_quit; }  # the instance stays for the next daemon
 
 # Idle cost of one standby: its monitor and (user-namespace mode) the PID 1 it holds.
 standby_cost() {
@@ -152,7 +138,8 @@ exec_run=$(log_median ".*START from its standby: PID 1 exec'd \\([0-9]*\\) us af
 spawn=$(log_median '.*sandbox monitor spawned in \([0-9]*\) us$')
 nsteps=$(log_median '.*sandbox namespaces in \([0-9]*\) us$')
 devs=$(log_median '.*sandbox \/dev, console and binds: \([0-9]*\) us, pivot: .*')
-pivot=$(log_median '.*sandbox \/dev, console and binds: [0-9]* us, pivot: \([0-9]*\) us$')
+pivot=$(log_median '.*sandbox \/dev, console and binds: [0-9]* us, pivot: \([0-9]*\) us, .*')
+pid1=$(log_median '.*sandbox \/dev, console and binds: .*, PID 1: \([0-9]*\) us$')
 built=$(log_median '.*sandbox made in \([0-9]*\) us, standing by$')
 : >"$tmp/log"
 FIRMWARED_PREMADE_SANDBOX=n start_daemon
@@ -180,7 +167,7 @@ printf '  ratio from a standby (socket) / baseline%8.2f (baseline interleaved: %
 printf '  ratio from a standby (fwctl) / baseline %8.2f (baseline interleaved: %.2f ms)\n' \
   "$(ratio "$standby_fwctl" "$base_fwctl")" "$(ms "$base_fwctl")"
 printf 'One standby while idle (%d process(es): monitor%s)\n' "$idle_procs" \
-  "$([[ $idle_procs -gt 1 ]] && echo ' + waiting PID 1 (userns)')"
+  "$([[ $idle_procs -gt 1 ]] && echo ' + PID 1 waiting')"
 printf '  RSS %d KiB, PSS %d KiB, %d open fds\n' "$idle_rss" "$idle_pss" "$idle_fds"
 printf 'Daemon debug log, medians\n'
 printf '  START critical path (request → reply)   %8.2f ms\n' "$(ms "$crit")"
@@ -190,18 +177,19 @@ printf '    monitor spawn                         %8.2f ms\n' "$(ms "$spawn")"
 printf '    namespaces (spawn → NS_READY)         %8.2f ms\n' "$(ms "$nsteps")"
 printf '    /dev, console, binds                  %8.2f ms\n' "$(ms "$devs")"
 printf '    pivot                                 %8.2f ms\n' "$(ms "$pivot")"
+printf '    PID 1 made and set up, waiting        %8.2f ms\n' "$(ms "$pid1")"
 printf '  network step (whole-sandbox START)      %8.2f ms\n' "$(ms "$net_step")"
 
 # RESULT<TAB>key<TAB>what<TAB>value<TAB>unit<TAB>baseline-what<TAB>baseline-value<TAB>target
 baseline_what="unshare --fork --pid --mount --net --uts --ipc chroot ROOT /bin/true"
-result() {  # KEY WHAT VALUE BASELINE TARGET
-  printf 'RESULT\t%s\t%s\t%.2f\t%s\t%s\t%s\t%s\n' "$1" "$2" "$(ms "$3")" ms "$baseline_what" \
+ms_result() {  # KEY WHAT VALUE(us) BASELINE(us) TARGET
+  result "$1" "$2" "$(printf '%.2f' "$(ms "$3")")" ms "$baseline_what" \
     "$(printf '%.2f' "$(ms "$4")")" "$5"
 }
-result start.socket "START over the socket, from a standby (median)" "$standby_socket" "$base_socket" "<=0.5"
-result start.fwctl "START through fwctl, from a standby (median)" "$standby_fwctl" "$base_fwctl" "<=1"
-result start.whole "START through fwctl, whole sandbox (premade_sandbox=n, median)" "$with_net" "$base" -
-result start.nonet "START through fwctl, whole sandbox, no network step (median)" "$without_net" "$base" -
-printf 'RESULT\tstandby.rss\tone idle standby, RSS (monitor + userns PID 1)\t%d\tKiB\t-\t-\t-\n' "$idle_rss"
-printf 'RESULT\tstandby.pss\tone idle standby, PSS (monitor + userns PID 1)\t%d\tKiB\t-\t-\t-\n' "$idle_pss"
-printf 'RESULT\tstandby.fds\tone idle standby, open fds (monitor + userns PID 1)\t%d\tfds\t-\t-\t-\n' "$idle_fds"
+ms_result start.socket "START over the socket, from a standby (median)" "$standby_socket" "$base_socket" "<=0.5"
+ms_result start.fwctl "START through fwctl, from a standby (median)" "$standby_fwctl" "$base_fwctl" "<=1"
+ms_result start.whole "START through fwctl, whole sandbox (premade_sandbox=n, median)" "$with_net" "$base" -
+ms_result start.nonet "START through fwctl, whole sandbox, no network step (median)" "$without_net" "$base" -
+result standby.rss "one idle standby, RSS (monitor + waiting PID 1)" "$idle_rss" KiB - - -
+result standby.pss "one idle standby, PSS (monitor + waiting PID 1)" "$idle_pss" KiB - - -
+result standby.fds "one idle standby, open fds (monitor + waiting PID 1)" "$idle_fds" fds - - -

@@ -104,9 +104,10 @@ MonitorEvents Instances::events_for(const std::string& sha1, uint64_t gen) {
       });
     });
   };
-  ev.on_sandbox = [this, sha1, run, standby](int64_t dev_us, int64_t pivot_us) {
+  ev.on_sandbox = [this, sha1, run, standby](int64_t dev_us, int64_t pivot_us, int64_t init_us) {
     log::debug("instance " + sha1 + ": sandbox /dev, console and binds: " + std::to_string(dev_us) +
-                   " us, pivot: " + std::to_string(pivot_us) + " us",
+                   " us, pivot: " + std::to_string(pivot_us) +
+                   " us, PID 1: " + std::to_string(init_us) + " us",
                log::instance("", sha1));
     if (Standby* sb = standby()) {
       sb->state = SandboxState::kReady;

@@ -44,9 +44,9 @@ struct MonitorEvents {
   // The monitor sits in its new namespaces; call RunningMonitor::proceed() once the
   // network step is done (or kill_monitor() to abort).
   std::function<void()> on_namespaces_ready;
-  // A standby's sandbox is made (durations of /dev + console + binds, and of its pivot, in
-  // microseconds); it waits for RunningMonitor::run().
-  std::function<void(int64_t dev_us, int64_t pivot_us)> on_sandbox;
+  // A standby's sandbox is made (durations of /dev + console + binds, of its pivot, and of
+  // PID 1's setup, in microseconds); it waits for RunningMonitor::run().
+  std::function<void(int64_t dev_us, int64_t pivot_us, int64_t init_us)> on_sandbox;
   std::function<void(int64_t init_pid)> on_started;
   // The OOM killer acted in the instance's cgroup; `kills`: how many so far this run.
   std::function<void(uint64_t kills)> on_oom;

@@ -213,7 +213,7 @@ class Monitor final : public core::RunningMonitor {
         if (events_.on_namespaces_ready) events_.on_namespaces_ready();
         break;
       case Kind::kSandbox:
-        if (events_.on_sandbox) events_.on_sandbox(line.number, line.pivot_us);
+        if (events_.on_sandbox) events_.on_sandbox(line.number, line.pivot_us, line.init_us);
         break;
       case Kind::kStarted:
         // Open the pidfd before acknowledging: the monitor reaps PID 1 only after ACK, so

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <dirent.h>
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -24,6 +25,7 @@
 #include <utility>
 
 #include "firmwared/monitor/mounting.h"
+#include "firmwared/monitor/trim.h"
 #include "firmwared/sys/child.h"
 
 namespace fw::monitor {
@@ -33,8 +35,10 @@ Sandbox::Sandbox(Sandbox&& other) noexcept
       time_offset(other.time_offset),
       init_pid(other.init_pid),
       go(std::move(other.go)),
+      ready(std::move(other.ready)),
       exec_pipe(std::move(other.exec_pipe)),
-      pid_ns(std::move(other.pid_ns)) {
+      pid_ns(std::move(other.pid_ns)),
+      init_prepared(other.init_prepared) {
   other.init_pid = -1;
 }
 
@@ -73,6 +77,18 @@ Result<std::pair<Fd, Fd>> exec_pipe() {
   FW_ASSIGN_OR_RETURN(auto p, make_pipe("the exec pipe"));
   FW_ASSIGN_OR_RETURN(p.second, sys::fd_above(p.second.get(), 3, "the exec pipe"));
   return p;
+}
+// Closes every descriptor from 3 up but those of `keep` (a copy of the monitor keeps only
+// what it uses: its console and pipes, not the monitor's workspace, cgroup or namespace fds).
+void close_fds_except(std::vector<int> keep) {
+  std::sort(keep.begin(), keep.end());
+  unsigned from = 3;
+  for (const int fd : keep) {
+    if (fd < static_cast<int>(from)) continue;
+    if (static_cast<unsigned>(fd) > from) ::close_range(from, static_cast<unsigned>(fd) - 1, 0);
+    from = static_cast<unsigned>(fd) + 1;
+  }
+  ::close_range(from, ~0U, 0);
 }
 Status join_ns(pid_t pid, const char* name, int type, const char* what) {
   Fd fd(::open(("/proc/" + std::to_string(pid) + "/ns/" + name).c_str(), O_RDONLY | O_CLOEXEC));
@@ -118,9 +134,7 @@ Result<Sandbox> enter_namespaces(const std::string& hostname, uint32_t uid_base,
     if (pid < 0)
       return errno_error("cloning PID 1 into new user, PID, network, UTS and IPC namespaces");
     if (pid == 0) {
-      sb.go.reset();
-      sb.exec_pipe.reset();
-      ready_r.reset();
+      close_fds_except({ready_w.get(), go_r.get(), exec_w.get()});
       run_userns_init(init, time_offset, ready_w.get(), go_r.get(), exec_w.get());
     }
     sb.init_pid = static_cast<pid_t>(pid);
@@ -130,6 +144,7 @@ Result<Sandbox> enter_namespaces(const std::string& hostname, uint32_t uid_base,
     auto ready_byte = read_fd_byte(ready_r.get());
     if (!ready_byte) return make_error(EIO, "PID 1 died while its namespaces were made");
     if (*ready_byte != 0) return errno_error(*ready_byte, "unsharing the time namespace");
+    sb.ready = std::move(ready_r);  // PID 1 says it again once prepare_init set it up
     FW_TRY(sys::write_id_maps(sb.init_pid, {uid_base, sys::kIdsPerInstance}));
     if (time_offset != 0) {
       FW_TRY_CTX(sys::write_time_offsets(sb.init_pid, time_offset), "setting the clock offsets");
@@ -260,6 +275,8 @@ void take_console(int console_fd, int pipe_fd) {
   }
 }
 
+void wait_for_go(int ready_fd, int go_fd, std::vector<int> keep);
+
 // Writes `pid` into the cgroup.procs of each of the instance's cgroups (through
 // init.cgroup_procs when the monitor opened them).
 Status join_cgroups(const InitSpec& init, pid_t pid) {
@@ -348,33 +365,53 @@ void enter_root(const InitSpec& init, int pipe_fd, bool locked) {
   if (auto s = pivot_here(init.root); !s.ok()) child_fail(pipe_fd, s.error());
 }
 
-[[noreturn]] void run_child(const InitSpec& init, int pipe_fd) {
+// Privileged PID 1, forked by prepare_init into the new PID namespace: sets itself up, says so
+// on `ready_fd`, waits for its go on `go_fd` (EOF: the monitor is gone or dismissed the
+// standby), then takes its console, confines itself and execs. Errors go to `exec_fd`.
+[[noreturn]] void run_child(const InitSpec& init, int ready_fd, int go_fd, int exec_fd) {
   // If the monitor dies, PID 1 dies, and with it the whole PID namespace.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  take_console(init.console_fd, pipe_fd);
   // Into the instance's cgroups, then a cgroup namespace rooted there.
   if (!init.cgroups.empty()) {
-    if (auto s = join_cgroups(init, 0); !s.ok()) child_fail(pipe_fd, s.error());
+    if (auto s = join_cgroups(init, 0); !s.ok()) child_fail(exec_fd, s.error());
     if (::unshare(CLONE_NEWCGROUP) != 0) {
-      child_fail(pipe_fd, errno_error("unsharing the cgroup namespace"));
+      child_fail(exec_fd, errno_error("unsharing the cgroup namespace"));
     }
   }
   if (auto s = do_mount("proc", under(init.root, "/proc"), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
                         nullptr);
       !s.ok()) {
-    child_fail(pipe_fd, s.error());
+    child_fail(exec_fd, s.error());
   }
-  if (auto s = mask_proc(init.root); !s.ok()) child_fail(pipe_fd, s.error());
+  if (auto s = mask_proc(init.root); !s.ok()) child_fail(exec_fd, s.error());
   if (::chdir(init.root.c_str()) != 0)
-    child_fail(pipe_fd, errno_error("entering '" + init.root + "'"));
-  if (!init.pivoted) enter_root(init, pipe_fd, false);
-  if (auto s = mount_cgroups(init.cgroups); !s.ok()) child_fail(pipe_fd, s.error());
-  exec_init(init, pipe_fd);
+    child_fail(exec_fd, errno_error("entering '" + init.root + "'"));
+  if (!init.pivoted) enter_root(init, exec_fd, false);
+  if (auto s = mount_cgroups(init.cgroups); !s.ok()) child_fail(exec_fd, s.error());
+  wait_for_go(ready_fd, go_fd, {exec_fd, init.console_fd});
+  take_console(init.console_fd, exec_fd);
+  exec_init(init, exec_fd);
+}
+
+// PID 1's last gate, both modes: only `keep` (and 0-2) left open, the setup's pages given
+// back (a standby's PID 1 may wait for hours), "ready" said, then the go awaited; EOF instead
+// (the monitor dismissed the standby, or died) ends PID 1.
+void wait_for_go(int ready_fd, int go_fd, std::vector<int> keep) {
+  keep.push_back(ready_fd);
+  keep.push_back(go_fd);
+  close_fds_except(std::move(keep));
+  release_setup_pages();
+  if (!write_fd_byte(ready_fd, 0).ok()) ::_exit(0);
+  ::close(ready_fd);
+  if (!read_fd_byte(go_fd)) ::_exit(0);
+  ::close(go_fd);
 }
 
 // PID 1 in a user namespace, from clone(2) in enter_namespaces: says it is ready (its time
-// namespace made), waits for the monitor's go (EOF: the START was abandoned), then becomes
-// the instance's root and execs. Only system calls: this is a copy of the monitor.
+// namespace made), waits for the monitor's first go (EOF: abandoned), sets itself up as the
+// instance's root in its own locked copy of the mount namespace, says it is ready again and
+// waits for its last go, then opens its console, confines itself and execs. Only system
+// calls: this is a copy of the monitor.
 [[noreturn]] void run_userns_init(const InitSpec& init, int64_t time_offset, int ready_fd,
                                   int go_fd, int exec_fd) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -384,12 +421,9 @@ void enter_root(const InitSpec& init, int pipe_fd, bool locked) {
   char status = 0;
   // A time namespace for our children, whose offsets the monitor writes; we enter it below.
   if (time_offset != 0 && ::unshare(CLONE_NEWTIME) != 0) status = static_cast<char>(errno);
-  (void)write_fd_byte(ready_fd, status);
-  ::close(ready_fd);
-  if (status != 0) ::_exit(127);
+  if (!write_fd_byte(ready_fd, status).ok() || status != 0) ::_exit(127);
   const auto go = read_fd_byte(go_fd);
   if (!go) ::_exit(0);
-  ::close(go_fd);
   // Go byte 2: the monitor (a standby) pivoted into the instance's root after we were made,
   // which moved our root with it (pivot_root(2)): the instance's root is "/" now.
   InitSpec here = init;
@@ -424,8 +458,9 @@ void enter_root(const InitSpec& init, int pipe_fd, bool locked) {
   if (pollfd p{exec_fd, 0, 0}; ::poll(&p, 1, 0) == 1 && (p.revents & POLLERR) != 0) ::_exit(0);
   enter_root(here, exec_fd, true);
   if (auto s = mount_cgroups(here.cgroups); !s.ok()) child_fail(exec_fd, s.error());
-  // The console the monitor bound at /dev/console after we were made (a pty of the
-  // instance's devpts), opened as the kernel opens it for init.
+  wait_for_go(ready_fd, go_fd, {exec_fd});
+  // The console the monitor bound at /dev/console (a pty of the instance's devpts), opened
+  // as the kernel opens it for init.
   const int console = ::open("/dev/console", O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (console < 0) child_fail(exec_fd, errno_error("opening /dev/console"));
   take_console(console, exec_fd);
@@ -464,7 +499,7 @@ Result<std::vector<Fd>> open_cgroup_procs(const std::vector<sys::wire::CgroupArg
   return out;
 }
 
-Result<pid_t> spawn_init(Sandbox& sb, const InitSpec& init) {
+Status prepare_init(Sandbox& sb, const InitSpec& init) {
   if (sb.userns()) {
     // /proc must be mounted by a process of PID 1's PID namespace, and in the monitor's
     // mount namespace (the host's user namespace owns it) to be locked in PID 1's copy.
@@ -487,22 +522,53 @@ Result<pid_t> spawn_init(Sandbox& sb, const InitSpec& init) {
                          "mounting /proc and its masks");
     }
     FW_TRY(join_cgroups(init, sb.init_pid));
-    FW_TRY(write_fd_byte(sb.go.get(), init.pivoted ? 2 : 1));
-    sb.go.reset();
+    FW_TRY_CTX(write_fd_byte(sb.go.get(), init.pivoted ? 2 : 1), "letting PID 1 set itself up");
+  } else {
+    if (::unshare(CLONE_NEWPID) != 0) return errno_error("unsharing the PID namespace");
+    FW_ASSIGN_OR_RETURN(auto ready, make_pipe("PID 1's ready pipe"));
+    FW_ASSIGN_OR_RETURN(auto go, make_pipe("PID 1's go pipe"));
+    FW_ASSIGN_OR_RETURN(auto exec, exec_pipe());
+    const pid_t pid = ::fork();
+    if (pid < 0) return errno_error("forking PID 1");
+    if (pid == 0) {
+      ready.first.reset();
+      go.second.reset();
+      exec.first.reset();
+      run_child(init, ready.second.get(), go.first.get(), exec.second.get());
+    }
+    sb.init_pid = pid;
+    sb.ready = std::move(ready.first);
+    sb.go = std::move(go.second);
+    sb.exec_pipe = std::move(exec.first);
+  }
+  const bool waiting = read_fd_byte(sb.ready.get()).has_value();
+  sb.ready.reset();
+  if (!waiting) {
+    // PID 1 ended before its gate: its report names the step.
     const pid_t pid = sb.init_pid;
-    sb.init_pid = -1;  // await_exec reaps it on failure; on success the monitor owns it
-    return await_exec(pid, sb.exec_pipe.get());
+    sb.init_pid = -1;
+    auto r = await_exec(pid, sb.exec_pipe.get());
+    if (!r.ok()) return r.error();
+    ::waitpid(pid, nullptr, 0);
+    return make_error(EIO, "PID 1 died while it was set up");
   }
-  if (::unshare(CLONE_NEWPID) != 0) return errno_error("unsharing the PID namespace");
-  FW_ASSIGN_OR_RETURN(auto exec, exec_pipe());
-  const pid_t pid = ::fork();
-  if (pid < 0) return errno_error("forking PID 1");
-  if (pid == 0) {
-    exec.first.reset();
-    run_child(init, exec.second.get());
-  }
-  exec.second.reset();
-  return await_exec(pid, exec.first.get());
+  sb.init_prepared = true;
+  return {};
+}
+
+Result<pid_t> release_init(Sandbox& sb) {
+  if (!sb.init_prepared || sb.init_pid <= 0) return make_error(EINVAL, "PID 1 is not set up");
+  // EPIPE (SIGPIPE is ignored): PID 1 died while it waited; the destructor reaps it.
+  FW_TRY_CTX(write_fd_byte(sb.go.get(), 1), "letting PID 1 run");
+  sb.go.reset();
+  const pid_t pid = sb.init_pid;
+  sb.init_pid = -1;  // await_exec reaps it on failure; on success the monitor owns it
+  return await_exec(pid, sb.exec_pipe.get());
+}
+
+Result<pid_t> spawn_init(Sandbox& sb, const InitSpec& init) {
+  FW_TRY(prepare_init(sb, init));
+  return release_init(sb);
 }
 
 }  // namespace fw::monitor

@@ -45,11 +45,14 @@ struct Sandbox {
   // Host id of the instance's root; 0: no user namespace (privileged mode).
   uint32_t uid_base = 0;
   int64_t time_offset = 0;  // seconds; 0: no time namespace
-  // In a user namespace: PID 1, already made in its namespaces, waiting for `go`.
+  // PID 1, made in its namespaces and waiting for `go`: in a user namespace from step 2 on,
+  // in privileged mode once prepare_init made it.
   pid_t init_pid = -1;
   Fd go;         // a byte lets PID 1 go on; closed without one, PID 1 exits
+  Fd ready;      // PID 1's byte once it waits at its last gate (EOF: it failed, see exec_pipe)
   Fd exec_pipe;  // PID 1's report: EOF once exec'd, "<errno> <step>" otherwise
   Fd pid_ns;     // PID 1's PID namespace, opened before any pivot (for the /proc mounter)
+  bool init_prepared = false;  // prepare_init done: PID 1 waits only for its last go
   bool userns() const { return uid_base != 0; }
 
   Sandbox() = default;
@@ -102,19 +105,29 @@ Status bind_host_paths(const std::string& root, const std::vector<sys::BindSpec>
 // (never chroot).
 Status pivot_here(const std::string& root);
 
-// Step 6, the PID namespace last. With InitSpec::pivoted (a standby, whose monitor pivoted
-// into the root itself), PID 1 of privileged mode mounts /proc and makes no mount namespace
-// of its own; in a user namespace it still makes its own (locked) copy and pivots into it.
-// Privileged: unshare(CLONE_NEWPID), then fork PID 1, which sets up its console (stdin/out/err, no
-// controlling tty), enters the instance's cgroups and a cgroup namespace, mounts /proc under the
-// root (a proc mount shows the pid namespace of its mounter) and masks its sensitive files, copies
-// the monitor's mount namespace, pivots into the root, applies the confinement (step 5, prepared
-// before the fork), closes every other fd and execs the cmdline. In a user namespace, a short-lived
-// host-root child of the monitor in PID 1's PID namespace mounts /proc and the masks in the
-// monitor's mount namespace; PID 1 then becomes the user namespace's root and does the rest: its
-// copy of the mount namespace is owned by the user namespace, so every mount in it is locked
-// (mount_namespaces(7)). Returns PID 1's host pid once exec succeeded; the exec's failure (or any
-// step before it) comes back as an Error naming it.
+// Step 6, the PID namespace last, in two halves: prepare_init makes PID 1 and everything it
+// needs up to its confinement, then PID 1 waits; release_init lets it confine itself and exec.
+// A standby runs the first half ahead of the START (nothing of it depends on the START: the
+// firmware sees the same PID 1, mounts and cgroups), so that a START is one byte on a pipe,
+// PID 1's confinement and its execve. spawn_init runs both at once.
+//
+// Privileged: unshare(CLONE_NEWPID), then fork PID 1, which enters the instance's cgroups and a
+// cgroup namespace, mounts /proc under the root (a proc mount shows the pid namespace of its
+// mounter) and masks its sensitive files, copies the monitor's mount namespace and pivots into
+// the root (not with InitSpec::pivoted: a standby's monitor pivoted into the root itself, and its
+// mount namespace holds nothing but the instance), mounts its cgroups at /sys/fs/cgroup, closes
+// every fd it has no use for and waits. At its go: the console on stdin/out/err in a session of
+// its own (no controlling tty), the confinement (prepared before the fork), exec.
+// In a user namespace (PID 1 cloned in step 2): a short-lived host-root child of the monitor in
+// PID 1's PID namespace mounts /proc and the masks in the monitor's mount namespace, the monitor
+// moves PID 1 into the instance's cgroups, then PID 1 makes its cgroup namespace, becomes the
+// user namespace's root, copies the mount namespace (owned by the user namespace, so that every
+// mount in it is locked: mount_namespaces(7)), pivots, mounts its cgroups and waits. At its go:
+// /dev/console opened as the console, the confinement, exec.
+// Each step's failure comes back as an Error naming it (PID 1 reaped).
+Status prepare_init(Sandbox& sandbox, const InitSpec& init);
+// PID 1's host pid once exec succeeded. Requires prepare_init.
+Result<pid_t> release_init(Sandbox& sandbox);
 Result<pid_t> spawn_init(Sandbox& sandbox, const InitSpec& init);
 
 }  // namespace fw::monitor

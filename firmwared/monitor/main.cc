@@ -81,6 +81,26 @@ std::pair<std::string, bool> memory_cgroup(const std::vector<wire::CgroupArg>& c
   return {unified, !unified.empty()};
 }
 
+enum class StandbyEnd { kRun, kDismissed, kInitDied };
+
+// A standby's wait: RUN on the control pipe; anything else there (EOF included) dismisses it;
+// PID 1 `init_pid` (waiting at its gate) may not die meanwhile.
+StandbyEnd await_run(int control_fd, pid_t init_pid) {
+  auto pidfd = fw::sys::pidfd_open(init_pid);
+  for (;;) {
+    pollfd fds[2] = {{control_fd, POLLIN, 0}, {pidfd.ok() ? pidfd->get() : -1, POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return StandbyEnd::kDismissed;
+    }
+    if (fds[1].revents & POLLIN) return StandbyEnd::kInitDied;
+    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      return read_control(control_fd) == wire::Control::kRun ? StandbyEnd::kRun
+                                                             : StandbyEnd::kDismissed;
+    }
+  }
+}
+
 int64_t micros_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
                                                                t0)
@@ -207,18 +227,33 @@ int run(const fw::monitor::Options& o) {
     }
     init.root.assign(1, '/');  // (not = "/": a GCC 12 -O2 -Wrestrict false positive)
     init.pivoted = true;
-    // Named apart while it stands by (ps, top, the tests' leftover checks).
+    const int64_t pivot_us = micros_since(pivot_t0);
+    // Named apart while it stands by (ps, top, the tests' leftover checks); PID 1, forked
+    // below, is named so too until it execs.
     ::prctl(PR_SET_NAME, "fw-standby");
-    say(wire::sandbox_line(dev_us, micros_since(pivot_t0)));
+    // PID 1 too is made ahead, in its PID namespace (still the last one made), with its
+    // cgroups, /proc and cgroup mounts: the START then only lets it go.
+    const auto init_t0 = std::chrono::steady_clock::now();
+    if (auto s = fw::monitor::prepare_init(*sandbox, init); !s.ok()) return fail(s.error());
+    say(wire::sandbox_line(dev_us, pivot_us, micros_since(init_t0)));
     fw::monitor::release_setup_pages();  // it may wait for hours
     // EOF (the daemon dismissed this standby, or went away): exit; the namespaces, and PID 1
-    // waiting in a user namespace (the sandbox's destructor), go with us.
-    if (read_control(o.control_fd) != wire::Control::kRun) return 0;
+    // waiting (the sandbox's destructor), go with us. PID 1 dying while it waits (killed from
+    // the host) ends the standby with an error: the daemon makes it again.
+    switch (await_run(o.control_fd, sandbox->init_pid)) {
+      case StandbyEnd::kRun:
+        break;
+      case StandbyEnd::kDismissed:
+        return 0;
+      case StandbyEnd::kInitDied:
+        return fail(fw::make_error(EIO, "PID 1 died while the sandbox stood by"));
+    }
     ::prctl(PR_SET_NAME, "firmwared-monit");
     ::unlinkat(ws.get(), "exit_status", 0);
     console->start_run();
   }
-  auto pid = fw::monitor::spawn_init(*sandbox, init);
+  auto pid =
+      o.standby ? fw::monitor::release_init(*sandbox) : fw::monitor::spawn_init(*sandbox, init);
   if (!pid.ok()) return fail(pid.error());
   auto pidfd = fw::sys::pidfd_open(*pid);
   if (!pidfd.ok()) return fail(pidfd.error());

@@ -30,9 +30,10 @@ std::string pts_line(const std::string& inner, const std::string& outer) {
 
 std::string ns_ready_line() { return std::string(kNsReady) + "\n"; }
 
-std::string sandbox_line(int64_t dev_us, int64_t pivot_us) {
+std::string sandbox_line(int64_t dev_us, int64_t pivot_us, int64_t init_us) {
   return std::string(kSandbox) + " " + std::to_string(dev_us < 0 ? 0 : dev_us) + " " +
-         std::to_string(pivot_us < 0 ? 0 : pivot_us) + "\n";
+         std::to_string(pivot_us < 0 ? 0 : pivot_us) + " " +
+         std::to_string(init_us < 0 ? 0 : init_us) + "\n";
 }
 
 std::string started_line(int64_t pid) {
@@ -83,7 +84,8 @@ std::optional<StatusLine> parse_status(const std::string& line) {
     s.kind = StatusLine::Kind::kNsReady;
   } else if (kind == kSandbox) {
     s.kind = StatusLine::Kind::kSandbox;
-    if (!number(&s.number) || !number(&s.pivot_us) || s.number < 0 || s.pivot_us < 0) {
+    if (!number(&s.number) || !number(&s.pivot_us) || !number(&s.init_us) || s.number < 0 ||
+        s.pivot_us < 0 || s.init_us < 0) {
       return std::nullopt;
     }
   } else if (kind == kStarted || kind == kOom || kind == kExited) {

@@ -8,9 +8,11 @@
 // Status, monitor → daemon, one line each:
 //   PTS <inner> <outer>   the console's two pty paths
 //   NS_READY              the namespaces exist; the monitor waits for GO
-//   SANDBOX <dev> <pivot> (--standby) the sandbox is made: /dev, console and binds in place
+//   SANDBOX <dev> <pivot> <init>
+//                         (--standby) the sandbox is made: /dev, console and binds in place
 //                         (<dev> microseconds), the monitor pivoted into the root (<pivot>
-//                         microseconds); the monitor waits for RUN
+//                         microseconds), PID 1 made and set up, waiting (<init> microseconds);
+//                         the monitor waits for RUN
 //   STARTED <pid>         PID 1 exec'd (host pid); the monitor waits for ACK before reaping
 //   OOM <count>           the OOM killer acted in the instance's cgroup; count: kills so far
 //   ERROR <errno> <text>  the launch failed at the named step; the monitor exits
@@ -35,6 +37,7 @@ struct StatusLine {
   std::string inner, outer;  // kPts
   int64_t number = 0;        // kStarted: pid; kOom: kills; kExited: status; kSandbox: <dev>
   int64_t pivot_us = 0;      // kSandbox: <pivot>
+  int64_t init_us = 0;       // kSandbox: <init>
   Error error;               // kError
 };
 
@@ -42,7 +45,7 @@ struct StatusLine {
 std::string pts_line(const std::string& inner, const std::string& outer);
 std::string ns_ready_line();
 // Durations in microseconds (negative ones are written as 0).
-std::string sandbox_line(int64_t dev_us, int64_t pivot_us);
+std::string sandbox_line(int64_t dev_us, int64_t pivot_us, int64_t init_us);
 std::string started_line(int64_t pid);
 std::string oom_line(uint64_t kills);
 // The message's newlines become spaces: one error, one line.

@@ -95,11 +95,7 @@ table_absent() { ! table_exists; }
 # (grep -q on a pipe could make nft die of SIGPIPE, a failure under pipefail: read it all.)
 has_chain() { [[ "$(nft list table inet "$TABLE" 2>/dev/null)" == *"chain $1 {"* ]]; }
 host_reads_build_prop() {  # the host's own connection into the instance (replies must pass)
-  "$PYTHON" - "$1" <<'PY' 2>/dev/null || echo unreachable
-import socket, sys
-s = socket.create_connection((sys.argv[1], 9050), timeout=3)
-print(s.makefile().readline().strip())
-PY
+  fw_build_prop_line "$1" 3 2>/dev/null || echo unreachable
 }
 
 expect_eq "host_access defaults to none" "none" "$(fwctl get_property instances "$A" host_access)"

@@ -16,19 +16,6 @@ build_example_firmware
 
 # The serving helpers are the daemon's children running `net_hook serve`.
 serving_pids() { pgrep -P "$FW_DAEMON_PID" -f -- "net_hook serve" | sort | tr '\n' ' ' || true; }
-read_build_prop() {  # $1: address; the first line the example firmware serves on TCP 9050
-  "$PYTHON" - "$1" <<'PY' 2>&1
-import socket, sys
-s = socket.create_connection((sys.argv[1], 9050), timeout=5)
-data = b""
-while True:
-    chunk = s.recv(4096)
-    if not chunk:
-        break
-    data += chunk
-print(data.decode().splitlines()[0])
-PY
-}
 # START, the host end addressed, the host reading from the instance over the veth.
 start_with_veth() {  # $1: label
   run fwctl start --wait-console 'firmware booted' --timeout 20 "$inst"
@@ -36,7 +23,7 @@ start_with_veth() {  # $1: label
   expect_match "$1: the host end has .254" "inet ${NET//./\\.}0\\.254/24" \
     "$(ip -o addr show dev "${P}0" 2>&1)"
   expect_eq "$1: the host reads build.prop from ${NET}0.1:9050 over the veth" \
-    "ro.product.name=fw-example" "$(read_build_prop "${NET}0.1")"
+    "ro.product.name=fw-example" "$(fw_build_prop_line "${NET}0.1" 2>&1)"
   run fwctl kill "$inst"
   expect_eq "$1: KILL exits 0" 0 "$RC"
 }

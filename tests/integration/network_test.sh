@@ -44,18 +44,7 @@ expect_eq "start b" 0 "$RC"
 expect_match "host end of a has .254" "inet ${NET//./\\.}0\\.254/24" "$(ip -o addr show dev "${P}0")"
 expect_match "host end of b has .254" "inet ${NET//./\\.}1\\.254/24" "$(ip -o addr show dev "${P}1")"
 # The host reads build.prop from the instance with a plain socket client.
-prop=$("$PYTHON" - "${NET}0.1" <<'PY'
-import socket, sys
-s = socket.create_connection((sys.argv[1], 9050), timeout=5)
-data = b""
-while True:
-    chunk = s.recv(4096)
-    if not chunk:
-        break
-    data += chunk
-print(data.decode().splitlines()[0])
-PY
-)
+prop=$(fw_build_prop_line "${NET}0.1")
 expect_eq "host reads /etc/build.prop from instance a over TCP 9050" "ro.product.name=fw-example" "$prop"
 run fwctl exec "$a" -- ip -o addr show eth0
 expect_match "instance end eth0 has .1/24" "inet ${NET//./\\.}0\\.1/24" "$OUT"

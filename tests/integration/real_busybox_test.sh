@@ -27,7 +27,8 @@ shell_pid_changed() { local p; p=$(console_shell_pid) && [[ -n "$p" && "$p" != "
 instance_cgroups() {
   local d
   for d in $(fw_test_cgroups | grep "/$FIRMWARED_CGROUP/$(fw_inst_prop "$RFW_INST" sha1)\$" || true); do
-    [[ -n "$(cat "$d/cgroup.procs" 2>/dev/null)" ]] && echo "$d"
+    # (the next standby's PID 1 waits in a cgroup of that name: not the run's)
+    [[ -n "$(fw_inst_cgroup_run_procs "$d")" ]] && echo "$d"
   done
   return 0
 }

@@ -56,7 +56,19 @@ expect_eq "one veth per standby" 2 "$(veths)"
 expect_eq "A's standby sees no mount of B" "" \
   "$(grep -F "$MNT/instances/$B_SHA1" "/proc/$SA/mountinfo" || true)"
 expect_eq "A's standby sees no host mount point" "" \
-  "$(awk '$5 ~ "^/(proc|run|tmp|var|home|etc)(/|$)"' "/proc/$SA/mountinfo")"
+  "$(awk '$5 ~ "^/(run|tmp|var|home|etc)(/|$)" || ($5 ~ "^/proc(/|$)" && $9 !~ "^(proc|tmpfs)$")' \
+    "/proc/$SA/mountinfo")"
+# PID 1 is made ahead too: the standby's child, waiting in the new PID namespace, whose /proc
+# (mounted by it) shows it alone.
+SA_INIT=$(pgrep -P "$SA" | head -1)
+check "A's PID 1 waits beside its standby" test -n "$SA_INIT"
+expect_eq "A's PID 1 is PID 1 of its namespace" 1 \
+  "$(awk '/^NSpid:/ { print $NF }' "/proc/$SA_INIT/status" 2>/dev/null)"
+expect_eq "A's /proc shows PID 1 alone" 1 "$(ls "/proc/$SA/root/proc" | grep -c '^[0-9]*$')"
+expect_eq "A's PID 1 has its cgroup namespace" 1 \
+  "$([[ "$(readlink "/proc/$SA_INIT/ns/cgroup")" != "$(readlink /proc/self/ns/cgroup)" ]] && echo 1)"
+expect_eq "A's waiting PID 1 holds its pipes, nothing of the monitor's" "" \
+  "$(ls -l "/proc/$SA_INIT/fd/" | awk 'NR > 1 && $NF !~ /^(pipe:|\/dev\/)/ && $NF !~ /monitor\.log$/')"
 run fwctl drop instances "$B"
 expect_eq "drop B" "$B dropped" "$OUT"
 expect_eq "B's overlay is gone everywhere (A's standby does not hold it)" 0 "$(overlays_on "$B_SHA1")"

@@ -70,8 +70,8 @@ expect_eq "the restarted daemon is in supervisor" "0::$UNIT/supervisor" \
 run fwctl kill "$I"
 check "killed" fw_inst_wait_state "$I" ready
 # The run's cgroup is removed; the instance's next pre-made sandbox makes one of the same
-# name again, which holds no process until the next START.
-run_left() { [[ ! -d $UNIFIED$UNIT/$I || -z $(cat "$UNIFIED$UNIT/$I/cgroup.procs") ]]; }
+# name again, which holds only the standby's waiting PID 1 until the next START.
+run_left() { [[ -z $(fw_inst_cgroup_run_procs "$UNIFIED$UNIT/$I") ]]; }
 check "no process of the run is left in its cgroup" fw_inst_wait_for 5 run_left
 check "PID 1 is gone" fw_inst_wait_for 5 bash -c "! kill -0 $INIT 2>/dev/null"
 run fwctl drop instances "$I"

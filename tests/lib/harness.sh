@@ -318,6 +318,27 @@ fw_inst_standby_pids() {
   done | sort -nu | tr '\n' ' ' | sed 's/ $//'
 }
 
+# The processes in the cgroup directory $1 that are no standby's (a ready instance's pre-made
+# PID 1 waits in its instance's cgroup): what a run left there. Nothing for a missing dir.
+fw_inst_cgroup_run_procs() {
+  local standbys p
+  [[ -r $1/cgroup.procs ]] || return 0
+  standbys=" $(fw_inst_standby_pids) "
+  while read -r p; do
+    [[ $standbys == *" $p "* ]] || echo "$p"
+  done <"$1/cgroup.procs"
+}
+
+# The first line of /etc/build.prop, which the example firmware serves on TCP port 9050 of
+# its address $1 (timeout $2 seconds, default 5); Python's error on stderr when unreachable.
+fw_build_prop_line() {
+  "$PYTHON" - "$1" "${2:-5}" <<'PY'
+import socket, sys
+s = socket.create_connection((sys.argv[1], 9050), timeout=float(sys.argv[2]))
+print(s.makefile().readline().strip())
+PY
+}
+
 # Zombie children of the daemon (there must never be any).
 fw_inst_daemon_zombies() {
   [[ -n "$FW_DAEMON_PID" ]] || return 0

@@ -58,7 +58,7 @@ struct FakeRun {
 
   void ptys(const std::string& inner, const std::string& outer) { events.on_ptys(inner, outer); }
   void namespaces_ready() { events.on_namespaces_ready(); }
-  void sandbox_made() { events.on_sandbox(100, 20); }
+  void sandbox_made() { events.on_sandbox(100, 20, 300); }
   void started(int64_t pid) {
     init_pid = pid;
     events.on_started(pid);

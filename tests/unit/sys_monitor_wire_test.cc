@@ -25,11 +25,12 @@ TEST(MonitorWire, StatusLinesRoundTrip) {
   EXPECT_EQ(s.inner, "/dev/pts/3");
   EXPECT_EQ(s.outer, "/dev/pts/4");
   EXPECT_EQ(parsed(ns_ready_line()).kind, StatusLine::Kind::kNsReady);
-  s = parsed(sandbox_line(1234, 56));
+  s = parsed(sandbox_line(1234, 56, 789));
   EXPECT_EQ(s.kind, StatusLine::Kind::kSandbox);
   EXPECT_EQ(s.number, 1234);
   EXPECT_EQ(s.pivot_us, 56);
-  EXPECT_EQ(sandbox_line(-3, 7), "SANDBOX 0 7\n");  // a clock step never reads as an error
+  EXPECT_EQ(s.init_us, 789);
+  EXPECT_EQ(sandbox_line(-3, 7, 8), "SANDBOX 0 7 8\n");  // a clock step never reads as an error
   s = parsed(started_line(4242));
   EXPECT_EQ(s.kind, StatusLine::Kind::kStarted);
   EXPECT_EQ(s.number, 4242);
@@ -52,7 +53,8 @@ TEST(MonitorWire, AnErrorIsOneLineWithItsErrno) {
 
 TEST(MonitorWire, MalformedStatusLinesAreRefused) {
   for (const char* bad : {"", "HELLO", "PTS /dev/pts/1", "STARTED", "STARTED x", "OOM", "EXITED",
-                          "started 12", "SANDBOX", "SANDBOX 12", "SANDBOX x 1", "SANDBOX -1 2"}) {
+                          "started 12", "SANDBOX", "SANDBOX 12", "SANDBOX x 1", "SANDBOX -1 2",
+                          "SANDBOX 1 2", "SANDBOX 1 2 -3", "SANDBOX 1 2 x"}) {
     EXPECT_FALSE(parse_status(bad).has_value()) << bad;
   }
 }
