@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/start_bench.sh [N]: START latency (START sent → PID 1 exec'd, reply received) of an
-# instance whose pre-made sandbox stands by (premade_sandbox=y, set here: each START is
+# instance whose pre-made sandbox stands by (premade_sandbox=y, the default: each START is
 # timed once the standby of the previous run is ready), through fwctl and over one
 # persistent socket connection (a Python client of the protocol, as tests/lib/fwclient.py);
 # then START making the whole sandbox
@@ -123,7 +123,7 @@ standby_cost() {
   echo "$(wc -w <<<"$pids") $rss $pss $fds"
 }
 
-FIRMWARED_PREMADE_SANDBOX=y start_daemon
+start_daemon
 "$FWCTL" prepare instances "$tmp/ex/rootfs" >/dev/null
 read -r idle_procs idle_rss idle_pss idle_fds < <(standby_cost)
 standby_fwctl=$(run_starts y "$tmp/base.fwctl" | median)

@@ -72,6 +72,9 @@ int serve(const fw::config::Config& config, event_base* base) {
   if (!words.ok()) return fail("loading the name word lists", words.error());
 
   fw::server::ServerEventSink events(server);
+  // Before the executor: a trash deletion still running at exit uses it until the executor
+  // joins its thread.
+  fw::core::KernelInstanceMounter instance_mounter;
   fw::host::LoopExecutor executor(base);
   if (auto s = executor.init(); !s.ok()) return fail("starting the executor", s.error());
   // A directory firmware must not hold the daemon's own state (it would expose the
@@ -82,7 +85,6 @@ int serve(const fw::config::Config& config, event_base* base) {
   fw::core::Firmwares firmwares({*catalogue, config, executor, events, *words, mounter});
   if (auto s = firmwares.restore(); !s.ok()) return fail("restoring firmwares", s.error());
 
-  fw::core::KernelInstanceMounter instance_mounter;
   fw::host::MonitorLauncher launcher(base, fw::host::default_monitor_path());
   fw::host::ProcessRunner runner(base);
   fw::host::HookNetwork network(runner, config);

@@ -53,7 +53,7 @@ constexpr std::array kKeys = {
             "helper program that creates and configures the instances' network interfaces"},
     KeySpec{"post_prepare_instance_hook", Rule::kOptionalPath, "",
             "program run after an instance is prepared; empty: none"},
-    KeySpec{"premade_sandbox", Rule::kBool, "n",
+    KeySpec{"premade_sandbox", Rule::kBool, "y",
             "y: a ready instance keeps a sandbox made ahead of its START (monitor, namespaces, "
             "network, /dev); n: START makes it"},
     KeySpec{"prevent_removal", Rule::kBool, "n",

@@ -41,6 +41,13 @@ int64_t micros_since(std::chrono::steady_clock::time_point from) {
 // control pipe closed).
 constexpr int kDismissTimeoutMs = 2000;
 
+// A standby whose build failed is made again after kStandbyRetryFirstMs, then twice as late
+// each time, kStandbyRetries times at most (about a minute in all): a failure that passes
+// (a daemon restarting under load, a net helper restarting) costs one START made the whole
+// way, not every START until the next run.
+constexpr int kStandbyRetryFirstMs = 1000;
+constexpr int kStandbyRetries = 6;
+
 }  // namespace
 
 MonitorEvents Instances::events_for(const std::string& sha1, uint64_t gen) {
@@ -97,7 +104,7 @@ MonitorEvents Instances::events_for(const std::string& sha1, uint64_t gen) {
       });
     });
   };
-  ev.on_sandbox = [sha1, run, standby](int64_t dev_us, int64_t pivot_us, int64_t init_us) {
+  ev.on_sandbox = [this, sha1, run, standby](int64_t dev_us, int64_t pivot_us, int64_t init_us) {
     log::debug("instance " + sha1 + ": sandbox /dev, console and binds: " + std::to_string(dev_us) +
                    " us, pivot: " + std::to_string(pivot_us) +
                    " us, PID 1: " + std::to_string(init_us) + " us",
@@ -105,6 +112,7 @@ MonitorEvents Instances::events_for(const std::string& sha1, uint64_t gen) {
     if (Standby* sb = standby()) {
       sb->state = SandboxState::kReady;
       sb->was_ready = true;
+      standby_attempts_.erase(sha1);
       log::debug("instance " + sha1 + ": sandbox made in " +
                      std::to_string(micros_since(sb->launched)) + " us, standing by",
                  log::instance("", sha1));
@@ -136,7 +144,8 @@ MonitorEvents Instances::events_for(const std::string& sha1, uint64_t gen) {
     // monitor died explains its death better than "the monitor died".
     if (Runtime* rt = run(); rt != nullptr && !rt->start_error) {
       rt->start_error = e;
-    } else if (standby() != nullptr) {
+    } else if (Standby* sb = standby(); sb != nullptr && !sb->failure) {
+      sb->failure = e;
       sandbox_failed_[sha1] = e.message;
     }
   };
@@ -205,9 +214,7 @@ void Instances::build_standby(const std::string& sha1) {
   sandbox_failed_.erase(sha1);
   auto failed = [&](const Error& e) {
     sandbox_failed_[sha1] = e.message;
-    log::warning("instance " + rec.name + ": its sandbox was not made ahead of START: " +
-                     e.message + " (START makes it)",
-                 log::instance(rec.name, sha1));
+    retry_standby(sha1);
   };
   const auto t0 = std::chrono::steady_clock::now();
   if (auto s = settle_for_launch(rec); !s.ok()) return failed(s.error());
@@ -257,8 +264,11 @@ void Instances::standby_network(const std::string& sha1, uint64_t gen) {
           sit->second->awaited = "the monitor did not report its sandbox";
           sit->second->monitor->proceed();
         } else {
-          // Undone by the setup itself; the monitor goes (its exit cleans up the rest).
-          sandbox_failed_[sha1] = s.error().wrap("setting up the network").message;
+          // Undone by the setup itself; the monitor goes (its exit cleans up the rest, then
+          // the build is retried). A START meanwhile does not take this standby over.
+          const Error e = s.error().wrap("setting up the network");
+          sit->second->failure = e;
+          sandbox_failed_[sha1] = e.message;
           sit->second->monitor->kill_monitor();
         }
       } else if (rit != running_.end() && rit->second->generation == gen &&
@@ -294,6 +304,7 @@ void Instances::release_sandbox(const std::string& sha1, const std::optional<Net
 
 void Instances::dismiss_standby(const std::string& sha1) {
   sandbox_failed_.erase(sha1);
+  standby_attempts_.erase(sha1);  // what it is made from changed: a new series of attempts
   auto it = standbys_.find(sha1);
   if (it == standbys_.end()) return;
   std::unique_ptr<Standby> sb = std::move(it->second);
@@ -318,8 +329,8 @@ void Instances::standby_exited(const std::string& sha1, uint64_t gen) {
   std::unique_ptr<Standby> sb = std::move(it->second);
   standbys_.erase(it);
   release_sandbox(sha1, sb->net_plan);
-  if (sb->was_ready) {
-    // Killed by hand, by the OOM killer...: made again (once; a failure then stays).
+  if (sb->was_ready && !sb->failure) {
+    // Killed by hand, by the OOM killer...: made again (a failure then is retried).
     log::notice("instance " + sha1 + ": its standby sandbox died, making it again",
                 log::instance("", sha1));
     schedule_standby(sha1);
@@ -329,9 +340,30 @@ void Instances::standby_exited(const std::string& sha1, uint64_t gen) {
     sandbox_failed_[sha1] = "the monitor died before its sandbox was made (see " +
                             workspace(sha1).dir() + "/monitor.log)";
   }
-  log::warning("instance " + sha1 + ": its sandbox was not made ahead of START: " +
-                   sandbox_failed_[sha1] + " (START makes it)",
-               log::instance("", sha1));
+  retry_standby(sha1);
+}
+
+void Instances::retry_standby(const std::string& sha1) {
+  auto r = d_.catalogue.get_instance(sha1);
+  const std::string name = r.ok() && *r ? (*r)->name : sha1;
+  const std::string why = "instance " + name +
+                          ": its sandbox was not made ahead of START: " + sandbox_failed_[sha1] +
+                          " (START makes it";
+  const int attempt = ++standby_attempts_[sha1];
+  if (attempt > kStandbyRetries || shutting_down_) {
+    log::warning(why + "; tried " + std::to_string(attempt) +
+                     " times, made again after its next run or change)",
+                 log::instance(name == sha1 ? "" : name, sha1));
+    return;
+  }
+  const int delay_ms = kStandbyRetryFirstMs << (attempt - 1);
+  log::warning(why + "; trying again in " + std::to_string(delay_ms / 1000) + " s)",
+               log::instance(name == sha1 ? "" : name, sha1));
+  d_.timers.after(delay_ms, [this, sha1, attempt]() {
+    // Unless a build succeeded, a change or a run began a new series since.
+    auto it = standby_attempts_.find(sha1);
+    if (it != standby_attempts_.end() && it->second == attempt) build_standby(sha1);
+  });
 }
 
 void Instances::take_standby(const std::string& sha1, Runtime* rt) {
@@ -417,8 +449,22 @@ void Instances::start(const std::string& id, StartDone done) {
   rt->start_waiters.push_back(std::move(done));
   Runtime* raw = rt.get();
   running_[r->sha1] = std::move(rt);
+  if (auto sb = standbys_.find(r->sha1); sb != standbys_.end()) {
+    if (!sb->second->failure) {
+      sandbox_failed_.erase(r->sha1);
+      standby_attempts_.erase(r->sha1);
+      return take_standby(r->sha1, raw);
+    }
+    // Its build failed (its monitor is going): START makes the sandbox the whole way, after
+    // the standby's exit and its network's teardown, rather than report the death of a
+    // monitor it did not start.
+    log::info("instance " + r->name + ": its standby failed (" + sb->second->failure->message +
+                  "), START makes the sandbox itself",
+              log::instance(r->name, r->sha1));
+    dismiss_standby(r->sha1);
+  }
   sandbox_failed_.erase(r->sha1);
-  if (standbys_.count(r->sha1) != 0) return take_standby(r->sha1, raw);
+  standby_attempts_.erase(r->sha1);
   const catalogue::InstanceRecord rec = *r;
   const uint64_t gen = raw->generation;
   // After the previous run's network teardown, if one is still going.

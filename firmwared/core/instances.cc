@@ -490,6 +490,10 @@ Result<EntitySummary> Instances::drop(const std::string& id) {
   // without workspace and a trash entry named after it, which restore() finishes.
   std::string trashed;
   if (!d_.config.prevent_removal()) {
+    // Never a mount into the trash: a netns pin whose teardown failed goes now.
+    if (const std::string pin = workspace(r.sha1).netns(); ::access(pin.c_str(), F_OK) == 0) {
+      if (auto s = d_.mounter.unmount(pin); !s.ok()) return s.error().wrap(what);
+    }
     auto moved = trash_.move_in(ws, r.sha1);
     if (!moved.ok()) return moved.error().wrap(what);
     trashed = *moved;
@@ -528,9 +532,19 @@ void Instances::drop_then(const std::string& id, DropDone done) {
   dropping_.insert(sha1);
   dismiss_standby(sha1);
   net_enqueue(sha1, [this, sha1, done](std::function<void()> finish) {
-    finish();
-    dropping_.erase(sha1);
-    done(drop(sha1));
+    auto finish_drop = [this, sha1, done, finish]() {
+      finish();
+      dropping_.erase(sha1);
+      done(drop(sha1));
+    };
+    // A pinned namespace no standby or run owns (a teardown that failed, one a restart found
+    // and could not give back): its network is given back first.
+    auto rec = d_.catalogue.get_instance(sha1);
+    if (d_.network == nullptr || !rec.ok() || !*rec ||
+        ::access(workspace(sha1).netns().c_str(), F_OK) != 0) {
+      return finish_drop();
+    }
+    d_.network->teardown(plan_for(**rec, 0), [finish_drop](Status) { finish_drop(); });
   });
 }
 

@@ -86,9 +86,9 @@ class Instances final : public Folder {
   // start).
   std::vector<std::string> running_host_interfaces();
   // Daemon shutdown: every standby is dismissed (their network teardown queued), none is made
-  // any more. settled(): no network operation is under way.
+  // any more. settled(): no network operation or trash deletion is under way.
   void shutdown();
-  bool settled() const { return net_queues_.empty(); }
+  bool settled() const { return net_queues_.empty() && trash_.pending() == 0; }
   // "none", "building", "ready" or "failed": the standby sandbox of `sha1` (SHOW's sandbox).
   std::string sandbox_of(const std::string& sha1) const;
 
@@ -195,8 +195,13 @@ class Instances final : public Folder {
   void release_sandbox(const std::string& sha1, const std::optional<NetworkPlan>& plan);
   // dismiss_standby() then schedule_standby(): what it was built from changed.
   void rebuild_standby(const std::string& sha1);
-  // The standby's monitor died (`status`: as on_exited): cleanup, rebuilt once if it was ready.
+  // The standby's monitor died: cleanup; made again at once if it was ready, else its failed
+  // build is retried (retry_standby).
   void standby_exited(const std::string& sha1, uint64_t gen);
+  // After a failed build (sandbox_failed_ says why, logged here): build_standby() again after
+  // kStandbyRetryFirstMs, doubled at each consecutive failure, kStandbyRetries times at most;
+  // then SHOW's sandbox stays "failed" until the instance's next run or change.
+  void retry_standby(const std::string& sha1);
   void standby_network(const std::string& sha1, uint64_t gen);
   // START from the standby (ready, or still building: the run takes it over).
   void take_standby(const std::string& sha1, Runtime* rt);
@@ -207,6 +212,7 @@ class Instances final : public Folder {
   Status settle_for_launch(catalogue::InstanceRecord& rec);
   std::map<std::string, std::unique_ptr<Standby>> standbys_;  // by sha1
   std::map<std::string, std::string> sandbox_failed_;         // by sha1: why
+  std::map<std::string, int> standby_attempts_;               // by sha1: consecutive failed builds
   std::set<std::string> dropping_;                            // DROP under way: no standby
   uint64_t generations_ = 0;  // of runs and standbys: their events carry it
   bool shutting_down_ = false;

@@ -68,6 +68,8 @@ struct Instances::Standby {
   std::optional<NetworkPlan> net_plan;  // set once the network step began
   std::string inner_pts, outer_pts;
   bool was_ready = false;  // reached kReady once (a later death is rebuilt)
+  // Why its build failed (its monitor is then going): a START does not take it over.
+  std::optional<Error> failure;
   // The step being made (for a START that takes the standby over: its deadline's message).
   std::string awaited = "the monitor did not report its namespaces";
   // When the build began and when the monitor reported its namespaces (step durations).

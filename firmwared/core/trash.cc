@@ -33,7 +33,15 @@ Result<std::string> Trash::move_in(const std::string& path, const std::string& t
 void Trash::purge(const std::string& entry) {
   auto result = std::make_shared<Status>();
   ++pending_;
-  auto work = [this, entry, result]() { *result = mounter_.remove_tree(entry); };
+  // The work holds the mounter, not this trash: a deletion still running when the daemon
+  // exits outlives the instances folder (not the mounter, which outlives the executor).
+  auto work = [mounter = &mounter_, entry, result]() {
+    // A mount below the entry (the netns pin of a workspace a crash moved here with its
+    // standby's network up) would fail the deletion, which never crosses a mount: unmounted
+    // first.
+    *result = mounter->unmount_all_below(entry);
+    if (result->ok()) *result = mounter->remove_tree(entry);
+  };
   auto done = [this, entry, result]() {
     --pending_;
     if (!result->ok()) {

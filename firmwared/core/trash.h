@@ -24,9 +24,10 @@ class Trash {
   // Renames `path` into the trash as "<tag>.<random>" and returns the entry's path.
   // Errors (EXDEV, ENOENT, ...) name both paths; `path` is then untouched.
   Result<std::string> move_in(const std::string& path, const std::string& tag);
-  // Deletes `entry` (a path move_in() returned) off the loop; failures are logged.
+  // Deletes `entry` (a path move_in() returned) off the loop, after unmounting whatever is
+  // mounted below it; failures are logged.
   void purge(const std::string& entry);
-  // Deletes every entry of the trash off the loop (at start); creates the trash if missing.
+  // Deletes every entry of the trash as purge() does (at start); creates the trash if missing.
   Status purge_all();
   // Whether the trash holds an entry made from tag `tag` (a DROP of it began).
   bool holds(const std::string& tag) const;

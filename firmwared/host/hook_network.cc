@@ -121,6 +121,12 @@ void HookNetwork::setup(const core::NetworkPlan& p, std::function<void(Status)> 
     after_sweep_.push_back([this, p, done_in]() { setup(p, done_in); });
     return;
   }
+  // A deletion of this name still queued on the other channel would delete the new veth
+  // (the helper finds it by name): the setup waits for it.
+  if (auto it = deleting_.find(p.host_if); it != deleting_.end()) {
+    it->second.waiting.push_back([this, p, done_in]() { setup(p, done_in); });
+    return;
+  }
   // The step's duration is logged (debug): bench/start_bench.sh reports its median.
   const auto t0 = std::chrono::steady_clock::now();
   auto done = [p, t0, done_in](Status s) {
@@ -227,10 +233,8 @@ void HookNetwork::teardown(const core::NetworkPlan& p, std::function<void(Status
     auto rest = [this, p, done]() {
       auto netns = sys::NetnsPin::adopt(netns_file(p));
       unpin(netns);
+      delete_veth(p.host_if);  // before done(): a setup it lets run waits for it
       done({});
-      run(deletion_, "clean", {"--host-if", p.host_if}, [](Status s) {
-        if (!s.ok()) log::warning(s.error().message + ", ignoring");
-      });
     };
     if (p.filter_table.empty()) return rest();
     run("unfilter", {"--table", p.filter_table, "--host-if", p.host_if}, [p, rest](Status s) {
@@ -267,10 +271,20 @@ void HookNetwork::remove_leftover_veths(const std::set<std::string>& keep) {
   }
   for (const auto& v : victims) {
     log::notice("removing leftover veth " + v);
-    run(deletion_, "clean", {"--host-if", v}, [v](Status s) {
-      if (!s.ok()) log::warning(s.error().message + ", ignoring");
-    });
+    delete_veth(v);
   }
+}
+
+void HookNetwork::delete_veth(const std::string& host_if) {
+  ++deleting_[host_if].pending;
+  run(deletion_, "clean", {"--host-if", host_if}, [this, host_if](Status s) {
+    if (!s.ok()) log::warning(s.error().message + ", ignoring");
+    auto it = deleting_.find(host_if);
+    if (it == deleting_.end() || --it->second.pending > 0) return;
+    auto waiting = std::move(it->second.waiting);
+    deleting_.erase(it);
+    for (auto& f : waiting) f();
+  });
 }
 
 void HookNetwork::sweep_filters(const std::set<std::string>& keep_ours) {

@@ -8,6 +8,7 @@
 // every reply's path) on another, so they never queue behind each other.
 
 #include <functional>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -46,6 +47,9 @@ class HookNetwork final : public core::Network {
 
  private:
   void setup_now(const core::NetworkPlan& plan, std::function<void(Status)> done);
+  // Deletes host veth end `host_if` (and its pair) on the deletion channel; a setup of that
+  // name waits until it is done.
+  void delete_veth(const std::string& host_if);
   void setup_veth(const core::NetworkPlan& plan, std::function<void(Status)> done,
                   std::function<void(const Error&)> fail);
   // Runs the helper with `args` on `channel`; `done` gets an Error naming the action and its
@@ -63,6 +67,13 @@ class HookNetwork final : public core::Network {
   NetHelper deletion_;  // the clean after a teardown, leftover veths
   bool sweeping_ = false;
   std::vector<std::function<void()>> after_sweep_;  // setups waiting for the sweep
+  // Host ends with a deletion queued on the deletion channel, and the setups of the same
+  // name waiting for it.
+  struct Deleting {
+    int pending = 0;
+    std::vector<std::function<void()>> waiting;
+  };
+  std::map<std::string, Deleting> deleting_;
 };
 
 }  // namespace fw::host

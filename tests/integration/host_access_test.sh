@@ -11,10 +11,11 @@ source "$(dirname "$0")/../lib/harness.sh"
 require_root
 setup
 export FIRMWARED_HOST_INTERFACE_PREFIX=fwtha FIRMWARED_NET_FIRST_TWO_BYTES=10.245.
-# Without pre-made sandboxes: this test follows the filter's life with a run's (made at
-# START, gone at KILL, the table gone with its last filter) and the START's error when the
-# helper fails. A standby installs its filter when it is made, ahead of START, so those
-# checks would follow the standby instead; the filter itself is the same either way.
+# Without pre-made sandboxes first: this follows the filter's life with a run's (made at
+# START, gone at KILL, the table gone with its last filter). A standby installs its filter
+# when it is made, ahead of START, and keeps it while the instance is ready: the last part
+# checks that with pre-made sandboxes (the default), and the START's error when the helper
+# fails either way.
 export FIRMWARED_PREMADE_SANDBOX=n
 P=fwtha
 NET=10.245.
@@ -205,21 +206,49 @@ fw_inst_wait_for 5 table_absent || true
 check "no table after KILL and DROP" table_absent
 check "another program's table is untouched" nft list chain inet "$FOREIGN" c
 
-echo "# a helper whose filter step fails"
+echo "# pre-made sandboxes"
+stop_daemon
+export FIRMWARED_PREMADE_SANDBOX=y
+start_daemon
 A=$(field name "$(fwctl prepare instances "$FW")")
 INSTS=$A
-stop_daemon
+sandbox_ready() { [[ "$(fwctl get_property instances "$A" sandbox)" == ready ]]; }
+check "A's standby is made" fw_inst_wait_for 10 sandbox_ready
+check "the standby installs the instance's filter ahead of START" has_chain "in_${P}0"
+start "$A"
+expect_eq "START from the standby: filtered as a run (none)" "" "$(reach "$A" "$HOST_A" "$PORT")"
+expect_eq "and ping of host_ip works" yes "$(pings "$A" "$HOST_A")"
+stop "$A"
+check "the next standby has the filter again" fw_inst_wait_for 10 has_chain "in_${P}0"
+fwctl drop instances "$A" >/dev/null
+INSTS=""
+fw_inst_wait_for 5 table_absent || true
+check "DROP takes the standby's filter (and the table) away" table_absent
+
+echo "# a helper whose filter step fails"
 # It refuses `serve` too: passed through, every request would reach net_hook directly.
 printf '#!/bin/sh\n[ "$1" = serve ] && exit 2\n[ "$1" = filter ] && { echo "net_hook: filter: no nftables here" >&2; exit 1; }\nexec "%s" "$@"\n' \
   "$FW_BUILD_DIR/net-helpers/net_hook" >"$FW_TMP/nofilter_hook"
 chmod +x "$FW_TMP/nofilter_hook"
-FIRMWARED_NET_HOOK="$FW_TMP/nofilter_hook" start_daemon
-run fwctl start "$A"
-expect_eq "START fails when the filter cannot be installed" 1 "$RC"
-expect_match "the error names the step" "installing the host_access filter \\(none\\) of ${P}0: net helper '.*nofilter_hook filter' failed \\(exit status 1\\): net_hook: filter: no nftables here" "$ERR"
-expect_eq "the instance stays ready" ready "$(fwctl get_property instances "$A" state)"
-check "no veth was made" bash -c "! ip link show ${P}0 >/dev/null 2>&1"
-check "no netns pin left" test ! -e "$(fwctl get_property instances "$A" base_workspace)/netns"
-fwctl drop instances "$A" >/dev/null
-INSTS=""
+for premade in n y; do
+  stop_daemon
+  FIRMWARED_PREMADE_SANDBOX=$premade FIRMWARED_NET_HOOK="$FW_TMP/nofilter_hook" start_daemon
+  A=$(field name "$(fwctl prepare instances "$FW")")
+  INSTS=$A
+  if [[ $premade == y ]]; then
+    sandbox_failed() { [[ "$(fwctl get_property instances "$A" sandbox)" == failed ]]; }
+    check "premade_sandbox=y: the standby's build fails" fw_inst_wait_for 10 sandbox_failed
+    check "its reason is logged, and a retry" grep -q "instance $A: its sandbox was not made ahead of START: setting up the network: installing the host_access filter.*no nftables here (START makes it; trying again in 1 s)" "$FW_LOG"
+  fi
+  run fwctl start "$A"
+  expect_eq "premade_sandbox=$premade: START fails when the filter cannot be installed" 1 "$RC"
+  expect_match "premade_sandbox=$premade: the error names the step" "installing the host_access filter \\(none\\) of ${P}0: net helper '.*nofilter_hook filter' failed \\(exit status 1\\): net_hook: filter: no nftables here" "$ERR"
+  expect_eq "premade_sandbox=$premade: the instance stays ready" ready "$(fwctl get_property instances "$A" state)"
+  check "premade_sandbox=$premade: no veth was made" bash -c "! ip link show ${P}0 >/dev/null 2>&1"
+  # (A retry of the standby pins the namespace for the moment its filter step takes.)
+  check "premade_sandbox=$premade: no netns pin left" \
+    fw_inst_wait_for 5 test ! -e "$(fwctl get_property instances "$A" base_workspace)/netns"
+  fwctl drop instances "$A" >/dev/null
+  INSTS=""
+done
 stop_daemon

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Pre-made sandboxes (premade_sandbox=y, set below; off by default for now): a ready instance keeps a standby
+# Pre-made sandboxes (premade_sandbox=y, the default): a ready instance keeps a standby
 # monitor (named fw-standby) that pins no host mount (another instance's overlay dropped on
 # the host is not held by it), is made again after a property change (the new hostname and
 # interface name are what the next run sees) and after it dies; a daemon killed with
@@ -8,7 +8,6 @@
 source "$(dirname "$0")/../lib/harness.sh"
 require_root
 fw_inst_setup
-export FIRMWARED_PREMADE_SANDBOX=y  # off by default for now (firmwared.conf(5))
 build_example_firmware
 start_daemon
 MNT=$FIRMWARED_MOUNT_PATH

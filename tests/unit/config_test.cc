@@ -68,7 +68,7 @@ TEST(Config, DefaultsWhenNothingIsSet) {
   EXPECT_EQ(c.net_hook(), kBinary + "/net-helpers/net_hook");
   EXPECT_EQ(c.post_prepare_instance_hook(), "");
   EXPECT_FALSE(c.prevent_removal());
-  EXPECT_FALSE(c.premade_sandbox());
+  EXPECT_TRUE(c.premade_sandbox());
   EXPECT_EQ(c.repository_path(), "/var/lib/firmwared/firmwares");
   EXPECT_EQ(c.resources_dir(), kSource + "/resources");
   EXPECT_EQ(c.socket_path(), "/run/firmwared.sock");

@@ -2074,10 +2074,13 @@ TEST_F(InstancesTest, DropUnmountsRemovesTheWorkspaceAndFreesTheId) {
   EXPECT_EQ(catalogued(), 0u);
   EXPECT_EQ(instances_->list()->size(), 0u) << "gone from LIST before the deletion";
   run_deferred();
-  ASSERT_EQ(mounter_.calls.size(), 3u);
-  EXPECT_TRUE(
-      contains(mounter_.calls[2], "remove_tree " + mount_path_ + "/trash/" + inst.sha1 + "."))
-      << mounter_.calls[2];
+  // Off the loop: whatever is mounted below the trash entry (the fake mounter's
+  // unmount_all_below unmounts a workspace's two mounts), then its deletion.
+  ASSERT_EQ(mounter_.calls.size(), 5u);
+  const std::string entry = mount_path_ + "/trash/" + inst.sha1 + ".";
+  EXPECT_TRUE(contains(mounter_.calls[2], "unmount " + entry)) << mounter_.calls[2];
+  EXPECT_TRUE(contains(mounter_.calls[3], "unmount " + entry)) << mounter_.calls[3];
+  EXPECT_TRUE(contains(mounter_.calls[4], "remove_tree " + entry)) << mounter_.calls[4];
   EXPECT_EQ(trash_entries(), 0u);
   auto dropped = sink_.named("DROPPED");
   ASSERT_EQ(dropped.size(), 1u);
@@ -2654,6 +2657,7 @@ TEST_F(InstancesTest, AFailedStandbyLeavesStartTheWholeSequence) {
   EXPECT_EQ(prop(inst.name, "sandbox"), "failed");
   fire_deferred();
   EXPECT_EQ(launcher_.launches.size(), 1u) << "a failed build is not retried in a loop";
+  EXPECT_EQ(timers_.delays(), std::vector<int>{1000}) << "but again a second later";
   Replies<EntitySummary> start;
   auto& run = start_fully(inst.name, start, 99);
   EXPECT_FALSE(run.spec.standby) << "START made its sandbox itself";
@@ -2674,6 +2678,186 @@ TEST_F(InstancesTest, AStandbyThatDiesIsMadeAgainAndALaunchFailureIsRecorded) {
   fire_deferred();
   EXPECT_EQ(prop(inst.name, "sandbox"), "failed");
   EXPECT_EQ(record(inst.sha1).state, "ready");
+}
+
+// A failed build (here its network step: a veth name still taken while a daemon restarts
+// under load) is retried, a second later, then twice as late each time, six times at most;
+// the reason is logged each time, not hidden by the death of the monitor it kills.
+TEST_F(InstancesTest, AFailedStandbyBuildIsRetriedWithBackoffAndItsReasonLogged) {
+  premade_ = "y";
+  make_folders(false);
+  FakeNetwork net;
+  net.setup_result = make_error(EEXIST, "interface fwi0 already exists on the host");
+  with_network(net);
+  auto inst = prepared();
+  fire_deferred();
+  std::vector<int> delays;
+  for (int attempt = 1; attempt <= 7; ++attempt) {
+    ASSERT_EQ(launcher_.launches.size(), static_cast<size_t>(attempt));
+    FakeRun& sb = launcher_.last();
+    EXPECT_TRUE(sb.spec.standby);
+    ::testing::internal::CaptureStderr();
+    sb.namespaces_ready();
+    EXPECT_EQ(sb.kill_monitor_calls, 1) << "attempt " << attempt;
+    EXPECT_EQ(sb.proceed_calls, 0);
+    sb.failed(make_error(EIO, "the monitor died before starting PID 1"));
+    sb.exited(std::nullopt);
+    const std::string logged = ::testing::internal::GetCapturedStderr();
+    EXPECT_TRUE(contains(logged,
+                         "its sandbox was not made ahead of START: setting up the "
+                         "network: interface fwi0 already exists on the host"))
+        << logged;
+    EXPECT_EQ(prop(inst.name, "sandbox"), "failed");
+    if (attempt == 7) {
+      EXPECT_TRUE(contains(logged, "tried 7 times")) << logged;
+      break;
+    }
+    ASSERT_EQ(timers_.pending.size(), 1u) << "attempt " << attempt;
+    delays.push_back(timers_.pending[0].ms);
+    timers_.fire_all();
+    EXPECT_EQ(prop(inst.name, "sandbox"), "building");
+  }
+  EXPECT_EQ(delays, (std::vector<int>{1000, 2000, 4000, 8000, 16000, 32000}));
+  EXPECT_TRUE(timers_.pending.empty()) << "it stays failed";
+  // A change begins a new series; a build that succeeds ends it.
+  net.setup_result = {};
+  EXPECT_EQ(set(inst.name, "interface", "eth3"), 0);
+  fire_deferred();
+  ASSERT_EQ(launcher_.launches.size(), 8u);
+  launcher_.last().namespaces_ready();
+  launcher_.last().sandbox_made();
+  EXPECT_EQ(prop(inst.name, "sandbox"), "ready");
+  instances_.reset();  // before `net`
+}
+
+// A retry that a change overtook does nothing: the change's build stands.
+TEST_F(InstancesTest, AStaleStandbyRetryDoesNothing) {
+  premade_ = "y";
+  make_folders(false);
+  auto inst = prepared();
+  launcher_.fail_launch = make_error(EAGAIN, "no fork");
+  fire_deferred();
+  EXPECT_EQ(prop(inst.name, "sandbox"), "failed");
+  ASSERT_EQ(timers_.delays(), std::vector<int>{1000});
+  launcher_.fail_launch.reset();
+  EXPECT_EQ(set(inst.name, "interface", "eth3"), 0);
+  fire_deferred();
+  ASSERT_EQ(launcher_.launches.size(), 1u);
+  timers_.fire_all();  // the retry armed before the change
+  EXPECT_EQ(launcher_.launches.size(), 1u);
+  EXPECT_EQ(prop(inst.name, "sandbox"), "building");
+}
+
+// After a daemon restart, every ready instance's standby is made, and one whose first build
+// failed is made on the retry.
+TEST_F(InstancesTest, StandbysAreMadeAgainAfterARestartAndAFailureThereIsRetried) {
+  premade_ = "y";
+  make_folders(false);
+  auto a = prepared();
+  auto b = prepared();
+  fire_deferred();
+  ASSERT_EQ(launcher_.launches.size(), 2u);
+  make_folders(false);  // the daemon died with both standbys up
+  launcher_.launches.clear();
+  timers_.pending.clear();
+  ASSERT_TRUE(instances_->restore().ok());
+  fire_deferred();
+  ASSERT_EQ(launcher_.launches.size(), 2u) << "one standby per ready instance";
+  launcher_.launches[0]->namespaces_ready();
+  launcher_.launches[0]->sandbox_made();
+  launcher_.launches[1]->failed(make_error(EBUSY, "workspace busy"));
+  launcher_.launches[1]->exited(std::nullopt);
+  EXPECT_EQ(prop(a.name, "sandbox"), "ready");
+  EXPECT_EQ(prop(b.name, "sandbox"), "failed");
+  timers_.fire_all();
+  ASSERT_EQ(launcher_.launches.size(), 3u);
+  EXPECT_EQ(launcher_.last().spec.name, b.name);
+  launcher_.last().namespaces_ready();
+  launcher_.last().sandbox_made();
+  EXPECT_EQ(prop(b.name, "sandbox"), "ready");
+}
+
+// The network step of a standby a START took over fails: the START fails with that error.
+TEST_F(InstancesTest, StandbyNetworkFailureAfterTheTakeOverFailsTheStartWithIt) {
+  premade_ = "y";
+  make_folders(false);
+  FakeNetwork net;
+  net.hold_setup = true;
+  with_network(net);
+  auto inst = prepared();
+  fire_deferred();
+  FakeRun& sb = launcher_.last();
+  sb.namespaces_ready();
+  Replies<EntitySummary> start;
+  instances_->start(inst.name, start.done());
+  EXPECT_EQ(launcher_.launches.size(), 1u) << "taken over";
+  EXPECT_EQ(net.complete(make_error(EEXIST, "interface fwi0 already exists on the host")),
+            "setup " + inst.name);
+  EXPECT_EQ(sb.kill_monitor_calls, 1);
+  sb.failed(make_error(EIO, "the monitor died before starting PID 1"));
+  sb.exited(std::nullopt);
+  ASSERT_EQ(start.count(), 1u);
+  ASSERT_FALSE(start.only().ok());
+  EXPECT_EQ(start.only().error().message,
+            "starting instance " + inst.name +
+                ": setting up the network: interface fwi0 already exists on the host");
+  instances_.reset();  // before `net`
+}
+
+// The network step of a standby fails, and a START comes before its monitor is gone: the
+// START does not take the dying standby over (it would report the death of a monitor it did
+// not start): it makes the sandbox itself.
+TEST_F(InstancesTest, StartDoesNotTakeOverAStandbyWhoseBuildFailed) {
+  premade_ = "y";
+  make_folders(false);
+  FakeNetwork net;
+  net.setup_result = make_error(EEXIST, "interface fwi0 already exists on the host");
+  with_network(net);
+  auto inst = prepared();
+  fire_deferred();
+  FakeRun& sb = launcher_.last();
+  sb.namespaces_ready();
+  EXPECT_EQ(sb.kill_monitor_calls, 1);
+  net.setup_result = {};
+  Replies<EntitySummary> start;
+  instances_->start(inst.name, start.done());
+  EXPECT_EQ(sb.dismiss_calls, 1) << "the dying standby is awaited";
+  EXPECT_EQ(sb.run_calls, 0);
+  ASSERT_EQ(launcher_.launches.size(), 2u);
+  FakeRun& run = launcher_.last();
+  EXPECT_FALSE(run.spec.standby);
+  run.namespaces_ready();
+  run.started(55);
+  ASSERT_EQ(start.count(), 1u);
+  EXPECT_TRUE(start.only().ok()) << start.only().error().message;
+  EXPECT_EQ(net.calls,
+            (Strings{"setup " + inst.name, "teardown " + inst.name, "setup " + inst.name}));
+  timers_.fire_all();  // the START deadline (met) and no retry of the dismissed standby
+  EXPECT_EQ(launcher_.launches.size(), 2u);
+  instances_.reset();  // before `net`
+}
+
+// A namespace pin in the workspace that no standby or run owns (a teardown that failed): DROP
+// gives its network back, then unmounts what is left of it before the workspace goes to the
+// trash (never a mount in the trash).
+TEST_F(InstancesTest, DropGivesBackALeftoverPinAndNeverMovesAMountToTheTrash) {
+  auto inst = prepared();
+  FakeNetwork net;
+  with_network(net);
+  const std::string pin = ws(inst.sha1) + "/netns";
+  write_file(pin, "");  // the fake teardown leaves it, as a failed unpin would
+  mounter_.calls.clear();
+  std::optional<Result<EntitySummary>> dropped;
+  instances_->drop_then(inst.name, [&](Result<EntitySummary> r) { dropped.emplace(std::move(r)); });
+  ASSERT_TRUE(dropped.has_value());
+  ASSERT_TRUE(dropped->ok()) << dropped->error().message;
+  EXPECT_EQ(net.calls, Strings{"teardown " + inst.name});
+  const std::string w = ws(inst.sha1);
+  ASSERT_GE(mounter_.calls.size(), 3u);
+  EXPECT_EQ(Strings(mounter_.calls.begin(), mounter_.calls.begin() + 3),
+            (Strings{"unmount " + w + "/union", "unmount " + w + "/ro", "unmount " + pin}))
+      << "the pin unmounted before the rename (the trash is emptied after)";
+  instances_.reset();  // before `net`
 }
 
 TEST_F(InstancesTest, WithoutPremadeSandboxNothingIsMadeAhead) {
