@@ -48,6 +48,8 @@ class TarWriter {
     }
     archive_entry_linkresolver_set_strategy(links_.get(), archive_format(a_.get()));
     if (archive_write_open_fd(a_.get(), fd) != ARCHIVE_OK) return failure("opening the archive");
+    fd_ = fd;
+    start_ = ::lseek(fd, 0, SEEK_CUR);
     return {};
   }
 
@@ -91,7 +93,12 @@ class TarWriter {
 
   Result<ExportStat> finish() {
     if (archive_write_close(a_.get()) != ARCHIVE_OK) return failure("finishing the archive");
-    stat_.bytes = static_cast<uint64_t>(archive_filter_bytes(a_.get(), -1));
+    // The size of what was written: libarchive's count leaves out the padding of the last
+    // block that close writes; a file's offset does not (a pipe has none: the count).
+    const off_t end = start_ >= 0 ? ::lseek(fd_, 0, SEEK_CUR) : -1;
+    stat_.bytes = end >= start_ && start_ >= 0
+                      ? static_cast<uint64_t>(end - start_)
+                      : static_cast<uint64_t>(archive_filter_bytes(a_.get(), -1));
     return stat_;
   }
 
@@ -130,6 +137,8 @@ class TarWriter {
 
   std::unique_ptr<archive, ArchiveFree> a_;
   std::unique_ptr<archive_entry_linkresolver, ResolverFree> links_;
+  int fd_ = -1;
+  off_t start_ = -1;  // the output's offset before the archive, -1 when it has none
   ExportStat stat_;
 };
 
