@@ -3,7 +3,8 @@
 // daemon: libarchive and the libraries it loads never enter the daemon's memory (its idle
 // resident size), and the reading of an instance's files and their names, xattrs and link
 // targets (data the instance's processes wrote) happens in a short-lived process of its
-// own, with no_new_privs, where a defect cannot take the daemon down.
+// own, under a seccomp filter that lets it change nothing (archive/read_only.h), where a
+// defect cannot take the daemon down.
 //
 // The daemon runs it on a worker thread (core::Executor), which waits for it: the loop
 // never does. The helper gets the output file on descriptor 1 and a pipe on descriptor 3,

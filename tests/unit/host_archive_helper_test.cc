@@ -158,6 +158,19 @@ TEST_F(ArchiveHelper, TheRealHelperWritesTheTree) {
   auto usage = run_archive_helper(FW_ARCHIVE_HELPER, {false, "", "", ""}, o.get());
   ASSERT_FALSE(usage.ok());
 }
+
+// The helper reads under a seccomp filter that refuses every write and escape: its own
+// check (writes, unlink, rename, chmod, mkdir, fork, socket, execve refused; reads work).
+TEST_F(ArchiveHelper, TheRealHelperChangesNothing) {
+  const std::string cmd = std::string(FW_ARCHIVE_HELPER) + " check-read-only " + dir_ + " 3>" +
+                          dir_ + "/report </dev/null >/dev/null";
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << read("report");
+  EXPECT_EQ(read("report"), "ok 0 0 0 0\n");
+  struct stat st {};
+  EXPECT_EQ(::stat((dir_ + "/existing").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0644u);
+  EXPECT_NE(::stat((dir_ + "/created").c_str(), &st), 0);
+}
 #endif
 
 }  // namespace
