@@ -89,8 +89,9 @@ Result<core::ExportStat> run_archive_helper(const std::string& helper, const Arc
   if (stat.ok() && exit.status() != 0) {
     return make_error(EIO, what + " reported a complete archive but ended with " + ending(exit));
   }
-  if (!stat.ok() && stat.error().code == EPROTO)
+  if (!stat.ok() && stat.error().code == EPROTO) {
     return stat.error().wrap(what + " (" + ending(exit) + ")");
+  }
   return stat;
 }
 
