@@ -2,6 +2,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -47,9 +48,16 @@ class TarWriter {
       return failure("setting up the tar format");
     }
     archive_entry_linkresolver_set_strategy(links_.get(), archive_format(a_.get()));
+    // libarchive pads the last block to 10 KiB for a device, a FIFO, and any descriptor 1:
+    // the helper writes to its descriptor 1, but only the kind of file decides, so that the
+    // tar is the same wherever it is written from (a file is not padded).
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) return errno_error("stat of the archive's output");
+    const bool pad = S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) || S_ISFIFO(st.st_mode);
+    if (archive_write_set_bytes_in_last_block(a_.get(), pad ? 0 : 1) != ARCHIVE_OK) {
+      return failure("setting up the last block");
+    }
     if (archive_write_open_fd(a_.get(), fd) != ARCHIVE_OK) return failure("opening the archive");
-    fd_ = fd;
-    start_ = ::lseek(fd, 0, SEEK_CUR);
     return {};
   }
 
@@ -93,12 +101,7 @@ class TarWriter {
 
   Result<ExportStat> finish() {
     if (archive_write_close(a_.get()) != ARCHIVE_OK) return failure("finishing the archive");
-    // The size of what was written: libarchive's count leaves out the padding of the last
-    // block that close writes; a file's offset does not (a pipe has none: the count).
-    const off_t end = start_ >= 0 ? ::lseek(fd_, 0, SEEK_CUR) : -1;
-    stat_.bytes = end >= start_ && start_ >= 0
-                      ? static_cast<uint64_t>(end - start_)
-                      : static_cast<uint64_t>(archive_filter_bytes(a_.get(), -1));
+    stat_.bytes = static_cast<uint64_t>(archive_filter_bytes(a_.get(), -1));
     return stat_;
   }
 
@@ -137,8 +140,6 @@ class TarWriter {
 
   std::unique_ptr<archive, ArchiveFree> a_;
   std::unique_ptr<archive_entry_linkresolver, ResolverFree> links_;
-  int fd_ = -1;
-  off_t start_ = -1;  // the output's offset before the archive, -1 when it has none
   ExportStat stat_;
 };
 

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "firmwared/base/fd.h"
+#include "firmwared/core/export.h"
 
 namespace fw::host {
 namespace {
@@ -149,6 +150,16 @@ TEST_F(ArchiveHelper, TheRealHelperWritesTheTree) {
   for (int c; (c = std::fgetc(p)) != EOF;) names += static_cast<char>(c);
   ::pclose(p);
   EXPECT_EQ(names, "etc/\netc/hostname\netc/link\n");
+  // Byte for byte the tar the same code writes in this process to a file: the helper's
+  // descriptor 1 changes nothing (libarchive pads a descriptor 1 unless told otherwise).
+  {
+    Fd same(::open((dir_ + "/same.tar").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    ASSERT_TRUE(same.valid());
+    auto in_process = core::export_tree(dir_ + "/tree", same.get());
+    ASSERT_TRUE(in_process.ok()) << in_process.error().message;
+    EXPECT_EQ(in_process->bytes, r->bytes);
+  }
+  EXPECT_EQ(read("same.tar"), read("out.tar"));
   // A tree that is not there: the helper's own error, naming it.
   auto gone = run_archive_helper(FW_ARCHIVE_HELPER, {true, "", "", dir_ + "/gone"}, o.get());
   ASSERT_FALSE(gone.ok());
