@@ -52,6 +52,13 @@ export FIRMWARED_SOCKET_PATH=$tmp/s.sock FIRMWARED_DATABASE_PATH=$tmp/db/c.db \
 # rollup PID FIELD: FIELD (Rss, Pss, ...) of /proc/PID/smaps_rollup in KiB.
 rollup() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/smaps_rollup"; }
 threads() { awk '$1 == "Threads:" { print $2 }' "/proc/$1/status"; }
+# mappings PID: Rss in KiB per mapped file (basename) or [heap], [stack], [anon], largest first.
+mappings() {
+  awk '/^[0-9a-f]+-[0-9a-f]+ / { n = $6; sub(/.*\//, "", n); if (n == "") n = "[anon]" }
+       $1 == "Rss:" { rss[n] += $2 }
+       END { for (n in rss) if (rss[n] > 0) printf "%6d KiB  %s\n", rss[n], n }' \
+    "/proc/$1/smaps" | sort -rn
+}
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 # result KEY WHAT VALUE UNIT BASELINE-WHAT BASELINE-VALUE TARGET
 result() { printf 'RESULT\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@"; }
@@ -65,6 +72,9 @@ sleep 0.5
 idle_rss=$(rollup "$daemon" Rss)
 idle_pss=$(rollup "$daemon" Pss)
 idle_threads=$(threads "$daemon")
+# Where the idle Rss is, by mapping (the executable, each library, heap, stacks): the first
+# place to look when the figure moves.
+idle_maps=$(mappings "$daemon" | head -n 12)
 
 # One instance per user-namespace mode: its monitor, settled.
 first=$("$FWCTL" prepare instances "$tmp/ex/rootfs" | sed -n 's/^sha1: //p')
@@ -107,6 +117,7 @@ printf '  monitor, userns y                Rss %6d KiB  Pss %6d KiB  (target Rss
   "${mon_rss[y]}" "${mon_pss[y]}"
 printf '  daemon idle                      Rss %6d KiB  Pss %6d KiB  threads %d  (target Rss <= 8192)\n' \
   "$idle_rss" "$idle_pss" "$idle_threads"
+printf '    the largest mappings of the idle daemon:\n%s\n' "$(sed 's/^/      /' <<<"$idle_maps")"
 printf '  daemon, %d prepared              Rss %6d KiB  (%.1f KiB per instance)\n' \
   "$N" "$prepared_rss" "$per_prepared"
 printf '  daemon, each started+killed once Rss %6d KiB  (%.1f KiB per instance)\n' \
@@ -117,6 +128,7 @@ result rss.monitor "monitor Rss, privileged instance" "${mon_rss[n]}" KiB - - '<
 result rss.monitor_userns "monitor Rss, userns instance" "${mon_rss[y]}" KiB - - '<=1024'
 result pss.monitor "monitor Pss, privileged instance" "${mon_pss[n]}" KiB - - -
 result rss.daemon_idle "daemon Rss idle" "$idle_rss" KiB - - '<=8192'
+result pss.daemon_idle "daemon Pss idle" "$idle_pss" KiB - - -
 result rss.daemon_prepared "daemon Rss after $N prepared" "$prepared_rss" KiB - - -
 result rss.daemon_cycled "daemon Rss after $N started+killed" "$cycled_rss" KiB - - -
 result rss.daemon_per_instance "daemon Rss growth per prepared+started instance" \

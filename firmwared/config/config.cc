@@ -61,13 +61,14 @@ ShippedPaths shipped_paths(std::string_view exe_dir, const Layout& layout) {
     return {layout.source_dir + "/resources",
             layout.source_dir + "/apparmor-profiles/firmwared-instance",
             layout.binary_dir + "/net-helpers/net_hook",
-            layout.binary_dir + "/firmwared/firmwared-monitor"};
+            layout.binary_dir + "/firmwared/firmwared-monitor",
+            layout.binary_dir + "/firmwared/firmwared-archive"};
   }
   const std::string p = prefix ? *prefix : layout.prefix;
   const std::string data = under(p, layout.datadir) + "/firmwared";
   const std::string libexec = under(p, layout.libexecdir) + "/firmwared";
   return {data + "/resources", data + "/apparmor/firmwared-instance", libexec + "/net_hook",
-          libexec + "/firmwared-monitor"};
+          libexec + "/firmwared-monitor", libexec + "/firmwared-archive"};
 }
 
 ShippedPaths shipped_paths(std::string_view exe_dir) {

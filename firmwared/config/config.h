@@ -44,6 +44,7 @@ struct ShippedPaths {
   std::string apparmor_profile;  // the instance profile template
   std::string net_hook;          // the default network helper
   std::string monitor;           // firmwared-monitor
+  std::string archive;           // firmwared-archive (EXPORT's tar writer)
 };
 
 // Where the build put things: its trees, and the install directories it was configured
@@ -63,11 +64,11 @@ const Layout& configured_layout();
 // The shipped files for an executable in `exe_dir` (canonical, /proc/self/exe's directory):
 //  - inside the build tree (`binary_dir`, or its real path): the tree's own files
 //    (<source>/resources, <source>/apparmor-profiles/firmwared-instance,
-//    <build>/net-helpers/net_hook, <build>/firmwared/firmwared-monitor);
+//    <build>/net-helpers/net_hook, <build>/firmwared/firmwared-{monitor,archive});
 //  - in <P>/<sbindir> for some P, sbindir being relative (an install relocated with
 //    `cmake --install --prefix P`, or DESTDIR contents moved elsewhere): below P,
 //    <P>/<datadir>/firmwared/resources, <P>/<datadir>/firmwared/apparmor/firmwared-instance,
-//    <P>/<libexecdir>/firmwared/{net_hook,firmwared-monitor};
+//    <P>/<libexecdir>/firmwared/{net_hook,firmwared-monitor,firmwared-archive};
 //  - anywhere else: the same below the configured prefix.
 // A directory configured absolute stays where it was configured. A pure function: it does
 // not look at the file system.

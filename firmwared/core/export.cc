@@ -2,6 +2,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -47,6 +48,15 @@ class TarWriter {
       return failure("setting up the tar format");
     }
     archive_entry_linkresolver_set_strategy(links_.get(), archive_format(a_.get()));
+    // libarchive pads the last block to 10 KiB for a device, a FIFO, and any descriptor 1:
+    // the helper writes to its descriptor 1, but only the kind of file decides, so that the
+    // tar is the same wherever it is written from (a file is not padded).
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) return errno_error("stat of the archive's output");
+    const bool pad = S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) || S_ISFIFO(st.st_mode);
+    if (archive_write_set_bytes_in_last_block(a_.get(), pad ? 0 : 1) != ARCHIVE_OK) {
+      return failure("setting up the last block");
+    }
     if (archive_write_open_fd(a_.get(), fd) != ARCHIVE_OK) return failure("opening the archive");
     return {};
   }

@@ -1,8 +1,10 @@
 #pragma once
-// Exporting an instance's filesystem as a tar archive (docs/diff.md),
-// written with libarchive as a pax archive, streamed: memory does not grow with the tree
-// (file data goes through a 64 KiB buffer; the hard link table keeps one entry per
-// multiply-linked file until its links are all seen).
+// Exporting an instance's filesystem as a tar archive (docs/diff.md), written with
+// libarchive as a pax archive, streamed: memory does not grow with the tree (file data goes
+// through a 64 KiB buffer; the hard link table keeps one entry per multiply-linked file
+// until its links are all seen). Library fw_export: linked by the firmwared-archive helper
+// (firmwared/archive/) and the tests, never by the daemon, so that libarchive and what it
+// loads (ICU, libxml2, nettle, compressors) stay out of the daemon's memory.
 //
 // Entry names are relative ("etc/hostname"), owners numeric (no user names: the firmware's
 // /etc/passwd is not the host's), xattrs kept (pax SCHILY.xattr), hard links kept, times
@@ -12,16 +14,10 @@
 #include <string>
 
 #include "firmwared/base/result.h"
+#include "firmwared/core/export_stat.h"
 #include "firmwared/core/overlay_tree.h"
 
 namespace fw::core {
-
-struct ExportStat {
-  uint64_t entries = 0;    // entries written, markers included
-  uint64_t whiteouts = 0;  // ".wh." markers written (changes only), opaque markers included
-  uint64_t skipped = 0;    // entries a tar cannot hold (sockets)
-  uint64_t bytes = 0;      // size of the archive written
-};
 
 // Writes the overlay's upper layer to `fd` as an OCI image layer: a whiteout becomes an
 // empty file ".wh.NAME", an opaque directory gets an empty ".wh..wh..opq" inside, a

@@ -7,9 +7,9 @@
 
 #include "firmwared/base/log.h"
 #include "firmwared/base/strings.h"
-#include "firmwared/core/export.h"
 #include "firmwared/core/file_diff.h"
 #include "firmwared/core/shell_words.h"
+#include "firmwared/host/archive_helper.h"
 #include "firmwared/sys/atomic_output.h"
 #include "firmwared/sys/mount.h"
 
@@ -126,8 +126,9 @@ Result<Json> run_diff_file(const Layers& l, const std::string& path) {
 Result<Json> run_export(const Layers& l, const ExportRequest& x,
                         const sys::ClientCredentials& client) {
   FW_ASSIGN_OR_RETURN(auto out, sys::AtomicOutput::create(x.path, x.force, client));
-  auto stat = x.full ? core::export_tree(l.merged, out->fd())
-                     : core::export_changes(l.upper, l.lower, out->fd());
+  // Written by the firmwared-archive helper, which this worker thread waits for.
+  const host::ArchiveJob job{x.full, l.upper, l.lower, l.merged};
+  auto stat = host::run_archive_helper(host::default_archive_helper_path(), job, out->fd());
   if (!stat.ok())
     return stat.error().wrap("exporting instance " + l.name + " to " + quote_path(x.path));
   FW_TRY(out->commit());

@@ -337,6 +337,11 @@ apply_tar() { "$PYTHON" -c "$APPLY" "$1" "$2"; }
 (cd "$FW_TMP" && fwctl export "$NAME" --changes changes.tar) >"$FW_TMP/out" 2>&1
 expect_match "export --changes: relative path, message" "^exported [0-9]+ entries \([0-9]+ bytes\) to $FW_TMP/changes.tar, [0-9]+ whiteouts$" "$(cat "$FW_TMP/out")"
 check "export --changes: written" test -s "$FW_TMP/changes.tar"
+expect_eq "export --changes: the bytes reported are the file's size" \
+  "$(stat -c %s "$FW_TMP/changes.tar")" "$(sed -n 's/.*entries (\([0-9]*\) bytes).*/\1/p' "$FW_TMP/out")"
+# The tar is written by the firmwared-archive helper: libarchive never enters the daemon.
+expect_eq "export: the daemon maps no libarchive" "" "$(grep -o 'libarchive[^ ]*' "/proc/$FW_DAEMON_PID/maps" | sort -u)"
+expect_eq "export: no archive helper left running" "" "$(pgrep -f "^$FW_BUILD_DIR/firmwared/firmwared-archive " || true)"
 expect_match "export --changes: OCI whiteouts" "fx/rmfile/\.wh\.f" "$(tar -tf "$FW_TMP/changes.tar")"
 expect_match "export --changes: opaque marker" "fx/opaque/d/\.wh\.\.wh\.\.opq" "$(tar -tf "$FW_TMP/changes.tar")"
 cp -a "$FW" "$FW_TMP/applied"

@@ -62,6 +62,7 @@ expect_eq "DESTDIR=... cmake --install: exit 0" 0 "$RC"
 EXPECTED="$SBINDIR/firmwared 755
 $BINDIR/fwctl 755
 $LIBEXECDIR/firmwared/firmwared-monitor 755
+$LIBEXECDIR/firmwared/firmwared-archive 755
 $LIBEXECDIR/firmwared/net_hook 755
 $DATADIR/firmwared/resources/adjectives.txt 644
 $DATADIR/firmwared/resources/nouns.txt 644
@@ -150,6 +151,11 @@ expect_eq "exec: its output" installed "$OUT"
 run "$FWCTL" diff "$INST"
 expect_eq "diff: exit 0" 0 "$RC"
 expect_match "diff: the file exec created" '/etc/installed\.txt' "$OUT"
+run "$FWCTL" export "$INST" --changes "$FW_TMP/installed.tar"
+expect_eq "export (the installed firmwared-archive): exit 0" 0 "$RC"
+[[ $RC -eq 0 ]] || printf '%s\n%s\n' "$OUT" "$ERR" >&2
+expect_match "export: the file exec created" $'(^|\n)etc/installed\\.txt($|\n)' \
+  "$(tar -tf "$FW_TMP/installed.tar" 2>&1)"
 
 # ---- bash completion against the running daemon -----------------------------------------
 COMPLETION="$P/$BASH_COMPLETION"

@@ -128,6 +128,7 @@ expect_eq "installed" "install ok installed" "$(dpkg-query -W -f='${Status}' fir
 dpkg -L firmwared >"$PKG/files"
 for f in /usr/sbin/firmwared /usr/bin/fwctl \
          /usr/libexec/firmwared/firmwared-monitor /usr/libexec/firmwared/net_hook \
+         /usr/libexec/firmwared/firmwared-archive \
          /usr/share/firmwared/resources/adjectives.txt /usr/share/firmwared/resources/nouns.txt \
          /usr/share/man/man8/firmwared.8.gz /usr/share/man/man1/fwctl.1.gz \
          /usr/share/man/man5/firmwared.conf.5.gz \
@@ -139,7 +140,7 @@ for f in /usr/sbin/firmwared /usr/bin/fwctl \
 done
 check "an AppArmor template is shipped" grep -q 'apparmor.*firmwared-instance$' "$PKG/files"
 for f in /usr/sbin/firmwared /usr/bin/fwctl /usr/libexec/firmwared/firmwared-monitor \
-         /usr/libexec/firmwared/net_hook; do
+         /usr/libexec/firmwared/net_hook /usr/libexec/firmwared/firmwared-archive; do
   check "$f is executable" test -x "$f"
 done
 check "group firmwared exists" has_group
@@ -200,6 +201,10 @@ run fwctl exec "$INST" -- sh -c 'echo packaged >/etc/packaged'
 expect_eq "exec: a change" 0 "$RC"
 run fwctl diff "$INST"
 expect_match "diff shows the change" $'(^|\n)A[[:space:]]+/?etc/packaged($|\n)' "$OUT"
+run fwctl export "$INST" --changes "$PKG/changes.tar"
+expect_eq "export (the packaged firmwared-archive): exit 0" 0 "$RC"
+[[ $RC -eq 0 ]] || printf '%s\n%s\n' "$OUT" "$ERR" >&2
+expect_match "export: the change in the tar" $'(^|\n)etc/packaged($|\n)' "$(tar -tf "$PKG/changes.tar" 2>&1)"
 run fwctl kill "$INST"
 expect_eq "kill: exit 0" 0 "$RC"
 run fwctl drop instances "$INST"

@@ -88,6 +88,7 @@ TEST(Config, ShippedPathsFollowTheBuildTreeOrTheInstallDirs) {
   EXPECT_EQ(in_tree.apparmor_profile, kSource + "/apparmor-profiles/firmwared-instance");
   EXPECT_EQ(in_tree.net_hook, kBinary + "/net-helpers/net_hook");
   EXPECT_EQ(in_tree.monitor, kBinary + "/firmwared/firmwared-monitor");
+  EXPECT_EQ(in_tree.archive, kBinary + "/firmwared/firmwared-archive");
   EXPECT_EQ(shipped_paths(kBinary).net_hook, kBinary + "/net-helpers/net_hook");
 
   // Elsewhere: below the configured prefix (no sbin directory to relocate from).
@@ -99,6 +100,7 @@ TEST(Config, ShippedPathsFollowTheBuildTreeOrTheInstallDirs) {
     EXPECT_EQ(installed.apparmor_profile, data + "/apparmor/firmwared-instance") << dir;
     EXPECT_EQ(installed.net_hook, libexec + "/net_hook") << dir;
     EXPECT_EQ(installed.monitor, libexec + "/firmwared-monitor") << dir;
+    EXPECT_EQ(installed.archive, libexec + "/firmwared-archive") << dir;
   }
   // In the configured sbin directory: the configured places.
   ShippedPaths at_home = shipped_paths(FW_INSTALL_FULL_SBINDIR);
@@ -117,6 +119,7 @@ TEST(Config, ShippedPathsOfTheBuildTree) {
     EXPECT_EQ(p.apparmor_profile, "/src/fw/apparmor-profiles/firmwared-instance") << dir;
     EXPECT_EQ(p.net_hook, "/src/fw/build/net-helpers/net_hook") << dir;
     EXPECT_EQ(p.monitor, "/src/fw/build/firmwared/firmwared-monitor") << dir;
+    EXPECT_EQ(p.archive, "/src/fw/build/firmwared/firmwared-archive") << dir;
   }
   // A sibling whose name starts the same is not the build tree.
   EXPECT_EQ(shipped_paths("/src/fw/build2/firmwared", debian_layout()).monitor,
@@ -129,6 +132,7 @@ TEST(Config, ShippedPathsOfAnInstalledTree) {
   EXPECT_EQ(usr.apparmor_profile, "/usr/share/firmwared/apparmor/firmwared-instance");
   EXPECT_EQ(usr.net_hook, "/usr/libexec/firmwared/net_hook");
   EXPECT_EQ(usr.monitor, "/usr/libexec/firmwared/firmwared-monitor");
+  EXPECT_EQ(usr.archive, "/usr/libexec/firmwared/firmwared-archive");
 }
 
 TEST(Config, ShippedPathsOfARelocatedTreeFollowTheExecutable) {
@@ -138,6 +142,7 @@ TEST(Config, ShippedPathsOfARelocatedTreeFollowTheExecutable) {
   EXPECT_EQ(moved.apparmor_profile, "/tmp/x/share/firmwared/apparmor/firmwared-instance");
   EXPECT_EQ(moved.net_hook, "/tmp/x/libexec/firmwared/net_hook");
   EXPECT_EQ(moved.monitor, "/tmp/x/libexec/firmwared/firmwared-monitor");
+  EXPECT_EQ(moved.archive, "/tmp/x/libexec/firmwared/firmwared-archive");
   // Installed with the prefix "/": /sbin, /share, /libexec.
   EXPECT_EQ(shipped_paths("/sbin", debian_layout()).monitor,
             "/libexec/firmwared/firmwared-monitor");
