@@ -82,6 +82,20 @@ Result<std::string> Instances::new_name() {
 }
 
 Result<catalogue::InstanceRecord> Instances::find(const std::string& id) {
+  // The usual identifiers, a name or a whole sha1, are one row's look-up: every START, STOP
+  // and KILL begins here, and reading every record (4 queries each) for each of 100 requests
+  // at once would keep the loop from answering them. A prefix needs every sha1.
+  std::optional<std::string> direct;
+  if (auto named = d_.catalogue.sha1_of_name(kFolder, id); named.ok() && *named) {
+    direct = **named;
+  } else if (is_sha1(id)) {
+    direct = id;
+    std::transform(direct->begin(), direct->end(), direct->begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  }
+  if (direct) {
+    if (auto r = d_.catalogue.get_instance(*direct); r.ok() && *r) return std::move(**r);
+  }
   FW_ASSIGN_OR_RETURN(auto all, d_.catalogue.list_instances());
   std::vector<EntityRef> refs;
   for (const auto& r : all) refs.push_back({r.sha1, r.name});

@@ -76,7 +76,7 @@ inline constexpr int kMaxReboots = 5;
 inline constexpr int kRebootWindowS = 60;
 // How long standby builds wait for the replies of STARTs, STOPs and KILLs under way before
 // they begin anyway, and how often a waiting build checks again.
-inline constexpr int kStandbyDeferMaxMs = 2000;
+inline constexpr int kStandbyDeferMaxMs = 5000;
 inline constexpr int kStandbyPollMs = 10;
 
 class Instances final : public Folder {
