@@ -153,28 +153,43 @@ void Instances::release_run(const std::string& sha1, const std::string& name,
 
 void Instances::remove_cgroup(const std::string& sha1, const std::string& name,
                               std::function<void()> done) {
-  // PID 1 is reaped, its PID namespace gone: whatever could remain is killed with it.
-  auto result = std::make_shared<Status>();
-  auto t0 = std::make_shared<std::chrono::steady_clock::time_point>();
-  auto work = [cgroups = d_.cgroups, sha1, result, t0]() {
-    *t0 = std::chrono::steady_clock::now();
-    *result = cgroups->remove(sha1);
-  };
-  auto after = [sha1, name, result, t0, done]() {
-    log::debug("run end: cgroup removal of " + name + ": " + std::to_string(micros_since(*t0)) +
-               " us");
-    if (!result->ok()) {
-      log::warning("instance " + name + ": removing its cgroup: " + result->error().message +
-                       " (removed at the next daemon start)",
-                   log::instance(name == sha1 ? "" : name, sha1));
+  // A few at a time: rmdir serialises on the kernel's cgroup lock anyway, and a thread per
+  // removal for 100 runs ended at once would only add threads competing with the replies.
+  cgroup_removals_.push_back([this, sha1, name, done]() {
+    auto result = std::make_shared<Status>();
+    auto t0 = std::make_shared<std::chrono::steady_clock::time_point>();
+    auto work = [cgroups = d_.cgroups, sha1, result, t0]() {
+      *t0 = std::chrono::steady_clock::now();
+      *result = cgroups->remove(sha1);  // PID 1 is reaped: whatever remains is killed with it
+    };
+    auto after = [this, sha1, name, result, t0, done]() {
+      log::debug("run end: cgroup removal of " + name + ": " + std::to_string(micros_since(*t0)) +
+                 " us");
+      if (!result->ok()) {
+        log::warning("instance " + name + ": removing its cgroup: " + result->error().message +
+                         " (removed at the next daemon start)",
+                     log::instance(name == sha1 ? "" : name, sha1));
+      }
+      --cgroup_removing_;
+      done();
+      next_cgroup_removal();
+    };
+    ++cgroup_removing_;
+    if (d_.executor == nullptr) {
+      work();
+      return after();
     }
-    done();
-  };
-  if (d_.executor == nullptr) {
-    work();
-    return after();
+    d_.executor->run(std::move(work), std::move(after));
+  });
+  next_cgroup_removal();
+}
+
+void Instances::next_cgroup_removal() {
+  while (cgroup_removing_ < kMaxCgroupRemovals && !cgroup_removals_.empty()) {
+    auto job = std::move(cgroup_removals_.front());
+    cgroup_removals_.pop_front();
+    job();
   }
-  d_.executor->run(std::move(work), std::move(after));
 }
 
 void Instances::restart_after_reboot(const std::string& sha1, const std::string& name) {

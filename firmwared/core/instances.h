@@ -337,7 +337,12 @@ class Instances final : public Folder {
                    const std::optional<NetworkPlan>& plan, std::function<void()> then);
   // Removes the cgroup of `sha1` on a worker thread (d_.executor; at once without one), then
   // runs `done` on the loop; a failure is logged (the next daemon start removes it).
+  // At most kMaxCgroupRemovals at once; the others wait in cgroup_removals_, in order.
   void remove_cgroup(const std::string& sha1, const std::string& name, std::function<void()> done);
+  void next_cgroup_removal();
+  static constexpr int kMaxCgroupRemovals = 2;
+  std::deque<std::function<void()>> cgroup_removals_;
+  int cgroup_removing_ = 0;
   Status check_writable(const catalogue::InstanceRecord& r, const std::string& prop,
                         const std::string& value, std::vector<std::string>* cmdline);
   std::vector<PropertyValue> builtin_values(const catalogue::InstanceRecord& r) const;

@@ -2864,4 +2864,31 @@ TEST_F(InstancesTest, StandbyBuildsAreCapped) {
   EXPECT_EQ(launcher_.launches.size(), cap + 1);
 }
 
+// The cgroups of runs that ended at once are removed two at a time, off the loop.
+TEST_F(InstancesTest, CgroupRemovalsRunTwoAtATime) {
+  FakeNetwork net;
+  FakeCgroups cgroups;
+  with_network_and_cgroups(net, cgroups);
+  std::vector<EntitySummary> insts;
+  for (int i = 0; i < 3; ++i) insts.push_back(prepared());
+  std::vector<FakeRun*> runs;
+  for (auto& inst : insts) {
+    Replies<EntitySummary> start;
+    runs.push_back(&start_fully(inst.name, start, 4000 + static_cast<int64_t>(runs.size())));
+  }
+  std::vector<Replies<KillResult>> kills(3);
+  for (size_t i = 0; i < insts.size(); ++i) {
+    instances_->kill(insts[i].name, kills[i].done());
+    runs[i]->exited(137);
+    ASSERT_EQ(kills[i].count(), 1u);
+  }
+  EXPECT_EQ(deferred_.tasks.size(), 2u) << "the third waits for a worker";
+  run_deferred();
+  EXPECT_EQ(deferred_.tasks.size(), 1u);
+  run_deferred();
+  EXPECT_EQ(cgroups.calls.size(), 6u);  // 3 creates, 3 removes
+  EXPECT_EQ(cgroups.calls.back(), "remove " + insts[2].sha1);
+  instances_.reset();  // before the fakes it uses
+}
+
 }  // namespace fw::core
