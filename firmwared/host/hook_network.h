@@ -8,6 +8,7 @@
 // every reply's path) on another, so they never queue behind each other.
 
 #include <functional>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -63,6 +64,14 @@ class HookNetwork final : public core::Network {
   NetHelper deletion_;  // the clean after a teardown, leftover veths
   bool sweeping_ = false;
   std::vector<std::function<void()>> after_sweep_;  // setups waiting for the sweep
+  // Runs "clean" of `host_if` on the deletion channel; a setup of the same host interface
+  // waits until it is done (a late deletion would take the new veth of that name away).
+  void delete_veth(const std::string& host_if);
+  struct Deleting {
+    int pending = 0;                            // "clean" calls not yet answered
+    std::vector<std::function<void()>> setups;  // waiting for them
+  };
+  std::map<std::string, Deleting> deleting_;  // by host_if
 };
 
 }  // namespace fw::host
