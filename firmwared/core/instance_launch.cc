@@ -1,7 +1,7 @@
 // The instances folder's START path: the standby sandboxes made ahead of START (a
 // monitor with everything but the PID namespace and PID 1, docs/architecture.md
-// "Launching an instance"), START itself (from a standby, or the whole way), the network
-// step, and the end of a run.
+// "Launching an instance"), START itself (from a standby, or the whole way) and the network
+// step. The end of a run is in instance_end.cc.
 
 #include <signal.h>
 #include <unistd.h>
@@ -161,11 +161,6 @@ std::string Instances::sandbox_of(const std::string& sha1) const {
     return it->second->state == SandboxState::kReady ? "ready" : "building";
   }
   return sandbox_failed_.count(sha1) != 0 ? "failed" : "none";
-}
-
-void Instances::schedule_standby(const std::string& sha1) {
-  if (!d_.config.premade_sandbox() || shutting_down_) return;
-  d_.timers.after(0, [this, sha1]() { build_standby(sha1); });
 }
 
 LaunchSpec Instances::spec_for(const catalogue::InstanceRecord& r) const {
@@ -362,7 +357,7 @@ void Instances::retry_standby(const std::string& sha1) {
   d_.timers.after(delay_ms, [this, sha1, attempt]() {
     // Unless a build succeeded, a change or a run began a new series since.
     auto it = standby_attempts_.find(sha1);
-    if (it != standby_attempts_.end() && it->second == attempt) build_standby(sha1);
+    if (it != standby_attempts_.end() && it->second == attempt) schedule_standby(sha1);
   });
 }
 
@@ -649,124 +644,6 @@ void Instances::on_started(const std::string& sha1, int64_t init_pid) {
                              {"init_pid", init_pid}});
   auto waiters = std::move(rt.start_waiters);
   for (auto& w : waiters) w(EntitySummary{sha1, rec.name, true, ""});
-}
-
-namespace {
-
-// Why a run ended, from how it was asked to end and PID 1's status (128 + signal when a
-// signal killed it). The kernel ends PID 1 of a PID namespace by SIGHUP when something in it
-// calls reboot(2) to restart, by SIGINT to halt or power off (pid_namespaces(7)).
-std::string exit_reason(Ending ending, bool stop_timed_out, std::optional<int> status) {
-  if (ending == Ending::kKill) return "killed";
-  if (ending == Ending::kStop) return stop_timed_out ? "stop-timeout" : "stopped";
-  if (!status) return "";
-  if (*status == 128 + SIGHUP) return "reboot";
-  if (*status == 128 + SIGINT) return "halt";
-  return "exited";
-}
-
-}  // namespace
-
-void Instances::on_exited(const std::string& sha1, std::optional<int> status) {
-  auto it = running_.find(sha1);
-  if (it == running_.end()) return;
-  std::unique_ptr<Runtime> rt = std::move(it->second);
-  running_.erase(it);
-  auto r = d_.catalogue.get_instance(sha1);
-  std::string name = sha1;
-  const bool was_started = rt->phase == Phase::kStarted || rt->phase == Phase::kStopping;
-  std::string reason = exit_reason(rt->ending, rt->stop_timed_out, status);
-  uint64_t oom_kills = 0;
-  if (d_.cgroups != nullptr) {
-    if (auto st = d_.cgroups->stats(sha1); st.ok()) oom_kills = st->oom_kills;
-    // PID 1 is reaped, its PID namespace gone: whatever could remain is killed with it.
-    if (auto s = d_.cgroups->remove(sha1); !s.ok()) {
-      log::warning("instance " + sha1 + ": removing its cgroup: " + s.error().message +
-                       " (removed at the next daemon start)",
-                   log::instance("", sha1));
-    }
-  }
-  if (reason == "exited" && status == 128 + SIGKILL && oom_kills > 0) reason = "oom";
-  bool restart = false;
-  if (r.ok() && *r) {
-    auto rec = **r;
-    name = rec.name;
-    const bool recorded_started = rec.state == "started" || rec.state == "stopping";
-    rec.state = "ready";
-    if (recorded_started || status) rec.exit_status = status;
-    if (was_started) rec.exit_reason = reason;
-    restart = was_started && reason == "reboot" && rec.on_reboot == "restart";
-    if (auto s = d_.catalogue.put_instance(rec); !s.ok()) {
-      log::error("instance " + name + ": recording its death: " + s.error().message,
-                 log::instance(name, sha1));
-    }
-  }
-  // Replies and DEAD go out once the namespace is unpinned and a stolen interface is back
-  // on the host (fast); the slow kernel veth teardown happens after, off the reply path.
-  auto shared = std::shared_ptr<Runtime>(std::move(rt));
-  auto settle = [this, shared, sha1, name, status, was_started, reason, restart, oom_kills]() {
-    Runtime& run = *shared;
-    if (!run.start_waiters.empty()) {
-      Error e = run.start_error.value_or(
-          run.kill_waiters.empty() ? make_error(EIO, "the monitor exited before PID 1 started")
-                                   : make_error(ECANCELED, "START interrupted by KILL"));
-      for (auto& w : run.start_waiters) w(e.wrap("starting instance " + name));
-    }
-    if (was_started || !run.kill_waiters.empty()) {
-      log::info("instance " + name + " dead, exit status " +
-                    (status ? std::to_string(*status) : std::string("unknown")) +
-                    (reason.empty() ? "" : " (" + reason + ")"),
-                log::instance(name == sha1 ? "" : name, sha1));
-      core::EventFields fields = {{"folder", std::string(kFolder)}, {"sha1", sha1}, {"name", name}};
-      fields.push_back(
-          {"exit_status", status ? EventValue(int64_t{*status}) : EventValue(std::monostate{})});
-      fields.push_back({"reason", reason});
-      fields.push_back({"oom_kills", EventValue(static_cast<int64_t>(oom_kills))});
-      d_.events.emit("DEAD", std::move(fields));
-    }
-    const std::string sig = run.ending == Ending::kStop   ? run.stop_signal
-                            : run.ending == Ending::kKill ? std::string("SIGKILL")
-                                                          : std::string();
-    for (auto& w : run.kill_waiters) w(KillResult{sha1, name, status, reason, sig});
-    if (restart && run.kill_waiters.empty()) restart_after_reboot(sha1, name);
-    // The next run's sandbox, fresh: nothing of this run is in it (none while a restart runs).
-    schedule_standby(sha1);
-  };
-  if (d_.network != nullptr && shared->net_plan) {
-    const NetworkPlan plan = *shared->net_plan;
-    net_enqueue(sha1, [this, plan, settle](std::function<void()> finish) {
-      d_.network->teardown(plan, [settle, finish](Status) {
-        settle();
-        finish();
-      });
-    });
-  } else {
-    settle();
-  }
-}
-
-void Instances::restart_after_reboot(const std::string& sha1, const std::string& name) {
-  auto& times = reboots_[sha1];
-  const int64_t now = static_cast<int64_t>(::time(nullptr));
-  while (!times.empty() && times.front() < now - kRebootWindowS) times.pop_front();
-  times.push_back(now);
-  if (static_cast<int>(times.size()) > kMaxReboots) {
-    log::warning("instance " + name + " rebooted " + std::to_string(times.size()) + " times in " +
-                     std::to_string(kRebootWindowS) + " s: left stopped",
-                 log::instance(name, sha1));
-    reboots_.erase(sha1);
-    return;
-  }
-  log::info("instance " + name + " rebooted from inside: starting it again",
-            log::instance(name, sha1));
-  start(sha1, [this, sha1, name](Result<EntitySummary> s) {
-    if (!s.ok()) {
-      log::error("instance " + name + ": starting again after a reboot: " + s.error().message,
-                 log::instance(name, sha1));
-      return;
-    }
-    d_.events.emit("REBOOTED", {{"folder", std::string(kFolder)}, {"sha1", sha1}, {"name", name}});
-  });
 }
 
 }  // namespace fw::core

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cstring>
 #include <ctime>
 #include <sstream>
@@ -81,6 +82,20 @@ Result<std::string> Instances::new_name() {
 }
 
 Result<catalogue::InstanceRecord> Instances::find(const std::string& id) {
+  // The usual identifiers, a name or a whole sha1, are one row's look-up: every START, STOP
+  // and KILL begins here, and reading every record (4 queries each) for each of 100 requests
+  // at once would keep the loop from answering them. A prefix needs every sha1.
+  std::optional<std::string> direct;
+  if (auto named = d_.catalogue.sha1_of_name(kFolder, id); named.ok() && *named) {
+    direct = **named;
+  } else if (is_sha1(id)) {
+    direct = id;
+    std::transform(direct->begin(), direct->end(), direct->begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  }
+  if (direct) {
+    if (auto r = d_.catalogue.get_instance(*direct); r.ok() && *r) return std::move(**r);
+  }
   FW_ASSIGN_OR_RETURN(auto all, d_.catalogue.list_instances());
   std::vector<EntityRef> refs;
   for (const auto& r : all) refs.push_back({r.sha1, r.name});
@@ -287,6 +302,7 @@ Result<EntitySummary> Instances::create(const catalogue::FirmwareRecord& fw,
 }
 
 void Instances::kill(const std::string& id, KillDone done) {
+  const auto asked = std::chrono::steady_clock::now();
   auto r = find(id);
   if (!r.ok()) return done(r.error());
   auto it = running_.find(r->sha1);
@@ -295,6 +311,7 @@ void Instances::kill(const std::string& id, KillDone done) {
   }
   Runtime& rt = *it->second;
   rt.kill_waiters.push_back(std::move(done));
+  if (!rt.end_asked) rt.end_asked = asked;
   reboots_.erase(r->sha1);  // asked to end: a reboot loop before does not count any more
   if (rt.phase == Phase::kStopping) {
     // A KILL during a STOP whose timeout already sent SIGKILL just waits for it.
@@ -322,6 +339,12 @@ void Instances::kill(const std::string& id, KillDone done) {
   FW_FAULT_POINT("kill.stopping_recorded");
   kill_run(r->sha1, rt, !starting);
   FW_FAULT_POINT("kill.signalled");
+  log::debug("KILL request handled of " + r->name + ": " +
+                 std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(
+                                    std::chrono::steady_clock::now() - asked)
+                                    .count()) +
+                 " us",
+             log::instance(r->name, r->sha1));
 }
 
 void Instances::kill_run(const std::string& sha1, Runtime& rt, bool init_started) {
@@ -347,6 +370,7 @@ std::string Instances::stop_signal_of(const catalogue::InstanceRecord& r) const 
 
 void Instances::stop(const std::string& id, const std::optional<std::string>& signal,
                      const std::optional<std::string>& timeout_s, KillDone done) {
+  const auto asked = std::chrono::steady_clock::now();
   auto r = find(id);
   if (!r.ok()) return done(r.error());
   const std::string sig_text = signal ? *signal : stop_signal_of(*r);
@@ -384,6 +408,7 @@ void Instances::stop(const std::string& id, const std::optional<std::string>& si
   int host_sig = *sig;
   if (rt.monitor->init_emulated()) host_sig = qemu_user_host_signal(host_sig);
   rt.kill_waiters.push_back(std::move(done));
+  if (!rt.end_asked) rt.end_asked = asked;
   rt.phase = Phase::kStopping;
   rt.ending = Ending::kStop;
   rt.stop_signal = signal_name(*sig);

@@ -6,8 +6,10 @@
 // States: ready → starting → started → stopping → ready. "starting" is the window between
 // START and PID 1's exec; the catalogue records "started" only once exec succeeded.
 
+#include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -72,6 +74,10 @@ inline constexpr int kMaxStopTimeoutS = 3600;
 // A firmware that reboots this many times within kRebootWindowS is left stopped.
 inline constexpr int kMaxReboots = 5;
 inline constexpr int kRebootWindowS = 60;
+// How long standby builds wait for the replies of STARTs, STOPs and KILLs under way before
+// they begin anyway, and how often a waiting build checks again.
+inline constexpr int kStandbyDeferMaxMs = 5000;
+inline constexpr int kStandbyPollMs = 10;
 
 class Instances final : public Folder {
  public:
@@ -91,6 +97,8 @@ class Instances final : public Folder {
   bool settled() const { return net_queues_.empty() && trash_.pending() == 0; }
   // "none", "building", "ready" or "failed": the standby sandbox of `sha1` (SHOW's sandbox).
   std::string sandbox_of(const std::string& sha1) const;
+  // Standby builds under way at once at most: twice the CPUs (at least 2).
+  static size_t standby_build_cap();
 
   const std::string& name() const override { return name_; }
   void prepare(const std::string& source, const std::optional<std::string>& cwd,
@@ -186,8 +194,20 @@ class Instances final : public Folder {
   // instance runs, has one, or takes a stolen interface. A failure is logged and recorded
   // (sandbox_of: "failed"); START then makes the sandbox itself.
   void build_standby(const std::string& sha1);
-  // build_standby() once the loop has sent what it is sending (a reply must not wait).
+  // Queues build_standby() of `sha1` (instance_standby_queue.cc): builds begin once the
+  // loop has sent what it is sending, at most standby_build_cap() at a time, after the
+  // instance's queued operations (its previous run's release), and not while a START, STOP
+  // or KILL waits for its reply (for at most kStandbyDeferMaxMs): they would compete with it
+  // for the CPU, the kernel's mount and network locks and the net helper.
   void schedule_standby(const std::string& sha1);
+  // Starts the builds schedule_standby() queued that may begin now; polls while some wait.
+  void pump_standbys();
+  void arm_standby_pump(int milliseconds);
+  // Whether a START, STOP or KILL waits for its reply.
+  bool lifecycle_pending() const;
+  std::deque<std::string> standby_wanted_;  // sha1s, oldest first
+  bool standby_pump_armed_ = false;
+  std::optional<std::chrono::steady_clock::time_point> standby_deferred_since_;
   // Tears the standby of `sha1` down: its monitor is ended and awaited (with it its
   // namespaces and its view of the overlay), its cgroup removed, its network teardown queued.
   void dismiss_standby(const std::string& sha1);
@@ -313,7 +333,22 @@ class Instances final : public Folder {
   void restart_after_reboot(const std::string& sha1, const std::string& name);
   std::map<std::string, std::deque<int64_t>> reboots_;  // by sha1: times of recent reboots
   void on_started(const std::string& sha1, int64_t init_pid);
+  // The end of a run (instance_end.cc): the record says ready, the waiters are answered, the
+  // release of the run is queued (release_run).
   void on_exited(const std::string& sha1, std::optional<int> status);
+  // Queues the release of an ended run of `sha1`: its cgroup removed (remove_cgroup) and,
+  // with `plan`, its network torn down, both at once; `then` (if any) runs when both are
+  // done. The instance's next START and standby build wait for it.
+  void release_run(const std::string& sha1, const std::string& name,
+                   const std::optional<NetworkPlan>& plan, std::function<void()> then);
+  // Removes the cgroup of `sha1` on a worker thread (d_.executor; at once without one), then
+  // runs `done` on the loop; a failure is logged (the next daemon start removes it).
+  // At most kMaxCgroupRemovals at once; the others wait in cgroup_removals_, in order.
+  void remove_cgroup(const std::string& sha1, const std::string& name, std::function<void()> done);
+  void next_cgroup_removal();
+  static constexpr int kMaxCgroupRemovals = 2;
+  std::deque<std::function<void()>> cgroup_removals_;
+  int cgroup_removing_ = 0;
   Status check_writable(const catalogue::InstanceRecord& r, const std::string& prop,
                         const std::string& value, std::vector<std::string>* cmdline);
   std::vector<PropertyValue> builtin_values(const catalogue::InstanceRecord& r) const;

@@ -55,6 +55,9 @@ struct Instances::Runtime {
   // asked for (a standby's RUN, or GO).
   std::chrono::steady_clock::time_point asked, run_sent;
   bool from_standby = false;  // this run's monitor was a standby
+  // When the first KILL or STOP of this run was asked (the end's critical path, logged at
+  // debug level); unset for a run that ended on its own.
+  std::optional<std::chrono::steady_clock::time_point> end_asked;
 };
 
 // A ready instance's standby: a monitor making (kBuilding) or holding (kReady) the sandbox

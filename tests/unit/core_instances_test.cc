@@ -153,6 +153,28 @@ class FakeLauncher final : public Launcher {
   FakeRun& last() { return *launches.back(); }
 };
 
+// Instance cgroups: records "create SHA1" and "remove SHA1", in order.
+class FakeCgroups final : public InstanceCgroups {
+ public:
+  Strings calls;
+
+  Result<std::vector<std::string>> create(const std::string& sha1, const sys::CgroupLimits&,
+                                          uint32_t) override {
+    calls.push_back("create " + sha1);
+    return dirs(sha1);
+  }
+  std::vector<std::string> dirs(const std::string& sha1) override {
+    return {"unified:/cgroup/" + sha1};
+  }
+  Status set_limits(const std::string&, const sys::CgroupLimits&) override { return {}; }
+  Result<sys::CgroupStats> stats(const std::string&) override { return sys::CgroupStats{}; }
+  Status remove(const std::string& sha1) override {
+    calls.push_back("remove " + sha1);
+    return {};
+  }
+  std::vector<std::string> present() override { return {}; }
+};
+
 class FakeTimers final : public Timers {
  public:
   struct Pending {
@@ -290,6 +312,14 @@ class InstancesTest : public ::testing::Test {
     instances_ = std::make_unique<Instances>(InstancesDeps{*cat_, *config_, sink_, *words_,
                                                            *firmwares_, mounter_, launcher_,
                                                            timers_, nullptr, nullptr, &deferred_});
+  }
+
+  // Recreates the instances folder with `net` as its network step, `cgroups` as its cgroups
+  // and the deferred executor (run_deferred()) as its worker threads.
+  void with_network_and_cgroups(Network& net, InstanceCgroups& cgroups) {
+    instances_ = std::make_unique<Instances>(
+        InstancesDeps{*cat_, *config_, sink_, *words_, *firmwares_, mounter_, launcher_, timers_,
+                      &net, nullptr, &deferred_, &cgroups});
   }
 
   // Recreates the instances folder with `net` as its network step.
@@ -1202,7 +1232,8 @@ TEST_F(InstancesTest, NetworkFailureKillsTheMonitorAndStartFailsWithItsError) {
 }
 
 // The network operations of one instance run one at a time, in order: a START waits for the
-// previous run's teardown; another instance's operations do not wait for them.
+// previous run's teardown (the KILL's reply does not); another instance's operations do not
+// wait for them.
 TEST_F(InstancesTest, NetworkOperationsOfAnInstanceRunOneAtATime) {
   auto a = prepared();
   auto b = prepared();
@@ -1218,8 +1249,10 @@ TEST_F(InstancesTest, NetworkOperationsOfAnInstanceRunOneAtATime) {
   Replies<KillResult> kill;
   instances_->kill(a.name, kill.done());
   run.exited(137);
-  EXPECT_EQ(kill.count(), 0u) << "answered once the network is released";
+  ASSERT_EQ(kill.count(), 1u) << "answered once PID 1 is reaped, before the teardown";
+  EXPECT_TRUE(kill.only().ok());
   EXPECT_EQ(instances_->state_of(a.sha1), "ready");
+  EXPECT_EQ(record(a.sha1).state, "ready");
   Replies<EntitySummary> second;
   instances_->start(a.name, second.done());
   EXPECT_EQ(launcher_.launches.size(), 1u) << "the second run waits for the teardown";
@@ -1234,8 +1267,6 @@ TEST_F(InstancesTest, NetworkOperationsOfAnInstanceRunOneAtATime) {
   EXPECT_TRUE(other.only().ok());
 
   EXPECT_EQ(net.complete(), "teardown " + a.name);
-  ASSERT_EQ(kill.count(), 1u);
-  EXPECT_TRUE(kill.only().ok());
   ASSERT_EQ(launcher_.launches.size(), 3u) << "launched once the teardown finished";
   EXPECT_EQ(launcher_.launches[2]->spec.name, a.name);
   launcher_.launches[2]->namespaces_ready();
@@ -2715,6 +2746,7 @@ TEST_F(InstancesTest, AFailedStandbyBuildIsRetriedWithBackoffAndItsReasonLogged)
     ASSERT_EQ(timers_.pending.size(), 1u) << "attempt " << attempt;
     delays.push_back(timers_.pending[0].ms);
     timers_.fire_all();
+    fire_deferred();  // the retry waits its turn in the standby queue
     EXPECT_EQ(prop(inst.name, "sandbox"), "building");
   }
   EXPECT_EQ(delays, (std::vector<int>{1000, 2000, 4000, 8000, 16000, 32000}));
@@ -2770,6 +2802,7 @@ TEST_F(InstancesTest, StandbysAreMadeAgainAfterARestartAndAFailureThereIsRetried
   EXPECT_EQ(prop(a.name, "sandbox"), "ready");
   EXPECT_EQ(prop(b.name, "sandbox"), "failed");
   timers_.fire_all();
+  fire_deferred();  // the retry waits its turn in the standby queue
   ASSERT_EQ(launcher_.launches.size(), 3u);
   EXPECT_EQ(launcher_.last().spec.name, b.name);
   launcher_.last().namespaces_ready();
@@ -2864,6 +2897,184 @@ TEST_F(InstancesTest, WithoutPremadeSandboxNothingIsMadeAhead) {
   auto inst = prepared();
   EXPECT_TRUE(timers_.pending.empty());
   EXPECT_EQ(prop(inst.name, "sandbox"), "none");
+}
+
+// ---- the end of a run, and when standbys are made again ---------------------------------------
+
+// A KILL is answered once PID 1 is reaped and the record says ready; the run's cgroup removal
+// (off the loop) and network teardown follow, and the next standby waits for both.
+TEST_F(InstancesTest, KillAnswersBeforeTheRunsCgroupAndNetworkAreReleased) {
+  premade_ = "y";
+  make_folders(false);
+  FakeNetwork net;
+  FakeCgroups cgroups;
+  with_network_and_cgroups(net, cgroups);
+  auto inst = prepared();
+  fire_deferred();
+  ASSERT_EQ(launcher_.launches.size(), 1u);
+  FakeRun& sb = launcher_.last();
+  sb.namespaces_ready();
+  sb.sandbox_made();
+  Replies<EntitySummary> start;
+  instances_->start(inst.name, start.done());
+  sb.started(4242);
+  ASSERT_EQ(start.count(), 1u);
+  ASSERT_TRUE(start.only().ok()) << start.only().error().message;
+
+  net.hold_teardown = true;
+  Replies<KillResult> kill;
+  instances_->kill(inst.name, kill.done());
+  EXPECT_EQ(sb.kill_init_calls, 1);
+  sb.exited(137);
+  ASSERT_EQ(kill.count(), 1u) << "answered before the release";
+  ASSERT_TRUE(kill.only().ok()) << kill.only().error().message;
+  EXPECT_EQ(kill.only()->reason, "killed");
+  EXPECT_EQ(record(inst.sha1).state, "ready");
+  EXPECT_EQ(sink_.named("DEAD").size(), 1u);
+  EXPECT_EQ(cgroups.calls, (Strings{"create " + inst.sha1})) << "removed on a worker thread";
+  EXPECT_EQ(net.calls, (Strings{"setup " + inst.name, "teardown " + inst.name}))
+      << "the teardown runs beside the cgroup removal";
+
+  fire_deferred();
+  timers_.fire_all();
+  EXPECT_EQ(launcher_.launches.size(), 1u) << "the next standby waits for the release";
+  run_deferred();
+  EXPECT_EQ(cgroups.calls, (Strings{"create " + inst.sha1, "remove " + inst.sha1}));
+  timers_.fire_all();
+  EXPECT_EQ(launcher_.launches.size(), 1u) << "the teardown is still under way";
+  EXPECT_EQ(instances_->drop(inst.name).error().code, EBUSY);
+  EXPECT_EQ(net.complete(), "teardown " + inst.name);
+  timers_.fire_all();
+  ASSERT_EQ(launcher_.launches.size(), 2u) << "made again once the run is released";
+  EXPECT_TRUE(launcher_.last().spec.standby);
+  EXPECT_EQ(cgroups.calls,
+            (Strings{"create " + inst.sha1, "remove " + inst.sha1, "create " + inst.sha1}));
+  instances_.reset();  // before the fakes it uses
+}
+
+// A START right after a KILL's reply waits for the release of the run before it makes
+// anything (its cgroup has the same name).
+TEST_F(InstancesTest, StartRightAfterKillWaitsForTheRelease) {
+  FakeNetwork net;
+  FakeCgroups cgroups;
+  with_network_and_cgroups(net, cgroups);
+  auto inst = prepared();
+  Replies<EntitySummary> first;
+  FakeRun& run = start_fully(inst.name, first, 4242);
+  ASSERT_EQ(first.count(), 1u);
+  Replies<KillResult> kill;
+  instances_->kill(inst.name, kill.done());
+  run.exited(137);
+  ASSERT_EQ(kill.count(), 1u);
+  Replies<EntitySummary> second;
+  instances_->start(inst.name, second.done());
+  EXPECT_EQ(launcher_.launches.size(), 1u) << "the cgroup removal is under way";
+  run_deferred();
+  ASSERT_EQ(launcher_.launches.size(), 2u);
+  EXPECT_EQ(cgroups.calls,
+            (Strings{"create " + inst.sha1, "remove " + inst.sha1, "create " + inst.sha1}));
+  launcher_.last().namespaces_ready();
+  launcher_.last().started(4343);
+  ASSERT_EQ(second.count(), 1u);
+  EXPECT_TRUE(second.only().ok()) << second.only().error().message;
+  instances_.reset();  // before the fakes it uses
+}
+
+// A stolen interface holds the reply: the host has it back first.
+TEST_F(InstancesTest, AStolenInterfaceIsBackBeforeTheKillIsAnswered) {
+  FakeNetwork net;
+  with_network(net);
+  auto inst = prepared();
+  ASSERT_EQ(set(inst.name, "stolen_interface", "eth7"), 0);
+  Replies<EntitySummary> first;
+  FakeRun& run = start_fully(inst.name, first, 4242);
+  ASSERT_EQ(first.count(), 1u);
+  net.hold_teardown = true;
+  Replies<KillResult> kill;
+  instances_->kill(inst.name, kill.done());
+  run.exited(137);
+  EXPECT_EQ(kill.count(), 0u) << "the interface is not back yet";
+  EXPECT_EQ(net.complete(), "teardown " + inst.name);
+  ASSERT_EQ(kill.count(), 1u);
+  EXPECT_TRUE(kill.only().ok());
+}
+
+// Standby builds wait while a START, STOP or KILL waits for its reply.
+TEST_F(InstancesTest, StandbyBuildsWaitForTheRepliesUnderWay) {
+  premade_ = "y";
+  make_folders(false);
+  auto a = prepared();
+  auto b = prepared();
+  fire_deferred();
+  ASSERT_EQ(launcher_.launches.size(), 2u);
+  FakeRun& sa = *launcher_.launches[0];
+  FakeRun& sb = *launcher_.launches[1];
+  for (FakeRun* r : {&sa, &sb}) {
+    r->namespaces_ready();
+    r->sandbox_made();
+  }
+  Replies<EntitySummary> start_a;
+  instances_->start(a.name, start_a.done());
+  sa.started(4242);
+  Replies<KillResult> kill_a;
+  instances_->kill(a.name, kill_a.done());
+  sa.exited(137);
+  ASSERT_EQ(kill_a.count(), 1u);
+  Replies<EntitySummary> start_b;
+  instances_->start(b.name, start_b.done());  // not answered yet
+  fire_deferred();
+  timers_.fire_all();
+  EXPECT_EQ(launcher_.launches.size(), 2u) << "a's standby waits for b's START";
+  sb.started(4343);
+  ASSERT_EQ(start_b.count(), 1u);
+  timers_.fire_all();
+  ASSERT_EQ(launcher_.launches.size(), 3u);
+  EXPECT_EQ(launcher_.last().spec.name, a.name);
+}
+
+// At most standby_build_cap() standbys are being built at once; the next begins when one is
+// made.
+TEST_F(InstancesTest, StandbyBuildsAreCapped) {
+  premade_ = "y";
+  make_folders(false);
+  const size_t cap = Instances::standby_build_cap();
+  ASSERT_GE(cap, 2u);
+  for (size_t i = 0; i <= cap; ++i) prepared();
+  fire_deferred();
+  ASSERT_EQ(launcher_.launches.size(), cap);
+  timers_.fire_all();
+  EXPECT_EQ(launcher_.launches.size(), cap) << "all builds still under way";
+  launcher_.launches[0]->namespaces_ready();
+  launcher_.launches[0]->sandbox_made();
+  timers_.fire_all();
+  EXPECT_EQ(launcher_.launches.size(), cap + 1);
+}
+
+// The cgroups of runs that ended at once are removed two at a time, off the loop.
+TEST_F(InstancesTest, CgroupRemovalsRunTwoAtATime) {
+  FakeNetwork net;
+  FakeCgroups cgroups;
+  with_network_and_cgroups(net, cgroups);
+  std::vector<EntitySummary> insts;
+  for (int i = 0; i < 3; ++i) insts.push_back(prepared());
+  std::vector<FakeRun*> runs;
+  for (auto& inst : insts) {
+    Replies<EntitySummary> start;
+    runs.push_back(&start_fully(inst.name, start, 4000 + static_cast<int64_t>(runs.size())));
+  }
+  std::vector<Replies<KillResult>> kills(3);
+  for (size_t i = 0; i < insts.size(); ++i) {
+    instances_->kill(insts[i].name, kills[i].done());
+    runs[i]->exited(137);
+    ASSERT_EQ(kills[i].count(), 1u);
+  }
+  EXPECT_EQ(deferred_.tasks.size(), 2u) << "the third waits for a worker";
+  run_deferred();
+  EXPECT_EQ(deferred_.tasks.size(), 1u);
+  run_deferred();
+  EXPECT_EQ(cgroups.calls.size(), 6u);  // 3 creates, 3 removes
+  EXPECT_EQ(cgroups.calls.back(), "remove " + insts[2].sha1);
+  instances_.reset();  // before the fakes it uses
 }
 
 }  // namespace fw::core
