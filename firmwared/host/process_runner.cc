@@ -26,6 +26,7 @@ struct Helper {
   std::string output;
   bool timed_out = false;
   std::function<void(ProcessOutcome)> done;
+  std::set<void*>* live = nullptr;  // the runner's registry, left at exit_cb
 
   void drain() {
     char buf[4096];
@@ -47,6 +48,7 @@ void timer_cb(evutil_socket_t, short, void* ctx) noexcept {
 
 void exit_cb(evutil_socket_t, short, void* ctx) noexcept {
   std::unique_ptr<Helper> h(static_cast<Helper*>(ctx));
+  h->live->erase(h.get());
   h->drain();
   ProcessOutcome o;
   auto e = h->child.wait();  // it has exited: reaped at once
@@ -99,8 +101,18 @@ Status ProcessRunner::run(const std::vector<std::string>& argv, int timeout_ms,
   h->done = std::move(done);
   // A failure here destroys `h`: the helper is killed and reaped.
   FW_TRY_CTX(watch(base_, h.get(), timeout_ms), "watching " + argv[0]);
-  h.release();  // owned by exit_cb from now on
+  h->live = &live_;
+  live_.insert(h.get());
+  h.release();  // owned by exit_cb from now on (or by the runner's destructor)
   return {};
+}
+
+ProcessRunner::~ProcessRunner() {
+  for (void* p : live_) {
+    auto* h = static_cast<Helper*>(p);
+    (void)h->child.release();  // not killed: it finishes what it was asked to do
+    delete h;
+  }
 }
 
 }  // namespace fw::host

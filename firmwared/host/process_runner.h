@@ -5,6 +5,7 @@
 #include <event2/event.h>
 
 #include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,12 @@ struct ProcessOutcome {
 class ProcessRunner {
  public:
   explicit ProcessRunner(event_base* base) : base_(base) {}
+  // Helpers still running are let finish on their own (a veth deletion at daemon exit
+  // completes; the daemon's exit hands them to init), their `done` not called (it may refer
+  // to what is destroyed with the runner); what watched them is freed.
+  ~ProcessRunner();
+  ProcessRunner(const ProcessRunner&) = delete;
+  ProcessRunner& operator=(const ProcessRunner&) = delete;
   // Starts argv[0] (absolute path) with `argv` and PATH plus `env` ("NAME=value") as its
   // environment; `done` runs on the loop when it exits or was killed at the deadline.
   // Fails at once only when it could not be started.
@@ -30,6 +37,7 @@ class ProcessRunner {
 
  private:
   event_base* base_;
+  std::set<void*> live_;  // the running helpers (process_runner.cc's Helper)
 };
 
 }  // namespace fw::host
