@@ -107,12 +107,17 @@ fwctl drop instances "$ID" >/dev/null
 # ---- run --rm without CMD waits for PID 1 ------------------------------------------------
 "$FWCTL" run --rm --wait-console 'firmware booted' --timeout 30 "$F" >"$FW_TMP/rm.out" 2>&1 &
 pid=$!
-named() { [[ -s "$FW_TMP/rm.out" ]] && fw_inst_state_is "$(head -1 "$FW_TMP/rm.out")" started; }
+# Started and booted: a STOP before the console matched would end the run with that error.
+named() {
+  [[ -s "$FW_TMP/rm.out" ]] && fw_inst_state_is "$(head -1 "$FW_TMP/rm.out")" started &&
+    fwctl logs "$(head -1 "$FW_TMP/rm.out")" 2>/dev/null | grep -q 'firmware booted'
+}
 check "run --rm FW (no CMD) prints the name of a started instance" fw_inst_wait_for 30 named
 check "and keeps waiting" kill -0 "$pid"
 fwctl stop "$(head -1 "$FW_TMP/rm.out")" >/dev/null
 rc=0
 wait "$pid" || rc=$?
+[[ $rc -eq 0 ]] || sed 's/^/    fwctl run: /' "$FW_TMP/rm.out" >&2
 expect_eq "once PID 1 exits it drops the instance: exit 0" 0 "$rc"
 expect_eq "the instance is gone" "" "$(instances)"
 
