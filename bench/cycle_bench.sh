@@ -12,14 +12,9 @@
 set -euo pipefail
 N=${1:-${BENCH_RUNS:-20}}
 here=$(cd "$(dirname "$0")/.." && pwd)
-# shellcheck source=bench/build.sh
-source "$here/bench/build.sh"
-bench_build "$here"
-FWCTL=$B/fwctl/fwctl
 # shellcheck source=bench/daemon.sh
 source "$here/bench/daemon.sh"
-[[ $(id -u) -eq 0 ]] || { echo "bench/cycle_bench.sh: needs root" >&2; exit 1; }
-bench_daemon_setup cyc 10.246.
+bench_daemon_init cyc 10.246.
 ROOT=$BD_TMP/ex/rootfs
 "$here/examples/make-example-firmware" --dir-only "$BD_TMP/ex" >/dev/null
 bench_daemon_start

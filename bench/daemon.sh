@@ -10,6 +10,18 @@
 # benchmark. Needs $B (bench/build.sh) and $FWCTL. Also: now_us, median (of the numbers on
 # stdin) and result (one RESULT line, bench/README.md).
 BD_TMP="" BD_PID="" BD_CGROUP=""
+# bench_daemon_init TAG NET_PREFIX: what every such benchmark does first, with $here its
+# source tree: refuses to run but as root, builds (bench/build.sh: $B), sets $FWCTL, then
+# bench_daemon_setup TAG NET_PREFIX.
+bench_daemon_init() {
+  [[ $(id -u) -eq 0 ]] || { echo "bench/$(basename "$0"): needs root" >&2; exit 1; }
+  # shellcheck source=bench/build.sh
+  source "$here/bench/build.sh"
+  bench_build "$here"
+  FWCTL=$B/fwctl/fwctl
+  bench_daemon_setup "$1" "$2"
+}
+
 bench_daemon_setup() {
   local tag=$1 net=$2
   BD_TMP=$(mktemp -d "/tmp/fwtest-bench.XXXXXX")

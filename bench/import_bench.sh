@@ -13,14 +13,9 @@ set -euo pipefail
 SIZE=${1:-512}
 RUNS=${2:-3}
 here=$(cd "$(dirname "$0")/.." && pwd)
-# shellcheck source=bench/build.sh
-source "$here/bench/build.sh"
-bench_build "$here"
-FWCTL=$B/fwctl/fwctl
 # shellcheck source=bench/daemon.sh
 source "$here/bench/daemon.sh"
-[[ $(id -u) -eq 0 ]] || { echo "bench/import_bench.sh: needs root" >&2; exit 1; }
-bench_daemon_setup imp 10.254.
+bench_daemon_init imp 10.254.
 tmp=$BD_TMP
 ms() { printf '%.1f' "$(echo "$1 / 1000" | bc -l)"; }
 

@@ -18,14 +18,9 @@
 set -euo pipefail
 N=${1:-${BENCH_RUNS:-21}}
 here=$(cd "$(dirname "$0")/.." && pwd)
-# shellcheck source=bench/build.sh
-source "$here/bench/build.sh"
-bench_build "$here"
-FWCTL=$B/fwctl/fwctl
 # shellcheck source=bench/daemon.sh
 source "$here/bench/daemon.sh"
-[[ $(id -u) -eq 0 ]] || { echo "bench/peers_bench.sh: needs root" >&2; exit 1; }
-bench_daemon_setup peer 10.247.
+bench_daemon_init peer 10.247.
 ROOT=$BD_TMP/ex/rootfs
 "$here/examples/make-example-firmware" --dir-only "$BD_TMP/ex" >/dev/null
 

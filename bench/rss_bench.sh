@@ -92,19 +92,19 @@ done
 for _ in $(seq 2 "$N"); do "$FWCTL" prepare instances "$tmp/ex/rootfs" >/dev/null; done
 sleep 0.2
 prepared_rss=$(rollup "$daemon" Rss)
-for i in $("$FWCTL" list instances | sed 's/.*\[\(.*\)\]/\1/'); do
-  "$FWCTL" start "$i" >/dev/null
-  "$FWCTL" kill "$i" >/dev/null
-done
-sleep 0.2
-cycled_rss=$(rollup "$daemon" Rss)
+# Starts and kills every instance once, then prints the daemon's Rss.
+cycle_all() {
+  local i
+  for i in $("$FWCTL" list instances | sed 's/.*\[\(.*\)\]/\1/'); do
+    "$FWCTL" start "$i" >/dev/null
+    "$FWCTL" kill "$i" >/dev/null
+  done
+  sleep 0.2
+  rollup "$daemon" Rss
+}
+cycled_rss=$(cycle_all)
 # A second round: what is still growing after every instance ran once is what leaks.
-for i in $("$FWCTL" list instances | sed 's/.*\[\(.*\)\]/\1/'); do
-  "$FWCTL" start "$i" >/dev/null
-  "$FWCTL" kill "$i" >/dev/null
-done
-sleep 0.2
-cycled2_rss=$(rollup "$daemon" Rss)
+cycled2_rss=$(cycle_all)
 final_threads=$(threads "$daemon")
 
 per_prepared=$(echo "($prepared_rss - $idle_rss) / $N" | bc -l)

@@ -13,14 +13,9 @@
 set -euo pipefail
 N=${1:-${BENCH_RUNS:-50}}
 here=$(cd "$(dirname "$0")/.." && pwd)
-# shellcheck source=bench/build.sh
-source "$here/bench/build.sh"
-bench_build "$here"
-FWCTL=$B/fwctl/fwctl
 # shellcheck source=bench/daemon.sh
 source "$here/bench/daemon.sh"
-[[ $(id -u) -eq 0 ]] || { echo "bench/start_bench.sh: needs root" >&2; exit 1; }
-bench_daemon_setup st 10.251.
+bench_daemon_init st 10.251.
 tmp=$BD_TMP
 export FIRMWARED_LOG_LEVEL=debug  # the per-step durations below are read from its log
 "$here/examples/make-example-firmware" --dir-only "$tmp/ex" >/dev/null
