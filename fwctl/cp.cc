@@ -1,7 +1,5 @@
 #include "fwctl/cp.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,6 +12,7 @@
 
 #include "firmwared/base/defer.h"
 #include "firmwared/base/strings.h"
+#include "fwctl/libarchive.h"
 
 namespace fwctl {
 
@@ -106,69 +105,71 @@ int exec_failed(const Context& ctx, const CpPath& side, const fw::Error& e, bool
 // Writes a tar of host path `src` (a directory recursively; symlinks as symlinks) to `fd`,
 // its top named `prefix` ("." : the directory's contents). Numeric owners only.
 void write_host_tar(int fd, const std::string& src, const std::string& prefix, std::string* error) {
-  archive* disk = archive_read_disk_new();
-  archive* out = archive_write_new();
+  const Libarchive* lib = load_libarchive(error);
+  if (lib == nullptr) return;
+  const Libarchive& la = *lib;
+  archive* disk = la.read_disk_new();
+  archive* out = la.write_new();
   DEFER {
-    archive_read_free(disk);
-    archive_write_free(out);
+    la.read_free(disk);
+    la.write_free(out);
   };
-  archive_read_disk_set_symlink_physical(disk);
-  archive_write_set_format_gnutar(out);
-  archive_write_set_bytes_in_last_block(out, 1);
-  if (archive_write_open_fd(out, fd) != ARCHIVE_OK) {
-    *error = std::string("writing the archive: ") + archive_error_string(out);
+  la.read_disk_set_symlink_physical(disk);
+  la.write_set_format_gnutar(out);
+  la.write_set_bytes_in_last_block(out, 1);
+  if (la.write_open_fd(out, fd) != ARCHIVE_OK) {
+    *error = std::string("writing the archive: ") + la.error_string(out);
     return;
   }
-  if (archive_read_disk_open(disk, src.c_str()) != ARCHIVE_OK) {
-    *error = std::string("reading ") + src + ": " + archive_error_string(disk);
+  if (la.read_disk_open(disk, src.c_str()) != ARCHIVE_OK) {
+    *error = std::string("reading ") + src + ": " + la.error_string(disk);
     return;
   }
   for (;;) {
-    archive_entry* e = archive_entry_new();
-    DEFER { archive_entry_free(e); };
-    int r = archive_read_next_header2(disk, e);
+    archive_entry* e = la.entry_new();
+    DEFER { la.entry_free(e); };
+    int r = la.read_next_header2(disk, e);
     if (r == ARCHIVE_EOF) break;
     if (r < ARCHIVE_WARN) {
-      *error = std::string("reading ") + src + ": " + archive_error_string(disk);
+      *error = std::string("reading ") + src + ": " + la.error_string(disk);
       return;
     }
-    archive_read_disk_descend(disk);
-    const std::string path = archive_entry_pathname(e);
+    la.read_disk_descend(disk);
+    const std::string path = la.entry_pathname(e);
     std::string rel = path.size() > src.size() ? path.substr(src.size()) : "";
     while (fw::starts_with(rel, "/")) rel.erase(0, 1);
-    archive_entry_set_pathname(e, (prefix == "." && !rel.empty() ? rel
-                                   : rel.empty()                 ? prefix
-                                                                 : prefix + "/" + rel)
-                                      .c_str());
-    archive_entry_set_uname(e, nullptr);
-    archive_entry_set_gname(e, nullptr);
-    r = archive_write_header(out, e);
+    la.entry_set_pathname(e, (prefix == "." && !rel.empty() ? rel
+                              : rel.empty()                 ? prefix
+                                                            : prefix + "/" + rel)
+                                 .c_str());
+    la.entry_set_uname(e, nullptr);
+    la.entry_set_gname(e, nullptr);
+    r = la.write_header(out, e);
     if (r == ARCHIVE_FAILED) {  // e.g. a socket: a tar cannot hold it
-      std::cerr << "fwctl: cp: warning: " << path << " skipped: " << archive_error_string(out)
-                << "\n";
+      std::cerr << "fwctl: cp: warning: " << path << " skipped: " << la.error_string(out) << "\n";
       continue;
     }
     if (r < ARCHIVE_WARN) {
-      *error = std::string("writing the archive: ") + archive_error_string(out);
+      *error = std::string("writing the archive: ") + la.error_string(out);
       return;
     }
-    if (archive_entry_filetype(e) != AE_IFREG) continue;
+    if (la.entry_filetype(e) != AE_IFREG) continue;
     char buf[1 << 16];
     for (;;) {
-      const la_ssize_t n = archive_read_data(disk, buf, sizeof(buf));
+      const la_ssize_t n = la.read_data(disk, buf, sizeof(buf));
       if (n < 0) {
-        *error = std::string("reading ") + path + ": " + archive_error_string(disk);
+        *error = std::string("reading ") + path + ": " + la.error_string(disk);
         return;
       }
       if (n == 0) break;
-      if (archive_write_data(out, buf, static_cast<size_t>(n)) < 0) {
-        *error = std::string("writing the archive: ") + archive_error_string(out);
+      if (la.write_data(out, buf, static_cast<size_t>(n)) < 0) {
+        *error = std::string("writing the archive: ") + la.error_string(out);
         return;
       }
     }
   }
-  if (archive_write_close(out) != ARCHIVE_OK) {
-    *error = std::string("writing the archive: ") + archive_error_string(out);
+  if (la.write_close(out) != ARCHIVE_OK) {
+    *error = std::string("writing the archive: ") + la.error_string(out);
   }
 }
 
@@ -288,82 +289,85 @@ int copy_in(Context& ctx, const std::string& src_arg, const CpPath& dst) {
 }  // namespace
 
 void extract_on_host(HostExtract& x) {
-  archive* in = archive_read_new();
-  archive* out = archive_write_disk_new();
+  const Libarchive* lib = load_libarchive(&x.error);
+  if (lib == nullptr) return;
+  const Libarchive& la = *lib;
+  archive* in = la.read_new();
+  archive* out = la.write_disk_new();
   DEFER {
-    archive_read_free(in);
-    archive_write_free(out);
+    la.read_free(in);
+    la.write_free(out);
   };
-  archive_read_support_format_tar(in);
+  la.read_support_format_tar(in);
   int flags = ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_UNLINK |
               ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
               ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
   if (::geteuid() == 0) flags |= ARCHIVE_EXTRACT_OWNER;  // numeric: no name lookup is set
-  archive_write_disk_set_options(out, flags);
-  if (archive_read_open_fd(in, x.fd, 1 << 16) != ARCHIVE_OK) {
-    x.error = std::string("reading the archive: ") + archive_error_string(in);
+  la.write_disk_set_options(out, flags);
+  if (la.read_open_fd(in, x.fd, 1 << 16) != ARCHIVE_OK) {
+    x.error = std::string("reading the archive: ") + la.error_string(in);
     return;
   }
   bool first = true;
   for (;;) {
     archive_entry* e = nullptr;
-    int r = archive_read_next_header(in, &e);
+    int r = la.read_next_header(in, &e);
     if (r == ARCHIVE_EOF) break;
     if (r < ARCHIVE_WARN) {
-      x.error = std::string("reading the archive: ") + archive_error_string(in);
+      x.error = std::string("reading the archive: ") + la.error_string(in);
       return;
     }
-    const std::string member = archive_entry_pathname(e);
+    const std::string member = la.entry_pathname(e);
     const std::string mapped = map_member(member, x.name, x.prefix);
     if (mapped.empty()) {
       x.error =
           "refusing the tar member '" + member + "' from the instance (not below '" + x.name + "')";
       return;
     }
-    if (first && x.dest_not_dir && archive_entry_filetype(e) == AE_IFDIR) {
+    if (first && x.dest_not_dir && la.entry_filetype(e) == AE_IFDIR) {
       x.error = x.prefix + ": not a directory (cannot copy a directory onto it)";
       return;
     }
     first = false;
-    archive_entry_set_pathname(e, mapped.c_str());
-    if (const char* link = archive_entry_hardlink(e); link != nullptr) {
+    la.entry_set_pathname(e, mapped.c_str());
+    if (const char* link = la.entry_hardlink(e); link != nullptr) {
       const std::string target = map_member(link, x.name, x.prefix);
       if (target.empty()) {
         x.error = "refusing the hard link '" + member + "' to '" + link + "' from the instance";
         return;
       }
-      archive_entry_set_hardlink(e, target.c_str());
+      la.entry_set_hardlink(e, target.c_str());
     }
-    r = archive_write_header(out, e);
+    r = la.write_header(out, e);
     if (r < ARCHIVE_WARN) {
-      x.error = mapped + ": " + archive_error_string(out);
+      x.error = mapped + ": " + la.error_string(out);
       return;
     }
     if (r == ARCHIVE_WARN) {
-      std::cerr << "fwctl: cp: warning: " << mapped << ": " << archive_error_string(out) << "\n";
+      std::cerr << "fwctl: cp: warning: " << mapped << ": " << la.error_string(out) << "\n";
     }
     const void* buf = nullptr;
     size_t size = 0;
     la_int64_t offset = 0;
     for (;;) {
-      r = archive_read_data_block(in, &buf, &size, &offset);
+      r = la.read_data_block(in, &buf, &size, &offset);
       if (r == ARCHIVE_EOF) break;
       if (r < ARCHIVE_WARN) {
-        x.error = std::string("reading the archive: ") + archive_error_string(in);
+        x.error = std::string("reading the archive: ") + la.error_string(in);
         return;
       }
-      if (archive_write_data_block(out, buf, size, offset) < ARCHIVE_WARN) {
-        x.error = mapped + ": " + archive_error_string(out);
+      if (la.write_data_block(out, buf, size, offset) < ARCHIVE_WARN) {
+        x.error = mapped + ": " + la.error_string(out);
         return;
       }
     }
-    if (archive_write_finish_entry(out) < ARCHIVE_WARN) {
-      x.error = mapped + ": " + archive_error_string(out);
+    if (la.write_finish_entry(out) < ARCHIVE_WARN) {
+      x.error = mapped + ": " + la.error_string(out);
       return;
     }
   }
-  if (archive_write_close(out) < ARCHIVE_WARN) {
-    x.error = std::string("finishing the copy: ") + archive_error_string(out);
+  if (la.write_close(out) < ARCHIVE_WARN) {
+    x.error = std::string("finishing the copy: ") + la.error_string(out);
   }
 }
 
@@ -545,6 +549,11 @@ int run_cp(Context& ctx, const std::string& src, const std::string& dst) {
   const CpPath s = parse_cp_path(src), d = parse_cp_path(dst);
   if (s.id.empty() == d.id.empty()) {
     std::cerr << "fwctl: cp: one of SRC and DEST must be ID:PATH, the other a host path\n";
+    return kExitError;
+  }
+  // Before anything reaches the instance: a copy that cannot end is not begun.
+  if (std::string error; load_libarchive(&error) == nullptr) {
+    std::cerr << "fwctl: cp: " << error << "\n";
     return kExitError;
   }
   if (s.id.empty()) return copy_in(ctx, src, d);

@@ -36,6 +36,21 @@ expect_match "and says why" "one of SRC and DEST must be ID:PATH" "$ERR"
 run fwctl start --wait-console 'firmware booted' --timeout 30 "$A"
 expect_eq "the instance starts" 0 "$RC"
 
+# ---- libarchive: mapped by cp alone -----------------------------------------------------
+# Every other verb starts without it and the libraries behind it: fwctl does not link it.
+expect_eq "fwctl has no NEEDED libarchive" "" \
+  "$(readelf -d "$FWCTL" | grep -o 'libarchive[^]]*' || true)"
+# Where it cannot be loaded, cp says so before anything reaches the instance. Hidden by a
+# bind mount of /dev/null over it in a private mount namespace (gone with the command).
+LIBARCHIVE=$(ldconfig -p | awk '/^[[:space:]]*libarchive\.so\.[0-9]+ / { print $NF; exit }')
+expect_eq "ldconfig -p names libarchive's file" yes "$([[ -f $LIBARCHIVE ]] && echo yes || echo no)"
+run unshare --mount bash -c 'mount --bind /dev/null "$1" && exec "$2" cp "$3" "$4"' - \
+  "$LIBARCHIVE" "$FWCTL" "$H/src/a" "$A:/tmp/nolib"
+expect_eq "cp without libarchive: exit 1" 1 "$RC"
+expect_match "it says what is missing" "fwctl: cp: cannot load libarchive \(libarchive\.so\.[0-9]+\)" "$ERR"
+expect_eq "nothing reached the instance" absent \
+  "$(in_a sh -c '[ -e /tmp/nolib ] && echo present || echo absent')"
+
 # ---- into the instance ------------------------------------------------------------------
 run fwctl cp "$H/src" "$A:/tmp"
 expect_eq "cp DIR ID:/tmp (an existing directory): exit 0" 0 "$RC"
