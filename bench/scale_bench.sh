@@ -10,14 +10,16 @@
 #      and whatever else runs on the machine meanwhile), per instance; then the time to
 #      kill and drop them all;
 #   3. C instances (default 100) started at once through the socket (C `fwctl start` in
-#      parallel), then killed at once (C `fwctl kill`), started again and stopped at once
-#      (C `fwctl stop`), against the baseline measured in the same run: C concurrent bare
-#      `unshare --fork --pid --mount --uts --ipc --net chroot ROOTFS /bin/true` (and
-#      `lxc-execute` when installed). Each figure is the wall time until the last reply,
-#      the median of ROUNDS rounds (default 3) interleaved with the baseline's; then the
-#      per-step breakdown the daemon logged (debug) during those rounds.
-# SCALE_PARTS=concurrent runs part 3 only; ROUNDS sets its rounds; SCALE_LOG=FILE keeps
-# part 3's daemon log (debug) there.
+#      parallel), then, once they run (booted), killed at once (C `fwctl kill`), started
+#      again and stopped at once (C `fwctl stop`), against the baseline measured in the same
+#      run: C concurrent bare `unshare --fork --pid --mount --uts --ipc --net chroot ROOTFS
+#      /bin/true` (and `lxc-execute` when installed). Each request, like each unshare, is one
+#      process started from the shell at once. Each figure is the wall time until the last
+#      reply, the median of ROUNDS rounds (default 3) interleaved with the baseline's; each
+#      round measures the example firmware's own init and an idle PID 1 (KINDS below);
+#      then the per-step breakdown the daemon logged (debug) during those rounds.
+# SCALE_PARTS=concurrent runs part 3 only; ROUNDS sets its rounds; SCALE_INITS="example" or
+# "idle" measures one PID 1 only; SCALE_LOG=FILE keeps part 3's daemon log (debug) there.
 # Prints RESULT lines (bench/README.md) for part 3.
 # Root only; builds the example firmware; cleans up everything.
 set -euo pipefail
@@ -161,23 +163,20 @@ median() {  # of the numbers on stdin; nothing when there are none
 }
 # Runs `$@ NAME` for every instance at once; prints the wall time (ms) until the last one
 # returned, or "failed" when any failed (its errors go to stderr: a round with failures
-# measures nothing), and appends each one's own time to $tmp/each.<label>.
+# measures nothing). Each request is started exactly as each of the baseline's unshares
+# is: one fork and exec from this shell, reaped with `wait PID` (a subshell per request, to
+# time each one, would be a second fork the baseline does not pay).
 concurrent() {  # $1: label; the rest: the command before the instance name
   local label=$1 t0 n pids=() p fails=0 wall
   shift
   : >"$tmp/errors"
-  : >"$tmp/ends"
   t0=$EPOCHREALTIME
   for n in "${names[@]}"; do
-    # Only builtins around the request: no process of the harness's own (an awk per
-    # request) competes with the ones measured.
-    { "$@" "$n" >/dev/null 2>>"$tmp/errors" || exit 1
-      echo "$EPOCHREALTIME" >>"$tmp/ends"; } &
+    "$@" "$n" >/dev/null 2>>"$tmp/errors" &
     pids+=($!)
   done
   for p in "${pids[@]}"; do wait "$p" || fails=$((fails + 1)); done
   wall=$(ms_since "$t0")
-  awk -v t0="$t0" '{ printf "%d\n", ($1 - t0) * 1000 }' "$tmp/ends" >>"$tmp/each.$label"
   if ((fails > 0)); then
     echo "bench: $fails of $C '$label' failed (after $wall ms), for example:" >&2
     { sed 's/^[^:]*: [^ ]* [^ ]* [^ ]*: //' "$tmp/errors" | sort | uniq -c | sort -rn |
@@ -244,11 +243,35 @@ sandboxes_ready() {
   ((${#pending[@]} == 0)) || echo "bench: ${#pending[@]} sandboxes not ready after 60 s" >&2
   ms_since "$t0" >>"$tmp/each.sandboxes"
 }
-pct() {  # $1: percentile (0-100) of the numbers on stdin
-  sort -n | awk -v q="$1" '{a[NR]=$1} END {i=int((NR-1)*q/100)+1; print NR ? a[i] : 0}'
-}
 result() {  # key what value baseline-what baseline-value target
   printf 'RESULT\t%s\t%s\t%s\tms\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$6"
+}
+
+# Each round measures two firmwares' PID 1 (SCALE_INITS picks; default both):
+#   example  the example firmware's /sbin/init, a shell script that boots (mounts, ip, a
+#            server, a poll loop: a dozen processes) on the same CPUs as the STARTs still
+#            waiting for their turn;
+#   idle     a PID 1 that does nothing once started (/bin/sh waiting on a sleep; exits on
+#            SIGTERM), like the baseline's /bin/true: the cost of the START itself.
+read -r -a KINDS <<<"${SCALE_INITS:-example idle}"
+declare -A INIT_WHAT=([example]="example firmware's init" [idle]="idle PID 1")
+declare -A INIT_CMDLINE=(
+  [example]="/sbin/init"
+  [idle]='/bin/sh|-c|trap "exit 0" TERM; while :; do sleep 3600 & wait; done'
+)
+current_init=example
+set_init() {  # $1: example or idle; sets every instance's cmdline (its standby is remade)
+  [[ $1 == "$current_init" ]] && return
+  local n i args
+  IFS='|' read -r -a args <<<"${INIT_CMDLINE[$1]}"
+  for n in "${names[@]}"; do
+    for i in "${!args[@]}"; do
+      "$FWCTL" set_property instances "$n" "cmdline[$i]" "${args[$i]}" >/dev/null
+    done
+    # nil ends the array (fdc's convention) after the last argument given
+    "$FWCTL" set_property instances "$n" "cmdline[${#args[@]}]" nil >/dev/null
+  done
+  current_init=$1
 }
 
 part3() {
@@ -263,59 +286,62 @@ part3() {
     "$FWCTL" prepare instances "$fw" --name "par$i" >/dev/null
     names+=("par$i")
   done
-  local base=() starts=() kills=() stops=() lxc=()
+  local base=() lxc=() kind
+  # Per PID 1 kind, each round's figure ("failed" for a round with failures), space-separated.
+  local -A starts=() kills=() stops=()
   for ((r = 1; r <= ROUNDS; r++)); do
     base+=("$(bare_unshares)")
-    sandboxes_ready
-    starts+=("$(concurrent start "$FWCTL" --reply-timeout 0 start)")
-    kills+=("$(concurrent kill "$FWCTL" --reply-timeout 0 kill)")
-    sandboxes_ready
-    concurrent start2 "$FWCTL" --reply-timeout 0 start >/dev/null
-    booted_all
-    stops+=("$(concurrent stop "$FWCTL" --reply-timeout 0 stop)")
-    # After a failed round some may still run: every round starts from ready instances.
-    concurrent settle "$FWCTL" kill >/dev/null 2>&1
+    for kind in "${KINDS[@]}"; do
+      set_init "$kind"
+      sandboxes_ready
+      starts[$kind]+="$(concurrent "start.$kind" "$FWCTL" --reply-timeout 0 start) "
+      # KILL and STOP are measured on instances that run, not on ones still booting: a
+      # boot still going on would bill its CPU to the KILL (untimed wait).
+      [[ $kind == example ]] && booted_all
+      kills[$kind]+="$(concurrent "kill.$kind" "$FWCTL" --reply-timeout 0 kill) "
+      sandboxes_ready
+      concurrent start2 "$FWCTL" --reply-timeout 0 start >/dev/null
+      [[ $kind == example ]] && booted_all
+      stops[$kind]+="$(concurrent "stop.$kind" "$FWCTL" --reply-timeout 0 stop) "
+      # After a failed round some may still run: every round starts from ready instances.
+      concurrent settle "$FWCTL" kill >/dev/null 2>&1
+    done
     base+=("$(bare_unshares)")
     if command -v lxc-execute >/dev/null; then lxc+=("$(lxc_executes)"); fi
   done
   stop_daemon
-  local b s k t x
+  local b x label v rounds what suffix
   # A round that failed is left out; a figure no round measured is not-measured.
   b=$(median_of "${base[@]}")
-  s=$(median_of "${starts[@]}")
-  k=$(median_of "${kills[@]}")
-  t=$(median_of "${stops[@]}")
   printf '%d concurrent, median of %d rounds (wall time until the last reply)\n' "$C" "$ROUNDS"
-  printf '  bare unshare    %6.0f ms   (rounds: %s)\n' "$b" "${base[*]}"
-  local label v rounds
-  for label in START KILL STOP; do
-    case $label in
-      START) v=$s rounds="${starts[*]}" ;;
-      KILL) v=$k rounds="${kills[*]}" ;;
-      STOP) v=$t rounds="${stops[*]}" ;;
-    esac
-    if [[ -n $v ]]; then
-      printf '  %-14s  %6.0f ms   ratio %.2f   (rounds: %s)\n' "$label" "$v" \
-        "$(echo "$v / $b" | bc -l)" "$rounds"
-    else
-      printf '  %-14s  failed in every round (rounds: %s)\n' "$label" "$rounds"
-    fi
+  printf '  bare unshare           %6.0f ms   (rounds: %s)\n' "$b" "${base[*]}"
+  what="$C concurrent unshare --fork --pid --mount --uts --ipc --net chroot ROOTFS /bin/true"
+  for kind in "${KINDS[@]}"; do
+    suffix=${kind/#example/}
+    suffix=${suffix:+_$suffix}
+    for label in START KILL STOP; do
+      case $label in
+        START) rounds=${starts[$kind]} ;;
+        KILL) rounds=${kills[$kind]} ;;
+        STOP) rounds=${stops[$kind]} ;;
+      esac
+      rounds=${rounds% }
+      # shellcheck disable=SC2086  # the rounds are words
+      v=$(median_of $rounds)
+      if [[ -n $v ]]; then
+        printf '  %-5s (%-7s PID 1)  %6.0f ms   ratio %.2f   (rounds: %s)\n' "$label" "$kind" "$v" \
+          "$(echo "$v / $b" | bc -l)" "$rounds"
+      else
+        printf '  %-5s (%-7s PID 1)  failed in every round (rounds: %s)\n' "$label" "$kind" "$rounds"
+      fi
+      result "scale.concurrent_${label,,}$suffix" \
+        "$C concurrent $label through fwctl, ${INIT_WHAT[$kind]} (wall)" "${v:-not-measured}" \
+        "$what" "$b" '<=1.3'
+    done
   done
   [[ -s $tmp/each.sandboxes ]] &&
     printf '  sandboxes made ready again (untimed wait before a START round): median %s ms\n' \
       "$(median <"$tmp/each.sandboxes")"
-  for label in start kill stop; do
-    printf '  each %-5s reply at  p50 %5d ms  p90 %5d ms  max %5d ms after the first request\n' \
-      "$label" "$(pct 50 <"$tmp/each.$label")" "$(pct 90 <"$tmp/each.$label")" \
-      "$(pct 100 <"$tmp/each.$label")"
-  done
-  local what="$C concurrent unshare --fork --pid --mount --uts --ipc --net chroot ROOTFS /bin/true"
-  result scale.concurrent_start "$C concurrent START through fwctl (wall)" "${s:-not-measured}" \
-    "$what" "$b" '<=1.3'
-  result scale.concurrent_kill "$C concurrent KILL through fwctl (wall)" "${k:-not-measured}" \
-    "$what" "$b" '<=1.3'
-  result scale.concurrent_stop "$C concurrent STOP through fwctl (wall)" "${t:-not-measured}" \
-    "$what" "$b" '<=1.3'
   x=""
   if [[ ${#lxc[@]} -gt 0 && -n ${lxc[0]} ]]; then
     x=$(median_of "${lxc[@]}")
@@ -339,6 +365,12 @@ part3() {
       $1 != k { flush(); k = $1; c = 0 }
       { v[++c] = $2 }
       END { flush() }'
+  # START from a standby: "PID 1 exec'd N us after RUN, critical path (request to reply) M us".
+  sed -n "s/^.*START from its standby: PID 1 exec'd \\([0-9]*\\) us after RUN, critical path (request to reply) \\([0-9]*\\) us.*$/\\1 \\2/p" \
+    "$tmp/log3" | sort -k2,2n |
+    awk '{ run[NR] = $1; crit[NR] = $2 }
+      END { if (NR) printf "    %-28s n=%-4d p50 %8d  p90 %8d  max %8d\n", "START request to reply", NR,
+                           crit[int((NR-1)/2)+1], crit[int((NR-1)*0.9)+1], crit[NR] }'
 }
 
 [[ $PARTS == all ]] && { part1; part2; }
