@@ -5,13 +5,14 @@
 # repository and X are both under /tmp/fwtest-bench.XXXXXX); and the re-import of an
 # image already catalogued (it only hashes) against `sha1sum IMG`. The image is an ext4 of
 # SIZE_MIB (default 512; at least 512: a smaller ext4 spends more than a tenth on its own
-# metadata) full of random data. Medians of RUNS (default 3). The page cache
+# metadata) full of random data. Medians of RUNS (default 5; each run is printed: the
+# disk's writeback makes single runs vary by a third on a VM). The page cache
 # is warm for both sides: the image is read once before timing and stays cached (each side
 # reads the same cached file; neither drops caches). Root only; builds the release preset
 # unless FW_BUILD_DIR names a build; cleans up everything.
 set -euo pipefail
 SIZE=${1:-512}
-RUNS=${2:-3}
+RUNS=${2:-5}
 here=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=bench/daemon.sh
 source "$here/bench/daemon.sh"
@@ -62,6 +63,9 @@ printf 'Import of a %d MiB ext4 image (random data), median of %d, warm page cac
 printf '  fwctl prepare firmwares IMG (copy+SHA-1+fsync)  %9s ms\n' "$(ms "$imp")"
 printf '  baseline: cp IMG X && sha1sum X                 %9s ms\n' "$(ms "$base")"
 printf '  ratio import / baseline                         %9.2f  (target <= 0.7)\n' "$(echo "$imp / $base" | bc -l)"
+runs_ms() { local u out=(); for u in "$@"; do out+=("$(ms "$u")"); done; echo "${out[*]}"; }
+printf '    runs: import %s; baseline %s (ms)\n' "$(runs_ms "${import_us[@]}")" \
+  "$(runs_ms "${base_us[@]}")"
 printf '  re-import of the known image (hash only)        %9s ms\n' "$(ms "$reimp")"
 printf '  baseline: sha1sum IMG                           %9s ms\n' "$(ms "$sha")"
 printf '  ratio re-import / sha1sum                       %9.2f\n' "$(echo "$reimp / $sha" | bc -l)"
