@@ -42,11 +42,14 @@ int64_t micros_since(std::chrono::steady_clock::time_point from) {
 constexpr int kDismissTimeoutMs = 2000;
 
 // A standby whose build failed is made again after kStandbyRetryFirstMs, then twice as late
-// each time, kStandbyRetries times at most (about a minute in all): a failure that passes
-// (a daemon restarting under load, a net helper restarting) costs one START made the whole
-// way, not every START until the next run.
+// each time, kStandbyRetries times (about a minute in all): a failure that passes (a daemon
+// restarting under load, a net helper restarting) costs one START made the whole way, not
+// every START until the next run. After those, every kStandbyRetrySlowMs for as long as it
+// fails: a cause that lasts longer (a full disk, an address taken by another program) is
+// noticed once it is gone, at the cost of one build attempt per instance per interval.
 constexpr int kStandbyRetryFirstMs = 1000;
 constexpr int kStandbyRetries = 6;
+constexpr int kStandbyRetrySlowMs = 5 * 60 * 1000;
 
 }  // namespace
 
@@ -345,15 +348,25 @@ void Instances::retry_standby(const std::string& sha1) {
                           ": its sandbox was not made ahead of START: " + sandbox_failed_[sha1] +
                           " (START makes it";
   const int attempt = ++standby_attempts_[sha1];
-  if (attempt > kStandbyRetries || shutting_down_) {
-    log::warning(why + "; tried " + std::to_string(attempt) +
-                     " times, made again after its next run or change)",
-                 log::instance(name == sha1 ? "" : name, sha1));
+  const auto fields = log::instance(name == sha1 ? "" : name, sha1);
+  if (shutting_down_) {
+    log::info(why + "; the daemon is stopping)", fields);
     return;
   }
-  const int delay_ms = kStandbyRetryFirstMs << (attempt - 1);
-  log::warning(why + "; trying again in " + std::to_string(delay_ms / 1000) + " s)",
-               log::instance(name == sha1 ? "" : name, sha1));
+  int delay_ms = kStandbyRetrySlowMs;
+  if (attempt <= kStandbyRetries) {
+    delay_ms = kStandbyRetryFirstMs << (attempt - 1);
+    log::warning(why + "; trying again in " + std::to_string(delay_ms / 1000) + " s)", fields);
+  } else if (attempt == kStandbyRetries + 1) {
+    log::warning(why + "; tried " + std::to_string(attempt) + " times, trying again every " +
+                     std::to_string(delay_ms / 60000) + " min while it fails)",
+                 fields);
+  } else {
+    // Said once at warning level above; the slow attempts that fail again are details.
+    log::info(why + "; attempt " + std::to_string(attempt) + ", trying again in " +
+                  std::to_string(delay_ms / 60000) + " min)",
+              fields);
+  }
   d_.timers.after(delay_ms, [this, sha1, attempt]() {
     // Unless a build succeeded, a change or a run began a new series since.
     auto it = standby_attempts_.find(sha1);

@@ -219,8 +219,9 @@ class Instances final : public Folder {
   // build is retried (retry_standby).
   void standby_exited(const std::string& sha1, uint64_t gen);
   // After a failed build (sandbox_failed_ says why, logged here): build_standby() again after
-  // kStandbyRetryFirstMs, doubled at each consecutive failure, kStandbyRetries times at most;
-  // then SHOW's sandbox stays "failed" until the instance's next run or change.
+  // kStandbyRetryFirstMs, doubled at each consecutive failure, kStandbyRetries times; then
+  // every kStandbyRetrySlowMs while it fails (SHOW's sandbox says "failed" meanwhile). A
+  // run or a change begins a new series.
   void retry_standby(const std::string& sha1);
   void standby_network(const std::string& sha1, uint64_t gen);
   // START from the standby (ready, or still building: the run takes it over).

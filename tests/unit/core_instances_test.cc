@@ -2712,8 +2712,10 @@ TEST_F(InstancesTest, AStandbyThatDiesIsMadeAgainAndALaunchFailureIsRecorded) {
 }
 
 // A failed build (here its network step: a veth name still taken while a daemon restarts
-// under load) is retried, a second later, then twice as late each time, six times at most;
-// the reason is logged each time, not hidden by the death of the monitor it kills.
+// under load) is retried, a second later, then twice as late each time, six times; then
+// every five minutes while it fails. The reason is logged each time (at warning level up to
+// the switch to the slow pace, at info level after), not hidden by the death of the monitor
+// it kills.
 TEST_F(InstancesTest, AFailedStandbyBuildIsRetriedWithBackoffAndItsReasonLogged) {
   premade_ = "y";
   make_folders(false);
@@ -2740,8 +2742,8 @@ TEST_F(InstancesTest, AFailedStandbyBuildIsRetriedWithBackoffAndItsReasonLogged)
         << logged;
     EXPECT_EQ(prop(inst.name, "sandbox"), "failed");
     if (attempt == 7) {
-      EXPECT_TRUE(contains(logged, "tried 7 times")) << logged;
-      break;
+      EXPECT_TRUE(contains(logged, "tried 7 times, trying again every 5 min while it fails"))
+          << logged;
     }
     ASSERT_EQ(timers_.pending.size(), 1u) << "attempt " << attempt;
     delays.push_back(timers_.pending[0].ms);
@@ -2749,13 +2751,24 @@ TEST_F(InstancesTest, AFailedStandbyBuildIsRetriedWithBackoffAndItsReasonLogged)
     fire_deferred();  // the retry waits its turn in the standby queue
     EXPECT_EQ(prop(inst.name, "sandbox"), "building");
   }
-  EXPECT_EQ(delays, (std::vector<int>{1000, 2000, 4000, 8000, 16000, 32000}));
-  EXPECT_TRUE(timers_.pending.empty()) << "it stays failed";
-  // A change begins a new series; a build that succeeds ends it.
+  EXPECT_EQ(delays, (std::vector<int>{1000, 2000, 4000, 8000, 16000, 32000, 300000}));
+  // The eighth attempt fails too: five minutes again, and so on while it fails.
+  ASSERT_EQ(launcher_.launches.size(), 8u);
+  launcher_.last().namespaces_ready();
+  launcher_.last().failed(make_error(EIO, "the monitor died before starting PID 1"));
+  launcher_.last().exited(std::nullopt);
+  EXPECT_EQ(prop(inst.name, "sandbox"), "failed");
+  ASSERT_EQ(timers_.pending.size(), 1u);
+  EXPECT_EQ(timers_.pending[0].ms, 300000);
+  // A change begins a new series (the pending slow retry then does nothing); a build that
+  // succeeds ends it.
   net.setup_result = {};
   EXPECT_EQ(set(inst.name, "interface", "eth3"), 0);
   fire_deferred();
-  ASSERT_EQ(launcher_.launches.size(), 8u);
+  ASSERT_EQ(launcher_.launches.size(), 9u);
+  timers_.fire_all();  // the slow retry armed before the change
+  fire_deferred();
+  EXPECT_EQ(launcher_.launches.size(), 9u) << "the stale retry made nothing";
   launcher_.last().namespaces_ready();
   launcher_.last().sandbox_made();
   EXPECT_EQ(prop(inst.name, "sandbox"), "ready");
