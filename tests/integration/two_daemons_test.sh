@@ -65,6 +65,11 @@ expect_match "the refusal says whose veth it is" \
   "host interface ${P}0 belongs to another firmwared \\(firmwared:[0-9a-f]{16}\\).*give each daemon its own prefix" \
   "$ERR"
 check "daemon 1's veth survived the clash" ip link show "${P}0"
+# The two daemons share a prefix on purpose. C0's standby, whose build is retried in the
+# background, would take ${P}0 the moment daemon 1 frees it (A's KILL below), and A's next
+# START would then clash: dropped, its part done.
+run d2 drop instances "$C0"
+expect_eq "daemon 2 drops the instance that clashed" 0 "$RC"
 run d2 start --wait-console 'firmware booted' --timeout 30 "$C"
 expect_eq "daemon 2 starts its second instance" 0 "$RC"
 A_HOST=$(fwctl get_property instances "$A" host_ip)
