@@ -102,6 +102,13 @@ int exec_failed(const Context& ctx, const CpPath& side, const fw::Error& e, bool
 
 // ---- host -> instance ----------------------------------------------------------------
 
+// libarchive's message for `a`'s last error; archive_error_string() is NULL when none was
+// set, which a std::string cannot be built from.
+std::string archive_why(const Libarchive& la, archive* a) {
+  const char* why = la.error_string(a);
+  return why != nullptr ? why : "unknown libarchive error";
+}
+
 // Writes a tar of host path `src` (a directory recursively; symlinks as symlinks) to `fd`,
 // its top named `prefix` ("." : the directory's contents). Numeric owners only.
 void write_host_tar(int fd, const std::string& src, const std::string& prefix, std::string* error) {
@@ -118,11 +125,11 @@ void write_host_tar(int fd, const std::string& src, const std::string& prefix, s
   la.write_set_format_gnutar(out);
   la.write_set_bytes_in_last_block(out, 1);
   if (la.write_open_fd(out, fd) != ARCHIVE_OK) {
-    *error = std::string("writing the archive: ") + la.error_string(out);
+    *error = std::string("writing the archive: ") + archive_why(la, out);
     return;
   }
   if (la.read_disk_open(disk, src.c_str()) != ARCHIVE_OK) {
-    *error = std::string("reading ") + src + ": " + la.error_string(disk);
+    *error = std::string("reading ") + src + ": " + archive_why(la, disk);
     return;
   }
   for (;;) {
@@ -131,7 +138,7 @@ void write_host_tar(int fd, const std::string& src, const std::string& prefix, s
     int r = la.read_next_header2(disk, e);
     if (r == ARCHIVE_EOF) break;
     if (r < ARCHIVE_WARN) {
-      *error = std::string("reading ") + src + ": " + la.error_string(disk);
+      *error = std::string("reading ") + src + ": " + archive_why(la, disk);
       return;
     }
     la.read_disk_descend(disk);
@@ -146,11 +153,11 @@ void write_host_tar(int fd, const std::string& src, const std::string& prefix, s
     la.entry_set_gname(e, nullptr);
     r = la.write_header(out, e);
     if (r == ARCHIVE_FAILED) {  // e.g. a socket: a tar cannot hold it
-      std::cerr << "fwctl: cp: warning: " << path << " skipped: " << la.error_string(out) << "\n";
+      std::cerr << "fwctl: cp: warning: " << path << " skipped: " << archive_why(la, out) << "\n";
       continue;
     }
     if (r < ARCHIVE_WARN) {
-      *error = std::string("writing the archive: ") + la.error_string(out);
+      *error = std::string("writing the archive: ") + archive_why(la, out);
       return;
     }
     if (la.entry_filetype(e) != AE_IFREG) continue;
@@ -158,18 +165,18 @@ void write_host_tar(int fd, const std::string& src, const std::string& prefix, s
     for (;;) {
       const la_ssize_t n = la.read_data(disk, buf, sizeof(buf));
       if (n < 0) {
-        *error = std::string("reading ") + path + ": " + la.error_string(disk);
+        *error = std::string("reading ") + path + ": " + archive_why(la, disk);
         return;
       }
       if (n == 0) break;
       if (la.write_data(out, buf, static_cast<size_t>(n)) < 0) {
-        *error = std::string("writing the archive: ") + la.error_string(out);
+        *error = std::string("writing the archive: ") + archive_why(la, out);
         return;
       }
     }
   }
   if (la.write_close(out) != ARCHIVE_OK) {
-    *error = std::string("writing the archive: ") + la.error_string(out);
+    *error = std::string("writing the archive: ") + archive_why(la, out);
   }
 }
 
@@ -305,7 +312,7 @@ void extract_on_host(HostExtract& x) {
   if (::geteuid() == 0) flags |= ARCHIVE_EXTRACT_OWNER;  // numeric: no name lookup is set
   la.write_disk_set_options(out, flags);
   if (la.read_open_fd(in, x.fd, 1 << 16) != ARCHIVE_OK) {
-    x.error = std::string("reading the archive: ") + la.error_string(in);
+    x.error = std::string("reading the archive: ") + archive_why(la, in);
     return;
   }
   bool first = true;
@@ -314,7 +321,7 @@ void extract_on_host(HostExtract& x) {
     int r = la.read_next_header(in, &e);
     if (r == ARCHIVE_EOF) break;
     if (r < ARCHIVE_WARN) {
-      x.error = std::string("reading the archive: ") + la.error_string(in);
+      x.error = std::string("reading the archive: ") + archive_why(la, in);
       return;
     }
     const std::string member = la.entry_pathname(e);
@@ -340,11 +347,11 @@ void extract_on_host(HostExtract& x) {
     }
     r = la.write_header(out, e);
     if (r < ARCHIVE_WARN) {
-      x.error = mapped + ": " + la.error_string(out);
+      x.error = mapped + ": " + archive_why(la, out);
       return;
     }
     if (r == ARCHIVE_WARN) {
-      std::cerr << "fwctl: cp: warning: " << mapped << ": " << la.error_string(out) << "\n";
+      std::cerr << "fwctl: cp: warning: " << mapped << ": " << archive_why(la, out) << "\n";
     }
     const void* buf = nullptr;
     size_t size = 0;
@@ -353,21 +360,21 @@ void extract_on_host(HostExtract& x) {
       r = la.read_data_block(in, &buf, &size, &offset);
       if (r == ARCHIVE_EOF) break;
       if (r < ARCHIVE_WARN) {
-        x.error = std::string("reading the archive: ") + la.error_string(in);
+        x.error = std::string("reading the archive: ") + archive_why(la, in);
         return;
       }
       if (la.write_data_block(out, buf, size, offset) < ARCHIVE_WARN) {
-        x.error = mapped + ": " + la.error_string(out);
+        x.error = mapped + ": " + archive_why(la, out);
         return;
       }
     }
     if (la.write_finish_entry(out) < ARCHIVE_WARN) {
-      x.error = mapped + ": " + la.error_string(out);
+      x.error = mapped + ": " + archive_why(la, out);
       return;
     }
   }
   if (la.write_close(out) < ARCHIVE_WARN) {
-    x.error = std::string("finishing the copy: ") + la.error_string(out);
+    x.error = std::string("finishing the copy: ") + archive_why(la, out);
   }
 }
 
